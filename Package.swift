@@ -1,0 +1,69 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Module seams (see README "Code layout"):
+//   GapwatchProtocol   wire types, limits, validation, gzip — no server dependencies
+//   GapwatchHTTPClient blocking HTTP over libcurl (agent shipper, CLI client)
+//   GapwatchAgent      spool, shipper, probes, local push — links neither Hummingbird nor GRDB
+//   GapwatchCollector  ingest, storage (GRDB/SQLite), auth, HTTP API (Hummingbird)
+let package = Package(
+    name: "gapwatch",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gapwatch", targets: ["GapwatchCLI"]),
+        .executable(name: "gapwatch-agent", targets: ["GapwatchAgentCLI"]),
+        .library(name: "GapwatchProtocol", targets: ["GapwatchProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        .target(name: "GapwatchProtocol", dependencies: ["CZlib"]),
+        .target(name: "GapwatchHTTPClient", dependencies: ["CCurl"]),
+        .target(
+            name: "GapwatchAgent",
+            dependencies: [
+                "GapwatchProtocol", "GapwatchHTTPClient",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "GapwatchAgentCLI",
+            dependencies: [
+                "GapwatchAgent", "GapwatchProtocol", "GapwatchHTTPClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "GapwatchCollector",
+            dependencies: [
+                "GapwatchProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .executableTarget(
+            name: "GapwatchCLI",
+            dependencies: [
+                "GapwatchCollector", "GapwatchProtocol", "GapwatchHTTPClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "GapwatchProtocolTests", dependencies: ["GapwatchProtocol"]),
+        .testTarget(name: "GapwatchAgentTests", dependencies: ["GapwatchAgent", "GapwatchProtocol"]),
+        .testTarget(
+            name: "GapwatchCollectorTests",
+            dependencies: ["GapwatchCollector", "GapwatchProtocol", "GapwatchHTTPClient"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCollector"]),
+    ]
+)

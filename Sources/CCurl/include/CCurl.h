@@ -1,0 +1,16 @@
+#ifndef GAPWATCH_CCURL_H
+#define GAPWATCH_CCURL_H
+#include <curl/curl.h>
+
+// curl_easy_setopt and curl_easy_getinfo are variadic; Swift cannot call C variadics, so each
+// argument type gets a typed wrapper.
+typedef size_t (*gw_curl_data_fn)(char *ptr, size_t size, size_t nmemb, void *userdata);
+
+CURLcode gw_curl_setopt_long(CURL *handle, CURLoption option, long value);
+CURLcode gw_curl_setopt_off(CURL *handle, CURLoption option, curl_off_t value);
+CURLcode gw_curl_setopt_ptr(CURL *handle, CURLoption option, void *value);
+CURLcode gw_curl_setopt_str(CURL *handle, CURLoption option, const char *value);
+CURLcode gw_curl_setopt_data_fn(CURL *handle, CURLoption option, gw_curl_data_fn fn);
+CURLcode gw_curl_getinfo_long(CURL *handle, CURLINFO info, long *value);
+CURLcode gw_curl_getinfo_off(CURL *handle, CURLINFO info, curl_off_t *value);
+#endif

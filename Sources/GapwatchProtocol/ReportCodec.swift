@@ -1,0 +1,132 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Why a report body was refused before it reached storage.
+public enum ReportDecodeError: Error, Sendable, Equatable {
+    case badGzip(String)
+    case tooLarge(limit: Int)
+    case badJSON(String)
+    case invalid(ValidationError)
+    case unsupportedVersion(Int)
+
+    /// The error body the collector answers with.
+    public var body: ErrorBody {
+        switch self {
+        case .badGzip(let m): ErrorBody(error: "bad_gzip", message: m)
+        case .tooLarge(let limit):
+            ErrorBody(error: "payload_too_large", message: "the body inflates to more than \(limit) bytes")
+        case .badJSON(let m): ErrorBody(error: "bad_json", message: m)
+        case .invalid(let v): ErrorBody(error: "invalid_report", message: v.description, field: v.field)
+        case .unsupportedVersion(let v):
+            ErrorBody(
+                error: "unsupported_version",
+                message: "protocol version \(v) is not supported; this collector speaks \(ProtocolVersion.supported.map(String.init).joined(separator: ", "))",
+                field: "protocol", supported: ProtocolVersion.supported)
+        }
+    }
+}
+
+/// Encodes and decodes protocol bodies. One place so both sides agree on the JSON shape.
+public enum ReportCodec {
+    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Every protocol type encodes cleanly; a failure here is a programming error.
+        return Array(try! encoder.encode(value))
+    }
+
+    /// Pretty, key-sorted JSON for golden files and `--json` output.
+    public static func encodePretty<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return Array(try! encoder.encode(value))
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws(ReportDecodeError) -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw .badJSON(describe(error))
+        } catch {
+            throw .badJSON("\(error)")
+        }
+    }
+
+    /// Inflates (when `gzip`), decodes and validates a report body.
+    public static func decodeReport(
+        body: [UInt8], gzip: Bool, limits: ReportLimits = .default
+    ) throws(ReportDecodeError) -> Report {
+        let json: [UInt8]
+        if gzip {
+            do {
+                json = try Gzip.decompress(body, limit: limits.maxInflatedBytes)
+            } catch {
+                switch error {
+                case .tooLarge(let limit): throw .tooLarge(limit: limit)
+                case .corrupt(let m): throw .badGzip(m)
+                }
+            }
+        } else {
+            if body.count > limits.maxInflatedBytes { throw .tooLarge(limit: limits.maxInflatedBytes) }
+            json = body
+        }
+        // Read the version first so a v2 body gets "unsupported version", not a schema error.
+        if let version = try? decode(VersionProbe.self, from: json).protocolVersion,
+            !ProtocolVersion.supported.contains(version)
+        {
+            throw .unsupportedVersion(version)
+        }
+        let report = try decode(Report.self, from: json)
+        do {
+            try report.validate(limits: limits)
+        } catch {
+            throw .invalid(error)
+        }
+        return report
+    }
+
+    private struct VersionProbe: Decodable {
+        var protocolVersion: Int
+        enum CodingKeys: String, CodingKey { case protocolVersion = "protocol" }
+    }
+
+    /// Turns a DecodingError into "field: what is wrong" with a JSON path such as `observations[2].seq`.
+    public static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            var out = ""
+            for key in keys {
+                if let index = key.intValue {
+                    out += "[\(index)]"
+                } else {
+                    out += out.isEmpty ? key.stringValue : ".\(key.stringValue)"
+                }
+            }
+            return out.isEmpty ? "body" : out
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "\(path(context.codingPath + [key])): required field is missing"
+        case .typeMismatch(let type, let context):
+            return "\(path(context.codingPath)): expected \(typeName(type))"
+        case .valueNotFound(let type, let context):
+            return "\(path(context.codingPath)): expected \(typeName(type)), found null"
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty { return "body is not valid JSON" }
+            return "\(path(context.codingPath)): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is Int64.Type, is UInt64.Type: "an integer"
+        case is Bool.Type: "true or false"
+        default: "\(type)"
+        }
+    }
+}

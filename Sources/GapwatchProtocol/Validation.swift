@@ -1,0 +1,149 @@
+/// A report that decoded but breaks a rule of the protocol. `field` names the offending field.
+public struct ValidationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var field: String
+    public var message: String
+
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { "\(field): \(message)" }
+}
+
+extension Report {
+    /// Checks every rule of protocol v1 that the type system does not. Throws the first violation.
+    public func validate(limits: ReportLimits = .default) throws(ValidationError) {
+        try agent.validate()
+        try check(token: bootID, field: "boot_id", max: 64)
+        try check(token: spoolID, field: "spool_id", max: 64)
+        try check(time: sentAt, field: "sent_at")
+        if observations.count > limits.maxObservations {
+            throw ValidationError(
+                field: "observations",
+                message: "\(observations.count) observations; at most \(limits.maxObservations) per report")
+        }
+        var previous: UInt64 = 0
+        for (i, observation) in observations.enumerated() {
+            let path = "observations[\(i)]"
+            if observation.seq == 0 {
+                throw ValidationError(field: "\(path).seq", message: "must be 1 or more")
+            }
+            if observation.seq <= previous {
+                throw ValidationError(
+                    field: "\(path).seq",
+                    message: "\(observation.seq) does not follow \(previous): seqs must strictly increase within a report")
+            }
+            previous = observation.seq
+            try check(time: observation.observedAt, field: "\(path).observed_at")
+            try observation.body.validate(path: path)
+        }
+    }
+}
+
+extension AgentIdentity {
+    func validate() throws(ValidationError) {
+        try check(token: id, field: "agent.id", max: FieldLimits.id, allowed: "._:-")
+        try check(text: service, field: "agent.service", max: FieldLimits.name)
+        try check(text: host, field: "agent.host", max: FieldLimits.name)
+        try check(text: version, field: "agent.version", max: 64)
+        if labels.count > ReportLimits.default.maxLabels {
+            throw ValidationError(field: "agent.labels", message: "at most \(ReportLimits.default.maxLabels) labels")
+        }
+        for (key, value) in labels {
+            try check(token: key, field: "agent.labels", max: 64, allowed: "._-")
+            try check(text: value, field: "agent.labels.\(key)", max: FieldLimits.label)
+        }
+    }
+}
+
+extension ObservationBody {
+    /// Validates the kind-specific fields; `path` prefixes field names in errors.
+    public func validate(path: String) throws(ValidationError) {
+        switch self {
+        case .heartbeat(let h):
+            try check(name: h.name, field: "\(path).name")
+            if let d = h.durationMs, d < 0 { throw ValidationError(field: "\(path).duration_ms", message: "must not be negative") }
+            try check(optionalText: h.message, field: "\(path).message", max: FieldLimits.text)
+        case .probe(let p):
+            if let job = p.job { try check(name: job, field: "\(path).job") }
+            try check(name: p.target, field: "\(path).target", max: FieldLimits.url)
+            if let s = p.httpStatus, !(100...599).contains(s) {
+                throw ValidationError(field: "\(path).http_status", message: "\(s) is not an HTTP status (100-599)")
+            }
+            if p.httpStatus == nil && p.error == nil {
+                throw ValidationError(field: "\(path).http_status", message: "a probe needs http_status or error")
+            }
+            try check(optionalText: p.error, field: "\(path).error", max: FieldLimits.text)
+            if p.latencyMs < 0 { throw ValidationError(field: "\(path).latency_ms", message: "must not be negative") }
+        case .count(let c):
+            try check(name: c.dataset, field: "\(path).dataset")
+            try check(name: c.partition, field: "\(path).partition")
+            if c.count < 0 { throw ValidationError(field: "\(path).count", message: "must not be negative") }
+        case .itemStatus(let s):
+            try check(name: s.itemKind, field: "\(path).item_kind")
+            try check(name: s.itemID, field: "\(path).item_id")
+            try check(name: s.status, field: "\(path).status")
+            if let t = s.referenceTime { try check(time: t, field: "\(path).reference_time") }
+        case .decision(let d):
+            try check(name: d.workflow, field: "\(path).workflow")
+            try check(optionalText: d.reason, field: "\(path).reason", max: FieldLimits.text)
+        case .lock(let l):
+            try check(name: l.name, field: "\(path).name")
+            if let holder = l.holder { try check(name: holder, field: "\(path).holder") }
+            if let t = l.acquiredAt { try check(time: t, field: "\(path).acquired_at") }
+            if let t = l.expiresAt { try check(time: t, field: "\(path).expires_at") }
+        case .actionResult(let a):
+            try check(token: a.actionID, field: "\(path).action_id", max: FieldLimits.id, allowed: "._:-")
+            try check(optionalText: a.outputTail, field: "\(path).output_tail", max: FieldLimits.outputTail)
+        case .dropped(let d):
+            if d.overflow < 0 || d.corrupt < 0 {
+                throw ValidationError(field: "\(path).overflow", message: "counts must not be negative")
+            }
+        }
+    }
+}
+
+// MARK: - Field checks
+
+/// A non-empty printable name with no control characters.
+func check(name: String, field: String, max: Int = FieldLimits.name) throws(ValidationError) {
+    if name.isEmpty { throw ValidationError(field: field, message: "must not be empty") }
+    try check(text: name, field: field, max: max)
+}
+
+func check(optionalText: String?, field: String, max: Int) throws(ValidationError) {
+    if let text = optionalText { try check(text: text, field: field, max: max) }
+}
+
+func check(text: String, field: String, max: Int) throws(ValidationError) {
+    let length = text.utf8.count
+    if length > max {
+        throw ValidationError(field: field, message: "\(length) bytes; at most \(max)")
+    }
+    for byte in text.utf8 where byte < 0x20 && byte != 0x09 && byte != 0x0A {
+        throw ValidationError(field: field, message: "contains a control character")
+    }
+}
+
+/// An identifier: ASCII letters, digits and the `allowed` punctuation.
+func check(token: String, field: String, max: Int, allowed: String = "-") throws(ValidationError) {
+    if token.isEmpty { throw ValidationError(field: field, message: "must not be empty") }
+    if token.utf8.count > max { throw ValidationError(field: field, message: "\(token.utf8.count) bytes; at most \(max)") }
+    let extra = Set(allowed.utf8)
+    for byte in token.utf8 {
+        let ok = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+            || extra.contains(byte)
+        if !ok {
+            throw ValidationError(
+                field: field, message: "'\(token)' may hold only letters, digits and \(allowed.map { "'\($0)'" }.joined(separator: " "))")
+        }
+    }
+}
+
+func check(time: Millis, field: String) throws(ValidationError) {
+    if time < FieldLimits.earliestTime || time >= FieldLimits.latestTime {
+        throw ValidationError(
+            field: field, message: "\(time) is not a time in milliseconds since 1970 between the years 2000 and 2100")
+    }
+}
