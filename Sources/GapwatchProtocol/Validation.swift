@@ -82,6 +82,9 @@ extension ObservationBody {
             if c.count < 0 { throw ValidationError(field: "\(path).count", message: "must not be negative") }
         case .itemStatus(let s):
             try check(name: s.itemKind, field: "\(path).item_kind")
+            if s.itemKind.contains("/") {
+                throw ValidationError(field: "\(path).item_kind", message: "must not contain '/' (it separates kind and id in the subject)")
+            }
             try check(name: s.itemID, field: "\(path).item_id")
             try check(name: s.status, field: "\(path).status")
             if let t = s.referenceTime { try check(time: t, field: "\(path).reference_time") }

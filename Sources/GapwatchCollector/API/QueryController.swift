@@ -1,0 +1,85 @@
+import GapwatchProtocol
+import Hummingbird
+
+/// Read endpoints: agents and the timeline.
+struct QueryController {
+    let database: AppDatabase
+
+    func register(on group: RouterGroup<CollectorContext>) {
+        group.get("agents", use: agents)
+        group.get("timeline", use: timeline)
+    }
+
+    struct AgentsResponse: Encodable { var agents: [AgentInfo] }
+
+    @Sendable func agents(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        return jsonResponse(AgentsResponse(agents: try database.agents()))
+    }
+
+    struct TimelineResponse: Encodable {
+        var observations: [TimelineEntry]
+        var nextCursor: String?
+        enum CodingKeys: String, CodingKey {
+            case observations
+            case nextCursor = "next_cursor"
+        }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(observations, forKey: .observations)
+            try c.encode(nextCursor, forKey: .nextCursor)  // explicit null: "no more pages"
+        }
+    }
+
+    @Sendable func timeline(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        let filter = try Self.timelineFilter(request.uri.queryParameters)
+        return jsonResponse(try database.timeline(filter).response)
+    }
+
+    static func timelineFilter(_ query: Parameters) throws -> TimelineFilter {
+        let known: Set<String> = ["subject", "kind", "agent", "from", "to", "limit", "cursor"]
+        for (key, _) in query where !known.contains(String(key)) {
+            throw APIError.badRequest("unknown query parameter '\(key)'; known: \(known.sorted().joined(separator: ", "))", field: String(key))
+        }
+        var filter = TimelineFilter()
+        filter.subject = query["subject"].map(String.init)
+        if let kind = query["kind"] {
+            guard let parsed = ObservationKind(rawValue: String(kind)) else {
+                throw APIError.badRequest(
+                    "unknown kind '\(kind)'; one of \(ObservationKind.allCases.map(\.rawValue).joined(separator: ", "))", field: "kind")
+            }
+            filter.kind = parsed
+        }
+        filter.agentID = query["agent"].map(String.init)
+        for key: Substring in ["from", "to"] {
+            guard let text = query[key] else { continue }
+            guard let time = parseTime(String(text)) else {
+                throw APIError.badRequest("\(key): '\(text)' is not a time (milliseconds since 1970, or RFC 3339)", field: String(key))
+            }
+            if key == "from" { filter.from = time } else { filter.to = time }
+        }
+        if let from = filter.from, let to = filter.to, from > to {
+            throw APIError.badRequest("the range is reversed: from (\(from)) is after to (\(to))", field: "from")
+        }
+        if let limit = query["limit"] {
+            guard let n = Int(limit), (1...1000).contains(n) else {
+                throw APIError.badRequest("limit: '\(limit)' must be a whole number from 1 to 1000", field: "limit")
+            }
+            filter.limit = n
+        }
+        if let cursor = query["cursor"] {
+            guard let parsed = TimelineCursor(token: String(cursor)) else {
+                throw APIError.badRequest("cursor: not a cursor this collector issued", field: "cursor")
+            }
+            filter.after = parsed
+        }
+        return filter
+    }
+}
+
+extension TimelinePage {
+    var response: QueryController.TimelineResponse {
+        QueryController.TimelineResponse(observations: entries, nextCursor: nextCursor)
+    }
+}

@@ -1,0 +1,67 @@
+import GapwatchProtocol
+import Hummingbird
+import Logging
+import NIOCore
+
+/// `POST /v1/reports`: authenticate, bound, inflate, decode, validate, store, acknowledge.
+struct ReportsController {
+    let writer: IngestWriter
+    let limits: ReportLimits
+
+    func register(on group: RouterGroup<CollectorContext>) {
+        group.post("reports", use: receive)
+    }
+
+    @Sendable func receive(request: Request, context: CollectorContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/json") else {
+            throw APIError(
+                .unsupportedMediaType, "unsupported_media_type",
+                "Content-Type must be application/json (got '\(contentType.isEmpty ? "none" : contentType)')")
+        }
+        let gzip: Bool
+        switch request.headers[.contentEncoding]?.lowercased() {
+        case nil, "identity": gzip = false
+        case "gzip": gzip = true
+        case let other?:
+            throw APIError(
+                .unsupportedMediaType, "unsupported_media_type", "Content-Encoding must be gzip or identity (got '\(other)')")
+        }
+        let body = try await collect(request.body, limit: limits.maxBodyBytes)
+        let report: Report
+        do {
+            report = try ReportCodec.decodeReport(body: body, gzip: gzip, limits: limits)
+        } catch {
+            let status: HTTPResponse.Status = if case .tooLarge = error { .contentTooLarge } else { .badRequest }
+            throw APIError(status: status, body: error.body)
+        }
+        guard identity.mayReport(as: report.agent.id) else {
+            throw APIError.forbidden(
+                identity.kind == .agent
+                    ? "this agent token is bound to agent id '\(identity.agentID ?? "")', not '\(report.agent.id)'"
+                    : "a \(identity.kind.rawValue) token may not send reports")
+        }
+        let result: IngestResult
+        do {
+            result = try await writer.ingest(report, receivedAt: Clock.nowMillis())
+        } catch {
+            // Nothing of this report was committed; the agent keeps it spooled and retries.
+            throw APIError.unavailable("storage unavailable, nothing was stored: \(error)")
+        }
+        return jsonResponse(
+            ReportResponse(ackedSeq: result.ackedSeq, stored: result.stored, duplicates: result.duplicates, commands: []))
+    }
+}
+
+/// Reads a request body, refusing (413) as soon as it passes `limit` bytes.
+func collect(_ body: RequestBody, limit: Int) async throws -> [UInt8] {
+    var bytes: [UInt8] = []
+    for try await buffer in body {
+        if bytes.count + buffer.readableBytes > limit {
+            throw APIError(.contentTooLarge, "payload_too_large", "the body is larger than \(limit) bytes as sent")
+        }
+        bytes.append(contentsOf: buffer.readableBytesView)
+    }
+    return bytes
+}

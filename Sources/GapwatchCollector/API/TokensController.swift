@@ -1,0 +1,64 @@
+import GapwatchProtocol
+import Hummingbird
+
+/// Token management (admin only): issue, list, revoke. Agents not using a token need no restart.
+struct TokensController {
+    let tokens: TokenStore
+
+    func register(on group: RouterGroup<CollectorContext>) {
+        group.get("tokens", use: list)
+        group.post("tokens", use: create)
+        group.delete("tokens/:id", use: revoke)
+    }
+
+    struct CreateRequest: Decodable {
+        var kind: TokenKind
+        var agentID: String?
+        var name: String?
+        enum CodingKeys: String, CodingKey {
+            case kind, name
+            case agentID = "agent_id"
+        }
+    }
+
+    struct ListResponse: Encodable { var tokens: [TokenInfo] }
+
+    @Sendable func list(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireAdmin()
+        return jsonResponse(ListResponse(tokens: try tokens.list()))
+    }
+
+    @Sendable func create(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireAdmin()
+        let body = try await collect(request.body, limit: 64 * 1024)
+        let create: CreateRequest
+        do {
+            create = try ReportCodec.decode(CreateRequest.self, from: body)
+        } catch {
+            throw APIError(status: .badRequest, body: error.body)
+        }
+        if create.kind == .agent {
+            guard let agentID = create.agentID, !agentID.isEmpty else {
+                throw APIError.badRequest("an agent token needs agent_id", field: "agent_id")
+            }
+            if agentID.utf8.count > FieldLimits.id || agentID.contains(where: { !($0.isLetter || $0.isNumber || "._:-".contains($0)) }) {
+                throw APIError.badRequest("agent_id: '\(agentID)' may hold only letters, digits and . _ : -", field: "agent_id")
+            }
+        } else if create.agentID != nil {
+            throw APIError.badRequest("agent_id applies only to agent tokens", field: "agent_id")
+        }
+        let name = create.name ?? "\(create.kind.rawValue) token"
+        if name.utf8.count > FieldLimits.name { throw APIError.badRequest("name: at most \(FieldLimits.name) bytes", field: "name") }
+        let issued = try tokens.issue(kind: create.kind, agentID: create.agentID, name: name, now: Clock.nowMillis())
+        return jsonResponse(issued, status: .created)
+    }
+
+    @Sendable func revoke(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireAdmin()
+        let id = context.parameters.get("id") ?? ""
+        guard try tokens.revoke(id: id, now: Clock.nowMillis()) else {
+            throw APIError.notFound("no active token with id '\(id)'")
+        }
+        return Response(status: .noContent)
+    }
+}

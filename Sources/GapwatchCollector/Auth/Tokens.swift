@@ -1,0 +1,174 @@
+import Foundation
+import GRDB
+import GapwatchProtocol
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a token may do.
+public enum TokenKind: String, Codable, Sendable, CaseIterable {
+    /// Everything, including creating and revoking tokens.
+    case admin
+    /// Reports for one agent id only (403 for any other).
+    case agent
+    /// Reports for any agent id: one token for a large fleet.
+    case fleet
+    /// GET endpoints only.
+    case read
+}
+
+/// The authenticated caller of a request.
+public struct TokenIdentity: Sendable, Equatable {
+    public var tokenID: String
+    public var kind: TokenKind
+    public var agentID: String?
+
+    public var canRead: Bool { kind == .admin || kind == .read }
+    public var isAdmin: Bool { kind == .admin }
+
+    /// Whether this token may send reports as `agentID`.
+    public func mayReport(as agentID: String) -> Bool {
+        switch kind {
+        case .admin, .fleet: true
+        case .agent: self.agentID == agentID
+        case .read: false
+        }
+    }
+}
+
+/// A token as listed by the API: never the secret, never its hash.
+public struct TokenInfo: Codable, Sendable, Equatable {
+    public var id: String
+    public var kind: TokenKind
+    public var agentID: String?
+    public var name: String
+    public var createdAt: Millis
+    public var revokedAt: Millis?
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, name
+        case agentID = "agent_id"
+        case createdAt = "created_at"
+        case revokedAt = "revoked_at"
+    }
+}
+
+/// A newly created token: the only time its secret is shown.
+public struct IssuedToken: Codable, Sendable {
+    public var info: TokenInfo
+    public var token: String
+
+    public func encode(to encoder: any Encoder) throws {
+        try info.encode(to: encoder)
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(token, forKey: .token)
+    }
+
+    public init(info: TokenInfo, token: String) {
+        self.info = info
+        self.token = token
+    }
+
+    public init(from decoder: any Decoder) throws {
+        info = try TokenInfo(from: decoder)
+        token = try decoder.container(keyedBy: Key.self).decode(String.self, forKey: .token)
+    }
+
+    enum Key: String, CodingKey { case token }
+}
+
+/// Issues, checks and revokes tokens. Tokens are stored as SHA-256 hashes; lookups are cached for a
+/// few seconds so the ingest path does not read the database on every request, and a revocation
+/// through this store takes effect at once.
+public final class TokenStore: Sendable {
+    private let database: AppDatabase
+    private let cache = Mutex<[[UInt8]: (identity: TokenIdentity, fetchedAt: Millis)]>([:])
+    private let cacheTTLMs: Millis = 5_000
+
+    public init(database: AppDatabase) {
+        self.database = database
+    }
+
+    /// Resolves a presented bearer token; nil when unknown or revoked.
+    public func authenticate(_ token: String, now: Millis) throws -> TokenIdentity? {
+        let hash = SHA256.hash(Array(token.utf8))
+        if let hit = cache.withLock({ $0[hash] }), now - hit.fetchedAt < cacheTTLMs {
+            return hit.identity
+        }
+        let row = try database.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT id, kind, agent_id, hash FROM tokens WHERE hash = ? AND revoked_at IS NULL", arguments: [Data(hash)])
+        }
+        guard let row, let kind = TokenKind(rawValue: row["kind"]) else {
+            cache.withLock { _ = $0.removeValue(forKey: hash) }
+            return nil
+        }
+        let stored: [UInt8] = Array((row["hash"] as Data?) ?? Data())
+        guard constantTimeEquals(stored, hash) else { return nil }
+        let identity = TokenIdentity(tokenID: row["id"], kind: kind, agentID: row["agent_id"])
+        cache.withLock { cache in
+            if cache.count > 10_000 { cache.removeAll() }  // bounded: a flood of distinct tokens cannot grow it
+            cache[hash] = (identity, now)
+        }
+        return identity
+    }
+
+    /// Creates a token and returns its secret (shown once).
+    public func issue(kind: TokenKind, agentID: String?, name: String, now: Millis) throws -> IssuedToken {
+        let secret = "gw_\(kind.rawValue)_" + randomToken(bytes: 32)
+        let id = "tok_" + randomToken(bytes: 6)
+        let hash = SHA256.hash(Array(secret.utf8))
+        try database.pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO tokens (id, kind, agent_id, name, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [id, kind.rawValue, agentID, name, Data(hash), now])
+        }
+        return IssuedToken(
+            info: TokenInfo(id: id, kind: kind, agentID: agentID, name: name, createdAt: now, revokedAt: nil), token: secret)
+    }
+
+    /// Revokes a token at once. Returns false when no such active token exists.
+    public func revoke(id: String, now: Millis) throws -> Bool {
+        let changed = try database.pool.write { db in
+            try db.execute(sql: "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [now, id])
+            return db.changesCount
+        }
+        if changed > 0 {
+            cache.withLock { cache in cache = cache.filter { $0.value.identity.tokenID != id } }
+        }
+        return changed > 0
+    }
+
+    public func list() throws -> [TokenInfo] {
+        try database.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, kind, agent_id, name, created_at, revoked_at FROM tokens ORDER BY created_at, id")
+                .map { row in
+                    TokenInfo(
+                        id: row["id"], kind: TokenKind(rawValue: row["kind"]) ?? .read, agentID: row["agent_id"],
+                        name: row["name"], createdAt: row["created_at"], revokedAt: row["revoked_at"])
+                }
+        }
+    }
+
+    public func isEmpty() throws -> Bool {
+        try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens") ?? 0 } == 0
+    }
+}
+
+/// `bytes` random bytes from the system CSPRNG (getrandom), base64url without padding.
+func randomToken(bytes: Int) -> String {
+    var generator = SystemRandomNumberGenerator()
+    let raw = (0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    var out: [UInt8] = []
+    var i = 0
+    while i < raw.count {
+        let chunk = raw[i..<min(i + 3, raw.count)]
+        let n = chunk.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (16 - 8 * UInt32($1.offset)) }
+        let chars = chunk.count + 1
+        for j in 0..<chars { out.append(alphabet[Int((n >> (18 - 6 * UInt32(j))) & 63)]) }
+        i += 3
+    }
+    return String(decoding: out, as: UTF8.self)
+}

@@ -1,0 +1,131 @@
+import Foundation
+import GapwatchProtocol
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The opened state of one collector process: its database, token store and ingest writer.
+public struct CollectorRuntime: Sendable {
+    public let config: CollectorConfig
+    public let database: AppDatabase
+    public let tokens: TokenStore
+    public let writer: IngestWriter
+}
+
+public enum Collector {
+    /// Opens (and migrates) the database; on a first start, generates the admin and agent tokens
+    /// and writes them to the token file, readable only by its owner.
+    public static func open(config: CollectorConfig, logger: Logger) throws -> CollectorRuntime {
+        let database = try AppDatabase(config.storageOptions)
+        let tokens = TokenStore(database: database)
+        if try tokens.isEmpty() {
+            let now = Clock.nowMillis()
+            let admin = try tokens.issue(kind: .admin, agentID: nil, name: "generated admin token", now: now)
+            let agent = try tokens.issue(
+                kind: .agent, agentID: config.bootstrapAgentID, name: "generated agent token", now: now)
+            let path = config.effectiveTokenFile
+            try writeTokenFile(path: path, admin: admin, agent: agent)
+            logger.notice(
+                "first start: generated an admin token and an agent token",
+                metadata: [
+                    "token_file": "\(URL(fileURLWithPath: path).standardizedFileURL.path)",
+                    "agent.id": "\(config.bootstrapAgentID)",
+                ])
+        }
+        return CollectorRuntime(
+            config: config, database: database, tokens: tokens, writer: IngestWriter(database: database, logger: logger))
+    }
+
+    /// The HTTP routes. `extra` lets benchmarks add endpoints without them existing in production.
+    public static func buildRouter(
+        _ runtime: CollectorRuntime, extra: ((Router<CollectorContext>) -> Void)? = nil
+    ) -> Router<CollectorContext> {
+        let router = Router(context: CollectorContext.self)
+        router.add(middleware: ErrorBodyMiddleware())
+        // Open on purpose: load balancers and service managers probe it without a token. It says
+        // only that the process serves and its database answers.
+        router.get("healthz") { _, _ -> Response in
+            do {
+                _ = try runtime.database.integrityQuickCheck()
+                return jsonResponse(["status": "ok"])
+            } catch {
+                throw APIError.unavailable("database unavailable")
+            }
+        }
+        let v1 = router.group("v1").add(middleware: TokenAuthMiddleware(tokens: runtime.tokens))
+        ReportsController(writer: runtime.writer, limits: runtime.config.limits).register(on: v1)
+        QueryController(database: runtime.database).register(on: v1)
+        TokensController(tokens: runtime.tokens).register(on: v1)
+        extra?(router)
+        return router
+    }
+
+    /// A runnable collector: HTTP server plus background services; SIGTERM/SIGINT drain and stop.
+    public static func buildApplication(
+        _ runtime: CollectorRuntime, logger: Logger,
+        extraRoutes: ((Router<CollectorContext>) -> Void)? = nil,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = buildRouter(runtime, extra: extraRoutes)
+        var app = Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(runtime.config.listenHost, port: runtime.config.listenPort), serverName: "gapwatch"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        app.addServices(CheckpointService(database: runtime.database, intervalMs: runtime.config.checkpointIntervalMs, logger: logger))
+        return app
+    }
+}
+
+extension AppDatabase {
+    func integrityQuickCheck() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") ?? 0 }
+    }
+}
+
+/// Checkpoints the WAL on an interval so it cannot grow without bound under steady reads.
+struct CheckpointService: Service {
+    let database: AppDatabase
+    let intervalMs: Millis
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(intervalMs))
+                do {
+                    try database.checkpoint()
+                } catch {
+                    logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}
+
+/// Writes the generated tokens to `path` with mode 0600, atomically (temp file, fsync, rename).
+func writeTokenFile(path: String, admin: IssuedToken, agent: IssuedToken) throws {
+    let text = """
+        # Gapwatch tokens generated by the collector's first start. Keep this file secret.
+        # Admin token: every API call (gapwatch CLI reads this file by default).
+        GAPWATCH_ADMIN_TOKEN=\(admin.token)
+        # Agent token, bound to agent id '\(agent.info.agentID ?? "")' (agent config: collector.token_file).
+        GAPWATCH_AGENT_TOKEN=\(agent.token)
+        GAPWATCH_AGENT_ID=\(agent.info.agentID ?? "")
+
+        """
+    let temp = path + ".tmp-\(getpid())"
+    let fd = Glibc.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw ConfigError("cannot write token file \(temp): \(String(cString: strerror(errno)))") }
+    let bytes = Array(text.utf8)
+    let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+    fchmod(fd, 0o600)
+    fsync(fd)
+    close(fd)
+    guard written == bytes.count, rename(temp, path) == 0 else {
+        unlink(temp)
+        throw ConfigError("cannot write token file \(path): \(String(cString: strerror(errno)))")
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import GapwatchProtocol
+import Yams
+
+/// Everything the collector reads from its YAML config. Every key is documented in
+/// collector/collector.example.yaml; with no config file the defaults here are the embedded default.
+public struct CollectorConfig: Sendable {
+    public var listenHost = "127.0.0.1"
+    public var listenPort = 7070
+    public var databasePath = "./gapwatch.db"
+    /// Where a first start writes the generated tokens; default: beside the database.
+    public var tokenFile: String?
+    /// The agent id the generated agent token is bound to; default: this host's name.
+    public var bootstrapAgentID: String = hostName()
+    public var synchronous: SynchronousMode = .normal
+    public var busyTimeoutMs: Millis = 5_000
+    public var checkpointIntervalMs: Millis = 60_000
+    public var journalSizeLimitBytes = 64 << 20
+    public var limits = ReportLimits.default
+    public var logLevel = "info"
+
+    public init() {}
+
+    /// The token file path: the configured one, or the database path with a `.tokens` extension.
+    public var effectiveTokenFile: String {
+        if let tokenFile { return tokenFile }
+        let db = databasePath
+        if db.hasSuffix(".db") { return String(db.dropLast(3)) + ".tokens" }
+        return db + ".tokens"
+    }
+
+    public var storageOptions: StorageOptions {
+        var options = StorageOptions(path: databasePath)
+        options.synchronous = synchronous
+        options.busyTimeoutSeconds = Double(busyTimeoutMs) / 1000
+        options.journalSizeLimitBytes = journalSizeLimitBytes
+        return options
+    }
+
+    /// Parses a config file's text. Unknown keys are errors: a typo must not silently fall back to a default.
+    public static func parse(yaml text: String) throws(ConfigError) -> CollectorConfig {
+        let loaded: Any?
+        do {
+            loaded = try Yams.load(yaml: text)
+        } catch {
+            throw ConfigError("not valid YAML: \(error)")
+        }
+        var config = CollectorConfig()
+        guard let loaded else { return config }
+        guard let root = loaded as? [String: Any] else { throw ConfigError("the top level must be a map of keys") }
+        var reader = MapReader(root, path: "")
+        if let listen = try reader.string("listen") {
+            let (host, port) = try parseListen(listen)
+            config.listenHost = host
+            config.listenPort = port
+        }
+        config.databasePath = try reader.string("database") ?? config.databasePath
+        config.tokenFile = try reader.string("token_file")
+        config.bootstrapAgentID = try reader.string("bootstrap_agent_id") ?? config.bootstrapAgentID
+        config.logLevel = try reader.string("log_level") ?? config.logLevel
+        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(config.logLevel) {
+            throw ConfigError("log_level: '\(config.logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        if var storage = try reader.map("storage") {
+            if let mode = try storage.string("synchronous") {
+                guard let parsed = SynchronousMode(rawValue: mode.lowercased()) else {
+                    throw ConfigError("storage.synchronous: '\(mode)' is not one of normal, full")
+                }
+                config.synchronous = parsed
+            }
+            config.busyTimeoutMs = try storage.duration("busy_timeout") ?? config.busyTimeoutMs
+            config.checkpointIntervalMs = try storage.duration("checkpoint_interval") ?? config.checkpointIntervalMs
+            config.journalSizeLimitBytes = try storage.byteSize("journal_size_limit") ?? config.journalSizeLimitBytes
+            try storage.finish()
+        }
+        if var limits = try reader.map("limits") {
+            config.limits.maxBodyBytes = try limits.byteSize("max_body_bytes") ?? config.limits.maxBodyBytes
+            config.limits.maxInflatedBytes = try limits.byteSize("max_inflated_bytes") ?? config.limits.maxInflatedBytes
+            config.limits.maxObservations = try limits.int("max_observations") ?? config.limits.maxObservations
+            try limits.finish()
+        }
+        try reader.finish()
+        return config
+    }
+
+    public static func load(path: String) throws(ConfigError) -> CollectorConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError("cannot read config file \(path)")
+        }
+        do {
+            return try parse(yaml: String(decoding: data, as: UTF8.self))
+        } catch {
+            throw ConfigError("\(path): \(error.message)")
+        }
+    }
+}
+
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// "127.0.0.1:7070", "[::1]:7070", "0.0.0.0:80" → (host, port).
+public func parseListen(_ text: String) throws(ConfigError) -> (String, Int) {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+    else { throw ConfigError("listen: '\(text)' is not HOST:PORT (e.g. 127.0.0.1:7070)") }
+    var host = String(text[..<colon])
+    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    if host.isEmpty { throw ConfigError("listen: '\(text)' has no host") }
+    return (host, port)
+}
+
+func hostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count) == 0 else { return "local" }
+    let name = String(cString: buffer)
+    let cleaned = String(name.map { $0.isLetter || $0.isNumber || "._:-".contains($0) ? $0 : "-" })
+    return cleaned.isEmpty ? "local" : cleaned
+}
+
+/// Reads typed keys out of a YAML map and remembers which were used, so leftovers can be refused.
+struct MapReader {
+    private var map: [String: Any]
+    private let path: String
+
+    init(_ map: [String: Any], path: String) {
+        self.map = map
+        self.path = path
+    }
+
+    private func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    mutating func raw(_ key: String) -> Any? { map.removeValue(forKey: key) }
+
+    mutating func string(_ key: String) throws(ConfigError) -> String? {
+        guard let value = raw(key) else { return nil }
+        if let s = value as? String { return s }
+        if let i = value as? Int { return String(i) }
+        throw ConfigError("\(name(key)): expected a string")
+    }
+
+    mutating func int(_ key: String) throws(ConfigError) -> Int? {
+        guard let value = raw(key) else { return nil }
+        guard let i = value as? Int, i > 0 else { throw ConfigError("\(name(key)): expected a positive whole number") }
+        return i
+    }
+
+    mutating func duration(_ key: String) throws(ConfigError) -> Millis? {
+        guard let value = raw(key) else { return nil }
+        let text = (value as? String) ?? (value as? Int).map(String.init) ?? ""
+        guard let ms = ConfigUnits.duration(text) else {
+            throw ConfigError("\(name(key)): '\(text)' is not a duration (e.g. 500ms, 30s, 5m, 1h)")
+        }
+        return ms
+    }
+
+    mutating func byteSize(_ key: String) throws(ConfigError) -> Int? {
+        guard let value = raw(key) else { return nil }
+        let text = (value as? String) ?? (value as? Int).map(String.init) ?? ""
+        guard let bytes = ConfigUnits.byteSize(text), bytes > 0 else {
+            throw ConfigError("\(name(key)): '\(text)' is not a size (e.g. 4096, 512KiB, 64MiB)")
+        }
+        return bytes
+    }
+
+    mutating func map(_ key: String) throws(ConfigError) -> MapReader? {
+        guard let value = raw(key) else { return nil }
+        guard let m = value as? [String: Any] else { throw ConfigError("\(name(key)): expected a map of keys") }
+        return MapReader(m, path: name(key))
+    }
+
+    func finish() throws(ConfigError) {
+        if let unknown = map.keys.sorted().first {
+            throw ConfigError("\(name(unknown)): unknown key (see collector/collector.example.yaml for every key)")
+        }
+    }
+}

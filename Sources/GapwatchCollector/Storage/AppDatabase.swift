@@ -1,0 +1,54 @@
+import GRDB
+import GapwatchProtocol
+import Logging
+
+/// How hard SQLite works to survive a power loss (`PRAGMA synchronous`).
+public enum SynchronousMode: String, Sendable, CaseIterable {
+    /// Survives a process crash; a power loss can lose the last transactions. The default.
+    case normal
+    /// Survives a power loss too, at the cost of an fsync per commit.
+    case full
+}
+
+/// Storage settings from the collector config.
+public struct StorageOptions: Sendable {
+    public var path: String
+    public var synchronous: SynchronousMode = .normal
+    public var busyTimeoutSeconds: Double = 5
+    /// Upper bound the WAL file is truncated to after a checkpoint.
+    public var journalSizeLimitBytes: Int = 64 << 20
+
+    public init(path: String) { self.path = path }
+}
+
+/// Owns the single `DatabasePool` (WAL) of a collector process. Open the file once per process.
+public final class AppDatabase: Sendable {
+    public let pool: DatabasePool
+    public let path: String
+
+    public init(_ options: StorageOptions) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(options.busyTimeoutSeconds)
+        let synchronous = options.synchronous.rawValue.uppercased()
+        let journalLimit = options.journalSizeLimitBytes
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            try db.execute(sql: "PRAGMA journal_size_limit = \(journalLimit)")
+        }
+        pool = try DatabasePool(path: options.path, configuration: config)
+        path = options.path
+        try Self.migrator.migrate(pool)
+    }
+
+    /// Forces a checkpoint so the WAL stays bounded even while readers keep it from resetting.
+    public func checkpoint() throws {
+        try pool.writeWithoutTransaction { db in
+            _ = try db.checkpoint(.truncate)
+        }
+    }
+
+    /// `PRAGMA integrity_check`; "ok" when the file is sound.
+    public func integrityCheck() throws -> String {
+        try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer" }
+    }
+}

@@ -1,0 +1,165 @@
+import GRDB
+import GapwatchProtocol
+
+/// An agent as `GET /v1/agents` shows it.
+public struct AgentInfo: Codable, Sendable, Equatable {
+    public var id: String
+    public var service: String
+    public var host: String
+    public var version: String
+    public var labels: [String: String]
+    public var bootID: String
+    public var firstSeen: Millis
+    public var lastSeen: Millis
+    /// Highest seq stored from the agent's most recently active spool.
+    public var lastSeq: UInt64
+    public var droppedOverflow: Int64
+    public var droppedCorrupt: Int64
+    /// Collector receive time minus the agent's `sent_at` in its latest report (positive: agent clock behind).
+    public var clockSkewMs: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id, service, host, version, labels
+        case bootID = "boot_id"
+        case firstSeen = "first_seen"
+        case lastSeen = "last_seen"
+        case lastSeq = "last_seq"
+        case droppedOverflow = "dropped_overflow"
+        case droppedCorrupt = "dropped_corrupt"
+        case clockSkewMs = "clock_skew_ms"
+    }
+}
+
+/// Which observations a timeline query wants. Times are inclusive `from`, exclusive `to`.
+public struct TimelineFilter: Sendable, Equatable {
+    public var subject: String?
+    public var kind: ObservationKind?
+    public var agentID: String?
+    public var from: Millis?
+    public var to: Millis?
+    public var limit: Int = 100
+    public var after: TimelineCursor?
+
+    public init() {}
+}
+
+/// Keyset position in a timeline: the last entry returned. Opaque to clients.
+public struct TimelineCursor: Sendable, Equatable {
+    var observedAt: Millis
+    var streamID: Int64
+    var seq: Int64
+
+    public var token: String { "\(observedAt)_\(streamID)_\(seq)" }
+
+    public init?(token: String) {
+        let parts = token.split(separator: "_")
+        guard parts.count == 3, let a = Millis(parts[0]), let b = Int64(parts[1]), let c = Int64(parts[2]) else { return nil }
+        observedAt = a
+        streamID = b
+        seq = c
+    }
+
+    init(observedAt: Millis, streamID: Int64, seq: Int64) {
+        self.observedAt = observedAt
+        self.streamID = streamID
+        self.seq = seq
+    }
+}
+
+public struct TimelinePage: Sendable {
+    public var entries: [TimelineEntry]
+    public var nextCursor: String?
+}
+
+extension AppDatabase {
+    public func agents() throws -> [AgentInfo] {
+        try pool.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT a.*,
+                        COALESCE((SELECT last_seq FROM streams s WHERE s.agent_id = a.id ORDER BY last_seen DESC, id DESC LIMIT 1), 0) AS last_seq,
+                        COALESCE((SELECT SUM(dropped_overflow) FROM streams s WHERE s.agent_id = a.id), 0) AS dropped_overflow,
+                        COALESCE((SELECT SUM(dropped_corrupt) FROM streams s WHERE s.agent_id = a.id), 0) AS dropped_corrupt
+                    FROM agents a ORDER BY a.id
+                    """)
+            return rows.map { row in
+                let labelsJSON: String = row["labels"]
+                let labels = (try? ReportCodec.decode([String: String].self, from: Array(labelsJSON.utf8))) ?? [:]
+                return AgentInfo(
+                    id: row["id"], service: row["service"], host: row["host"], version: row["version"], labels: labels,
+                    bootID: row["boot_id"], firstSeen: row["first_seen"], lastSeen: row["last_seen"],
+                    lastSeq: UInt64(row["last_seq"] as Int64), droppedOverflow: row["dropped_overflow"],
+                    droppedCorrupt: row["dropped_corrupt"], clockSkewMs: row["clock_skew_ms"])
+            }
+        }
+    }
+
+    /// Observations in `observed_at` order, one page at a time.
+    public func timeline(_ filter: TimelineFilter) throws -> TimelinePage {
+        try pool.read { db in
+            var conditions: [String] = []
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            if let subject = filter.subject {
+                guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM subjects WHERE name = ?", arguments: [subject])
+                else { return TimelinePage(entries: [], nextCursor: nil) }
+                conditions.append("o.subject_id = ?")
+                arguments.append(id)
+            }
+            if let kind = filter.kind {
+                conditions.append("o.kind = ?")
+                arguments.append(kind.storageCode)
+            }
+            if let agent = filter.agentID {
+                conditions.append("o.stream_id IN (SELECT id FROM streams WHERE agent_id = ?)")
+                arguments.append(agent)
+            }
+            if let from = filter.from {
+                conditions.append("o.observed_at >= ?")
+                arguments.append(from)
+            }
+            if let to = filter.to {
+                conditions.append("o.observed_at < ?")
+                arguments.append(to)
+            }
+            if let after = filter.after {
+                conditions.append("(o.observed_at, o.stream_id, o.seq) > (?, ?, ?)")
+                arguments.append(contentsOf: [after.observedAt, after.streamID, after.seq] as [Int64])
+            }
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT o.*, s.name AS subject, st.agent_id, st.spool_id
+                    FROM observations o
+                    JOIN subjects s ON s.id = o.subject_id
+                    JOIN streams st ON st.id = o.stream_id
+                    \(whereClause)
+                    ORDER BY o.observed_at, o.stream_id, o.seq
+                    LIMIT ?
+                    """, arguments: StatementArguments(arguments + [filter.limit + 1]))
+            var entries: [TimelineEntry] = []
+            var last: TimelineCursor?
+            for row in rows.prefix(filter.limit) {
+                let subject: String = row["subject"]
+                guard let kind = ObservationKind(storageCode: row["kind"]),
+                    let body = ObservationBody(kind: kind, subject: subject, columns: ObservationColumns(row: row))
+                else { continue }
+                let seq: Int64 = row["seq"]
+                let observedAt: Millis = row["observed_at"]
+                entries.append(
+                    TimelineEntry(
+                        agentID: row["agent_id"], spoolID: row["spool_id"], subject: subject, receivedAt: row["received_at"],
+                        observation: Observation(seq: UInt64(seq), observedAt: observedAt, body: body)))
+                last = TimelineCursor(observedAt: observedAt, streamID: row["stream_id"], seq: seq)
+            }
+            let more = rows.count > filter.limit
+            return TimelinePage(entries: entries, nextCursor: more ? last?.token : nil)
+        }
+    }
+
+    /// Total stored observations (for tests, benchmarks and `status`).
+    public func observationCount() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM observations") ?? 0 }
+    }
+}
