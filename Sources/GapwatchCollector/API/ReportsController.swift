@@ -55,7 +55,7 @@ struct ReportsController {
 }
 
 /// Reads a request body, refusing (413) as soon as it passes `limit` bytes.
-func collect(_ body: RequestBody, limit: Int) async throws -> [UInt8] {
+public func collect(_ body: RequestBody, limit: Int) async throws -> [UInt8] {
     var bytes: [UInt8] = []
     for try await buffer in body {
         if bytes.count + buffer.readableBytes > limit {

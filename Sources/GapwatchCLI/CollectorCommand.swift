@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import GapwatchCollector
+import Logging
+
+struct CollectorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "collector",
+        abstract: "Run the collector: ingest reports from agents and serve the API.",
+        discussion: """
+            With no --config it runs the embedded default: listens on 127.0.0.1:7070, stores to
+            ./gapwatch.db (SQLite, WAL). Every key of the config file is documented in
+            collector/collector.example.yaml. SIGTERM or Ctrl-C drains in-flight requests and stops.
+            """)
+
+    @Option(help: "YAML config file (see collector/collector.example.yaml).")
+    var config: String?
+
+    @Option(help: "Listen address HOST:PORT; overrides the config.")
+    var listen: String?
+
+    @Option(help: "SQLite database path; overrides the config.")
+    var database: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String?
+
+    func run() async throws {
+        var settings = try config.map { try CollectorConfig.load(path: $0) } ?? CollectorConfig()
+        if let listen {
+            let (host, port) = try parseListen(listen)
+            settings.listenHost = host
+            settings.listenPort = port
+        }
+        if let database { settings.databasePath = database }
+        if let logLevel { settings.logLevel = logLevel }
+        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "gapwatch.collector")
+        let runtime = try Collector.open(config: settings, logger: logger)
+        let app = Collector.buildApplication(runtime, logger: logger) { port in
+            logger.notice(
+                "collector listening",
+                metadata: ["address": "\(settings.listenHost):\(port)", "database": "\(settings.databasePath)"])
+        }
+        try await app.runService()
+        logger.notice("collector stopped")
+    }
+}

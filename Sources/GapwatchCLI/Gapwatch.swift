@@ -1,0 +1,23 @@
+import ArgumentParser
+
+@main
+struct Gapwatch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gapwatch",
+        abstract: "Keeps scheduled data pipelines whole: the Gapwatch collector and its query CLI.",
+        discussion: """
+            Start a collector on the embedded default (127.0.0.1:7070, ./gapwatch.db):
+              gapwatch collector
+            Its first start writes an admin token and an agent token to ./gapwatch.tokens (mode 0600);
+            the query commands read the admin token from there, or from --token / GAPWATCH_TOKEN.
+
+            See what is arriving:
+              gapwatch agents
+              gapwatch timeline --since 1h
+              gapwatch timeline --subject dataset:nba_raw.bdl_player_boxscores --json
+            """,
+        subcommands: [
+            CollectorCommand.self, DemoCommand.self, AgentsCommand.self, TimelineCommand.self, TokensCommand.self,
+            BenchCommand.self,
+        ])
+}

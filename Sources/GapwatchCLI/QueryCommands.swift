@@ -1,0 +1,218 @@
+import ArgumentParser
+import Foundation
+import GapwatchCollector
+import GapwatchProtocol
+
+struct AgentsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agents", abstract: "List the agents that have reported, with last seen, last seq, drops and clock skew.")
+
+    @OptionGroup var client: ClientOptions
+
+    struct Response: Decodable { var agents: [AgentInfo] }
+
+    func run() throws {
+        let body = try client.call("GET", "/v1/agents")
+        if client.json { return printJSON(body) }
+        let agents = try ReportCodec.decode(Response.self, from: body).agents
+        if agents.isEmpty { return print("no agent has reported yet") }
+        let now = Clock.nowMillis()
+        print(
+            renderTable(
+                ["AGENT", "SERVICE", "HOST", "VERSION", "LAST SEEN", "LAST SEQ", "DROPPED", "SKEW"],
+                agents.map { a in
+                    [
+                        a.id, a.service, a.host, a.version, "\(formatAge(now - a.lastSeen)) ago", "\(a.lastSeq)",
+                        "\(a.droppedOverflow + a.droppedCorrupt)", "\(a.clockSkewMs)ms",
+                    ]
+                }))
+    }
+}
+
+struct TimelineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "timeline",
+        abstract: "Show observations in time order, filtered by subject, kind, agent and time range.",
+        discussion: """
+            Subjects are typed names: ping:NAME, job:NAME, target:URL, dataset:NAME, item:KIND/ID,
+            workflow:NAME, lock:NAME, action:ID, agent:ID. Times are RFC 3339, a date, or ms since 1970.
+            Examples:
+              gapwatch timeline --since 24h --kind decision
+              gapwatch timeline --subject dataset:nba_raw.bdl_player_boxscores --from 2026-01-20 --to 2026-01-23
+            """)
+
+    @Argument(help: "Subject to show (same as --subject).")
+    var subjectArgument: String?
+
+    @Option(help: "Only this subject, e.g. dataset:nba_raw.bdl_player_boxscores.")
+    var subject: String?
+
+    @Option(help: "Only this kind: \(ObservationKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var kind: String?
+
+    @Option(help: "Only observations from this agent id.")
+    var agent: String?
+
+    @Option(help: "From this time (inclusive).")
+    var from: String?
+
+    @Option(help: "Up to this time (exclusive).")
+    var to: String?
+
+    @Option(help: "Shorthand for --from: this long ago (e.g. 30m, 24h, 7d).")
+    var since: String?
+
+    @Option(help: "At most this many observations (follows pages).")
+    var limit: Int = 200
+
+    @OptionGroup var client: ClientOptions
+
+    struct Page: Decodable {
+        var observations: [TimelineEntry]
+        var nextCursor: String?
+        enum CodingKeys: String, CodingKey {
+            case observations
+            case nextCursor = "next_cursor"
+        }
+    }
+
+    func validate() throws {
+        if subject != nil && subjectArgument != nil { throw ValidationError("give the subject once: as an argument or with --subject") }
+        if since != nil && from != nil { throw ValidationError("--since and --from both set the start; use one") }
+        if let since, ConfigUnits.duration(since) == nil { throw ValidationError("--since '\(since)' is not a duration (e.g. 30m, 24h, 7d)") }
+        if limit < 1 { throw ValidationError("--limit must be 1 or more") }
+    }
+
+    func run() throws {
+        var query: [(String, String)] = []
+        if let s = subject ?? subjectArgument { query.append(("subject", s)) }
+        if let kind { query.append(("kind", kind)) }
+        if let agent { query.append(("agent", agent)) }
+        if let since, let ms = ConfigUnits.duration(since) { query.append(("from", String(Clock.nowMillis() - ms))) }
+        if let from { query.append(("from", from)) }
+        if let to { query.append(("to", to)) }
+        var entries: [TimelineEntry] = []
+        var cursor: String?
+        repeat {
+            var q = query + [("limit", String(min(1000, limit - entries.count)))]
+            if let cursor { q.append(("cursor", cursor)) }
+            let page = try ReportCodec.decode(Page.self, from: try client.call("GET", "/v1/timeline?" + encodeQuery(q)))
+            entries += page.observations
+            cursor = page.nextCursor
+        } while cursor != nil && entries.count < limit
+        if client.json {
+            return printJSON(ReportCodec.encodePretty(entries))
+        }
+        if entries.isEmpty { return print("no observations match") }
+        print(
+            renderTable(
+                ["OBSERVED", "AGENT", "SEQ", "KIND", "SUBJECT", "DETAIL"],
+                entries.map { e in
+                    [
+                        formatTime(e.observation.observedAt), e.agentID, "\(e.observation.seq)", e.observation.body.kind.rawValue,
+                        e.subject, detail(e.observation.body),
+                    ]
+                }))
+    }
+}
+
+/// One line of the kind-specific fields, for tables.
+func detail(_ body: ObservationBody) -> String {
+    switch body {
+    case .heartbeat(let h):
+        var parts = [h.status.rawValue]
+        if let d = h.durationMs { parts.append("\(d)ms") }
+        if let c = h.exitCode { parts.append("exit \(c)") }
+        if let m = h.message { parts.append(m) }
+        return parts.joined(separator: " ")
+    case .probe(let p):
+        return "\(p.healthy ? "healthy" : "UNHEALTHY") \(p.httpStatus.map(String.init) ?? p.error ?? "") \(p.latencyMs)ms \(p.target)"
+    case .count(let c): return "\(c.partition) = \(c.count)"
+    case .itemStatus(let i): return i.status + (i.referenceTime.map { " (ref \(formatTime($0)))" } ?? "")
+    case .decision(let d): return d.decision.rawValue + (d.reason.map { ": \($0)" } ?? "")
+    case .lock(let l):
+        guard let holder = l.holder else { return "free" }
+        return "held by \(holder)" + (l.expiresAt.map { " until \(formatTime($0))" } ?? "")
+    case .actionResult(let a): return a.outcome.rawValue + (a.exitCode.map { " exit \($0)" } ?? "")
+    case .dropped(let d): return "overflow \(d.overflow), corrupt \(d.corrupt)"
+    }
+}
+
+func encodeQuery(_ items: [(String, String)]) -> String {
+    var allowed = CharacterSet.alphanumerics
+    allowed.insert(charactersIn: "-._~")
+    return items.map { k, v in
+        "\(k)=\(v.addingPercentEncoding(withAllowedCharacters: allowed) ?? v)"
+    }.joined(separator: "&")
+}
+
+func formatAge(_ ms: Int64) -> String {
+    let s = max(0, ms) / 1000
+    if s < 120 { return "\(s)s" }
+    if s < 7200 { return "\(s / 60)m" }
+    if s < 172_800 { return "\(s / 3600)h" }
+    return "\(s / 86400)d"
+}
+
+struct TokensCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokens", abstract: "Issue, list and revoke API tokens (admin token needed).",
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Issue a token; its secret is printed once.",
+            discussion: """
+                Kinds: admin (everything), agent (reports for one --agent-id), fleet (reports for any agent id),
+                read (GET endpoints only). Example: gapwatch tokens create --kind agent --agent-id scrapers-1
+                """)
+        @Option(help: "admin, agent, fleet or read.") var kind: String
+        @Option(help: "The agent id an agent token is bound to.") var agentId: String?
+        @Option(help: "A note saying what the token is for.") var name: String?
+        @OptionGroup var client: ClientOptions
+
+        func run() throws {
+            guard TokenKind(rawValue: kind) != nil else {
+                throw ValidationError("--kind '\(kind)' is not one of admin, agent, fleet, read")
+            }
+            var body: [String: String] = ["kind": kind]
+            if let agentId { body["agent_id"] = agentId }
+            if let name { body["name"] = name }
+            let response = try client.call("POST", "/v1/tokens", body: ReportCodec.encode(body))
+            if client.json { return printJSON(response) }
+            let issued = try ReportCodec.decode(IssuedToken.self, from: response)
+            print("id:    \(issued.info.id)\nkind:  \(issued.info.kind.rawValue)")
+            if let agent = issued.info.agentID { print("agent: \(agent)") }
+            print("token: \(issued.token)\n(shown only now; store it where the agent reads collector.token_file)")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens (never their secrets).")
+        @OptionGroup var client: ClientOptions
+        struct Response: Decodable { var tokens: [TokenInfo] }
+
+        func run() throws {
+            let body = try client.call("GET", "/v1/tokens")
+            if client.json { return printJSON(body) }
+            let tokens = try ReportCodec.decode(Response.self, from: body).tokens
+            print(
+                renderTable(
+                    ["ID", "KIND", "AGENT", "NAME", "CREATED", "REVOKED"],
+                    tokens.map {
+                        [$0.id, $0.kind.rawValue, $0.agentID ?? "-", $0.name, formatTime($0.createdAt), $0.revokedAt.map(formatTime) ?? "-"]
+                    }))
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token at once; agents using other tokens carry on.")
+        @Argument(help: "Token id (tok_...).") var id: String
+        @OptionGroup var client: ClientOptions
+
+        func run() throws {
+            _ = try client.call("DELETE", "/v1/tokens/\(id)")
+            print("revoked \(id)")
+        }
+    }
+}
