@@ -126,6 +126,7 @@ def obs(kind):
     return lambda doc: next(o for o in doc["observations"] if o["kind"] == kind)
 negatives = {
     "seq 0": lambda d: d["observations"][0].update(seq=0),
+    "seq 2^63 (over a signed 64-bit column)": lambda d: d["observations"][-1].update(seq=2**63),
     "time in seconds": lambda d: d["observations"][0].update(observed_at=1769140800),
     "unknown kind": lambda d: d["observations"][0].update(kind="metric"),
     "protocol 2": lambda d: d.update(protocol=2),

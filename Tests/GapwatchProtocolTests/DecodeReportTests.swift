@@ -178,7 +178,7 @@ final class DecodeReportTests: XCTestCase {
     func testSeqsMustStrictlyIncrease() {
         assertInvalid(report([heartbeat(seq: 5), heartbeat(seq: 5)]), field: "observations[1].seq")
         assertInvalid(report([heartbeat(seq: 5), heartbeat(seq: 6), heartbeat(seq: 4)]), field: "observations[2].seq")
-        assertValid(report([heartbeat(seq: 5), heartbeat(seq: 9), heartbeat(seq: UInt64.max)]))  // gaps are allowed
+        assertValid(report([heartbeat(seq: 5), heartbeat(seq: 9), heartbeat(seq: UInt64(Int64.max))]))  // gaps are allowed
     }
 
     // MARK: - invalid_report: sizes
