@@ -30,7 +30,7 @@ let package = Package(
         .target(
             name: "GapwatchAgent",
             dependencies: [
-                "GapwatchProtocol", "GapwatchHTTPClient",
+                "GapwatchProtocol", "GapwatchHTTPClient", "CZlib",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(

@@ -1,0 +1,114 @@
+import GapwatchHTTPClient
+import GapwatchProtocol
+import Logging
+
+/// Why the agent could not start.
+public struct AgentError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
+
+/// The whole agent: spool, shipper, local push endpoint, heartbeat and probes, each loop on its
+/// own thread.
+///
+/// `init` does everything that can fail (open the spool, bind the port) so `gapwatch-agent run`
+/// fails fast with a clear message; `start` only starts threads.
+public final class Agent: @unchecked Sendable {
+    public let config: AgentConfig
+    public let spool: Spool
+    public let bootID = RandomID.make()
+    public let shipper: Shipper
+    public let server: LocalHTTPServer
+    private let loops: [ObserverLoop]
+    private let logger: Logger
+
+    public init(config: AgentConfig, logger: Logger) throws(AgentError) {
+        self.config = config
+        self.logger = logger
+        // Before any HTTPClient exists: TLS costs memory that an http-only agent never needs.
+        HTTPClient.globalInit(tls: config.needsTLS)
+        do {
+            spool = try Spool(dir: config.spool.dir, maxBytes: config.spool.maxBytes, segmentBytes: config.spool.segmentBytes, logger: logger)
+        } catch {
+            throw AgentError("cannot open the spool in \(config.spool.dir): \(error.message)")
+        }
+        var options = ShipperOptions(reportsURL: config.collector.reportsURL, token: config.collector.token, identity: config.identity, bootID: bootID)
+        options.connectTimeoutMs = config.collector.connectTimeoutMs
+        options.timeoutMs = config.collector.timeoutMs
+        options.batchMax = config.collector.batchMax
+        options.shipIntervalMs = config.collector.shipIntervalMs
+        shipper = Shipper(spool: spool, options: options, logger: logger)
+
+        var loops: [ObserverLoop] = []
+        if config.heartbeat.intervalMs > 0 {
+            loops.append(ObserverLoop(observer: HeartbeatObserver(name: config.heartbeat.name, intervalMs: config.heartbeat.intervalMs), spool: spool, logger: logger))
+        }
+        for probe in config.httpProbes {
+            loops.append(ObserverLoop(observer: HTTPProbeObserver(config: probe), spool: spool, logger: logger))
+        }
+        for probe in config.commandProbes {
+            loops.append(ObserverLoop(observer: CommandProbeObserver(config: probe, logger: logger), spool: spool, logger: logger))
+        }
+        self.loops = loops
+
+        let statusSource = StatusSource()
+        let api = PushAPI(spool: spool, logger: logger) { statusSource.status() }
+        do {
+            server = try LocalHTTPServer(host: config.listen.host, port: config.listen.port, logger: logger) { api.handle($0) }
+        } catch {
+            spool.close()
+            throw AgentError("cannot open the local push endpoint on \(config.listen): \(error.message)")
+        }
+        statusSource.agent = self
+    }
+
+    /// Starts every thread.
+    public func start() {
+        server.start()
+        shipper.start()
+        for loop in loops { loop.start() }
+        let stats = spool.stats
+        logger.info(
+            "gapwatch-agent started",
+            metadata: [
+                "agent.id": "\(config.agent.id)", "listen": "\(config.listen.host):\(server.port)", "collector": "\(config.collector.url)",
+                "spool.id": "\(stats.spoolID)", "spool.next_seq": "\(stats.nextSeq)", "spool.backlog": "\(stats.backlogRecords)",
+                "probes": "\(config.httpProbes.count + config.commandProbes.count)",
+            ])
+    }
+
+    /// Stops accepting pushes, ends the loops, gives the shipper a moment, closes the spool.
+    public func stop() {
+        server.stop(timeoutMs: 2_000)
+        for loop in loops { loop.wakeup.stop() }
+        for loop in loops { loop.stop(timeoutMs: 3_000) }
+        shipper.stop(timeoutMs: 3_000)
+        spool.close()
+        logger.info("gapwatch-agent stopped", metadata: ["agent.id": "\(config.agent.id)"])
+    }
+
+    /// What `GET /v1/status` shows.
+    public func status() -> AgentStatus {
+        let s = spool.stats
+        let ship = shipper.status
+        return AgentStatus(
+            agentID: config.agent.id, service: config.agent.service, version: AgentConfig.version, bootID: bootID,
+            spoolID: s.spoolID, nextSeq: s.nextSeq, ackedSeq: s.ackedSeq, backlogRecords: s.backlogRecords,
+            backlogBytes: s.backlogBytes, spoolBytes: s.totalBytes, overflow: s.overflow, corrupt: s.corrupt,
+            collectorURL: config.collector.url, lastShipAt: ship.lastAttemptAt, lastShipOKAt: ship.lastOKAt,
+            lastShipError: ship.lastError, rejected: ship.rejected)
+    }
+}
+
+/// Lets the push API ask the agent for its status without a retain cycle at construction.
+private final class StatusSource: @unchecked Sendable {
+    weak var agent: Agent?
+    func status() -> AgentStatus {
+        agent?.status()
+            ?? AgentStatus(
+                agentID: "", service: "", version: AgentConfig.version, bootID: "", spoolID: "", nextSeq: 0, ackedSeq: 0,
+                backlogRecords: 0, backlogBytes: 0, spoolBytes: 0, overflow: 0, corrupt: 0, collectorURL: "", lastShipAt: nil,
+                lastShipOKAt: nil, lastShipError: nil, rejected: 0)
+    }
+}

@@ -1,0 +1,83 @@
+extension AgentConfig {
+    /// The effective config as YAML, defaults included, token redacted. `check-config` prints it.
+    public func render() -> String {
+        var out: [String] = []
+        out.append("agent:")
+        out.append("  id: \(q(agent.id))")
+        out.append("  service: \(q(agent.service))")
+        if agent.labels.isEmpty {
+            out.append("  labels: {}")
+        } else {
+            out.append("  labels:")
+            for key in agent.labels.keys.sorted() { out.append("    \(q(key)): \(q(agent.labels[key]!))") }
+        }
+        out.append("collector:")
+        out.append("  url: \(q(collector.url))")
+        if collector.token != nil {
+            out.append("  token: <redacted>  # from \(collector.tokenSource)")
+        } else {
+            out.append("  token: null  # none configured: reports are sent without Authorization")
+        }
+        out.append("  connect_timeout: \(Units.formatDuration(collector.connectTimeoutMs))")
+        out.append("  timeout: \(Units.formatDuration(collector.timeoutMs))")
+        out.append("  batch_max: \(collector.batchMax)")
+        out.append("  ship_interval: \(Units.formatDuration(collector.shipIntervalMs))")
+        out.append("heartbeat:")
+        out.append("  interval: \(Units.formatDuration(heartbeat.intervalMs))\(heartbeat.intervalMs == 0 ? "  # disabled" : "")")
+        out.append("  name: \(q(heartbeat.name))")
+        out.append("spool:")
+        out.append("  dir: \(q(spool.dir))")
+        out.append("  max_bytes: \(Units.formatSize(spool.maxBytes))")
+        out.append("  segment_bytes: \(Units.formatSize(spool.segmentBytes))")
+        out.append("listen: \(q(listen.description))")
+        out.append("probes:")
+        if httpProbes.isEmpty {
+            out.append("  http: []")
+        } else {
+            out.append("  http:")
+            for p in httpProbes {
+                out.append("    - name: \(q(p.name))")
+                out.append("      url: \(q(p.url))")
+                if let job = p.job { out.append("      job: \(q(job))") }
+                out.append("      expect_status: \(p.expectStatus)")
+                out.append("      timeout: \(Units.formatDuration(p.timeoutMs))")
+                out.append("      interval: \(Units.formatDuration(p.intervalMs))")
+            }
+        }
+        if commandProbes.isEmpty {
+            out.append("  commands: []")
+        } else {
+            out.append("  commands:")
+            for p in commandProbes {
+                out.append("    - name: \(q(p.name))")
+                out.append("      argv: [\(p.argv.map { q($0, flow: true) }.joined(separator: ", "))]")
+                out.append("      interval: \(Units.formatDuration(p.intervalMs))")
+                out.append("      timeout: \(Units.formatDuration(p.timeoutMs))")
+                out.append("      emit: \(p.emit.rawValue)")
+                if let d = p.dataset { out.append("      dataset: \(q(d))") }
+                if let k = p.itemKind { out.append("      item_kind: \(q(k))") }
+            }
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    /// Quotes a scalar when plain YAML would read it differently.
+    private func q(_ s: String, flow: Bool = false) -> String {
+        let special: Set<Character> = ["#", "\"", "'", "\\", "\n", "\t", "[", "]", "{", "}", ",", "&", "*", "!", "|", ">", "%", "@", "`"]
+        let needs = s.isEmpty || s.contains(": ") || s.hasSuffix(":") || s.hasPrefix(" ") || s.hasSuffix(" ")
+            || s.hasPrefix("- ") || s == "-" || s == "null" || s == "~" || s.contains(where: { special.contains($0) })
+            || (flow && s.contains(":"))
+        guard needs else { return s }
+        var out = "\""
+        for c in s {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default: out.append(c)
+            }
+        }
+        return out + "\""
+    }
+}
