@@ -42,11 +42,12 @@ struct CollectorCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "gapwatch.collector")
         let runtime = try Collector.open(config: settings, logger: logger)
-        let app = Collector.buildApplication(runtime, logger: logger) { port in
+        let (host, databasePath) = (settings.listenHost, settings.databasePath)
+        let app = Collector.buildApplication(runtime, logger: logger, onServerRunning: { port in
             logger.notice(
                 "collector listening",
-                metadata: ["address": "\(settings.listenHost):\(port)", "database": "\(settings.databasePath)"])
-        }
+                metadata: ["address": "\(host):\(port)", "database": "\(databasePath)"])
+        })
         try await app.runService()
         logger.notice("collector stopped")
     }
