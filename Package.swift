@@ -58,7 +58,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "GapwatchProtocolTests", dependencies: ["GapwatchProtocol"]),
-        .testTarget(name: "GapwatchAgentTests", dependencies: ["GapwatchAgent", "GapwatchProtocol"]),
+        .testTarget(
+            name: "GapwatchAgentTests",
+            dependencies: [
+                "GapwatchAgent", "GapwatchProtocol", "GapwatchHTTPClient",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "GapwatchCollectorTests",
             dependencies: ["GapwatchCollector", "GapwatchProtocol", "GapwatchHTTPClient"]),

@@ -94,10 +94,10 @@ public final class Agent: @unchecked Sendable {
         let ship = shipper.status
         return AgentStatus(
             agentID: config.agent.id, service: config.agent.service, version: AgentConfig.version, bootID: bootID,
-            spoolID: s.spoolID, nextSeq: s.nextSeq, ackedSeq: s.ackedSeq, backlogRecords: s.backlogRecords,
-            backlogBytes: s.backlogBytes, spoolBytes: s.totalBytes, overflow: s.overflow, corrupt: s.corrupt,
-            collectorURL: config.collector.url, lastShipAt: ship.lastAttemptAt, lastShipOKAt: ship.lastOKAt,
-            lastShipError: ship.lastError, rejected: ship.rejected)
+            spoolID: s.spoolID, lastSeq: s.nextSeq - 1, nextSeq: s.nextSeq, ackedSeq: s.ackedSeq, pending: s.backlogRecords,
+            pendingBytes: s.backlogBytes, spoolBytes: s.totalBytes, dropped: .init(overflow: s.overflow, corrupt: s.corrupt),
+            rejected: ship.rejected, collectorURL: config.collector.url, lastShipAt: ship.lastAttemptAt,
+            lastShipOKAt: ship.lastOKAt, lastError: ship.lastError)
     }
 }
 
@@ -107,8 +107,8 @@ private final class StatusSource: @unchecked Sendable {
     func status() -> AgentStatus {
         agent?.status()
             ?? AgentStatus(
-                agentID: "", service: "", version: AgentConfig.version, bootID: "", spoolID: "", nextSeq: 0, ackedSeq: 0,
-                backlogRecords: 0, backlogBytes: 0, spoolBytes: 0, overflow: 0, corrupt: 0, collectorURL: "", lastShipAt: nil,
-                lastShipOKAt: nil, lastShipError: nil, rejected: 0)
+                agentID: "", service: "", version: AgentConfig.version, bootID: "", spoolID: "", lastSeq: 0, nextSeq: 0,
+                ackedSeq: 0, pending: 0, pendingBytes: 0, spoolBytes: 0, dropped: .init(overflow: 0, corrupt: 0), rejected: 0,
+                collectorURL: "", lastShipAt: nil, lastShipOKAt: nil, lastError: "the agent is stopping")
     }
 }

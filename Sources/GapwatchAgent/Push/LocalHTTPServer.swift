@@ -18,12 +18,14 @@ public struct ServerRequest: Sendable {
 public struct ServerResponse: Sendable {
     public var status: Int
     public var contentType = "application/json"
+    public var headers: [(String, String)] = []
     public var body: [UInt8]
 
-    public init(status: Int, body: [UInt8], contentType: String = "application/json") {
+    public init(status: Int, body: [UInt8], contentType: String = "application/json", headers: [(String, String)] = []) {
         self.status = status
         self.body = body
         self.contentType = contentType
+        self.headers = headers
     }
 }
 
@@ -263,7 +265,7 @@ public final class LocalHTTPServer: @unchecked Sendable {
                 var path = String(requestLine[1])
                 if let q = path.firstIndex(of: "?") { path = String(path[..<q]) }
                 let response = server.handler(ServerRequest(method: String(requestLine[0]), path: path, headers: headers, body: body))
-                guard send(status: response.status, body: response.body, contentType: response.contentType, close: wantsClose) else { return }
+                guard send(status: response.status, body: response.body, contentType: response.contentType, headers: response.headers, close: wantsClose) else { return }
                 if wantsClose { return }
             }
         }
@@ -302,9 +304,10 @@ public final class LocalHTTPServer: @unchecked Sendable {
         }
 
         @discardableResult
-        func send(status: Int, body: [UInt8], contentType: String = "application/json", close: Bool) -> Bool {
+        func send(status: Int, body: [UInt8], contentType: String = "application/json", headers: [(String, String)] = [], close: Bool) -> Bool {
             var head = "HTTP/1.1 \(status) \(reason(status))\r\n"
             head += "Content-Type: \(contentType)\r\n"
+            for (name, value) in headers { head += "\(name): \(value)\r\n" }
             head += "Content-Length: \(body.count)\r\n"
             if close { head += "Connection: close\r\n" }
             head += "\r\n"
@@ -340,6 +343,7 @@ public final class LocalHTTPServer: @unchecked Sendable {
             case 408: "Request Timeout"
             case 411: "Length Required"
             case 413: "Payload Too Large"
+            case 415: "Unsupported Media Type"
             case 431: "Request Header Fields Too Large"
             case 500: "Internal Server Error"
             case 503: "Service Unavailable"

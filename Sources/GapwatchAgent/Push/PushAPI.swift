@@ -6,40 +6,74 @@ import Foundation
 import GapwatchProtocol
 import Logging
 
-/// What `GET /v1/status` answers. Never holds the token.
+/// What `GET /v1/status` answers: the fields the protocol README requires (`agent_id`,
+/// `spool_id`, `boot_id`, `last_seq`, `acked_seq`, `pending`, `dropped`, `last_ship_at`,
+/// `last_error`) and a few more. Never holds the token.
 public struct AgentStatus: Codable, Sendable, Equatable {
+    public struct Dropped: Codable, Sendable, Equatable {
+        public var overflow: Int64
+        public var corrupt: Int64
+    }
+
     public var agentID: String
     public var service: String
     public var version: String
     public var bootID: String
     public var spoolID: String
+    /// The highest seq assigned so far (0 if none).
+    public var lastSeq: UInt64
+    /// The seq the next record gets.
     public var nextSeq: UInt64
     public var ackedSeq: UInt64
-    public var backlogRecords: Int
-    public var backlogBytes: Int
+    /// Records not yet acknowledged by the collector.
+    public var pending: Int
+    public var pendingBytes: Int
     public var spoolBytes: Int
-    public var overflow: Int64
-    public var corrupt: Int64
+    public var dropped: Dropped
+    /// Observations the collector refused one by one and the agent skipped (also in `dropped.corrupt`).
+    public var rejected: Int64
     public var collectorURL: String
     public var lastShipAt: Millis?
     public var lastShipOKAt: Millis?
-    public var lastShipError: String?
-    public var rejected: Int64
+    /// The last error from the collector or the transport, or null after a success.
+    public var lastError: String?
 
     enum CodingKeys: String, CodingKey {
         case agentID = "agent_id"
-        case service, version, overflow, corrupt, rejected
+        case service, version, dropped, rejected, pending
         case bootID = "boot_id"
         case spoolID = "spool_id"
+        case lastSeq = "last_seq"
         case nextSeq = "next_seq"
         case ackedSeq = "acked_seq"
-        case backlogRecords = "backlog_records"
-        case backlogBytes = "backlog_bytes"
+        case pendingBytes = "pending_bytes"
         case spoolBytes = "spool_bytes"
         case collectorURL = "collector_url"
         case lastShipAt = "last_ship_at"
         case lastShipOKAt = "last_ship_ok_at"
-        case lastShipError = "last_ship_error"
+        case lastError = "last_error"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        // Explicit nulls: scripts can rely on every field being present.
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(agentID, forKey: .agentID)
+        try c.encode(service, forKey: .service)
+        try c.encode(version, forKey: .version)
+        try c.encode(bootID, forKey: .bootID)
+        try c.encode(spoolID, forKey: .spoolID)
+        try c.encode(lastSeq, forKey: .lastSeq)
+        try c.encode(nextSeq, forKey: .nextSeq)
+        try c.encode(ackedSeq, forKey: .ackedSeq)
+        try c.encode(pending, forKey: .pending)
+        try c.encode(pendingBytes, forKey: .pendingBytes)
+        try c.encode(spoolBytes, forKey: .spoolBytes)
+        try c.encode(dropped, forKey: .dropped)
+        try c.encode(rejected, forKey: .rejected)
+        try c.encode(collectorURL, forKey: .collectorURL)
+        try c.encode(lastShipAt, forKey: .lastShipAt)
+        try c.encode(lastShipOKAt, forKey: .lastShipOKAt)
+        try c.encode(lastError, forKey: .lastError)
     }
 }
 
@@ -77,21 +111,25 @@ public struct PushAPI: Sendable {
         self.status = status
     }
 
-    /// Fields each pushable kind may carry, besides `kind` and `observed_at`.
-    static let allowedFields: [ObservationKind: Set<String>] = [
-        .heartbeat: ["name", "status", "duration_ms", "exit_code", "message"],
-        .probe: ["job", "target", "http_status", "error", "latency_ms", "healthy"],
-        .count: ["dataset", "partition", "count"],
-        .itemStatus: ["item_kind", "item_id", "status", "reference_time"],
-        .decision: ["workflow", "decision", "reason"],
-        .lock: ["name", "holder", "acquired_at", "expires_at"],
-    ]
+    /// The kinds a local service may push; `dropped` and `action_result` are the agent's own.
+    static let pushableKinds: [ObservationKind] = [.heartbeat, .probe, .count, .itemStatus, .decision, .lock]
 
     public func handle(_ request: ServerRequest) -> ServerResponse {
         switch (request.method, request.path) {
         case ("POST", "/v1/observations"):
+            if let type = request.headers["content-type"],
+                type.split(separator: ";").first.map({ $0.trimmed.lowercased() }) != "application/json"
+            {
+                return error(415, "unsupported_media_type", "Content-Type \(type) is not supported; use application/json")
+            }
+            if let encoding = request.headers["content-encoding"], encoding.trimmed.lowercased() != "identity" {
+                return error(415, "unsupported_media_type", "Content-Encoding \(encoding) is not supported; send plain JSON")
+            }
             return push(request.body)
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
+            if let problem = spool.problem {
+                return error(503, "unavailable", "the spool is not writable: \(problem)")
+            }
             return ServerResponse(status: 200, body: Array(#"{"status":"ok"}"#.utf8))
         case ("GET", "/v1/status"):
             return ServerResponse(status: 200, body: ReportCodec.encode(status()))
@@ -115,7 +153,9 @@ public struct PushAPI: Sendable {
             return ServerResponse(status: 200, body: ReportCodec.encode(PushResponse(seq: observation.seq, spoolID: spool.spoolID)))
         } catch {
             logger.error("cannot spool a pushed observation", metadata: ["error": "\(error)"])
-            return self.error(503, "unavailable", "the observation was not stored: \(error.message); retry later")
+            var response = self.error(503, "unavailable", "the observation was not recorded: \(error.message); retry later")
+            response.headers.append(("Retry-After", "1"))
+            return response
         }
     }
 
@@ -123,29 +163,26 @@ public struct PushAPI: Sendable {
     public static func decode(_ body: [UInt8]) -> Result<(ObservationBody, Millis?), PushRejection> {
         if body.isEmpty { return .failure(PushRejection(error: "bad_json", message: "the body is empty; send an observation as JSON")) }
         let decoder = JSONDecoder()
-        let keys: PushEnvelope
+        let envelope: PushEnvelope
         do {
-            keys = try decoder.decode(PushEnvelope.self, from: Data(body))
+            envelope = try decoder.decode(PushEnvelope.self, from: Data(body))
         } catch let e as DecodingError {
             return .failure(PushRejection(describe(e)))
         } catch {
             return .failure(PushRejection(error: "bad_json", message: "body is not valid JSON"))
         }
-        guard let kindText = keys.kind else {
+        guard let kindText = envelope.kind else {
             return .failure(PushRejection(error: "bad_json", message: "kind: required field is missing", field: "kind"))
         }
-        guard let kind = ObservationKind(rawValue: kindText), let allowed = allowedFields[kind] else {
-            let kinds = allowedFields.keys.map(\.rawValue).sorted().joined(separator: ", ")
-            let why = ObservationKind(rawValue: kindText) == nil ? "is not a kind" : "is reported by the agent itself"
-            return .failure(PushRejection(error: "invalid_observation", message: "kind: '\(kindText)' \(why); use one of \(kinds)", field: "kind"))
-        }
-        for key in keys.keys.sorted() where key != "kind" && key != "observed_at" && !allowed.contains(key) {
+        guard let kind = ObservationKind(rawValue: kindText), pushableKinds.contains(kind) else {
+            let kinds = pushableKinds.map(\.rawValue).joined(separator: ", ")
+            if ObservationKind(rawValue: kindText) == nil {
+                return .failure(PushRejection(error: "bad_json", message: "kind: '\(kindText)' is not a kind; use one of \(kinds)", field: "kind"))
+            }
             return .failure(
-                PushRejection(
-                    error: "invalid_observation",
-                    message: "\(key): unknown field for kind \(kind.rawValue); allowed: \(allowed.sorted().joined(separator: ", "))",
-                    field: key))
+                PushRejection(error: "invalid_observation", message: "kind: '\(kindText)' is reported by the agent itself; push one of \(kinds)", field: "kind"))
         }
+        // Unknown fields (a `seq`, say) are ignored, as everywhere in the protocol.
         let observation: ObservationBody
         do {
             observation = try decoder.decode(ObservationBody.self, from: Data(body))
@@ -160,14 +197,14 @@ public struct PushAPI: Sendable {
             let field = error.field.hasPrefix(".") ? String(error.field.dropFirst()) : error.field
             return .failure(PushRejection(error: "invalid_observation", message: "\(field): \(error.message)", field: field))
         }
-        if let t = keys.observedAt, t < FieldLimits.earliestTime || t >= FieldLimits.latestTime {
+        if let t = envelope.observedAt, t < FieldLimits.earliestTime || t >= FieldLimits.latestTime {
             return .failure(
                 PushRejection(
                     error: "invalid_observation",
                     message: "observed_at: \(t) is not a time in milliseconds since 1970 between the years 2000 and 2100",
                     field: "observed_at"))
         }
-        return .success((observation, keys.observedAt))
+        return .success((observation, envelope.observedAt))
     }
 
     static func describe(_ error: DecodingError) -> ErrorBody {
@@ -194,9 +231,8 @@ public struct PushRejection: Error, Sendable, Equatable {
     }
 }
 
-/// The push body's keys, its kind and its time, read before the full decode.
+/// The push body's kind and time, read before the full decode.
 struct PushEnvelope: Decodable {
-    var keys: [String]
     var kind: String?
     var observedAt: Millis?
 
@@ -209,7 +245,6 @@ struct PushEnvelope: Decodable {
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: AnyKey.self)
-        keys = c.allKeys.map(\.stringValue)
         kind = try c.decodeIfPresent(String.self, forKey: AnyKey(stringValue: "kind"))
         observedAt = try c.decodeIfPresent(Millis.self, forKey: AnyKey(stringValue: "observed_at"))
     }

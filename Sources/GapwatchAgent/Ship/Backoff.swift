@@ -1,5 +1,5 @@
-/// Exponential backoff with full jitter: the n-th consecutive failure waits a random time between
-/// `baseMs` and `min(capMs, baseMs * 2^n)`.
+/// Exponential backoff with full jitter (protocol README, "Agent retry rules"): before retry n
+/// (n = 0, 1, ...) wait a uniformly random time in [0, min(cap, base × 2ⁿ)].
 public struct Backoff: Sendable {
     public var baseMs: Int64
     public var capMs: Int64
@@ -10,6 +10,9 @@ public struct Backoff: Sendable {
         self.capMs = capMs
     }
 
+    /// The ceiling of the next delay.
+    public var ceilingMs: Int64 { failures >= 40 ? capMs : min(capMs, baseMs << Int64(failures)) }
+
     /// The delay before the next attempt; counts one more failure.
     public mutating func next() -> Int64 {
         var rng = SystemRandomNumberGenerator()
@@ -17,9 +20,9 @@ public struct Backoff: Sendable {
     }
 
     public mutating func next<R: RandomNumberGenerator>(using rng: inout R) -> Int64 {
-        let ceiling = failures >= 40 ? capMs : min(capMs, baseMs << Int64(failures))
+        let ceiling = ceilingMs
         failures += 1
-        return ceiling <= baseMs ? baseMs : Int64.random(in: baseMs...ceiling, using: &rng)
+        return Int64.random(in: 0...max(0, ceiling), using: &rng)
     }
 
     public mutating func reset() { failures = 0 }

@@ -40,10 +40,13 @@ public struct ShipperStatus: Sendable, Equatable {
 
 /// Ships the spool to the collector, oldest first, on its own thread.
 ///
-/// Success (200) acks what the collector acknowledged and goes on at once while a backlog remains.
-/// Transport errors, 5xx, 401/403 and other refusals back off exponentially with full jitter
-/// (1 s to 5 min); 429/503 obey `Retry-After`. A 413, or a 400 naming an observation, shrinks the
-/// batch; a single observation refused that way is logged, skipped and counted as `rejected`.
+/// Follows the protocol README's "Agent retry rules":
+/// - 200 acks what the collector acknowledged and goes on at once while a backlog remains;
+/// - transport errors, 408, 429, 5xx back off exponentially with full jitter (up to 5 min), waiting
+///   at least `Retry-After` when given;
+/// - 413 halves the batch; 400 `invalid_report` naming `observations[i]` sends the records before it,
+///   then skips that one record (logged, counted in `dropped.corrupt`) so it cannot block the spool;
+/// - other 400s, 401, 403, 404, 415 keep everything and retry every 5 min until an operator fixes it.
 public final class Shipper: @unchecked Sendable {
     /// What one `shipOnce` did.
     public enum Outcome: Equatable, Sendable {
@@ -178,56 +181,59 @@ public final class Shipper: @unchecked Sendable {
                 logger.debug("collector sent a command; commands are not run yet", metadata: ["action.id": "\(command.actionID)", "command.name": "\(command.name)"])
             }
             return .sent(ackedSeq: answer.ackedSeq)
-        case 429, 503:
-            let delay = retryAfterMs(response) ?? backoff.next()
-            return fail("the collector is busy (HTTP \(response.status)); retrying in \(Units.formatDuration(delay))", delay: delay, metadata: meta)
-        case 401, 403:
-            return fail(
-                "the collector refused the agent's credentials (HTTP \(response.status)); check collector.token",
-                delay: backoff.next(), level: .error, metadata: meta)
-        case 400, 413:
-            return refused(batch: batch, response: response, metadata: meta)
+        case 408, 429, 500, 502, 503, 504:
+            // Retry-After: wait at least that long, then go on with the backoff.
+            var delay = backoff.next()
+            if let after = retryAfterMs(response) { delay = max(delay, after) }
+            return fail("the collector is unavailable (HTTP \(response.status))\(errorText(response))", delay: delay, metadata: meta)
+        case 413:
+            if batch.count > 1 {
+                batchLimit = max(1, batch.count / 2)
+                logger.warning("the collector found the report too large; halving the batch", metadata: meta.merging(["batch.limit": "\(batchLimit)"]) { $1 })
+                return .shrunk(to: batchLimit)
+            }
+            return reject(batch[0], response: response, metadata: meta)
+        case 400:
+            let error = try? ReportCodec.decode(ErrorBody.self, from: response.body)
+            if error?.error == "invalid_report", let field = error?.field, let index = Self.observationIndex(field), index < batch.count {
+                if index > 0 {
+                    batchLimit = index  // the observations before the refused one are fine: store them first
+                    return .shrunk(to: index)
+                }
+                return reject(batch[0], response: response, metadata: meta)
+            }
+            fallthrough
         default:
-            let detail = errorText(response)
-            return fail("the collector answered HTTP \(response.status)\(detail)", delay: backoff.next(), metadata: meta)
+            // 400, 401, 403, 404, 415...: an operator must fix the token, config or collector. Keep
+            // everything and retry at the slowest pace.
+            let hint: String
+            switch response.status {
+            case 401, 403: hint = "; check collector.token and agent.id"
+            case 404: hint = "; check collector.url"
+            default: hint = ""
+            }
+            return fail(
+                "the collector refused the report (HTTP \(response.status))\(errorText(response))\(hint)",
+                delay: options.backoffCapMs, level: .error, metadata: meta)
         }
     }
 
-    /// 400/413: shrink the batch toward the refused observation, then skip it alone.
-    private func refused(batch: [Observation], response: HTTPResponse, metadata: Logger.Metadata) -> Outcome {
-        let error = try? ReportCodec.decode(ErrorBody.self, from: response.body)
-        let pointer = error?.field ?? error?.message ?? ""
-        let index = Self.observationIndex(pointer)
-        let aboutReport = error?.field.map { !$0.hasPrefix("observations") } ?? false
-        if aboutReport && response.status == 400 {
-            // Not one observation's fault (identity, version...): shrinking would not help.
-            return fail("the collector refused the report (HTTP 400)\(errorText(response))", delay: backoff.next(), level: .error, metadata: metadata)
-        }
-        if batch.count > 1 {
-            if let index, index > 0, index < batch.count {
-                batchLimit = index  // the observations before the refused one are fine
-            } else if index == 0 {
-                batchLimit = 1
-            } else {
-                batchLimit = max(1, batch.count / 2)
-            }
-            logger.warning("the collector refused a batch; sending fewer observations", metadata: metadata.merging(["batch.limit": "\(batchLimit)"]) { $1 })
-            return .shrunk(to: batchLimit)
-        }
-        let seq = batch[0].seq
+    /// Skips one observation the collector refuses on its own (400 `invalid_report` naming it, or 413
+    /// alone), counting it as corrupt so the loss reaches the collector in a `dropped` observation.
+    private func reject(_ observation: Observation, response: HTTPResponse, metadata: Logger.Metadata) -> Outcome {
         logger.error(
-            "the collector refused an observation; skipping it",
+            "the collector refused an observation; skipping it and counting it as corrupt",
             metadata: metadata.merging([
-                "seq": "\(seq)", "kind": "\(batch[0].body.kind.rawValue)",
+                "seq": "\(observation.seq)", "kind": "\(observation.body.kind.rawValue)",
                 "error.body": "\(String(decoding: response.body.prefix(2048), as: UTF8.self))",
             ]) { $1 })
         do {
-            try spool.ack(upTo: seq)
+            try spool.skipRefused(seq: observation.seq)
         } catch {
             return fail("cannot skip a refused observation: \(error)", delay: backoff.next())
         }
         statusBox.withLock { $0.rejected += 1 }
-        return .rejected(seq: seq)
+        return .rejected(seq: observation.seq)
     }
 
     /// `3` from `observations[3].seq`.

@@ -60,6 +60,7 @@ public final class Spool: @unchecked Sendable {
     private var lockFD: Int32 = -1
     private var closed = false
     private var listeners: [@Sendable () -> Void] = []
+    private var writeError: String?
 
     /// Opens (creating if needed) the spool in `dir`.
     public init(dir: String, maxBytes: Int64 = 64 << 20, segmentBytes: Int64 = 1 << 20, logger: Logger) throws(SpoolError) {
@@ -231,7 +232,14 @@ public final class Spool: @unchecked Sendable {
     public func append(_ body: ObservationBody, observedAt: Millis = Clock.nowMillis()) throws(SpoolError) -> Observation {
         let (observation, listeners) = try lock.withLock { () throws(SpoolError) -> (Observation, [@Sendable () -> Void]) in
             guard !closed else { throw SpoolError("the spool is closed") }
-            let observation = try appendLocked(body, observedAt: observedAt)
+            let observation: Observation
+            do throws(SpoolError) {
+                observation = try appendLocked(body, observedAt: observedAt)
+                writeError = nil
+            } catch {
+                writeError = error.message
+                throw error
+            }
             do {
                 try reportDropsLocked()
             } catch {
@@ -375,6 +383,20 @@ public final class Spool: @unchecked Sendable {
         }
     }
 
+    /// Skips the oldest unacked record, `seq`, which the collector refuses, and counts it as corrupt.
+    public func skipRefused(seq: UInt64) throws(SpoolError) {
+        try lock.withLock { () throws(SpoolError) in
+            guard !closed else { throw SpoolError("the spool is closed") }
+            guard seq > state.ackedSeq, seq < nextSeq else { return }
+            var new = state
+            new.ackedSeq = seq
+            new.corrupt += 1
+            try saveState(new)
+            try deleteAckedSegments()
+            try reportDropsLocked()
+        }
+    }
+
     private func deleteAckedSegments() throws(SpoolError) {
         var deleted = false
         while let first = segments.first, first.lastSeq <= state.ackedSeq {
@@ -392,6 +414,11 @@ public final class Spool: @unchecked Sendable {
     }
 
     // MARK: - Status
+
+    /// Why the spool cannot take records now (closed, or the last append failed); nil when it can.
+    public var problem: String? {
+        lock.withLock { closed ? "the spool is closed" : writeError }
+    }
 
     public var stats: SpoolStats {
         lock.withLock {

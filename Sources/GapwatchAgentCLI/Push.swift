@@ -1,0 +1,292 @@
+import ArgumentParser
+import GapwatchAgent
+import GapwatchHTTPClient
+import GapwatchProtocol
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where the running agent listens.
+struct EndpointOptions: ParsableArguments {
+    @Option(help: "The agent's local endpoint, e.g. http://127.0.0.1:7071. Default: $GAPWATCH_AGENT_URL, else http://127.0.0.1:7071.")
+    var agentURL: String?
+
+    @Option(name: .customLong("config"), help: "Read the endpoint from this agent config's `listen` instead.")
+    var configPath: String?
+
+    @Flag(name: .shortAndLong, help: "Print the seq the agent assigned.")
+    var verbose = false
+
+    func resolvedURL() throws -> String {
+        if let agentURL { return trimSlash(agentURL) }
+        if let configPath { return try loadConfig(configPath).listen.url }
+        if let env = currentEnvironment()["GAPWATCH_AGENT_URL"], !env.isEmpty { return trimSlash(env) }
+        return "http://127.0.0.1:7071"
+    }
+
+    private func trimSlash(_ s: String) -> String {
+        var s = s
+        while s.hasSuffix("/") { s.removeLast() }
+        return s
+    }
+}
+
+/// Options every push shares.
+struct PushOptions: ParsableArguments {
+    @OptionGroup var endpoint: EndpointOptions
+
+    @Option(help: "When it happened: milliseconds since 1970 or RFC 3339 (2026-01-22T19:00:00Z). Default: now, by the agent's clock.")
+    var observedAt: String?
+}
+
+/// The body of `POST /v1/observations`: the observation's fields and an optional `observed_at`.
+struct PushBody: Encodable {
+    var body: ObservationBody
+    var observedAt: Millis?
+
+    enum CodingKeys: String, CodingKey { case observedAt = "observed_at" }
+
+    func encode(to encoder: any Encoder) throws {
+        try body.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(observedAt, forKey: .observedAt)
+    }
+}
+
+enum AgentClient {
+    /// Sends a request to the local agent, or exits 1 with a one-line reason.
+    static func send(_ request: HTTPRequest, baseURL: String) throws -> HTTPResponse {
+        HTTPClient.globalInit(tls: baseURL.hasPrefix("https://"))
+        let client = HTTPClient(connectTimeoutMs: 3_000, timeoutMs: 15_000)
+        do {
+            return try client.send(request)
+        } catch {
+            let reason: String
+            switch error.code {
+            case 7: reason = "connection refused (is gapwatch-agent running?)"
+            case 28: reason = "timed out"
+            case 6: reason = "cannot resolve the host"
+            default: reason = error.message
+            }
+            printError("cannot reach the agent at \(baseURL): \(reason)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Pushes one observation; returns only after the agent answered 200.
+    static func push(_ body: ObservationBody, options: PushOptions) throws {
+        do {
+            try body.validate(path: "")
+        } catch {
+            let field = error.field.hasPrefix(".") ? String(error.field.dropFirst()) : error.field
+            printError("\(field): \(error.message)")
+            throw ExitCode(2)
+        }
+        var observedAt: Millis? = nil
+        if let text = options.observedAt { observedAt = try parseTime(text, option: "--observed-at") }
+        let base = try options.endpoint.resolvedURL()
+        let json = ReportCodec.encode(PushBody(body: body, observedAt: observedAt))
+        let response = try send(
+            HTTPRequest(method: "POST", url: base + "/v1/observations", headers: [("Content-Type", "application/json")], body: json),
+            baseURL: base)
+        guard response.status == 200 else {
+            printError("the agent at \(base) did not record it (HTTP \(response.status)): \(describe(response))")
+            throw ExitCode(1)
+        }
+        if options.endpoint.verbose {
+            if let answer = try? ReportCodec.decode(PushResponse.self, from: response.body) {
+                printOut("seq \(answer.seq) (spool \(answer.spoolID))\n")
+            } else {
+                printOut(response.bodyText + "\n")
+            }
+        }
+    }
+
+    static func describe(_ response: HTTPResponse) -> String {
+        if let error = try? ReportCodec.decode(ErrorBody.self, from: response.body) { return error.message }
+        let text = response.bodyText.trimmingNewlines
+        return text.isEmpty ? "no details" : String(text.prefix(300))
+    }
+}
+
+extension String {
+    var trimmingNewlines: String {
+        var s = Substring(self)
+        while let c = s.last, c.isNewline || c == " " { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+// MARK: - Commands
+
+struct Ping: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Record a heartbeat: a job started, finished, or failed.",
+        discussion: """
+            Without --start or --fail the ping says ok. A non-zero --exit-code means fail.
+
+            Examples:
+              gapwatch-agent ping nightly-export --start
+              nightly-export.sh; gapwatch-agent ping nightly-export --exit-code $?
+              gapwatch-agent ping nightly-export --fail --message "upstream API returned 500"
+            """)
+
+    @Argument(help: "The signal's name, e.g. the job name.") var name: String
+    @Flag(help: "The job is starting.") var start = false
+    @Flag(help: "The job failed.") var fail = false
+    @Option(help: "The job's exit code; non-zero implies --fail.") var exitCode: Int?
+    @Option(help: "How long the job ran, in milliseconds.") var durationMs: Int64?
+    @Option(help: "A short note (at most 1024 bytes).") var message: String?
+    @OptionGroup var options: PushOptions
+
+    func validate() throws {
+        if start && fail { throw ValidationError("--start and --fail exclude each other") }
+        if start, let code = exitCode, code != 0 { throw ValidationError("--start with a non-zero --exit-code makes no sense") }
+    }
+
+    func run() throws {
+        let status: Heartbeat.Status = start ? .start : (fail || (exitCode ?? 0) != 0 ? .fail : .ok)
+        try AgentClient.push(
+            .heartbeat(Heartbeat(name: name, status: status, durationMs: durationMs, exitCode: exitCode, message: message)),
+            options: options)
+    }
+}
+
+struct CountCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "count",
+        abstract: "Record how many rows a dataset holds in one partition.",
+        discussion: """
+            Example:
+              gapwatch-agent count nba_analytics.player_game_summary 2026-01-22 282
+            """)
+
+    @Argument(help: "The dataset, e.g. a table name.") var dataset: String
+    @Argument(help: "The partition, usually a date like 2026-01-22.") var partition: String
+    @Argument(help: "The number of rows (0 or more).") var count: Int64
+    @OptionGroup var options: PushOptions
+
+    func run() throws {
+        try AgentClient.push(.count(Count(dataset: dataset, partition: partition, count: count)), options: options)
+    }
+}
+
+extension WorkflowDecision.Decision: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.uppercased()) }
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}
+
+struct DecisionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decision",
+        abstract: "Record what an orchestrator decided for a workflow: RUN, SKIP or FAIL.",
+        discussion: """
+            Example:
+              gapwatch-agent decision post_game_window_1 SKIP --reason "3 of 8 games not Final"
+            """)
+
+    @Argument(help: "The workflow's name.") var workflow: String
+    @Argument(help: "RUN, SKIP or FAIL.") var decision: WorkflowDecision.Decision
+    @Option(help: "Why (at most 1024 bytes).") var reason: String?
+    @OptionGroup var options: PushOptions
+
+    func run() throws {
+        try AgentClient.push(.decision(WorkflowDecision(workflow: workflow, decision: decision, reason: reason)), options: options)
+    }
+}
+
+struct ItemCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "item",
+        abstract: "Record the status of one tracked item, e.g. a game.",
+        discussion: """
+            Example:
+              gapwatch-agent item game 0022500634 "In Progress" --reference-time 2026-01-22T19:00:00Z
+            """)
+
+    @Argument(help: "The item kind, e.g. game.") var kind: String
+    @Argument(help: "The item's id.") var id: String
+    @Argument(help: "Its status, e.g. Scheduled, In Progress, Final.") var status: String
+    @Option(help: "The time deadlines count from (a game's start): ms since 1970 or RFC 3339.") var referenceTime: String?
+    @OptionGroup var options: PushOptions
+
+    func run() throws {
+        let reference = try referenceTime.map { try parseTime($0, option: "--reference-time") }
+        try AgentClient.push(.itemStatus(ItemStatus(itemKind: kind, itemID: id, status: status, referenceTime: reference)), options: options)
+    }
+}
+
+struct LockCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lock",
+        abstract: "Record a lock as held (by --holder) or as free (--released).",
+        discussion: """
+            Examples:
+              gapwatch-agent lock backfill --holder worker-3 --ttl 30m
+              gapwatch-agent lock backfill --holder worker-3 --acquired-at 2026-01-22T19:00:00Z --expires-at 2026-01-22T19:30:00Z
+              gapwatch-agent lock backfill --released
+            """)
+
+    @Argument(help: "The lock's name.") var name: String
+    @Option(help: "Who holds it.") var holder: String?
+    @Flag(help: "The lock was seen free.") var released = false
+    @Option(help: "When it was taken: ms since 1970 or RFC 3339. Default with --ttl: now.") var acquiredAt: String?
+    @Option(help: "When it expires: ms since 1970 or RFC 3339.") var expiresAt: String?
+    @Option(help: "Expires this long after it was taken, e.g. 5m, 1h.") var ttl: String?
+    @OptionGroup var options: PushOptions
+
+    func validate() throws {
+        if released && (holder != nil || acquiredAt != nil || expiresAt != nil || ttl != nil) {
+            throw ValidationError("--released takes no --holder, --acquired-at, --expires-at or --ttl")
+        }
+        if !released && holder == nil { throw ValidationError("give --holder H (the lock is held) or --released (it is free)") }
+        if expiresAt != nil && ttl != nil { throw ValidationError("give --expires-at or --ttl, not both") }
+    }
+
+    func run() throws {
+        if released {
+            try AgentClient.push(.lock(LockSighting(name: name, holder: nil)), options: options)
+            return
+        }
+        var acquired = try acquiredAt.map { try parseTime($0, option: "--acquired-at") }
+        var expires = try expiresAt.map { try parseTime($0, option: "--expires-at") }
+        if let ttl {
+            guard let ms = Units.parseDuration(ttl), ms > 0 else {
+                throw ValidationError("--ttl: '\(ttl)' is not a duration; write e.g. 30s, 5m or 1h")
+            }
+            let start = acquired ?? Clock.nowMillis()
+            acquired = start
+            expires = start + ms
+        }
+        try AgentClient.push(.lock(LockSighting(name: name, holder: holder, acquiredAt: acquired, expiresAt: expires)), options: options)
+    }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Print the running agent's status (spool, backlog, last shipping error) as JSON.",
+        discussion: """
+            Example:
+              gapwatch-agent status --agent-url http://127.0.0.1:7071
+            """)
+
+    @OptionGroup var endpoint: EndpointOptions
+
+    func run() throws {
+        let base = try endpoint.resolvedURL()
+        let response = try AgentClient.send(HTTPRequest(method: "GET", url: base + "/v1/status"), baseURL: base)
+        guard response.status == 200 else {
+            printError("the agent at \(base) answered HTTP \(response.status): \(AgentClient.describe(response))")
+            throw ExitCode(1)
+        }
+        if let status = try? ReportCodec.decode(AgentStatus.self, from: response.body) {
+            printOut(String(decoding: ReportCodec.encodePretty(status), as: UTF8.self) + "\n")
+        } else {
+            printOut(response.bodyText + "\n")
+        }
+    }
+}
