@@ -69,6 +69,6 @@ let package = Package(
             dependencies: ["GapwatchCollector", "GapwatchProtocol", "GapwatchHTTPClient"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCollector"]),
+            dependencies: ["GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCollector", "CZlib"]),
     ]
 )

@@ -29,6 +29,9 @@ extension Report {
             if observation.seq == 0 {
                 throw ValidationError(field: "\(path).seq", message: "must be 1 or more")
             }
+            if observation.seq > UInt64(Int64.max) {
+                throw ValidationError(field: "\(path).seq", message: "\(observation.seq) is above the largest seq, 2^63-1")
+            }
             if observation.seq <= previous {
                 throw ValidationError(
                     field: "\(path).seq",

@@ -1,3 +1,4 @@
+import Foundation
 import GapwatchProtocol
 import XCTest
 
@@ -87,5 +88,22 @@ final class CollectorUnitTests: XCTestCase {
         XCTAssertEqual(parseTime("2026-01-22T08:40:00-08:00"), 1_769_100_000_000)
         XCTAssertEqual(parseTime("2026-01-22"), 1_769_040_000_000)
         XCTAssertNil(parseTime("yesterday"))
+    }
+}
+
+final class ExampleConfigTests: XCTestCase {
+    /// The documented example must stay a valid config that equals the embedded default.
+    func testCollectorExampleConfigParsesToTheDefaults() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("collector/collector.example.yaml"), encoding: .utf8)
+        let parsed = try CollectorConfig.parse(yaml: text)
+        let defaults = CollectorConfig()
+        XCTAssertEqual(parsed.listenHost, defaults.listenHost)
+        XCTAssertEqual(parsed.listenPort, defaults.listenPort)
+        XCTAssertEqual(parsed.databasePath, defaults.databasePath)
+        XCTAssertEqual(parsed.synchronous, defaults.synchronous)
+        XCTAssertEqual(parsed.limits, defaults.limits)
+        XCTAssertEqual(parsed.journalSizeLimitBytes, defaults.journalSizeLimitBytes)
+        XCTAssertEqual(parsed.checkpointIntervalMs, defaults.checkpointIntervalMs)
     }
 }

@@ -1,0 +1,38 @@
+# Gapwatch. `make demo` runs the main job, `make test` runs every test; both install what a fresh
+# Debian/Ubuntu machine with Swift 6 lacks (libcurl4-openssl-dev, zlib1g-dev, libsqlite3-dev).
+SWIFT ?= swift
+APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev libsqlite3-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps build demo test test-swift check-protocol bench release clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+## The main job: a collector on its embedded default with an agent beside it, data arriving.
+demo: build
+	.build/debug/gapwatch demo
+
+## Every test: unit, collector over HTTP, end to end with our binaries as processes, protocol files.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	bash protocol/validate.sh
+
+release: deps
+	$(SWIFT) build -c release
+	$(SWIFT) build -c release --product gapwatch-agent --static-swift-stdlib --scratch-path .build-static
+
+## Benchmarks (figures, not pass/fail): see bench/README.md.
+bench: release
+	bash bench/run.sh
+
+clean:
+	rm -rf .build .build-static
