@@ -114,7 +114,9 @@ public enum ReportCodec {
         case .valueNotFound(let type, let context):
             return "\(path(context.codingPath)): expected \(typeName(type)), found null"
         case .dataCorrupted(let context):
-            if context.codingPath.isEmpty { return "body is not valid JSON" }
+            if context.codingPath.isEmpty {
+                return "body is not valid JSON, or a number in it is fractional, negative or too large for its field"
+            }
             return "\(path(context.codingPath)): \(context.debugDescription)"
         @unknown default:
             return "\(error)"

@@ -14,7 +14,7 @@ public struct ValidationError: Error, Sendable, Equatable, CustomStringConvertib
 extension Report {
     /// Checks every rule of protocol v1 that the type system does not. Throws the first violation.
     public func validate(limits: ReportLimits = .default) throws(ValidationError) {
-        try agent.validate()
+        try agent.validate(limits: limits)
         try check(token: bootID, field: "boot_id", max: 64)
         try check(token: spoolID, field: "spool_id", max: 64)
         try check(time: sentAt, field: "sent_at")
@@ -45,15 +45,15 @@ extension Report {
 }
 
 extension AgentIdentity {
-    func validate() throws(ValidationError) {
+    func validate(limits: ReportLimits) throws(ValidationError) {
         try check(token: id, field: "agent.id", max: FieldLimits.id, allowed: "._:-")
         try check(text: service, field: "agent.service", max: FieldLimits.name)
         try check(text: host, field: "agent.host", max: FieldLimits.name)
         try check(text: version, field: "agent.version", max: 64)
-        if labels.count > ReportLimits.default.maxLabels {
-            throw ValidationError(field: "agent.labels", message: "at most \(ReportLimits.default.maxLabels) labels")
+        if labels.count > limits.maxLabels {
+            throw ValidationError(field: "agent.labels", message: "at most \(limits.maxLabels) labels")
         }
-        for (key, value) in labels {
+        for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
             try check(token: key, field: "agent.labels", max: 64, allowed: "._-")
             try check(text: value, field: "agent.labels.\(key)", max: FieldLimits.label)
         }
@@ -103,9 +103,8 @@ extension ObservationBody {
             try check(token: a.actionID, field: "\(path).action_id", max: FieldLimits.id, allowed: "._:-")
             try check(optionalText: a.outputTail, field: "\(path).output_tail", max: FieldLimits.outputTail)
         case .dropped(let d):
-            if d.overflow < 0 || d.corrupt < 0 {
-                throw ValidationError(field: "\(path).overflow", message: "counts must not be negative")
-            }
+            if d.overflow < 0 { throw ValidationError(field: "\(path).overflow", message: "must not be negative") }
+            if d.corrupt < 0 { throw ValidationError(field: "\(path).corrupt", message: "must not be negative") }
         }
     }
 }

@@ -18,7 +18,7 @@ final class CollectorProcessTests: XCTestCase {
 
     override func tearDown() {
         collector.child?.terminate()
-        if testRun?.hasSucceeded == true { workspace.remove() } else { print("kept logs in \(workspace.path)") }
+        workspace.finish(self)
     }
 
     /// Streams 1 GiB + of zeros through deflate in chunks, so the test itself stays small in memory.

@@ -21,7 +21,7 @@ final class DeliveryTests: XCTestCase {
     override func tearDown() {
         agent.child?.terminate()
         collector.child?.terminate()
-        if testRun?.hasSucceeded == true { workspace.remove() } else { print("kept logs in \(workspace.path)") }
+        workspace.finish(self)
     }
 
     /// A count whose partition names the push, so each push is recognisable in the timeline.

@@ -30,6 +30,15 @@ enum Binaries {
 
 /// A temp folder per test, removed afterwards unless the test failed (kept for its logs).
 final class Workspace {
+    /// Removes the folder when `test` has recorded no failure; otherwise says where the logs are.
+    func finish(_ test: XCTestCase) {
+        if let run = test.testRun, run.failureCount + run.unexpectedExceptionCount == 0 {
+            remove()
+        } else {
+            print("kept logs in \(path)")
+        }
+    }
+
     let path: String
     init(_ name: String) throws {
         path = NSTemporaryDirectory() + "gapwatch-e2e-\(name)-\(UUID().uuidString.prefix(8))"
@@ -74,6 +83,13 @@ final class ChildProcess {
     }
 
     var pid: Int32 { process.processIdentifier }
+
+    /// Fails at once, with the process's log, when it has exited.
+    func requireRunning(_ what: String) throws {
+        if !process.isRunning {
+            throw ProcessExited(message: "the \(what) exited with status \(process.terminationStatus):\n\(log)")
+        }
+    }
     var isRunning: Bool { process.isRunning }
 
     func kill9() {
@@ -129,11 +145,22 @@ func runCommand(_ executable: String, _ arguments: [String], environment: [Strin
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
-/// Polls `condition` every 100 ms until it holds or `timeout` passes.
+struct ProcessExited: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// Polls `condition` every 100 ms until it holds or `timeout` passes. A `ProcessExited` thrown by
+/// the condition ends the wait at once.
 func waitFor(_ what: String, timeout: TimeInterval, _ condition: () throws -> Bool) throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
-        if (try? condition()) == true { return }
+        do {
+            if try condition() { return }
+        } catch let exited as ProcessExited {
+            XCTFail(exited.message)
+            throw exited
+        } catch {}
         usleep(100_000)
     }
     if try condition() { return }
@@ -165,7 +192,7 @@ final class CollectorProcess {
             log: workspace.file("collector.log"))
         self.child = child
         try waitFor("the collector to answer /healthz", timeout: 30) {
-            guard child.isRunning else { return false }
+            try child.requireRunning("collector")
             return (try? HTTPClient(connectTimeoutMs: 500, timeoutMs: 2000).send(.init(url: url + "/healthz")).status) == 200
         }
     }
@@ -252,7 +279,7 @@ final class AgentProcess {
         let child = try ChildProcess(Binaries.agent, ["run", "--config", configPath], log: workspace.file("agent.log"))
         self.child = child
         try waitFor("the agent's local endpoint", timeout: 30) {
-            guard child.isRunning else { return false }
+            try child.requireRunning("agent")
             return (try? HTTPClient(connectTimeoutMs: 500, timeoutMs: 2000).send(.init(url: localURL + "/healthz")).status) == 200
         }
     }

@@ -22,6 +22,7 @@ public struct APIError: HTTPResponseError {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = jsonResponse(body, status: status)
         if let retryAfterSeconds { response.headers[.retryAfter] = String(retryAfterSeconds) }
+        if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
         return response
     }
 
