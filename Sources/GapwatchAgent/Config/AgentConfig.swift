@@ -55,6 +55,15 @@ public struct AgentConfig: Sendable {
         public var expectStatus: Int = 200
         public var timeoutMs: Int64 = 5_000
         public var intervalMs: Int64 = 60_000
+
+        public init(name: String, url: String, job: String? = nil, expectStatus: Int = 200, timeoutMs: Int64 = 5_000, intervalMs: Int64 = 60_000) {
+            self.name = name
+            self.url = url
+            self.job = job
+            self.expectStatus = expectStatus
+            self.timeoutMs = timeoutMs
+            self.intervalMs = intervalMs
+        }
     }
 
     public struct CommandProbe: Sendable {
@@ -73,6 +82,19 @@ public struct AgentConfig: Sendable {
         public var emit: Emit = .none
         public var dataset: String?
         public var itemKind: String?
+
+        public init(
+            name: String, argv: [String], intervalMs: Int64 = 60_000, timeoutMs: Int64 = 30_000, emit: Emit = .none,
+            dataset: String? = nil, itemKind: String? = nil
+        ) {
+            self.name = name
+            self.argv = argv
+            self.intervalMs = intervalMs
+            self.timeoutMs = timeoutMs
+            self.emit = emit
+            self.dataset = dataset
+            self.itemKind = itemKind
+        }
     }
 
     public var agent: Identity

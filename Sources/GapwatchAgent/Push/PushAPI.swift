@@ -13,6 +13,11 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     public struct Dropped: Codable, Sendable, Equatable {
         public var overflow: Int64
         public var corrupt: Int64
+
+        public init(overflow: Int64, corrupt: Int64) {
+            self.overflow = overflow
+            self.corrupt = corrupt
+        }
     }
 
     public var agentID: String
@@ -37,6 +42,30 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     public var lastShipOKAt: Millis?
     /// The last error from the collector or the transport, or null after a success.
     public var lastError: String?
+
+    public init(
+        agentID: String, service: String, version: String, bootID: String, spoolID: String, lastSeq: UInt64, nextSeq: UInt64,
+        ackedSeq: UInt64, pending: Int, pendingBytes: Int, spoolBytes: Int, dropped: Dropped, rejected: Int64,
+        collectorURL: String, lastShipAt: Millis?, lastShipOKAt: Millis?, lastError: String?
+    ) {
+        self.agentID = agentID
+        self.service = service
+        self.version = version
+        self.bootID = bootID
+        self.spoolID = spoolID
+        self.lastSeq = lastSeq
+        self.nextSeq = nextSeq
+        self.ackedSeq = ackedSeq
+        self.pending = pending
+        self.pendingBytes = pendingBytes
+        self.spoolBytes = spoolBytes
+        self.dropped = dropped
+        self.rejected = rejected
+        self.collectorURL = collectorURL
+        self.lastShipAt = lastShipAt
+        self.lastShipOKAt = lastShipOKAt
+        self.lastError = lastError
+    }
 
     enum CodingKeys: String, CodingKey {
         case agentID = "agent_id"
