@@ -34,6 +34,7 @@ public final class Agent: @unchecked Sendable {
             throw AgentError("cannot open the spool in \(config.spool.dir): \(error.message)")
         }
         var options = ShipperOptions(reportsURL: config.collector.reportsURL, token: config.collector.token, identity: config.identity, bootID: bootID)
+        options.tokenFile = config.collector.tokenFile
         options.connectTimeoutMs = config.collector.connectTimeoutMs
         options.timeoutMs = config.collector.timeoutMs
         options.batchMax = config.collector.batchMax
@@ -65,6 +66,11 @@ public final class Agent: @unchecked Sendable {
 
     /// Starts every thread.
     public func start() {
+        if let problem = config.collector.tokenFileProblem {
+            logger.warning(
+                "collector.token_file is not readable yet; observations are spooled and shipping starts once it is",
+                metadata: ["token_file": "\(config.collector.tokenFile ?? "")", "error": "\(problem)"])
+        }
         server.start()
         shipper.start()
         for loop in loops { loop.start() }

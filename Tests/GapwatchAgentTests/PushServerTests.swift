@@ -106,6 +106,42 @@ final class PushServerTests: XCTestCase {
         XCTAssertEqual(status.spoolID, spool.spoolID)
     }
 
+    /// Sends raw bytes on a new connection and returns everything the server answers.
+    func raw(_ text: String) -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = server.port.bigEndian
+        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var timeout = timeval(tv_sec: 3, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            out.append(contentsOf: buffer[0..<n])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func testMalformedRequestsGetClearErrors() {
+        XCTAssertTrue(raw("POST /v1/observations HTTP/1.1\r\nContent-Type: application/json\r\n\r\n").hasPrefix("HTTP/1.1 411"))
+        XCTAssertTrue(raw("POST /v1/observations HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n").hasPrefix("HTTP/1.1 411"))
+        XCTAssertTrue(raw("GARBAGE\r\n\r\n").hasPrefix("HTTP/1.1 400"))
+        XCTAssertTrue(raw("GET /healthz HTTP/1.1\r\nX-Big: " + String(repeating: "x", count: 20_000) + "\r\n\r\n").hasPrefix("HTTP/1.1 431"))
+        // HTTP/1.0 without keep-alive: one answer, then the server closes.
+        let answer = raw("GET /healthz HTTP/1.0\r\n\r\n")
+        XCTAssertTrue(answer.hasPrefix("HTTP/1.1 200"), answer)
+        XCTAssertTrue(answer.hasSuffix(#"{"status":"ok"}"#), answer)
+    }
+
     func testAStuckClientDoesNotBlockOthersAndIsTimedOut() throws {
         // A client that sends half a request and then nothing.
         let stuck = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -151,6 +151,31 @@ final class ShipperTests: XCTestCase {
         XCTAssertFalse(error.contains("tok_secret_123"), error)
     }
 
+    func testTokenFileWrittenOrRotatedLaterIsPickedUp() throws {
+        let collector = TinyHTTPResponder { request in
+            request.headers["authorization"] == "Bearer tok_new" ? Self.acceptAll(request) : .init(status: 401, body: #"{"error":"unauthorized","message":"no"}"#)
+        }
+        defer { collector.stop() }
+        let dir = makeTempDir(self)
+        let spool = try Spool(dir: dir + "/spool", logger: quietLogger)
+        try spool.append(count(1))
+        var options = ShipperOptions(
+            reportsURL: collector.url + "/v1/reports", token: nil,
+            identity: AgentIdentity(id: "agent-1", service: "", host: "h", version: "t"), bootID: "boot-1")
+        options.tokenFile = dir + "/agent.env"
+        let shipper = Shipper(spool: spool, options: options, logger: quietLogger)
+
+        // No file yet: nothing is sent without a token, and the reason is shown.
+        guard case .retry = shipper.shipOnce() else { return XCTFail("expected a retry") }
+        XCTAssertEqual(collector.received.count, 0)
+        XCTAssertTrue(shipper.status.lastError?.contains("no collector token yet") == true)
+
+        writeFile(dir + "/agent.env", Array("GAPWATCH_AGENT_TOKEN=tok_old\n".utf8))
+        XCTAssertEqual(shipper.shipOnce(), .retry(afterMs: 300_000), "the old token is refused")
+        writeFile(dir + "/agent.env", Array("GAPWATCH_AGENT_TOKEN=tok_new\n".utf8))
+        XCTAssertEqual(shipper.shipOnce(), .sent(ackedSeq: 1), "the rotated token is read after the 401")
+    }
+
     func testPayloadTooLargeHalvesTheBatch() throws {
         let collector = TinyHTTPResponder { request in
             guard let report = Self.report(request) else { return .init(status: 400) }

@@ -15,6 +15,8 @@ extension AgentConfig {
         out.append("  url: \(q(collector.url))")
         if collector.token != nil {
             out.append("  token: <redacted>  # from \(collector.tokenSource)")
+        } else if let file = collector.tokenFile {
+            out.append("  token_file: \(q(file))  # not readable yet (\(collector.tokenFileProblem ?? "?")); shipping waits for it")
         } else {
             out.append("  token: null  # none configured: reports are sent without Authorization")
         }

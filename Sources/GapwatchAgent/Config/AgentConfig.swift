@@ -18,6 +18,11 @@ public struct AgentConfig: Sendable {
         public var token: String?
         /// Where the token came from, for `check-config`: `collector.token`, a file path, or the env.
         public var tokenSource: String = "none"
+        /// `collector.token_file`, re-read when it was unreadable at start and after a 401/403, so a
+        /// token written later (or rotated) is picked up without a restart.
+        public var tokenFile: String?
+        /// Why `tokenFile` could not be read when the config was loaded.
+        public var tokenFileProblem: String?
         public var connectTimeoutMs: Int64 = 5_000
         public var timeoutMs: Int64 = 30_000
         public var batchMax: Int = 500
@@ -252,12 +257,19 @@ public struct AgentConfig: Sendable {
             config.collector.token = inlineToken.trimmed
             config.collector.tokenSource = "collector.token"
         } else if let tokenFile {
-            do {
+            config.collector.tokenFile = tokenFile
+            config.collector.tokenSource = tokenFile
+            do throws(TokenFileError) {
                 config.collector.token = try readTokenFile(tokenFile)
             } catch {
-                throw ConfigError(line: c.node("token_file")?.line, key: "collector.token_file", error.message)
+                switch error {
+                case .unreadable(let why):
+                    // Not fatal: the file may be written later (e.g. by the collector's first start).
+                    config.collector.tokenFileProblem = why
+                case .invalid(let why):
+                    throw ConfigError(line: c.node("token_file")?.line, key: "collector.token_file", why)
+                }
             }
-            config.collector.tokenSource = tokenFile
         } else if let env = environment["GAPWATCH_AGENT_TOKEN"], !env.trimmed.isEmpty {
             config.collector.token = env.trimmed
             config.collector.tokenSource = "environment GAPWATCH_AGENT_TOKEN"
@@ -280,13 +292,21 @@ public struct AgentConfig: Sendable {
         try c.finish()
     }
 
+    /// Why a token file gave no token.
+    public enum TokenFileError: Error, Sendable {
+        /// Missing or not readable (yet).
+        case unreadable(String)
+        /// Readable but not a token file.
+        case invalid(String)
+    }
+
     /// A token file holds the token alone, or `KEY=VALUE` lines with `GAPWATCH_AGENT_TOKEN=...`.
-    static func readTokenFile(_ path: String) throws(ConfigError) -> String {
+    public static func readTokenFile(_ path: String) throws(TokenFileError) -> String {
         let text: String
         do {
             text = String(decoding: try FileIO.read(path, limit: 64 * 1024), as: UTF8.self)
         } catch {
-            throw ConfigError("cannot read the token file: \(error)")
+            throw .unreadable("cannot read the token file: \(error)")
         }
         let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map(\.trimmed).filter {
             !$0.isEmpty && !$0.hasPrefix("#")
@@ -301,14 +321,17 @@ public struct AgentConfig: Sendable {
                     if value.count >= 2, let f = value.first, f == value.last, f == "\"" || f == "'" {
                         value = String(value.dropFirst().dropLast())
                     }
-                    guard !value.isEmpty else { throw ConfigError("GAPWATCH_AGENT_TOKEN is empty in \(path)") }
+                    guard !value.isEmpty else { throw .invalid("GAPWATCH_AGENT_TOKEN is empty in \(path)") }
+                    guard !value.contains(where: { $0 == " " || $0 == "\t" }) else {
+                        throw .invalid("GAPWATCH_AGENT_TOKEN in \(path) must be one word without spaces")
+                    }
                     return value
                 }
             }
-            throw ConfigError("\(path) has KEY=VALUE lines but no GAPWATCH_AGENT_TOKEN=...")
+            throw .invalid("\(path) has KEY=VALUE lines but no GAPWATCH_AGENT_TOKEN=...")
         }
-        guard lines.count == 1 else {
-            throw ConfigError("\(path) must hold the token alone on one line, or a GAPWATCH_AGENT_TOKEN=... line")
+        guard lines.count == 1, !lines[0].contains(where: { $0 == " " || $0 == "\t" }) else {
+            throw .invalid("\(path) must hold the token alone on one line, or a GAPWATCH_AGENT_TOKEN=... line")
         }
         return lines[0]
     }

@@ -163,7 +163,9 @@ public final class LocalHTTPServer: @unchecked Sendable {
             }
             guard admitted else {
                 let conn = Connection(fd: client, server: self)
-                conn.send(status: 503, body: Array(#"{"error":"unavailable","message":"too many connections"}"#.utf8), close: true)
+                conn.send(
+                    status: 503, body: Array(#"{"error":"unavailable","message":"too many connections; retry later"}"#.utf8),
+                    headers: [("Retry-After", "1")], close: true)
                 close(client)
                 continue
             }
@@ -213,6 +215,10 @@ public final class LocalHTTPServer: @unchecked Sendable {
                         return
                     }
                 }
+                if headEnd! > server.maxHeaderBytes {
+                    send(status: 431, error: "headers_too_large", message: "request headers pass \(server.maxHeaderBytes) bytes", close: true)
+                    return
+                }
                 let head = String(decoding: buffer[0..<headEnd!], as: UTF8.self)
                 buffer.removeFirst(headEnd! + 4)
                 var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false).map { String($0) }
@@ -237,6 +243,11 @@ public final class LocalHTTPServer: @unchecked Sendable {
                     return
                 }
                 var length = 0
+                let method = String(requestLine[0])
+                if headers["content-length"] == nil && (method == "POST" || method == "PUT") {
+                    send(status: 411, error: "length_required", message: "send the body with a Content-Length header", close: true)
+                    return
+                }
                 if let text = headers["content-length"] {
                     guard let n = Int(text), n >= 0 else {
                         send(status: 400, error: "bad_request", message: "bad Content-Length", close: true)
@@ -264,7 +275,7 @@ public final class LocalHTTPServer: @unchecked Sendable {
                 buffer.removeFirst(length)
                 var path = String(requestLine[1])
                 if let q = path.firstIndex(of: "?") { path = String(path[..<q]) }
-                let response = server.handler(ServerRequest(method: String(requestLine[0]), path: path, headers: headers, body: body))
+                let response = server.handler(ServerRequest(method: method, path: path, headers: headers, body: body))
                 guard send(status: response.status, body: response.body, contentType: response.contentType, headers: response.headers, close: wantsClose) else { return }
                 if wantsClose { return }
             }

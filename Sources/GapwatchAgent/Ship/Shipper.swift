@@ -7,6 +7,8 @@ import Synchronization
 public struct ShipperOptions: Sendable {
     public var reportsURL: String
     public var token: String?
+    /// A token file to (re)read when `token` is nil or refused; see `TokenSource`.
+    public var tokenFile: String?
     public var identity: AgentIdentity
     public var bootID: String
     public var connectTimeoutMs: Int64 = 5_000
@@ -71,6 +73,7 @@ public final class Shipper: @unchecked Sendable {
     private var backoff: Backoff
     private var batchLimit: Int
     private let statusBox = Mutex(ShipperStatus())
+    private let tokens: TokenSource
     private var thread: AgentThread?
 
     public init(spool: Spool, options: ShipperOptions, logger: Logger) {
@@ -80,6 +83,7 @@ public final class Shipper: @unchecked Sendable {
         self.client = HTTPClient(connectTimeoutMs: Int(options.connectTimeoutMs), timeoutMs: Int(options.timeoutMs))
         self.backoff = Backoff(baseMs: options.backoffBaseMs, capMs: options.backoffCapMs)
         self.batchLimit = max(1, min(options.batchMax, ReportLimits.default.maxObservations))
+        self.tokens = TokenSource(token: options.token, file: options.tokenFile)
     }
 
     public var status: ShipperStatus { statusBox.withLock { $0 } }
@@ -144,7 +148,11 @@ public final class Shipper: @unchecked Sendable {
             return .shrunk(to: batchLimit)
         }
         var headers = [("Content-Type", "application/json"), ("Content-Encoding", "gzip")]
-        if let token = options.token { headers.append(("Authorization", "Bearer \(token)")) }
+        switch tokens.current() {
+        case .none: break
+        case .token(let token): headers.append(("Authorization", "Bearer \(token)"))
+        case .unavailable(let why): return fail("no collector token yet: \(why)", delay: backoff.next())
+        }
         let response: HTTPResponse
         do {
             response = try client.send(HTTPRequest(method: "POST", url: options.reportsURL, headers: headers, body: body))
@@ -208,7 +216,9 @@ public final class Shipper: @unchecked Sendable {
             // everything and retry at the slowest pace.
             let hint: String
             switch response.status {
-            case 401, 403: hint = "; check collector.token and agent.id"
+            case 401, 403:
+                tokens.refresh()  // a rotated token file is picked up on the next attempt
+                hint = "; check the collector token and agent.id"
             case 404: hint = "; check collector.url"
             default: hint = ""
             }
