@@ -128,3 +128,37 @@ final class ProbeOutputTests: XCTestCase {
         XCTAssertTrue(hb.message?.contains("relation does not exist") == true, "\(hb.message ?? "nil")")
     }
 }
+
+final class HTTPProbeTests: XCTestCase {
+    func testProbeReportsStatusHealthAndLatency() throws {
+        let target = TinyHTTPResponder { request in .init(status: request.path == "/health" ? 200 : 404) }
+        defer { target.stop() }
+        let healthy = HTTPProbeObserver(config: .init(name: "p1", url: target.url + "/health", job: "execute-workflows"))
+        guard case .probe(let ok) = healthy.observe(cancel: Wakeup()).first else { return XCTFail("no probe") }
+        XCTAssertEqual(ok.httpStatus, 200)
+        XCTAssertTrue(ok.healthy)
+        XCTAssertEqual(ok.job, "execute-workflows")
+        XCTAssertEqual(ok.target, target.url + "/health")
+        XCTAssertNil(ok.error)
+
+        // A deleted service: 404 is a response, and unhealthy.
+        let gone = HTTPProbeObserver(config: .init(name: "p2", url: target.url + "/deleted"))
+        guard case .probe(let notFound) = gone.observe(cancel: Wakeup()).first else { return XCTFail("no probe") }
+        XCTAssertEqual(notFound.httpStatus, 404)
+        XCTAssertFalse(notFound.healthy)
+        XCTAssertNoThrow(try ObservationBody.probe(notFound).validate(path: "p"))
+    }
+
+    func testUnreachableTargetReportsAnErrorAndRedactsCredentials() throws {
+        let closed = TinyHTTPResponder { _ in .init(status: 200) }
+        let port = closed.port
+        closed.stop()
+        let probe = HTTPProbeObserver(config: .init(name: "p", url: "http://user:secret@127.0.0.1:\(port)/health", timeoutMs: 1_000))
+        guard case .probe(let result) = probe.observe(cancel: Wakeup()).first else { return XCTFail("no probe") }
+        XCTAssertNil(result.httpStatus)
+        XCTAssertNotNil(result.error)
+        XCTAssertFalse(result.healthy)
+        XCTAssertEqual(result.target, "http://127.0.0.1:\(port)/health")
+        XCTAssertNoThrow(try ObservationBody.probe(result).validate(path: "p"))
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import GapwatchAgent
+import GapwatchProtocol
+import XCTest
+
+/// Runs the built `gapwatch-agent` binary as a process, as scripts and cron jobs do.
+final class CLITests: XCTestCase {
+    static let binary: String? = {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            let candidate = dir.appendingPathComponent("gapwatch-agent").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }()
+
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+        let binary = try XCTUnwrap(Self.binary, "build gapwatch-agent first (swift build)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["GAPWATCH_AGENT_URL"] = nil
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    func testPushCommandsExitZeroOnlyAfterTheAgentSpooledThem() throws {
+        let spool = try Spool(dir: makeTempDir(self), logger: quietLogger)
+        defer { spool.close() }
+        let api = PushAPI(spool: spool, logger: quietLogger) { fatalError("unused") }
+        let server = try LocalHTTPServer(host: "127.0.0.1", port: 0, logger: quietLogger) { api.handle($0) }
+        server.start()
+        defer { server.stop() }
+        let url = "http://127.0.0.1:\(server.port)"
+
+        let ping = try run(["ping", "nightly", "--exit-code", "3", "--duration-ms", "5", "--agent-url", url, "-v"])
+        XCTAssertEqual(ping.status, 0, ping.stderr)
+        XCTAssertTrue(ping.stdout.hasPrefix("seq 1 "), ping.stdout)
+        XCTAssertEqual(try run(["count", "nba_raw.boxscores", "2026-01-22", "282"], environment: ["GAPWATCH_AGENT_URL": url]).status, 0)
+        XCTAssertEqual(try run(["decision", "wf", "skip", "--reason", "not final", "--agent-url", url]).status, 0)
+        XCTAssertEqual(try run(["item", "game", "42", "In Progress", "--reference-time", "2026-01-22T19:00:00Z", "--agent-url", url]).status, 0)
+        XCTAssertEqual(try run(["lock", "backfill", "--holder", "w3", "--acquired-at", "1769108400000", "--ttl", "5m", "--agent-url", url]).status, 0)
+        XCTAssertEqual(try run(["lock", "backfill", "--released", "--agent-url", url]).status, 0)
+
+        let bodies = try spool.readBatch(maxRecords: 10).map(\.body)
+        XCTAssertEqual(bodies, [
+            .heartbeat(Heartbeat(name: "nightly", status: .fail, durationMs: 5, exitCode: 3)),
+            .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-22", count: 282)),
+            .decision(WorkflowDecision(workflow: "wf", decision: .skip, reason: "not final")),
+            .itemStatus(ItemStatus(itemKind: "game", itemID: "42", status: "In Progress", referenceTime: 1_769_108_400_000)),
+            .lock(LockSighting(name: "backfill", holder: "w3", acquiredAt: 1_769_108_400_000, expiresAt: 1_769_108_700_000)),
+            .lock(LockSighting(name: "backfill", holder: nil)),
+        ])
+    }
+
+    func testUnreachableAgentIsAOneLineErrorAndNonZeroExit() throws {
+        // A port nothing listens on.
+        let server = try LocalHTTPServer(host: "127.0.0.1", port: 0, logger: quietLogger) { _ in ServerResponse(status: 200, body: []) }
+        let port = server.port
+        server.start()
+        server.stop()
+        let result = try run(["ping", "job", "--agent-url", "http://127.0.0.1:\(port)"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertEqual(result.stderr, "gapwatch-agent: cannot reach the agent at http://127.0.0.1:\(port): connection refused (is gapwatch-agent running?)\n")
+        XCTAssertEqual(result.stdout, "")
+    }
+
+    func testCheckConfigPrintsEffectiveConfigOrTheLineAtFault() throws {
+        let dir = makeTempDir(self)
+        writeFile(dir + "/good.yaml", Array("agent:\n  id: a1\ncollector:\n  token: tok_very_secret\n".utf8))
+        let good = try run(["check-config", "--config", dir + "/good.yaml"])
+        XCTAssertEqual(good.status, 0, good.stderr)
+        XCTAssertTrue(good.stdout.contains("batch_max: 500"))
+        XCTAssertFalse(good.stdout.contains("tok_very_secret"))
+
+        writeFile(dir + "/bad.yaml", Array("agent:\n  id: a1\nheartbeat:\n  intervl: 5s\n".utf8))
+        let bad = try run(["check-config", "--config", dir + "/bad.yaml"])
+        XCTAssertEqual(bad.status, 78)
+        XCTAssertTrue(bad.stderr.contains("line 4: unknown key 'heartbeat.intervl'"), bad.stderr)
+    }
+
+    func testRunStopsCleanlyOnSIGTERM() throws {
+        let dir = makeTempDir(self)
+        writeFile(dir + "/agent.yaml", Array("""
+            agent: {id: sig-test}
+            collector: {url: "http://127.0.0.1:9"}
+            spool: {dir: "\(dir)/spool"}
+            listen: 127.0.0.1:0
+            """.utf8))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try XCTUnwrap(Self.binary))
+        process.arguments = ["run", "--config", dir + "/agent.yaml"]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Started: the spool folder and its state exist.
+        let deadline = Date().addingTimeInterval(10)
+        while !FileIO.exists(dir + "/spool/state") && Date() < deadline { usleep(20_000) }
+        XCTAssertTrue(FileIO.exists(dir + "/spool/state"))
+        process.terminate()  // SIGTERM
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .exit)
+        XCTAssertEqual(process.terminationStatus, 0)
+    }
+}
