@@ -122,7 +122,7 @@ public final class Shipper: @unchecked Sendable {
             }
             partialSince = nil
             switch shipOnce() {
-            case .idle: wakeup.wait(ms: options.shipIntervalMs)
+            case .idle: wakeup.wait(ms: max(options.shipIntervalMs, 1_000))
             case .sent, .shrunk, .rejected: continue
             case .retry(let ms): wakeup.sleep(ms: ms)
             }
