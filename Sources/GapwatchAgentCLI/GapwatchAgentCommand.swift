@@ -14,8 +14,8 @@ struct GapwatchAgentCommand: ParsableCommand {
               gapwatch-agent ping nightly-export --start
               gapwatch-agent ping nightly-export --exit-code $? --duration-ms 5230
               gapwatch-agent count nba_raw.boxscores 2026-01-22 282
-              gapwatch-agent decision post_game_window_1 SKIP --reason "3 of 8 games not Final"
-              gapwatch-agent item game 0022500634 Final --reference-time 2026-01-22T19:00:00Z
+              gapwatch-agent decision post_game_window_1 SKIP --reason "games not Final"
+              gapwatch-agent item game 0022500634 Final --reference-time 2026-01-22T19:00Z
               gapwatch-agent lock backfill --holder worker-3 --ttl 30m
               gapwatch-agent lock backfill --released
               gapwatch-agent status

@@ -226,7 +226,7 @@ struct LockCommand: ParsableCommand {
         discussion: """
             Examples:
               gapwatch-agent lock backfill --holder worker-3 --ttl 30m
-              gapwatch-agent lock backfill --holder worker-3 --acquired-at 2026-01-22T19:00:00Z --expires-at 2026-01-22T19:30:00Z
+              gapwatch-agent lock backfill --holder worker-3 --expires-at 2026-01-22T19:30:00Z
               gapwatch-agent lock backfill --released
             """)
 

@@ -96,6 +96,8 @@ final class ProbeOutputTests: XCTestCase {
         XCTAssertEqual(TimeParsing.parse("2026-01-22T14:00:00.250-05:00"), 1_769_108_400_250)
         XCTAssertEqual(TimeParsing.parse("2026-01-22 19:00:00+00"), 1_769_108_400_000)
         XCTAssertEqual(TimeParsing.parse("1769108400000"), 1_769_108_400_000)
+        XCTAssertEqual(TimeParsing.parse("2026-01-22T19:00Z"), 1_769_108_400_000)
+        XCTAssertNil(TimeParsing.parse("2026-01-22T19:00:0Z"))
         XCTAssertEqual(TimeParsing.parse("2024-02-29T00:00:00Z"), 1_709_164_800_000)
         XCTAssertNil(TimeParsing.parse("2026-01-22T19:00:00"), "no offset: ambiguous")
         XCTAssertNil(TimeParsing.parse("2026-02-30T00:00:00Z"))

@@ -4,7 +4,8 @@ import GapwatchProtocol
 public enum TimeParsing {
     /// Milliseconds since the epoch from either a number of milliseconds (`1769108400000`) or
     /// RFC 3339 (`2026-01-22T19:00:00Z`, `2026-01-22T14:00:00.250-05:00`). A space may replace the
-    /// `T` and the offset may be `+00` or `+0000`, as `psql` prints `timestamptz`.
+    /// `T`, seconds may be left out, and the offset may be `+00` or `+0000`, as `psql` prints
+    /// `timestamptz`.
     public static func parse(_ text: String) -> Millis? {
         let s = text.trimmed
         if !s.isEmpty, s.allSatisfy({ $0.isASCII && $0.isNumber }) { return Millis(s) }
@@ -33,7 +34,12 @@ public enum TimeParsing {
         guard let year = digits(4), expect(0x2D), let month = digits(2), expect(0x2D), let day = digits(2) else { return nil }
         guard i < c.count, c[i] == 0x54 || c[i] == 0x74 || c[i] == 0x20 else { return nil }  // T, t or space
         i += 1
-        guard let hour = digits(2), expect(0x3A), let minute = digits(2), expect(0x3A), let second = digits(2) else { return nil }
+        guard let hour = digits(2), expect(0x3A), let minute = digits(2) else { return nil }
+        var second = 0
+        if expect(0x3A) {  // seconds may be left out: 2026-01-22T19:00Z
+            guard let s = digits(2) else { return nil }
+            second = s
+        }
         var millis = 0
         if i < c.count, c[i] == 0x2E || c[i] == 0x2C {  // fraction
             i += 1
