@@ -9,7 +9,7 @@ import Logging
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmark programs that print figures (see bench/README.md).",
-        subcommands: [IngestBench.self, DecodeBench.self])
+        subcommands: [IngestBench.self, DecodeBench.self, StoreBench.self])
 }
 
 /// Drives `POST /v1/reports` over loopback and, in the same run against the same server, a trivial
@@ -65,9 +65,17 @@ struct IngestBench: AsyncParsableCommand {
                     headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip")], body: sampleGzip))
                 return r.status == 200
             }
+            // Bodies are made before the clock starts, so the clients' own encoding does not compete
+            // with the server for the two cores. Each has fresh seqs: every one is stored.
+            let perClient = Int(seconds * 4000 / Double(clients)) + 100
+            let bodies = (0..<clients).map { worker in
+                (0..<perClient).map { i in
+                    Gzip.compress(ReportCodec.encode(makeReport(agent: worker, firstSeq: UInt64(i * observations + 1), count: observations)))
+                }
+            }
             let ingest = runPhase(seconds: seconds, clients: clients) { client, worker, i in
-                let report = makeReport(agent: worker, firstSeq: UInt64(i * observations + 1), count: observations)
-                let body = Gzip.compress(ReportCodec.encode(report))
+                guard i < bodies[worker].count else { return false }
+                let body = bodies[worker][i]
                 let r = try client.send(GapwatchHTTPClient.HTTPRequest(method: "POST", url: base + "/v1/reports",
                     headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip"), ("Authorization", "Bearer \(token)")],
                     body: body))
@@ -90,8 +98,14 @@ struct DecodeBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "decode", abstract: "Time gunzip vs. JSON decode of one report.")
     @Option(help: "Iterations.") var iterations: Int = 20_000
     @Option(help: "Observations per report.") var observations: Int = 20
+    @Flag(help: "Only the ingest decode path (for profiling).") var onlyIngestPath = false
 
     func run() throws {
+        if onlyIngestPath {
+            let json = ReportCodec.encode(makeReport(agent: 1, firstSeq: 1, count: observations))
+            for _ in 0..<iterations { _ = try ReportCodec.decodeReport(body: json, gzip: false) }
+            return
+        }
         let json = ReportCodec.encode(makeReport(agent: 1, firstSeq: 1, count: observations))
         let gz = Gzip.compress(json)
         let t0 = monotonicNanos()
@@ -99,6 +113,12 @@ struct DecodeBench: ParsableCommand {
         let t1 = monotonicNanos()
         for _ in 0..<iterations { _ = try ReportCodec.decodeReport(body: json, gzip: false) }
         let t2 = monotonicNanos()
+        for _ in 0..<iterations { _ = try JSONDecoder().decode(Report.self, from: Data(json)) }
+        let t3 = monotonicNanos()
+        let report = try JSONDecoder().decode(Report.self, from: Data(json))
+        for _ in 0..<iterations { try report.validate() }
+        let t4 = monotonicNanos()
+        print(String(format: "  of which JSONDecoder alone: %.1f µs, validate alone: %.1f µs", Double(t3 - t2) / Double(iterations) / 1000, Double(t4 - t3) / Double(iterations) / 1000))
         print("report: \(json.count) bytes JSON, \(gz.count) bytes gzip, \(observations) observations")
         print(String(format: "gunzip: %.1f µs/report", Double(t1 - t0) / Double(iterations) / 1000))
         print(String(format: "decode+validate: %.1f µs/report", Double(t2 - t1) / Double(iterations) / 1000))
@@ -207,5 +227,40 @@ actor PortBox {
     func wait() async -> Int {
         if let port { return port }
         return await withCheckedContinuation { waiters.append($0) }
+    }
+}
+
+/// The storage path alone: concurrent callers into the group-commit writer, no HTTP.
+struct StoreBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "store", abstract: "Reports/s through IngestWriter alone (no HTTP, no decode).")
+    @Option(help: "Reports.") var reports: Int = 5000
+    @Option(help: "Concurrent callers.") var callers: Int = 4
+    @Option(help: "Observations per report.") var observations: Int = 20
+
+    func run() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gapwatch-store-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let database = try AppDatabase(StorageOptions(path: dir + "/bench.db"))
+        let writer = IngestWriter(database: database, logger: Logger(label: "bench"))
+        let perCaller = reports / callers
+        let prepared = (0..<callers).map { c in (0..<perCaller).map { i in makeReport(agent: c, firstSeq: UInt64(i * observations + 1), count: observations) } }
+        let start = monotonicNanos()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for c in 0..<callers {
+                group.addTask {
+                    for report in prepared[c] { _ = try await writer.ingest(report, receivedAt: Clock.nowMillis()) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let seconds = Double(monotonicNanos() - start) / 1e9
+        print(String(format: "store: %.0f reports/s, %.0f observations/s (%d reports, %d callers)",
+                     Double(perCaller * callers) / seconds, Double(perCaller * callers * observations) / seconds, perCaller * callers, callers))
+        print(String(format: "reports per transaction: %.2f", Double(await writer.committedReports) / Double(max(1, await writer.transactions))))
+        let size = (try? FileManager.default.attributesOfItem(atPath: dir + "/bench.db")[.size] as? Int) ?? 0
+        try database.checkpoint()
+        let after = (try? FileManager.default.attributesOfItem(atPath: dir + "/bench.db")[.size] as? Int) ?? size
+        print(String(format: "bytes on disk per observation: %.1f", Double(after) / Double(try database.observationCount())))
     }
 }

@@ -73,13 +73,21 @@ public enum ReportCodec {
             if body.count > limits.maxInflatedBytes { throw .tooLarge(limit: limits.maxInflatedBytes) }
             json = body
         }
-        // Read the version first so a v2 body gets "unsupported version", not a schema error.
-        if let version = try? decode(VersionProbe.self, from: json).protocolVersion,
-            !ProtocolVersion.supported.contains(version)
-        {
-            throw .unsupportedVersion(version)
+        let report: Report
+        do {
+            report = try ReportParser.parse(json)
+        } catch {
+            // An unknown version wins over any other complaint: a v2 body may look nothing like v1.
+            if let version = try? decode(VersionProbe.self, from: json).protocolVersion,
+                !ProtocolVersion.supported.contains(version)
+            {
+                throw .unsupportedVersion(version)
+            }
+            throw .badJSON(error.message)
         }
-        let report = try decode(Report.self, from: json)
+        if !ProtocolVersion.supported.contains(report.protocolVersion) {
+            throw .unsupportedVersion(report.protocolVersion)
+        }
         do {
             try report.validate(limits: limits)
         } catch {

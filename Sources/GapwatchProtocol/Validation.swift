@@ -25,7 +25,7 @@ extension Report {
         }
         var previous: UInt64 = 0
         for (i, observation) in observations.enumerated() {
-            let path = "observations[\(i)]"
+            var path: String { "observations[\(i)]" }
             if observation.seq == 0 {
                 throw ValidationError(field: "\(path).seq", message: "must be 1 or more")
             }
@@ -62,7 +62,8 @@ extension AgentIdentity {
 
 extension ObservationBody {
     /// Validates the kind-specific fields; `path` prefixes field names in errors.
-    public func validate(path: String) throws(ValidationError) {
+    public func validate(path makePath: @autoclosure () -> String) throws(ValidationError) {
+        var path: String { makePath() }
         switch self {
         case .heartbeat(let h):
             try check(name: h.name, field: "\(path).name")
@@ -112,43 +113,42 @@ extension ObservationBody {
 // MARK: - Field checks
 
 /// A non-empty printable name with no control characters.
-func check(name: String, field: String, max: Int = FieldLimits.name) throws(ValidationError) {
-    if name.isEmpty { throw ValidationError(field: field, message: "must not be empty") }
-    try check(text: name, field: field, max: max)
+func check(name: String, field: @autoclosure () -> String, max: Int = FieldLimits.name) throws(ValidationError) {
+    if name.isEmpty { throw ValidationError(field: field(), message: "must not be empty") }
+    try check(text: name, field: field(), max: max)
 }
 
-func check(optionalText: String?, field: String, max: Int) throws(ValidationError) {
-    if let text = optionalText { try check(text: text, field: field, max: max) }
+func check(optionalText: String?, field: @autoclosure () -> String, max: Int) throws(ValidationError) {
+    if let text = optionalText { try check(text: text, field: field(), max: max) }
 }
 
-func check(text: String, field: String, max: Int) throws(ValidationError) {
+func check(text: String, field: @autoclosure () -> String, max: Int) throws(ValidationError) {
     let length = text.utf8.count
     if length > max {
-        throw ValidationError(field: field, message: "\(length) bytes; at most \(max)")
+        throw ValidationError(field: field(), message: "\(length) bytes; at most \(max)")
     }
     for byte in text.utf8 where byte < 0x20 && byte != 0x09 && byte != 0x0A {
-        throw ValidationError(field: field, message: "contains a control character")
+        throw ValidationError(field: field(), message: "contains a control character")
     }
 }
 
 /// An identifier: ASCII letters, digits and the `allowed` punctuation.
-func check(token: String, field: String, max: Int, allowed: String = "-") throws(ValidationError) {
-    if token.isEmpty { throw ValidationError(field: field, message: "must not be empty") }
-    if token.utf8.count > max { throw ValidationError(field: field, message: "\(token.utf8.count) bytes; at most \(max)") }
-    let extra = Set(allowed.utf8)
+func check(token: String, field: @autoclosure () -> String, max: Int, allowed: String = "-") throws(ValidationError) {
+    if token.isEmpty { throw ValidationError(field: field(), message: "must not be empty") }
+    if token.utf8.count > max { throw ValidationError(field: field(), message: "\(token.utf8.count) bytes; at most \(max)") }
     for byte in token.utf8 {
         let ok = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-            || extra.contains(byte)
+            || allowed.utf8.contains(byte)
         if !ok {
             throw ValidationError(
-                field: field, message: "'\(token)' may hold only letters, digits and \(allowed.map { "'\($0)'" }.joined(separator: " "))")
+                field: field(), message: "'\(token)' may hold only letters, digits and \(allowed.map { "'\($0)'" }.joined(separator: " "))")
         }
     }
 }
 
-func check(time: Millis, field: String) throws(ValidationError) {
+func check(time: Millis, field: @autoclosure () -> String) throws(ValidationError) {
     if time < FieldLimits.earliestTime || time >= FieldLimits.latestTime {
         throw ValidationError(
-            field: field, message: "\(time) is not a time in milliseconds since 1970 between the years 2000 and 2100")
+            field: field(), message: "\(time) is not a time in milliseconds since 1970 between the years 2000 and 2100")
     }
 }

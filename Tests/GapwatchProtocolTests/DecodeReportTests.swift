@@ -136,7 +136,7 @@ final class DecodeReportTests: XCTestCase {
         // swift-foundation's JSONDecoder reports a fractional, negative-for-unsigned or overflowing number as
         // "not valid JSON" without a path, so only the code is asserted for these.
         assertBadJSON(edited(minimalJSON, replacing: #""sent_at":1769140860000"#, with: #""sent_at":1769140860000.5"#), messagePrefix: "")
-        assertBadJSON(edited(minimalJSON, replacing: #""observations":["#, with: #""observations":{"x":["#), messagePrefix: "body is not valid JSON")
+        assertBadJSON(edited(minimalJSON, replacing: #""observations":["#, with: #""observations":{"x":["#), messagePrefix: "observations: expected an array")
         assertBadJSON(edited(minimalJSON, replacing: #""name":"gapwatch-agent""#, with: #""name":7"#), messagePrefix: "observations[0].name: expected a string")
         assertBadJSON(edited(minimalJSON, replacing: #""seq":1"#, with: #""seq":-1"#), messagePrefix: "")
         assertBadJSON(edited(minimalJSON, replacing: #""seq":1"#, with: #""seq":18446744073709551616"#), messagePrefix: "")

@@ -1,4 +1,5 @@
 import GRDB
+import GRDBSQLite
 import GapwatchProtocol
 import Logging
 
@@ -21,6 +22,9 @@ public actor IngestWriter {
     /// Ids known to be committed. Only updated after a commit, so a rolled-back id never lingers.
     private var subjectIDs: [String: Int64] = [:]
     private var streamIDs: [StreamKey: Int64] = [:]
+    /// Committed transactions and the reports in them (for benchmarks and metrics).
+    public private(set) var transactions = 0
+    public private(set) var committedReports = 0
 
     private struct Pending {
         var report: Report
@@ -63,6 +67,8 @@ public actor IngestWriter {
                 }
                 subjectIDs = outcome.1
                 streamIDs = outcome.2
+                transactions += 1
+                committedReports += group.count
                 for (item, result) in zip(group, outcome.0) { item.continuation.resume(returning: result) }
             } catch {
                 logger.error("ingest transaction failed", metadata: ["error": "\(error)", "reports": "\(group.count)"])
@@ -113,12 +119,31 @@ private struct BatchWriter {
         for observation in report.observations {
             let body = observation.body
             let subjectID = try subject(body.subject(agentID: agent.id))
-            var arguments: [(any DatabaseValueConvertible)?] = [
-                streamID, Int64(observation.seq), observation.observedAt, receivedAt, body.kind.storageCode, subjectID,
-            ]
-            arguments.append(contentsOf: body.columns.arguments)
-            try insert.execute(arguments: StatementArguments(arguments))
-            if db.changesCount > 0 {
+            // Bound with the C API: GRDB's StatementArguments boxing cost a third of ingest's time.
+            let c = body.columns
+            let s = insert.sqliteStatement
+            sqlite3_reset(s)
+            sqlite3_bind_int64(s, 1, streamID)
+            sqlite3_bind_int64(s, 2, Int64(observation.seq))
+            sqlite3_bind_int64(s, 3, observation.observedAt)
+            sqlite3_bind_int64(s, 4, receivedAt)
+            sqlite3_bind_int64(s, 5, Int64(body.kind.storageCode))
+            sqlite3_bind_int64(s, 6, subjectID)
+            bind(s, 7, c.status)
+            bind(s, 8, c.part)
+            bind(s, 9, c.num)
+            bind(s, 10, c.code)
+            bind(s, 11, c.at1)
+            bind(s, 12, c.at2)
+            bind(s, 13, c.text)
+            bind(s, 14, c.target)
+            let rc = sqlite3_step(s)
+            guard rc == SQLITE_DONE else {
+                let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
+                sqlite3_reset(s)
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message)
+            }
+            if sqlite3_changes(db.sqliteConnection) > 0 {
                 stored += 1
                 if case .dropped(let d) = body { dropped = d }
             }
@@ -137,6 +162,22 @@ private struct BatchWriter {
             ).execute(arguments: [dropped.overflow, dropped.corrupt, streamID])
         }
         return IngestResult(ackedSeq: UInt64(acked), stored: stored, duplicates: report.observations.count - stored)
+    }
+
+    private func bind(_ s: OpaquePointer?, _ index: Int32, _ value: Int64?) {
+        if let value { sqlite3_bind_int64(s, index, value) } else { sqlite3_bind_null(s, index) }
+    }
+
+    private func bind(_ s: OpaquePointer?, _ index: Int32, _ value: String?) {
+        guard let value else {
+            sqlite3_bind_null(s, index)
+            return
+        }
+        var text = value
+        text.withUTF8 { utf8 in
+            // SQLITE_TRANSIENT: SQLite copies the bytes before this call returns.
+            _ = sqlite3_bind_text(s, index, utf8.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, Int32(utf8.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+        }
     }
 
     private mutating func stream(_ key: StreamKey, at now: Millis) throws -> Int64 {

@@ -55,8 +55,10 @@ extension AppDatabase {
                         target TEXT,
                         PRIMARY KEY (stream_id, seq)
                     ) WITHOUT ROWID;
+                    -- The only secondary index. A global (observed_at) index cost 40% of ingest
+                    -- throughput (bench store: 1805 vs 1071 reports/s); queries filter by subject
+                    -- (this index) or agent (the primary key's stream_id prefix).
                     CREATE INDEX observations_by_subject ON observations (subject_id, observed_at);
-                    CREATE INDEX observations_by_time ON observations (observed_at);
                     CREATE TABLE tokens (
                         id TEXT PRIMARY KEY NOT NULL,
                         kind TEXT NOT NULL,
