@@ -198,11 +198,6 @@ final class TimelineWatcher {
         self.token = token
     }
 
-    struct Page: Decodable {
-        var observations: [TimelineEntry]
-        var next_cursor: String?
-    }
-
     func poll() -> [String] {
         var lines: [String] = []
         var cursor: String?
@@ -210,7 +205,7 @@ final class TimelineWatcher {
             let path = "/v1/timeline?limit=1000&from=\(since)" + (cursor.map { "&cursor=\($0)" } ?? "")
             guard
                 let response = try? client.send(HTTPRequest(url: baseURL + path, headers: [("Authorization", "Bearer \(token)")])),
-                response.status == 200, let page = try? ReportCodec.decode(Page.self, from: response.body)
+                response.status == 200, let page = try? ReportCodec.decode(TimelinePage.self, from: response.body)
             else { return lines }
             for entry in page.observations {
                 let key = "\(entry.agentID)/\(entry.spoolID)/\(entry.observation.seq)"
@@ -219,7 +214,7 @@ final class TimelineWatcher {
                 let kind = entry.observation.body.kind.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
                 lines.append("  \(time)  seq \(entry.observation.seq)\t\(kind) \(entry.subject)  \(detail(entry.observation.body))")
             }
-            cursor = page.next_cursor
+            cursor = page.nextCursor
         } while cursor != nil
         return lines
     }

@@ -67,15 +67,6 @@ struct TimelineCommand: ParsableCommand {
 
     @OptionGroup var client: ClientOptions
 
-    struct Page: Decodable {
-        var observations: [TimelineEntry]
-        var nextCursor: String?
-        enum CodingKeys: String, CodingKey {
-            case observations
-            case nextCursor = "next_cursor"
-        }
-    }
-
     func validate() throws {
         if subject != nil && subjectArgument != nil { throw ValidationError("give the subject once: as an argument or with --subject") }
         if since != nil && from != nil { throw ValidationError("--since and --from both set the start; use one") }
@@ -96,7 +87,7 @@ struct TimelineCommand: ParsableCommand {
         repeat {
             var q = query + [("limit", String(min(1000, limit - entries.count)))]
             if let cursor { q.append(("cursor", cursor)) }
-            let page = try ReportCodec.decode(Page.self, from: try client.call("GET", "/v1/timeline?" + encodeQuery(q)))
+            let page = try ReportCodec.decode(TimelinePage.self, from: try client.call("GET", "/v1/timeline?" + encodeQuery(q)))
             entries += page.observations
             cursor = page.nextCursor
         } while cursor != nil && entries.count < limit

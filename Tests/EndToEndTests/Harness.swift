@@ -213,18 +213,14 @@ final class CollectorProcess {
 
     /// Every timeline entry matching `query`, following cursors.
     func timeline(_ query: String) throws -> [TimelineEntry] {
-        struct Page: Decodable {
-            var observations: [TimelineEntry]
-            var next_cursor: String?
-        }
         var all: [TimelineEntry] = []
         var cursor: String?
         repeat {
             let response = try get("/v1/timeline?limit=1000&\(query)" + (cursor.map { "&cursor=\($0)" } ?? ""))
             guard response.status == 200 else { throw CancellationError() }
-            let page = try ReportCodec.decode(Page.self, from: response.body)
+            let page = try ReportCodec.decode(TimelinePage.self, from: response.body)
             all += page.observations
-            cursor = page.next_cursor
+            cursor = page.nextCursor
         } while cursor != nil
         return all
     }

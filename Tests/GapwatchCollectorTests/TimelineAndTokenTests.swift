@@ -14,19 +14,10 @@ final class TimelineAndTokenTests: XCTestCase {
         collector.stop()
     }
 
-    struct Page: Decodable {
-        var observations: [TimelineEntry]
-        var nextCursor: String?
-        enum CodingKeys: String, CodingKey {
-            case observations
-            case nextCursor = "next_cursor"
-        }
-    }
-
-    func page(_ query: String) async throws -> Page {
+    func page(_ query: String) async throws -> TimelinePage {
         let response = try await collector.send("GET", "/v1/timeline?\(query)", token: collector.adminToken)
         XCTAssertEqual(response.status, 200, response.bodyText)
-        return try ReportCodec.decode(Page.self, from: response.body)
+        return try ReportCodec.decode(TimelinePage.self, from: response.body)
     }
 
     func testTimelineReturnsEveryKindRoundTrippedInTimeOrder() async throws {

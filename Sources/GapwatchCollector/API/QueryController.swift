@@ -17,24 +17,10 @@ struct QueryController {
         return jsonResponse(AgentsResponse(agents: try database.agents()))
     }
 
-    struct TimelineResponse: Encodable {
-        var observations: [TimelineEntry]
-        var nextCursor: String?
-        enum CodingKeys: String, CodingKey {
-            case observations
-            case nextCursor = "next_cursor"
-        }
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(observations, forKey: .observations)
-            try c.encode(nextCursor, forKey: .nextCursor)  // explicit null: "no more pages"
-        }
-    }
-
     @Sendable func timeline(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireReader()
         let filter = try Self.timelineFilter(request.uri.queryParameters)
-        return jsonResponse(try database.timeline(filter).response)
+        return jsonResponse(try database.timeline(filter))
     }
 
     static func timelineFilter(_ query: Parameters) throws -> TimelineFilter {
@@ -75,11 +61,5 @@ struct QueryController {
             filter.after = parsed
         }
         return filter
-    }
-}
-
-extension TimelinePage {
-    var response: QueryController.TimelineResponse {
-        QueryController.TimelineResponse(observations: entries, nextCursor: nextCursor)
     }
 }

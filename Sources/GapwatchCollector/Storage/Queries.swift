@@ -66,9 +66,26 @@ public struct TimelineCursor: Sendable, Equatable {
     }
 }
 
-public struct TimelinePage: Sendable {
-    public var entries: [TimelineEntry]
+/// One page of `GET /v1/timeline`; `next_cursor` is null on the last page.
+public struct TimelinePage: Codable, Sendable {
+    public var observations: [TimelineEntry]
     public var nextCursor: String?
+
+    enum CodingKeys: String, CodingKey {
+        case observations
+        case nextCursor = "next_cursor"
+    }
+
+    public init(observations: [TimelineEntry], nextCursor: String?) {
+        self.observations = observations
+        self.nextCursor = nextCursor
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(observations, forKey: .observations)
+        try c.encode(nextCursor, forKey: .nextCursor)  // explicit null: "no more pages"
+    }
 }
 
 extension AppDatabase {
@@ -102,7 +119,7 @@ extension AppDatabase {
             var arguments: [(any DatabaseValueConvertible)?] = []
             if let subject = filter.subject {
                 guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM subjects WHERE name = ?", arguments: [subject])
-                else { return TimelinePage(entries: [], nextCursor: nil) }
+                else { return TimelinePage(observations: [], nextCursor: nil) }
                 conditions.append("o.subject_id = ?")
                 arguments.append(id)
             }
@@ -154,7 +171,7 @@ extension AppDatabase {
                 last = TimelineCursor(observedAt: observedAt, streamID: row["stream_id"], seq: seq)
             }
             let more = rows.count > filter.limit
-            return TimelinePage(entries: entries, nextCursor: more ? last?.token : nil)
+            return TimelinePage(observations: entries, nextCursor: more ? last?.token : nil)
         }
     }
 
