@@ -1,6 +1,8 @@
 # Gapwatch. `make demo` runs the main job, `make test` runs every test; both install what a fresh
 # Debian/Ubuntu machine with Swift 6 lacks (libcurl4-openssl-dev, zlib1g-dev, libsqlite3-dev).
 SWIFT ?= swift
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev libsqlite3-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -23,8 +25,13 @@ demo: build
 ## Every test: unit, collector over HTTP, end to end with our binaries as processes, protocol files.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
-	bash protocol/validate.sh
+	$(SWIFT) test --skip-build 2>&1 | tee .build/swift-test.log
+	bash protocol/validate.sh 2>&1 | tee .build/protocol-validate.log
+	@# One closing line for both runners (XCTest's summary is not the last thing swift test prints).
+	@x=$$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" .build/swift-test.log | tail -1); \
+	 xp=$$(echo "$$x" | sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/'); \
+	 p=$$(tail -1 .build/protocol-validate.log | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/'); \
+	 set -- $$xp $$p; echo "Tests: $$(( $$1 - $$2 + $$3 )) passed, $$(( $$2 + $$4 )) failed"
 
 release: deps
 	$(SWIFT) build -c release

@@ -42,6 +42,9 @@ apid=$!
 sleep "$idle"
 echo "== agent after ${idle}s idle-shipping every 15s (pid $apid)"
 grep -E 'VmRSS|VmHWM|RssAnon|RssFile' /proc/$apid/status | sed 's/^/  /'
+# Pss splits shared library pages among the processes mapping them; Private is this process's own.
+grep -E '^(Pss|Private_Clean|Private_Dirty):' /proc/$apid/smaps_rollup | sed 's/^/  /'
+cpu=$(awk '{print $14+$15}' /proc/$apid/stat); echo "  CPU time so far: $((cpu * 10)) ms (utime+stime)"
 echo "== resident memory by mapping (KiB, top 12)"
 awk '/^[0-9a-f]+-[0-9a-f]+ /{name=($6==""?"[anon]":$6)} /^Rss:/{rss[name]+=$2} END{for(n in rss) if (rss[n]>0) printf "%8d  %s\n", rss[n], n}' /proc/$apid/smaps | sort -rn | head -12
 stored=$(curl -s -H "Authorization: Bearer $(grep GAPWATCH_ADMIN_TOKEN "$work/gapwatch.tokens" | cut -d= -f2)" "http://127.0.0.1:$cport/v1/agents" | grep -o '"last_seq":[0-9]*')

@@ -99,7 +99,18 @@ struct DemoCommand: ParsableCommand {
         let pipeline = DemoPipeline(agentBinary: agentBinary, agentURL: agentURL)
         let started = Date()
         var step = 0
-        while seconds.map({ Date().timeIntervalSince(started) < Double($0) }) ?? true {
+        // Ctrl-C or SIGTERM ends the loop, so the collector and agent are stopped too (not orphaned).
+        let stopRequested = LockedBox(false)
+        var signalSources: [any DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { stopRequested.withLock { $0 = true } }
+            source.resume()
+            signalSources.append(source)
+        }
+        defer { signalSources.forEach { $0.cancel() } }
+        while !stopRequested.withLock({ $0 }) && (seconds.map({ Date().timeIntervalSince(started) < Double($0) }) ?? true) {
             if !collector.isRunning { throw CLIError("the collector exited; see \(dirPath)/collector.log") }
             if !agent.isRunning { throw CLIError("the agent exited; see \(dirPath)/agent.log") }
             if step % 3 == 0 { pipeline.step(step / 3) }
@@ -108,8 +119,8 @@ struct DemoCommand: ParsableCommand {
             Thread.sleep(forTimeInterval: 1)
         }
         for line in watcher.poll() { say(line) }
-        say("\n▶ \(watcher.seen) observations stored. Query them yourself while it runs:")
-        say("  GAPWATCH_URL=\(collectorURL) GAPWATCH_TOKEN_FILE=\(tokenFile) gapwatch agents")
+        say("\n▶ \(watcher.seen) observations stored; stopping the agent and the collector.")
+        say("  Database, tokens, spool, configs and logs stay in \(dirPath). While a demo runs, query it with")
         say("  GAPWATCH_URL=\(collectorURL) GAPWATCH_TOKEN_FILE=\(tokenFile) gapwatch timeline --since 10m")
     }
 
