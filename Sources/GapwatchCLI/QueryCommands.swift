@@ -70,7 +70,7 @@ struct TimelineCommand: ParsableCommand {
     func validate() throws {
         if subject != nil && subjectArgument != nil { throw ValidationError("give the subject once: as an argument or with --subject") }
         if since != nil && from != nil { throw ValidationError("--since and --from both set the start; use one") }
-        if let since, ConfigUnits.duration(since) == nil { throw ValidationError("--since '\(since)' is not a duration (e.g. 30m, 24h, 7d)") }
+        if let since, Units.parseDuration(since) == nil { throw ValidationError("--since '\(since)' is not a duration (e.g. 30m, 24h, 7d)") }
         if limit < 1 { throw ValidationError("--limit must be 1 or more") }
     }
 
@@ -79,7 +79,7 @@ struct TimelineCommand: ParsableCommand {
         if let s = subject ?? subjectArgument { query.append(("subject", s)) }
         if let kind { query.append(("kind", kind)) }
         if let agent { query.append(("agent", agent)) }
-        if let since, let ms = ConfigUnits.duration(since) { query.append(("from", String(Clock.nowMillis() - ms))) }
+        if let since, let ms = Units.parseDuration(since) { query.append(("from", String(Clock.nowMillis() - ms))) }
         if let from { query.append(("from", from)) }
         if let to { query.append(("to", to)) }
         var entries: [TimelineEntry] = []

@@ -1,3 +1,4 @@
+import GapwatchProtocol
 extension AgentConfig {
     /// The effective config as YAML, defaults included, token redacted. `check-config` prints it.
     public func render() -> String {

@@ -149,7 +149,7 @@ struct MapReader {
     mutating func duration(_ key: String) throws(ConfigError) -> Millis? {
         guard let value = raw(key) else { return nil }
         let text = (value as? String) ?? (value as? Int).map(String.init) ?? ""
-        guard let ms = ConfigUnits.duration(text) else {
+        guard let ms = Units.parseDuration(text) else {
             throw ConfigError("\(name(key)): '\(text)' is not a duration (e.g. 500ms, 30s, 5m, 1h)")
         }
         return ms
@@ -158,7 +158,7 @@ struct MapReader {
     mutating func byteSize(_ key: String) throws(ConfigError) -> Int? {
         guard let value = raw(key) else { return nil }
         let text = (value as? String) ?? (value as? Int).map(String.init) ?? ""
-        guard let bytes = ConfigUnits.byteSize(text), bytes > 0 else {
+        guard let size = Units.parseSize(text), size > 0, let bytes = Int(exactly: size) else {
             throw ConfigError("\(name(key)): '\(text)' is not a size (e.g. 4096, 512KiB, 64MiB)")
         }
         return bytes

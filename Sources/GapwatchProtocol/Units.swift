@@ -1,4 +1,5 @@
-/// Durations ("500ms", "30s", "5m", "1h", "1h30m") and sizes ("64MiB", "512KiB", "1048576").
+/// Durations ("500ms", "30s", "5m", "1h", "1h30m") and sizes ("64MiB", "512KiB", "1048576") in config
+/// files and CLI flags; one parser so the agent and the collector accept the same spellings.
 public enum Units {
     /// Milliseconds for a duration such as `500ms`, `30s`, `5m`, `1h`, `2d` or `1m30s`; `0` alone is
     /// allowed. A bare number other than 0 is refused: `30` could mean seconds or milliseconds.
@@ -78,7 +79,7 @@ public enum Units {
 
 extension StringProtocol {
     /// Without leading and trailing spaces, tabs, CR and LF.
-    var trimmed: String {
+    public var trimmed: String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
         guard let first = firstIndex(where: { !isSpace($0) }) else { return "" }
         let last = lastIndex(where: { !isSpace($0) })!
