@@ -19,9 +19,8 @@ public actor IngestWriter {
     private let logger: Logger
     private var pending: [Pending] = []
     private var flushing = false
-    /// Ids known to be committed. Only updated after a commit, so a rolled-back id never lingers.
-    private var subjectIDs: [String: Int64] = [:]
-    private var streamIDs: [StreamKey: Int64] = [:]
+    /// What is known to be committed. Only replaced after a commit, so a rolled-back row never lingers.
+    private var cache = WriterCache()
     /// Committed transactions and the reports in them (for benchmarks and metrics).
     public private(set) var transactions = 0
     public private(set) var committedReports = 0
@@ -53,20 +52,18 @@ public actor IngestWriter {
             let group = pending
             pending = []
             let items = group.map { ($0.report, $0.receivedAt) }
-            let knownSubjects = subjectIDs
-            let knownStreams = streamIDs
+            let known = cache
             do {
                 let outcome = try await database.pool.write { db in
-                    var batch = BatchWriter(db: db, subjectIDs: knownSubjects, streamIDs: knownStreams)
+                    var batch = BatchWriter(db: db, cache: known)
                     var results: [IngestResult] = []
                     results.reserveCapacity(items.count)
                     for (report, receivedAt) in items {
                         results.append(try batch.store(report, receivedAt: receivedAt))
                     }
-                    return (results, batch.subjectIDs, batch.streamIDs)
+                    return (results, batch.cache)
                 }
-                subjectIDs = outcome.1
-                streamIDs = outcome.2
+                cache = outcome.1
                 transactions += 1
                 committedReports += group.count
                 for (item, result) in zip(group, outcome.0) { item.continuation.resume(returning: result) }
@@ -79,6 +76,19 @@ public actor IngestWriter {
     }
 }
 
+/// Ids and agent identities already in the database, so the hot path skips lookups and rewrites.
+struct WriterCache: Sendable {
+    var subjectIDs: [String: Int64] = [:]
+    var streamIDs: [StreamKey: Int64] = [:]
+    /// The identity and boot id last written for each agent.
+    var agents: [String: AgentSnapshot] = [:]
+}
+
+struct AgentSnapshot: Equatable, Sendable {
+    var identity: AgentIdentity
+    var bootID: String
+}
+
 struct StreamKey: Hashable, Sendable {
     var agentID: String
     var spoolID: String
@@ -87,24 +97,20 @@ struct StreamKey: Hashable, Sendable {
 /// Writes reports inside one open transaction.
 private struct BatchWriter {
     let db: Database
-    var subjectIDs: [String: Int64]
-    var streamIDs: [StreamKey: Int64]
+    var cache: WriterCache
 
     mutating func store(_ report: Report, receivedAt: Millis) throws -> IngestResult {
         let agent = report.agent
-        let labels = String(decoding: ReportCodec.encode(agent.labels), as: UTF8.self)
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO agents (id, service, host, version, labels, boot_id, first_seen, last_seen, clock_skew_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET service = excluded.service, host = excluded.host,
-                    version = excluded.version, labels = excluded.labels, boot_id = excluded.boot_id,
-                    last_seen = MAX(last_seen, excluded.last_seen), clock_skew_ms = excluded.clock_skew_ms
-                """
-        ).execute(arguments: [
-            agent.id, agent.service, agent.host, agent.version, labels, report.bootID, receivedAt, receivedAt,
-            receivedAt - report.sentAt,
-        ])
+        let snapshot = AgentSnapshot(identity: agent, bootID: report.bootID)
+        if cache.agents[agent.id] == snapshot {
+            // Same identity as last time: only the liveness columns change (no label JSON to encode).
+            try db.cachedStatement(
+                sql: "UPDATE agents SET last_seen = MAX(last_seen, ?), clock_skew_ms = ? WHERE id = ?"
+            ).execute(arguments: [receivedAt, receivedAt - report.sentAt, agent.id])
+        } else {
+            try upsertAgent(report, receivedAt: receivedAt)
+            cache.agents[agent.id] = snapshot
+        }
         let streamID = try stream(StreamKey(agentID: agent.id, spoolID: report.spoolID), at: receivedAt)
 
         let insert = try db.cachedStatement(
@@ -164,6 +170,23 @@ private struct BatchWriter {
         return IngestResult(ackedSeq: UInt64(acked), stored: stored, duplicates: report.observations.count - stored)
     }
 
+    private func upsertAgent(_ report: Report, receivedAt: Millis) throws {
+        let agent = report.agent
+        let labels = String(decoding: ReportCodec.encode(agent.labels), as: UTF8.self)
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO agents (id, service, host, version, labels, boot_id, first_seen, last_seen, clock_skew_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET service = excluded.service, host = excluded.host,
+                    version = excluded.version, labels = excluded.labels, boot_id = excluded.boot_id,
+                    last_seen = MAX(last_seen, excluded.last_seen), clock_skew_ms = excluded.clock_skew_ms
+                """
+        ).execute(arguments: [
+            agent.id, agent.service, agent.host, agent.version, labels, report.bootID, receivedAt, receivedAt,
+            receivedAt - report.sentAt,
+        ])
+    }
+
     private func bind(_ s: OpaquePointer?, _ index: Int32, _ value: Int64?) {
         if let value { sqlite3_bind_int64(s, index, value) } else { sqlite3_bind_null(s, index) }
     }
@@ -181,31 +204,31 @@ private struct BatchWriter {
     }
 
     private mutating func stream(_ key: StreamKey, at now: Millis) throws -> Int64 {
-        if let id = streamIDs[key] { return id }
+        if let id = cache.streamIDs[key] { return id }
         if let id = try Int64.fetchOne(
             db.cachedStatement(sql: "SELECT id FROM streams WHERE agent_id = ? AND spool_id = ?"),
             arguments: [key.agentID, key.spoolID])
         {
-            streamIDs[key] = id
+            cache.streamIDs[key] = id
             return id
         }
         try db.cachedStatement(
             sql: "INSERT INTO streams (agent_id, spool_id, last_seq, first_seen, last_seen) VALUES (?, ?, 0, ?, ?)"
         ).execute(arguments: [key.agentID, key.spoolID, now, now])
         let id = db.lastInsertedRowID
-        streamIDs[key] = id
+        cache.streamIDs[key] = id
         return id
     }
 
     private mutating func subject(_ name: String) throws -> Int64 {
-        if let id = subjectIDs[name] { return id }
+        if let id = cache.subjectIDs[name] { return id }
         if let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM subjects WHERE name = ?"), arguments: [name]) {
-            subjectIDs[name] = id
+            cache.subjectIDs[name] = id
             return id
         }
         try db.cachedStatement(sql: "INSERT INTO subjects (name) VALUES (?)").execute(arguments: [name])
         let id = db.lastInsertedRowID
-        subjectIDs[name] = id
+        cache.subjectIDs[name] = id
         return id
     }
 }
