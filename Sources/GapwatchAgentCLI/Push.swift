@@ -257,7 +257,7 @@ struct LockCommand: ParsableCommand {
             guard let ms = Units.parseDuration(ttl), ms > 0 else {
                 throw ValidationError("--ttl: '\(ttl)' is not a duration; write e.g. 30s, 5m or 1h")
             }
-            let start = acquired ?? Clock.nowMillis()
+            let start = acquired ?? WallClock.nowMillis()
             acquired = start
             expires = start + ms
         }

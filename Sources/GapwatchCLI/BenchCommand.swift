@@ -40,7 +40,7 @@ struct IngestBench: AsyncParsableCommand {
         config.synchronous = SynchronousMode(rawValue: synchronous) ?? .normal
         let logger = Logger(label: "bench")
         let runtime = try Collector.open(config: config, logger: logger)
-        let token = try runtime.tokens.issue(kind: .fleet, agentID: nil, name: "bench", now: Clock.nowMillis()).token
+        let token = try runtime.tokens.issue(kind: .fleet, agentID: nil, name: "bench", now: WallClock.nowMillis()).token
         let portBox = PortBox()
         let app = Collector.buildApplication(
             runtime, logger: logger,
@@ -108,16 +108,16 @@ struct DecodeBench: ParsableCommand {
         }
         let json = ReportCodec.encode(makeReport(agent: 1, firstSeq: 1, count: observations))
         let gz = Gzip.compress(json)
-        let t0 = monotonicNanos()
+        let t0 = WallClock.monotonicNanos()
         for _ in 0..<iterations { _ = try Gzip.decompress(gz, limit: 8 << 20) }
-        let t1 = monotonicNanos()
+        let t1 = WallClock.monotonicNanos()
         for _ in 0..<iterations { _ = try ReportCodec.decodeReport(body: json, gzip: false) }
-        let t2 = monotonicNanos()
+        let t2 = WallClock.monotonicNanos()
         for _ in 0..<iterations { _ = try JSONDecoder().decode(Report.self, from: Data(json)) }
-        let t3 = monotonicNanos()
+        let t3 = WallClock.monotonicNanos()
         let report = try JSONDecoder().decode(Report.self, from: Data(json))
         for _ in 0..<iterations { try report.validate() }
-        let t4 = monotonicNanos()
+        let t4 = WallClock.monotonicNanos()
         print("report: \(json.count) bytes JSON, \(gz.count) bytes gzip, \(observations) observations")
         print(String(format: "gunzip: %.1f µs/report", Double(t1 - t0) / Double(iterations) / 1000))
         print(String(format: "decode+validate (ingest path): %.1f µs/report", Double(t2 - t1) / Double(iterations) / 1000))
@@ -147,7 +147,7 @@ struct PhaseResult {
 func runPhase(seconds: Double, clients: Int, send: @escaping @Sendable (HTTPClient, Int, Int) throws -> Bool) -> PhaseResult {
     let results = LockedBox<[(Int, Int, [UInt64])]>([])
     let group = DispatchGroup()
-    let start = monotonicNanos()
+    let start = WallClock.monotonicNanos()
     let deadline = start + UInt64(seconds * 1e9)
     for worker in 0..<clients {
         group.enter()
@@ -157,10 +157,10 @@ func runPhase(seconds: Double, clients: Int, send: @escaping @Sendable (HTTPClie
             var failed = 0
             var latencies: [UInt64] = []
             var i = 0
-            while monotonicNanos() < deadline {
-                let t = monotonicNanos()
+            while WallClock.monotonicNanos() < deadline {
+                let t = WallClock.monotonicNanos()
                 if (try? send(client, worker, i)) == true { ok += 1 } else { failed += 1 }
-                latencies.append(monotonicNanos() - t)
+                latencies.append(WallClock.monotonicNanos() - t)
                 i += 1
             }
             results.withLock { $0.append((ok, failed, latencies)) }
@@ -169,7 +169,7 @@ func runPhase(seconds: Double, clients: Int, send: @escaping @Sendable (HTTPClie
         thread.start()
     }
     group.wait()
-    let elapsed = Double(monotonicNanos() - start) / 1e9
+    let elapsed = Double(WallClock.monotonicNanos() - start) / 1e9
     let all = results.withLock { $0 }
     return PhaseResult(
         ok: all.reduce(0) { $0 + $1.0 }, failed: all.reduce(0) { $0 + $1.1 }, seconds: elapsed,
@@ -178,7 +178,7 @@ func runPhase(seconds: Double, clients: Int, send: @escaping @Sendable (HTTPClie
 
 /// A realistic report: a heartbeat, counts per date, game statuses, decisions, a probe.
 func makeReport(agent: Int, firstSeq: UInt64, count: Int) -> Report {
-    let now = Clock.nowMillis()
+    let now = WallClock.nowMillis()
     var observations: [Observation] = []
     for i in 0..<count {
         let seq = firstSeq + UInt64(i)
@@ -195,12 +195,6 @@ func makeReport(agent: Int, firstSeq: UInt64, count: Int) -> Report {
     return Report(
         agent: AgentIdentity(id: "bench-agent-\(agent)", service: "nba-scrapers", host: "bench-host", version: "0.1.0", labels: ["env": "bench"]),
         bootID: "boot-\(agent)", spoolID: "spool-\(agent)", sentAt: now, observations: observations)
-}
-
-func monotonicNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
 final class LockedBox<T>: @unchecked Sendable {
@@ -245,16 +239,16 @@ struct StoreBench: AsyncParsableCommand {
         let writer = IngestWriter(database: database, logger: Logger(label: "bench"))
         let perCaller = reports / callers
         let prepared = (0..<callers).map { c in (0..<perCaller).map { i in makeReport(agent: c, firstSeq: UInt64(i * observations + 1), count: observations) } }
-        let start = monotonicNanos()
+        let start = WallClock.monotonicNanos()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for c in 0..<callers {
                 group.addTask {
-                    for report in prepared[c] { _ = try await writer.ingest(report, receivedAt: Clock.nowMillis()) }
+                    for report in prepared[c] { _ = try await writer.ingest(report, receivedAt: WallClock.nowMillis()) }
                 }
             }
             try await group.waitForAll()
         }
-        let seconds = Double(monotonicNanos() - start) / 1e9
+        let seconds = Double(WallClock.monotonicNanos() - start) / 1e9
         print(String(format: "store: %.0f reports/s, %.0f observations/s (%d reports, %d callers)",
                      Double(perCaller * callers) / seconds, Double(perCaller * callers * observations) / seconds, perCaller * callers, callers))
         print(String(format: "reports per transaction: %.2f", Double(await writer.committedReports) / Double(max(1, await writer.transactions))))

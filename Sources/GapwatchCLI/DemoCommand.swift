@@ -200,7 +200,7 @@ final class TimelineWatcher {
     let baseURL: String
     let token: String
     private var shown = Set<String>()
-    private let since = Clock.nowMillis() - 3_600_000
+    private let since = WallClock.nowMillis() - 3_600_000
     private let client = HTTPClient(connectTimeoutMs: 1000, timeoutMs: 5000)
     var seen: Int { shown.count }
 
@@ -221,7 +221,7 @@ final class TimelineWatcher {
             for entry in page.observations {
                 let key = "\(entry.agentID)/\(entry.spoolID)/\(entry.observation.seq)"
                 guard shown.insert(key).inserted else { continue }
-                let time = formatTime(entry.observation.observedAt).dropFirst(11).prefix(8)
+                let time = TimeParsing.format(entry.observation.observedAt).dropFirst(11).prefix(8)
                 let kind = entry.observation.body.kind.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
                 lines.append("  \(time)  seq \(entry.observation.seq)\t\(kind) \(entry.subject)  \(detail(entry.observation.body))")
             }

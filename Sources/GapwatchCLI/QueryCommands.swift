@@ -16,7 +16,7 @@ struct AgentsCommand: ParsableCommand {
         if client.json { return printJSON(body) }
         let agents = try ReportCodec.decode(Response.self, from: body).agents
         if agents.isEmpty { return print("no agent has reported yet") }
-        let now = Clock.nowMillis()
+        let now = WallClock.nowMillis()
         print(
             renderTable(
                 ["AGENT", "SERVICE", "HOST", "VERSION", "LAST SEEN", "LAST SEQ", "DROPPED", "SKEW"],
@@ -79,7 +79,7 @@ struct TimelineCommand: ParsableCommand {
         if let s = subject ?? subjectArgument { query.append(("subject", s)) }
         if let kind { query.append(("kind", kind)) }
         if let agent { query.append(("agent", agent)) }
-        if let since, let ms = Units.parseDuration(since) { query.append(("from", String(Clock.nowMillis() - ms))) }
+        if let since, let ms = Units.parseDuration(since) { query.append(("from", String(WallClock.nowMillis() - ms))) }
         if let from { query.append(("from", from)) }
         if let to { query.append(("to", to)) }
         var entries: [TimelineEntry] = []
@@ -100,7 +100,7 @@ struct TimelineCommand: ParsableCommand {
                 ["OBSERVED", "AGENT", "SEQ", "KIND", "SUBJECT", "DETAIL"],
                 entries.map { e in
                     [
-                        formatTime(e.observation.observedAt), e.agentID, "\(e.observation.seq)", e.observation.body.kind.rawValue,
+                        TimeParsing.format(e.observation.observedAt), e.agentID, "\(e.observation.seq)", e.observation.body.kind.rawValue,
                         e.subject, detail(e.observation.body),
                     ]
                 }))
@@ -119,11 +119,11 @@ func detail(_ body: ObservationBody) -> String {
     case .probe(let p):
         return "\(p.healthy ? "healthy" : "UNHEALTHY") \(p.httpStatus.map(String.init) ?? p.error ?? "") \(p.latencyMs)ms \(p.target)"
     case .count(let c): return "\(c.partition) = \(c.count)"
-    case .itemStatus(let i): return i.status + (i.referenceTime.map { " (ref \(formatTime($0)))" } ?? "")
+    case .itemStatus(let i): return i.status + (i.referenceTime.map { " (ref \(TimeParsing.format($0)))" } ?? "")
     case .decision(let d): return d.decision.rawValue + (d.reason.map { ": \($0)" } ?? "")
     case .lock(let l):
         guard let holder = l.holder else { return "free" }
-        return "held by \(holder)" + (l.expiresAt.map { " until \(formatTime($0))" } ?? "")
+        return "held by \(holder)" + (l.expiresAt.map { " until \(TimeParsing.format($0))" } ?? "")
     case .actionResult(let a): return a.outcome.rawValue + (a.exitCode.map { " exit \($0)" } ?? "")
     case .dropped(let d): return "overflow \(d.overflow), corrupt \(d.corrupt)"
     }
@@ -191,7 +191,7 @@ struct TokensCommand: ParsableCommand {
                 renderTable(
                     ["ID", "KIND", "AGENT", "NAME", "CREATED", "REVOKED"],
                     tokens.map {
-                        [$0.id, $0.kind.rawValue, $0.agentID ?? "-", $0.name, formatTime($0.createdAt), $0.revokedAt.map(formatTime) ?? "-"]
+                        [$0.id, $0.kind.rawValue, $0.agentID ?? "-", $0.name, TimeParsing.format($0.createdAt), $0.revokedAt.map(TimeParsing.format) ?? "-"]
                     }))
         }
     }

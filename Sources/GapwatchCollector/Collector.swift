@@ -20,7 +20,7 @@ public enum Collector {
         let database = try AppDatabase(config.storageOptions)
         let tokens = TokenStore(database: database)
         if try tokens.isEmpty() {
-            let now = Clock.nowMillis()
+            let now = WallClock.nowMillis()
             let admin = try tokens.issue(kind: .admin, agentID: nil, name: "generated admin token", now: now)
             let agent = try tokens.issue(
                 kind: .agent, agentID: config.bootstrapAgentID, name: "generated agent token", now: now)

@@ -76,9 +76,9 @@ final class CollectorProcessTests: XCTestCase {
     func testCLIListsAgentsAndTimelineAndExplainsMissingTokens() throws {
         let report = Report(
             agent: AgentIdentity(id: "e2e-agent", service: "nba-analytics", host: "h", version: "1"), bootID: "b", spoolID: "s",
-            sentAt: Clock.nowMillis(),
+            sentAt: WallClock.nowMillis(),
             observations: [
-                Observation(seq: 1, observedAt: Clock.nowMillis() - 1000,
+                Observation(seq: 1, observedAt: WallClock.nowMillis() - 1000,
                             body: .decision(WorkflowDecision(workflow: "post_game_window_1", decision: .skip, reason: "3 games In Progress")))
             ])
         let posted = try HTTPClient().send(

@@ -20,10 +20,10 @@ final class CommandRunnerTests: XCTestCase {
     func testTimeoutKillsTheCommandAndItsChildren() throws {
         var runner = CommandRunner(timeoutMs: 300)
         runner.killGraceMs = 300
-        let started = Clock.monotonicMillis()
+        let started = WallClock.monotonicMillis()
         // The shell ignores SIGTERM, so SIGKILL must end it; its child sleep must die with it.
         let result = try runner.run(["sh", "-c", "trap '' TERM; sleep 30 & sleep 30; wait"])
-        let elapsed = Clock.monotonicMillis() - started
+        let elapsed = WallClock.monotonicMillis() - started
         XCTAssertTrue(result.timedOut)
         XCTAssertFalse(result.succeeded)
         XCTAssertEqual(result.signal, SIGKILL)

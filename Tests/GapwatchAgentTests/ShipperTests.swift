@@ -99,8 +99,8 @@ final class ShipperTests: XCTestCase {
         defer { shipper.stop(timeoutMs: 2_000) }
         try spool.append(count(1))
 
-        let deadline = Clock.monotonicMillis() + 6_000
-        while spool.stats.ackedSeq < 1 && Clock.monotonicMillis() < deadline { usleep(20_000) }
+        let deadline = WallClock.monotonicMillis() + 6_000
+        while spool.stats.ackedSeq < 1 && WallClock.monotonicMillis() < deadline { usleep(20_000) }
         XCTAssertEqual(spool.stats.ackedSeq, 1, "delivered after the retry")
         let times = calls.times
         XCTAssertEqual(times.count, 2)
@@ -241,8 +241,8 @@ final class ShipperTests: XCTestCase {
                 method: "POST", url: "http://127.0.0.1:\(agent.server.port)/v1/observations", headers: [("Content-Type", "application/json")],
                 body: Array(#"{"kind":"decision","workflow":"post_game_window_1","decision":"SKIP"}"#.utf8)))
         XCTAssertEqual(response.status, 200)
-        let deadline = Clock.monotonicMillis() + 5_000
-        while agent.spool.stats.ackedSeq < 1 && Clock.monotonicMillis() < deadline { usleep(20_000) }
+        let deadline = WallClock.monotonicMillis() + 5_000
+        while agent.spool.stats.ackedSeq < 1 && WallClock.monotonicMillis() < deadline { usleep(20_000) }
         XCTAssertEqual(agent.spool.stats.ackedSeq, 1)
         let report = try XCTUnwrap(collector.received.first.flatMap(Self.report))
         XCTAssertEqual(report.agent.id, "e2e-agent")
@@ -259,7 +259,7 @@ final class CallLog: @unchecked Sendable {
     /// Records a call; returns its 1-based number.
     func record() -> Int {
         lock.withLock {
-            stamps.append(Clock.monotonicMillis())
+            stamps.append(WallClock.monotonicMillis())
             return stamps.count
         }
     }

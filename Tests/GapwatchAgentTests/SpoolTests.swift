@@ -159,8 +159,8 @@ final class SpoolTests: XCTestCase {
         let wakeup = Wakeup()
         spool.addAppendListener { wakeup.signal() }
         try spool.append(count(1))
-        let started = Clock.monotonicMillis()
+        let started = WallClock.monotonicMillis()
         wakeup.wait(ms: 5_000)
-        XCTAssertLessThan(Clock.monotonicMillis() - started, 1_000)
+        XCTAssertLessThan(WallClock.monotonicMillis() - started, 1_000)
     }
 }

@@ -123,10 +123,10 @@ final class TinyHTTPResponder: @unchecked Sendable {
     private func handle(_ client: Int32) {
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
-        let deadline = Clock.monotonicMillis() + 5_000
+        let deadline = WallClock.monotonicMillis() + 5_000
         func readMore() -> Bool {
             var pfd = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
-            guard poll(&pfd, 1, 100) > 0 else { return Clock.monotonicMillis() < deadline }
+            guard poll(&pfd, 1, 100) > 0 else { return WallClock.monotonicMillis() < deadline }
             let n = chunk.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
             if n <= 0 { return false }
             buffer.append(contentsOf: chunk[0..<n])

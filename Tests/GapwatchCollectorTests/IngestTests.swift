@@ -144,9 +144,9 @@ final class IngestTests: XCTestCase {
     // MARK: - Agents
 
     func testAgentsShowLastSeqDropsAndClockSkew() async throws {
-        var report = makeTestReport(seqs: 1...4, at: Clock.nowMillis() - 10_000)
-        report.sentAt = Clock.nowMillis() - 2_000  // agent clock 2 s behind
-        report.observations.append(Observation(seq: 5, observedAt: Clock.nowMillis() - 5_000, body: .dropped(DroppedRecords(overflow: 7, corrupt: 2))))
+        var report = makeTestReport(seqs: 1...4, at: WallClock.nowMillis() - 10_000)
+        report.sentAt = WallClock.nowMillis() - 2_000  // agent clock 2 s behind
+        report.observations.append(Observation(seq: 5, observedAt: WallClock.nowMillis() - 5_000, body: .dropped(DroppedRecords(overflow: 7, corrupt: 2))))
         _ = try await collector.post(report)
         let response = try await collector.send("GET", "/v1/agents", token: collector.adminToken)
         XCTAssertEqual(response.status, 200)

@@ -21,7 +21,7 @@ final class TimelineAndTokenTests: XCTestCase {
     }
 
     func testTimelineReturnsEveryKindRoundTrippedInTimeOrder() async throws {
-        let t = Clock.nowMillis() - 60_000
+        let t = WallClock.nowMillis() - 60_000
         let bodies: [ObservationBody] = [
             .heartbeat(Heartbeat(name: "nightly", status: .fail, durationMs: 1200, exitCode: 3, message: "boom")),
             .probe(TargetProbe(job: "execute-workflows", target: "http://nba-phase1-scrapers/run", httpStatus: 404, latencyMs: 12, healthy: false)),

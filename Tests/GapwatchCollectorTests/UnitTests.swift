@@ -82,12 +82,12 @@ final class CollectorUnitTests: XCTestCase {
     }
 
     func testParseTimeAcceptsMillisRFC3339AndDates() {
-        XCTAssertEqual(parseTime("1769100000000"), 1_769_100_000_000)
-        XCTAssertEqual(parseTime("2026-01-22T16:40:00Z"), 1_769_100_000_000)
-        XCTAssertEqual(parseTime("2026-01-22T16:40:00.250Z"), 1_769_100_000_250)
-        XCTAssertEqual(parseTime("2026-01-22T08:40:00-08:00"), 1_769_100_000_000)
-        XCTAssertEqual(parseTime("2026-01-22"), 1_769_040_000_000)
-        XCTAssertNil(parseTime("yesterday"))
+        XCTAssertEqual(TimeParsing.parse("1769100000000"), 1_769_100_000_000)
+        XCTAssertEqual(TimeParsing.parse("2026-01-22T16:40:00Z"), 1_769_100_000_000)
+        XCTAssertEqual(TimeParsing.parse("2026-01-22T16:40:00.250Z"), 1_769_100_000_250)
+        XCTAssertEqual(TimeParsing.parse("2026-01-22T08:40:00-08:00"), 1_769_100_000_000)
+        XCTAssertEqual(TimeParsing.parse("2026-01-22"), 1_769_040_000_000)
+        XCTAssertNil(TimeParsing.parse("yesterday"))
     }
 }
 

@@ -453,9 +453,5 @@ public struct AgentConfig: Sendable {
     }
 
     /// The host name, reduced to the characters an agent id may hold.
-    public static func defaultAgentID() -> String {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
-        let id = String(HostName.current().map { allowed.contains($0) ? $0 : "-" }.prefix(FieldLimits.id))
-        return id.isEmpty ? "agent" : id
-    }
+    public static func defaultAgentID() -> String { HostName.agentID() }
 }

@@ -1,3 +1,4 @@
+import GapwatchProtocol
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -51,7 +52,7 @@ public struct CommandRunner: Sendable {
     /// Runs `argv` to completion or timeout. `cancel`, when stopped, ends the command early.
     public func run(_ argv: [String], cancel: Wakeup? = nil) throws(CommandError) -> CommandResult {
         guard let program = argv.first, !program.isEmpty else { throw CommandError(message: "empty argv") }
-        let started = Clock.monotonicNanos()
+        let started = WallClock.monotonicNanos()
 
         // Pipes are made close-on-exec under a process-wide lock that every spawn also takes, so a
         // command started by another thread never inherits this one's write ends (and so never
@@ -122,7 +123,7 @@ public struct CommandRunner: Sendable {
 
         // Read both pipes until they close or time runs out.
         while fds.contains(where: { $0.fd >= 0 }) {
-            let now = Clock.monotonicNanos()
+            let now = WallClock.monotonicNanos()
             if now >= deadline { result.timedOut = true; break }
             if cancel?.isStopped == true { cancelled = true; break }
             let waitMs = Int32(min(100, (deadline - now) / 1_000_000 + 1))
@@ -157,14 +158,14 @@ public struct CommandRunner: Sendable {
             let r = waitpid(pid, &status, WNOHANG)
             if r == pid { exited = true; break }
             if r < 0 && errno != EINTR { break }
-            if Clock.monotonicNanos() >= deadline { result.timedOut = true; break }
+            if WallClock.monotonicNanos() >= deadline { result.timedOut = true; break }
             if cancel?.isStopped == true { cancelled = true; break }
             usleep(5_000)
         }
         if !exited {
             kill(-pid, SIGTERM)
-            let graceEnd = Clock.monotonicNanos() + UInt64(max(0, killGraceMs)) * 1_000_000
-            while Clock.monotonicNanos() < graceEnd {
+            let graceEnd = WallClock.monotonicNanos() + UInt64(max(0, killGraceMs)) * 1_000_000
+            while WallClock.monotonicNanos() < graceEnd {
                 let r = waitpid(pid, &status, WNOHANG)
                 if r == pid { exited = true; break }
                 if r < 0 && errno != EINTR { break }
@@ -182,7 +183,7 @@ public struct CommandRunner: Sendable {
         } else {
             result.signal = status & 0x7F
         }
-        result.durationMs = Int64((Clock.monotonicNanos() - started) / 1_000_000)
+        result.durationMs = Int64((WallClock.monotonicNanos() - started) / 1_000_000)
         return result
     }
 }

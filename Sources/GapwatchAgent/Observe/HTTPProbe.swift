@@ -18,7 +18,7 @@ public final class HTTPProbeObserver: Observer, @unchecked Sendable {
     }
 
     public func observe(cancel: Wakeup) -> [ObservationBody] {
-        let started = Clock.monotonicNanos()
+        let started = WallClock.monotonicNanos()
         var probe = TargetProbe(job: config.job, target: target, latencyMs: 0, healthy: false)
         do {
             let response = try client.send(HTTPRequest(method: "GET", url: config.url, headers: [("User-Agent", "gapwatch-agent/\(AgentConfig.version)")]))
@@ -29,7 +29,7 @@ public final class HTTPProbeObserver: Observer, @unchecked Sendable {
             let message = error.message.isEmpty ? "request failed" : error.message
             probe.error = (error.isTimeout ? "timeout: " : "") + message.truncatedUTF8(FieldLimits.text)
         }
-        probe.latencyMs = Int64((Clock.monotonicNanos() - started) / 1_000_000)
+        probe.latencyMs = Int64((WallClock.monotonicNanos() - started) / 1_000_000)
         return [.probe(probe)]
     }
 

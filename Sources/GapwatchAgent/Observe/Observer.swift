@@ -34,7 +34,7 @@ final class ObserverLoop: @unchecked Sendable {
     }
 
     private func run() {
-        var next = Clock.monotonicMillis()
+        var next = WallClock.monotonicMillis()
         while !wakeup.isStopped {
             let bodies = observer.observe(cancel: wakeup)
             if wakeup.isStopped { break }
@@ -54,7 +54,7 @@ final class ObserverLoop: @unchecked Sendable {
             }
             // Fixed rate; after an overrun, start again from now rather than bursting to catch up.
             next += observer.intervalMs
-            let now = Clock.monotonicMillis()
+            let now = WallClock.monotonicMillis()
             if next < now { next = now + observer.intervalMs }
             if wakeup.sleep(ms: next - now) { break }
         }

@@ -1,3 +1,4 @@
+import GapwatchProtocol
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -126,7 +127,7 @@ public final class LocalHTTPServer: @unchecked Sendable {
     public func stop(timeoutMs: Int64 = 3_000) {
         stopSignal.stop()
         acceptThread?.join(timeoutMs: timeoutMs)
-        let deadline = Clock.monotonicNanos() + UInt64(timeoutMs) * 1_000_000
+        let deadline = WallClock.monotonicNanos() + UInt64(timeoutMs) * 1_000_000
         connections.withLock {
             while openConnections > 0 {
                 if !connections.wait(until: deadline) { break }
@@ -197,7 +198,7 @@ public final class LocalHTTPServer: @unchecked Sendable {
             var timeout = timeval(tv_sec: Int(server.idleTimeoutMs / 1000), tv_usec: Int(server.idleTimeoutMs % 1000) * 1000)
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             while !server.stopSignal.isStopped {
-                let deadline = Clock.monotonicNanos() + UInt64(server.idleTimeoutMs) * 1_000_000
+                let deadline = WallClock.monotonicNanos() + UInt64(server.idleTimeoutMs) * 1_000_000
                 // Head: up to the blank line.
                 var headEnd: Int? = findHeadEnd()
                 while headEnd == nil {
@@ -294,7 +295,7 @@ public final class LocalHTTPServer: @unchecked Sendable {
         mutating func readMore(deadline: UInt64) -> ReadResult {
             var chunk = [UInt8](repeating: 0, count: 16 * 1024)
             while true {
-                let now = Clock.monotonicNanos()
+                let now = WallClock.monotonicNanos()
                 if now >= deadline || server.stopSignal.isStopped { return .timeout }
                 var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 let n = poll(&pfd, 1, Int32(min(200, (deadline - now) / 1_000_000 + 1)))
@@ -327,12 +328,12 @@ public final class LocalHTTPServer: @unchecked Sendable {
 
         func writeAll(_ bytes: [UInt8]) -> Bool {
             var sent = 0
-            let deadline = Clock.monotonicNanos() + UInt64(server.idleTimeoutMs) * 1_000_000
+            let deadline = WallClock.monotonicNanos() + UInt64(server.idleTimeoutMs) * 1_000_000
             while sent < bytes.count {
                 let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
                 if n < 0 {
                     if errno == EINTR { continue }
-                    if errno == EAGAIN && Clock.monotonicNanos() < deadline {
+                    if errno == EAGAIN && WallClock.monotonicNanos() < deadline {
                         var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                         _ = poll(&pfd, 1, 200)
                         continue

@@ -178,7 +178,7 @@ public struct PushAPI: Sendable {
         case .failure(let e): return error(400, e.body.error, e.body.message, field: e.body.field)
         }
         do {
-            let observation = try spool.append(parsed.0, observedAt: parsed.1 ?? Clock.nowMillis())
+            let observation = try spool.append(parsed.0, observedAt: parsed.1 ?? WallClock.nowMillis())
             return ServerResponse(status: 200, body: ReportCodec.encode(PushResponse(seq: observation.seq, spoolID: spool.spoolID)))
         } catch {
             logger.error("cannot spool a pushed observation", metadata: ["error": "\(error)"])

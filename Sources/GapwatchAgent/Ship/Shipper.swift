@@ -111,7 +111,7 @@ public final class Shipper: @unchecked Sendable {
             }
             // A partial batch may wait up to ship_interval for company.
             if backlog < batchLimit && options.shipIntervalMs > 0 {
-                let now = Clock.monotonicNanos()
+                let now = WallClock.monotonicNanos()
                 let since = partialSince ?? now
                 partialSince = since
                 let waitedMs = Int64((now - since) / 1_000_000)
@@ -139,7 +139,7 @@ public final class Shipper: @unchecked Sendable {
             return fail("cannot read the spool: \(error)", delay: backoff.next())
         }
         guard let first = batch.first, let last = batch.last else { return .idle }
-        let now = Clock.nowMillis()
+        let now = WallClock.nowMillis()
         statusBox.withLock { $0.lastAttemptAt = now }
         let report = Report(agent: options.identity, bootID: options.bootID, spoolID: spool.spoolID, sentAt: now, observations: batch)
         let body = Gzip.compress(ReportCodec.encode(report))

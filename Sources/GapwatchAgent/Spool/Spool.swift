@@ -229,7 +229,7 @@ public final class Spool: @unchecked Sendable {
 
     /// Appends one observation, durably, and returns it with its seq.
     @discardableResult
-    public func append(_ body: ObservationBody, observedAt: Millis = Clock.nowMillis()) throws(SpoolError) -> Observation {
+    public func append(_ body: ObservationBody, observedAt: Millis = WallClock.nowMillis()) throws(SpoolError) -> Observation {
         let (observation, listeners) = try lock.withLock { () throws(SpoolError) -> (Observation, [@Sendable () -> Void]) in
             guard !closed else { throw SpoolError("the spool is closed") }
             let observation: Observation
@@ -332,7 +332,7 @@ public final class Spool: @unchecked Sendable {
         while (state.overflow, state.corrupt) != (state.reportedOverflow, state.reportedCorrupt) && rounds < 3 {
             rounds += 1
             let totals = (state.overflow, state.corrupt)
-            _ = try appendLocked(.dropped(DroppedRecords(overflow: totals.0, corrupt: totals.1)), observedAt: Clock.nowMillis())
+            _ = try appendLocked(.dropped(DroppedRecords(overflow: totals.0, corrupt: totals.1)), observedAt: WallClock.nowMillis())
             var new = state
             new.reportedOverflow = totals.0
             new.reportedCorrupt = totals.1

@@ -1,3 +1,4 @@
+import GapwatchProtocol
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -1,3 +1,4 @@
+import GapwatchProtocol
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -50,7 +51,7 @@ public final class ConditionLock: @unchecked Sendable {
             pthread_cond_wait(cond, mutex)
             return true
         }
-        let now = Clock.monotonicNanos()
+        let now = WallClock.monotonicNanos()
         if deadline <= now { return false }
         #if os(Linux)
         var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
@@ -94,7 +95,7 @@ public final class Wakeup: @unchecked Sendable {
     /// Sleeps up to `ms` milliseconds or until signalled or stopped. Returns true once stopped.
     @discardableResult
     public func wait(ms: Int64) -> Bool {
-        let deadline = Clock.monotonicNanos() + UInt64(max(0, ms)) * 1_000_000
+        let deadline = WallClock.monotonicNanos() + UInt64(max(0, ms)) * 1_000_000
         return lock.withLock {
             while !pending && !stopped {
                 if !lock.wait(until: deadline) { break }
@@ -107,7 +108,7 @@ public final class Wakeup: @unchecked Sendable {
     /// Sleeps up to `ms` milliseconds unless stopped; ignores `signal`. Returns true once stopped.
     @discardableResult
     public func sleep(ms: Int64) -> Bool {
-        let deadline = Clock.monotonicNanos() + UInt64(max(0, ms)) * 1_000_000
+        let deadline = WallClock.monotonicNanos() + UInt64(max(0, ms)) * 1_000_000
         return lock.withLock {
             while !stopped {
                 if !lock.wait(until: deadline) { break }
@@ -167,7 +168,7 @@ public final class AgentThread: @unchecked Sendable {
     /// in which case it is detached and left to end with the process.
     @discardableResult
     public func join(timeoutMs: Int64) -> Bool {
-        let deadline = Clock.monotonicNanos() + UInt64(max(0, timeoutMs)) * 1_000_000
+        let deadline = WallClock.monotonicNanos() + UInt64(max(0, timeoutMs)) * 1_000_000
         let (done, first) = state.withLock { () -> (Bool, Bool) in
             while !finished {
                 if !state.wait(until: deadline) { break }

@@ -1,3 +1,4 @@
+import GapwatchProtocol
 import Hummingbird
 import Logging
 
@@ -41,7 +42,7 @@ struct TokenAuthMiddleware: RouterMiddleware {
         let token = String(header.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
         let identity: TokenIdentity?
         do {
-            identity = try tokens.authenticate(token, now: Clock.nowMillis())
+            identity = try tokens.authenticate(token, now: WallClock.nowMillis())
         } catch {
             throw APIError.unavailable("cannot check the token: storage unavailable")
         }

@@ -40,7 +40,7 @@ struct QueryController {
         filter.agentID = query["agent"].map(String.init)
         for key: Substring in ["from", "to"] {
             guard let text = query[key] else { continue }
-            guard let time = parseTime(String(text)) else {
+            guard let time = TimeParsing.parse(String(text)) else {
                 throw APIError.badRequest("\(key): '\(text)' is not a time (milliseconds since 1970, or RFC 3339)", field: String(key))
             }
             if key == "from" { filter.from = time } else { filter.to = time }

@@ -44,7 +44,7 @@ struct ReportsController {
         }
         let result: IngestResult
         do {
-            result = try await writer.ingest(report, receivedAt: Clock.nowMillis())
+            result = try await writer.ingest(report, receivedAt: WallClock.nowMillis())
         } catch {
             // Nothing of this report was committed; the agent keeps it spooled and retries.
             throw APIError.unavailable("storage unavailable, nothing was stored: \(error)")

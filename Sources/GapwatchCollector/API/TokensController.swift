@@ -51,14 +51,14 @@ struct TokensController {
         }
         let name = create.name ?? "\(create.kind.rawValue) token"
         if name.utf8.count > FieldLimits.name { throw APIError.badRequest("name: at most \(FieldLimits.name) bytes", field: "name") }
-        let issued = try tokens.issue(kind: create.kind, agentID: create.agentID, name: name, now: Clock.nowMillis())
+        let issued = try tokens.issue(kind: create.kind, agentID: create.agentID, name: name, now: WallClock.nowMillis())
         return jsonResponse(issued, status: .created)
     }
 
     @Sendable func revoke(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireAdmin()
         let id = context.parameters.get("id") ?? ""
-        guard try tokens.revoke(id: id, now: Clock.nowMillis()) else {
+        guard try tokens.revoke(id: id, now: WallClock.nowMillis()) else {
             throw APIError.notFound("no active token with id '\(id)'")
         }
         return Response(status: .noContent)

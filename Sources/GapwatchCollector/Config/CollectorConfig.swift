@@ -11,7 +11,7 @@ public struct CollectorConfig: Sendable {
     /// Where a first start writes the generated tokens; default: beside the database.
     public var tokenFile: String?
     /// The agent id the generated agent token is bound to; default: this host's name.
-    public var bootstrapAgentID: String = hostName()
+    public var bootstrapAgentID: String = HostName.agentID()
     public var synchronous: SynchronousMode = .normal
     public var busyTimeoutMs: Millis = 5_000
     public var checkpointIntervalMs: Millis = 60_000
@@ -109,14 +109,6 @@ public func parseListen(_ text: String) throws(ConfigError) -> (String, Int) {
     if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
     if host.isEmpty { throw ConfigError("listen: '\(text)' has no host") }
     return (host, port)
-}
-
-func hostName() -> String {
-    var buffer = [CChar](repeating: 0, count: 256)
-    guard gethostname(&buffer, buffer.count) == 0 else { return "local" }
-    let name = String(cString: buffer)
-    let cleaned = String(name.map { $0.isLetter || $0.isNumber || "._:-".contains($0) ? $0 : "-" })
-    return cleaned.isEmpty ? "local" : cleaned
 }
 
 /// Reads typed keys out of a YAML map and remembers which were used, so leftovers can be refused.

@@ -3,10 +3,9 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import GapwatchProtocol
 
 /// Wall and monotonic time, read straight from the OS.
-public enum Clock {
+public enum WallClock {
     /// Milliseconds since the Unix epoch (wall clock): what observations carry.
     public static func nowMillis() -> Millis {
         var ts = timespec()
@@ -57,5 +56,13 @@ public enum HostName {
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
         let name = String(cString: buffer)
         return name.isEmpty ? "localhost" : name
+    }
+
+    /// The host name reduced to the characters an agent id may hold: the agent's default id, and
+    /// the id the collector binds its generated agent token to, so the two meet with no setup.
+    public static func agentID() -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
+        let id = String(current().map { allowed.contains($0) ? $0 : "-" }.prefix(FieldLimits.id))
+        return id.isEmpty ? "agent" : id
     }
 }

@@ -1,14 +1,13 @@
-import GapwatchProtocol
-
 /// Reads times as people and databases write them.
 public enum TimeParsing {
     /// Milliseconds since the epoch from either a number of milliseconds (`1769108400000`) or
     /// RFC 3339 (`2026-01-22T19:00:00Z`, `2026-01-22T14:00:00.250-05:00`). A space may replace the
     /// `T`, seconds may be left out, and the offset may be `+00` or `+0000`, as `psql` prints
-    /// `timestamptz`.
+    /// `timestamptz`. A date alone (`2026-01-22`) means its midnight UTC.
     public static func parse(_ text: String) -> Millis? {
         let s = text.trimmed
         if !s.isEmpty, s.allSatisfy({ $0.isASCII && $0.isNumber }) { return Millis(s) }
+        if s.utf8.count == 10 { return parseRFC3339(s + "T00:00:00Z") }
         return parseRFC3339(s)
     }
 
