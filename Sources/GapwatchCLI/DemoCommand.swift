@@ -102,6 +102,7 @@ struct DemoCommand: ParsableCommand {
         // Ctrl-C or SIGTERM ends the loop, so the collector and agent are stopped too (not orphaned).
         let stopRequested = LockedBox(false)
         var signalSources: [any DispatchSourceSignal] = []
+        signal(SIGPIPE, SIG_IGN)  // a closed stdout becomes a write error (see `say`), not a silent death
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -110,7 +111,7 @@ struct DemoCommand: ParsableCommand {
             signalSources.append(source)
         }
         defer { signalSources.forEach { $0.cancel() } }
-        while !stopRequested.withLock({ $0 }) && (seconds.map({ Date().timeIntervalSince(started) < Double($0) }) ?? true) {
+        while !stopRequested.withLock({ $0 }) && !outputClosed.withLock({ $0 }) && (seconds.map({ Date().timeIntervalSince(started) < Double($0) }) ?? true) {
             if !collector.isRunning { throw CLIError("the collector exited; see \(dirPath)/collector.log") }
             if !agent.isRunning { throw CLIError("the agent exited; see \(dirPath)/agent.log") }
             if step % 3 == 0 { pipeline.step(step / 3) }
@@ -232,6 +233,14 @@ final class TimelineWatcher {
 }
 
 /// Writes a line to stdout at once (print is block-buffered when piped, and the demo is live).
+/// A closed stdout (`gapwatch demo | head`) ends the demo like Ctrl-C does, so its children are
+/// still stopped rather than orphaned.
 func say(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    do {
+        try FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8))
+    } catch {
+        outputClosed.withLock { $0 = true }
+    }
 }
+
+let outputClosed = LockedBox(false)
