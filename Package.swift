@@ -5,7 +5,10 @@ import PackageDescription
 //   GapwatchProtocol   wire types, limits, validation, gzip — no server dependencies
 //   GapwatchHTTPClient blocking HTTP over libcurl (agent shipper, CLI client)
 //   GapwatchAgent      spool, shipper, probes, local push — links neither Hummingbird nor GRDB
-//   GapwatchCollector  ingest, storage (GRDB/SQLite), auth, HTTP API (Hummingbird)
+//   GapwatchRules      pure detection logic: cron schedules in time zones, check state machines,
+//                      run windows, silences — takes `now` as input, no I/O, no server dependencies
+//   GapwatchCollector  ingest, storage (GRDB/SQLite), auth, evaluation loop, incidents,
+//                      notifications, HTTP API (Hummingbird)
 let package = Package(
     name: "gapwatch",
     platforms: [.macOS(.v14)],
@@ -27,10 +30,14 @@ let package = Package(
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "GapwatchProtocol", dependencies: ["CZlib"]),
         .target(name: "GapwatchHTTPClient", dependencies: ["CCurl"]),
+        .target(name: "GapwatchRules", dependencies: ["GapwatchProtocol"]),
+        // argv-only child processes (posix_spawn, never a shell): agent command probes and the
+        // collector's command notification channel.
+        .target(name: "GapwatchSubprocess", dependencies: ["GapwatchProtocol"]),
         .target(
             name: "GapwatchAgent",
             dependencies: [
-                "GapwatchProtocol", "GapwatchHTTPClient", "CZlib",
+                "GapwatchProtocol", "GapwatchHTTPClient", "GapwatchSubprocess", "CZlib",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
@@ -43,7 +50,7 @@ let package = Package(
         .target(
             name: "GapwatchCollector",
             dependencies: [
-                "GapwatchProtocol",
+                "GapwatchProtocol", "GapwatchRules", "GapwatchHTTPClient", "GapwatchSubprocess",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -59,15 +66,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "GapwatchProtocolTests", dependencies: ["GapwatchProtocol"]),
+        .testTarget(name: "GapwatchRulesTests", dependencies: ["GapwatchRules", "GapwatchProtocol"]),
         .testTarget(
             name: "GapwatchAgentTests",
             dependencies: [
-                "GapwatchAgent", "GapwatchProtocol", "GapwatchHTTPClient",
+                "GapwatchAgent", "GapwatchProtocol", "GapwatchHTTPClient", "GapwatchSubprocess",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "GapwatchCollectorTests",
-            dependencies: ["GapwatchCollector", "GapwatchProtocol", "GapwatchHTTPClient"]),
+            dependencies: [
+                "GapwatchCollector", "GapwatchProtocol", "GapwatchHTTPClient", "GapwatchRules", "GapwatchSubprocess",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCollector", "CZlib"]),

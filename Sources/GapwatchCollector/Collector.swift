@@ -11,6 +11,8 @@ public struct CollectorRuntime: Sendable {
     public let database: AppDatabase
     public let tokens: TokenStore
     public let writer: IngestWriter
+    public let detector: Detector
+    public let notifier: Notifier
 }
 
 public enum Collector {
@@ -33,8 +35,12 @@ public enum Collector {
                     "agent.id": "\(config.bootstrapAgentID)",
                 ])
         }
+        let detector = Detector(database: database, config: config.detection, startedAt: WallClock.nowMillis(), logger: logger)
+        let routing = try detector.syncConfig(now: WallClock.nowMillis())
         return CollectorRuntime(
-            config: config, database: database, tokens: tokens, writer: IngestWriter(database: database, logger: logger))
+            config: config, database: database, tokens: tokens,
+            writer: IngestWriter(database: database, logger: logger, routing: routing), detector: detector,
+            notifier: Notifier(database: database, detection: config.detection, collectorName: HostName.current(), logger: logger))
     }
 
     /// The HTTP routes. `extra` lets benchmarks add endpoints without them existing in production.
@@ -57,6 +63,9 @@ public enum Collector {
         ReportsController(writer: runtime.writer, limits: runtime.config.limits).register(on: v1)
         QueryController(database: runtime.database).register(on: v1)
         TokensController(tokens: runtime.tokens).register(on: v1)
+        ChecksController(database: runtime.database, detector: runtime.detector).register(on: v1)
+        IncidentsController(database: runtime.database).register(on: v1)
+        SilencesController(database: runtime.database).register(on: v1)
         extra?(router)
         return router
     }
@@ -75,6 +84,8 @@ public enum Collector {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
         app.addServices(CheckpointService(database: runtime.database, intervalMs: runtime.config.checkpointIntervalMs, logger: logger))
+        app.addServices(DetectionService(detector: runtime.detector, clock: { WallClock.nowMillis() }, logger: logger))
+        app.addServices(NotifierService(notifier: runtime.notifier, intervalMs: runtime.config.detection.evaluateIntervalMs, logger: logger))
         return app
     }
 }

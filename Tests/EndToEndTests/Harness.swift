@@ -177,6 +177,8 @@ final class CollectorProcess {
     var tokenFile: String { workspace.file("gapwatch.tokens") }
     var url: String { "http://127.0.0.1:\(port)" }
     let agentID: String
+    /// More collector config (YAML), appended to the file each start writes.
+    var extraConfig = ""
 
     init(workspace: Workspace, agentID: String = "e2e-agent") {
         self.workspace = workspace
@@ -186,7 +188,7 @@ final class CollectorProcess {
 
     func start() throws {
         let config = workspace.file("collector.yaml")
-        try "bootstrap_agent_id: \(agentID)\nlog_level: notice\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try "bootstrap_agent_id: \(agentID)\nlog_level: notice\n\(extraConfig)\n".write(toFile: config, atomically: true, encoding: .utf8)
         let child = try ChildProcess(
             Binaries.gapwatch, ["collector", "--config", config, "--listen", "127.0.0.1:\(port)", "--database", database],
             log: workspace.file("collector.log"))
@@ -239,6 +241,8 @@ final class AgentProcess {
     let agentID: String
     var child: ChildProcess?
     var extraConfig: String = ""
+    /// The agent's own liveness heartbeat; off unless a test needs it.
+    var heartbeatInterval = "0s"
     var spoolDir: String { workspace.file("spool") }
     var localURL: String { "http://127.0.0.1:\(localPort)" }
 
@@ -265,7 +269,7 @@ final class AgentProcess {
               connect_timeout: 1s
               timeout: 5s
             heartbeat:
-              interval: 0s
+              interval: \(heartbeatInterval)
             spool:
               dir: \(spoolDir)
             listen: 127.0.0.1:\(localPort)

@@ -1,5 +1,6 @@
 import GapwatchAgent
 import GapwatchProtocol
+import GapwatchSubprocess
 import GapwatchHTTPClient
 import Logging
 import XCTest

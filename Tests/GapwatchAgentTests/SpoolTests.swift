@@ -1,5 +1,6 @@
 import GapwatchAgent
 import GapwatchProtocol
+import GapwatchSubprocess
 import XCTest
 
 final class SpoolTests: XCTestCase {

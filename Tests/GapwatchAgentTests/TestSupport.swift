@@ -1,5 +1,6 @@
 import GapwatchAgent
 import GapwatchProtocol
+import GapwatchSubprocess
 import Logging
 import Foundation
 import XCTest

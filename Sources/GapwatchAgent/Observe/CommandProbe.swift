@@ -1,4 +1,5 @@
 import GapwatchProtocol
+import GapwatchSubprocess
 import Logging
 
 /// Runs a command (argv, no shell) and turns its output into `count` or `item_status`

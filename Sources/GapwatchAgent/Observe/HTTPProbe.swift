@@ -1,5 +1,6 @@
 import GapwatchHTTPClient
 import GapwatchProtocol
+import GapwatchSubprocess
 
 /// GETs a URL (typically a scheduler job's target) and reports a `probe` observation.
 public final class HTTPProbeObserver: Observer, @unchecked Sendable {

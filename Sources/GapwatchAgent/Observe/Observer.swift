@@ -1,4 +1,5 @@
 import GapwatchProtocol
+import GapwatchSubprocess
 import Logging
 
 /// Something the agent looks at on a schedule: its own liveness, a URL, a command's output.

@@ -1,4 +1,5 @@
 import GapwatchProtocol
+import GapwatchSubprocess
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

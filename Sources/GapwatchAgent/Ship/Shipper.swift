@@ -1,5 +1,6 @@
 import GapwatchHTTPClient
 import GapwatchProtocol
+import GapwatchSubprocess
 import Logging
 import Synchronization
 

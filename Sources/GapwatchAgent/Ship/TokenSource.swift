@@ -1,3 +1,5 @@
+import GapwatchSubprocess
+
 /// The collector token, from the config or a token file that may appear or change later.
 ///
 /// With a token file, the file is re-read while it has given no token and after the collector

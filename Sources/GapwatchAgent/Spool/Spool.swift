@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import GapwatchProtocol
+import GapwatchSubprocess
 import Logging
 
 /// Why the spool could not do what was asked.

@@ -18,6 +18,8 @@ public struct CollectorConfig: Sendable {
     public var journalSizeLimitBytes = 64 << 20
     public var limits = ReportLimits.default
     public var logLevel = "info"
+    /// Checks, run expectations, liveness and notification channels.
+    public var detection = DetectionConfig()
 
     public init() {}
 
@@ -79,6 +81,7 @@ public struct CollectorConfig: Sendable {
             config.limits.maxObservations = try limits.int("max_observations") ?? config.limits.maxObservations
             try limits.finish()
         }
+        try config.detection.parse(&reader)
         try reader.finish()
         return config
     }
@@ -114,7 +117,7 @@ public func parseListen(_ text: String) throws(ConfigError) -> (String, Int) {
 /// Reads typed keys out of a YAML map and remembers which were used, so leftovers can be refused.
 struct MapReader {
     private var map: [String: Any]
-    private let path: String
+    let path: String
 
     init(_ map: [String: Any], path: String) {
         self.map = map
@@ -138,13 +141,45 @@ struct MapReader {
         return i
     }
 
-    mutating func duration(_ key: String) throws(ConfigError) -> Millis? {
+    mutating func duration(_ key: String, allowZero: Bool = false) throws(ConfigError) -> Millis? {
         guard let value = raw(key) else { return nil }
         let text = (value as? String) ?? (value as? Int).map(String.init) ?? ""
         guard let ms = Units.parseDuration(text) else {
             throw ConfigError("\(name(key)): '\(text)' is not a duration (e.g. 500ms, 30s, 5m, 1h)")
         }
+        if ms == 0 && !allowZero { throw ConfigError("\(name(key)): must be longer than 0") }
         return ms
+    }
+
+    mutating func bool(_ key: String) throws(ConfigError) -> Bool? {
+        guard let value = raw(key) else { return nil }
+        guard let b = value as? Bool else { throw ConfigError("\(name(key)): expected true or false") }
+        return b
+    }
+
+    mutating func list(_ key: String) throws(ConfigError) -> [Any]? {
+        guard let value = raw(key) else { return nil }
+        guard let l = value as? [Any] else { throw ConfigError("\(name(key)): expected a list") }
+        return l
+    }
+
+    /// A map of string to string, such as labels.
+    mutating func stringMap(_ key: String) throws(ConfigError) -> [String: String]? {
+        guard let value = raw(key) else { return nil }
+        guard let m = value as? [String: Any] else { throw ConfigError("\(name(key)): expected a map of names to values") }
+        var out: [String: String] = [:]
+        for (k, v) in m {
+            if let s = v as? String { out[k] = s } else if let i = v as? Int { out[k] = String(i) } else if let b = v as? Bool { out[k] = String(b) } else {
+                throw ConfigError("\(name(key)).\(k): expected a string")
+            }
+        }
+        return out
+    }
+
+    /// One entry of a list that must be a map.
+    static func item(_ value: Any, path: String) throws(ConfigError) -> MapReader {
+        guard let m = value as? [String: Any] else { throw ConfigError("\(path): expected a map of keys") }
+        return MapReader(m, path: path)
     }
 
     mutating func byteSize(_ key: String) throws(ConfigError) -> Int? {

@@ -24,6 +24,10 @@ public actor IngestWriter {
     /// Committed transactions and the reports in them (for benchmarks and metrics).
     public private(set) var transactions = 0
     public private(set) var committedReports = 0
+    /// Which checks observations feed; set by the detector once the config is synced.
+    private var routing = CheckRouting()
+
+    func setRouting(_ routing: CheckRouting) { self.routing = routing }
 
     private struct Pending {
         var report: Report
@@ -34,6 +38,12 @@ public actor IngestWriter {
     public init(database: AppDatabase, logger: Logger) {
         self.database = database
         self.logger = logger
+    }
+
+    init(database: AppDatabase, logger: Logger, routing: CheckRouting) {
+        self.database = database
+        self.logger = logger
+        self.routing = routing
     }
 
     /// Stores `report` (deduplicating by agent, spool and seq) and returns once it is committed.
@@ -53,9 +63,10 @@ public actor IngestWriter {
             pending = []
             let items = group.map { ($0.report, $0.receivedAt) }
             let known = cache
+            let routing = self.routing
             do {
                 let outcome = try await database.pool.write { db in
-                    var batch = BatchWriter(db: db, cache: known)
+                    var batch = BatchWriter(db: db, cache: known, routing: routing)
                     var results: [IngestResult] = []
                     results.reserveCapacity(items.count)
                     for (report, receivedAt) in items {
@@ -82,6 +93,8 @@ struct WriterCache: Sendable {
     var streamIDs: [StreamKey: Int64] = [:]
     /// The identity and boot id last written for each agent.
     var agents: [String: AgentSnapshot] = [:]
+    /// Agent id → its liveness check's id.
+    var livenessIDs: [String: Int64] = [:]
 }
 
 struct AgentSnapshot: Equatable, Sendable {
@@ -98,6 +111,7 @@ struct StreamKey: Hashable, Sendable {
 private struct BatchWriter {
     let db: Database
     var cache: WriterCache
+    let routing: CheckRouting
 
     mutating func store(_ report: Report, receivedAt: Millis) throws -> IngestResult {
         let agent = report.agent
@@ -121,9 +135,25 @@ private struct BatchWriter {
                 """)
         var stored = 0
         var maxSeq: UInt64 = 0
+        var maxObservedAt: Millis = .min
         var dropped: DroppedRecords?
         for observation in report.observations {
             let body = observation.body
+            maxObservedAt = max(maxObservedAt, observation.observedAt)
+            switch body {
+            case .heartbeat(let ping):
+                if let targets = routing.pings[ping.name] {
+                    for target in targets where target.accepts(agent) {
+                        try recordPing(ping, observedAt: observation.observedAt, checkID: target.checkID, agentID: agent.id, now: receivedAt)
+                    }
+                }
+            case .decision(let decision) where decision.decision == .run:
+                for checkID in routing.workflows[decision.workflow] ?? [] {
+                    try db.cachedStatement(sql: "UPDATE checks SET next_due = ? WHERE id = ? AND state != 'paused'")
+                        .execute(arguments: [receivedAt, checkID])
+                }
+            default: break
+            }
             let subjectID = try subject(body.subject(agentID: agent.id))
             // Bound with the C API: GRDB's StatementArguments boxing cost a third of ingest's time.
             let c = body.columns
@@ -155,6 +185,9 @@ private struct BatchWriter {
             }
             maxSeq = max(maxSeq, observation.seq)
         }
+        if routing.livenessEnabled && !report.observations.isEmpty {
+            try recordLiveness(agentID: agent.id, observedAt: maxObservedAt, now: receivedAt)
+        }
         let acked = try Int64.fetchOne(
             db.cachedStatement(
                 sql: "UPDATE streams SET last_seq = MAX(last_seq, ?), last_seen = ? WHERE id = ? RETURNING last_seq"),
@@ -168,6 +201,68 @@ private struct BatchWriter {
             ).execute(arguments: [dropped.overflow, dropped.corrupt, streamID])
         }
         return IngestResult(ackedSeq: UInt64(acked), stored: stored, duplicates: report.observations.count - stored)
+    }
+
+    /// Any observation proves the agent was alive when it observed it (judged by observed time,
+    /// so spool data arriving late still counts for the moment it was taken).
+    private mutating func recordLiveness(agentID: String, observedAt: Millis, now: Millis) throws {
+        let checkID: Int64
+        if let id = cache.livenessIDs[agentID] {
+            checkID = id
+        } else {
+            let name = "agent:\(agentID)"
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO checks (name, kind, state, created_at, changed_at, reason, next_due)
+                    VALUES (?, 'liveness', 'new', ?, ?, 'first report from the agent', ?)
+                    """
+            ).execute(arguments: [name, now, now, now])
+            guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM checks WHERE name = ?"), arguments: [name]) else { return }
+            cache.livenessIDs[agentID] = id
+            checkID = id
+        }
+        // An up check needs no evaluation now: its deadline pass will see the newer ping.
+        try db.cachedStatement(
+            sql: """
+                UPDATE checks SET last_ping_at = MAX(COALESCE(last_ping_at, ?1), ?1), feeder_agent_id = ?2,
+                    next_due = CASE WHEN state IN ('new', 'down') THEN ?3 ELSE next_due END
+                WHERE id = ?4
+                """
+        ).execute(arguments: [observedAt, agentID, now, checkID])
+    }
+
+    /// A ping for a heartbeat check: ok moves last_ping_at (and measures the run from its start),
+    /// start marks a run's beginning, fail or a non-zero exit code is down at the next pass.
+    private func recordPing(_ ping: Heartbeat, observedAt: Millis, checkID: Int64, agentID: String, now: Millis) throws {
+        let failed = ping.status == .fail || (ping.status == .ok && (ping.exitCode ?? 0) != 0)
+        let feeder = "feeder_agent_id = CASE WHEN feeder_agent_id IS NULL OR feeder_agent_id = ?2 THEN ?2 ELSE '*' END"
+        if failed {
+            var reason = ping.exitCode.map { "exit code \($0)" } ?? "fail ping"
+            if let message = ping.message, !message.isEmpty { reason += ": \(message)" }
+            try db.cachedStatement(
+                sql: """
+                    UPDATE checks SET last_fail_reason = CASE WHEN ?1 >= COALESCE(last_fail_at, ?1) THEN ?4 ELSE last_fail_reason END,
+                        last_fail_at = MAX(COALESCE(last_fail_at, ?1), ?1), \(feeder),
+                        next_due = CASE WHEN state = 'paused' THEN next_due ELSE ?3 END
+                    WHERE id = ?5
+                    """
+            ).execute(arguments: [observedAt, agentID, now, reason, checkID])
+        } else if ping.status == .start {
+            try db.cachedStatement(
+                sql: "UPDATE checks SET last_start_at = MAX(COALESCE(last_start_at, ?1), ?1), \(feeder) WHERE id = ?3"
+            ).execute(arguments: [observedAt, agentID, checkID])
+        } else {
+            try db.cachedStatement(
+                sql: """
+                    UPDATE checks SET
+                        last_duration_ms = CASE WHEN ?1 > COALESCE(last_ping_at, ?1 - 1)
+                            THEN COALESCE(?4, CASE WHEN last_start_at <= ?1 THEN ?1 - last_start_at END) ELSE last_duration_ms END,
+                        last_ping_at = MAX(COALESCE(last_ping_at, ?1), ?1), \(feeder),
+                        next_due = CASE WHEN state IN ('new', 'down') THEN ?3 ELSE next_due END
+                    WHERE id = ?5
+                    """
+            ).execute(arguments: [observedAt, agentID, now, ping.durationMs, checkID])
+        }
     }
 
     private func upsertAgent(_ report: Report, receivedAt: Millis) throws {

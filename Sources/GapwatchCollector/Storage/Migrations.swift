@@ -70,6 +70,93 @@ extension AppDatabase {
                     );
                     """)
         }
+        migrator.registerMigration("v2-checks-incidents-silences") { db in
+            try db.execute(
+                sql: """
+                    -- Heartbeat checks, agents' liveness checks and run expectations. next_due is the
+                    -- precomputed instant the evaluator must look at a check again, so a pass reads
+                    -- only the due rows (checks_due) instead of every check.
+                    CREATE TABLE checks (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE,
+                        kind TEXT NOT NULL,               -- heartbeat | liveness | expectation
+                        state TEXT NOT NULL,              -- new | up | down | paused
+                        created_at INTEGER NOT NULL,      -- or resumed at: a new check is due one period after it
+                        changed_at INTEGER NOT NULL,      -- last state change
+                        reason TEXT NOT NULL DEFAULT '',  -- why it is in its state
+                        last_ping_at INTEGER,             -- observed time of the latest ok ping (liveness: any observation)
+                        last_start_at INTEGER,
+                        last_fail_at INTEGER,
+                        last_fail_reason TEXT,
+                        last_duration_ms INTEGER,         -- from start/ok pairs or the ping's duration
+                        feeder_agent_id TEXT,             -- the only agent that fed it; '*' once several have
+                        next_due INTEGER,                 -- NULL: only a new signal or a resume can change it
+                        judged_through INTEGER            -- expectations: windows ending at or before this are judged
+                    );
+                    CREATE INDEX checks_due ON checks (next_due) WHERE next_due IS NOT NULL;
+                    -- One row per incident; at most one open per (rule, subject).
+                    CREATE TABLE incidents (
+                        id INTEGER PRIMARY KEY,
+                        rule TEXT NOT NULL,               -- heartbeat | liveness | workflow_gap
+                        subject TEXT NOT NULL,            -- check:NAME | agent:ID | workflow:NAME
+                        state TEXT NOT NULL,              -- open | resolved
+                        opened_at INTEGER NOT NULL,
+                        resolved_at INTEGER,
+                        reason TEXT NOT NULL,             -- the latest reason
+                        labels TEXT NOT NULL,             -- JSON object
+                        feeder_agent_id TEXT,             -- the agent whose liveness this depends on
+                        notified INTEGER NOT NULL DEFAULT 0,  -- the opening reached a channel: resolution will too
+                        last_notified_at INTEGER
+                    );
+                    CREATE UNIQUE INDEX incidents_open_key ON incidents (rule, subject) WHERE state = 'open';
+                    CREATE INDEX incidents_by_time ON incidents (opened_at);
+                    -- Every state change of an incident; the notifier's outbox (notify = 'pending').
+                    CREATE TABLE incident_events (
+                        id INTEGER PRIMARY KEY,
+                        incident_id INTEGER NOT NULL REFERENCES incidents(id),
+                        at INTEGER NOT NULL,
+                        event TEXT NOT NULL,              -- opened | resolved | reminder | updated
+                        old_state TEXT,
+                        new_state TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        notify TEXT NOT NULL,             -- pending | sent | failed | silenced | suppressed | not_needed
+                        notify_detail TEXT,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        next_attempt_at INTEGER,
+                        claimed_until INTEGER,            -- a notifier's lease; another may take it only after
+                        claim TEXT
+                    );
+                    CREATE INDEX incident_events_by_incident ON incident_events (incident_id, id);
+                    CREATE INDEX incident_events_pending ON incident_events (next_attempt_at) WHERE notify = 'pending';
+                    -- One row per channel per event: what reached whom, so a retry skips channels already done.
+                    CREATE TABLE deliveries (
+                        event_id INTEGER NOT NULL REFERENCES incident_events(id),
+                        channel TEXT NOT NULL,
+                        state TEXT NOT NULL,              -- sent | failed | retrying
+                        attempts INTEGER NOT NULL,
+                        last_attempt_at INTEGER NOT NULL,
+                        detail TEXT NOT NULL,
+                        PRIMARY KEY (event_id, channel)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE silences (
+                        id INTEGER PRIMARY KEY,
+                        rule TEXT,
+                        subject TEXT,                     -- * matches any run of characters
+                        labels TEXT NOT NULL,             -- JSON object
+                        starts_at INTEGER NOT NULL,
+                        ends_at INTEGER NOT NULL,
+                        comment TEXT NOT NULL,
+                        created_by TEXT NOT NULL,         -- token id
+                        created_at INTEGER NOT NULL,
+                        deleted_at INTEGER
+                    );
+                    -- The collector's own records on the timeline (notification attempts, later actions):
+                    -- a pseudo-agent that no token can be bound to ('@' is not allowed in agent ids).
+                    INSERT INTO agents (id, service, host, version, labels, boot_id, first_seen, last_seen, clock_skew_ms)
+                        VALUES ('@collector', 'gapwatch-collector', '', '', '{}', '', 0, 0, 0);
+                    INSERT INTO streams (agent_id, spool_id, last_seq, first_seen, last_seen) VALUES ('@collector', 'collector', 0, 0, 0);
+                    """)
+        }
         return migrator
     }
 }

@@ -98,7 +98,7 @@ extension AppDatabase {
                         COALESCE((SELECT last_seq FROM streams s WHERE s.agent_id = a.id ORDER BY last_seen DESC, id DESC LIMIT 1), 0) AS last_seq,
                         COALESCE((SELECT SUM(dropped_overflow) FROM streams s WHERE s.agent_id = a.id), 0) AS dropped_overflow,
                         COALESCE((SELECT SUM(dropped_corrupt) FROM streams s WHERE s.agent_id = a.id), 0) AS dropped_corrupt
-                    FROM agents a ORDER BY a.id
+                    FROM agents a WHERE a.id != '@collector' ORDER BY a.id
                     """)
             return rows.map { row in
                 let labelsJSON: String = row["labels"]

@@ -28,30 +28,45 @@ public struct CommandResult: Sendable {
 /// The command could not be started at all (no such program, not executable...).
 public struct CommandError: Error, Sendable, CustomStringConvertible {
     public var message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }
 
 /// Runs a program from an argv array via `posix_spawnp`, never through a shell.
 ///
-/// Standard input is /dev/null; standard output and error are captured up to a cap each. The
-/// command gets its own process group so that, on timeout, SIGTERM and then SIGKILL reach its
-/// children too. The agent's token is removed from the command's environment.
+/// Standard input is `stdin` (written by the runner, then closed) or /dev/null; standard output
+/// and error are captured up to a cap each. The command gets its own process group so that, on
+/// timeout, SIGTERM and then SIGKILL reach its children too. Variables in `hiddenEnvironment` are
+/// removed from the inherited environment; `extraEnvironment` is added (and wins over inherited
+/// variables of the same name).
+///
+/// Used by the agent's command probes and the collector's command notification channel.
 public struct CommandRunner: Sendable {
     public var timeoutMs: Int64
     public var killGraceMs: Int64 = 2_000
     public var maxStdoutBytes = 1 << 20
     public var maxStderrBytes = 16 << 10
-    /// Environment variables never passed to commands.
+    /// Inherited environment variables never passed to commands. By default the agent's token, so
+    /// no Gapwatch process hands it to a child unless it clears this.
     public var hiddenEnvironment: Set<String> = ["GAPWATCH_AGENT_TOKEN"]
+    /// Variables set for the command on top of the (filtered) inherited environment.
+    public var extraEnvironment: [String: String] = [:]
+    /// Bytes written to the command's standard input, which is then closed; nil gives it /dev/null.
+    /// A command that exits (or closes its input) without reading them all is not an error.
+    public var stdin: [UInt8]? = nil
 
     public init(timeoutMs: Int64) { self.timeoutMs = timeoutMs }
 
-    /// Held while creating file descriptors that must not leak into a spawned command.
-    static let spawnLock = ConditionLock()
+    /// Held while creating file descriptors that must not leak into a spawned command: take it
+    /// around any `socket`/`accept`/`pipe` whose result is made close-on-exec only afterwards.
+    public static let spawnLock = ConditionLock()
 
     /// Runs `argv` to completion or timeout. `cancel`, when stopped, ends the command early.
     public func run(_ argv: [String], cancel: Wakeup? = nil) throws(CommandError) -> CommandResult {
         guard let program = argv.first, !program.isEmpty else { throw CommandError(message: "empty argv") }
+        for name in extraEnvironment.keys where name.isEmpty || name.contains("=") || name.contains("\0") {
+            throw CommandError(message: "bad environment variable name '\(name)'")
+        }
         let started = WallClock.monotonicNanos()
 
         // Pipes are made close-on-exec under a process-wide lock that every spawn also takes, so a
@@ -62,17 +77,28 @@ public struct CommandRunner: Sendable {
         defer { if spawnLocked { Self.spawnLock.unlock() } }
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
+        var inPipe: [Int32] = [-1, -1]
         guard pipe(&outPipe) == 0 else { throw CommandError(message: "pipe: \(Errno.current)") }
         guard pipe(&errPipe) == 0 else {
             close(outPipe[0]); close(outPipe[1])
             throw CommandError(message: "pipe: \(Errno.current)")
         }
-        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        if stdin != nil {
+            guard pipe(&inPipe) == 0 else {
+                for fd in outPipe + errPipe { close(fd) }
+                throw CommandError(message: "pipe: \(Errno.current)")
+            }
+        }
+        for fd in outPipe + errPipe + inPipe where fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if stdin != nil {
+            posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
 
@@ -96,9 +122,12 @@ public struct CommandRunner: Sendable {
         var index = 0
         while let entry = environ[index] {
             let text = String(cString: entry)
-            let name = text.prefix { $0 != "=" }
-            if !hiddenEnvironment.contains(String(name)) { envStrings.append(strdup(entry)) }
+            let name = String(text.prefix { $0 != "=" })
+            if !hiddenEnvironment.contains(name) && extraEnvironment[name] == nil { envStrings.append(strdup(entry)) }
             index += 1
+        }
+        for (name, value) in extraEnvironment.sorted(by: { $0.key < $1.key }) {
+            envStrings.append(strdup("\(name)=\(value)"))
         }
         envStrings.append(nil)
         defer { for p in envStrings { free(p) } }
@@ -107,17 +136,64 @@ public struct CommandRunner: Sendable {
         let rc = posix_spawnp(&pid, program, &actions, &attr, cArgv, envStrings)
         close(outPipe[1])
         close(errPipe[1])
+        if inPipe[0] >= 0 { close(inPipe[0]) }
         Self.spawnLock.unlock()
         spawnLocked = false
         guard rc == 0 else {
             close(outPipe[0]); close(errPipe[0])
+            if inPipe[1] >= 0 { close(inPipe[1]) }
             throw CommandError(message: "cannot run \(program): \(Errno.describe(rc))")
         }
+
+        // Standard input is written from the same loop that reads the output, without blocking, so
+        // a command that writes a lot before it reads cannot deadlock against us.
+        let input = stdin ?? []
+        var inputOffset = 0
+        if inPipe[1] >= 0 {
+            if input.isEmpty {
+                close(inPipe[1])
+                inPipe[1] = -1
+            } else {
+                _ = fcntl(inPipe[1], F_SETFL, fcntl(inPipe[1], F_GETFL) | O_NONBLOCK)
+                #if canImport(Darwin)
+                _ = fcntl(inPipe[1], F_SETNOSIGPIPE, 1)
+                #endif
+            }
+        }
+        #if os(Linux)
+        // Writing to a pipe whose reader is gone raises SIGPIPE, which would end the whole process
+        // unless ignored. Block it on this thread while writing and consume one we caused.
+        let guardsPipe = inPipe[1] >= 0
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var savedMask = sigset_t()
+        var pendingBefore = sigset_t()
+        if guardsPipe {
+            sigpending(&pendingBefore)
+            pthread_sigmask(SIG_BLOCK, &pipeSignal, &savedMask)
+        }
+        defer {
+            if guardsPipe {
+                var pendingNow = sigset_t()
+                sigpending(&pendingNow)
+                if sigismember(&pendingNow, SIGPIPE) == 1 && sigismember(&pendingBefore, SIGPIPE) == 0 {
+                    var zero = timespec(tv_sec: 0, tv_nsec: 0)
+                    while sigtimedwait(&pipeSignal, nil, &zero) < 0 && errno == EINTR {}
+                }
+                pthread_sigmask(SIG_SETMASK, &savedMask, nil)
+            }
+        }
+        #endif
 
         var result = CommandResult(
             exitStatus: nil, signal: nil, timedOut: false, stdout: [], stderr: [], stdoutTruncated: false, durationMs: 0)
         let deadline = started + UInt64(max(0, timeoutMs)) * 1_000_000
-        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0), pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
+            pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0),
+            pollfd(fd: inPipe[1], events: Int16(POLLOUT), revents: 0),
+        ]
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var cancelled = false
 
@@ -131,6 +207,26 @@ public struct CommandRunner: Sendable {
             if n < 0 && errno != EINTR { break }
             if n <= 0 { continue }
             for i in fds.indices where fds[i].fd >= 0 && fds[i].revents != 0 {
+                if i == 2 {
+                    // Standard input: write what fits; the reader gone (POLLERR) ends the input.
+                    var finished = fds[i].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0
+                    if !finished {
+                        let wrote = input.withUnsafeBytes { all in
+                            write(fds[i].fd, all.baseAddress! + inputOffset, all.count - inputOffset)
+                        }
+                        if wrote > 0 {
+                            inputOffset += wrote
+                            finished = inputOffset >= input.count
+                        } else if wrote < 0 && errno != EINTR && errno != EAGAIN {
+                            finished = true
+                        }
+                    }
+                    if finished {
+                        close(fds[i].fd)
+                        fds[i].fd = -1
+                    }
+                    continue
+                }
                 let got = buffer.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
                 if got < 0 && (errno == EINTR || errno == EAGAIN) { continue }
                 if got <= 0 {

@@ -1,0 +1,163 @@
+import GapwatchProtocol
+import GapwatchRules
+import Hummingbird
+
+/// Checks: list, pause, resume; and the workflow gaps table.
+struct ChecksController {
+    let database: AppDatabase
+    let detector: Detector
+
+    func register(on group: RouterGroup<CollectorContext>) {
+        group.get("checks", use: list)
+        group.post("checks/:name/pause", use: pause)
+        group.post("checks/:name/resume", use: resume)
+        group.get("workflows/gaps", use: gaps)
+    }
+
+    struct ListResponse: Encodable { var checks: [CheckInfo] }
+
+    @Sendable func list(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        try rejectUnknown(request.uri.queryParameters, known: [])
+        return jsonResponse(ListResponse(checks: try detector.checks(now: WallClock.nowMillis())))
+    }
+
+    @Sendable func pause(request: Request, context: CollectorContext) async throws -> Response {
+        try await change(request, context, paused: true)
+    }
+
+    @Sendable func resume(request: Request, context: CollectorContext) async throws -> Response {
+        try await change(request, context, paused: false)
+    }
+
+    private func change(_ request: Request, _ context: CollectorContext, paused: Bool) async throws -> Response {
+        _ = try context.requireAdmin()
+        let name = context.parameters.get("name") ?? ""
+        let now = WallClock.nowMillis()
+        let result = paused ? try detector.pause(name: name, now: now) : try detector.resume(name: name, now: now)
+        switch result {
+        case .notFound: throw APIError.notFound("no check named '\(name)'; GET /v1/checks lists them")
+        case .unchanged: throw APIError(.conflict, "conflict", "check '\(name)' is \(paused ? "already paused" : "not paused")")
+        case .changed:
+            guard let info = try detector.checks(now: now).first(where: { $0.name == name }) else { throw APIError.notFound("no check named '\(name)'") }
+            return jsonResponse(info)
+        }
+    }
+
+    @Sendable func gaps(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        let query = request.uri.queryParameters
+        try rejectUnknown(query, known: ["since"])
+        let now = WallClock.nowMillis()
+        var since = now - 86_400_000
+        if let text = query["since"] {
+            guard let t = TimeParsing.parse(String(text)) else {
+                throw APIError.badRequest("since: '\(text)' is not a time (milliseconds since 1970, or RFC 3339)", field: "since")
+            }
+            since = t
+        }
+        if since > now { throw APIError.badRequest("since: \(TimeParsing.format(since)) is in the future", field: "since") }
+        if now - since > Detector.maxGapsRangeMs {
+            throw APIError.badRequest("since: at most 31 days back per call", field: "since")
+        }
+        return jsonResponse(try detector.workflowGaps(since: since, now: now))
+    }
+}
+
+/// Incidents: list and one with its history.
+struct IncidentsController {
+    let database: AppDatabase
+
+    func register(on group: RouterGroup<CollectorContext>) {
+        group.get("incidents", use: list)
+        group.get("incidents/:id", use: one)
+    }
+
+    struct ListResponse: Encodable { var incidents: [IncidentInfo] }
+
+    @Sendable func list(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        let query = request.uri.queryParameters
+        try rejectUnknown(query, known: ["state", "since", "limit"])
+        var filter = IncidentFilter()
+        if let state = query["state"] {
+            guard ["open", "resolved"].contains(String(state)) else {
+                throw APIError.badRequest("state: '\(state)' is not one of open, resolved", field: "state")
+            }
+            filter.state = String(state)
+        }
+        if let text = query["since"] {
+            guard let t = TimeParsing.parse(String(text)) else {
+                throw APIError.badRequest("since: '\(text)' is not a time (milliseconds since 1970, or RFC 3339)", field: "since")
+            }
+            filter.since = t
+        }
+        if let limit = query["limit"] {
+            guard let n = Int(limit), (1...1000).contains(n) else {
+                throw APIError.badRequest("limit: '\(limit)' must be a whole number from 1 to 1000", field: "limit")
+            }
+            filter.limit = n
+        }
+        return jsonResponse(ListResponse(incidents: try database.incidents(filter)))
+    }
+
+    @Sendable func one(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        let text = context.parameters.get("id") ?? ""
+        guard let id = Int64(text) else { throw APIError.badRequest("incident id '\(text)' is not a number", field: "id") }
+        guard let incident = try database.incident(id: id) else { throw APIError.notFound("no incident \(id)") }
+        return jsonResponse(incident)
+    }
+}
+
+func rejectUnknown(_ query: Parameters, known: Set<String>) throws {
+    for (key, _) in query where !known.contains(String(key)) {
+        let list = known.isEmpty ? "this endpoint takes none" : "known: \(known.sorted().joined(separator: ", "))"
+        throw APIError.badRequest("unknown query parameter '\(key)'; \(list)", field: String(key))
+    }
+}
+
+/// Silences: maintenance windows during which matching incidents are recorded, not notified.
+struct SilencesController {
+    let database: AppDatabase
+
+    func register(on group: RouterGroup<CollectorContext>) {
+        group.get("silences", use: list)
+        group.post("silences", use: create)
+        group.delete("silences/:id", use: remove)
+    }
+
+    struct ListResponse: Encodable { var silences: [SilenceInfo] }
+
+    @Sendable func list(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        let query = request.uri.queryParameters
+        try rejectUnknown(query, known: ["all"])
+        let all = query["all"].map { $0 == "true" || $0 == "1" } ?? false
+        return jsonResponse(ListResponse(silences: try database.silences(includeEnded: all, now: WallClock.nowMillis())))
+    }
+
+    @Sendable func create(request: Request, context: CollectorContext) async throws -> Response {
+        let identity = try context.requireAdmin()
+        let body = try await collect(request.body, limit: 64 * 1024)
+        let silenceRequest: SilenceRequest
+        do {
+            silenceRequest = try ReportCodec.decode(SilenceRequest.self, from: body)
+        } catch {
+            throw APIError(status: .badRequest, body: error.body)
+        }
+        do {
+            return jsonResponse(try database.createSilence(silenceRequest, createdBy: identity.tokenID, now: WallClock.nowMillis()), status: .created)
+        } catch let error as SilenceValidationError {
+            throw APIError.badRequest(error.message, field: error.field)
+        }
+    }
+
+    @Sendable func remove(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireAdmin()
+        let text = context.parameters.get("id") ?? ""
+        guard let id = Int64(text) else { throw APIError.badRequest("silence id '\(text)' is not a number", field: "id") }
+        guard try database.deleteSilence(id: id, now: WallClock.nowMillis()) else { throw APIError.notFound("no live silence \(id)") }
+        return Response(status: .noContent)
+    }
+}

@@ -1,0 +1,277 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+import Logging
+
+/// Which checks a stored observation feeds, handed to the ingest writer so the hot path updates
+/// check facts without looking anything up.
+struct CheckRouting: Sendable {
+    struct PingTarget: Sendable {
+        var checkID: Int64
+        var service: String?
+        var agentLabels: [String: String]
+        func accepts(_ agent: AgentIdentity) -> Bool {
+            if let service, service != agent.service { return false }
+            return agentLabels.allSatisfy { agent.labels[$0.key] == $0.value }
+        }
+    }
+    var livenessEnabled = false
+    /// Ping name → checks listening to it.
+    var pings: [String: [PingTarget]] = [:]
+    /// Workflow → expectation checks to re-judge when a RUN arrives.
+    var workflows: [String: [Int64]] = [:]
+}
+
+/// Rule names: they key incidents (rule + subject) and are what silences match.
+enum RuleName {
+    static let heartbeat = "heartbeat"
+    static let liveness = "liveness"
+    static let workflowGap = "workflow_gap"
+}
+
+/// Evaluates due checks: heartbeat checks, agents' liveness and run expectations. Pure rules
+/// from GapwatchRules decide; this type reads the facts, writes the verdicts and opens or
+/// resolves incidents in the same transaction.
+public final class Detector: Sendable {
+    let database: AppDatabase
+    let config: DetectionConfig
+    /// When this collector process started: checks may not go down before start + grace.
+    let startedAt: Millis
+    let heartbeats: [String: HeartbeatCheckConfig]
+    let expectations: [String: RunExpectationConfig]
+    let logger: Logger
+
+    public init(database: AppDatabase, config: DetectionConfig, startedAt: Millis, logger: Logger) {
+        self.database = database
+        self.config = config
+        self.startedAt = startedAt
+        self.heartbeats = Dictionary(uniqueKeysWithValues: config.checks.map { ($0.name, $0) })
+        self.expectations = Dictionary(uniqueKeysWithValues: config.expectations.map { ($0.name, $0) })
+        self.logger = logger
+    }
+
+    var incidentWriterWait: Millis { config.notify.waitMs }
+
+    func incidents(_ db: Database) -> IncidentWriter {
+        IncidentWriter(db: db, notifyWaitMs: config.notify.waitMs, hasChannels: !config.notify.channels.isEmpty)
+    }
+
+    /// Brings the `checks` table in line with the config: new checks are created, every
+    /// configured check is re-evaluated now, and checks removed from the config are deleted
+    /// (their open incidents resolved). Returns the routing for the ingest writer.
+    func syncConfig(now: Millis) throws -> CheckRouting {
+        try database.pool.write { db in
+            let existing = try Row.fetchAll(db, sql: "SELECT id, name, kind FROM checks WHERE kind IN ('heartbeat', 'expectation')")
+            var ids: [String: Int64] = [:]
+            for row in existing {
+                let name: String = row["name"]
+                let kind: String = row["kind"]
+                let configured = kind == "heartbeat" ? heartbeats[name] != nil : expectations[name] != nil
+                if configured {
+                    ids[name] = row["id"]
+                    continue
+                }
+                let rule = kind == "heartbeat" ? RuleName.heartbeat : RuleName.workflowGap
+                let subject = kind == "heartbeat" ? "check:\(name)" : "expectation:\(name)"
+                try incidents(db).resolve(rule: rule, subject: subject, reason: "the check was removed from the config", at: now)
+                try db.execute(sql: "DELETE FROM checks WHERE id = ?", arguments: [row["id"] as Int64])
+            }
+            for (name, kind) in heartbeats.keys.map({ ($0, "heartbeat") }) + expectations.keys.map({ ($0, "expectation") }) {
+                if let id = ids[name] {
+                    // A changed definition takes effect now; paused checks stay paused.
+                    try db.execute(sql: "UPDATE checks SET next_due = ? WHERE id = ? AND state != 'paused'", arguments: [now, id])
+                } else {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO checks (name, kind, state, created_at, changed_at, reason, next_due, judged_through)
+                            VALUES (?, ?, 'new', ?, ?, 'created from the config', ?, ?)
+                            """, arguments: [name, kind, now, now, now, kind == "expectation" ? now : nil])
+                    ids[name] = db.lastInsertedRowID
+                }
+            }
+            var routing = CheckRouting()
+            routing.livenessEnabled = config.liveness.enabled
+            for check in config.checks {
+                routing.pings[check.ping, default: []].append(
+                    .init(checkID: ids[check.name]!, service: check.service, agentLabels: check.agentLabels))
+            }
+            for expectation in config.expectations {
+                routing.workflows[expectation.rule.workflow, default: []].append(ids[expectation.name]!)
+            }
+            return routing
+        }
+    }
+
+    /// What one evaluation pass did.
+    public struct PassResult: Sendable {
+        public var evaluated = 0
+        public var changed = 0
+        /// For each state change: how long after its deadline it was decided (ms).
+        public var latenessMs: [Millis] = []
+    }
+
+    /// Evaluates every check due at `now` (at most `limit`), in one transaction.
+    public func evaluateDue(now: Millis, limit: Int = 2000) throws -> PassResult {
+        try database.pool.write { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM checks WHERE next_due <= ? ORDER BY next_due LIMIT ?", arguments: [now, limit])
+            var result = PassResult()
+            for row in rows {
+                result.evaluated += 1
+                let kind: String = row["kind"]
+                switch kind {
+                case "heartbeat", "liveness":
+                    if let lateness = try evaluateHeartbeat(db, row: row, now: now) {
+                        result.changed += 1
+                        result.latenessMs.append(lateness)
+                    }
+                case "expectation":
+                    try evaluateExpectation(db, row: row, now: now)
+                default:
+                    try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [row["id"] as Int64])
+                }
+            }
+            return result
+        }
+    }
+
+    /// The earliest next_due, for the loop's sleep.
+    func earliestDue() throws -> Millis? {
+        try database.pool.read { db in try Millis.fetchOne(db, sql: "SELECT MIN(next_due) FROM checks WHERE next_due IS NOT NULL") }
+    }
+
+    private func heartbeatRule(kind: String, name: String) -> (HeartbeatRule, [String: String])? {
+        if kind == "liveness" { return (config.liveness.rule, [:]) }
+        guard let check = heartbeats[name] else { return nil }
+        return (check.rule, check.labels)
+    }
+
+    /// Returns the lateness (ms past the deadline) when the state changed to down by deadline.
+    private func evaluateHeartbeat(_ db: Database, row: Row, now: Millis) throws -> Millis? {
+        let id: Int64 = row["id"]
+        let name: String = row["name"]
+        let kind: String = row["kind"]
+        let dueBefore: Millis? = row["next_due"]
+        guard let (rule, checkLabels) = heartbeatRule(kind: kind, name: name),
+            let current = CheckState(rawValue: row["state"])
+        else {
+            try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [id])
+            return nil
+        }
+        let facts = HeartbeatFacts(
+            since: row["created_at"], lastPingAt: row["last_ping_at"], lastStartAt: row["last_start_at"],
+            lastFailAt: row["last_fail_at"], lastFailReason: row["last_fail_reason"])
+        let verdict = rule.evaluate(current: current, facts: facts, now: now, holdOffUntil: startedAt + rule.graceMs)
+        let changed = verdict.state != current
+        try db.execute(
+            sql: "UPDATE checks SET state = ?, reason = ?, next_due = ?, changed_at = CASE WHEN ? THEN ? ELSE changed_at END WHERE id = ?",
+            arguments: [verdict.state.rawValue, verdict.reason, verdict.nextEvaluation, changed, now, id])
+        guard changed else { return nil }
+
+        let (ruleName, subject) = kind == "liveness" ? (RuleName.liveness, name) : (RuleName.heartbeat, "check:\(name)")
+        let feeder: String? = (row["feeder_agent_id"] as String?).flatMap { $0 == "*" ? nil : $0 }
+        if verdict.state == .down {
+            var labels = checkLabels
+            if kind == "liveness" {
+                let agentID = String(name.dropFirst("agent:".count))
+                labels["agent"] = agentID
+                if let service = try String.fetchOne(db, sql: "SELECT service FROM agents WHERE id = ?", arguments: [agentID]) {
+                    labels["service"] = service
+                }
+            } else {
+                labels["check"] = name
+                if let feeder { labels["agent"] = feeder }
+            }
+            try incidents(db).open(
+                rule: ruleName, subject: subject, reason: verdict.reason, labels: labels,
+                feederAgent: kind == "liveness" ? nil : feeder, at: now)
+            logger.notice("check down", metadata: ["check": "\(name)", "reason": "\(verdict.reason)"])
+            return dueBefore.map { max(0, now - $0) }
+        }
+        if current == .down {
+            try incidents(db).resolve(rule: ruleName, subject: subject, reason: verdict.reason, at: now)
+            logger.notice("check up", metadata: ["check": "\(name)", "reason": "\(verdict.reason)"])
+        }
+        return nil
+    }
+
+    private func evaluateExpectation(_ db: Database, row: Row, now: Millis) throws {
+        let id: Int64 = row["id"]
+        let name: String = row["name"]
+        guard let expectation = expectations[name] else {
+            try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [id])
+            return
+        }
+        if row["state"] as String == CheckState.paused.rawValue { return }
+        let rule = expectation.rule
+        let subject = "expectation:\(name)"
+        let judgedThrough: Millis = row["judged_through"] ?? row["created_at"]
+        let windows = rule.windows.windowsClosing(after: judgedThrough, through: now - rule.graceMs)
+        var state = CheckState(rawValue: row["state"]) ?? .new
+        var reason: String = row["reason"]
+        var through = judgedThrough
+        for window in windows {
+            let decisions = try self.decisions(db, workflow: rule.workflow, from: window.start, to: window.end)
+            let count = try rule.condition.map { try partitionCount(db, dataset: $0.dataset, partition: window.partition) } ?? nil
+            switch rule.judge(window, decisions: decisions, partitionCount: count) {
+            case .ran(let at):
+                reason = "window \(window.partition) ran at \(TimeParsing.format(at))"
+                state = .up
+                try incidents(db).resolve(rule: RuleName.workflowGap, subject: subject, reason: "a later window ran: \(reason)", at: now)
+            case .notExpected(let why):
+                reason = "window \(window.partition) not expected: \(why)"
+            case .gap(let why):
+                reason = why
+                state = .down
+                var labels = expectation.labels
+                labels["workflow"] = rule.workflow
+                labels["expectation"] = name
+                try incidents(db).open(rule: RuleName.workflowGap, subject: subject, reason: why, labels: labels, feederAgent: nil, at: now)
+                logger.notice("workflow gap", metadata: ["expectation": "\(name)", "reason": "\(why)"])
+            }
+            through = window.end
+        }
+        // A RUN after a gap (a catch-up run) resolves it, judged by observed time.
+        if state == .down, let opened = try Millis.fetchOne(
+            db, sql: "SELECT opened_at FROM incidents WHERE rule = ? AND subject = ? AND state = 'open'",
+            arguments: [RuleName.workflowGap, subject]),
+            let gapStart = rule.windows.opens.previous(atOrBefore: opened - rule.graceMs - rule.windows.durationMs),
+            let run = try decisions(db, workflow: rule.workflow, from: gapStart, to: .max).first(where: { $0.decision == .run })
+        {
+            state = .up
+            reason = "caught up: RUN at \(TimeParsing.format(run.observedAt))"
+            try incidents(db).resolve(rule: RuleName.workflowGap, subject: subject, reason: reason, at: now)
+        }
+        let nextClose = rule.windows.nextClose(after: through).map { $0 + rule.graceMs }
+        try db.execute(
+            sql: """
+                UPDATE checks SET state = ?, reason = ?, judged_through = ?, next_due = ?,
+                    changed_at = CASE WHEN state != ? THEN ? ELSE changed_at END WHERE id = ?
+                """, arguments: [state.rawValue, reason, through, nextClose, state.rawValue, now, id])
+    }
+
+    func decisions(_ db: Database, workflow: String, from: Millis, to: Millis) throws -> [DecisionSighting] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT o.observed_at, o.status, o.text FROM observations o
+                WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.observed_at >= ? AND o.observed_at < ?
+                    AND o.kind = \(ObservationKind.decision.storageCode)
+                ORDER BY o.observed_at
+                """, arguments: ["workflow:\(workflow)", from, to]
+        ).compactMap { row in
+            guard let decision = WorkflowDecision.Decision(rawValue: row["status"]) else { return nil }
+            return DecisionSighting(observedAt: row["observed_at"], decision: decision, reason: row["text"])
+        }
+    }
+
+    func partitionCount(_ db: Database, dataset: String, partition: String) throws -> Int64? {
+        try Int64.fetchOne(
+            db,
+            sql: """
+                SELECT o.num FROM observations o
+                WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.kind = \(ObservationKind.count.storageCode) AND o.part = ?
+                ORDER BY o.observed_at DESC LIMIT 1
+                """, arguments: ["dataset:\(dataset)", partition])
+    }
+}

@@ -1,0 +1,70 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// One hour of one run expectation in `GET /v1/workflows/gaps`: expected runs (windows that
+/// opened in the hour and were expected) against actual decisions observed in the hour.
+public struct WorkflowHour: Codable, Sendable, Equatable {
+    public var expectation: String
+    public var workflow: String
+    public var hour: Millis
+    public var expected: Int
+    public var gaps: Int
+    public var runs: Int
+    public var skips: Int
+    public var fails: Int
+    /// Distinct SKIP/FAIL reasons seen in the hour.
+    public var reasons: [String]
+}
+
+public struct WorkflowGapsReport: Codable, Sendable, Equatable {
+    public var since: Millis
+    public var until: Millis
+    public var hours: [WorkflowHour]
+}
+
+extension Detector {
+    /// Longest range the gaps table covers in one call.
+    public static let maxGapsRangeMs: Millis = 31 * 86_400_000
+
+    public func workflowGaps(since: Millis, now: Millis) throws -> WorkflowGapsReport {
+        try database.pool.read { db in
+            var hours: [WorkflowHour] = []
+            for expectation in config.expectations.sorted(by: { $0.name < $1.name }) {
+                let rule = expectation.rule
+                var byHour: [Millis: WorkflowHour] = [:]
+                func bucket(_ t: Millis) -> Millis { t - ((t % 3_600_000) + 3_600_000) % 3_600_000 }
+                func row(_ hour: Millis) -> WorkflowHour {
+                    byHour[hour] ?? WorkflowHour(
+                        expectation: expectation.name, workflow: rule.workflow, hour: hour, expected: 0, gaps: 0, runs: 0, skips: 0, fails: 0,
+                        reasons: [])
+                }
+                let decisions = try self.decisions(db, workflow: rule.workflow, from: since, to: now)
+                for d in decisions {
+                    var h = row(bucket(d.observedAt))
+                    switch d.decision {
+                    case .run: h.runs += 1
+                    case .skip: h.skips += 1
+                    case .fail: h.fails += 1
+                    }
+                    if d.decision != .run, let reason = d.reason, !h.reasons.contains(reason), h.reasons.count < 10 { h.reasons.append(reason) }
+                    byHour[h.hour] = h
+                }
+                let windows = rule.windows.windowsClosing(after: since, through: now).filter { $0.start >= since }
+                for window in windows {
+                    let inWindow = window.start >= since ? decisions : try self.decisions(db, workflow: rule.workflow, from: window.start, to: window.end)
+                    let count = try rule.condition.map { try partitionCount(db, dataset: $0.dataset, partition: window.partition) } ?? nil
+                    var h = row(bucket(window.start))
+                    switch rule.judge(window, decisions: inWindow, partitionCount: count) {
+                    case .ran: h.expected += 1
+                    case .gap: h.expected += 1; h.gaps += 1
+                    case .notExpected: break
+                    }
+                    byHour[h.hour] = h
+                }
+                hours += byHour.values.sorted { $0.hour < $1.hour }
+            }
+            return WorkflowGapsReport(since: since, until: now, hours: hours)
+        }
+    }
+}

@@ -1,0 +1,183 @@
+import GRDB
+import GapwatchProtocol
+
+/// Opening and resolving incidents inside the caller's write transaction, so a check's state
+/// change and its incident change commit together. Each change is a row in `incident_events`,
+/// which is also the notifier's outbox.
+struct IncidentWriter {
+    let db: Database
+    /// Delay before an opening may be notified (`notify.wait`).
+    let notifyWaitMs: Millis
+    /// With no channel configured nothing is pending: events are recorded as not needed.
+    let hasChannels: Bool
+
+    /// Opens the incident for (rule, subject) unless one is open; an open one gets an `updated`
+    /// event when the reason changed (not notified). Returns the incident id.
+    @discardableResult
+    func open(rule: String, subject: String, reason: String, labels: [String: String], feederAgent: String?, at: Millis) throws -> Int64 {
+        if let row = try Row.fetchOne(
+            db, sql: "SELECT id, reason FROM incidents WHERE rule = ? AND subject = ? AND state = 'open'", arguments: [rule, subject])
+        {
+            let id: Int64 = row["id"]
+            if (row["reason"] as String) != reason {
+                try db.execute(sql: "UPDATE incidents SET reason = ? WHERE id = ?", arguments: [reason, id])
+                try addEvent(id, event: "updated", old: "open", new: "open", reason: reason, at: at, notify: "not_needed", detail: "updates are recorded, not sent")
+            }
+            return id
+        }
+        let labelsJSON = String(decoding: ReportCodec.encode(labels), as: UTF8.self)
+        try db.execute(
+            sql: """
+                INSERT INTO incidents (rule, subject, state, opened_at, reason, labels, feeder_agent_id)
+                VALUES (?, ?, 'open', ?, ?, ?, ?)
+                """, arguments: [rule, subject, at, reason, labelsJSON, feederAgent])
+        let id = db.lastInsertedRowID
+        try addEvent(id, event: "opened", old: nil, new: "open", reason: reason, at: at, notifyAt: at + notifyWaitMs)
+        return id
+    }
+
+    /// Resolves the open incident for (rule, subject), if any. Returns whether one was open.
+    @discardableResult
+    func resolve(rule: String, subject: String, reason: String, at: Millis) throws -> Bool {
+        guard let id = try Int64.fetchOne(
+            db, sql: "SELECT id FROM incidents WHERE rule = ? AND subject = ? AND state = 'open'", arguments: [rule, subject])
+        else { return false }
+        try db.execute(
+            sql: "UPDATE incidents SET state = 'resolved', resolved_at = ?, reason = ? WHERE id = ?", arguments: [at, reason, id])
+        try addEvent(id, event: "resolved", old: "open", new: "resolved", reason: reason, at: at, notifyAt: at)
+        return true
+    }
+
+    func addEvent(
+        _ incidentID: Int64, event: String, old: String?, new: String, reason: String, at: Millis, notifyAt: Millis? = nil,
+        notify: String? = nil, detail: String? = nil
+    ) throws {
+        var state = notify ?? "pending"
+        var detail = detail
+        if state == "pending" && !hasChannels {
+            state = "not_needed"
+            detail = "no notification channels configured"
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO incident_events (incident_id, at, event, old_state, new_state, reason, notify, notify_detail, next_attempt_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [incidentID, at, event, old, new, reason, state, detail, state == "pending" ? (notifyAt ?? at) : nil])
+    }
+}
+
+/// An incident as the API shows it.
+public struct IncidentInfo: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var rule: String
+    public var subject: String
+    public var state: String
+    public var openedAt: Millis
+    public var resolvedAt: Millis?
+    public var reason: String
+    public var labels: [String: String]
+    public var feederAgentID: String?
+    public var notified: Bool
+    public var events: [IncidentEventInfo]?
+
+    enum CodingKeys: String, CodingKey {
+        case id, rule, subject, state, reason, labels, notified, events
+        case openedAt = "opened_at"
+        case resolvedAt = "resolved_at"
+        case feederAgentID = "feeder_agent_id"
+    }
+}
+
+public struct IncidentEventInfo: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var at: Millis
+    public var event: String
+    public var oldState: String?
+    public var newState: String
+    public var reason: String
+    /// pending | sent | failed | silenced | suppressed | not_needed
+    public var notify: String
+    public var notifyDetail: String?
+    public var attempts: Int
+    public var deliveries: [DeliveryInfo]
+
+    enum CodingKeys: String, CodingKey {
+        case id, at, event, reason, notify, attempts, deliveries
+        case oldState = "old_state"
+        case newState = "new_state"
+        case notifyDetail = "notify_detail"
+    }
+}
+
+public struct DeliveryInfo: Codable, Sendable, Equatable {
+    public var channel: String
+    public var state: String
+    public var attempts: Int
+    public var lastAttemptAt: Millis
+    public var detail: String
+
+    enum CodingKeys: String, CodingKey {
+        case channel, state, attempts, detail
+        case lastAttemptAt = "last_attempt_at"
+    }
+}
+
+public struct IncidentFilter: Sendable {
+    public var state: String?
+    public var since: Millis?
+    public var limit = 100
+    public init() {}
+}
+
+extension AppDatabase {
+    public func incidents(_ filter: IncidentFilter) throws -> [IncidentInfo] {
+        try pool.read { db in
+            var conditions: [String] = []
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            if let state = filter.state {
+                conditions.append("state = ?")
+                arguments.append(state)
+            }
+            if let since = filter.since {
+                // Incidents open at any time since `since`: opened after it, or still open, or resolved after it.
+                conditions.append("(opened_at >= ? OR resolved_at IS NULL OR resolved_at >= ?)")
+                arguments.append(contentsOf: [since, since] as [Millis])
+            }
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM incidents \(whereClause) ORDER BY opened_at DESC, id DESC LIMIT ?",
+                arguments: StatementArguments(arguments + [filter.limit])
+            ).map(Self.incident)
+        }
+    }
+
+    /// One incident with its full history and every delivery.
+    public func incident(id: Int64) throws -> IncidentInfo? {
+        try pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM incidents WHERE id = ?", arguments: [id]) else { return nil }
+            var info = Self.incident(row)
+            let deliveries = try Row.fetchAll(
+                db, sql: "SELECT d.* FROM deliveries d JOIN incident_events e ON e.id = d.event_id WHERE e.incident_id = ? ORDER BY d.channel",
+                arguments: [id])
+            info.events = try Row.fetchAll(db, sql: "SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id", arguments: [id]).map { e in
+                let eventID: Int64 = e["id"]
+                return IncidentEventInfo(
+                    id: eventID, at: e["at"], event: e["event"], oldState: e["old_state"], newState: e["new_state"], reason: e["reason"],
+                    notify: e["notify"], notifyDetail: e["notify_detail"], attempts: e["attempts"],
+                    deliveries: deliveries.filter { ($0["event_id"] as Int64) == eventID }.map {
+                        DeliveryInfo(channel: $0["channel"], state: $0["state"], attempts: $0["attempts"], lastAttemptAt: $0["last_attempt_at"], detail: $0["detail"])
+                    })
+            }
+            return info
+        }
+    }
+
+    static func incident(_ row: Row) -> IncidentInfo {
+        let labelsJSON: String = row["labels"]
+        return IncidentInfo(
+            id: row["id"], rule: row["rule"], subject: row["subject"], state: row["state"], openedAt: row["opened_at"],
+            resolvedAt: row["resolved_at"], reason: row["reason"],
+            labels: (try? ReportCodec.decode([String: String].self, from: Array(labelsJSON.utf8))) ?? [:],
+            feederAgentID: row["feeder_agent_id"], notified: row["notified"], events: nil)
+    }
+}

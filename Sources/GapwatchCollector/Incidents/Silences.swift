@@ -1,0 +1,137 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// A silence as the API shows it.
+public struct SilenceInfo: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var rule: String?
+    public var subject: String?
+    public var labels: [String: String]
+    public var startsAt: Millis
+    public var endsAt: Millis
+    public var comment: String
+    public var createdBy: String
+    public var createdAt: Millis
+    /// active | pending | expired | deleted
+    public var status: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, rule, subject, labels, comment, status
+        case startsAt = "starts_at"
+        case endsAt = "ends_at"
+        case createdBy = "created_by"
+        case createdAt = "created_at"
+    }
+}
+
+/// `POST /v1/silences` body. Either `ends_at` or `duration`; `starts_at` defaults to now.
+public struct SilenceRequest: Codable, Sendable {
+    public var rule: String?
+    public var subject: String?
+    public var labels: [String: String]?
+    public var startsAt: String?
+    public var endsAt: String?
+    public var duration: String?
+    public var comment: String?
+
+    public init(rule: String? = nil, subject: String? = nil, labels: [String: String]? = nil, startsAt: String? = nil, endsAt: String? = nil, duration: String? = nil, comment: String? = nil) {
+        self.rule = rule
+        self.subject = subject
+        self.labels = labels
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+        self.duration = duration
+        self.comment = comment
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case rule, subject, labels, duration, comment
+        case startsAt = "starts_at"
+        case endsAt = "ends_at"
+    }
+}
+
+/// A silence request that failed validation; `field` names the offending field.
+public struct SilenceValidationError: Error, Sendable {
+    public var message: String
+    public var field: String
+}
+
+/// Known rule names, so a typo in a silence is refused instead of silently matching nothing.
+public let knownRuleNames: [String] = [RuleName.heartbeat, RuleName.liveness, RuleName.workflowGap]
+
+extension AppDatabase {
+    /// Longest silence: a year. Longer ones are almost always a mistake (use pause for a check).
+    public static let maxSilenceMs: Millis = 366 * 86_400_000
+
+    public func createSilence(_ request: SilenceRequest, createdBy: String, now: Millis) throws -> SilenceInfo {
+        func fail(_ message: String, _ field: String) -> SilenceValidationError { SilenceValidationError(message: message, field: field) }
+        if let rule = request.rule, !knownRuleNames.contains(rule) {
+            throw fail("rule: '\(rule)' is not one of \(knownRuleNames.joined(separator: ", "))", "rule")
+        }
+        let labels = request.labels ?? [:]
+        if request.rule == nil && request.subject == nil && labels.isEmpty {
+            throw fail("a silence needs at least one of rule, subject or labels (it would silence everything)", "rule")
+        }
+        if let subject = request.subject, subject.isEmpty || subject.utf8.count > 256 { throw fail("subject: 1 to 256 bytes", "subject") }
+        if labels.count > 20 || labels.contains(where: { $0.key.isEmpty || $0.key.utf8.count > 64 || $0.value.utf8.count > 256 }) {
+            throw fail("labels: at most 20, names 1-64 bytes, values up to 256 bytes", "labels")
+        }
+        let comment = request.comment ?? ""
+        if comment.utf8.count > 1024 { throw fail("comment: at most 1024 bytes", "comment") }
+        var startsAt = now
+        if let text = request.startsAt {
+            guard let t = TimeParsing.parse(text) else { throw fail("starts_at: '\(text)' is not a time (milliseconds since 1970, or RFC 3339)", "starts_at") }
+            startsAt = t
+        }
+        let endsAt: Millis
+        switch (request.endsAt, request.duration) {
+        case (let text?, nil):
+            guard let t = TimeParsing.parse(text) else { throw fail("ends_at: '\(text)' is not a time (milliseconds since 1970, or RFC 3339)", "ends_at") }
+            endsAt = t
+        case (nil, let text?):
+            guard let d = Units.parseDuration(text), d > 0 else { throw fail("duration: '\(text)' is not a duration (e.g. 30m, 2h)", "duration") }
+            endsAt = startsAt + d
+        case (nil, nil): throw fail("give ends_at or duration", "ends_at")
+        case (_?, _?): throw fail("give ends_at or duration, not both", "duration")
+        }
+        if endsAt <= startsAt { throw fail("the range is reversed or empty: ends_at is not after starts_at", "ends_at") }
+        if endsAt <= now { throw fail("ends_at is in the past: the silence would never apply", "ends_at") }
+        if endsAt - startsAt > Self.maxSilenceMs { throw fail("a silence may last at most 366 days", "ends_at") }
+        let labelsJSON = String(decoding: ReportCodec.encode(labels), as: UTF8.self)
+        let id = try pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO silences (rule, subject, labels, starts_at, ends_at, comment, created_by, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [request.rule, request.subject, labelsJSON, startsAt, endsAt, comment, createdBy, now])
+            return db.lastInsertedRowID
+        }
+        return SilenceInfo(
+            id: id, rule: request.rule, subject: request.subject, labels: labels, startsAt: startsAt, endsAt: endsAt, comment: comment,
+            createdBy: createdBy, createdAt: now, status: startsAt <= now ? "active" : "pending")
+    }
+
+    public func silences(includeEnded: Bool, now: Millis) throws -> [SilenceInfo] {
+        try pool.read { db in
+            let condition = includeEnded ? "" : "WHERE deleted_at IS NULL AND ends_at > \(now)"
+            return try Row.fetchAll(db, sql: "SELECT * FROM silences \(condition) ORDER BY id").map { row in
+                let silence = Silence(row: row)
+                let deleted = (row["deleted_at"] as Millis?) != nil
+                let status = deleted ? "deleted" : silence.endsAt <= now ? "expired" : silence.startsAt > now ? "pending" : "active"
+                return SilenceInfo(
+                    id: silence.id, rule: silence.rule, subject: silence.subject, labels: silence.labels, startsAt: silence.startsAt,
+                    endsAt: silence.endsAt, comment: silence.comment, createdBy: row["created_by"], createdAt: row["created_at"], status: status)
+            }
+        }
+    }
+
+    /// Ends a silence now (kept for the record). False when no such live silence exists.
+    public func deleteSilence(id: Int64, now: Millis) throws -> Bool {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE silences SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", arguments: [now, id])
+            return db.changesCount == 1
+        }
+    }
+}

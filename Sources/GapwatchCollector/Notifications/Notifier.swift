@@ -1,0 +1,287 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+import Logging
+import ServiceLifecycle
+
+/// Sends incident state changes to the configured channels.
+///
+/// The outbox is `incident_events` with `notify = 'pending'`. A notifier claims one event with a
+/// conditional update (a lease in `claimed_until`), so two notifiers, or one restarted after a
+/// crash, never send the same event at the same time. A crash after a send but before it is
+/// recorded can repeat that one send once the lease expires; every request carries
+/// `Idempotency-Key: gapwatch-<event id>-<channel>` so a receiver can drop the repeat.
+public final class Notifier: Sendable {
+    let database: AppDatabase
+    let config: NotifyConfig
+    let liveness: LivenessConfig
+    let evaluateIntervalMs: Millis
+    let sender: ChannelSender
+    let collectorName: String
+    /// This process's claim token.
+    let claim = RandomID.make()
+    let logger: Logger
+
+    public init(database: AppDatabase, detection: DetectionConfig, collectorName: String, logger: Logger) {
+        self.database = database
+        self.config = detection.notify
+        self.liveness = detection.liveness
+        self.evaluateIntervalMs = detection.evaluateIntervalMs
+        self.sender = ChannelSender()
+        self.collectorName = collectorName
+        self.logger = logger
+    }
+
+    /// One pass: queues reminders, then handles every event due at `now`. Returns events handled.
+    @discardableResult
+    public func runPass(now: Millis) async throws -> Int {
+        if let reminder = config.reminderMs { try queueReminders(now: now, every: reminder) }
+        let due = try await database.pool.read { db in
+            try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM incident_events
+                    WHERE notify = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
+                    ORDER BY id LIMIT 50
+                    """, arguments: [now, now])
+        }
+        var handled = 0
+        for eventID in due where try claimEvent(eventID, now: now) {
+            try await handle(eventID, now: now)
+            handled += 1
+        }
+        return handled
+    }
+
+    /// Longest a claimed event can take: every channel timing out, plus slack.
+    private var leaseMs: Millis { config.channels.reduce(30_000) { $0 + $1.timeoutMs } }
+
+    private func claimEvent(_ id: Int64, now: Millis) throws -> Bool {
+        try database.pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE incident_events SET claim = ?, claimed_until = ?
+                    WHERE id = ? AND notify = 'pending' AND (claimed_until IS NULL OR claimed_until < ?)
+                    """, arguments: [claim, now + leaseMs, id, now])
+            return db.changesCount == 1
+        }
+    }
+
+    private struct Pending {
+        var eventID: Int64
+        var incidentID: Int64
+        var event: String
+        var reason: String
+        var at: Millis
+        var attempts: Int
+        var rule: String
+        var subject: String
+        var incidentState: String
+        var openedAt: Millis
+        var labels: [String: String]
+        var feederAgent: String?
+        var notified: Bool
+        var feeder: FeederState
+        var silences: [Silence]
+        var delivered: Set<String>
+    }
+
+    private func load(_ eventID: Int64, now: Millis) throws -> Pending? {
+        try database.pool.read { db in
+            guard let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT e.incident_id, e.event, e.reason, e.at, e.attempts, i.rule, i.subject, i.state, i.opened_at, i.labels,
+                        i.feeder_agent_id, i.notified
+                    FROM incident_events e JOIN incidents i ON i.id = e.incident_id WHERE e.id = ?
+                    """, arguments: [eventID])
+            else { return nil }
+            let feederAgent: String? = row["feeder_agent_id"]
+            var feeder = FeederState.unknown
+            if let agent = feederAgent, let check = try Row.fetchOne(
+                db, sql: "SELECT state, last_ping_at FROM checks WHERE name = ? AND kind = 'liveness'", arguments: ["agent:\(agent)"])
+            {
+                let lastPing: Millis? = check["last_ping_at"]
+                if check["state"] as String == CheckState.down.rawValue {
+                    feeder = .down
+                } else if let lastPing, now >= lastPing + liveness.everyMs {
+                    // Overdue but within grace: the liveness check decides by its deadline.
+                    feeder = .late(decidedBy: lastPing + liveness.everyMs + liveness.graceMs)
+                } else {
+                    feeder = .up
+                }
+            }
+            let silences = try Row.fetchAll(
+                db, sql: "SELECT * FROM silences WHERE deleted_at IS NULL AND starts_at <= ? AND ends_at > ?", arguments: [now, now]
+            ).map(Silence.init(row:))
+            let delivered = Set(try String.fetchAll(
+                db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state = 'sent'", arguments: [eventID]))
+            let labelsJSON: String = row["labels"]
+            return Pending(
+                eventID: eventID, incidentID: row["incident_id"], event: row["event"], reason: row["reason"], at: row["at"],
+                attempts: row["attempts"], rule: row["rule"], subject: row["subject"], incidentState: row["state"],
+                openedAt: row["opened_at"],
+                labels: (try? ReportCodec.decode([String: String].self, from: Array(labelsJSON.utf8))) ?? [:],
+                feederAgent: feederAgent, notified: row["notified"], feeder: feeder, silences: silences, delivered: delivered)
+        }
+    }
+
+    private func handle(_ eventID: Int64, now: Millis) async throws {
+        guard let p = try load(eventID, now: now) else { return }
+        if p.event == "opened" && p.incidentState != "open" {
+            try finish(eventID, notify: "not_needed", detail: "resolved before it was notified")
+            return
+        }
+        let decision = decideNotification(
+            event: p.event, rule: p.rule, subject: p.subject, labels: p.labels, feederAgent: p.feederAgent, feeder: p.feeder,
+            openingNotified: p.notified, silences: p.silences, now: now)
+        switch decision {
+        case .silenced(let id):
+            try finish(eventID, notify: "silenced", detail: "silence \(id)")
+            return
+        case .suppressed(let why):
+            try finish(eventID, notify: "suppressed", detail: why)
+            return
+        case .notNeeded(let why):
+            try finish(eventID, notify: "not_needed", detail: why)
+            return
+        case .deferUntil(let t):
+            try release(eventID, nextAttemptAt: max(now + 100, t + evaluateIntervalMs + 500), attempts: p.attempts, detail: "waiting: the feeding agent is late")
+            return
+        case .send:
+            break
+        }
+        let message = NotificationMessage(
+            eventID: eventID, incidentID: p.incidentID, rule: p.rule, subject: p.subject, event: p.event, reason: p.reason, at: p.at,
+            openedAt: p.openedAt, labels: p.labels, collector: collectorName)
+        var failedFinal: [String] = []
+        var retrying: [String] = []
+        var retryAfter: Millis?
+        for channel in config.channels where !p.delivered.contains(channel.name) {
+            let outcome = await sender.send(message, via: channel)
+            let attemptAt = WallClock.nowMillis()
+            try record(outcome, eventID: eventID, channel: channel.name, message: message, at: attemptAt)
+            switch outcome {
+            case .delivered: break
+            case .failed(_, let retryable, let after):
+                if retryable && p.attempts + 1 < config.maxAttempts {
+                    retrying.append(channel.name)
+                    if let after { retryAfter = max(retryAfter ?? 0, after) }
+                } else {
+                    failedFinal.append(channel.name)
+                }
+            }
+        }
+        let anyDelivered = try await database.pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ? AND state = 'sent')", arguments: [eventID]) ?? false
+        }
+        if retrying.isEmpty {
+            let notify = failedFinal.isEmpty ? "sent" : "failed"
+            let detail = failedFinal.isEmpty ? "sent to \(config.channels.count) channel(s)" : "gave up on \(failedFinal.joined(separator: ", "))"
+            try finish(eventID, notify: notify, detail: detail, attempts: p.attempts + 1, markNotified: anyDelivered ? p.incidentID : nil, now: now)
+        } else {
+            let backoff = notificationBackoff(
+                attempt: p.attempts + 1, initialMs: config.retryInitialMs, maxMs: config.retryMaxMs, random: { Double.random(in: $0) })
+            try release(
+                eventID, nextAttemptAt: now + max(backoff, retryAfter ?? 0), attempts: p.attempts + 1,
+                detail: "retrying \(retrying.joined(separator: ", "))", markNotified: anyDelivered ? p.incidentID : nil, now: now)
+        }
+    }
+
+    /// Records one attempt: the per-channel delivery row and an entry on the timeline.
+    private func record(_ outcome: DeliveryOutcome, eventID: Int64, channel: String, message: NotificationMessage, at: Millis) throws {
+        let (state, detail, ok): (String, String, Bool) =
+            switch outcome {
+            case .delivered(let d): ("sent", d, true)
+            case .failed(let d, let retryable, _): (retryable ? "retrying" : "failed", d, false)
+            }
+        try database.pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO deliveries (event_id, channel, state, attempts, last_attempt_at, detail) VALUES (?, ?, ?, 1, ?, ?)
+                    ON CONFLICT (event_id, channel) DO UPDATE SET state = excluded.state, attempts = attempts + 1,
+                        last_attempt_at = excluded.last_attempt_at, detail = excluded.detail
+                    """, arguments: [eventID, channel, state, at, detail])
+            let text = "incident \(message.incidentID) \(message.event) (\(message.rule) \(message.subject)): \(detail)"
+            try CollectorTimeline.append(
+                db, body: .actionResult(ActionResult(actionID: "notify:\(channel)", outcome: ok ? .ok : .failed, outputTail: text)), at: at)
+        }
+        if ok {
+            logger.info("notification sent", metadata: ["channel": "\(channel)", "event": "\(eventID)", "detail": "\(detail)"])
+        } else {
+            logger.warning("notification failed", metadata: ["channel": "\(channel)", "event": "\(eventID)", "detail": "\(detail)"])
+        }
+    }
+
+    private func finish(_ eventID: Int64, notify: String, detail: String, attempts: Int? = nil, markNotified: Int64? = nil, now: Millis = 0) throws {
+        try database.pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE incident_events SET notify = ?, notify_detail = ?, attempts = COALESCE(?, attempts),
+                        next_attempt_at = NULL, claimed_until = NULL, claim = NULL
+                    WHERE id = ? AND claim = ?
+                    """, arguments: [notify, detail, attempts, eventID, claim])
+            if let incident = markNotified {
+                try db.execute(sql: "UPDATE incidents SET notified = 1, last_notified_at = ? WHERE id = ?", arguments: [now, incident])
+            }
+        }
+    }
+
+    private func release(_ eventID: Int64, nextAttemptAt: Millis, attempts: Int, detail: String, markNotified: Int64? = nil, now: Millis = 0) throws {
+        try database.pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE incident_events SET next_attempt_at = ?, attempts = ?, notify_detail = ?, claimed_until = NULL, claim = NULL
+                    WHERE id = ? AND claim = ?
+                    """, arguments: [nextAttemptAt, attempts, detail, eventID, claim])
+            if let incident = markNotified {
+                try db.execute(sql: "UPDATE incidents SET notified = 1, last_notified_at = ? WHERE id = ?", arguments: [now, incident])
+            }
+        }
+    }
+
+    /// While an incident stays open, its notification repeats every `every`.
+    private func queueReminders(now: Millis, every: Millis) throws {
+        try database.pool.write { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT id, reason FROM incidents WHERE state = 'open' AND notified = 1 AND last_notified_at <= ?",
+                arguments: [now - every])
+            let writer = IncidentWriter(db: db, notifyWaitMs: 0, hasChannels: !config.channels.isEmpty)
+            for row in rows {
+                let id: Int64 = row["id"]
+                try writer.addEvent(id, event: "reminder", old: "open", new: "open", reason: row["reason"], at: now, notifyAt: now)
+                try db.execute(sql: "UPDATE incidents SET last_notified_at = ? WHERE id = ?", arguments: [now, id])
+            }
+        }
+    }
+}
+
+extension Silence {
+    init(row: Row) {
+        let labelsJSON: String = row["labels"]
+        self.init(
+            id: row["id"], rule: row["rule"], subject: row["subject"],
+            labels: (try? ReportCodec.decode([String: String].self, from: Array(labelsJSON.utf8))) ?? [:],
+            startsAt: row["starts_at"], endsAt: row["ends_at"], comment: row["comment"])
+    }
+}
+
+/// The notifier's loop.
+struct NotifierService: Service {
+    let notifier: Notifier
+    let intervalMs: Millis
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await notifier.runPass(now: WallClock.nowMillis())
+                } catch {
+                    logger.error("notification pass failed", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: .milliseconds(intervalMs))
+            }
+        }
+    }
+}
