@@ -73,16 +73,21 @@ let package = Package(
                 "GapwatchAgent", "GapwatchProtocol", "GapwatchHTTPClient", "GapwatchSubprocess",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Test helpers shared by test targets (a recording webhook receiver).
+        .target(
+            name: "GapwatchTestSupport",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
+            path: "Tests/GapwatchTestSupport"),
         .testTarget(
             name: "GapwatchCollectorTests",
             dependencies: [
-                "GapwatchCollector", "GapwatchProtocol", "GapwatchHTTPClient", "GapwatchRules", "GapwatchSubprocess",
+                "GapwatchTestSupport", "GapwatchCollector", "GapwatchProtocol", "GapwatchHTTPClient", "GapwatchRules", "GapwatchSubprocess",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCollector", "CZlib"]),
+            dependencies: ["GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCollector", "GapwatchTestSupport", "CZlib"]),
     ]
 )

@@ -2,6 +2,7 @@ import Foundation
 import GapwatchCollector
 import GapwatchProtocol
 import GapwatchSubprocess
+import GapwatchTestSupport
 import Hummingbird
 import Logging
 import NIOCore
@@ -468,92 +469,4 @@ final class NotificationChannelTests: XCTestCase {
         }
         return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
-}
-
-/// A real HTTP receiver (Hummingbird on 127.0.0.1, port 0) that records every request. Paths
-/// choose the answer: /ok 200, /fail 500 + Retry-After: 7, /throttle 429, /gone 404, /hang waits
-/// 3s then 200, /echo/... 400 echoing the Authorization header and the request URI.
-final class NotifyReceiver: @unchecked Sendable {
-    struct Recorded: Sendable {
-        var method: String
-        var path: String
-        var headers: [(name: String, value: String)]
-        var body: [UInt8]
-
-        /// Every value sent under `name` (lowercase), in order.
-        func header(_ name: String) -> [String] { headers.filter { $0.name == name }.map(\.value) }
-    }
-
-    private final class Log: @unchecked Sendable {
-        private let lock = NSLock()
-        private var entries: [Recorded] = []
-        func append(_ entry: Recorded) { lock.withLock { entries.append(entry) } }
-        var all: [Recorded] { lock.withLock { entries } }
-    }
-
-    private let log: Log
-    private let task: Task<Void, any Error>
-    let port: Int
-    var base: String { "http://127.0.0.1:\(port)" }
-    var requests: [Recorded] { log.all }
-
-    private init(log: Log, task: Task<Void, any Error>, port: Int) {
-        self.log = log
-        self.task = task
-        self.port = port
-    }
-
-    static func start() async throws -> NotifyReceiver {
-        let log = Log()
-        let router = Router()
-        @Sendable func record(_ request: Request) async throws -> Recorded {
-            var request = request
-            let body = try await request.collectBody(upTo: 1 << 20)
-            let entry = Recorded(
-                method: request.method.rawValue, path: request.uri.path,
-                headers: request.headers.map { (name: $0.name.canonicalName, value: $0.value) },
-                body: Array(body.readableBytesView))
-            log.append(entry)
-            return entry
-        }
-        @Sendable func text(_ s: String) -> ResponseBody { ResponseBody(byteBuffer: ByteBuffer(string: s)) }
-        router.post("ok") { request, _ -> Response in
-            _ = try await record(request)
-            return Response(status: .ok, body: text("ok"))
-        }
-        router.post("fail") { request, _ -> Response in
-            _ = try await record(request)
-            return Response(status: .internalServerError, headers: [.retryAfter: "7"], body: text("upstream exploded"))
-        }
-        router.post("throttle") { request, _ -> Response in
-            _ = try await record(request)
-            return Response(status: .tooManyRequests, body: text("slow down"))
-        }
-        router.post("gone") { request, _ -> Response in
-            _ = try await record(request)
-            return Response(status: .notFound, body: text("no such hook"))
-        }
-        router.post("hang") { request, _ -> Response in
-            _ = try await record(request)
-            try await Task.sleep(for: .seconds(3))
-            return Response(status: .ok, body: text("too late"))
-        }
-        router.post("echo/**") { request, _ -> Response in
-            let entry = try await record(request)
-            let auth = entry.header("authorization").joined(separator: ",")
-            return Response(status: .badRequest, body: text("bad auth \(auth) for \(request.uri.description)"))
-        }
-        var logger = Logger(label: "receiver")
-        logger.logLevel = .critical
-        let ports = AsyncStream<Int>.makeStream()
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in ports.continuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
-        let task = Task { try await app.run() }
-        var iterator = ports.stream.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { throw XCTSkip("receiver did not start") }
-        return NotifyReceiver(log: log, task: task, port: port)
-    }
-
-    func stop() { task.cancel() }
 }
