@@ -15,15 +15,7 @@ struct DetectionService: Service {
             while !Task.isCancelled {
                 var sleepMs = detector.config.evaluateIntervalMs
                 do {
-                    // Drain everything due now; a large backlog takes several bounded passes.
-                    while true {
-                        let pass = try detector.evaluateDue(now: clock())
-                        if pass.evaluated < 2000 { break }
-                        await Task.yield()
-                    }
-                    if let earliest = try detector.earliestDue() {
-                        sleepMs = max(1, min(sleepMs, earliest - clock()))
-                    }
+                    sleepMs = try await detector.step(clock: clock).sleepMs
                 } catch {
                     logger.error("check evaluation failed", metadata: ["error": "\(error)"])
                 }
@@ -31,4 +23,25 @@ struct DetectionService: Service {
             }
         }
     }
+}
+
+extension Detector {
+    /// One turn of the evaluation loop: evaluates everything due (a large backlog in several
+    /// bounded passes), then says how long to sleep: until the earliest deadline, at most the
+    /// evaluation interval (so signals marked due by ingest are seen quickly).
+    public func step(clock: @Sendable () -> Millis) async throws -> (passes: [PassResult], sleepMs: Millis) {
+        var passes: [PassResult] = []
+        while true {
+            let pass = try evaluateDue(now: clock(), limit: Self.passLimit)
+            passes.append(pass)
+            if pass.evaluated < Self.passLimit { break }
+            await Task.yield()
+        }
+        var sleepMs = config.evaluateIntervalMs
+        if let earliest = try earliestDue() { sleepMs = max(1, min(sleepMs, earliest - clock())) }
+        return (passes, sleepMs)
+    }
+
+    /// Checks per transaction: bounds how long one pass holds the write lock.
+    public static let passLimit = 2000
 }
