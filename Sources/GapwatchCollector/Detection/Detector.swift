@@ -74,18 +74,17 @@ public final class Detector: Sendable {
                 let rule = kind == "heartbeat" ? RuleName.heartbeat : RuleName.workflowGap
                 let subject = kind == "heartbeat" ? "check:\(name)" : "expectation:\(name)"
                 try incidents(db).resolve(rule: rule, subject: subject, reason: "the check was removed from the config", at: now)
-                try db.execute(sql: "DELETE FROM checks WHERE id = ?", arguments: [row["id"] as Int64])
+                try db.cachedStatement(sql: "DELETE FROM checks WHERE id = ?").execute(arguments: [row["id"] as Int64])
             }
             for (name, kind) in heartbeats.keys.map({ ($0, "heartbeat") }) + expectations.keys.map({ ($0, "expectation") }) {
                 if let id = ids[name] {
                     // A changed definition takes effect now; paused checks stay paused.
-                    try db.execute(sql: "UPDATE checks SET next_due = ? WHERE id = ? AND state != 'paused'", arguments: [now, id])
+                    try db.cachedStatement(sql: "UPDATE checks SET next_due = ? WHERE id = ? AND state != 'paused'").execute(arguments: [now, id])
                 } else {
-                    try db.execute(
-                        sql: """
+                    try db.cachedStatement(sql: """
                             INSERT INTO checks (name, kind, state, created_at, changed_at, reason, next_due, judged_through)
                             VALUES (?, ?, 'new', ?, ?, 'created from the config', ?, ?)
-                            """, arguments: [name, kind, now, now, now, kind == "expectation" ? now : nil])
+                            """).execute(arguments: [name, kind, now, now, now, kind == "expectation" ? now : nil])
                     ids[name] = db.lastInsertedRowID
                 }
             }
@@ -113,8 +112,7 @@ public final class Detector: Sendable {
     /// Evaluates every check due at `now` (at most `limit`), in one transaction.
     public func evaluateDue(now: Millis, limit: Int = 2000) throws -> PassResult {
         try database.pool.write { db in
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM checks WHERE next_due <= ? ORDER BY next_due LIMIT ?", arguments: [now, limit])
+            let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM checks WHERE next_due <= ? ORDER BY next_due LIMIT ?"), arguments: [now, limit])
             var result = PassResult()
             for row in rows {
                 result.evaluated += 1
@@ -128,7 +126,7 @@ public final class Detector: Sendable {
                 case "expectation":
                     try evaluateExpectation(db, row: row, now: now)
                 default:
-                    try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [row["id"] as Int64])
+                    try db.cachedStatement(sql: "UPDATE checks SET next_due = NULL WHERE id = ?").execute(arguments: [row["id"] as Int64])
                 }
             }
             return result
@@ -155,7 +153,7 @@ public final class Detector: Sendable {
         guard let (rule, checkLabels) = heartbeatRule(kind: kind, name: name),
             let current = CheckState(rawValue: row["state"])
         else {
-            try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [id])
+            try db.cachedStatement(sql: "UPDATE checks SET next_due = NULL WHERE id = ?").execute(arguments: [id])
             return nil
         }
         let facts = HeartbeatFacts(
@@ -163,9 +161,7 @@ public final class Detector: Sendable {
             lastFailAt: row["last_fail_at"], lastFailReason: row["last_fail_reason"])
         let verdict = rule.evaluate(current: current, facts: facts, now: now, holdOffUntil: startedAt + rule.graceMs)
         let changed = verdict.state != current
-        try db.execute(
-            sql: "UPDATE checks SET state = ?, reason = ?, next_due = ?, changed_at = CASE WHEN ? THEN ? ELSE changed_at END WHERE id = ?",
-            arguments: [verdict.state.rawValue, verdict.reason, verdict.nextEvaluation, changed, now, id])
+        try db.cachedStatement(sql: "UPDATE checks SET state = ?, reason = ?, next_due = ?, changed_at = CASE WHEN ? THEN ? ELSE changed_at END WHERE id = ?").execute(arguments: [verdict.state.rawValue, verdict.reason, verdict.nextEvaluation, changed, now, id])
         guard changed else { return nil }
 
         let (ruleName, subject) = kind == "liveness" ? (RuleName.liveness, name) : (RuleName.heartbeat, "check:\(name)")
@@ -175,7 +171,7 @@ public final class Detector: Sendable {
             if kind == "liveness" {
                 let agentID = String(name.dropFirst("agent:".count))
                 labels["agent"] = agentID
-                if let service = try String.fetchOne(db, sql: "SELECT service FROM agents WHERE id = ?", arguments: [agentID]) {
+                if let service = try String.fetchOne(db.cachedStatement(sql: "SELECT service FROM agents WHERE id = ?"), arguments: [agentID]) {
                     labels["service"] = service
                 }
             } else {
@@ -199,7 +195,7 @@ public final class Detector: Sendable {
         let id: Int64 = row["id"]
         let name: String = row["name"]
         guard let expectation = expectations[name] else {
-            try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [id])
+            try db.cachedStatement(sql: "UPDATE checks SET next_due = NULL WHERE id = ?").execute(arguments: [id])
             return
         }
         if row["state"] as String == CheckState.paused.rawValue { return }
@@ -232,9 +228,7 @@ public final class Detector: Sendable {
             through = window.end
         }
         // A RUN after a gap (a catch-up run) resolves it, judged by observed time.
-        if state == .down, let opened = try Millis.fetchOne(
-            db, sql: "SELECT opened_at FROM incidents WHERE rule = ? AND subject = ? AND state = 'open'",
-            arguments: [RuleName.workflowGap, subject]),
+        if state == .down, let opened = try Millis.fetchOne(db.cachedStatement(sql: "SELECT opened_at FROM incidents WHERE rule = ? AND subject = ? AND state = 'open'"), arguments: [RuleName.workflowGap, subject]),
             let gapStart = rule.windows.opens.previous(atOrBefore: opened - rule.graceMs - rule.windows.durationMs),
             let run = try decisions(db, workflow: rule.workflow, from: gapStart, to: .max).first(where: { $0.decision == .run })
         {
@@ -243,22 +237,19 @@ public final class Detector: Sendable {
             try incidents(db).resolve(rule: RuleName.workflowGap, subject: subject, reason: reason, at: now)
         }
         let nextClose = rule.windows.nextClose(after: through).map { $0 + rule.graceMs }
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 UPDATE checks SET state = ?, reason = ?, judged_through = ?, next_due = ?,
                     changed_at = CASE WHEN state != ? THEN ? ELSE changed_at END WHERE id = ?
-                """, arguments: [state.rawValue, reason, through, nextClose, state.rawValue, now, id])
+                """).execute(arguments: [state.rawValue, reason, through, nextClose, state.rawValue, now, id])
     }
 
     func decisions(_ db: Database, workflow: String, from: Millis, to: Millis) throws -> [DecisionSighting] {
-        try Row.fetchAll(
-            db,
-            sql: """
+        try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT o.observed_at, o.status, o.text FROM observations o
                 WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.observed_at >= ? AND o.observed_at < ?
                     AND o.kind = \(ObservationKind.decision.storageCode)
                 ORDER BY o.observed_at
-                """, arguments: ["workflow:\(workflow)", from, to]
+                """), arguments: ["workflow:\(workflow)", from, to]
         ).compactMap { row in
             guard let decision = WorkflowDecision.Decision(rawValue: row["status"]) else { return nil }
             return DecisionSighting(observedAt: row["observed_at"], decision: decision, reason: row["text"])
@@ -266,12 +257,10 @@ public final class Detector: Sendable {
     }
 
     func partitionCount(_ db: Database, dataset: String, partition: String) throws -> Int64? {
-        try Int64.fetchOne(
-            db,
-            sql: """
+        try Int64.fetchOne(db.cachedStatement(sql: """
                 SELECT o.num FROM observations o
                 WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.kind = \(ObservationKind.count.storageCode) AND o.part = ?
                 ORDER BY o.observed_at DESC LIMIT 1
-                """, arguments: ["dataset:\(dataset)", partition])
+                """), arguments: ["dataset:\(dataset)", partition])
     }
 }

@@ -15,22 +15,20 @@ struct IncidentWriter {
     /// event when the reason changed (not notified). Returns the incident id.
     @discardableResult
     func open(rule: String, subject: String, reason: String, labels: [String: String], feederAgent: String?, at: Millis) throws -> Int64 {
-        if let row = try Row.fetchOne(
-            db, sql: "SELECT id, reason FROM incidents WHERE rule = ? AND subject = ? AND state = 'open'", arguments: [rule, subject])
+        if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, reason FROM incidents WHERE rule = ? AND subject = ? AND state = 'open'"), arguments: [rule, subject])
         {
             let id: Int64 = row["id"]
             if (row["reason"] as String) != reason {
-                try db.execute(sql: "UPDATE incidents SET reason = ? WHERE id = ?", arguments: [reason, id])
+                try db.cachedStatement(sql: "UPDATE incidents SET reason = ? WHERE id = ?").execute(arguments: [reason, id])
                 try addEvent(id, event: "updated", old: "open", new: "open", reason: reason, at: at, notify: "not_needed", detail: "updates are recorded, not sent")
             }
             return id
         }
         let labelsJSON = String(decoding: ReportCodec.encode(labels), as: UTF8.self)
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO incidents (rule, subject, state, opened_at, reason, labels, feeder_agent_id)
                 VALUES (?, ?, 'open', ?, ?, ?, ?)
-                """, arguments: [rule, subject, at, reason, labelsJSON, feederAgent])
+                """).execute(arguments: [rule, subject, at, reason, labelsJSON, feederAgent])
         let id = db.lastInsertedRowID
         try addEvent(id, event: "opened", old: nil, new: "open", reason: reason, at: at, notifyAt: at + notifyWaitMs)
         return id
@@ -39,11 +37,9 @@ struct IncidentWriter {
     /// Resolves the open incident for (rule, subject), if any. Returns whether one was open.
     @discardableResult
     func resolve(rule: String, subject: String, reason: String, at: Millis) throws -> Bool {
-        guard let id = try Int64.fetchOne(
-            db, sql: "SELECT id FROM incidents WHERE rule = ? AND subject = ? AND state = 'open'", arguments: [rule, subject])
+        guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM incidents WHERE rule = ? AND subject = ? AND state = 'open'"), arguments: [rule, subject])
         else { return false }
-        try db.execute(
-            sql: "UPDATE incidents SET state = 'resolved', resolved_at = ?, reason = ? WHERE id = ?", arguments: [at, reason, id])
+        try db.cachedStatement(sql: "UPDATE incidents SET state = 'resolved', resolved_at = ?, reason = ? WHERE id = ?").execute(arguments: [at, reason, id])
         try addEvent(id, event: "resolved", old: "open", new: "resolved", reason: reason, at: at, notifyAt: at)
         return true
     }
@@ -58,11 +54,10 @@ struct IncidentWriter {
             state = "not_needed"
             detail = "no notification channels configured"
         }
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO incident_events (incident_id, at, event, old_state, new_state, reason, notify, notify_detail, next_attempt_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [incidentID, at, event, old, new, reason, state, detail, state == "pending" ? (notifyAt ?? at) : nil])
+                """).execute(arguments: [incidentID, at, event, old, new, reason, state, detail, state == "pending" ? (notifyAt ?? at) : nil])
     }
 }
 
@@ -144,9 +139,7 @@ extension AppDatabase {
                 arguments.append(contentsOf: [since, since] as [Millis])
             }
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            return try Row.fetchAll(
-                db, sql: "SELECT * FROM incidents \(whereClause) ORDER BY opened_at DESC, id DESC LIMIT ?",
-                arguments: StatementArguments(arguments + [filter.limit])
+            return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM incidents \(whereClause) ORDER BY opened_at DESC, id DESC LIMIT ?"), arguments: StatementArguments(arguments + [filter.limit])
             ).map(Self.incident)
         }
     }
@@ -154,12 +147,10 @@ extension AppDatabase {
     /// One incident with its full history and every delivery.
     public func incident(id: Int64) throws -> IncidentInfo? {
         try pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM incidents WHERE id = ?", arguments: [id]) else { return nil }
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM incidents WHERE id = ?"), arguments: [id]) else { return nil }
             var info = Self.incident(row)
-            let deliveries = try Row.fetchAll(
-                db, sql: "SELECT d.* FROM deliveries d JOIN incident_events e ON e.id = d.event_id WHERE e.incident_id = ? ORDER BY d.channel",
-                arguments: [id])
-            info.events = try Row.fetchAll(db, sql: "SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id", arguments: [id]).map { e in
+            let deliveries = try Row.fetchAll(db.cachedStatement(sql: "SELECT d.* FROM deliveries d JOIN incident_events e ON e.id = d.event_id WHERE e.incident_id = ? ORDER BY d.channel"), arguments: [id])
+            info.events = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id"), arguments: [id]).map { e in
                 let eventID: Int64 = e["id"]
                 return IncidentEventInfo(
                     id: eventID, at: e["at"], event: e["event"], oldState: e["old_state"], newState: e["new_state"], reason: e["reason"],
