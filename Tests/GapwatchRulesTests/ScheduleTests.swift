@@ -363,6 +363,9 @@ final class CronScheduleTests: XCTestCase {
         // During the second 01:xx (EST), the next slot is 02:00 EST.
         XCTAssertEqual(iso(quarter.next(after: ms("2026-11-01T06:10:00Z"))), "2026-11-01T07:00:00Z")
         XCTAssertEqual(iso(quarter.previous(atOrBefore: ms("2026-11-01T06:50:00Z"))), "2026-11-01T05:45:00Z")
+        // At 01:10 EST (second pass) the latest slot is still 01:45 EDT, not 01:00.
+        XCTAssertEqual(iso(quarter.previous(atOrBefore: ms("2026-11-01T06:10:00Z"))), "2026-11-01T05:45:00Z")
+        XCTAssertEqual(iso(daily0130.previous(atOrBefore: ms("2026-11-01T06:10:00Z"))), "2026-11-01T05:30:00Z")
     }
 
     func testBerlin() {
