@@ -117,7 +117,9 @@ public enum TimeParsing {
         return era * 146_097 + doe - 719_468
     }
 
-    static func civilFromDays(_ days: Int) -> (Int, Int, Int) {
+    /// Year, month (1-12) and day of a day number (days since 1970-01-01), proleptic Gregorian
+    /// (Howard Hinnant's algorithm).
+    public static func civilFromDays(_ days: Int) -> (Int, Int, Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097

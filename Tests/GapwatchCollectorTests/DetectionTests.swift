@@ -30,14 +30,18 @@ final class DetectionTests: XCTestCase {
         return l
     }()
 
-    func open(_ yaml: String) throws {
+    /// Opens a collector with `yaml` plus a `notify:` section whose one channel is `sink`, or
+    /// the command `argv` given.
+    func open(_ yaml: String, notify: String = "", argv: String? = nil) throws {
+        let command = argv ?? #"["/bin/sh", "-c", "cat >> \#(sink); echo >> \#(sink)"]"#
         var config = try CollectorConfig.parse(yaml: yaml + """
 
             notify:
+            \(notify)
               channels:
                 - name: sink
                   kind: command
-                  argv: ["/bin/sh", "-c", "cat >> \(sink); echo >> \(sink)"]
+                  argv: \(command)
             """)
         config.databasePath = dir + "/gapwatch.db"
         config.bootstrapAgentID = "agent-1"
@@ -282,21 +286,13 @@ final class DetectionTests: XCTestCase {
     func testFailingChannelRetriesWithBackoffThenSucceeds() async throws {
         let flag = dir + "/fail"
         FileManager.default.createFile(atPath: flag, contents: nil)
-        var config = try CollectorConfig.parse(yaml: """
+        try open(
+            """
             liveness: {enabled: false}
             checks:
               - {name: a, ping: a, every: 10s, grace: 0s}
-            notify:
-              retry_initial: 2s
-              retry_max: 2s
-              channels:
-                - name: flaky
-                  kind: command
-                  argv: ["/bin/sh", "-c", "test ! -e \(flag) && cat >> \(sink) && echo >> \(sink)"]
-            """)
-        config.databasePath = dir + "/gapwatch.db"
-        runtime = try Collector.open(config: config, logger: Self.logger)
-        t0 = WallClock.nowMillis()  // after open: checks were created at or before t0
+            """, notify: "  retry_initial: 2s\n  retry_max: 2s",
+            argv: #"["/bin/sh", "-c", "test ! -e \#(flag) && cat >> \#(sink) && echo >> \#(sink)"]"#)
         try await tick(t0 + 10_001)
         XCTAssertEqual(try notifications().count, 0)
         let incident = try XCTUnwrap(try runtime.database.incidents(IncidentFilter()).first)
@@ -315,20 +311,12 @@ final class DetectionTests: XCTestCase {
     }
 
     func testRemindersRepeatWhileOpen() async throws {
-        var config = try CollectorConfig.parse(yaml: """
+        try open(
+            """
             liveness: {enabled: false}
             checks:
               - {name: a, ping: a, every: 10s, grace: 0s}
-            notify:
-              reminder: 1m
-              channels:
-                - name: sink
-                  kind: command
-                  argv: ["/bin/sh", "-c", "cat >> \(sink); echo >> \(sink)"]
-            """)
-        config.databasePath = dir + "/gapwatch.db"
-        runtime = try Collector.open(config: config, logger: Self.logger)
-        t0 = WallClock.nowMillis()  // after open: checks were created at or before t0
+            """, notify: "  reminder: 1m")
         try await tick(t0 + 10_001)
         try await tick(t0 + 40_000)
         try await tick(t0 + 70_001)

@@ -1,3 +1,5 @@
+import GapwatchProtocol
+
 /// Proleptic Gregorian calendar arithmetic on day numbers (days since 1970-01-01), without
 /// Foundation's Calendar: the schedule search calls these in its innermost loops.
 /// Algorithms from Howard Hinnant, "chrono-Compatible Low-Level Date Algorithms".
@@ -14,15 +16,8 @@ enum CivilCalendar {
     /// Year, month (1-12) and day (1-31) of a day number.
     @inline(__always)
     static func date(ofDay day: Int64) -> (year: Int64, month: Int, day: Int) {
-        let z = day + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), Int(m), Int(d))
+        let (y, m, d) = TimeParsing.civilFromDays(Int(day))
+        return (Int64(y), m, d)
     }
 
     /// Day of week of a day number: 0 = Sunday ... 6 = Saturday (1970-01-01 was a Thursday).
