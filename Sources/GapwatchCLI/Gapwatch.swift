@@ -15,9 +15,16 @@ struct Gapwatch: AsyncParsableCommand {
               gapwatch agents
               gapwatch timeline --since 1h
               gapwatch timeline --subject dataset:nba_raw.bdl_player_boxscores --json
+
+            See what is missing (checks and expectations come from the collector config):
+              gapwatch checks
+              gapwatch incidents --state open
+              gapwatch incidents show 42
+              gapwatch silence add --subject 'check:nightly-*' --duration 2h --comment "db migration"
+              gapwatch workflows gaps --since 24h
             """,
         subcommands: [
-            CollectorCommand.self, DemoCommand.self, AgentsCommand.self, TimelineCommand.self, TokensCommand.self,
-            BenchCommand.self,
+            CollectorCommand.self, DemoCommand.self, AgentsCommand.self, TimelineCommand.self, ChecksCommand.self,
+            IncidentsCommand.self, SilenceCommand.self, WorkflowsCommand.self, TokensCommand.self, BenchCommand.self,
         ])
 }
