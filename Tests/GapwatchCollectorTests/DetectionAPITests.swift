@@ -101,6 +101,11 @@ final class DetectionAPITests: XCTestCase {
         XCTAssertEqual(try ReportCodec.decode(List.self, from: r.body).silences.count, 0)
         r = try await json("GET", "/v1/silences?all=true", token: readToken)
         XCTAssertEqual(try ReportCodec.decode(List.self, from: r.body).silences.map(\.status), ["deleted"])
+        // An expired silence is history: it cannot be deleted.
+        let expired = try collector.database.createSilence(SilenceRequest(rule: "heartbeat", duration: "1s"), createdBy: "t", now: WallClock.nowMillis() - 10_000 + 9_500)
+        usleep(600_000)
+        r = try await json("DELETE", "/v1/silences/\(expired.id)", token: collector.adminToken)
+        XCTAssertEqual(r.status, 404)
     }
 
     func testIncidentsAndGapsValidateTheirQueries() async throws {

@@ -324,6 +324,36 @@ final class DetectionTests: XCTestCase {
         XCTAssertEqual(try notifications().map(\.event), ["opened", "reminder"])
     }
 
+    func testAChannelThatFailsForGoodIsNotRetried() async throws {
+        try open(
+            """
+            liveness: {enabled: false}
+            checks:
+              - {name: a, ping: a, every: 10s, grace: 0s}
+            """, argv: #"["/nonexistent/gapwatch-notify"]"#)
+        try await tick(t0 + 10_001)
+        try await tick(t0 + 20_000)
+        try await tick(t0 + 400_000)
+        let incident = try XCTUnwrap(try runtime.database.incidents(IncidentFilter()).first)
+        let event = try XCTUnwrap(try runtime.database.incident(id: incident.id)?.events?.first)
+        XCTAssertEqual(event.notify, "failed")
+        XCTAssertEqual(event.notifyDetail, "gave up on sink")
+        XCTAssertEqual(event.deliveries.map(\.state), ["failed"])
+        XCTAssertEqual(event.deliveries.first?.attempts, 1, "a program that cannot start is not retried")
+    }
+
+    func testTurningLivenessOffRemovesItsChecksAndResolvesTheirIncidents() async throws {
+        try open("liveness: {every: 10s, grace: 0s}")
+        try await ingest(report(firstSeq: 1, at: t0 + 1_000, [ping("agent:agent-1")]), receivedAt: t0 + 1_000)
+        try await tick(t0 + 12_000)
+        XCTAssertEqual(try check("agent:agent-1", at: t0 + 12_000).state, "down")
+        var config = runtime.config
+        config.detection.liveness.enabled = false
+        runtime = try Collector.open(config: config, logger: Self.logger)
+        XCTAssertTrue(try runtime.detector.checks(now: t0).isEmpty)
+        XCTAssertEqual(try runtime.database.incidents(IncidentFilter()).map(\.state), ["resolved"])
+    }
+
     // MARK: run expectations
 
     func testWorkflowGapOnlyOnPartitionsWithRows() async throws {

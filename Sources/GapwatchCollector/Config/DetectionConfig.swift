@@ -62,7 +62,8 @@ public struct DetectionConfig: Sendable {
 }
 
 extension DetectionConfig {
-    static let checkNameCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:/")
+    // No '/': names are path segments in /v1/checks/{name}/pause.
+    static let checkNameCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:")
 
     mutating func parse(_ reader: inout MapReader) throws(ConfigError) {
         if let list = try reader.list("checks") {
@@ -88,7 +89,7 @@ extension DetectionConfig {
         if var m = try reader.map("liveness") {
             liveness.enabled = try m.bool("enabled") ?? liveness.enabled
             liveness.everyMs = try m.duration("every") ?? liveness.everyMs
-            liveness.graceMs = try m.duration("grace") ?? liveness.graceMs
+            liveness.graceMs = try m.duration("grace", allowZero: true) ?? liveness.graceMs
             try m.finish()
         }
         if var m = try reader.map("notify") {
@@ -119,7 +120,7 @@ extension DetectionConfig {
     static func parseName(_ m: inout MapReader) throws(ConfigError) -> String {
         guard let name = try m.string("name"), !name.isEmpty else { throw ConfigError("\(m.path).name: required") }
         guard name.count <= 128, name.allSatisfy(checkNameCharacters.contains) else {
-            throw ConfigError("\(m.path).name: '\(name)' may use only letters, digits and . _ - : / (at most 128)")
+            throw ConfigError("\(m.path).name: '\(name)' may use only letters, digits and . _ - : (at most 128)")
         }
         if name.hasPrefix("agent:") { throw ConfigError("\(m.path).name: the prefix 'agent:' is reserved for agents' liveness checks") }
         return name

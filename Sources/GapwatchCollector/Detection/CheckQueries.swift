@@ -58,7 +58,7 @@ extension Detector {
                 } else if let (rule, _) = kind == "liveness" ? (config.liveness.rule, [:]) : heartbeats[name].map({ ($0.rule, $0.labels) }) {
                     expects = rule.expectation.summary
                     grace = rule.graceMs
-                    if let state = CheckState(rawValue: row["state"]), state == .up {
+                    if let state = CheckState(rawValue: row["state"]), state == .up || state == .new {
                         let facts = HeartbeatFacts(since: row["created_at"], lastPingAt: row["last_ping_at"])
                         late = rule.evaluate(current: state, facts: facts, now: now).late
                     }
@@ -72,8 +72,7 @@ extension Detector {
         }
     }
 
-    /// Pauses a check: no evaluation, and its open incident is resolved as paused. Returns false
-    /// when it was already paused.
+    /// Pauses a check: no evaluation, and its open incident is resolved as paused.
     public func pause(name: String, now: Millis) throws -> CheckChange {
             try database.pool.write { db in
                 guard let row = try Row.fetchOne(db, sql: "SELECT id, kind, state FROM checks WHERE name = ?", arguments: [name]) else {
@@ -90,7 +89,7 @@ extension Detector {
     }
 
     /// Resumes a paused check as `new`: it is due one period from now (expectations judge
-    /// windows closing from now on). Returns false when it was not paused.
+    /// windows closing from now on).
     public func resume(name: String, now: Millis) throws -> CheckChange {
             try database.pool.write { db in
                 guard let row = try Row.fetchOne(db, sql: "SELECT id, state FROM checks WHERE name = ?", arguments: [name]) else {

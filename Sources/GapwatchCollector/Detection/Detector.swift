@@ -61,6 +61,13 @@ public final class Detector: Sendable {
     /// (their open incidents resolved). Returns the routing for the ingest writer.
     func syncConfig(now: Millis) throws -> CheckRouting {
         try database.pool.write { db in
+            if !config.liveness.enabled {
+                // Nothing feeds them any more: left alone they would go down and never resolve.
+                for name in try String.fetchAll(db, sql: "SELECT name FROM checks WHERE kind = 'liveness'") {
+                    try incidents(db).resolve(rule: RuleName.liveness, subject: name, reason: "liveness checks were turned off in the config", at: now)
+                }
+                try db.execute(sql: "DELETE FROM checks WHERE kind = 'liveness'")
+            }
             let existing = try Row.fetchAll(db, sql: "SELECT id, name, kind FROM checks WHERE kind IN ('heartbeat', 'expectation')")
             var ids: [String: Int64] = [:]
             for row in existing {

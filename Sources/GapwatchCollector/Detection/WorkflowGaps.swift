@@ -50,9 +50,14 @@ extension Detector {
                     if d.decision != .run, let reason = d.reason, !h.reasons.contains(reason), h.reasons.count < 10 { h.reasons.append(reason) }
                     byHour[h.hour] = h
                 }
-                let windows = rule.windows.windowsClosing(after: since, through: now).filter { $0.start >= since }
+                // The windows the detector judges: closed at least `grace` ago, and closing after
+                // the expectation was created (or last resumed), as its incidents are decided.
+                let created = try Millis.fetchOne(
+                    db, sql: "SELECT created_at FROM checks WHERE name = ? AND kind = 'expectation'", arguments: [expectation.name]) ?? now
+                let windows = rule.windows.windowsClosing(after: max(since, created), through: now - rule.graceMs, limit: 50_000)
+                    .filter { $0.start >= since }
                 for window in windows {
-                    let inWindow = window.start >= since ? decisions : try self.decisions(db, workflow: rule.workflow, from: window.start, to: window.end)
+                    let inWindow = decisions.filter { $0.observedAt >= window.start && $0.observedAt < window.end }
                     let count = try rule.condition.map { try partitionCount(db, dataset: $0.dataset, partition: window.partition) } ?? nil
                     var h = row(bucket(window.start))
                     switch rule.judge(window, decisions: inWindow, partitionCount: count) {

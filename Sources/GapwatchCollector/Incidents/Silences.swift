@@ -130,7 +130,8 @@ extension AppDatabase {
     /// Ends a silence now (kept for the record). False when no such live silence exists.
     public func deleteSilence(id: Int64, now: Millis) throws -> Bool {
         try pool.write { db in
-            try db.execute(sql: "UPDATE silences SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", arguments: [now, id])
+            try db.execute(
+                sql: "UPDATE silences SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL AND ends_at > ?", arguments: [now, id, now])
             return db.changesCount == 1
         }
     }

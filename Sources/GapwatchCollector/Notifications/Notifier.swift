@@ -83,7 +83,7 @@ public final class Notifier: Sendable {
         var notified: Bool
         var feeder: FeederState
         var silences: [Silence]
-        var delivered: Set<String>
+        var done: Set<String>
     }
 
     private func load(_ eventID: Int64, now: Millis) throws -> Pending? {
@@ -114,15 +114,16 @@ public final class Notifier: Sendable {
             let silences = try Row.fetchAll(
                 db, sql: "SELECT * FROM silences WHERE deleted_at IS NULL AND starts_at <= ? AND ends_at > ?", arguments: [now, now]
             ).map(Silence.init(row:))
-            let delivered = Set(try String.fetchAll(
-                db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state = 'sent'", arguments: [eventID]))
+            // Channels finished with this event: delivered, or failed for good.
+            let done = Set(try String.fetchAll(
+                db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state IN ('sent', 'failed')", arguments: [eventID]))
             let labelsJSON: String = row["labels"]
             return Pending(
                 eventID: eventID, incidentID: row["incident_id"], event: row["event"], reason: row["reason"], at: row["at"],
                 attempts: row["attempts"], rule: row["rule"], subject: row["subject"], incidentState: row["state"],
                 openedAt: row["opened_at"],
                 labels: (try? ReportCodec.decode([String: String].self, from: Array(labelsJSON.utf8))) ?? [:],
-                feederAgent: feederAgent, notified: row["notified"], feeder: feeder, silences: silences, delivered: delivered)
+                feederAgent: feederAgent, notified: row["notified"], feeder: feeder, silences: silences, done: done)
         }
     }
 
@@ -157,7 +158,7 @@ public final class Notifier: Sendable {
         var failedFinal: [String] = []
         var retrying: [String] = []
         var retryAfter: Millis?
-        for channel in config.channels where !p.delivered.contains(channel.name) {
+        for channel in config.channels where !p.done.contains(channel.name) {
             let outcome = await sender.send(message, via: channel)
             let attemptAt = WallClock.nowMillis()
             try record(outcome, eventID: eventID, channel: channel.name, message: message, at: attemptAt)
@@ -172,12 +173,25 @@ public final class Notifier: Sendable {
                 }
             }
         }
-        let anyDelivered = try await database.pool.read { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ? AND state = 'sent')", arguments: [eventID]) ?? false
+        if !failedFinal.isEmpty {
+            // Given up: a retryable failure on the last allowed attempt is final too.
+            let failedFinal = failedFinal
+            try await database.pool.write { db in
+                try db.execute(
+                    sql: "UPDATE deliveries SET state = 'failed' WHERE event_id = ? AND channel IN (\(failedFinal.map { _ in "?" }.joined(separator: ",")))",
+                    arguments: StatementArguments([eventID] + failedFinal))
+            }
         }
+        let (sentCount, failedChannels) = try await database.pool.read { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries WHERE event_id = ? AND state = 'sent'", arguments: [eventID]) ?? 0,
+                try String.fetchAll(db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state = 'failed' ORDER BY channel", arguments: [eventID])
+            )
+        }
+        let anyDelivered = sentCount > 0
         if retrying.isEmpty {
-            let notify = failedFinal.isEmpty ? "sent" : "failed"
-            let detail = failedFinal.isEmpty ? "sent to \(config.channels.count) channel(s)" : "gave up on \(failedFinal.joined(separator: ", "))"
+            let notify = failedChannels.isEmpty ? "sent" : "failed"
+            let detail = failedChannels.isEmpty ? "sent to \(sentCount) channel(s)" : "gave up on \(failedChannels.joined(separator: ", "))"
             try finish(eventID, notify: notify, detail: detail, attempts: p.attempts + 1, markNotified: anyDelivered ? p.incidentID : nil, now: now)
         } else {
             let backoff = notificationBackoff(

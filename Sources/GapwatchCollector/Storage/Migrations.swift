@@ -98,7 +98,7 @@ extension AppDatabase {
                     CREATE TABLE incidents (
                         id INTEGER PRIMARY KEY,
                         rule TEXT NOT NULL,               -- heartbeat | liveness | workflow_gap
-                        subject TEXT NOT NULL,            -- check:NAME | agent:ID | workflow:NAME
+                        subject TEXT NOT NULL,            -- check:NAME | agent:ID | expectation:NAME
                         state TEXT NOT NULL,              -- open | resolved
                         opened_at INTEGER NOT NULL,
                         resolved_at INTEGER,
