@@ -103,4 +103,48 @@ final class DetectionEndToEndTests: XCTestCase {
         XCTAssertEqual(got.first?.subject, "agent:e2e-agent")
         XCTAssertEqual(try incidents().filter { $0.subject == "agent:e2e-agent" }.count, 1, "the restart did not open it again")
     }
+
+    func testCLIListsChecksAndIncidentsAndManagesSilences() throws {
+        collector.extraConfig = """
+            liveness: {enabled: false}
+            checks:
+              - {name: nightly-export, ping: nightly, every: 1s, grace: 0s, labels: {env: prod}}
+            """
+        try collector.start()
+        let env = ["GAPWATCH_URL": collector.url, "GAPWATCH_TOKEN": try collector.token("GAPWATCH_ADMIN_TOKEN")]
+        try waitFor("the never-pinged check to go down", timeout: 30) {
+            try runCommand(Binaries.gapwatch, ["checks"], environment: env).output.contains("down")
+        }
+        var out = try runCommand(Binaries.gapwatch, ["checks"], environment: env)
+        XCTAssertEqual(out.status, 0, out.output)
+        XCTAssertTrue(out.output.contains("nightly-export"), out.output)
+        out = try runCommand(Binaries.gapwatch, ["incidents", "--state", "open"], environment: env)
+        XCTAssertEqual(out.status, 0, out.output)
+        XCTAssertTrue(out.output.contains("check:nightly-export"), out.output)
+        out = try runCommand(Binaries.gapwatch, ["incidents", "--state", "closed"], environment: env)
+        XCTAssertNotEqual(out.status, 0, "a bad state is refused")
+        XCTAssertTrue(out.output.contains("closed"), out.output)
+
+        out = try runCommand(Binaries.gapwatch, ["silence", "add", "--label", "env=prod", "--duration", "2h", "--comment", "maintenance", "--json"], environment: env)
+        XCTAssertEqual(out.status, 0, out.output)
+        let silence = try ReportCodec.decode(SilenceInfo.self, from: Array(out.output.utf8))
+        XCTAssertEqual(silence.labels, ["env": "prod"])
+        out = try runCommand(Binaries.gapwatch, ["silence", "list"], environment: env)
+        XCTAssertTrue(out.output.contains("maintenance"), out.output)
+        out = try runCommand(Binaries.gapwatch, ["silence", "remove", "\(silence.id)"], environment: env)
+        XCTAssertEqual(out.status, 0, out.output)
+        out = try runCommand(Binaries.gapwatch, ["silence", "remove", "\(silence.id)"], environment: env)
+        XCTAssertNotEqual(out.status, 0, "removing it twice is an error")
+
+        out = try runCommand(Binaries.gapwatch, ["checks", "pause", "nightly-export"], environment: env)
+        XCTAssertEqual(out.status, 0, out.output)
+        out = try runCommand(Binaries.gapwatch, ["checks", "--json"], environment: env)
+        XCTAssertTrue(out.output.contains("\"state\":\"paused\""), out.output)
+        // A read-only token cannot pause.
+        var readEnv = env
+        readEnv["GAPWATCH_TOKEN"] = "not-a-token"
+        out = try runCommand(Binaries.gapwatch, ["checks", "resume", "nightly-export"], environment: readEnv)
+        XCTAssertNotEqual(out.status, 0)
+        XCTAssertTrue(out.output.contains("unknown or revoked token"), out.output)
+    }
 }
