@@ -13,6 +13,7 @@ public struct CollectorRuntime: Sendable {
     public let writer: IngestWriter
     public let detector: Detector
     public let notifier: Notifier
+    public let actions: ActionRunner
 }
 
 public enum Collector {
@@ -35,12 +36,16 @@ public enum Collector {
                     "agent.id": "\(config.bootstrapAgentID)",
                 ])
         }
-        let detector = Detector(database: database, config: config.detection, startedAt: WallClock.nowMillis(), logger: logger)
+        let detector = Detector(
+            database: database, config: config.detection, remediation: config.remediation, startedAt: WallClock.nowMillis(), logger: logger)
         let routing = try detector.syncConfig(now: WallClock.nowMillis())
+        let actions = ActionRunner(database: database, config: config.remediation, detection: config.detection, logger: logger)
+        actions.manualVerifier.verify = { action, now in try detector.manualRangeComplete(action, now: now) }
         return CollectorRuntime(
             config: config, database: database, tokens: tokens,
             writer: IngestWriter(database: database, logger: logger, routing: routing), detector: detector,
-            notifier: Notifier(database: database, detection: config.detection, collectorName: HostName.current(), logger: logger))
+            notifier: Notifier(database: database, detection: config.detection, collectorName: HostName.current(), logger: logger),
+            actions: actions)
     }
 
     /// The HTTP routes. `extra` lets benchmarks add endpoints without them existing in production.
@@ -60,7 +65,8 @@ public enum Collector {
             }
         }
         let v1 = router.group("v1").add(middleware: TokenAuthMiddleware(tokens: runtime.tokens))
-        ReportsController(writer: runtime.writer, limits: runtime.config.limits).register(on: v1)
+        ReportsController(writer: runtime.writer, database: runtime.database, limits: runtime.config.limits).register(on: v1)
+        ActionsController(runtime: runtime).register(on: v1)
         QueryController(database: runtime.database).register(on: v1)
         TokensController(tokens: runtime.tokens).register(on: v1)
         ChecksController(database: runtime.database, detector: runtime.detector).register(on: v1)
@@ -85,6 +91,7 @@ public enum Collector {
             logger: logger)
         app.addServices(CheckpointService(database: runtime.database, intervalMs: runtime.config.checkpointIntervalMs, logger: logger))
         app.addServices(DetectionService(detector: runtime.detector, clock: { WallClock.nowMillis() }, logger: logger))
+        app.addServices(ActionService(runner: runtime.actions, detector: runtime.detector, logger: logger))
         app.addServices(NotifierService(notifier: runtime.notifier, intervalMs: runtime.config.detection.evaluateIntervalMs, logger: logger))
         return app
     }

@@ -301,7 +301,7 @@ final class DetectionTests: XCTestCase {
         XCTAssertEqual(event.attempts, 1)
         XCTAssertEqual(event.deliveries.first?.state, "retrying")
         try FileManager.default.removeItem(atPath: flag)
-        try await tick(t0 + 10_500)  // before the backoff: no attempt
+        try await tick(t0 + 10_400)  // within the 500 ms floor of any backoff: no attempt
         XCTAssertEqual(try runtime.database.incident(id: incident.id)?.events?.first?.attempts, 1)
         try await tick(t0 + 13_000)
         event = try XCTUnwrap(try runtime.database.incident(id: incident.id)?.events?.first)

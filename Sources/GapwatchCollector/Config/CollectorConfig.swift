@@ -20,6 +20,8 @@ public struct CollectorConfig: Sendable {
     public var logLevel = "info"
     /// Checks, run expectations, liveness and notification channels.
     public var detection = DetectionConfig()
+    /// Completeness and staleness rules, actions and their guardrails.
+    public var remediation = RemediationConfig()
 
     public init() {}
 
@@ -82,6 +84,8 @@ public struct CollectorConfig: Sendable {
             try limits.finish()
         }
         try config.detection.parse(&reader)
+        var names = Set(config.detection.checks.map(\.name) + config.detection.expectations.map(\.name))
+        try config.remediation.parse(&reader, names: &names)
         try reader.finish()
         return config
     }
@@ -149,6 +153,25 @@ struct MapReader {
         }
         if ms == 0 && !allowZero { throw ConfigError("\(name(key)): must be longer than 0") }
         return ms
+    }
+
+    mutating func double(_ key: String) throws(ConfigError) -> Double? {
+        guard let value = raw(key) else { return nil }
+        if let d = value as? Double { return d }
+        if let i = value as? Int { return Double(i) }
+        throw ConfigError("\(name(key)): expected a number")
+    }
+
+    mutating func stringList(_ key: String) throws(ConfigError) -> [String]? {
+        guard let value = raw(key) else { return nil }
+        guard let list = value as? [Any] else { throw ConfigError("\(name(key)): expected a list") }
+        var out: [String] = []
+        for item in list {
+            if let s = item as? String { out.append(s) } else if let i = item as? Int { out.append(String(i)) } else {
+                throw ConfigError("\(name(key)): expected a list of strings")
+            }
+        }
+        return out
     }
 
     mutating func bool(_ key: String) throws(ConfigError) -> Bool? {

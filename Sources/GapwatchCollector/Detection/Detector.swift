@@ -20,6 +20,10 @@ struct CheckRouting: Sendable {
     var pings: [String: [PingTarget]] = [:]
     /// Workflow → expectation checks to re-judge when a RUN arrives.
     var workflows: [String: [Int64]] = [:]
+    /// Dataset → completeness checks to re-evaluate when a count arrives.
+    var datasets: [String: [Int64]] = [:]
+    /// Item kind → stale-item checks to re-evaluate when a status arrives.
+    var itemKinds: [String: [Int64]] = [:]
 }
 
 /// Rule names: they key incidents (rule + subject) and are what silences match.
@@ -39,11 +43,15 @@ public final class Detector: Sendable {
     let startedAt: Millis
     let heartbeats: [String: HeartbeatCheckConfig]
     let expectations: [String: RunExpectationConfig]
+    let remediation: RemediationConfig
     let logger: Logger
 
-    public init(database: AppDatabase, config: DetectionConfig, startedAt: Millis, logger: Logger) {
+    public init(
+        database: AppDatabase, config: DetectionConfig, remediation: RemediationConfig = RemediationConfig(), startedAt: Millis, logger: Logger
+    ) {
         self.database = database
         self.config = config
+        self.remediation = remediation
         self.startedAt = startedAt
         self.heartbeats = Dictionary(uniqueKeysWithValues: config.checks.map { ($0.name, $0) })
         self.expectations = Dictionary(uniqueKeysWithValues: config.expectations.map { ($0.name, $0) })
@@ -68,22 +76,26 @@ public final class Detector: Sendable {
                 }
                 try db.execute(sql: "DELETE FROM checks WHERE kind = 'liveness'")
             }
-            let existing = try Row.fetchAll(db, sql: "SELECT id, name, kind FROM checks WHERE kind IN ('heartbeat', 'expectation')")
+            let existing = try Row.fetchAll(
+                db, sql: "SELECT id, name, kind FROM checks WHERE kind IN ('heartbeat', 'expectation', 'completeness', 'stale_items')")
+            let configuredKinds: [String: String] =
+                Dictionary(uniqueKeysWithValues: heartbeats.keys.map { ($0, "heartbeat") } + expectations.keys.map { ($0, "expectation") }
+                    + remediation.completeness.map { ($0.name, "completeness") } + remediation.staleItems.map { ($0.name, "stale_items") })
             var ids: [String: Int64] = [:]
             for row in existing {
                 let name: String = row["name"]
                 let kind: String = row["kind"]
-                let configured = kind == "heartbeat" ? heartbeats[name] != nil : expectations[name] != nil
-                if configured {
+                if configuredKinds[name] == kind {
                     ids[name] = row["id"]
                     continue
                 }
-                let rule = kind == "heartbeat" ? RuleName.heartbeat : RuleName.workflowGap
-                let subject = kind == "heartbeat" ? "check:\(name)" : "expectation:\(name)"
-                try incidents(db).resolve(rule: rule, subject: subject, reason: "the check was removed from the config", at: now)
+                if kind == "heartbeat" || kind == "expectation" {
+                    let (rule, subject) = Self.incidentKey(kind: kind, name: name)
+                    try incidents(db).resolve(rule: rule, subject: subject, reason: "the check was removed from the config", at: now)
+                }
                 try db.cachedStatement(sql: "DELETE FROM checks WHERE id = ?").execute(arguments: [row["id"] as Int64])
             }
-            for (name, kind) in heartbeats.keys.map({ ($0, "heartbeat") }) + expectations.keys.map({ ($0, "expectation") }) {
+            for (name, kind) in configuredKinds {
                 if let id = ids[name] {
                     // A changed definition takes effect now; paused checks stay paused.
                     try db.cachedStatement(sql: "UPDATE checks SET next_due = ? WHERE id = ? AND state != 'paused'").execute(arguments: [now, id])
@@ -103,6 +115,14 @@ public final class Detector: Sendable {
             }
             for expectation in config.expectations {
                 routing.workflows[expectation.rule.workflow, default: []].append(ids[expectation.name]!)
+            }
+            for check in remediation.completeness {
+                for dataset in [check.rule.source, check.rule.derived] + (check.expectedFrom.map { [$0] } ?? []) {
+                    routing.datasets[dataset, default: []].append(ids[check.name]!)
+                }
+            }
+            for check in remediation.staleItems {
+                routing.itemKinds[check.rule.itemKind, default: []].append(ids[check.name]!)
             }
             return routing
         }
@@ -132,6 +152,10 @@ public final class Detector: Sendable {
                     }
                 case "expectation":
                     try evaluateExpectation(db, row: row, now: now)
+                case "completeness":
+                    try evaluateCompleteness(db, row: row, now: now)
+                case "stale_items":
+                    try evaluateStaleItems(db, row: row, now: now)
                 default:
                     try db.cachedStatement(sql: "UPDATE checks SET next_due = NULL WHERE id = ?").execute(arguments: [row["id"] as Int64])
                 }

@@ -41,7 +41,7 @@ enum ChannelDelivery {
 
     // MARK: HTTP (webhook, slack)
 
-    static func post(channel: ChannelConfig, headers: [(String, String)], body: [UInt8]) -> DeliveryOutcome {
+    static func post(channel: ChannelConfig, headers: [(String, String)], body: [UInt8], method: String = "POST") -> DeliveryOutcome {
         guard let url = channel.url, !url.isEmpty else {
             return .failed(detail: "no url configured", retryable: false, retryAfterMs: nil)
         }
@@ -57,7 +57,7 @@ enum ChannelDelivery {
         let timeoutMs = Int(max(1, channel.timeoutMs))
         let client = HTTPClient(connectTimeoutMs: min(timeoutMs, 5_000), timeoutMs: timeoutMs)
         client.maxResponseBytes = 1 << 20
-        let request = GapwatchHTTPClient.HTTPRequest(method: "POST", url: url, headers: headers, body: body)
+        let request = GapwatchHTTPClient.HTTPRequest(method: method, url: url, headers: headers, body: method == "GET" ? nil : body)
         let response: HTTPResponse
         do {
             response = try client.send(request)

@@ -53,6 +53,9 @@ public final class Notifier: Sendable {
         return handled
     }
 
+    /// Full jitter can pick 0: a floor keeps a failing channel from being hammered.
+    static let minRetryDelayMs: Millis = 500
+
     /// Longest a claimed event can take: every channel timing out, plus slack.
     private var leaseMs: Millis { config.channels.reduce(30_000) { $0 + $1.timeoutMs } }
 
@@ -197,7 +200,7 @@ public final class Notifier: Sendable {
             let backoff = notificationBackoff(
                 attempt: p.attempts + 1, initialMs: config.retryInitialMs, maxMs: config.retryMaxMs, random: { Double.random(in: $0) })
             try release(
-                eventID, nextAttemptAt: now + max(backoff, retryAfter ?? 0), attempts: p.attempts + 1,
+                eventID, nextAttemptAt: now + max(backoff, retryAfter ?? 0, Self.minRetryDelayMs), attempts: p.attempts + 1,
                 detail: "retrying \(retrying.joined(separator: ", "))", markNotified: anyDelivered ? p.incidentID : nil, now: now)
         }
     }

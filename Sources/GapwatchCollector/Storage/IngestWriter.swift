@@ -148,10 +148,23 @@ private struct BatchWriter {
                     }
                 }
             case .decision(let decision) where decision.decision == .run:
-                for checkID in routing.workflows[decision.workflow] ?? [] {
-                    try db.cachedStatement(sql: "UPDATE checks SET next_due = ? WHERE id = ? AND state != 'paused'")
-                        .execute(arguments: [receivedAt, checkID])
-                }
+                try markDue(routing.workflows[decision.workflow], now: receivedAt)
+            case .count(let count):
+                try markDue(routing.datasets[count.dataset], now: receivedAt)
+            case .itemStatus(let item):
+                try markDue(routing.itemKinds[item.itemKind], now: receivedAt)
+            case .actionResult(let result):
+                // The outcome of a command this collector handed to the agent; the action runner
+                // takes it from here.
+                try db.cachedStatement(
+                    sql: """
+                        UPDATE actions SET result_outcome = ?, result_detail = ?
+                        WHERE id = ? AND kind = 'agent' AND state = 'running' AND result_outcome IS NULL
+                        """
+                ).execute(arguments: [
+                    result.outcome.rawValue,
+                    [result.exitCode.map { "exit code \($0)" }, result.outputTail].compactMap { $0 }.joined(separator: ": "), result.actionID,
+                ])
             default: break
             }
             let subjectID = try subject(body.subject(agentID: agent.id))
@@ -201,6 +214,12 @@ private struct BatchWriter {
             ).execute(arguments: [dropped.overflow, dropped.corrupt, streamID])
         }
         return IngestResult(ackedSeq: UInt64(acked), stored: stored, duplicates: report.observations.count - stored)
+    }
+
+    private func markDue(_ checkIDs: [Int64]?, now: Millis) throws {
+        for checkID in checkIDs ?? [] {
+            try db.cachedStatement(sql: "UPDATE checks SET next_due = ? WHERE id = ? AND state != 'paused'").execute(arguments: [now, checkID])
+        }
     }
 
     /// Any observation proves the agent was alive when it observed it (judged by observed time,

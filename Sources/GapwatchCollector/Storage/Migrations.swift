@@ -157,6 +157,50 @@ extension AppDatabase {
                     INSERT INTO streams (agent_id, spool_id, last_seq, first_seen, last_seen) VALUES ('@collector', 'collector', 0, 0, 0);
                     """)
         }
+        migrator.registerMigration("v3-actions") { db in
+            try db.execute(
+                sql: """
+                    -- Remediation actions. One row per action key (rule + subject range) attempt series:
+                    -- retries update the row, so the unique index below allows one in flight per key.
+                    CREATE TABLE actions (
+                        id TEXT PRIMARY KEY NOT NULL,      -- act-<n>; also the agent command's action_id
+                        name TEXT NOT NULL,                -- the configured action
+                        kind TEXT NOT NULL,                -- webhook | agent
+                        key TEXT NOT NULL,                 -- rule + subject range: at most one in flight per key
+                        incident_id INTEGER REFERENCES incidents(id),
+                        origin TEXT NOT NULL,              -- rule | manual | catch_up
+                        parameters TEXT NOT NULL,          -- JSON object of typed values ({start}, {end}, ...)
+                        state TEXT NOT NULL,               -- pending | awaiting_approval | running | verifying | verified | failed | escalated | dry_run | cancelled
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        max_attempts INTEGER NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        next_attempt_at INTEGER,           -- pending: not before; running: give up at; verifying: verify by
+                        approved_by TEXT,
+                        detail TEXT NOT NULL DEFAULT '',   -- the latest outcome, for people
+                        result_outcome TEXT,               -- agent actions: the action_result that arrived
+                        result_detail TEXT
+                    );
+                    CREATE UNIQUE INDEX actions_in_flight ON actions (key)
+                        WHERE state IN ('pending', 'awaiting_approval', 'running', 'verifying');
+                    CREATE INDEX actions_due ON actions (next_attempt_at) WHERE state IN ('pending', 'running', 'verifying');
+                    CREATE INDEX actions_by_incident ON actions (incident_id);
+                    CREATE INDEX actions_by_time ON actions (created_at);
+                    -- Agent actions waiting to be handed to their agent in a report response.
+                    CREATE TABLE agent_commands (
+                        action_id TEXT PRIMARY KEY NOT NULL REFERENCES actions(id),
+                        agent_id TEXT NOT NULL,
+                        command TEXT NOT NULL,             -- AgentCommand JSON
+                        handed_at INTEGER                  -- last hand-off; handed again if no result after a while
+                    );
+                    CREATE INDEX agent_commands_by_agent ON agent_commands (agent_id);
+                    -- When actions started, for the global rate limit (rolling hour).
+                    CREATE TABLE action_starts (action_id TEXT NOT NULL, at INTEGER NOT NULL);
+                    CREATE INDEX action_starts_by_time ON action_starts (at);
+                    ALTER TABLE incidents ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;  -- needs a person
+                    ALTER TABLE checks ADD COLUMN detail TEXT;   -- rule-specific state as JSON (current gap ranges, stale items)
+                    """)
+        }
         return migrator
     }
 }

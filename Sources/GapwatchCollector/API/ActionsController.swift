@@ -1,0 +1,148 @@
+import GRDB
+import GapwatchProtocol
+import Hummingbird
+
+/// `POST /v1/backfills` body.
+public struct BackfillRequest: Codable, Sendable {
+    public var action: String
+    public var start: String
+    public var end: String
+    public var bypassChecks: Bool?
+
+    public init(action: String, start: String, end: String, bypassChecks: Bool? = nil) {
+        self.action = action
+        self.start = start
+        self.end = end
+        self.bypassChecks = bypassChecks
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case action, start, end
+        case bypassChecks = "bypass_checks"
+    }
+}
+
+/// Actions: list, one, approve; manual backfills; catch-up on demand.
+struct ActionsController {
+    let runtime: CollectorRuntime
+
+    func register(on group: RouterGroup<CollectorContext>) {
+        group.get("actions", use: list)
+        group.get("actions/:id", use: one)
+        group.post("actions/:id/approve", use: approve)
+        group.post("backfills", use: backfill)
+        group.post("catch-up", use: catchUp)
+    }
+
+    struct ListResponse: Encodable { var actions: [ActionInfo] }
+
+    @Sendable func list(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        let query = request.uri.queryParameters
+        try rejectUnknown(query, known: ["incident", "state", "limit"])
+        var filter = ActionFilter()
+        if let text = query["incident"] {
+            guard let id = Int64(text) else { throw APIError.badRequest("incident: '\(text)' is not an incident id", field: "incident") }
+            filter.incidentID = id
+        }
+        if let state = query["state"] {
+            let states = ["pending", "awaiting_approval", "running", "verifying", "verified", "escalated", "dry_run", "cancelled"]
+            guard states.contains(String(state)) else {
+                throw APIError.badRequest("state: '\(state)' is not one of \(states.joined(separator: ", "))", field: "state")
+            }
+            filter.state = String(state)
+        }
+        if let limit = query["limit"] {
+            guard let n = Int(limit), (1...1000).contains(n) else {
+                throw APIError.badRequest("limit: '\(limit)' must be a whole number from 1 to 1000", field: "limit")
+            }
+            filter.limit = n
+        }
+        return jsonResponse(ListResponse(actions: try runtime.database.actions(filter)))
+    }
+
+    @Sendable func one(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        let id = context.parameters.get("id") ?? ""
+        guard let action = try runtime.database.action(id: id) else { throw APIError.notFound("no action '\(id)'") }
+        return jsonResponse(action)
+    }
+
+    @Sendable func approve(request: Request, context: CollectorContext) async throws -> Response {
+        let identity = try context.requireAdmin()
+        let id = context.parameters.get("id") ?? ""
+        guard let action = try runtime.database.action(id: id) else { throw APIError.notFound("no action '\(id)'") }
+        guard try runtime.database.approveAction(id: id, by: identity.tokenID, now: WallClock.nowMillis()) else {
+            throw APIError(.conflict, "conflict", "action \(id) is \(action.state), not awaiting approval")
+        }
+        return jsonResponse(try runtime.database.action(id: id))
+    }
+
+    /// A person asks for a range to be rebuilt. Validated fully before anything is queued.
+    @Sendable func backfill(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireAdmin()
+        let body = try await collect(request.body, limit: 64 * 1024)
+        let ask: BackfillRequest
+        do {
+            ask = try ReportCodec.decode(BackfillRequest.self, from: body)
+        } catch {
+            throw APIError(status: .badRequest, body: error.body)
+        }
+        let actions = runtime.config.remediation.actions
+        guard let action = actions[ask.action] else {
+            throw APIError.badRequest(
+                "action: no action named '\(ask.action)'; configured: \(actions.keys.sorted().joined(separator: ", "))", field: "action")
+        }
+        for (field, value) in [("start", ask.start), ("end", ask.end)] where !isDate(value) {
+            throw APIError.badRequest("\(field): '\(value)' is not a date (YYYY-MM-DD)", field: field)
+        }
+        guard ask.start <= ask.end else {
+            throw APIError.badRequest("the range is reversed: start \(ask.start) is after end \(ask.end)", field: "start")
+        }
+        let days = datesInRange(ask.start, ask.end, limit: action.maxRangeDays + 1).count
+        guard days <= action.maxRangeDays else {
+            throw APIError.badRequest(
+                "the range is larger than action '\(action.name)' allows: more than \(action.maxRangeDays) days (max_range_days)", field: "end")
+        }
+        let now = WallClock.nowMillis()
+        let key = "manual:\(action.name):\(ask.start)..\(ask.end)"
+        let dataset = runtime.config.remediation.completeness.first { $0.backfill == action.name }?.rule.derived ?? ""
+        let queued = try await runtime.database.pool.write { db in
+            try ActionQueue(db: db).enqueue(
+                action, key: key, incidentID: nil, origin: "manual",
+                parameters: [
+                    "start": ask.start, "end": ask.end, "partition": ask.start, "dataset": dataset,
+                    "bypass_checks": (ask.bypassChecks ?? false) ? "true" : "false",
+                ], now: now)
+        }
+        guard let id = queued.id, let info = try runtime.database.action(id: id) else {
+            throw APIError(.conflict, "conflict", queued.reason)
+        }
+        return jsonResponse(info, status: .accepted)
+    }
+
+    /// Re-evaluates every completeness and stale-item rule over its whole lookback now.
+    @Sendable func catchUp(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireAdmin()
+        let count = try await runtime.detector.scheduleCatchUp(now: WallClock.nowMillis())
+        struct Answer: Encodable { var checks: Int }
+        return jsonResponse(Answer(checks: count), status: .accepted)
+    }
+}
+
+/// YYYY-MM-DD and a real calendar date.
+func isDate(_ text: String) -> Bool {
+    guard text.utf8.count == 10, let t = TimeParsing.parse(text) else { return false }
+    return TimeParsing.format(t).hasPrefix(text)
+}
+
+extension Detector {
+    /// Marks every completeness and stale-item check due now; returns how many.
+    public func scheduleCatchUp(now: Millis) async throws -> Int {
+        try await database.pool.write { db in
+            try db.execute(
+                sql: "UPDATE checks SET next_due = ? WHERE kind IN ('completeness', 'stale_items') AND state != 'paused'", arguments: [now])
+            return db.changesCount
+        }
+    }
+}

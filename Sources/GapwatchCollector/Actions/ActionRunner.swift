@@ -1,0 +1,258 @@
+import Foundation
+import GRDB
+import GapwatchProtocol
+import GapwatchSubprocess
+import Logging
+import ServiceLifecycle
+
+/// Runs queued actions under the guardrails, and follows each to a verified end:
+/// pending → (awaiting_approval →) running → verifying → verified, or back to pending for a
+/// retry (after cooldown and backoff), or escalated to a person after `max_attempts`.
+/// "Done" means the rule that fired the action re-evaluated clean (its incident resolved), never
+/// merely that a command exited 0.
+public final class ActionRunner: Sendable {
+    let database: AppDatabase
+    let config: RemediationConfig
+    let notifyWaitMs: Millis
+    let hasChannels: Bool
+    let logger: Logger
+
+    public init(database: AppDatabase, config: RemediationConfig, detection: DetectionConfig, logger: Logger) {
+        self.database = database
+        self.config = config
+        self.notifyWaitMs = detection.notify.waitMs
+        self.hasChannels = !detection.notify.channels.isEmpty
+        self.logger = logger
+    }
+
+    /// One pass at `now`: follows running and verifying actions, then starts due pending ones.
+    @discardableResult
+    public func runPass(now: Millis) async throws -> Int {
+        try followUp(now: now)
+        let due = try await database.pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM actions WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 50", arguments: [now]
+            ).map(ActionInfo.init(row:))
+        }
+        var started = 0
+        for action in due {
+            guard let definition = config.actions[action.name] else {
+                try fail(action, detail: "action '\(action.name)' is no longer in the config", retry: false, now: now)
+                continue
+            }
+            if definition.mode == .dryRun {
+                try settle(action.id, state: "dry_run", detail: "dry run: would run \(action.name) with \(describe(action.parameters))", now: now)
+                continue
+            }
+            if definition.mode == .approval && action.approvedBy == nil {
+                try settle(action.id, state: "awaiting_approval", detail: "waiting for `gapwatch actions approve \(action.id)`", now: now, keepDue: false)
+                continue
+            }
+            guard try mayStart(now: now) else { break }
+            try await start(action, definition, now: now)
+            started += 1
+        }
+        return started
+    }
+
+    /// The global guardrails: concurrency and starts per rolling hour.
+    private func mayStart(now: Millis) throws -> Bool {
+        try database.pool.read { db in
+            let running = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM actions WHERE state = 'running'") ?? 0
+            let lastHour = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM action_starts WHERE at > ?", arguments: [now - 3_600_000]) ?? 0
+            return running < config.guardrails.maxConcurrent && lastHour < config.guardrails.maxPerHour
+        }
+    }
+
+    private func start(_ action: ActionInfo, _ definition: ActionConfig, now: Millis) async throws {
+        let attempt = action.attempts + 1
+        try await database.pool.write { db in
+            try db.execute(
+                sql: "UPDATE actions SET state = 'running', attempts = ?, updated_at = ?, next_attempt_at = ?, detail = ?, result_outcome = NULL WHERE id = ?",
+                arguments: [attempt, now, now + definition.timeoutMs + 60_000, "attempt \(attempt) of \(action.maxAttempts) running", action.id])
+            try db.execute(sql: "INSERT INTO action_starts (action_id, at) VALUES (?, ?)", arguments: [action.id, now])
+            try CollectorTimeline.append(
+                db, body: .actionResult(ActionResult(actionID: action.id, outcome: .ok, outputTail: "attempt \(attempt) started: \(action.name) \(describe(action.parameters))")),
+                at: now)
+            if case .agent(let agentID, let command, let templates) = definition.target {
+                let parameters = templates.mapValues { fill($0, action.parameters, json: false) }
+                let handOff = AgentCommand(
+                    actionID: action.id, name: command, parameters: parameters, timeoutSeconds: Int(max(1, definition.timeoutMs / 1000)))
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO agent_commands (action_id, agent_id, command, handed_at) VALUES (?, ?, ?, NULL)",
+                    arguments: [action.id, agentID, String(decoding: ReportCodec.encode(handOff), as: UTF8.self)])
+            }
+        }
+        logger.notice("action started", metadata: ["action": "\(action.id)", "name": "\(action.name)", "attempt": "\(attempt)"])
+        guard case .webhook(let method, let url, let headers, let body) = definition.target else { return }
+        let channel = ChannelConfig(name: action.name, kind: .webhook, url: url, headers: headers, timeoutMs: definition.timeoutMs)
+        let payload = Array(fill(body, action.parameters, json: true).utf8)
+        let requestHeaders = [("Content-Type", "application/json"), ("Idempotency-Key", "gapwatch-\(action.id)-\(attempt)"), ("User-Agent", "gapwatch")]
+            + headers.map { ($0.key, $0.value) }
+        let began = WallClock.monotonicNanos()
+        let outcome = await offPool { ChannelDelivery.post(channel: channel, headers: requestHeaders, body: payload, method: method) }
+        // On the pass's clock (tests drive it), advanced by how long the call took.
+        let done = now + Millis((WallClock.monotonicNanos() - began) / 1_000_000)
+        switch outcome {
+        case .delivered(let detail):
+            try succeeded(action.id, detail: "\(action.name) answered \(detail)", verifyWithinMs: definition.verifyWithinMs, now: done)
+        case .failed(let detail, _, _):
+            try fail(action, detail: "\(action.name) failed: \(detail)", retry: true, now: done)
+        }
+    }
+
+    /// Agent results that arrived, timeouts of running actions, verification deadlines.
+    private func followUp(now: Millis) throws {
+        let rows = try database.pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT a.*, i.state AS incident_state FROM actions a LEFT JOIN incidents i ON i.id = a.incident_id
+                    WHERE (a.state = 'running' AND (a.result_outcome IS NOT NULL OR a.next_attempt_at <= ?))
+                       OR (a.state = 'verifying' AND (a.next_attempt_at <= ? OR i.state = 'resolved' OR a.incident_id IS NULL))
+                    """, arguments: [now, now])
+        }
+        for row in rows {
+            let action = ActionInfo(row: row)
+            let incidentState: String? = row["incident_state"]
+            let definition = config.actions[action.name]
+            if action.state == "running" {
+                if let outcome: String = row["result_outcome"] {
+                    let detail: String = row["result_detail"] ?? ""
+                    if outcome == "ok" {
+                        try succeeded(action.id, detail: "agent ran \(action.name): ok\(detail.isEmpty ? "" : ": " + detail)", verifyWithinMs: definition?.verifyWithinMs ?? 1_800_000, now: now)
+                    } else {
+                        // A refused command will be refused again: no point retrying it.
+                        try fail(action, detail: "agent reported \(outcome): \(detail)", retry: outcome != "rejected", now: now)
+                    }
+                } else {
+                    try fail(action, detail: "no result within the timeout", retry: true, now: now)
+                }
+            } else if incidentState == "resolved" || action.incidentID == nil {
+                // Manual actions have no incident: verified when their range is complete (see Detector).
+                if action.incidentID != nil {
+                    try settle(action.id, state: "verified", detail: "verified: the incident resolved", now: now)
+                } else if let verified = try verifyManual(action, now: now) {
+                    if verified { try settle(action.id, state: "verified", detail: "verified: every partition in range is complete", now: now) }
+                    else if let due = action.nextAttemptAt, due <= now { try fail(action, detail: "not verified in time", retry: true, now: now) }
+                }
+            } else {
+                try fail(action, detail: "not verified within \(Units.formatDuration(definition?.verifyWithinMs ?? 0)): the condition is still there", retry: true, now: now)
+            }
+        }
+    }
+
+    /// The manual hook: set by the detector, which knows the completeness rules.
+    let manualVerifier = ManualVerifierBox()
+
+    private func verifyManual(_ action: ActionInfo, now: Millis) throws -> Bool? {
+        guard let verify = manualVerifier.verify else { return true }
+        return try verify(action, now)
+    }
+
+    private func succeeded(_ id: String, detail: String, verifyWithinMs: Millis, now: Millis) throws {
+        try database.pool.write { db in
+            try db.execute(
+                sql: "UPDATE actions SET state = 'verifying', updated_at = ?, next_attempt_at = ?, detail = ? WHERE id = ? AND state = 'running'",
+                arguments: [now, now + verifyWithinMs, detail + "; verifying", id])
+            try db.execute(sql: "DELETE FROM agent_commands WHERE action_id = ?", arguments: [id])
+            try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: detail + "; verifying")), at: now)
+        }
+    }
+
+    /// A failed attempt: retried after cooldown and backoff, or escalated once attempts are spent.
+    private func fail(_ action: ActionInfo, detail: String, retry: Bool, now: Millis) throws {
+        let definition = config.actions[action.name]
+        let attempts = max(action.attempts, 1)
+        try database.pool.write { db in
+            try db.execute(sql: "DELETE FROM agent_commands WHERE action_id = ?", arguments: [action.id])
+            if retry && attempts < action.maxAttempts {
+                let backoff = min(3_600_000, (definition?.cooldownMs ?? 60_000) * Int64(1 << min(attempts - 1, 10)))
+                let next = now + max(backoff, 1_000)
+                try db.execute(
+                    sql: "UPDATE actions SET state = 'pending', updated_at = ?, next_attempt_at = ?, detail = ? WHERE id = ?",
+                    arguments: [now, next, "\(detail); retry \(attempts + 1) of \(action.maxAttempts) at \(TimeParsing.format(next))", action.id])
+                try CollectorTimeline.append(
+                    db, body: .actionResult(ActionResult(actionID: action.id, outcome: .failed, outputTail: "\(detail); will retry")), at: now)
+                return
+            }
+            let why = retry ? "\(detail); gave up after \(attempts) attempt(s)" : detail
+            try db.execute(
+                sql: "UPDATE actions SET state = 'escalated', updated_at = ?, next_attempt_at = NULL, detail = ? WHERE id = ?",
+                arguments: [now, why, action.id])
+            try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: action.id, outcome: .failed, outputTail: "escalated: \(why)")), at: now)
+            if let incident = action.incidentID {
+                try db.execute(sql: "UPDATE incidents SET escalated = 1 WHERE id = ?", arguments: [incident])
+                try IncidentWriter(db: db, notifyWaitMs: 0, hasChannels: hasChannels).addEvent(
+                    incident, event: "escalated", old: "open", new: "open", reason: "needs a person: \(action.name) \(why)", at: now, notifyAt: now)
+            }
+        }
+        logger.warning("action failed", metadata: ["action": "\(action.id)", "detail": "\(detail)"])
+    }
+
+    private func settle(_ id: String, state: String, detail: String, now: Millis, keepDue: Bool = false) throws {
+        try database.pool.write { db in
+            try db.execute(
+                sql: "UPDATE actions SET state = ?, updated_at = ?, next_attempt_at = NULL, detail = ? WHERE id = ?",
+                arguments: [state, now, detail, id])
+            try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: detail)), at: now)
+        }
+    }
+}
+
+/// Set once at start-up; lets the runner ask the detector whether a manual range is complete.
+final class ManualVerifierBox: @unchecked Sendable {
+    var verify: (@Sendable (ActionInfo, Millis) throws -> Bool?)?
+}
+
+/// Fills `{start}`-style placeholders; in JSON bodies the values are JSON-escaped (without quotes:
+/// the template puts them in a string).
+func fill(_ template: String, _ values: [String: String], json: Bool) -> String {
+    var out = template
+    for (key, value) in values {
+        var v = value
+        if json {
+            let encoded = String(decoding: ReportCodec.encode([value]), as: UTF8.self)  // ["..."]
+            v = String(encoded.dropFirst(2).dropLast(2))
+        }
+        out = out.replacingOccurrences(of: "{\(key)}", with: v)
+    }
+    return out
+}
+
+/// Runs blocking work (libcurl) on a thread of its own, never on the cooperative pool.
+func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: work()) }
+        thread.name = "gw-action"
+        thread.start()
+    }
+}
+
+/// The action loop.
+struct ActionService: Service {
+    let runner: ActionRunner
+    let detector: Detector
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            // The scheduled catch-up (e.g. every morning): every rule over its whole lookback.
+            var nextCatchUp = runner.config.catchUp?.next(after: WallClock.nowMillis())
+            while !Task.isCancelled {
+                do {
+                    let now = WallClock.nowMillis()
+                    if let due = nextCatchUp, now >= due {
+                        let checks = try await detector.scheduleCatchUp(now: now)
+                        logger.notice("catch-up: re-evaluating every completeness and stale-item rule", metadata: ["checks": "\(checks)"])
+                        nextCatchUp = runner.config.catchUp?.next(after: now)
+                    }
+                    try await runner.runPass(now: now)
+                } catch {
+                    logger.error("action pass failed", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+import Foundation
+import GapwatchProtocol
+import GapwatchRules
+
+/// How an action runs: the collector calls a URL, or hands a command to an agent.
+public enum ActionTarget: Sendable {
+    /// `body` is a JSON template; `{start}`, `{end}`, `{dataset}`, `{partition}`, `{items}` are
+    /// replaced by JSON-escaped values.
+    case webhook(method: String, url: String, headers: [String: String], body: String)
+    /// The agent runs `command` only if its own config allows it, with these parameters
+    /// (templates like `{start}` filled in).
+    case agent(agentID: String, command: String, parameters: [String: String])
+}
+
+public enum ActionMode: String, Sendable, CaseIterable {
+    /// Runs as soon as the guardrails allow.
+    case auto
+    /// Records what would run, runs nothing.
+    case dryRun = "dry_run"
+    /// Waits for `gapwatch actions approve ID`.
+    case approval
+}
+
+/// An action declared in the config (`actions:`).
+public struct ActionConfig: Sendable {
+    public var name: String
+    public var target: ActionTarget
+    public var mode: ActionMode = .auto
+    public var timeoutMs: Millis = 600_000
+    /// After an attempt, the same key waits at least this long before the next.
+    public var cooldownMs: Millis = 300_000
+    public var maxAttempts = 3
+    /// How long the fixed condition has to show up after the action succeeded.
+    public var verifyWithinMs: Millis = 1_800_000
+    /// Largest date range one action may cover (manual backfills are checked against it).
+    public var maxRangeDays = 31
+}
+
+/// `completeness:` — source → derived datasets by date partition.
+public struct CompletenessConfig: Sendable {
+    public var name: String
+    public var rule: CompletenessRule
+    /// Partitions where this dataset has rows should have source rows (heal: `scrape`).
+    public var expectedFrom: String?
+    /// Action for backfill ranges (derived gaps), and for scrape ranges (missing source).
+    public var backfill: String?
+    public var scrape: String?
+}
+
+/// `stale_items:` — items not final by their deadline.
+public struct StaleItemsConfig: Sendable {
+    public var name: String
+    public var rule: StaleItemRule
+    public var refresh: String?
+}
+
+/// Global guardrails over every action.
+public struct GuardrailConfig: Sendable {
+    /// Actions started per rolling hour, all keys together.
+    public var maxPerHour = 30
+    /// Actions running (webhook call or agent command in flight) at once.
+    public var maxConcurrent = 4
+}
+
+public struct RemediationConfig: Sendable {
+    public var completeness: [CompletenessConfig] = []
+    public var staleItems: [StaleItemsConfig] = []
+    public var actions: [String: ActionConfig] = [:]
+    public var guardrails = GuardrailConfig()
+    /// How often completeness and staleness are re-evaluated with no new data.
+    public var recheckMs: Millis = 60_000
+    /// Re-evaluate every rule over its whole lookback on this schedule (e.g. every morning).
+    public var catchUp: CronSchedule?
+    public init() {}
+}
+
+extension RemediationConfig {
+    static let placeholders: Set<String> = ["start", "end", "dataset", "partition", "items", "bypass_checks"]
+
+    mutating func parse(_ reader: inout MapReader, names: inout Set<String>) throws(ConfigError) {
+        if let list = try reader.list("actions") {
+            for (i, item) in list.enumerated() {
+                var m = try MapReader.item(item, path: "actions[\(i)]")
+                let action = try Self.parseAction(&m)
+                guard actions[action.name] == nil else { throw ConfigError("actions[\(i)].name: '\(action.name)' is declared twice") }
+                actions[action.name] = action
+            }
+        }
+        func actionRef(_ m: inout MapReader, _ key: String) throws(ConfigError) -> String? {
+            guard let name = try m.string(key) else { return nil }
+            guard actions[name] != nil else {
+                throw ConfigError("\(m.path).\(key): no action named '\(name)' (declared: \(actions.keys.sorted().joined(separator: ", ")))")
+            }
+            return name
+        }
+        if let list = try reader.list("completeness") {
+            for (i, item) in list.enumerated() {
+                var m = try MapReader.item(item, path: "completeness[\(i)]")
+                let name = try DetectionConfig.parseName(&m)
+                guard names.insert(name).inserted else { throw ConfigError("completeness[\(i)].name: '\(name)' is already a check's name") }
+                guard let source = try m.string("source"), let derived = try m.string("derived") else {
+                    throw ConfigError("completeness[\(i)]: source and derived datasets are required")
+                }
+                let ratio = try m.double("min_ratio") ?? 0.9
+                let lookback = try m.duration("lookback") ?? 3 * 86_400_000
+                let settle = try m.duration("settle", allowZero: true) ?? 600_000
+                let zone = try m.string("timezone") ?? "UTC"
+                let rule: CompletenessRule
+                do {
+                    rule = try CompletenessRule(
+                        source: source, derived: derived, minRatio: ratio, lookbackDays: Int(max(1, lookback / 86_400_000)), settleMs: settle,
+                        timeZone: zone)
+                } catch {
+                    throw ConfigError("completeness[\(i)]: \(error.message)")
+                }
+                let config = CompletenessConfig(
+                    name: name, rule: rule, expectedFrom: try m.string("expected_from"), backfill: try actionRef(&m, "backfill"),
+                    scrape: try actionRef(&m, "scrape"))
+                try m.finish()
+                completeness.append(config)
+            }
+        }
+        if let list = try reader.list("stale_items") {
+            for (i, item) in list.enumerated() {
+                var m = try MapReader.item(item, path: "stale_items[\(i)]")
+                let name = try DetectionConfig.parseName(&m)
+                guard names.insert(name).inserted else { throw ConfigError("stale_items[\(i)].name: '\(name)' is already a check's name") }
+                guard let kind = try m.string("item_kind") else { throw ConfigError("stale_items[\(i)].item_kind: required (e.g. game)") }
+                guard let final = try m.stringList("final"), !final.isEmpty else {
+                    throw ConfigError("stale_items[\(i)].final: required, the final statuses (e.g. [Final])")
+                }
+                guard let deadline = try m.duration("deadline") else {
+                    throw ConfigError("stale_items[\(i)].deadline: required, how long after the reference time (e.g. 4h)")
+                }
+                let refresh = try actionRef(&m, "refresh")
+                try m.finish()
+                staleItems.append(
+                    StaleItemsConfig(name: name, rule: StaleItemRule(itemKind: kind, finalStatuses: Set(final), deadlineMs: deadline), refresh: refresh))
+            }
+        }
+        if var g = try reader.map("guardrails") {
+            guardrails.maxPerHour = try g.int("max_per_hour") ?? guardrails.maxPerHour
+            guardrails.maxConcurrent = try g.int("max_concurrent") ?? guardrails.maxConcurrent
+            try g.finish()
+        }
+        recheckMs = try reader.duration("recheck_interval") ?? recheckMs
+        if var c = try reader.map("catch_up") {
+            guard let cron = try c.string("cron") else { throw ConfigError("catch_up.cron: required (e.g. '0 7 * * *')") }
+            let zone = try c.string("timezone") ?? "UTC"
+            do {
+                catchUp = try CronSchedule(cron, timeZone: zone)
+            } catch {
+                throw ConfigError("catch_up.cron: \(error.message)")
+            }
+            try c.finish()
+        }
+    }
+
+    static func parseAction(_ m: inout MapReader) throws(ConfigError) -> ActionConfig {
+        guard let name = try m.string("name"), !name.isEmpty, name.count <= 64,
+            name.allSatisfy(DetectionConfig.checkNameCharacters.contains)
+        else { throw ConfigError("\(m.path).name: required; letters, digits and . _ - : (at most 64)") }
+        guard let kind = try m.string("kind") else { throw ConfigError("\(m.path).kind: required (webhook or agent)") }
+        let target: ActionTarget
+        switch kind {
+        case "webhook":
+            guard let url = try m.string("url"), url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw ConfigError("\(m.path).url: required for a webhook action (http:// or https://)")
+            }
+            let method = (try m.string("method") ?? "POST").uppercased()
+            guard ["POST", "PUT", "GET"].contains(method) else { throw ConfigError("\(m.path).method: one of POST, PUT, GET") }
+            var headers = try m.stringMap("headers") ?? [:]
+            for (k, v) in headers where v.hasPrefix("env:") {
+                let variable = String(v.dropFirst(4))
+                guard let value = getenv(variable).map({ String(cString: $0) }) else {
+                    throw ConfigError("\(m.path).headers.\(k): environment variable \(variable) is not set")
+                }
+                headers[k] = value
+            }
+            let body = try m.string("body") ?? "{}"
+            try checkPlaceholders(body, path: "\(m.path).body")
+            target = .webhook(method: method, url: url, headers: headers, body: body)
+        case "agent":
+            guard let agent = try m.string("agent") else { throw ConfigError("\(m.path).agent: required, the agent id that runs the command") }
+            guard let command = try m.string("command") else { throw ConfigError("\(m.path).command: required, a command name in that agent's `actions:`") }
+            let parameters = try m.stringMap("parameters") ?? [:]
+            for (k, v) in parameters { try checkPlaceholders(v, path: "\(m.path).parameters.\(k)") }
+            target = .agent(agentID: agent, command: command, parameters: parameters)
+        default:
+            throw ConfigError("\(m.path).kind: '\(kind)' is not one of webhook, agent")
+        }
+        var action = ActionConfig(name: name, target: target)
+        if let mode = try m.string("mode") {
+            guard let parsed = ActionMode(rawValue: mode) else { throw ConfigError("\(m.path).mode: '\(mode)' is not one of auto, dry_run, approval") }
+            action.mode = parsed
+        }
+        action.timeoutMs = try m.duration("timeout") ?? action.timeoutMs
+        action.cooldownMs = try m.duration("cooldown", allowZero: true) ?? action.cooldownMs
+        action.maxAttempts = try m.int("max_attempts") ?? action.maxAttempts
+        action.verifyWithinMs = try m.duration("verify_within") ?? action.verifyWithinMs
+        action.maxRangeDays = try m.int("max_range_days") ?? action.maxRangeDays
+        try m.finish()
+        return action
+    }
+
+    static func checkPlaceholders(_ template: String, path: String) throws(ConfigError) {
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{") {
+            guard let close = rest[open...].firstIndex(of: "}") else { break }
+            let name = String(rest[rest.index(after: open)..<close])
+            // JSON braces: only identifier-like contents are placeholders.
+            if !name.isEmpty && name.allSatisfy({ $0.isLetter || $0 == "_" }) && !placeholders.contains(name) {
+                throw ConfigError("\(path): unknown placeholder {\(name)}; known: {start} {end} {dataset} {partition} {items} {bypass_checks}")
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+    }
+}

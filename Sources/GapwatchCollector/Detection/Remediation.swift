@@ -1,0 +1,168 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// Completeness and stale-item checks: evaluated when their datasets or items get new data and
+/// every `recheck_interval`; each gap opens an incident and queues its healing action.
+extension Detector {
+    static let completenessRule = "completeness"
+    static let staleRule = "stale_items"
+
+    func evaluateCompleteness(_ db: Database, row: Row, now: Millis) throws {
+        let id: Int64 = row["id"]
+        let name: String = row["name"]
+        guard let check = remediation.completeness.first(where: { $0.name == name }) else {
+            try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [id])
+            return
+        }
+        let rule = check.rule
+        let partitions = rule.partitions(at: now)
+        let source = try latestCounts(db, dataset: rule.source, partitions: partitions)
+        let derived = try latestCounts(db, dataset: rule.derived, partitions: partitions)
+        let expected = try check.expectedFrom.map { dataset in
+            Set(try latestCounts(db, dataset: dataset, partitions: partitions).filter { $0.count > 0 }.map(\.partition))
+        }
+        let ranges = rule.gaps(source: source, derived: derived, expected: expected, now: now)
+        let prefix = "completeness:\(name):"
+        var current: Set<String> = []
+        for range in ranges {
+            let subject = prefix + "\(range.heal.rawValue):\(range.start)..\(range.end)"
+            current.insert(subject)
+            let details = range.partitions.map { p in
+                "\(p.partition) \(p.kind.rawValue) (source \(p.sourceCount.map(String.init) ?? "none"), derived \(p.derivedCount.map(String.init) ?? "none"))"
+            }.joined(separator: "; ")
+            let dataset = range.heal == .backfill ? rule.derived : rule.source
+            let reason = "\(dataset) \(range.start)..\(range.end) needs a \(range.heal.rawValue): \(details)"
+            let incident = try incidents(db).open(
+                rule: Self.completenessRule, subject: subject, reason: reason,
+                labels: ["check": name, "dataset": dataset, "heal": range.heal.rawValue], feederAgent: nil, at: now)
+            let actionName = range.heal == .backfill ? check.backfill : check.scrape
+            if let actionName, let action = remediation.actions[actionName] {
+                _ = try ActionQueue(db: db).enqueue(
+                    action, key: subject, incidentID: incident, origin: "rule",
+                    parameters: ["start": range.start, "end": range.end, "dataset": dataset, "partition": range.start], now: now)
+            }
+        }
+        try resolveGone(db, rule: Self.completenessRule, prefix: prefix, current: current, reason: "every partition in range is complete", now: now)
+        let state = ranges.isEmpty ? "up" : "down"
+        let reason = ranges.isEmpty ? "complete over \(partitions.first ?? "")..\(partitions.last ?? "")" : "\(ranges.count) gap range(s)"
+        try setRemediationState(db, id: id, state: state, reason: reason, detail: ranges, next: now + remediation.recheckMs, now: now)
+    }
+
+    func evaluateStaleItems(_ db: Database, row: Row, now: Millis) throws {
+        let id: Int64 = row["id"]
+        let name: String = row["name"]
+        guard let check = remediation.staleItems.first(where: { $0.name == name }) else {
+            try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [id])
+            return
+        }
+        let sightings = try itemSightings(db, kind: check.rule.itemKind, since: now - 14 * 86_400_000)
+        let stale = check.rule.staleItems(sightings, now: now)
+        let subject = "stale:\(name)"
+        if stale.isEmpty {
+            try resolveGone(db, rule: Self.staleRule, prefix: subject, current: [], reason: "every \(check.rule.itemKind) is final or within its deadline", now: now)
+        } else {
+            let ids = stale.map(\.itemID)
+            let reason = "\(stale.count) \(check.rule.itemKind)(s) not final \(Units.formatDuration(check.rule.deadlineMs)) after their reference time: "
+                + stale.prefix(20).map { "\($0.itemID) (\($0.status))" }.joined(separator: ", ")
+            let incident = try incidents(db).open(
+                rule: Self.staleRule, subject: subject, reason: reason, labels: ["check": name, "item_kind": check.rule.itemKind], feederAgent: nil, at: now)
+            if let actionName = check.refresh, let action = remediation.actions[actionName] {
+                _ = try ActionQueue(db: db).enqueue(
+                    action, key: subject, incidentID: incident, origin: "rule", parameters: ["items": ids.joined(separator: ","), "partition": ids.first ?? ""],
+                    now: now)
+            }
+        }
+        var next = now + remediation.recheckMs
+        if let deadline = check.rule.nextDeadline(sightings, now: now) { next = min(next, deadline) }
+        try setRemediationState(
+            db, id: id, state: stale.isEmpty ? "up" : "down", reason: stale.isEmpty ? "nothing stale" : "\(stale.count) stale",
+            detail: stale.map(\.itemID), next: next, now: now)
+    }
+
+    /// Resolves this check's open incidents whose subject is no longer among the current gaps,
+    /// and settles the actions that served them.
+    private func resolveGone(_ db: Database, rule: String, prefix: String, current: Set<String>, reason: String, now: Millis) throws {
+        let open = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = 'open' AND subject >= ? AND subject < ?"),
+            arguments: [rule, prefix, prefix + "\u{10FFFF}"])
+        for row in open where !current.contains(row["subject"] as String) {
+            let subject: String = row["subject"]
+            try incidents(db).resolve(rule: rule, subject: subject, reason: reason, at: now)
+            try ActionQueue(db: db).incidentResolved(row["id"], reason: reason, now: now)
+        }
+    }
+
+    private func setRemediationState(_ db: Database, id: Int64, state: String, reason: String, detail: some Encodable, next: Millis, now: Millis) throws {
+        try db.cachedStatement(
+            sql: """
+                UPDATE checks SET changed_at = CASE WHEN state != ?1 THEN ?5 ELSE changed_at END, state = ?1, reason = ?2, detail = ?3, next_due = ?4
+                WHERE id = ?6
+                """
+        ).execute(arguments: [state, reason, String(decoding: ReportCodec.encode(detail), as: UTF8.self), next, now, id])
+    }
+
+    /// The latest count per partition of `dataset`, for the given partitions.
+    func latestCounts(_ db: Database, dataset: String, partitions: [String]) throws -> [PartitionCount] {
+        guard let subject = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM subjects WHERE name = ?"), arguments: ["dataset:\(dataset)"]),
+            !partitions.isEmpty
+        else { return [] }
+        let marks = partitions.map { _ in "?" }.joined(separator: ",")
+        // SQLite returns the bare columns of the row holding MAX(observed_at) in each group.
+        return try Row.fetchAll(
+            db,
+            sql: """
+                SELECT part, num, MAX(observed_at) AS at FROM observations
+                WHERE subject_id = ? AND kind = \(ObservationKind.count.storageCode) AND part IN (\(marks))
+                GROUP BY part
+                """, arguments: StatementArguments([subject] + partitions)
+        ).map { PartitionCount(partition: $0["part"], count: $0["num"], updatedAt: $0["at"]) }
+    }
+
+    /// The latest status of every item of `kind` seen since `since`.
+    func itemSightings(_ db: Database, kind: String, since: Millis) throws -> [ItemSighting] {
+        let prefix = "item:\(kind)/"
+        return try Row.fetchAll(
+            db,
+            sql: """
+                SELECT s.name, o.status, o.at1, MAX(o.observed_at) AS at FROM subjects s
+                JOIN observations o ON o.subject_id = s.id AND o.observed_at >= ? AND o.kind = \(ObservationKind.itemStatus.storageCode)
+                WHERE s.name >= ? AND s.name < ?
+                GROUP BY s.id
+                """, arguments: [since, prefix, prefix + "\u{10FFFF}"]
+        ).map { row in
+            ItemSighting(itemID: String((row["name"] as String).dropFirst(prefix.count)), status: row["status"] ?? "", referenceTime: row["at1"], observedAt: row["at"])
+        }
+    }
+
+    /// Manual backfills have no incident: their range is verified when every partition in it is
+    /// complete by the completeness rule whose backfill action they ran. nil: no rule to ask.
+    func manualRangeComplete(_ action: ActionInfo, now: Millis) throws -> Bool? {
+        guard let check = remediation.completeness.first(where: { $0.backfill == action.name }),
+            let start = action.parameters["start"], let end = action.parameters["end"]
+        else { return nil }
+        return try database.pool.read { db in
+            let rule = check.rule
+            let dates = datesInRange(start, end)
+            let source = try latestCounts(db, dataset: rule.source, partitions: dates)
+            let derived = try latestCounts(db, dataset: rule.derived, partitions: dates)
+            for date in dates {
+                guard let s = source.first(where: { $0.partition == date }), s.count > 0 else { continue }
+                guard let d = derived.first(where: { $0.partition == date }), Double(d.count) >= rule.minRatio * Double(s.count) else { return false }
+            }
+            return true
+        }
+    }
+}
+
+/// Every date from `start` to `end` inclusive (YYYY-MM-DD); empty if either is not a date or the range is reversed.
+func datesInRange(_ start: String, _ end: String, limit: Int = 3660) -> [String] {
+    guard let a = TimeParsing.parse(start), let b = TimeParsing.parse(end), a <= b else { return [] }
+    var out: [String] = []
+    var t = a
+    while t <= b && out.count < limit {
+        out.append(String(TimeParsing.format(t).prefix(10)))
+        t += 86_400_000
+    }
+    return out
+}

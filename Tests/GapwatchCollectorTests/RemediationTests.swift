@@ -1,0 +1,205 @@
+import Foundation
+import GapwatchCollector
+import GapwatchProtocol
+import GapwatchRules
+import GapwatchTestSupport
+import Logging
+import XCTest
+
+/// Self-healing against a real SQLite file and a real HTTP "analytics service" on 127.0.0.1 (the
+/// test receiver), with the clock in the test's hands.
+final class RemediationTests: XCTestCase {
+    var dir: String!
+    var runtime: CollectorRuntime!
+    var service: NotifyReceiver!
+    var t0: Millis = 0
+    var seq: UInt64 = 0
+
+    override func setUp() async throws {
+        dir = NSTemporaryDirectory() + "gapwatch-heal-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        service = try await NotifyReceiver.start()
+    }
+
+    override func tearDown() {
+        service.stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    func open(_ yaml: String) throws {
+        var config = try CollectorConfig.parse(yaml: "liveness: {enabled: false}\n" + yaml)
+        config.databasePath = dir + "/gapwatch.db"
+        config.bootstrapAgentID = "agent-1"
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        runtime = try Collector.open(config: config, logger: logger)
+        t0 = WallClock.nowMillis()
+    }
+
+    /// The date `daysAgo` days before t0 (UTC), as a partition key.
+    func day(_ daysAgo: Int) -> String { String(TimeParsing.format(t0 - Millis(daysAgo) * 86_400_000).prefix(10)) }
+
+    func counts(_ dataset: String, _ values: [(String, Int64)], at: Millis) async throws {
+        let observations = values.map { v -> Observation in
+            seq += 1
+            return Observation(seq: seq, observedAt: at, body: .count(Count(dataset: dataset, partition: v.0, count: v.1)))
+        }
+        let report = Report(
+            agent: AgentIdentity(id: "agent-1", service: "svc", host: "h", version: "1", labels: [:]), bootID: "b", spoolID: "s",
+            sentAt: at, observations: observations)
+        _ = try await runtime.writer.ingest(report, receivedAt: at)
+    }
+
+    func tick(_ now: Millis) async throws {
+        _ = try runtime.detector.evaluateDue(now: now)
+        try await runtime.actions.runPass(now: now)
+        _ = try runtime.detector.evaluateDue(now: now)
+    }
+
+    var backfillBodies: [[String: String]] {
+        service.requests.compactMap { try? JSONDecoder().decode([String: String].self, from: Data($0.body)) }
+    }
+
+    static let completeness = """
+        completeness:
+          - {name: boxscores, source: nba_raw.boxscores, derived: nba_analytics.summary, min_ratio: 0.9, lookback: 3d, settle: 0s, backfill: backfill}
+        """
+
+    func testPostMortemGapIsBackfilledOnceAsOneRangeAndVerified() async throws {
+        try open(Self.completeness + """
+
+            actions:
+              - {name: backfill, kind: webhook, url: "SERVICE/ok", body: '{"start":"{start}","end":"{end}","dataset":"{dataset}"}', cooldown: 0s}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        try await counts("nba_raw.boxscores", [(day(2), 282), (day(1), 300), (day(0), 310)], at: t0 + 1_000)
+        try await counts("nba_analytics.summary", [(day(1), 255), (day(0), 310)], at: t0 + 1_000)
+        try await tick(t0 + 2_000)
+        XCTAssertEqual(backfillBodies, [["start": day(2), "end": day(1), "dataset": "nba_analytics.summary"]], "one call, the merged range")
+        let incidents = try runtime.database.incidents(IncidentFilter())
+        XCTAssertEqual(incidents.count, 1)
+        XCTAssertTrue(incidents[0].reason.contains("\(day(2)) derived_missing"), incidents[0].reason)
+        XCTAssertTrue(incidents[0].reason.contains("\(day(1)) incomplete"), incidents[0].reason)
+        var action = try XCTUnwrap(try runtime.database.actions(ActionFilter()).first)
+        XCTAssertEqual(action.state, "verifying", "the call succeeded; recovery is not done until the data shows it")
+        XCTAssertEqual(action.incidentID, incidents[0].id)
+        try await tick(t0 + 3_000)
+        XCTAssertEqual(service.requests.count, 1, "no second call while one is in flight")
+
+        // The service writes the rows; the agent reports the new counts.
+        try await counts("nba_analytics.summary", [(day(2), 282), (day(1), 300)], at: t0 + 60_000)
+        try await tick(t0 + 61_000)
+        action = try XCTUnwrap(try runtime.database.action(id: action.id))
+        XCTAssertEqual(action.state, "verified")
+        XCTAssertEqual(try runtime.database.incidents(IncidentFilter()).first?.state, "resolved")
+        XCTAssertEqual(service.requests.count, 1)
+        // Every step is on the timeline under the action's subject.
+        var filter = TimelineFilter()
+        filter.subject = "action:\(action.id)"
+        let steps = try runtime.database.timeline(filter).observations.compactMap { entry -> String? in
+            if case .actionResult(let r) = entry.observation.body { return r.outputTail } else { return nil }
+        }
+        XCTAssertTrue(steps.first?.hasPrefix("queued backfill") ?? false, "\(steps)")
+        XCTAssertTrue(steps.contains { $0.hasPrefix("attempt 1 started") }, "\(steps)")
+        XCTAssertTrue(steps.last?.hasPrefix("verified") ?? false, "\(steps)")
+    }
+
+    func testABackfillThatNeverFixesTheDataEscalatesAndStops() async throws {
+        try open(Self.completeness + """
+
+            actions:
+              - {name: backfill, kind: webhook, url: "SERVICE/ok", max_attempts: 2, cooldown: 0s, verify_within: 1m}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 1_000)
+        var now = t0 + 2_000
+        for _ in 0..<12 {
+            try await tick(now)
+            now += 61_000
+        }
+        XCTAssertEqual(service.requests.count, 2, "attempts stop at the limit")
+        let action = try XCTUnwrap(try runtime.database.actions(ActionFilter()).first)
+        XCTAssertEqual(action.state, "escalated")
+        XCTAssertEqual(action.attempts, 2)
+        let incident = try XCTUnwrap(try runtime.database.incident(id: try XCTUnwrap(action.incidentID)))
+        XCTAssertEqual(incident.state, "open")
+        XCTAssertTrue(incident.events?.contains { $0.event == "escalated" } ?? false)
+        XCTAssertEqual(try runtime.database.actions(ActionFilter()).count, 1, "no new action for an escalated incident")
+    }
+
+    func testRateLimitAndConcurrencyHoldUnderABurstOf100Gaps() async throws {
+        try open("""
+            completeness:
+              - {name: wide, source: raw, derived: derived, lookback: 200d, settle: 0s, backfill: backfill}
+            guardrails: {max_per_hour: 10, max_concurrent: 4}
+            actions:
+              - {name: backfill, kind: webhook, url: "SERVICE/ok", cooldown: 10m}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        // Every other day is missing: 100 separate ranges.
+        try await counts("raw", (0..<200).map { (day($0), 100) }, at: t0 + 1_000)
+        try await counts("derived", (0..<200).filter { $0 % 2 == 1 }.map { (day($0), 100) }, at: t0 + 1_000)
+        try await tick(t0 + 2_000)
+        for i in 0..<5 { try await runtime.actions.runPass(now: t0 + 3_000 + Millis(i)) }
+        XCTAssertEqual(try runtime.database.incidents(IncidentFilter(state: "open", limit: 1000)).count, 100)
+        XCTAssertEqual(try runtime.database.actions(ActionFilter(limit: 1000)).count, 100, "one action per gap key")
+        XCTAssertEqual(service.requests.count, 10, "at most 10 actions start per hour")
+        // An hour later the next 10 may start.
+        try await runtime.actions.runPass(now: t0 + 3_700_000)
+        XCTAssertEqual(service.requests.count, 20)
+    }
+
+    func testStaleGameGetsOneRefreshAndResolvesWhenFinal() async throws {
+        try open("""
+            stale_items:
+              - {name: games-final, item_kind: game, final: [Final], deadline: 4h, refresh: refresh}
+            actions:
+              - {name: refresh, kind: webhook, url: "SERVICE/ok", body: '{"games":"{items}"}', cooldown: 0s}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        func status(_ s: String, at: Millis) async throws {
+            seq += 1
+            let report = Report(
+                agent: AgentIdentity(id: "agent-1", service: "svc", host: "h", version: "1", labels: [:]), bootID: "b", spoolID: "s", sentAt: at,
+                observations: [Observation(seq: seq, observedAt: at, body: .itemStatus(ItemStatus(itemKind: "game", itemID: "0022500610", status: s, referenceTime: t0 - 5 * 3_600_000)))])
+            _ = try await runtime.writer.ingest(report, receivedAt: at)
+        }
+        try await status("In Progress", at: t0 + 1_000)
+        try await tick(t0 + 2_000)
+        try await tick(t0 + 3_000)
+        XCTAssertEqual(backfillBodies, [["games": "0022500610"]])
+        try await status("Final", at: t0 + 10_000)
+        try await tick(t0 + 11_000)
+        XCTAssertEqual(try runtime.database.incidents(IncidentFilter()).first?.state, "resolved")
+        XCTAssertEqual(try runtime.database.actions(ActionFilter()).first?.state, "verified")
+        XCTAssertEqual(service.requests.count, 1)
+    }
+
+    func testDryRunAndApprovalModes() async throws {
+        try open(Self.completeness + """
+
+            actions:
+              - {name: backfill, kind: webhook, url: "SERVICE/ok", mode: approval, cooldown: 0s}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 1_000)
+        try await tick(t0 + 2_000)
+        let action = try XCTUnwrap(try runtime.database.actions(ActionFilter()).first)
+        XCTAssertEqual(action.state, "awaiting_approval")
+        XCTAssertEqual(service.requests.count, 0)
+        XCTAssertTrue(try runtime.database.approveAction(id: action.id, by: "admin", now: t0 + 3_000))
+        XCTAssertFalse(try runtime.database.approveAction(id: action.id, by: "admin", now: t0 + 3_000), "only once")
+        try await tick(t0 + 3_001)
+        XCTAssertEqual(service.requests.count, 1)
+    }
+}
+
+extension IncidentFilter {
+    init(state: String? = nil, limit: Int = 100) {
+        self.init()
+        self.state = state
+        self.limit = limit
+    }
+}
+
+extension ActionFilter {
+    init(limit: Int) {
+        self.init()
+        self.limit = limit
+    }
+}
