@@ -203,3 +203,64 @@ extension ActionFilter {
         self.limit = limit
     }
 }
+
+/// Manual backfills and the actions API over real HTTP.
+final class RemediationAPITests: XCTestCase {
+    var collector: TestCollector!
+
+    override func setUp() async throws {
+        collector = try await TestCollector.start { config in
+            config.remediation = try! CollectorConfig.parse(yaml: """
+                actions:
+                  - {name: backfill, kind: webhook, url: "http://127.0.0.1:9/backfill", mode: dry_run, max_range_days: 7}
+                """).remediation
+        }
+    }
+
+    override func tearDown() {
+        collector.stop()
+    }
+
+    func post(_ body: String, token: String?) async throws -> HTTPResponse {
+        try await collector.send("POST", "/v1/backfills", token: token, headers: [("Content-Type", "application/json")], body: Array(body.utf8))
+    }
+
+    func testBadBackfillsAreRefusedAndQueueNothing() async throws {
+        for (body, field, message) in [
+            (#"{"action":"backfill","start":"2026-01-22","end":"2026-01-20"}"#, "start", "the range is reversed: start 2026-01-22 is after end 2026-01-20"),
+            (#"{"action":"backfill","start":"2026-01-01","end":"2026-01-08"}"#, "end", "the range is larger than action 'backfill' allows: more than 7 days (max_range_days)"),
+            (#"{"action":"scrape","start":"2026-01-20","end":"2026-01-21"}"#, "action", "action: no action named 'scrape'; configured: backfill"),
+            (#"{"action":"backfill","start":"2026-02-30","end":"2026-03-01"}"#, "start", "start: '2026-02-30' is not a date (YYYY-MM-DD)"),
+            (#"{"action":"backfill","start":"yesterday","end":"2026-03-01"}"#, "start", "start: 'yesterday' is not a date (YYYY-MM-DD)"),
+        ] {
+            let r = try await post(body, token: collector.adminToken)
+            XCTAssertEqual(r.status, 400, body)
+            XCTAssertEqual(try decodeError(r).field, field, body)
+            XCTAssertEqual(try decodeError(r).message, message, body)
+        }
+        let r = try await post(#"{"action":"backfill","start":"2026-01-20","end":"2026-01-21"}"#, token: collector.agentToken)
+        XCTAssertEqual(r.status, 403, "an agent token may not order backfills")
+        XCTAssertEqual(try collector.database.actions(ActionFilter()).count, 0, "nothing was queued")
+    }
+
+    func testAManualBackfillIsQueuedOncePerRange() async throws {
+        var r = try await post(#"{"action":"backfill","start":"2026-01-20","end":"2026-01-21","bypass_checks":true}"#, token: collector.adminToken)
+        XCTAssertEqual(r.status, 202)
+        let action = try ReportCodec.decode(ActionInfo.self, from: r.body)
+        XCTAssertEqual(action.origin, "manual")
+        XCTAssertEqual(action.parameters["bypass_checks"], "true")
+        XCTAssertEqual(action.parameters["start"], "2026-01-20")
+        r = try await post(#"{"action":"backfill","start":"2026-01-20","end":"2026-01-21"}"#, token: collector.adminToken)
+        XCTAssertEqual(r.status, 409, "the same range is already in flight")
+        // The dry-run mode records what would run, and runs nothing.
+        try await collector.runtime.actions.runPass(now: WallClock.nowMillis() + 1)
+        r = try await collector.send("GET", "/v1/actions/\(action.id)", token: collector.adminToken)
+        let after = try ReportCodec.decode(ActionInfo.self, from: r.body)
+        XCTAssertEqual(after.state, "dry_run")
+        XCTAssertTrue(after.detail.hasPrefix("dry run: would run backfill"), after.detail)
+        r = try await collector.send("GET", "/v1/actions?state=bogus", token: collector.adminToken)
+        XCTAssertEqual(r.status, 400)
+        r = try await collector.send("POST", "/v1/actions/\(action.id)/approve", token: collector.adminToken)
+        XCTAssertEqual(r.status, 409, "only an action awaiting approval can be approved")
+    }
+}
