@@ -171,6 +171,25 @@ final class RemediationTests: XCTestCase {
         XCTAssertEqual(service.requests.count, 1)
     }
 
+    func testADatasetThatStopsUpdatingIsStaleUntilItUpdates() async throws {
+        try open("""
+            freshness:
+              - {name: schedule-fresh, dataset: nba_raw.schedule, max_age: 1h, refresh: refresh}
+            actions:
+              - {name: refresh, kind: webhook, url: "SERVICE/ok", body: '{"dataset":"{dataset}"}', cooldown: 0s}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        try await counts("nba_raw.schedule", [(day(0), 12)], at: t0 + 1_000)
+        try await tick(t0 + 3_600_000)
+        XCTAssertEqual(service.requests.count, 0, "59 minutes old: fresh")
+        try await tick(t0 + 3_601_001)
+        try await tick(t0 + 3_601_002)
+        XCTAssertEqual(backfillBodies, [["dataset": "nba_raw.schedule"]])
+        try await counts("nba_raw.schedule", [(day(0), 12)], at: t0 + 3_700_000)
+        try await tick(t0 + 3_700_001)
+        XCTAssertEqual(try runtime.database.incidents(IncidentFilter()).first?.state, "resolved")
+        XCTAssertEqual(try runtime.database.actions(ActionFilter()).first?.state, "verified")
+    }
+
     func testDryRunAndApprovalModes() async throws {
         try open(Self.completeness + """
 

@@ -54,6 +54,13 @@ public struct StaleItemsConfig: Sendable {
     public var refresh: String?
 }
 
+/// `freshness:` — a dataset whose counts stop updating for longer than `max_age`.
+public struct FreshnessConfig: Sendable {
+    public var name: String
+    public var rule: FreshnessRule
+    public var refresh: String?
+}
+
 /// Global guardrails over every action.
 public struct GuardrailConfig: Sendable {
     /// Actions started per rolling hour, all keys together.
@@ -65,6 +72,7 @@ public struct GuardrailConfig: Sendable {
 public struct RemediationConfig: Sendable {
     public var completeness: [CompletenessConfig] = []
     public var staleItems: [StaleItemsConfig] = []
+    public var freshness: [FreshnessConfig] = []
     public var actions: [String: ActionConfig] = [:]
     public var guardrails = GuardrailConfig()
     /// How often completeness and staleness are re-evaluated with no new data.
@@ -136,6 +144,18 @@ extension RemediationConfig {
                 try m.finish()
                 staleItems.append(
                     StaleItemsConfig(name: name, rule: StaleItemRule(itemKind: kind, finalStatuses: Set(final), deadlineMs: deadline), refresh: refresh))
+            }
+        }
+        if let list = try reader.list("freshness") {
+            for (i, item) in list.enumerated() {
+                var m = try MapReader.item(item, path: "freshness[\(i)]")
+                let name = try DetectionConfig.parseName(&m)
+                guard names.insert(name).inserted else { throw ConfigError("freshness[\(i)].name: '\(name)' is already a check's name") }
+                guard let dataset = try m.string("dataset") else { throw ConfigError("freshness[\(i)].dataset: required") }
+                guard let maxAge = try m.duration("max_age") else { throw ConfigError("freshness[\(i)].max_age: required (e.g. 6h)") }
+                let refresh = try actionRef(&m, "refresh")
+                try m.finish()
+                freshness.append(FreshnessConfig(name: name, rule: FreshnessRule(dataset: dataset, maxAgeMs: maxAge), refresh: refresh))
             }
         }
         if var g = try reader.map("guardrails") {

@@ -77,10 +77,11 @@ public final class Detector: Sendable {
                 try db.execute(sql: "DELETE FROM checks WHERE kind = 'liveness'")
             }
             let existing = try Row.fetchAll(
-                db, sql: "SELECT id, name, kind FROM checks WHERE kind IN ('heartbeat', 'expectation', 'completeness', 'stale_items')")
+                db, sql: "SELECT id, name, kind FROM checks WHERE kind IN ('heartbeat', 'expectation', 'completeness', 'stale_items', 'freshness')")
             let configuredKinds: [String: String] =
                 Dictionary(uniqueKeysWithValues: heartbeats.keys.map { ($0, "heartbeat") } + expectations.keys.map { ($0, "expectation") }
-                    + remediation.completeness.map { ($0.name, "completeness") } + remediation.staleItems.map { ($0.name, "stale_items") })
+                    + remediation.completeness.map { ($0.name, "completeness") } + remediation.staleItems.map { ($0.name, "stale_items") }
+                    + remediation.freshness.map { ($0.name, "freshness") })
             var ids: [String: Int64] = [:]
             for row in existing {
                 let name: String = row["name"]
@@ -121,6 +122,9 @@ public final class Detector: Sendable {
                     routing.datasets[dataset, default: []].append(ids[check.name]!)
                 }
             }
+            for check in remediation.freshness {
+                routing.datasets[check.rule.dataset, default: []].append(ids[check.name]!)
+            }
             for check in remediation.staleItems {
                 routing.itemKinds[check.rule.itemKind, default: []].append(ids[check.name]!)
             }
@@ -156,6 +160,8 @@ public final class Detector: Sendable {
                     try evaluateCompleteness(db, row: row, now: now)
                 case "stale_items":
                     try evaluateStaleItems(db, row: row, now: now)
+                case "freshness":
+                    try evaluateFreshness(db, row: row, now: now)
                 default:
                     try db.cachedStatement(sql: "UPDATE checks SET next_due = NULL WHERE id = ?").execute(arguments: [row["id"] as Int64])
                 }

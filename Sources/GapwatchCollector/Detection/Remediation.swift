@@ -7,6 +7,7 @@ import GapwatchRules
 extension Detector {
     static let completenessRule = "completeness"
     static let staleRule = "stale_items"
+    static let freshnessRule = "freshness"
 
     func evaluateCompleteness(_ db: Database, row: Row, now: Millis) throws {
         let id: Int64 = row["id"]
@@ -78,6 +79,38 @@ extension Detector {
         try setRemediationState(
             db, id: id, state: stale.isEmpty ? "up" : "down", reason: stale.isEmpty ? "nothing stale" : "\(stale.count) stale",
             detail: stale.map(\.itemID), next: next, now: now)
+    }
+
+    func evaluateFreshness(_ db: Database, row: Row, now: Millis) throws {
+        let id: Int64 = row["id"]
+        let name: String = row["name"]
+        guard let check = remediation.freshness.first(where: { $0.name == name }) else {
+            try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [id])
+            return
+        }
+        let lastUpdate = try Millis.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT MAX(o.observed_at) FROM observations o
+                    WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.kind = \(ObservationKind.count.storageCode)
+                    """), arguments: ["dataset:\(check.rule.dataset)"])
+        let since: Millis = row["created_at"]
+        let subject = "freshness:\(name)"
+        let stale = check.rule.isStale(lastUpdate: lastUpdate, since: since, now: now)
+        if stale {
+            let reason = "\(check.rule.dataset) has not updated since \(lastUpdate.map(TimeParsing.format) ?? "it was first watched") (max age \(Units.formatDuration(check.rule.maxAgeMs)))"
+            let incident = try incidents(db).open(
+                rule: Self.freshnessRule, subject: subject, reason: reason, labels: ["check": name, "dataset": check.rule.dataset], feederAgent: nil, at: now)
+            if let actionName = check.refresh, let action = remediation.actions[actionName] {
+                _ = try ActionQueue(db: db).enqueue(
+                    action, key: subject, incidentID: incident, origin: "rule", parameters: ["dataset": check.rule.dataset], now: now)
+            }
+        } else {
+            try resolveGone(db, rule: Self.freshnessRule, prefix: subject, current: [], reason: "\(check.rule.dataset) updated", now: now)
+        }
+        let next = stale ? now + remediation.recheckMs : min(now + remediation.recheckMs, check.rule.staleAt(lastUpdate: lastUpdate, since: since))
+        try setRemediationState(
+            db, id: id, state: stale ? "down" : "up", reason: stale ? "stale" : "fresh", detail: lastUpdate, next: max(next, now + 1), now: now)
     }
 
     /// Resolves this check's open incidents whose subject is no longer among the current gaps,
