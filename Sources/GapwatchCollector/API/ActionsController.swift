@@ -52,12 +52,7 @@ struct ActionsController {
             }
             filter.state = String(state)
         }
-        if let limit = query["limit"] {
-            guard let n = Int(limit), (1...1000).contains(n) else {
-                throw APIError.badRequest("limit: '\(limit)' must be a whole number from 1 to 1000", field: "limit")
-            }
-            filter.limit = n
-        }
+        if let n = try limitParameter(query) { filter.limit = n }
         return jsonResponse(ListResponse(actions: try runtime.database.actions(filter)))
     }
 

@@ -92,12 +92,7 @@ struct IncidentsController {
             }
             filter.since = t
         }
-        if let limit = query["limit"] {
-            guard let n = Int(limit), (1...1000).contains(n) else {
-                throw APIError.badRequest("limit: '\(limit)' must be a whole number from 1 to 1000", field: "limit")
-            }
-            filter.limit = n
-        }
+        if let n = try limitParameter(query) { filter.limit = n }
         return jsonResponse(ListResponse(incidents: try database.incidents(filter)))
     }
 
@@ -108,6 +103,15 @@ struct IncidentsController {
         guard let incident = try database.incident(id: id) else { throw APIError.notFound("no incident \(id)") }
         return jsonResponse(incident)
     }
+}
+
+/// `limit=` of a list endpoint: 1 to 1000.
+func limitParameter(_ query: Parameters) throws -> Int? {
+    guard let limit = query["limit"] else { return nil }
+    guard let n = Int(limit), (1...1000).contains(n) else {
+        throw APIError.badRequest("limit: '\(limit)' must be a whole number from 1 to 1000", field: "limit")
+    }
+    return n
 }
 
 func rejectUnknown(_ query: Parameters, known: Set<String>) throws {

@@ -48,12 +48,7 @@ struct QueryController {
         if let from = filter.from, let to = filter.to, from > to {
             throw APIError.badRequest("the range is reversed: from (\(from)) is after to (\(to))", field: "from")
         }
-        if let limit = query["limit"] {
-            guard let n = Int(limit), (1...1000).contains(n) else {
-                throw APIError.badRequest("limit: '\(limit)' must be a whole number from 1 to 1000", field: "limit")
-            }
-            filter.limit = n
-        }
+        if let n = try limitParameter(query) { filter.limit = n }
         if let cursor = query["cursor"] {
             guard let parsed = TimelineCursor(token: String(cursor)) else {
                 throw APIError.badRequest("cursor: not a cursor this collector issued", field: "cursor")
