@@ -20,6 +20,8 @@ public final class Agent: @unchecked Sendable {
     public let bootID = RandomID.make()
     public let shipper: Shipper
     public let server: LocalHTTPServer
+    /// Runs the commands the collector hands back, within `config.actions`.
+    public let actions: ActionRunner
     private let loops: [ObserverLoop]
     private let logger: Logger
 
@@ -39,7 +41,14 @@ public final class Agent: @unchecked Sendable {
         options.timeoutMs = config.collector.timeoutMs
         options.batchMax = config.collector.batchMax
         options.shipIntervalMs = config.collector.shipIntervalMs
-        shipper = Shipper(spool: spool, options: options, logger: logger)
+        do {
+            actions = try ActionRunner(actions: config.actions, spool: spool, logger: logger)
+        } catch {
+            spool.close()
+            throw error
+        }
+        let actions = self.actions
+        shipper = Shipper(spool: spool, options: options, logger: logger) { actions.handle($0) }
 
         var loops: [ObserverLoop] = []
         if config.heartbeat.intervalMs > 0 {
@@ -80,7 +89,7 @@ public final class Agent: @unchecked Sendable {
             metadata: [
                 "agent.id": "\(config.agent.id)", "listen": "\(config.listen.host):\(server.port)", "collector": "\(config.collector.url)",
                 "spool.id": "\(stats.spoolID)", "spool.next_seq": "\(stats.nextSeq)", "spool.backlog": "\(stats.backlogRecords)",
-                "probes": "\(config.httpProbes.count + config.commandProbes.count)",
+                "probes": "\(config.httpProbes.count + config.commandProbes.count)", "actions": "\(config.actions.count)",
             ])
     }
 
@@ -89,6 +98,8 @@ public final class Agent: @unchecked Sendable {
         server.stop(timeoutMs: 2_000)
         for loop in loops { loop.wakeup.stop() }
         for loop in loops { loop.stop(timeoutMs: 3_000) }
+        // Running commands get SIGTERM (SIGKILL after 2 s); their `failed` results are spooled.
+        actions.stop(timeoutMs: 5_000)
         shipper.stop(timeoutMs: 3_000)
         spool.close()
         logger.info("gapwatch-agent stopped", metadata: ["agent.id": "\(config.agent.id)"])

@@ -76,3 +76,107 @@ final class RemediationEndToEndTests: XCTestCase {
         XCTAssertTrue(out.output.contains("completeness"), out.output)
     }
 }
+
+/// The same heal through an agent command: the collector hands `backfill` to the agent in a
+/// report response, the agent runs it from its allow-list (argv, no shell of ours), and reports
+/// the outcome; a repeated hand-off runs once; a command the agent does not allow is refused.
+final class AgentCommandEndToEndTests: XCTestCase {
+    var workspace: Workspace!
+    var collector: CollectorProcess!
+    var agent: AgentProcess!
+    var marker: String { workspace.file("backfill-runs.txt") }
+
+    override func setUpWithError() throws {
+        try Binaries.check()
+        workspace = try Workspace(name)
+        collector = CollectorProcess(workspace: workspace)
+        agent = AgentProcess(workspace: workspace, collectorURL: collector.url, tokenFile: collector.tokenFile)
+        // Commands ride on report responses: a heartbeat each second keeps reports coming.
+        agent.heartbeatInterval = "1s"
+        collector.extraConfig = """
+            completeness:
+              - {name: boxscores, source: raw, derived: analytics, lookback: 3d, settle: 0s, backfill: backfill}
+            actions:
+              - {name: backfill, kind: agent, agent: e2e-agent, command: backfill, parameters: {start: "{start}", end: "{end}"}, cooldown: 0s}
+              - {name: drop, kind: agent, agent: e2e-agent, command: drop-tables, parameters: {start: "{start}"}, max_attempts: 3}
+            """
+        agent.extraConfig = """
+            actions:
+              - name: backfill
+                argv: ["/bin/sh", "-c", "echo \\"$1..$2\\" >> \(marker); echo backfilled $1..$2", "sh", "{start}", "{end}"]
+                parameters: {start: date, end: date}
+                timeout: 30s
+            """
+    }
+
+    override func tearDown() {
+        agent.child?.terminate()
+        collector.child?.terminate()
+        workspace.finish(self)
+    }
+
+    func day(_ daysAgo: Int) -> String { String(TimeParsing.format(WallClock.nowMillis() - Millis(daysAgo) * 86_400_000).prefix(10)) }
+
+    func runs() -> [String] {
+        ((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    func action(_ id: String) throws -> ActionInfo {
+        try ReportCodec.decode(ActionInfo.self, from: try collector.get("/v1/actions/\(id)").body)
+    }
+
+    func testAgentRunsTheBackfillOnceAndTheHealIsVerified() throws {
+        if WallClock.nowMillis() % 86_400_000 > 86_400_000 - 120_000 { sleep(125) }
+        try collector.start()
+        try agent.start()
+        let client = HTTPClient()
+        for (dataset, count) in [("raw", Int64(300)), ("analytics", Int64(100))] {
+            _ = try agent.push(.count(Count(dataset: dataset, partition: day(1), count: count)), client: client)
+        }
+        try waitFor("the agent to run the backfill", timeout: 30) { runs().count == 1 }
+        XCTAssertEqual(runs(), ["\(day(1))..\(day(1))"])
+        struct List: Decodable { var actions: [ActionInfo] }
+        let id = try XCTUnwrap(try ReportCodec.decode(List.self, from: try collector.get("/v1/actions").body).actions.first?.id)
+        try waitFor("the agent's result to reach the collector", timeout: 30) { try action(id).state == "verifying" }
+        let ran = try action(id).detail
+        XCTAssertTrue(ran.contains("backfilled \(day(1))..\(day(1))"), ran)
+
+        // A lost response: the collector hands the same command again. The agent must not re-run it.
+        let database = try AppDatabase(StorageOptions(path: collector.database))
+        try database.pool.write { db in
+            let command = AgentCommand(actionID: id, name: "backfill", parameters: ["start": day(1), "end": day(1)])
+            try db.execute(
+                sql: "INSERT INTO agent_commands (action_id, agent_id, command) VALUES (?, 'e2e-agent', ?)",
+                arguments: [id, String(decoding: ReportCodec.encode(command), as: UTF8.self)])
+        }
+        _ = try agent.push(.count(Count(dataset: "other", partition: day(0), count: 1)), client: client)  // a report, so a response
+        try waitFor("the command to be handed again", timeout: 30) {
+            try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM agent_commands WHERE handed_at IS NOT NULL") } == 1
+        }
+        sleep(3)
+        XCTAssertEqual(runs().count, 1, "a command handed twice runs once")
+
+        // The analytics rows arrive: verified.
+        _ = try agent.push(.count(Count(dataset: "analytics", partition: day(1), count: 300)), client: client)
+        try waitFor("verification", timeout: 30) { try action(id).state == "verified" }
+    }
+
+    func testACommandTheAgentDoesNotAllowIsRefusedAndReported() throws {
+        try collector.start()
+        try agent.start()
+        let r = try HTTPClient().send(
+            .init(method: "POST", url: collector.url + "/v1/backfills",
+                  headers: [("Authorization", "Bearer \(try collector.token("GAPWATCH_ADMIN_TOKEN"))"), ("Content-Type", "application/json")],
+                  body: Array(#"{"action":"drop","start":"2026-01-20","end":"2026-01-20"}"#.utf8)))
+        XCTAssertEqual(r.status, 202, r.bodyText)
+        let id = try ReportCodec.decode(ActionInfo.self, from: r.body).id
+        // The agent only receives commands in report responses: give it something to report.
+        _ = try agent.push(.count(Count(dataset: "other", partition: "2026-01-20", count: 1)), client: HTTPClient())
+        try waitFor("the refusal to come back", timeout: 30) { try action(id).state == "escalated" }
+        let refused = try action(id)
+        XCTAssertTrue(refused.detail.contains("rejected"), refused.detail)
+        XCTAssertTrue(refused.detail.contains("drop-tables"), refused.detail)
+        XCTAssertEqual(refused.attempts, 1, "a refused command is not retried")
+        XCTAssertEqual(runs(), [], "nothing ran")
+    }
+}

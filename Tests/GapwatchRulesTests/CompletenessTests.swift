@@ -143,16 +143,22 @@ final class CompletenessRuleTests: XCTestCase {
     }
 
     func testLatestCountOfAPartitionWins() {
-        let r = rule(lookbackDays: 1)
-        // The newer source count (300) is listed first; the older (100) must not win.
+        let r = rule(lookbackDays: 2)
+        // On the 22nd the newer source count (300) is listed first, on the 21st last; the older
+        // (100) must not win either way.
         let source = [
             PartitionCount(partition: "2026-01-22", count: 300, updatedAt: morning + hour),
             PartitionCount(partition: "2026-01-22", count: 100, updatedAt: morning),
+            PartitionCount(partition: "2026-01-21", count: 100, updatedAt: morning - 2 * hour),
+            PartitionCount(partition: "2026-01-21", count: 300, updatedAt: morning - hour),
         ]
-        let derived = counts([("2026-01-22", 100)], updatedAt: morning)
+        let derived = counts([("2026-01-21", 100), ("2026-01-22", 100)], updatedAt: morning)
         XCTAssertEqual(
             r.gaps(source: source, derived: derived, expected: nil, now: noon).flatMap(\.partitions),
-            [PartitionGap(partition: "2026-01-22", kind: .incomplete, sourceCount: 300, derivedCount: 100, ratio: 1.0 / 3.0)])
+            [
+                PartitionGap(partition: "2026-01-21", kind: .incomplete, sourceCount: 300, derivedCount: 100, ratio: 1.0 / 3.0),
+                PartitionGap(partition: "2026-01-22", kind: .incomplete, sourceCount: 300, derivedCount: 100, ratio: 1.0 / 3.0),
+            ])
     }
 
     // MARK: - Source expectation
@@ -281,12 +287,12 @@ final class StaleItemRuleTests: XCTestCase {
     func testLatestSightingWins() {
         let deadline = kickoff + 4 * hour
         let sightings = [
-            // g1: listed last-first; its latest sighting (observed later) is in progress → stale.
+            // g1: listed newest-first; its latest sighting (observed later) is in progress → stale.
             ItemSighting(itemID: "g1", status: "In Progress", referenceTime: kickoff, observedAt: kickoff + 2 * hour),
             ItemSighting(itemID: "g1", status: "Final", referenceTime: kickoff, observedAt: kickoff + hour),
-            // g2: final in its latest sighting → not stale.
-            ItemSighting(itemID: "g2", status: "Final", referenceTime: kickoff, observedAt: kickoff + 3 * hour),
+            // g2: listed oldest-first; final in its latest sighting → not stale.
             ItemSighting(itemID: "g2", status: "In Progress", referenceTime: kickoff, observedAt: kickoff + hour),
+            ItemSighting(itemID: "g2", status: "Final", referenceTime: kickoff, observedAt: kickoff + 3 * hour),
         ]
         XCTAssertEqual(games.staleItems(sightings, now: deadline), [sightings[0]])
     }

@@ -61,6 +61,23 @@ extension AgentConfig {
                 if let k = p.itemKind { out.append("      item_kind: \(q(k))") }
             }
         }
+        if actions.isEmpty {
+            out.append("actions: []  # every command from the collector is rejected")
+        } else {
+            out.append("actions:")
+            for a in actions {
+                out.append("  - name: \(q(a.name))")
+                out.append("    argv: [\(a.argv.map { q($0, flow: true) }.joined(separator: ", "))]")
+                if a.parameters.isEmpty {
+                    out.append("    parameters: {}")
+                } else {
+                    out.append("    parameters:")
+                    for name in a.parameters.keys.sorted() { out.append("      \(q(name)): \(a.parameters[name]!.rawValue)") }
+                }
+                out.append("    timeout: \(Units.formatDuration(a.timeoutMs))")
+                out.append("    max_output: \(Units.formatSize(Int64(a.maxOutputBytes)))")
+            }
+        }
         return out.joined(separator: "\n") + "\n"
     }
 

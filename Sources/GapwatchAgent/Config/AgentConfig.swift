@@ -109,6 +109,8 @@ public struct AgentConfig: Sendable {
     public var listen = Listen()
     public var httpProbes: [HTTPProbe] = []
     public var commandProbes: [CommandProbe] = []
+    /// The allow-list of commands the collector may ask this agent to run (`actions:`).
+    public var actions: [Action] = []
 
     /// The agent's version, sent in its identity.
     public static let version = "0.1.0"
@@ -162,6 +164,7 @@ public struct AgentConfig: Sendable {
             }
         }
         try readProbes(top, into: &config)
+        try readActions(top, into: &config)
         try top.finish()
         return config
     }

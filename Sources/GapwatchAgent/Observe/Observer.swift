@@ -81,7 +81,7 @@ extension String {
     /// Control characters replaced by spaces, and at most `bytes` UTF-8 bytes, cut at a character
     /// boundary: safe for an observation's free-text field.
     func truncatedUTF8(_ bytes: Int) -> String {
-        let clean = String(String.UnicodeScalarView(unicodeScalars.map { $0.value < 0x20 && $0 != "\t" && $0 != "\n" || $0.value == 0x7F ? " " : $0 }))
+        let clean = sanitizedText
         if clean.utf8.count <= bytes { return clean }
         var out = ""
         var used = 0
@@ -93,4 +93,44 @@ extension String {
         }
         return out + "..."
     }
+
+    /// Control characters (other than tab and line feed) replaced by spaces, as every
+    /// observation text field requires.
+    var sanitizedText: String {
+        String(String.UnicodeScalarView(unicodeScalars.map { $0.value < 0x20 && $0 != "\t" && $0 != "\n" || $0.value == 0x7F ? " " : $0 }))
+    }
+
+    /// Like `truncatedUTF8` but keeps the end: control characters replaced by spaces, then at
+    /// most the last `bytes` UTF-8 bytes, cut at a character boundary.
+    func tailUTF8(_ bytes: Int) -> String {
+        let clean = sanitizedText
+        if clean.utf8.count <= bytes { return clean }
+        var kept = 0
+        var start = clean.unicodeScalars.endIndex
+        while start > clean.unicodeScalars.startIndex {
+            let before = clean.unicodeScalars.index(before: start)
+            let n = UTF8.width(clean.unicodeScalars[before])
+            if kept + n > bytes { break }
+            kept += n
+            start = before
+        }
+        return String(clean.unicodeScalars[start...])
+    }
 }
+
+extension Array where Element == UInt8 {
+    /// The last `bytes` bytes as text: starts at a UTF-8 character boundary, invalid sequences
+    /// become U+FFFD, control characters spaces; at most `bytes` UTF-8 bytes.
+    func utf8Tail(_ bytes: Int) -> String {
+        guard bytes > 0 else { return "" }
+        var start = Swift.max(0, count - bytes)
+        // Skip continuation bytes (10xxxxxx) of a character cut at the start.
+        var skipped = 0
+        while start < count && self[start] & 0xC0 == 0x80 && skipped < 3 {
+            start += 1
+            skipped += 1
+        }
+        return String(decoding: self[start...], as: UTF8.self).tailUTF8(bytes)
+    }
+}
+

@@ -76,11 +76,15 @@ public final class Shipper: @unchecked Sendable {
     private let statusBox = Mutex(ShipperStatus())
     private let tokens: TokenSource
     private var thread: AgentThread?
+    private let commandHandler: (@Sendable ([AgentCommand]) -> Void)?
 
-    public init(spool: Spool, options: ShipperOptions, logger: Logger) {
+    /// `commandHandler` gets the `commands` of every 200 answer (the agent's `ActionRunner`); it
+    /// must return quickly. Without one, commands are only logged.
+    public init(spool: Spool, options: ShipperOptions, logger: Logger, commandHandler: (@Sendable ([AgentCommand]) -> Void)? = nil) {
         self.spool = spool
         self.options = options
         self.logger = logger
+        self.commandHandler = commandHandler
         self.client = HTTPClient(connectTimeoutMs: Int(options.connectTimeoutMs), timeoutMs: Int(options.timeoutMs))
         self.backoff = Backoff(baseMs: options.backoffBaseMs, capMs: options.backoffCapMs)
         self.batchLimit = max(1, min(options.batchMax, ReportLimits.default.maxObservations))
@@ -169,6 +173,16 @@ public final class Shipper: @unchecked Sendable {
             } catch {
                 return fail("the collector's 200 answer is not a report response: \(error)", delay: backoff.next())
             }
+            // Commands first: they do not depend on the ack being sane.
+            if !answer.commands.isEmpty {
+                if let commandHandler {
+                    commandHandler(answer.commands)
+                } else {
+                    for command in answer.commands {
+                        logger.debug("collector sent a command; no command handler", metadata: ["action.id": "\(command.actionID)", "command.name": "\(command.name)"])
+                    }
+                }
+            }
             if answer.ackedSeq < first.seq {
                 return fail("the collector acknowledged seq \(answer.ackedSeq), below the batch \(first.seq)...\(last.seq)", delay: backoff.next())
             }
@@ -186,9 +200,6 @@ public final class Shipper: @unchecked Sendable {
             }
             logger.debug(
                 "report stored", metadata: meta.merging(["acked_seq": "\(answer.ackedSeq)", "stored": "\(answer.stored)", "duplicates": "\(answer.duplicates)"]) { $1 })
-            for command in answer.commands {
-                logger.debug("collector sent a command; commands are not run yet", metadata: ["action.id": "\(command.actionID)", "command.name": "\(command.name)"])
-            }
             return .sent(ackedSeq: answer.ackedSeq)
         case 408, 429, 500, 502, 503, 504:
             // Retry-After: wait at least that long, then go on with the backoff.
