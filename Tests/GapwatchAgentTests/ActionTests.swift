@@ -20,10 +20,11 @@ final class ActionTests: XCTestCase {
         try AgentConfig.Action(name: name, argv: argv, parameters: parameters, timeoutMs: timeoutMs, maxOutputBytes: maxOutput)
     }
 
-    func runner(_ actions: [AgentConfig.Action], spool: Spool, maxConcurrent: Int = 2, killGraceMs: Int64 = 2_000) throws -> ActionRunner {
+    /// A runner with the agent's defaults (2 at a time, 2 s kill grace) unless told otherwise.
+    func runner(_ actions: [AgentConfig.Action], spool: Spool, maxConcurrent: Int? = nil, killGraceMs: Int64? = nil) throws -> ActionRunner {
         var options = ActionRunner.Options()
-        options.maxConcurrent = maxConcurrent
-        options.killGraceMs = killGraceMs
+        if let maxConcurrent { options.maxConcurrent = maxConcurrent }
+        if let killGraceMs { options.killGraceMs = killGraceMs }
         return try ActionRunner(actions: actions, spool: spool, logger: quietLogger, options: options)
     }
 

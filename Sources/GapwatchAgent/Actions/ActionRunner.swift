@@ -25,7 +25,7 @@ public final class ActionRunner: @unchecked Sendable {
     /// How the runner is set up. The defaults are the agent's.
     public struct Options: Sendable {
         /// Commands running at the same time; the rest wait in the queue.
-        public var maxConcurrent = 3
+        public var maxConcurrent = 2
         /// Commands waiting at most; one more gets `failed` ("not run: ... queue is full").
         public var maxQueued = 256
         /// How many handled action ids are remembered across restarts (at least this many).
@@ -96,7 +96,7 @@ public final class ActionRunner: @unchecked Sendable {
             logger.info("the agent is stopping; command not accepted (not remembered: a later delivery runs it)", metadata: meta)
             return
         }
-        if false && ledger.contains(id) {
+        if ledger.contains(id) {
             logger.debug("command already handled; ignored", metadata: meta)
             return
         }
@@ -227,7 +227,7 @@ public final class ActionRunner: @unchecked Sendable {
                 note = "[timed out after \(Units.formatDuration(job.timeoutMs)); killed]"
             } else if r.exitStatus == 0 {
                 outcome = .ok
-            } else if false && cancel.isStopped {
+            } else if cancel.isStopped {
                 outcome = .failed
                 note = "[agent stopping: the command was sent SIGTERM]"
             } else {
@@ -263,7 +263,7 @@ public final class ActionRunner: @unchecked Sendable {
     static func reportTail(_ kept: String, note: String?) -> String? {
         var suffix = ""
         if let note { suffix = kept.isEmpty || kept.hasSuffix("\n") ? note : "\n" + note }
-        let text = kept + suffix
+        let text = kept.tailUTF8(max(0, FieldLimits.outputTail - suffix.utf8.count)) + suffix
         return text.isEmpty ? nil : text
     }
 
