@@ -190,6 +190,26 @@ final class RemediationTests: XCTestCase {
         XCTAssertEqual(try runtime.database.actions(ActionFilter()).first?.state, "verified")
     }
 
+    func testCatchUpReevaluatesEveryRuleAndSecretsComeFromAFile() async throws {
+        let secret = dir + "/analytics.token"
+        try "s3cret\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        try open(Self.completeness + """
+
+            recheck_interval: 1h
+            actions:
+              - {name: backfill, kind: webhook, url: "SERVICE/ok", headers: {Authorization: "file:\(secret)"}, cooldown: 0s}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        try await tick(t0 + 1_000)  // nothing yet; the next look is an hour away
+        try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 2_000)
+        try await tick(t0 + 3_000)
+        XCTAssertEqual(service.requests.count, 1)
+        XCTAssertEqual(service.requests.first?.header("authorization"), ["s3cret"])
+        let scheduled = try await runtime.detector.scheduleCatchUp(now: t0 + 4_000)
+        XCTAssertEqual(scheduled, 1, "every completeness and stale-item check is due now")
+        let due = try runtime.detector.evaluateDue(now: t0 + 4_001)
+        XCTAssertEqual(due.evaluated, 1)
+    }
+
     func testDryRunAndApprovalModes() async throws {
         try open(Self.completeness + """
 

@@ -190,12 +190,21 @@ extension RemediationConfig {
             let method = (try m.string("method") ?? "POST").uppercased()
             guard ["POST", "PUT", "GET"].contains(method) else { throw ConfigError("\(m.path).method: one of POST, PUT, GET") }
             var headers = try m.stringMap("headers") ?? [:]
-            for (k, v) in headers where v.hasPrefix("env:") {
-                let variable = String(v.dropFirst(4))
-                guard let value = getenv(variable).map({ String(cString: $0) }) else {
-                    throw ConfigError("\(m.path).headers.\(k): environment variable \(variable) is not set")
+            // Secrets stay out of the config file: `env:VAR` or `file:PATH` (read once, at start).
+            for (k, v) in headers {
+                if v.hasPrefix("env:") {
+                    let variable = String(v.dropFirst(4))
+                    guard let value = getenv(variable).map({ String(cString: $0) }) else {
+                        throw ConfigError("\(m.path).headers.\(k): environment variable \(variable) is not set")
+                    }
+                    headers[k] = value
+                } else if v.hasPrefix("file:") {
+                    let path = String(v.dropFirst(5))
+                    guard let data = FileManager.default.contents(atPath: path) else {
+                        throw ConfigError("\(m.path).headers.\(k): cannot read secret file \(path)")
+                    }
+                    headers[k] = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 }
-                headers[k] = value
             }
             let body = try m.string("body") ?? "{}"
             try checkPlaceholders(body, path: "\(m.path).body")
