@@ -210,6 +210,23 @@ final class RemediationTests: XCTestCase {
         XCTAssertEqual(due.evaluated, 1)
     }
 
+    func testAScheduledDateWithNoSourceRowsIsScraped() async throws {
+        try open("""
+            completeness:
+              - {name: boxscores, source: raw, derived: analytics, lookback: 3d, settle: 0s, expected_from: schedule, backfill: backfill, scrape: scrape}
+            actions:
+              - {name: backfill, kind: webhook, url: "SERVICE/ok", body: '{"heal":"backfill"}', cooldown: 0s}
+              - {name: scrape, kind: webhook, url: "SERVICE/ok", body: '{"heal":"scrape","start":"{start}","end":"{end}","dataset":"{dataset}"}', cooldown: 0s}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        // Games were scheduled yesterday and the day before; the scraper wrote nothing for either.
+        try await counts("schedule", [(day(2), 9), (day(1), 11)], at: t0 + 1_000)
+        try await tick(t0 + 2_000)
+        XCTAssertEqual(backfillBodies, [["heal": "scrape", "start": day(2), "end": day(1), "dataset": "raw"]])
+        let incident = try XCTUnwrap(try runtime.database.incidents(IncidentFilter()).first)
+        XCTAssertTrue(incident.subject.hasPrefix("completeness:boxscores:scrape:"), incident.subject)
+        XCTAssertTrue(incident.reason.contains("source_missing"), incident.reason)
+    }
+
     func testDryRunAndApprovalModes() async throws {
         try open(Self.completeness + """
 
