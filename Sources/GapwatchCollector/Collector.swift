@@ -65,7 +65,7 @@ public enum Collector {
             }
         }
         let v1 = router.group("v1").add(middleware: TokenAuthMiddleware(tokens: runtime.tokens))
-        ReportsController(writer: runtime.writer, database: runtime.database, limits: runtime.config.limits).register(on: v1)
+        ReportsController(writer: runtime.writer, limits: runtime.config.limits).register(on: v1)
         ActionsController(runtime: runtime).register(on: v1)
         QueryController(database: runtime.database).register(on: v1)
         TokensController(tokens: runtime.tokens).register(on: v1)

@@ -6,7 +6,6 @@ import NIOCore
 /// `POST /v1/reports`: authenticate, bound, inflate, decode, validate, store, acknowledge.
 struct ReportsController {
     let writer: IngestWriter
-    let database: AppDatabase
     let limits: ReportLimits
 
     func register(on group: RouterGroup<CollectorContext>) {
@@ -50,11 +49,8 @@ struct ReportsController {
             // Nothing of this report was committed; the agent keeps it spooled and retries.
             throw APIError.unavailable("storage unavailable, nothing was stored: \(error)")
         }
-        // Commands for this agent ride on the response; a failure to read them must not fail the
-        // report (it is stored): they are handed with the next one.
-        let commands = (try? database.commands(for: report.agent.id, now: WallClock.nowMillis())) ?? []
         return jsonResponse(
-            ReportResponse(ackedSeq: result.ackedSeq, stored: result.stored, duplicates: result.duplicates, commands: commands))
+            ReportResponse(ackedSeq: result.ackedSeq, stored: result.stored, duplicates: result.duplicates, commands: result.commands))
     }
 }
 

@@ -166,29 +166,4 @@ extension AppDatabase {
             return true
         }
     }
-
-    /// Commands waiting for `agentID`, handed (again) when never handed or not answered within a
-    /// minute; the agent runs each action id at most once.
-    func commands(for agentID: String, now: Millis) throws -> [AgentCommand] {
-        // Almost always nothing is waiting: answer from a read, without taking the write lock.
-        let waiting = try pool.read { db in
-            try Bool.fetchOne(
-                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM agent_commands WHERE agent_id = ? AND (handed_at IS NULL OR handed_at < ?))"),
-                arguments: [agentID, now - 60_000]) ?? false
-        }
-        guard waiting else { return [] }
-        return try pool.write { db in
-            let rows = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT action_id, command FROM agent_commands WHERE agent_id = ? AND (handed_at IS NULL OR handed_at < ?) LIMIT 20"),
-                arguments: [agentID, now - 60_000])
-            var commands: [AgentCommand] = []
-            for row in rows {
-                let json: String = row["command"]
-                guard let command = try? ReportCodec.decode(AgentCommand.self, from: Array(json.utf8)) else { continue }
-                commands.append(command)
-                try db.cachedStatement(sql: "UPDATE agent_commands SET handed_at = ? WHERE action_id = ?").execute(arguments: [now, row["action_id"] as String])
-            }
-            return commands
-        }
-    }
 }

@@ -9,6 +9,8 @@ public struct IngestResult: Sendable, Equatable {
     public var ackedSeq: UInt64
     public var stored: Int
     public var duplicates: Int
+    /// Commands waiting for this agent, handed to it in the response (same transaction).
+    public var commands: [AgentCommand] = []
 }
 
 /// The collector's single writer. Reports that arrive while a transaction is being written wait
@@ -213,7 +215,25 @@ private struct BatchWriter {
                     """
             ).execute(arguments: [dropped.overflow, dropped.corrupt, streamID])
         }
-        return IngestResult(ackedSeq: UInt64(acked), stored: stored, duplicates: report.observations.count - stored)
+        return IngestResult(
+            ackedSeq: UInt64(acked), stored: stored, duplicates: report.observations.count - stored,
+            commands: try waitingCommands(agentID: agent.id, now: receivedAt))
+    }
+
+    /// Commands for the agent: never handed, or handed a minute ago with no result yet (a lost
+    /// response). The agent runs each action id at most once, so a repeat is harmless.
+    private func waitingCommands(agentID: String, now: Millis) throws -> [AgentCommand] {
+        let rows = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT action_id, command FROM agent_commands WHERE agent_id = ? AND (handed_at IS NULL OR handed_at < ?) LIMIT 20"),
+            arguments: [agentID, now - 60_000])
+        var commands: [AgentCommand] = []
+        for row in rows {
+            let json: String = row["command"]
+            guard let command = try? ReportCodec.decode(AgentCommand.self, from: Array(json.utf8)) else { continue }
+            commands.append(command)
+            try db.cachedStatement(sql: "UPDATE agent_commands SET handed_at = ? WHERE action_id = ?").execute(arguments: [now, row["action_id"] as String])
+        }
+        return commands
     }
 
     private func markDue(_ checkIDs: [Int64]?, now: Millis) throws {
