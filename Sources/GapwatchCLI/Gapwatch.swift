@@ -22,9 +22,16 @@ struct Gapwatch: AsyncParsableCommand {
               gapwatch incidents show 42
               gapwatch silence add --subject 'check:nightly-*' --duration 2h --comment "db migration"
               gapwatch workflows gaps --since 24h
+
+            Heal what is missing (completeness:, stale_items: and actions: in the collector config):
+              gapwatch actions --state awaiting_approval
+              gapwatch actions approve act-7-Xy3kQ9aZ
+              gapwatch backfill backfill-analytics --from 2026-01-20 --to 2026-01-22 --wait
+              gapwatch catch-up
             """,
         subcommands: [
             CollectorCommand.self, DemoCommand.self, AgentsCommand.self, TimelineCommand.self, ChecksCommand.self,
-            IncidentsCommand.self, SilenceCommand.self, WorkflowsCommand.self, TokensCommand.self, BenchCommand.self,
+            IncidentsCommand.self, SilenceCommand.self, WorkflowsCommand.self, ActionsCommand.self, BackfillCommand.self,
+            CatchUpCommand.self, TokensCommand.self, BenchCommand.self,
         ])
 }
