@@ -133,7 +133,13 @@ public final class ActionRunner: Sendable {
                 if action.incidentID != nil {
                     try settle(action.id, state: "verified", detail: "verified: the incident resolved", now: now)
                 } else if let verified = try verifyManual(action, now: now) {
-                    if verified { try settle(action.id, state: "verified", detail: "verified: every partition in range is complete", now: now) }
+                    let checkable = try manualVerifier.verify?(action, now) != nil
+                    if verified {
+                        try settle(
+                            action.id, state: "verified",
+                            detail: checkable ? "verified: every partition in range is complete" : "succeeded; no completeness rule covers this action, so nothing was checked",
+                            now: now)
+                    }
                     else if let due = action.nextAttemptAt, due <= now { try fail(action, detail: "not verified in time", retry: true, now: now) }
                 }
             } else {
@@ -145,9 +151,12 @@ public final class ActionRunner: Sendable {
     /// The manual hook: set by the detector, which knows the completeness rules.
     let manualVerifier = ManualVerifierBox()
 
+    /// Whether a manual action's range is complete. With no completeness rule that owns the
+    /// action there is nothing to check it against: it counts as done once it succeeded (the
+    /// detail says so), rather than holding its key forever.
     private func verifyManual(_ action: ActionInfo, now: Millis) throws -> Bool? {
-        guard let verify = manualVerifier.verify else { return true }
-        return try verify(action, now)
+        guard let verify = manualVerifier.verify, let verified = try verify(action, now) else { return true }
+        return verified
     }
 
     private func succeeded(_ id: String, detail: String, verifyWithinMs: Millis, now: Millis) throws {
@@ -208,6 +217,9 @@ final class ManualVerifierBox: @unchecked Sendable {
 /// Fills `{start}`-style placeholders; in JSON bodies the values are JSON-escaped (without quotes:
 /// the template puts them in a string).
 func fill(_ template: String, _ values: [String: String], json: Bool) -> String {
+    // A placeholder the rule has no value for is empty (`bypass_checks` is false), never sent as written.
+    var values = values
+    for name in RemediationConfig.placeholders where values[name] == nil { values[name] = name == "bypass_checks" ? "false" : "" }
     var out = template
     for (key, value) in values {
         var v = value

@@ -75,7 +75,7 @@ struct ActionQueue {
         }
         var notBefore = now
         if let last = try Millis.fetchOne(
-            db.cachedStatement(sql: "SELECT MAX(updated_at) FROM actions WHERE key = ? AND state NOT IN ('dry_run', 'cancelled')"),
+            db.cachedStatement(sql: "SELECT MAX(updated_at) FROM actions WHERE key = ? AND state != 'cancelled'"),
             arguments: [key])
         {
             notBefore = max(notBefore, last + action.cooldownMs)

@@ -82,8 +82,7 @@ extension Detector {
                 try db.execute(
                     sql: "UPDATE checks SET state = 'paused', reason = 'paused', next_due = NULL, changed_at = ? WHERE id = ?",
                     arguments: [now, row["id"] as Int64])
-                let (rule, subject) = Self.incidentKey(kind: row["kind"], name: name)
-                try incidents(db).resolve(rule: rule, subject: subject, reason: "the check was paused", at: now)
+                try resolveIncidents(db, kind: row["kind"], name: name, reason: "the check was paused", now: now)
                 return .changed
             }
     }
@@ -104,6 +103,27 @@ extension Detector {
                         """, arguments: [now, now, now, now, row["id"] as Int64])
                 return .changed
             }
+    }
+
+    /// Resolves a check's open incidents (remediation checks have one per gap range) and settles
+    /// the actions that served them.
+    func resolveIncidents(_ db: Database, kind: String, name: String, reason: String, now: Millis) throws {
+        let prefixes: [String: (String, String)] = [
+            "completeness": (Self.completenessRule, "completeness:\(name):"), "stale_items": (Self.staleRule, "stale:\(name)"),
+            "freshness": (Self.freshnessRule, "freshness:\(name)"),
+        ]
+        guard let (rule, prefix) = prefixes[kind] else {
+            let (rule, subject) = Self.incidentKey(kind: kind, name: name)
+            try incidents(db).resolve(rule: rule, subject: subject, reason: reason, at: now)
+            return
+        }
+        for row in try Row.fetchAll(
+            db, sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = 'open' AND subject >= ? AND subject < ?",
+            arguments: [rule, prefix, prefix + "\u{10FFFF}"])
+        {
+            try incidents(db).resolve(rule: rule, subject: row["subject"], reason: reason, at: now)
+            try ActionQueue(db: db).incidentResolved(row["id"], reason: reason, now: now)
+        }
     }
 
     static func incidentKey(kind: String, name: String) -> (String, String) {

@@ -90,10 +90,7 @@ public final class Detector: Sendable {
                     ids[name] = row["id"]
                     continue
                 }
-                if kind == "heartbeat" || kind == "expectation" {
-                    let (rule, subject) = Self.incidentKey(kind: kind, name: name)
-                    try incidents(db).resolve(rule: rule, subject: subject, reason: "the check was removed from the config", at: now)
-                }
+                try resolveIncidents(db, kind: kind, name: name, reason: "the check was removed from the config", now: now)
                 try db.cachedStatement(sql: "DELETE FROM checks WHERE id = ?").execute(arguments: [row["id"] as Int64])
             }
             for (name, kind) in configuredKinds {

@@ -73,10 +73,12 @@ public struct IncidentInfo: Codable, Sendable, Equatable {
     public var labels: [String: String]
     public var feederAgentID: String?
     public var notified: Bool
+    /// Automatic healing gave up: it needs a person.
+    public var escalated: Bool
     public var events: [IncidentEventInfo]?
 
     enum CodingKeys: String, CodingKey {
-        case id, rule, subject, state, reason, labels, notified, events
+        case id, rule, subject, state, reason, labels, notified, escalated, events
         case openedAt = "opened_at"
         case resolvedAt = "resolved_at"
         case feederAgentID = "feeder_agent_id"
@@ -169,6 +171,6 @@ extension AppDatabase {
             id: row["id"], rule: row["rule"], subject: row["subject"], state: row["state"], openedAt: row["opened_at"],
             resolvedAt: row["resolved_at"], reason: row["reason"],
             labels: (try? ReportCodec.decode([String: String].self, from: Array(labelsJSON.utf8))) ?? [:],
-            feederAgentID: row["feeder_agent_id"], notified: row["notified"], events: nil)
+            feederAgentID: row["feeder_agent_id"], notified: row["notified"], escalated: row["escalated"], events: nil)
     }
 }

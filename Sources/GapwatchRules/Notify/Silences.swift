@@ -85,7 +85,8 @@ public func decideNotification(
     event: String, rule: String, subject: String, labels: [String: String], feederAgent: String?, feeder: FeederState,
     openingNotified: Bool, silences: [Silence], now: Millis
 ) -> NotificationDecision {
-    if event != "opened" && !openingNotified {
+    // An escalation asks for a person: it is sent like an opening, even if the opening was not.
+    if event != "opened" && event != "escalated" && !openingNotified {
         return .notNeeded(reason: "the opening was not notified")
     }
     // A resolution always follows a notified opening, silenced or not, so nobody is left with an open page.
