@@ -227,6 +227,21 @@ final class RemediationTests: XCTestCase {
         XCTAssertTrue(incident.reason.contains("source_missing"), incident.reason)
     }
 
+    func testAClientErrorFromTheServiceEscalatesAtOnce() async throws {
+        try open(Self.completeness + """
+
+            actions:
+              - {name: backfill, kind: webhook, url: "SERVICE/gone", max_attempts: 5, cooldown: 0s}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 1_000)
+        try await tick(t0 + 2_000)
+        try await tick(t0 + 100_000)
+        let action = try XCTUnwrap(try runtime.database.actions(ActionFilter()).first)
+        XCTAssertEqual(action.state, "escalated", "HTTP 404 will not get better by retrying")
+        XCTAssertTrue(action.detail.contains("HTTP 404"), action.detail)
+        XCTAssertEqual(service.requests.count, 1)
+    }
+
     func testDryRunAndApprovalModes() async throws {
         try open(Self.completeness + """
 

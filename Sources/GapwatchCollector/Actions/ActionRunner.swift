@@ -96,8 +96,9 @@ public final class ActionRunner: Sendable {
         switch outcome {
         case .delivered(let detail):
             try succeeded(action.id, detail: "\(action.name) answered \(detail)", verifyWithinMs: definition.verifyWithinMs, now: done)
-        case .failed(let detail, _, _):
-            try fail(action, detail: "\(action.name) failed: \(detail)", retry: true, now: done)
+        case .failed(let detail, let retryable, let retryAfterMs):
+            // A 4xx other than 408/429 will fail the same way again: escalate at once.
+            try fail(action, detail: "\(action.name) failed: \(detail)", retry: retryable, notBefore: retryAfterMs.map { done + $0 }, now: done)
         }
     }
 
@@ -170,14 +171,14 @@ public final class ActionRunner: Sendable {
     }
 
     /// A failed attempt: retried after cooldown and backoff, or escalated once attempts are spent.
-    private func fail(_ action: ActionInfo, detail: String, retry: Bool, now: Millis) throws {
+    private func fail(_ action: ActionInfo, detail: String, retry: Bool, notBefore: Millis? = nil, now: Millis) throws {
         let definition = config.actions[action.name]
         let attempts = max(action.attempts, 1)
         try database.pool.write { db in
             try db.execute(sql: "DELETE FROM agent_commands WHERE action_id = ?", arguments: [action.id])
             if retry && attempts < action.maxAttempts {
                 let backoff = min(3_600_000, (definition?.cooldownMs ?? 60_000) * Int64(1 << min(attempts - 1, 10)))
-                let next = now + max(backoff, 1_000)
+                let next = max(now + max(backoff, 1_000), notBefore ?? 0)  // honours Retry-After
                 try db.execute(
                     sql: "UPDATE actions SET state = 'pending', updated_at = ?, next_attempt_at = ?, detail = ? WHERE id = ?",
                     arguments: [now, next, "\(detail); retry \(attempts + 1) of \(action.maxAttempts) at \(TimeParsing.format(next))", action.id])

@@ -194,8 +194,8 @@ extension RemediationConfig {
             for (k, v) in headers {
                 if v.hasPrefix("env:") {
                     let variable = String(v.dropFirst(4))
-                    guard let value = getenv(variable).map({ String(cString: $0) }) else {
-                        throw ConfigError("\(m.path).headers.\(k): environment variable \(variable) is not set")
+                    guard let value = getenv(variable).map({ String(cString: $0) }), !value.isEmpty else {
+                        throw ConfigError("\(m.path).headers.\(k): environment variable \(variable) is not set or empty")
                     }
                     headers[k] = value
                 } else if v.hasPrefix("file:") {
