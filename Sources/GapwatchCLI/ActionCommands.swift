@@ -35,9 +35,9 @@ struct ActionsCommand: ParsableCommand {
         commandName: "actions",
         abstract: "List healing actions, show one, or approve one that waits for approval.",
         discussion: """
-            The collector queues an action when a completeness or stale-item rule finds a gap (origin rule, KEY = the incident's subject, e.g. completeness:analytics:backfill:2026-01-20..2026-01-21), or when a person asks for a backfill (origin manual, KEY = manual:ACTION:START..END).
+            The collector queues an action when a completeness or stale-item rule finds a gap (origin rule, KEY = the gap: the incident's subject plus the range, e.g. completeness:analytics:backfill:2026-01-20..2026-01-21), or when a person asks for a backfill (origin manual, KEY = manual:ACTION:START..END).
 
-            States: pending (queued, or waiting out cooldown/backoff before a retry) → awaiting_approval (mode: approval) → running (the webhook call or agent command is in flight) → verifying (it succeeded; waiting for the rule to re-evaluate clean) → verified. A failed attempt or a failed verification goes back to pending for a retry; after max_attempts it is escalated (a person must look; its incident stops queuing actions). dry_run: mode dry_run recorded what would have run. cancelled: the gap closed before the action ran.
+            States: pending (queued, or waiting out cooldown/backoff before a retry) → awaiting_approval (mode: approval) → running (the webhook call or agent command is in flight) → verifying (it succeeded; waiting for the rule to judge its gap fixed) → verified. A failed attempt or a failed verification goes back to pending for a retry; after max_attempts it is escalated (a person must look; its gap queues no more actions while the incident is open). dry_run: mode dry_run recorded what would have run. cancelled: the gap closed or changed shape before the action ran.
 
             Examples:
               gapwatch actions                              # newest first, at most 100
@@ -128,12 +128,13 @@ struct ActionsCommand: ParsableCommand {
                 lines.append("\(label.padding(toLength: 12, withPad: " ", startingAt: 0)) \(TimeParsing.format(t)) (\(when))")
             }
             if let by = a.approvedBy { lines.append("approved by: token \(by)") }
+            if let p = a.progress { lines.append("progress:    partitions verified \(p.verified) / \(p.total)") }
             lines.append("detail:      \(a.detail)")
             print(lines.joined(separator: "\n"))
             switch a.state {
             case "awaiting_approval": print("\napprove it with: gapwatch actions approve \(a.id)")
             case "escalated":
-                print("\nescalated: it will not be retried, and its incident queues no more actions until it resolves.")
+                print("\nescalated: it will not be retried, and its range queues no more actions while its incident is open.")
                 print("fix the cause, then rerun by hand if needed: gapwatch backfill ACTION --from DATE --to DATE")
             default: break
             }
@@ -170,11 +171,11 @@ struct BackfillCommand: ParsableCommand {
         discussion: """
             ACTION is the name of an action in the collector config (actions:). The collector fills {start}, {end} and {partition} (= start) from the range, {dataset} with the derived dataset of the completeness rule whose backfill: is ACTION (empty if none), and {bypass_checks} with true or false, then runs it under the usual guardrails (mode, cooldown, max_attempts, max_per_hour, max_concurrent). Needs an admin token.
 
-            Refused, with nothing queued: a date that is not YYYY-MM-DD or --from after --to (checked here, exit 64); an unknown action, a range longer than the action's max_range_days, or the same range already in flight (the collector answers 400 or 409, exit 1).
+            Refused, with nothing queued: a date that is not YYYY-MM-DD or --from after --to (checked here, exit 64); an unknown action, a range longer than the action's max_range_days, or a run of the same action over an overlapping range already in flight, queued by a person or by a rule (the collector answers 400 or 409, exit 1).
 
-            Verified means the completeness rule whose backfill: is ACTION re-evaluated clean: every partition in the range that has source rows has at least min_ratio of them in the derived dataset. An action that is no rule's backfill: has no rule to verify it and stays verifying.
+            Verified means the data shows it, judged by the completeness rule that owns ACTION: for its backfill:, every partition in the range that has source rows has at least min_ratio of them in the derived dataset; for its scrape:, every partition has source rows. An action that belongs to no rule has nothing to verify it against: it ends verified once it succeeded, and its detail says nothing was checked.
 
-            With --wait it polls the action every second and prints a line whenever its state or detail changes (with --json: those lines on stderr, the final action as JSON on stdout). Exit status: 0 verified; 1 escalated, cancelled or dry_run (nothing ran), or the collector refused; 2 --timeout passed first (the action goes on; follow it with `gapwatch actions show ID`). An action with mode: approval waits in awaiting_approval until someone runs `gapwatch actions approve ID`; the timeout keeps counting meanwhile.
+            With --wait it polls the action every second and prints a line whenever its state, detail or progress (partitions verified N / total) changes (with --json: those lines on stderr, the final action as JSON on stdout). Exit status: 0 verified; 1 escalated, cancelled or dry_run (nothing ran), or the collector refused; 2 --timeout passed first (the action goes on; follow it with `gapwatch actions show ID`). An action with mode: approval waits in awaiting_approval until someone runs `gapwatch actions approve ID`; the timeout keeps counting meanwhile.
 
             Examples:
               gapwatch backfill backfill-analytics --from 2026-01-20 --to 2026-01-22
@@ -233,15 +234,18 @@ struct BackfillCommand: ParsableCommand {
         let say: (String) -> Void = client.json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
         say("queued \(queued.id): \(queued.name) over \(rangeText)\(bypassChecks ? ", bypassing checks" : "")")
         var current = queued
-        var lastShown: (String, String)?
+        var lastShown: (String, String, String)?
         var lastBody: [UInt8]?
         var unreachable = false
         var hinted = false
         while true {
             let elapsed = WallClock.monotonicMillis() - started
-            if lastShown.map({ $0 != (current.state, current.detail) }) ?? true {
-                say("[\(elapsedText(elapsed))] \(current.state.padding(toLength: 17, withPad: " ", startingAt: 0)) attempt \(attemptsText(current))  \(current.detail)")
-                lastShown = (current.state, current.detail)
+            let partitions = current.progress.map { "partitions verified \($0.verified) / \($0.total)" } ?? ""
+            if lastShown.map({ $0 != (current.state, current.detail, partitions) }) ?? true {
+                say(
+                    "[\(elapsedText(elapsed))] \(current.state.padding(toLength: 17, withPad: " ", startingAt: 0)) attempt \(attemptsText(current))"
+                        + (partitions.isEmpty ? "" : "  \(partitions)") + "  \(current.detail)")
+                lastShown = (current.state, current.detail, partitions)
             }
             if current.state == "awaiting_approval" && !hinted && !current.detail.contains("actions approve") {
                 say("          waiting for a person: gapwatch actions approve \(current.id)")

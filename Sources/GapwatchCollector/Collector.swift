@@ -40,7 +40,7 @@ public enum Collector {
             database: database, config: config.detection, remediation: config.remediation, startedAt: WallClock.nowMillis(), logger: logger)
         let routing = try detector.syncConfig(now: WallClock.nowMillis())
         let actions = ActionRunner(database: database, config: config.remediation, detection: config.detection, logger: logger)
-        actions.manualVerifier.verify = { action, now in try detector.manualRangeComplete(action, now: now) }
+        actions.healVerifier.verify = { action in try detector.actionHealed(action) }
         return CollectorRuntime(
             config: config, database: database, tokens: tokens,
             writer: IngestWriter(database: database, logger: logger, routing: routing), detector: detector,

@@ -53,6 +53,7 @@ final class RemediationTests: XCTestCase {
     func tick(_ now: Millis) async throws {
         _ = try runtime.detector.evaluateDue(now: now)
         try await runtime.actions.runPass(now: now)
+        await runtime.actions.waitForCalls()
         _ = try runtime.detector.evaluateDue(now: now)
     }
 
@@ -103,6 +104,95 @@ final class RemediationTests: XCTestCase {
         XCTAssertTrue(steps.last?.hasPrefix("verified") ?? false, "\(steps)")
     }
 
+    /// A gap that grows at one end keeps its incident; the range already being healed is verified
+    /// by its own partitions, and the new date is healed after it, never both at once.
+    func testAGapThatChangesShapeKeepsItsIncidentAndVerifiesEachRangeByItsPartitions() async throws {
+        try open(Self.completeness + """
+
+            actions:
+              - {name: backfill, kind: webhook, url: "SERVICE/ok", body: '{"start":"{start}","end":"{end}"}', cooldown: 0s}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        try await counts("nba_raw.boxscores", [(day(2), 282), (day(1), 300), (day(0), 310)], at: t0 + 1_000)
+        try await counts("nba_analytics.summary", [(day(1), 300), (day(0), 310)], at: t0 + 1_000)
+        try await tick(t0 + 2_000)
+        XCTAssertEqual(backfillBodies, [["start": day(2), "end": day(2)]])
+        let first = try XCTUnwrap(try runtime.database.actions(ActionFilter()).first)
+        XCTAssertEqual(first.state, "verifying")
+        let incident = try XCTUnwrap(try runtime.database.incidents(IncidentFilter()).first)
+
+        // Yesterday's analytics rows are deleted: the gap is now day(2)..day(1).
+        try await counts("nba_analytics.summary", [(day(1), 0)], at: t0 + 10_000)
+        try await tick(t0 + 11_000)
+        var incidents = try runtime.database.incidents(IncidentFilter())
+        XCTAssertEqual(incidents.map(\.id), [incident.id], "the same incident, still open")
+        XCTAssertEqual(incidents.first?.state, "open")
+        XCTAssertTrue(incidents.first?.reason.contains("\(day(2))..\(day(1))") ?? false, incidents.first?.reason ?? "")
+        XCTAssertEqual(try runtime.database.action(id: first.id)?.state, "verifying", "day(2) is not healed yet")
+        XCTAssertEqual(service.requests.count, 1, "the merged range overlaps the one in flight: it waits")
+
+        // The first backfill lands: day(2) is verified by its own partition, day(1) is queued next.
+        try await counts("nba_analytics.summary", [(day(2), 282)], at: t0 + 20_000)
+        try await tick(t0 + 21_000)
+        XCTAssertEqual(try runtime.database.action(id: first.id)?.state, "verified")
+        XCTAssertEqual(try runtime.database.incidents(IncidentFilter()).first?.state, "open", "day(1) is still a gap")
+        try await tick(t0 + 22_000)
+        XCTAssertEqual(backfillBodies, [["start": day(2), "end": day(2)], ["start": day(1), "end": day(1)]])
+        try await counts("nba_analytics.summary", [(day(1), 300)], at: t0 + 30_000)
+        try await tick(t0 + 31_000)
+        incidents = try runtime.database.incidents(IncidentFilter())
+        XCTAssertEqual(incidents.map(\.state), ["resolved"])
+        XCTAssertEqual(try runtime.database.actions(ActionFilter()).map(\.state), ["verified", "verified"])
+    }
+
+    /// A retry waiting out its backoff when the data heals by itself is verified: an attempt ran.
+    func testAPendingRetryIsVerifiedWhenTheGapCloses() async throws {
+        try open(Self.completeness + """
+
+            actions:
+              - {name: backfill, kind: webhook, url: "SERVICE/fail", cooldown: 1m}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 1_000)
+        try await tick(t0 + 2_000)
+        var action = try XCTUnwrap(try runtime.database.actions(ActionFilter()).first)
+        XCTAssertEqual(action.state, "pending", "HTTP 500: retried after the backoff")
+        XCTAssertEqual(action.attempts, 1)
+        try await counts("nba_analytics.summary", [(day(1), 300)], at: t0 + 5_000)
+        try await tick(t0 + 6_000)
+        action = try XCTUnwrap(try runtime.database.action(id: action.id))
+        XCTAssertEqual(action.state, "verified", action.detail)
+        XCTAssertEqual(try runtime.database.incidents(IncidentFilter()).first?.state, "resolved")
+        XCTAssertEqual(service.requests.count, 1)
+    }
+
+    /// A slow endpoint holds its own slot: the pass returns, and other actions start and finish.
+    func testASlowWebhookDoesNotHoldUpOtherActions() async throws {
+        try open("""
+            completeness:
+              - {name: slow, source: raw-a, derived: derived-a, settle: 0s, backfill: slow}
+              - {name: fast, source: raw-b, derived: derived-b, settle: 0s, backfill: fast}
+            actions:
+              - {name: slow, kind: webhook, url: "SERVICE/hang", cooldown: 0s, timeout: 10s}
+              - {name: fast, kind: webhook, url: "SERVICE/ok", cooldown: 0s}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        try await counts("raw-a", [(day(1), 10)], at: t0 + 1_000)
+        try await counts("raw-b", [(day(1), 10)], at: t0 + 1_000)
+        _ = try runtime.detector.evaluateDue(now: t0 + 2_000)
+        try await runtime.actions.runPass(now: t0 + 2_000)
+        func state(_ name: String) throws -> String? { try runtime.database.actions(ActionFilter()).first { $0.name == name }?.state }
+        // /hang answers after 3 s; the fast call is done well before (bounded wait: 2.5 s).
+        var waited = 0
+        while try state("fast") != "verifying", waited < 50 {
+            try await Task.sleep(for: .milliseconds(50))
+            waited += 1
+        }
+        XCTAssertEqual(try state("fast"), "verifying")
+        XCTAssertEqual(try state("slow"), "running", "the slow call is still in flight")
+        try await runtime.actions.runPass(now: t0 + 2_500)  // a follow-up pass is not blocked either
+        XCTAssertEqual(try state("slow"), "running")
+        await runtime.actions.waitForCalls()
+        XCTAssertEqual(try state("slow"), "verifying")
+    }
+
     func testABackfillThatNeverFixesTheDataEscalatesAndStops() async throws {
         try open(Self.completeness + """
 
@@ -137,12 +227,21 @@ final class RemediationTests: XCTestCase {
         try await counts("raw", (0..<200).map { (day($0), 100) }, at: t0 + 1_000)
         try await counts("derived", (0..<200).filter { $0 % 2 == 1 }.map { (day($0), 100) }, at: t0 + 1_000)
         try await tick(t0 + 2_000)
-        for i in 0..<5 { try await runtime.actions.runPass(now: t0 + 3_000 + Millis(i)) }
-        XCTAssertEqual(try runtime.database.incidents(IncidentFilter(state: "open", limit: 1000)).count, 100)
-        XCTAssertEqual(try runtime.database.actions(ActionFilter(limit: 1000)).count, 100, "one action per gap key")
+        for i in 0..<5 {
+            try await runtime.actions.runPass(now: t0 + 3_000 + Millis(i))
+            await runtime.actions.waitForCalls()
+        }
+        let open = try runtime.database.incidents(IncidentFilter(state: "open", limit: 1000))
+        XCTAssertEqual(open.count, 1, "one incident for the check's backfill gaps, not a page per range")
+        XCTAssertTrue(open.first?.reason.contains("over 100 range(s)") ?? false, open.first?.reason ?? "")
+        XCTAssertEqual(try runtime.database.actions(ActionFilter(limit: 1000)).count, 100, "one action per gap range")
         XCTAssertEqual(service.requests.count, 10, "at most 10 actions start per hour")
         // An hour later the next 10 may start.
-        try await runtime.actions.runPass(now: t0 + 3_700_000)
+        // (max_concurrent with calls that take seconds: HealingEndToEndTests.)
+        for i in 0...3 {
+            try await runtime.actions.runPass(now: t0 + 3_700_000 + Millis(i))
+            await runtime.actions.waitForCalls()
+        }
         XCTAssertEqual(service.requests.count, 20)
     }
 
@@ -223,7 +322,7 @@ final class RemediationTests: XCTestCase {
         try await tick(t0 + 2_000)
         XCTAssertEqual(backfillBodies, [["heal": "scrape", "start": day(2), "end": day(1), "dataset": "raw"]])
         let incident = try XCTUnwrap(try runtime.database.incidents(IncidentFilter()).first)
-        XCTAssertTrue(incident.subject.hasPrefix("completeness:boxscores:scrape:"), incident.subject)
+        XCTAssertEqual(incident.subject, "completeness:boxscores:scrape")
         XCTAssertTrue(incident.reason.contains("source_missing"), incident.reason)
     }
 
@@ -240,6 +339,36 @@ final class RemediationTests: XCTestCase {
         XCTAssertEqual(action.state, "escalated", "HTTP 404 will not get better by retrying")
         XCTAssertTrue(action.detail.contains("HTTP 404"), action.detail)
         XCTAssertEqual(service.requests.count, 1)
+    }
+
+    /// The url and header values may come from the environment or a file; a missing or empty
+    /// secret stops the collector with the key named and the value never quoted.
+    func testActionURLAndHeadersTakeSecretsFromEnvOrFile() async throws {
+        setenv("GW_TEST_ACTION_URL", service.base + "/ok", 1)
+        let empty = dir + "/empty.token"
+        try "\n".write(toFile: empty, atomically: true, encoding: .utf8)
+        func message(_ action: String) -> String {
+            do {
+                _ = try CollectorConfig.parse(yaml: "actions:\n  - \(action)")
+                return "parsed"
+            } catch {
+                return error.message
+            }
+        }
+        XCTAssertEqual(message("{name: a, kind: webhook, url: 'env:GW_TEST_UNSET_URL'}"), "actions[0].url: environment variable GW_TEST_UNSET_URL is not set")
+        XCTAssertEqual(message("{name: a, kind: webhook, url: 'file:\(empty)'}"), "actions[0].url: secret file \(empty) is empty")
+        XCTAssertEqual(message("{name: a, kind: webhook, url: 'ftp://x'}"), "actions[0].url: must be an http:// or https:// URL")
+        XCTAssertEqual(
+            message("{name: a, kind: webhook, url: 'env:GW_TEST_ACTION_URL', headers: {Authorization: 'file:\(dir!)/none'}}"),
+            "actions[0].headers.Authorization: cannot read secret file \(dir!)/none")
+        try open(Self.completeness + """
+
+            actions:
+              - {name: backfill, kind: webhook, url: "env:GW_TEST_ACTION_URL", cooldown: 0s}
+            """)
+        try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 1_000)
+        try await tick(t0 + 2_000)
+        XCTAssertEqual(service.requests.map(\.path), ["/ok"], "the url came from the environment")
     }
 
     func testDryRunAndApprovalModes() async throws {
@@ -282,6 +411,8 @@ final class RemediationAPITests: XCTestCase {
     override func setUp() async throws {
         collector = try await TestCollector.start { config in
             config.remediation = try! CollectorConfig.parse(yaml: """
+                completeness:
+                  - {name: boxscores, source: raw, derived: analytics, lookback: 3d, settle: 0s, backfill: backfill}
                 actions:
                   - {name: backfill, kind: webhook, url: "http://127.0.0.1:9/backfill", mode: dry_run, max_range_days: 7}
                 """).remediation
@@ -312,6 +443,28 @@ final class RemediationAPITests: XCTestCase {
         let r = try await post(#"{"action":"backfill","start":"2026-01-20","end":"2026-01-21"}"#, token: collector.agentToken)
         XCTAssertEqual(r.status, 403, "an agent token may not order backfills")
         XCTAssertEqual(try collector.database.actions(ActionFilter()).count, 0, "nothing was queued")
+    }
+
+    /// A person's backfill and a rule's backfill of overlapping dates never run together.
+    func testAManualBackfillOverlappingARuleBackfillIsRefused() async throws {
+        let now = WallClock.nowMillis()
+        func day(_ ago: Int) -> String { String(TimeParsing.format(now - Millis(ago) * 86_400_000).prefix(10)) }
+        let report = Report(
+            agent: AgentIdentity(id: "agent-1", service: "svc", host: "h", version: "1", labels: [:]), bootID: "b", spoolID: "s", sentAt: now,
+            observations: [Observation(seq: 1, observedAt: now, body: .count(Count(dataset: "raw", partition: day(1), count: 300)))])
+        _ = try await collector.runtime.writer.ingest(report, receivedAt: now)
+        _ = try collector.runtime.detector.evaluateDue(now: now + 1)
+        let rule = try XCTUnwrap(try collector.database.actions(ActionFilter()).first)
+        XCTAssertEqual(rule.origin, "rule")
+        XCTAssertEqual(rule.parameters["start"], day(1))
+        var r = try await post(#"{"action":"backfill","start":"\#(day(2))","end":"\#(day(1))"}"#, token: collector.adminToken)
+        XCTAssertEqual(r.status, 409)
+        XCTAssertEqual(
+            try decodeError(r).message,
+            "action \(rule.id) is already in flight for an overlapping range (completeness:boxscores:backfill:\(day(1))..\(day(1)))")
+        r = try await post(#"{"action":"backfill","start":"\#(day(3))","end":"\#(day(2))"}"#, token: collector.adminToken)
+        XCTAssertEqual(r.status, 202, "the dates before it do not overlap")
+        XCTAssertEqual(try collector.database.actions(ActionFilter()).count, 2)
     }
 
     func testAManualBackfillIsQueuedOncePerRange() async throws {

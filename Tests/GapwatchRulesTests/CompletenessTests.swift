@@ -58,6 +58,19 @@ final class CompletenessRuleTests: XCTestCase {
             ])
     }
 
+    func testHealedPartitionsForVerifyingARange() {
+        let r = rule()
+        let range = ["2026-01-19", "2026-01-20", "2026-01-21", "2026-01-22"]
+        // 01-19 has no source rows (nothing to backfill); 01-20 reached the ratio on a later
+        // count; 01-21 is still at 85%; 01-22 has no derived rows.
+        let source = counts([("2026-01-20", 282), ("2026-01-21", 300), ("2026-01-22", 310)], updatedAt: morning)
+        let derived = counts([("2026-01-20", 0), ("2026-01-21", 255)], updatedAt: morning)
+            + counts([("2026-01-20", 282)], updatedAt: noon)
+        XCTAssertEqual(r.healed(range, heal: .backfill, source: source, derived: derived), ["2026-01-19", "2026-01-20"])
+        XCTAssertEqual(r.healed(range, heal: .scrape, source: source, derived: derived), ["2026-01-20", "2026-01-21", "2026-01-22"])
+        XCTAssertEqual(r.healed([], heal: .backfill, source: source, derived: derived), [])
+    }
+
     func testDerivedCountOfZeroIsMissingWithRatioZero() {
         let source = counts([("2026-01-22", 310)], updatedAt: morning)
         let derived = counts([("2026-01-22", 0)], updatedAt: morning)

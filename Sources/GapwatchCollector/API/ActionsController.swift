@@ -59,7 +59,8 @@ struct ActionsController {
     @Sendable func one(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireReader()
         let id = context.parameters.get("id") ?? ""
-        guard let action = try runtime.database.action(id: id) else { throw APIError.notFound("no action '\(id)'") }
+        guard var action = try runtime.database.action(id: id) else { throw APIError.notFound("no action '\(id)'") }
+        action.progress = try runtime.detector.actionProgress(action)
         return jsonResponse(action)
     }
 

@@ -84,6 +84,22 @@ public final class ActionRunner: Sendable {
             }
         }
         logger.notice("action started", metadata: ["action": "\(action.id)", "name": "\(action.name)", "attempt": "\(attempt)"])
+        guard case .webhook = definition.target else { return }
+        // Each call runs in a task of its own: a slow endpoint holds one max_concurrent slot, not
+        // the pass (follow-ups and other starts go on). After a crash the action's running
+        // deadline (timeout + 1 m) sends it back to a retry.
+        calls.start(action.id) { [self] in
+            do {
+                try await call(action, definition, attempt: attempt, now: now)
+            } catch {
+                logger.error("webhook action failed to record its outcome", metadata: ["action": "\(action.id)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Calls a webhook action's endpoint and records the outcome.
+    private func call(_ action: ActionInfo, _ definition: ActionConfig, attempt: Int, now: Millis) async throws {
+        defer { calls.remove(action.id) }
         guard case .webhook(let method, let url, let headers, let body) = definition.target else { return }
         let channel = ChannelConfig(name: action.name, kind: .webhook, url: url, headers: headers, timeoutMs: definition.timeoutMs)
         let payload = Array(fill(body, action.parameters, json: true).utf8)
@@ -98,8 +114,18 @@ public final class ActionRunner: Sendable {
             try succeeded(action.id, detail: "\(action.name) answered \(detail)", verifyWithinMs: definition.verifyWithinMs, now: done)
         case .failed(let detail, let retryable, let retryAfterMs):
             // A 4xx other than 408/429 will fail the same way again: escalate at once.
-            try fail(action, detail: "\(action.name) failed: \(detail)", retry: retryable, notBefore: retryAfterMs.map { done + $0 }, now: done)
+            var current = action
+            current.attempts = attempt
+            try fail(current, detail: "\(action.name) failed: \(detail)", retry: retryable, notBefore: retryAfterMs.map { done + $0 }, now: done)
         }
+    }
+
+    /// Webhook calls in flight, by action id.
+    private let calls = CallTracker()
+
+    /// Waits for every webhook call in flight (tests; graceful shutdown).
+    public func waitForCalls() async {
+        for task in calls.all() { await task.value }
     }
 
     /// Agent results that arrived, timeouts of running actions, verification deadlines.
@@ -109,9 +135,8 @@ public final class ActionRunner: Sendable {
                 db,
                 sql: """
                     SELECT a.*, i.state AS incident_state FROM actions a LEFT JOIN incidents i ON i.id = a.incident_id
-                    WHERE (a.state = 'running' AND (a.result_outcome IS NOT NULL OR a.next_attempt_at <= ?))
-                       OR (a.state = 'verifying' AND (a.next_attempt_at <= ? OR i.state = 'resolved' OR a.incident_id IS NULL))
-                    """, arguments: [now, now])
+                    WHERE (a.state = 'running' AND (a.result_outcome IS NOT NULL OR a.next_attempt_at <= ?)) OR a.state = 'verifying'
+                    """, arguments: [now])
         }
         for row in rows {
             let action = ActionInfo(row: row)
@@ -129,36 +154,37 @@ public final class ActionRunner: Sendable {
                 } else {
                     try fail(action, detail: "no result within the timeout", retry: true, now: now)
                 }
-            } else if incidentState == "resolved" || action.incidentID == nil {
-                // Manual actions have no incident: verified when their range is complete (see Detector).
-                if action.incidentID != nil {
-                    try settle(action.id, state: "verified", detail: "verified: the incident resolved", now: now)
-                } else if let verified = try verifyManual(action, now: now) {
-                    let checkable = try manualVerifier.verify?(action, now) != nil
-                    if verified {
-                        try settle(
-                            action.id, state: "verified",
-                            detail: checkable ? "verified: every partition in range is complete" : "succeeded; no completeness rule covers this action, so nothing was checked",
-                            now: now)
-                    }
-                    else if let due = action.nextAttemptAt, due <= now { try fail(action, detail: "not verified in time", retry: true, now: now) }
-                }
             } else {
-                try fail(action, detail: "not verified within \(Units.formatDuration(definition?.verifyWithinMs ?? 0)): the condition is still there", retry: true, now: now)
+                try followVerifying(action, incidentState: incidentState, definition: definition, now: now)
             }
         }
     }
 
-    /// The manual hook: set by the detector, which knows the completeness rules.
-    let manualVerifier = ManualVerifierBox()
-
-    /// Whether a manual action's range is complete. With no completeness rule that owns the
-    /// action there is nothing to check it against: it counts as done once it succeeded (the
-    /// detail says so), rather than holding its key forever.
-    private func verifyManual(_ action: ActionInfo, now: Millis) throws -> Bool? {
-        guard let verify = manualVerifier.verify, let verified = try verify(action, now) else { return true }
-        return verified
+    /// A verifying action is verified when the rule that owns it judges its subject fixed (a
+    /// range's partitions, refreshed items final); with no such rule, when its incident resolves.
+    /// A manual action no rule can judge counts as done once it succeeded (the detail says so),
+    /// rather than holding its key forever.
+    private func followVerifying(_ action: ActionInfo, incidentState: String?, definition: ActionConfig?, now: Millis) throws {
+        let healed = try healVerifier.verify?(action)
+        if healed == true {
+            let what = action.parameters["start"] != nil ? "every partition in range is complete" : "every refreshed item is final"
+            return try settle(action.id, state: "verified", detail: "verified: \(what)", now: now)
+        }
+        if healed == nil {
+            if action.incidentID == nil {
+                return try settle(
+                    action.id, state: "verified", detail: "succeeded; no rule covers this action, so nothing was checked", now: now)
+            }
+            if incidentState == "resolved" { return try settle(action.id, state: "verified", detail: "verified: the incident resolved", now: now) }
+        }
+        guard let due = action.nextAttemptAt, due <= now else { return }
+        try fail(
+            action, detail: "not verified within \(Units.formatDuration(definition?.verifyWithinMs ?? 0)): the condition is still there",
+            retry: true, now: now)
     }
+
+    /// Set by the detector at start-up: whether an action's subject is healed by its rule.
+    let healVerifier = HealVerifierBox()
 
     private func succeeded(_ id: String, detail: String, verifyWithinMs: Millis, now: Millis) throws {
         try database.pool.write { db in
@@ -210,9 +236,22 @@ public final class ActionRunner: Sendable {
     }
 }
 
-/// Set once at start-up; lets the runner ask the detector whether a manual range is complete.
-final class ManualVerifierBox: @unchecked Sendable {
-    var verify: (@Sendable (ActionInfo, Millis) throws -> Bool?)?
+final class CallTracker: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tasks: [String: Task<Void, Never>] = [:]
+
+    /// Starts `work` and records it; the record exists before `work` can remove it.
+    func start(_ id: String, _ work: @escaping @Sendable () async -> Void) {
+        lock.withLock { tasks[id] = Task { await work() } }
+    }
+    func remove(_ id: String) { lock.withLock { _ = tasks.removeValue(forKey: id) } }
+    func all() -> [Task<Void, Never>] { lock.withLock { Array(tasks.values) } }
+}
+
+/// Set once at start-up, before the runner's first pass; lets the runner ask the detector
+/// whether an action's subject is healed (nil: no rule can judge it).
+final class HealVerifierBox: @unchecked Sendable {
+    var verify: (@Sendable (ActionInfo) throws -> Bool?)?
 }
 
 /// Fills `{start}`-style placeholders; in JSON bodies the values are JSON-escaped (without quotes:

@@ -18,9 +18,11 @@ public struct ActionInfo: Codable, Sendable, Equatable {
     public var nextAttemptAt: Millis?
     public var approvedBy: String?
     public var detail: String
+    /// For an action over a date range with a rule to judge it: partitions healed so far.
+    public var progress: ActionProgress?
 
     enum CodingKeys: String, CodingKey {
-        case id, name, kind, key, origin, parameters, state, attempts, detail
+        case id, name, kind, key, origin, parameters, state, attempts, detail, progress
         case incidentID = "incident_id"
         case maxAttempts = "max_attempts"
         case createdAt = "created_at"
@@ -49,6 +51,22 @@ public struct ActionInfo: Codable, Sendable, Equatable {
     }
 }
 
+/// How many partitions of an action's range are healed (verified) out of how many.
+public struct ActionProgress: Codable, Sendable, Equatable {
+    public var verified: Int
+    public var total: Int
+
+    enum CodingKeys: String, CodingKey {
+        case verified = "partitions_verified"
+        case total = "partitions_total"
+    }
+
+    public init(verified: Int, total: Int) {
+        self.verified = verified
+        self.total = total
+    }
+}
+
 /// States in which an action holds its key (at most one per key).
 let inFlightActionStates = ["pending", "awaiting_approval", "running", "verifying"]
 
@@ -62,16 +80,35 @@ struct ActionQueue {
     func enqueue(
         _ action: ActionConfig, key: String, incidentID: Int64?, origin: String, parameters: [String: String], now: Millis
     ) throws -> (id: String?, reason: String) {
-        if let busy = try String.fetchOne(
-            db.cachedStatement(sql: "SELECT id FROM actions WHERE key = ? AND state IN ('pending', 'awaiting_approval', 'running', 'verifying')"),
-            arguments: [key])
+        // One in flight per key, and per action over overlapping date ranges (a manual backfill
+        // and a rule's backfill of the same days would fight over the same rows).
+        let start = parameters["start"], end = parameters["end"]
+        if let busy = try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT id, key FROM actions WHERE state IN ('pending', 'awaiting_approval', 'running', 'verifying')
+                    AND (key = ?1 OR (?2 IS NOT NULL AND name = ?4
+                         AND json_extract(parameters, '$.start') <= ?3 AND json_extract(parameters, '$.end') >= ?2))
+                    LIMIT 1
+                    """),
+            arguments: [key, start, end, action.name])
         {
-            return (nil, "action \(busy) is already in flight for \(key)")
+            let busyKey: String = busy["key"]
+            return (nil, "action \(busy["id"] as String) is already in flight for \(busyKey == key ? key : "an overlapping range (\(busyKey))")")
         }
-        if let incidentID, try Bool.fetchOne(
-            db.cachedStatement(sql: "SELECT escalated FROM incidents WHERE id = ?"), arguments: [incidentID]) == true
+        // A range that escalated waits for a person while its incident is open; other ranges of
+        // the same incident keep healing.
+        if let incidentID, let escalated = try String.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT id FROM actions WHERE incident_id = ?5 AND state = 'escalated'
+                    AND (key = ?1 OR (?2 IS NOT NULL AND name = ?4
+                         AND json_extract(parameters, '$.start') <= ?3 AND json_extract(parameters, '$.end') >= ?2))
+                    LIMIT 1
+                    """),
+            arguments: [key, start, end, action.name, incidentID])
         {
-            return (nil, "incident \(incidentID) is escalated: it waits for a person")
+            return (nil, "action \(escalated) escalated for \(key) under incident \(incidentID): it waits for a person")
         }
         var notBefore = now
         if let last = try Millis.fetchOne(
@@ -98,22 +135,27 @@ struct ActionQueue {
         return (id, "queued")
     }
 
-    /// When the incident an action serves resolves, the action is verified (if it ran) or no
-    /// longer needed (if it had not started).
+    /// When the incident an action serves resolves, the action is verified if it ran (a pending
+    /// retry ran an earlier attempt) and no longer needed if it never started. A running action
+    /// is left to its result: the runner verifies it then.
     func incidentResolved(_ incidentID: Int64, reason: String, now: Millis) throws {
         for row in try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT id, state FROM actions WHERE incident_id = ? AND state IN ('pending', 'awaiting_approval', 'verifying')"),
+            db.cachedStatement(
+                sql: "SELECT id, state, attempts FROM actions WHERE incident_id = ? AND state IN ('pending', 'awaiting_approval', 'verifying')"),
             arguments: [incidentID])
         {
-            let id: String = row["id"]
-            let verified = (row["state"] as String) == "verifying"
-            try db.cachedStatement(sql: "UPDATE actions SET state = ?, detail = ?, updated_at = ?, next_attempt_at = NULL WHERE id = ?")
-                .execute(arguments: [verified ? "verified" : "cancelled", verified ? "verified: \(reason)" : "no longer needed: \(reason)", now, id])
-            try db.execute(sql: "DELETE FROM agent_commands WHERE action_id = ?", arguments: [id])
-            try CollectorTimeline.append(
-                db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: (verified ? "verified: " : "cancelled, no longer needed: ") + reason)),
-                at: now)
+            let ran = (row["state"] as String) == "verifying" || (row["attempts"] as Int) > 0
+            try finish(row["id"], state: ran ? "verified" : "cancelled", detail: ran ? "verified: \(reason)" : "no longer needed: \(reason)", now: now)
         }
+    }
+
+    /// Ends an action (verified or cancelled) and withdraws any command not yet handed out.
+    func finish(_ id: String, state: String, detail: String, now: Millis) throws {
+        try db.cachedStatement(sql: "UPDATE actions SET state = ?, detail = ?, updated_at = ?, next_attempt_at = NULL WHERE id = ?")
+            .execute(arguments: [state, detail, now, id])
+        try db.execute(sql: "DELETE FROM agent_commands WHERE action_id = ?", arguments: [id])
+        try CollectorTimeline.append(
+            db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: state == "cancelled" ? "cancelled, " + detail : detail)), at: now)
     }
 }
 

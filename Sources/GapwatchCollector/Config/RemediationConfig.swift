@@ -176,6 +176,18 @@ extension RemediationConfig {
         }
     }
 
+    /// `env:VAR` → the variable's value, `file:PATH` → the file's trimmed contents; either must be
+    /// non-empty. Anything else as written. Messages name the key, never the value.
+    static func secret(_ text: String, key: String) throws(ConfigError) -> String {
+        if text.hasPrefix("env:") { return try ChannelConfig.resolve(text, key: key, environment: ProcessInfo.processInfo.environment) }
+        guard text.hasPrefix("file:") else { return text }
+        let path = String(text.dropFirst(5))
+        guard let data = FileManager.default.contents(atPath: path) else { throw ConfigError("\(key): cannot read secret file \(path)") }
+        let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !value.isEmpty else { throw ConfigError("\(key): secret file \(path) is empty") }
+        return value
+    }
+
     static func parseAction(_ m: inout MapReader) throws(ConfigError) -> ActionConfig {
         guard let name = try m.string("name"), !name.isEmpty, name.count <= 64,
             name.allSatisfy(DetectionConfig.checkNameCharacters.contains)
@@ -184,28 +196,17 @@ extension RemediationConfig {
         let target: ActionTarget
         switch kind {
         case "webhook":
-            guard let url = try m.string("url"), url.hasPrefix("http://") || url.hasPrefix("https://") else {
-                throw ConfigError("\(m.path).url: required for a webhook action (http:// or https://)")
+            // Secrets stay out of the config file: the url and header values may be `env:VAR` or
+            // `file:PATH` (read once, at start; a missing or empty one stops the collector).
+            guard let urlText = try m.string("url") else {
+                throw ConfigError("\(m.path).url: required for a webhook action (http:// or https://, or env:VAR / file:PATH)")
             }
+            let url = try secret(urlText, key: "\(m.path).url")
+            try ChannelConfig.checkURL(url, key: "\(m.path).url")
             let method = (try m.string("method") ?? "POST").uppercased()
             guard ["POST", "PUT", "GET"].contains(method) else { throw ConfigError("\(m.path).method: one of POST, PUT, GET") }
             var headers = try m.stringMap("headers") ?? [:]
-            // Secrets stay out of the config file: `env:VAR` or `file:PATH` (read once, at start).
-            for (k, v) in headers {
-                if v.hasPrefix("env:") {
-                    let variable = String(v.dropFirst(4))
-                    guard let value = getenv(variable).map({ String(cString: $0) }), !value.isEmpty else {
-                        throw ConfigError("\(m.path).headers.\(k): environment variable \(variable) is not set or empty")
-                    }
-                    headers[k] = value
-                } else if v.hasPrefix("file:") {
-                    let path = String(v.dropFirst(5))
-                    guard let data = FileManager.default.contents(atPath: path) else {
-                        throw ConfigError("\(m.path).headers.\(k): cannot read secret file \(path)")
-                    }
-                    headers[k] = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                }
-            }
+            for (k, v) in headers { headers[k] = try secret(v, key: "\(m.path).headers.\(k)") }
             let body = try m.string("body") ?? "{}"
             try checkPlaceholders(body, path: "\(m.path).body")
             target = .webhook(method: method, url: url, headers: headers, body: body)

@@ -24,23 +24,34 @@ extension Detector {
             Set(try latestCounts(db, dataset: dataset, partitions: partitions).filter { $0.count > 0 }.map(\.partition))
         }
         let ranges = rule.gaps(source: source, derived: derived, expected: expected, now: now)
+        // One incident per check and heal, whose reason lists the current ranges: a range that
+        // changes shape (a new adjacent gap, a partition healed) updates the incident rather than
+        // resolving it. Each range gets its own action, verified by its own partitions.
         let prefix = "completeness:\(name):"
+        let actionKeys = Set(ranges.map { prefix + "\($0.heal.rawValue):\($0.start)..\($0.end)" })
+        try retireReshapedActions(db, keyPrefix: prefix, current: actionKeys, now: now)
         var current: Set<String> = []
-        for range in ranges {
-            let subject = prefix + "\(range.heal.rawValue):\(range.start)..\(range.end)"
+        for heal in [GapRange.Heal.backfill, .scrape] {
+            let healRanges = ranges.filter { $0.heal == heal }
+            guard !healRanges.isEmpty else { continue }
+            let subject = prefix + heal.rawValue
             current.insert(subject)
-            let details = range.partitions.map { p in
-                "\(p.partition) \(p.kind.rawValue) (source \(p.sourceCount.map(String.init) ?? "none"), derived \(p.derivedCount.map(String.init) ?? "none"))"
-            }.joined(separator: "; ")
-            let dataset = range.heal == .backfill ? rule.derived : rule.source
-            let reason = "\(dataset) \(range.start)..\(range.end) needs a \(range.heal.rawValue): \(details)"
+            let dataset = heal == .backfill ? rule.derived : rule.source
+            let described = healRanges.prefix(20).map { range in
+                "\(range.start)..\(range.end) (" + range.partitions.map { p in
+                    "\(p.partition) \(p.kind.rawValue), source \(p.sourceCount.map(String.init) ?? "none"), derived \(p.derivedCount.map(String.init) ?? "none")"
+                }.joined(separator: "; ") + ")"
+            }.joined(separator: ", ")
+            let more = healRanges.count > 20 ? " and \(healRanges.count - 20) more range(s)" : ""
+            let reason = "\(dataset) needs a \(heal.rawValue) over \(healRanges.count) range(s): \(described)\(more)"
             let incident = try incidents(db).open(
                 rule: Self.completenessRule, subject: subject, reason: reason,
-                labels: ["check": name, "dataset": dataset, "heal": range.heal.rawValue], feederAgent: nil, at: now)
-            let actionName = range.heal == .backfill ? check.backfill : check.scrape
-            if let actionName, let action = remediation.actions[actionName] {
+                labels: ["check": name, "dataset": dataset, "heal": heal.rawValue], feederAgent: nil, at: now)
+            let actionName = heal == .backfill ? check.backfill : check.scrape
+            guard let actionName, let action = remediation.actions[actionName] else { continue }
+            for range in healRanges {
                 _ = try ActionQueue(db: db).enqueue(
-                    action, key: subject, incidentID: incident, origin: "rule",
+                    action, key: subject + ":\(range.start)..\(range.end)", incidentID: incident, origin: "rule",
                     parameters: ["start": range.start, "end": range.end, "dataset": dataset, "partition": range.start], now: now)
             }
         }
@@ -168,23 +179,65 @@ extension Detector {
         }
     }
 
-    /// Manual backfills have no incident: their range is verified when every partition in it is
-    /// complete by the completeness rule whose backfill action they ran. nil: no rule to ask.
-    func manualRangeComplete(_ action: ActionInfo, now: Millis) throws -> Bool? {
-        guard let check = remediation.completeness.first(where: { $0.backfill == action.name }),
-            let start = action.parameters["start"], let end = action.parameters["end"]
-        else { return nil }
-        return try database.pool.read { db in
-            let rule = check.rule
-            let dates = datesInRange(start, end)
-            let source = try latestCounts(db, dataset: rule.source, partitions: dates)
-            let derived = try latestCounts(db, dataset: rule.derived, partitions: dates)
-            for date in dates {
-                guard let s = source.first(where: { $0.partition == date }), s.count > 0 else { continue }
-                guard let d = derived.first(where: { $0.partition == date }), Double(d.count) >= rule.minRatio * Double(s.count) else { return false }
+    /// Rule actions not yet started whose range is no longer a current gap: the gap changed shape
+    /// (the current ranges are queued instead) or healed on its own. A pending retry whose range
+    /// is now complete counts as verified: an earlier attempt ran.
+    private func retireReshapedActions(_ db: Database, keyPrefix: String, current: Set<String>, now: Millis) throws {
+        let rows = try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT * FROM actions WHERE key >= ? AND key < ? AND origin = 'rule' AND state IN ('pending', 'awaiting_approval')
+                    """), arguments: [keyPrefix, keyPrefix + "\u{10FFFF}"])
+        for action in rows.map(ActionInfo.init(row:)) where !current.contains(action.key) {
+            let progress = try rangeProgress(db, action)
+            if let progress, progress.verified == progress.total {
+                try ActionQueue(db: db).finish(
+                    action.id, state: action.attempts > 0 ? "verified" : "cancelled",
+                    detail: action.attempts > 0 ? "verified: every partition in range is complete" : "no longer needed: every partition in range is complete",
+                    now: now)
+            } else if action.attempts == 0 {
+                try ActionQueue(db: db).finish(
+                    action.id, state: "cancelled", detail: "no longer needed: the gap changed shape; its current ranges are queued instead", now: now)
             }
-            return true
         }
+    }
+
+    /// How many of a range action's partitions are healed: for backfill and scrape actions of a
+    /// completeness check (found by action name and dataset). nil: no rule can judge this action.
+    func rangeProgress(_ db: Database, _ action: ActionInfo) throws -> ActionProgress? {
+        guard let start = action.parameters["start"], let end = action.parameters["end"] else { return nil }
+        let dataset = action.parameters["dataset"]
+        let match = remediation.completeness.lazy.compactMap { check -> (CompletenessConfig, GapRange.Heal)? in
+            if check.backfill == action.name && (dataset == nil || dataset == "" || dataset == check.rule.derived) { return (check, .backfill) }
+            if check.scrape == action.name && (dataset == nil || dataset == "" || dataset == check.rule.source) { return (check, .scrape) }
+            return nil
+        }.first
+        guard let (check, heal) = match else { return nil }
+        let dates = datesInRange(start, end)
+        guard !dates.isEmpty else { return nil }
+        let source = try latestCounts(db, dataset: check.rule.source, partitions: dates)
+        let derived = heal == .backfill ? try latestCounts(db, dataset: check.rule.derived, partitions: dates) : []
+        return ActionProgress(verified: check.rule.healed(dates, heal: heal, source: source, derived: derived).count, total: dates.count)
+    }
+
+    /// Whether the subject an action healed is fixed, judged by the rule that owns it: a range's
+    /// partitions (completeness), or the refreshed items being final (stale items). nil: no rule
+    /// can judge it (the incident resolving decides).
+    public func actionHealed(_ action: ActionInfo) throws -> Bool? {
+        try database.pool.read { db in
+            if let progress = try rangeProgress(db, action) { return progress.verified == progress.total }
+            guard action.key.hasPrefix("stale:"), let items = action.parameters["items"], !items.isEmpty,
+                let check = remediation.staleItems.first(where: { action.key == "stale:\($0.name)" })
+            else { return nil }
+            let ids = Set(items.split(separator: ",").map(String.init))
+            let latest = try itemSightings(db, kind: check.rule.itemKind, since: action.createdAt - 14 * 86_400_000).filter { ids.contains($0.itemID) }
+            return latest.count == ids.count && latest.allSatisfy { check.rule.isFinal($0.status) }
+        }
+    }
+
+    /// Progress of a range action, for `GET /v1/actions/{id}` and `backfill --wait`.
+    public func actionProgress(_ action: ActionInfo) throws -> ActionProgress? {
+        try database.pool.read { db in try rangeProgress(db, action) }
     }
 }
 

@@ -232,6 +232,26 @@ public struct CompletenessRule: Sendable {
         }
     }
 
+    /// Which of `partitions` a heal has fixed, for verifying an action over a range: after a
+    /// backfill, derived reaches `minRatio` of source (a partition with no source rows has nothing
+    /// to backfill and counts as fixed); after a scrape, source has rows. Settle and the lookback
+    /// window do not apply: the action names its partitions.
+    public func healed(_ partitions: [String], heal: GapRange.Heal, source: [PartitionCount], derived: [PartitionCount]) -> [String] {
+        let sources = Self.latest(source)
+        let deriveds = Self.latest(derived)
+        return partitions.filter { p in
+            let s = sources[p]?.count ?? 0
+            switch heal {
+            case .scrape:
+                return s > 0
+            case .backfill:
+                guard s > 0 else { return true }
+                guard let d = deriveds[p]?.count, d > 0 else { return false }
+                return Double(d) / Double(s) >= minRatio
+            }
+        }
+    }
+
     /// The count with the latest `updatedAt` per partition (ties: the later one in the array).
     private static func latest(_ counts: [PartitionCount]) -> [String: PartitionCount] {
         var result: [String: PartitionCount] = [:]
