@@ -126,6 +126,9 @@ func detail(_ body: ObservationBody) -> String {
         return "held by \(holder)" + (l.expiresAt.map { " until \(TimeParsing.format($0))" } ?? "")
     case .actionResult(let a): return a.outcome.rawValue + (a.exitCode.map { " exit \($0)" } ?? "")
     case .dropped(let d): return "overflow \(d.overflow), corrupt \(d.corrupt)"
+    case .job(let j):
+        return "\(j.change.rawValue) \(j.enabled ? "enabled" : "DISABLED")" + (j.target.map { " -> \($0)" } ?? "")
+            + (j.lastResult.map { " last \($0)" } ?? "")
     }
 }
 

@@ -52,6 +52,7 @@ public enum ObservationKind: String, Codable, Sendable, CaseIterable {
     case lock
     case actionResult = "action_result"
     case dropped
+    case job
 }
 
 /// The kind-specific part of an observation. Also the body of the agent's local push endpoint.
@@ -64,6 +65,7 @@ public enum ObservationBody: Codable, Sendable, Equatable {
     case lock(LockSighting)
     case actionResult(ActionResult)
     case dropped(DroppedRecords)
+    case job(JobSighting)
 
     enum KindKey: String, CodingKey { case kind }
 
@@ -77,6 +79,7 @@ public enum ObservationBody: Codable, Sendable, Equatable {
         case .lock: .lock
         case .actionResult: .actionResult
         case .dropped: .dropped
+        case .job: .job
         }
     }
 
@@ -92,6 +95,7 @@ public enum ObservationBody: Codable, Sendable, Equatable {
         case .lock(let l): "lock:\(l.name)"
         case .actionResult(let a): "action:\(a.actionID)"
         case .dropped: "agent:\(agentID)"
+        case .job(let j): "job:\(j.name)"
         }
     }
 
@@ -107,6 +111,7 @@ public enum ObservationBody: Codable, Sendable, Equatable {
         case .lock: self = .lock(try LockSighting(from: decoder))
         case .actionResult: self = .actionResult(try ActionResult(from: decoder))
         case .dropped: self = .dropped(try DroppedRecords(from: decoder))
+        case .job: self = .job(try JobSighting(from: decoder))
         }
     }
 
@@ -122,6 +127,7 @@ public enum ObservationBody: Codable, Sendable, Equatable {
         case .lock(let v): try v.encode(to: encoder)
         case .actionResult(let v): try v.encode(to: encoder)
         case .dropped(let v): try v.encode(to: encoder)
+        case .job(let v): try v.encode(to: encoder)
         }
     }
 }
@@ -251,6 +257,56 @@ public struct LockSighting: Codable, Sendable, Equatable {
         case name, holder
         case acquiredAt = "acquired_at"
         case expiresAt = "expires_at"
+    }
+}
+
+/// One job of a scheduler's inventory (a Cloud Scheduler job, a crontab line), as an agent read
+/// it. Sent when the job is added, changes, or is removed from the inventory.
+public struct JobSighting: Codable, Sendable, Equatable {
+    public enum Change: String, Codable, Sendable, CaseIterable {
+        case added, changed, removed
+    }
+    public var name: String
+    public var change: Change
+    public var enabled: Bool
+    /// The URL the job calls.
+    public var target: String?
+    /// The URL to probe for the target's health, when not `target` itself.
+    public var healthURL: String?
+    /// The job's schedule (cron) and its IANA time zone.
+    public var schedule: String?
+    public var timeZone: String?
+    /// Which scheduler holds the job (e.g. cloud-scheduler/us-west2).
+    public var scheduler: String?
+    public var lastAttemptAt: Millis?
+    /// The scheduler's word for the last attempt: `success`, `failure`, or its own.
+    public var lastResult: String?
+    public var lastSuccessAt: Millis?
+
+    public init(
+        name: String, change: Change, enabled: Bool, target: String? = nil, healthURL: String? = nil, schedule: String? = nil,
+        timeZone: String? = nil, scheduler: String? = nil, lastAttemptAt: Millis? = nil, lastResult: String? = nil, lastSuccessAt: Millis? = nil
+    ) {
+        self.name = name
+        self.change = change
+        self.enabled = enabled
+        self.target = target
+        self.healthURL = healthURL
+        self.schedule = schedule
+        self.timeZone = timeZone
+        self.scheduler = scheduler
+        self.lastAttemptAt = lastAttemptAt
+        self.lastResult = lastResult
+        self.lastSuccessAt = lastSuccessAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, change, enabled, target, schedule, scheduler
+        case healthURL = "health_url"
+        case timeZone = "timezone"
+        case lastAttemptAt = "last_attempt_at"
+        case lastResult = "last_result"
+        case lastSuccessAt = "last_success_at"
     }
 }
 

@@ -107,7 +107,7 @@ struct ReportParser {
     /// Observation field names, looked up by hash: a `switch` over ~30 strings compares them one by
     /// one and cost more than the rest of parsing.
     private enum ObservationKey {
-        case seq, observedAt, kind, name, status, message, durationMs, exitCode, job, target, httpStatus, error, latencyMs, healthy, dataset, partition, count, itemKind, itemId, referenceTime, workflow, decision, reason, holder, acquiredAt, expiresAt, actionId, outcome, outputTail, overflow, corrupt
+        case seq, observedAt, kind, name, status, message, durationMs, exitCode, job, target, httpStatus, error, latencyMs, healthy, dataset, partition, count, itemKind, itemId, referenceTime, workflow, decision, reason, holder, acquiredAt, expiresAt, actionId, outcome, outputTail, overflow, corrupt, change, enabled, healthUrl, schedule, timezone, scheduler, lastAttemptAt, lastResult, lastSuccessAt
     }
 
     private static let observationKeys: [String: ObservationKey] = [
@@ -142,6 +142,15 @@ struct ReportParser {
         "output_tail": .outputTail,
         "overflow": .overflow,
         "corrupt": .corrupt,
+        "change": .change,
+        "enabled": .enabled,
+        "health_url": .healthUrl,
+        "schedule": .schedule,
+        "timezone": .timezone,
+        "scheduler": .scheduler,
+        "last_attempt_at": .lastAttemptAt,
+        "last_result": .lastResult,
+        "last_success_at": .lastSuccessAt,
     ]
 
     /// Every field any kind may carry; the kind decides which are required.
@@ -155,6 +164,8 @@ struct ReportParser {
         var holder: String?, acquiredAt: Int64?, expiresAt: Int64?
         var actionID: String?, outcome: String?, outputTail: String?
         var overflow: Int64?, corrupt: Int64?
+        var change: String?, enabled: Bool?, healthURL: String?, schedule: String?, timeZone: String?, scheduler: String?
+        var lastAttemptAt: Int64?, lastResult: String?, lastSuccessAt: Int64?
     }
 
     private mutating func observation(index: Int) throws(Failure) -> Observation {
@@ -196,6 +207,15 @@ struct ReportParser {
             case .outputTail?: f.outputTail = try p.string(path: field)
             case .overflow?: f.overflow = try p.int(path: field)
             case .corrupt?: f.corrupt = try p.int(path: field)
+            case .change?: f.change = try p.string(path: field)
+            case .enabled?: f.enabled = try p.bool(path: field)
+            case .healthUrl?: f.healthURL = try p.string(path: field)
+            case .schedule?: f.schedule = try p.string(path: field)
+            case .timezone?: f.timeZone = try p.string(path: field)
+            case .scheduler?: f.scheduler = try p.string(path: field)
+            case .lastAttemptAt?: f.lastAttemptAt = try p.int(path: field)
+            case .lastResult?: f.lastResult = try p.string(path: field)
+            case .lastSuccessAt?: f.lastSuccessAt = try p.int(path: field)
             case nil: try p.skipValue()
             }
         }
@@ -266,6 +286,13 @@ struct ReportParser {
         case .dropped:
             body = .dropped(
                 DroppedRecords(overflow: try need(f.overflow, "overflow", "an integer"), corrupt: try need(f.corrupt, "corrupt", "an integer")))
+        case .job:
+            body = .job(
+                JobSighting(
+                    name: try need(f.name, "name", "a string"), change: try enumValue(f.change, "change", JobSighting.Change.self),
+                    enabled: try need(f.enabled, "enabled", "true or false"), target: f.target, healthURL: f.healthURL, schedule: f.schedule,
+                    timeZone: f.timeZone, scheduler: f.scheduler, lastAttemptAt: f.lastAttemptAt, lastResult: f.lastResult,
+                    lastSuccessAt: f.lastSuccessAt))
         }
         return Observation(seq: seq, observedAt: observedAt, body: body)
     }

@@ -106,6 +106,16 @@ extension ObservationBody {
         case .dropped(let d):
             if d.overflow < 0 { throw ValidationError(field: "\(path).overflow", message: "must not be negative") }
             if d.corrupt < 0 { throw ValidationError(field: "\(path).corrupt", message: "must not be negative") }
+        case .job(let j):
+            try check(name: j.name, field: "\(path).name")
+            if let t = j.target { try check(name: t, field: "\(path).target", max: FieldLimits.url) }
+            if let t = j.healthURL { try check(name: t, field: "\(path).health_url", max: FieldLimits.url) }
+            if let t = j.schedule { try check(name: t, field: "\(path).schedule") }
+            if let t = j.timeZone { try check(name: t, field: "\(path).timezone") }
+            if let t = j.scheduler { try check(name: t, field: "\(path).scheduler") }
+            if let t = j.lastResult { try check(name: t, field: "\(path).last_result") }
+            if let t = j.lastAttemptAt { try check(time: t, field: "\(path).last_attempt_at") }
+            if let t = j.lastSuccessAt { try check(time: t, field: "\(path).last_success_at") }
         }
     }
 }

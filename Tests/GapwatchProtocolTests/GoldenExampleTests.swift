@@ -80,6 +80,13 @@ final class GoldenExampleTests: XCTestCase {
         XCTAssertTrue(bodies.contains { if case .decision(let d) = $0 { d.decision == .skip && d.reason != nil } else { false } })
         XCTAssertTrue(bodies.contains { if case .probe(let p) = $0 { p.httpStatus == 404 && !p.healthy } else { false } })
         XCTAssertTrue(bodies.contains { if case .lock(let l) = $0 { l.name == "workflow_controller" } else { false } })
+        XCTAssertTrue(
+            bodies.contains {
+                if case .job(let j) = $0 {
+                    j.change == .changed && j.enabled && j.healthURL?.hasSuffix("/health") == true && j.timeZone == "America/New_York"
+                        && j.lastSuccessAt == 1_769_054_400_000
+                } else { false }
+            })
     }
 
     /// Each kind's timeline subject, as protocol/README.md documents it.
@@ -97,6 +104,7 @@ final class GoldenExampleTests: XCTestCase {
                 "dataset:nba_raw.bdl_player_boxscores",
                 "action:act-20260123-0007",
                 "agent:nba-orchestrator-prod",
+                "job:execute-workflows",
             ])
         let bare = ObservationBody.probe(TargetProbe(target: "https://nba-scrapers.example/health", httpStatus: 200, latencyMs: 12, healthy: true))
         XCTAssertEqual(bare.subject(agentID: "a"), "target:https://nba-scrapers.example/health")

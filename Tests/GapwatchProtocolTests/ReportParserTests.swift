@@ -28,6 +28,12 @@ final class ReportParserTests: XCTestCase {
             .lock(LockSighting(name: "workflow_controller", holder: "orchestrator-1", acquiredAt: 1_769_108_400_000, expiresAt: 1_769_108_700_000)),
             .actionResult(ActionResult(actionID: "act-1", outcome: .timeout, exitCode: nil, outputTail: text)),
             .dropped(DroppedRecords(overflow: 0, corrupt: 12)),
+            .job(JobSighting(name: "execute-workflows", change: .removed, enabled: false)),
+            .job(
+                JobSighting(
+                    name: "same-day-phase3", change: .added, enabled: true, target: "https://x.example/run?d=é", healthURL: "https://x.example/health",
+                    schedule: "30 10 * * *", timeZone: "America/New_York", scheduler: "cloud-scheduler/us-west2", lastAttemptAt: 1_769_108_400_000,
+                    lastResult: "failure", lastSuccessAt: 1_769_022_000_000)),
         ]
         let report = Report(
             agent: AgentIdentity(id: "a.b_c:d-e", service: "svc é", host: "h", version: "1.0", labels: ["env": "prod", "team": "data ü"]),

@@ -141,7 +141,7 @@ public struct PushAPI: Sendable {
     }
 
     /// The kinds a local service may push; `dropped` and `action_result` are the agent's own.
-    static let pushableKinds: [ObservationKind] = [.heartbeat, .probe, .count, .itemStatus, .decision, .lock]
+    static let pushableKinds: [ObservationKind] = [.heartbeat, .probe, .count, .itemStatus, .decision, .lock, .job]
 
     public func handle(_ request: ServerRequest) -> ServerResponse {
         switch (request.method, request.path) {

@@ -13,6 +13,7 @@ extension ObservationKind {
         case .lock: 6
         case .actionResult: 7
         case .dropped: 8
+        case .job: 9
         }
     }
 
@@ -35,6 +36,7 @@ extension ObservationKind {
 /// | lock          | holder        |           |             |             | acquired_at    | expires_at |             |        |
 /// | action_result | outcome       |           |             | exit_code   |                |            | output_tail |        |
 /// | dropped       |               |           | overflow    | corrupt     |                |            |             |        |
+/// | job           | change        | last_result | enabled (0/1) |         | last_attempt_at | last_success_at | JobExtras JSON | target |
 struct ObservationColumns: Equatable {
     var status: String?
     var part: String?
@@ -89,6 +91,10 @@ extension ObservationBody {
             ObservationColumns(status: a.outcome.rawValue, code: a.exitCode.map(Int64.init), text: a.outputTail)
         case .dropped(let d):
             ObservationColumns(num: d.overflow, code: d.corrupt)
+        case .job(let j):
+            ObservationColumns(
+                status: j.change.rawValue, part: j.lastResult, num: j.enabled ? 1 : 0, at1: j.lastAttemptAt, at2: j.lastSuccessAt,
+                text: JobExtras(j).encoded, target: j.target)
         }
     }
 
@@ -128,6 +134,13 @@ extension ObservationBody {
             self = .actionResult(ActionResult(actionID: id, outcome: outcome, exitCode: c.code.map { Int($0) }, outputTail: c.text))
         case .dropped:
             self = .dropped(DroppedRecords(overflow: c.num ?? 0, corrupt: c.code ?? 0))
+        case .job:
+            guard let name = suffix("job:"), let change = c.status.flatMap(JobSighting.Change.init) else { return nil }
+            let extras = c.text.flatMap { try? ReportCodec.decode(JobExtras.self, from: Array($0.utf8)) } ?? JobExtras()
+            self = .job(
+                JobSighting(
+                    name: name, change: change, enabled: c.num == 1, target: c.target, healthURL: extras.healthURL, schedule: extras.schedule,
+                    timeZone: extras.timeZone, scheduler: extras.scheduler, lastAttemptAt: c.at1, lastResult: c.part, lastSuccessAt: c.at2))
         }
     }
 }
@@ -172,5 +185,32 @@ public struct TimelineEntry: Codable, Sendable, Equatable {
         try c.encode(subject, forKey: .subject)
         try c.encode(receivedAt, forKey: .receivedAt)
         try observation.encode(to: encoder)
+    }
+}
+
+/// The job fields without a column of their own, stored as JSON in `text`.
+struct JobExtras: Codable, Equatable {
+    var healthURL: String?
+    var schedule: String?
+    var timeZone: String?
+    var scheduler: String?
+
+    enum CodingKeys: String, CodingKey {
+        case schedule, scheduler
+        case healthURL = "health_url"
+        case timeZone = "timezone"
+    }
+
+    init() {}
+
+    init(_ j: JobSighting) {
+        healthURL = j.healthURL
+        schedule = j.schedule
+        timeZone = j.timeZone
+        scheduler = j.scheduler
+    }
+
+    var encoded: String? {
+        self == JobExtras() ? nil : String(decoding: ReportCodec.encode(self), as: UTF8.self)
     }
 }
