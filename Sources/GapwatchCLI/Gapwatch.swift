@@ -28,10 +28,16 @@ struct Gapwatch: AsyncParsableCommand {
               gapwatch actions approve act-7-Xy3kQ9aZ
               gapwatch backfill backfill-analytics --from 2026-01-20 --to 2026-01-22 --wait
               gapwatch catch-up
+
+            Keep schedulers and locks honest (scheduler_targets:, stuck_locks: in the collector config):
+              gapwatch audit jobs --flagged
+              gapwatch audit service nba-phase1-scrapers
+              gapwatch locks
+              gapwatch locks release workflow_controller
             """,
         subcommands: [
             CollectorCommand.self, DemoCommand.self, AgentsCommand.self, TimelineCommand.self, ChecksCommand.self,
             IncidentsCommand.self, SilenceCommand.self, WorkflowsCommand.self, ActionsCommand.self, BackfillCommand.self,
-            CatchUpCommand.self, TokensCommand.self, BenchCommand.self,
+            CatchUpCommand.self, AuditCommand.self, LocksCommand.self, TokensCommand.self, BenchCommand.self,
         ])
 }

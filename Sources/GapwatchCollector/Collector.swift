@@ -67,6 +67,7 @@ public enum Collector {
         let v1 = router.group("v1").add(middleware: TokenAuthMiddleware(tokens: runtime.tokens))
         ReportsController(writer: runtime.writer, limits: runtime.config.limits).register(on: v1)
         ActionsController(runtime: runtime).register(on: v1)
+        SchedulerController(runtime: runtime).register(on: v1)
         QueryController(database: runtime.database).register(on: v1)
         TokensController(tokens: runtime.tokens).register(on: v1)
         ChecksController(database: runtime.database, detector: runtime.detector).register(on: v1)
@@ -93,6 +94,9 @@ public enum Collector {
         app.addServices(DetectionService(detector: runtime.detector, clock: { WallClock.nowMillis() }, logger: logger))
         app.addServices(ActionService(runner: runtime.actions, detector: runtime.detector, logger: logger))
         app.addServices(NotifierService(notifier: runtime.notifier, intervalMs: runtime.config.detection.evaluateIntervalMs, logger: logger))
+        if let schedule = runtime.config.remediation.schedulerTargets?.auditReport {
+            app.addServices(AuditReportService(runtime: runtime, schedule: schedule, logger: logger))
+        }
         return app
     }
 }

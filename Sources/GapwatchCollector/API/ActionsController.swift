@@ -76,7 +76,7 @@ struct ActionsController {
 
     /// A person asks for a range to be rebuilt. Validated fully before anything is queued.
     @Sendable func backfill(request: Request, context: CollectorContext) async throws -> Response {
-        _ = try context.requireAdmin()
+        let identity = try context.requireAdmin()
         let body = try await collect(request.body, limit: 64 * 1024)
         let ask: BackfillRequest
         do {
@@ -109,7 +109,7 @@ struct ActionsController {
                 parameters: [
                     "start": ask.start, "end": ask.end, "partition": ask.start, "dataset": dataset,
                     "bypass_checks": (ask.bypassChecks ?? false) ? "true" : "false",
-                ], now: now)
+                ], now: now, requestedBy: identity.tokenID)
         }
         guard let id = queued.id, let info = try runtime.database.action(id: id) else {
             throw APIError(.conflict, "conflict", queued.reason)

@@ -17,6 +17,8 @@ public struct ActionInfo: Codable, Sendable, Equatable {
     public var updatedAt: Millis
     public var nextAttemptAt: Millis?
     public var approvedBy: String?
+    /// Who asked for a manual action (a token id).
+    public var requestedBy: String?
     public var detail: String
     /// For an action over a date range with a rule to judge it: partitions healed so far.
     public var progress: ActionProgress?
@@ -29,6 +31,7 @@ public struct ActionInfo: Codable, Sendable, Equatable {
         case updatedAt = "updated_at"
         case nextAttemptAt = "next_attempt_at"
         case approvedBy = "approved_by"
+        case requestedBy = "requested_by"
     }
 
     init(row: Row) {
@@ -47,6 +50,7 @@ public struct ActionInfo: Codable, Sendable, Equatable {
         updatedAt = row["updated_at"]
         nextAttemptAt = row["next_attempt_at"]
         approvedBy = row["approved_by"]
+        requestedBy = row["requested_by"]
         detail = row["detail"]
     }
 }
@@ -78,7 +82,8 @@ struct ActionQueue {
     /// Queues `action` for `key` unless the key is in flight, cooling down, or escalated.
     /// Returns the new action's id, or nil with the reason it was not queued.
     func enqueue(
-        _ action: ActionConfig, key: String, incidentID: Int64?, origin: String, parameters: [String: String], now: Millis
+        _ action: ActionConfig, key: String, incidentID: Int64?, origin: String, parameters: [String: String], now: Millis,
+        requestedBy: String? = nil
     ) throws -> (id: String?, reason: String) {
         // One in flight per key, and per action over overlapping date ranges (a manual backfill
         // and a rule's backfill of the same days would fight over the same rows).
@@ -122,15 +127,16 @@ struct ActionQueue {
         let kind: String = if case .webhook = action.target { "webhook" } else { "agent" }
         try db.execute(
             sql: """
-                INSERT INTO actions (id, name, kind, key, incident_id, origin, parameters, state, max_attempts, created_at, updated_at, next_attempt_at, detail)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)
+                INSERT INTO actions (id, name, kind, key, incident_id, origin, parameters, state, max_attempts, created_at, updated_at, next_attempt_at, detail, requested_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 id, action.name, kind, key, incidentID, origin, String(decoding: ReportCodec.encode(parameters), as: UTF8.self),
                 action.maxAttempts, now, now, notBefore, notBefore > now ? "cooling down until \(TimeParsing.format(notBefore))" : "queued",
+                requestedBy,
             ])
         try CollectorTimeline.append(
-            db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: "queued \(action.name) for \(key)\(incidentID.map { " (incident \($0))" } ?? "") with \(describe(parameters))")),
+            db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: "queued \(action.name) for \(key)\(incidentID.map { " (incident \($0))" } ?? "")\(requestedBy.map { ", asked by token \($0)" } ?? "") with \(describe(parameters))")),
             at: now)
         return (id, "queued")
     }

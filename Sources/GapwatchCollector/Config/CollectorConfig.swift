@@ -139,9 +139,11 @@ struct MapReader {
         throw ConfigError("\(name(key)): expected a string")
     }
 
-    mutating func int(_ key: String) throws(ConfigError) -> Int? {
+    mutating func int(_ key: String, allowZero: Bool = false) throws(ConfigError) -> Int? {
         guard let value = raw(key) else { return nil }
-        guard let i = value as? Int, i > 0 else { throw ConfigError("\(name(key)): expected a positive whole number") }
+        guard let i = value as? Int, i > 0 || (allowZero && i == 0) else {
+            throw ConfigError("\(name(key)): expected a \(allowZero ? "whole number of 0 or more" : "positive whole number")")
+        }
         return i
     }
 

@@ -61,6 +61,31 @@ public struct FreshnessConfig: Sendable {
     public var refresh: String?
 }
 
+/// `scheduler_targets:` — jobs whose target fails its probes, and what to do about them.
+public struct SchedulerTargetsConfig: Sendable {
+    /// The check's name (in `GET /v1/checks`).
+    public var name = "job-targets"
+    public var rule = TargetHealthRule()
+    public var noSuccess = NoSuccessRule()
+    /// Action that disables a job ({job}, {target}, {scheduler}); and one that re-enables it.
+    public var disable: String?
+    public var reenable: String?
+    /// When the audit report goes to every notification channel (e.g. Monday 08:00).
+    public var auditReport: CronSchedule?
+    /// The audit flags an enabled job with no success for this many days.
+    public var noSuccessDays = 7
+}
+
+/// `stuck_locks:` — locks held past their expiry (plus slack) or longer than a max age.
+public struct StuckLocksConfig: Sendable {
+    public var name: String
+    /// Lock names this rule covers (glob: `*` any run, `?` one character).
+    public var pattern: String
+    public var rule: StuckLockRule
+    /// Action that force-releases a lock ({lock}, {holder}).
+    public var release: String?
+}
+
 /// Global guardrails over every action.
 public struct GuardrailConfig: Sendable {
     /// Actions started per rolling hour, all keys together.
@@ -73,6 +98,8 @@ public struct RemediationConfig: Sendable {
     public var completeness: [CompletenessConfig] = []
     public var staleItems: [StaleItemsConfig] = []
     public var freshness: [FreshnessConfig] = []
+    public var schedulerTargets: SchedulerTargetsConfig?
+    public var stuckLocks: [StuckLocksConfig] = []
     public var actions: [String: ActionConfig] = [:]
     public var guardrails = GuardrailConfig()
     /// How often completeness and staleness are re-evaluated with no new data.
@@ -83,7 +110,9 @@ public struct RemediationConfig: Sendable {
 }
 
 extension RemediationConfig {
-    static let placeholders: Set<String> = ["start", "end", "dataset", "partition", "items", "bypass_checks"]
+    static let placeholders: Set<String> = [
+        "start", "end", "dataset", "partition", "items", "bypass_checks", "job", "target", "scheduler", "lock", "holder",
+    ]
 
     mutating func parse(_ reader: inout MapReader, names: inout Set<String>) throws(ConfigError) {
         if let list = try reader.list("actions") {
@@ -156,6 +185,44 @@ extension RemediationConfig {
                 let refresh = try actionRef(&m, "refresh")
                 try m.finish()
                 freshness.append(FreshnessConfig(name: name, rule: FreshnessRule(dataset: dataset, maxAgeMs: maxAge), refresh: refresh))
+            }
+        }
+        if var m = try reader.map("scheduler_targets") {
+            var c = SchedulerTargetsConfig()
+            c.name = try m.string("name") ?? c.name
+            guard names.insert(c.name).inserted else { throw ConfigError("scheduler_targets.name: '\(c.name)' is already a check's name") }
+            let failures = try m.int("failures") ?? TargetHealthRule.defaultFailures
+            let reenableAfter = try m.int("reenable_after", allowZero: true) ?? TargetHealthRule.defaultReenableAfter
+            c.rule = TargetHealthRule(failuresToOpen: failures, successesToReenable: reenableAfter)
+            let periods = try m.int("no_success_periods", allowZero: true) ?? 2
+            c.noSuccess = NoSuccessRule(periods: periods, graceMs: try m.duration("no_success_grace", allowZero: true) ?? 600_000)
+            c.noSuccessDays = try m.int("audit_no_success_days") ?? c.noSuccessDays
+            c.disable = try actionRef(&m, "disable")
+            c.reenable = try actionRef(&m, "reenable")
+            if var r = try m.map("audit_report") {
+                guard let cron = try r.string("cron") else { throw ConfigError("scheduler_targets.audit_report.cron: required (e.g. '0 8 * * 1')") }
+                let zone = try r.string("timezone") ?? "UTC"
+                do {
+                    c.auditReport = try CronSchedule(cron, timeZone: zone)
+                } catch {
+                    throw ConfigError("scheduler_targets.audit_report: \(error.message)")
+                }
+                try r.finish()
+            }
+            try m.finish()
+            schedulerTargets = c
+        }
+        if let list = try reader.list("stuck_locks") {
+            for (i, item) in list.enumerated() {
+                var m = try MapReader.item(item, path: "stuck_locks[\(i)]")
+                let name = try DetectionConfig.parseName(&m)
+                guard names.insert(name).inserted else { throw ConfigError("stuck_locks[\(i)].name: '\(name)' is already a check's name") }
+                let pattern = try m.string("locks") ?? "*"
+                let slack = try m.duration("slack", allowZero: true) ?? StuckLockRule.defaultSlackMs
+                let maxAge = try m.duration("max_age")
+                let release = try actionRef(&m, "release")
+                try m.finish()
+                stuckLocks.append(StuckLocksConfig(name: name, pattern: pattern, rule: StuckLockRule(slackMs: slack, maxAgeMs: maxAge), release: release))
             }
         }
         if var g = try reader.map("guardrails") {

@@ -108,21 +108,26 @@ extension Detector {
     /// Resolves a check's open incidents (remediation checks have one per gap range) and settles
     /// the actions that served them.
     func resolveIncidents(_ db: Database, kind: String, name: String, reason: String, now: Millis) throws {
-        let prefixes: [String: (String, String)] = [
-            "completeness": (Self.completenessRule, "completeness:\(name):"), "stale_items": (Self.staleRule, "stale:\(name)"),
-            "freshness": (Self.freshnessRule, "freshness:\(name)"),
+        let prefixes: [String: [(String, String)]] = [
+            "completeness": [(Self.completenessRule, "completeness:\(name):")], "stale_items": [(Self.staleRule, "stale:\(name)")],
+            "freshness": [(Self.freshnessRule, "freshness:\(name)")],
+            "job_targets": [(Self.targetRule, "target:"), (Self.noSuccessRule, "job:")], "stuck_locks": [(Self.stuckLockRule, "lock:")],
         ]
-        guard let (rule, prefix) = prefixes[kind] else {
+        guard let keys = prefixes[kind] else {
             let (rule, subject) = Self.incidentKey(kind: kind, name: name)
             try incidents(db).resolve(rule: rule, subject: subject, reason: reason, at: now)
             return
         }
-        for row in try Row.fetchAll(
-            db, sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = 'open' AND subject >= ? AND subject < ?",
-            arguments: [rule, prefix, prefix + "\u{10FFFF}"])
-        {
-            try incidents(db).resolve(rule: rule, subject: row["subject"], reason: reason, at: now)
-            try ActionQueue(db: db).incidentResolved(row["id"], reason: reason, now: now)
+        // Several stuck_locks checks share the lock: subjects; each owns the incidents it opened.
+        let owner = kind == "stuck_locks" ? " AND json_extract(labels, '$.check') = ?" : ""
+        for (rule, prefix) in keys {
+            for row in try Row.fetchAll(
+                db, sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = 'open' AND subject >= ? AND subject < ?" + owner,
+                arguments: StatementArguments([rule, prefix, prefix + "\u{10FFFF}"] + (owner.isEmpty ? [] : [name])))
+            {
+                try incidents(db).resolve(rule: rule, subject: row["subject"], reason: reason, at: now)
+                try ActionQueue(db: db).incidentResolved(row["id"], reason: reason, now: now)
+            }
         }
     }
 

@@ -24,6 +24,14 @@ struct CheckRouting: Sendable {
     var datasets: [String: [Int64]] = [:]
     /// Item kind → stale-item checks to re-evaluate when a status arrives.
     var itemKinds: [String: [Int64]] = [:]
+    /// The job-targets check, re-evaluated when an inventory changes or a target's health
+    /// crosses a threshold (failures in a row reaching `jobFailures`, the first success, or
+    /// `jobReenableAfter` successes).
+    var jobTargets: Int64?
+    var jobFailures = Int.max
+    var jobReenableAfter = Int.max
+    /// Stuck-lock checks, re-evaluated when a lock sighting arrives.
+    var locks: [Int64] = []
 }
 
 /// Rule names: they key incidents (rule + subject) and are what silences match.
@@ -77,11 +85,12 @@ public final class Detector: Sendable {
                 try db.execute(sql: "DELETE FROM checks WHERE kind = 'liveness'")
             }
             let existing = try Row.fetchAll(
-                db, sql: "SELECT id, name, kind FROM checks WHERE kind IN ('heartbeat', 'expectation', 'completeness', 'stale_items', 'freshness')")
+                db, sql: "SELECT id, name, kind FROM checks WHERE kind IN ('heartbeat', 'expectation', 'completeness', 'stale_items', 'freshness', 'job_targets', 'stuck_locks')")
             let configuredKinds: [String: String] =
                 Dictionary(uniqueKeysWithValues: heartbeats.keys.map { ($0, "heartbeat") } + expectations.keys.map { ($0, "expectation") }
                     + remediation.completeness.map { ($0.name, "completeness") } + remediation.staleItems.map { ($0.name, "stale_items") }
-                    + remediation.freshness.map { ($0.name, "freshness") })
+                    + remediation.freshness.map { ($0.name, "freshness") } + remediation.stuckLocks.map { ($0.name, "stuck_locks") }
+                    + (remediation.schedulerTargets.map { [($0.name, "job_targets")] } ?? []))
             var ids: [String: Int64] = [:]
             for row in existing {
                 let name: String = row["name"]
@@ -125,6 +134,12 @@ public final class Detector: Sendable {
             for check in remediation.staleItems {
                 routing.itemKinds[check.rule.itemKind, default: []].append(ids[check.name]!)
             }
+            if let targets = remediation.schedulerTargets {
+                routing.jobTargets = ids[targets.name]!
+                routing.jobFailures = targets.rule.failuresToOpen
+                routing.jobReenableAfter = targets.rule.successesToReenable
+            }
+            routing.locks = remediation.stuckLocks.map { ids[$0.name]! }
             return routing
         }
     }
@@ -159,6 +174,10 @@ public final class Detector: Sendable {
                     try evaluateStaleItems(db, row: row, now: now)
                 case "freshness":
                     try evaluateFreshness(db, row: row, now: now)
+                case "job_targets":
+                    try evaluateJobTargets(db, row: row, now: now)
+                case "stuck_locks":
+                    try evaluateStuckLocks(db, row: row, now: now)
                 default:
                     try db.cachedStatement(sql: "UPDATE checks SET next_due = NULL WHERE id = ?").execute(arguments: [row["id"] as Int64])
                 }

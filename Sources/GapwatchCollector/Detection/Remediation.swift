@@ -126,10 +126,12 @@ extension Detector {
 
     /// Resolves this check's open incidents whose subject is no longer among the current gaps,
     /// and settles the actions that served them.
-    private func resolveGone(_ db: Database, rule: String, prefix: String, current: Set<String>, reason: String, now: Millis) throws {
+    func resolveGone(_ db: Database, rule: String, prefix: String, current: Set<String>, reason: String, now: Millis, check: String? = nil) throws {
+        // `check`: only the incidents that check opened (several may share a subject prefix).
+        let owner = check == nil ? "" : " AND json_extract(labels, '$.check') = ?"
         let open = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = 'open' AND subject >= ? AND subject < ?"),
-            arguments: [rule, prefix, prefix + "\u{10FFFF}"])
+            db.cachedStatement(sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = 'open' AND subject >= ? AND subject < ?" + owner),
+            arguments: StatementArguments([rule, prefix, prefix + "\u{10FFFF}"] + (check.map { [$0] } ?? [])))
         for row in open where !current.contains(row["subject"] as String) {
             let subject: String = row["subject"]
             try incidents(db).resolve(rule: rule, subject: subject, reason: reason, at: now)
@@ -137,7 +139,7 @@ extension Detector {
         }
     }
 
-    private func setRemediationState(_ db: Database, id: Int64, state: String, reason: String, detail: some Encodable, next: Millis, now: Millis) throws {
+    func setRemediationState(_ db: Database, id: Int64, state: String, reason: String, detail: some Encodable, next: Millis, now: Millis) throws {
         try db.cachedStatement(
             sql: """
                 UPDATE checks SET changed_at = CASE WHEN state != ?1 THEN ?5 ELSE changed_at END, state = ?1, reason = ?2, detail = ?3, next_due = ?4
@@ -226,6 +228,7 @@ extension Detector {
     public func actionHealed(_ action: ActionInfo) throws -> Bool? {
         try database.pool.read { db in
             if let progress = try rangeProgress(db, action) { return progress.verified == progress.total }
+            if let healed = try schedulerActionHealed(db, action) { return healed }
             guard action.key.hasPrefix("stale:"), let items = action.parameters["items"], !items.isEmpty,
                 let check = remediation.staleItems.first(where: { action.key == "stale:\($0.name)" })
             else { return nil }

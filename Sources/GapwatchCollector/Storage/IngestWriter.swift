@@ -155,6 +155,19 @@ private struct BatchWriter {
                 try markDue(routing.datasets[count.dataset], now: receivedAt)
             case .itemStatus(let item):
                 try markDue(routing.itemKinds[item.itemKind], now: receivedAt)
+            case .job(let job):
+                try SchedulerFacts(db: db).record(job, agentID: agent.id, observedAt: observation.observedAt)
+                try markDue(routing.jobTargets.map { [$0] }, now: receivedAt)
+            case .probe(let probe) where probe.job != nil:
+                // Re-judge only when a target's health crosses a threshold, not on every probe.
+                if let counts = try SchedulerFacts(db: db).record(probe, observedAt: observation.observedAt),
+                    counts.failures == routing.jobFailures || counts.successes == 1 || counts.successes == routing.jobReenableAfter
+                {
+                    try markDue(routing.jobTargets.map { [$0] }, now: receivedAt)
+                }
+            case .lock(let lock):
+                try SchedulerFacts(db: db).record(lock, agentID: agent.id, observedAt: observation.observedAt)
+                try markDue(routing.locks, now: receivedAt)
             case .actionResult(let result):
                 // The outcome of a command this collector handed to the agent; the action runner
                 // takes it from here.

@@ -201,6 +201,46 @@ extension AppDatabase {
                     ALTER TABLE checks ADD COLUMN detail TEXT;   -- rule-specific state as JSON (current gap ranges, stale items)
                     """)
         }
+        migrator.registerMigration("v4-jobs-locks") { db in
+            try db.execute(
+                sql: """
+                    -- Scheduler jobs as agents' inventories report them, with their targets' probe
+                    -- health. One row per job name (subject job:<name>).
+                    CREATE TABLE jobs (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        agent_id TEXT NOT NULL,            -- the agent whose inventory holds it
+                        scheduler TEXT,
+                        schedule TEXT,
+                        timezone TEXT,
+                        target TEXT,
+                        health_url TEXT,
+                        enabled INTEGER NOT NULL,
+                        present INTEGER NOT NULL DEFAULT 1, -- 0: missing from the latest inventory
+                        last_attempt_at INTEGER,
+                        last_result TEXT,
+                        last_success_at INTEGER,
+                        first_seen_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,       -- observed time of the latest inventory change
+                        probe_target TEXT,                 -- the URL the latest probe hit
+                        probe_failures INTEGER NOT NULL DEFAULT 0,   -- in a row
+                        probe_successes INTEGER NOT NULL DEFAULT 0,  -- in a row
+                        last_probe_at INTEGER,
+                        last_probe_detail TEXT,
+                        disabled_by_gapwatch INTEGER NOT NULL DEFAULT 0
+                    );
+                    -- Locks as agents last saw them (holder NULL: free). Subject lock:<name>.
+                    CREATE TABLE locks (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        agent_id TEXT NOT NULL,
+                        holder TEXT,
+                        acquired_at INTEGER,
+                        expires_at INTEGER,
+                        seen_at INTEGER NOT NULL           -- observed time of the latest sighting
+                    );
+                    -- Who asked for a manual action (a token id).
+                    ALTER TABLE actions ADD COLUMN requested_by TEXT;
+                    """)
+        }
         return migrator
     }
 }

@@ -1,0 +1,197 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// A scheduler job as `GET /v1/audit/jobs` shows it.
+public struct JobAudit: Codable, Sendable, Equatable {
+    public var name: String
+    public var agentID: String
+    public var scheduler: String?
+    public var schedule: String?
+    public var timeZone: String?
+    public var target: String?
+    public var healthURL: String?
+    /// The service the job's target belongs to (`scheme://host[:port]`).
+    public var service: String?
+    public var enabled: Bool
+    /// false: missing from the latest inventory.
+    public var present: Bool
+    /// `healthy`, `failing` (failed probes in a row reached the rule's threshold), `degraded`
+    /// (some failed, not yet enough) or `unknown` (never probed).
+    public var targetHealth: String
+    public var probeFailures: Int
+    public var lastProbeAt: Millis?
+    public var lastProbeDetail: String?
+    public var lastAttemptAt: Millis?
+    public var lastResult: String?
+    public var lastSuccessAt: Millis?
+    public var disabledByGapwatch: Bool
+    public var firstSeenAt: Millis
+    /// `target_failing`, `no_recent_success`, `disabled_by_gapwatch`, `missing_from_inventory`.
+    public var flags: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case name, scheduler, schedule, target, service, enabled, present, flags
+        case agentID = "agent_id"
+        case timeZone = "timezone"
+        case healthURL = "health_url"
+        case targetHealth = "target_health"
+        case probeFailures = "probe_failures"
+        case lastProbeAt = "last_probe_at"
+        case lastProbeDetail = "last_probe_detail"
+        case lastAttemptAt = "last_attempt_at"
+        case lastResult = "last_result"
+        case lastSuccessAt = "last_success_at"
+        case disabledByGapwatch = "disabled_by_gapwatch"
+        case firstSeenAt = "first_seen_at"
+    }
+}
+
+/// A lock as `GET /v1/locks` shows it.
+public struct LockInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var agentID: String
+    public var holder: String?
+    public var acquiredAt: Millis?
+    public var expiresAt: Millis?
+    public var seenAt: Millis
+    /// How long the holder has held it (from acquired_at), at the time of the answer.
+    public var ageMs: Millis?
+    /// `free`, `held`, or `stuck` (by a stuck_locks rule).
+    public var state: String
+    /// Why it is stuck.
+    public var reason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, holder, state, reason
+        case agentID = "agent_id"
+        case acquiredAt = "acquired_at"
+        case expiresAt = "expires_at"
+        case seenAt = "seen_at"
+        case ageMs = "age_ms"
+    }
+}
+
+/// One row of the `jobs` table.
+struct JobRow {
+    var name: String
+    var agentID: String
+    var scheduler: String?
+    var schedule: String?
+    var timeZone: String?
+    var target: String?
+    var healthURL: String?
+    var enabled: Bool
+    var present: Bool
+    var lastAttemptAt: Millis?
+    var lastResult: String?
+    var lastSuccessAt: Millis?
+    var firstSeenAt: Millis
+    var probeTarget: String?
+    var probeFailures: Int
+    var probeSuccesses: Int
+    var lastProbeAt: Millis?
+    var lastProbeDetail: String?
+    var disabledByGapwatch: Bool
+
+    init(row: Row) {
+        name = row["name"]
+        agentID = row["agent_id"]
+        scheduler = row["scheduler"]
+        schedule = row["schedule"]
+        timeZone = row["timezone"]
+        target = row["target"]
+        healthURL = row["health_url"]
+        enabled = row["enabled"]
+        present = row["present"]
+        lastAttemptAt = row["last_attempt_at"]
+        lastResult = row["last_result"]
+        lastSuccessAt = row["last_success_at"]
+        firstSeenAt = row["first_seen_at"]
+        probeTarget = row["probe_target"]
+        probeFailures = row["probe_failures"]
+        probeSuccesses = row["probe_successes"]
+        lastProbeAt = row["last_probe_at"]
+        lastProbeDetail = row["last_probe_detail"]
+        disabledByGapwatch = row["disabled_by_gapwatch"]
+    }
+
+    /// The service of the URL the agent probes (health_url, else target).
+    var service: String? { (probeTarget ?? healthURL ?? target).flatMap(serviceOf(url:)) }
+
+    var health: JobHealth {
+        JobHealth(
+            name: name, service: service, enabled: enabled, consecutiveFailures: probeFailures, consecutiveSuccesses: probeSuccesses,
+            disabledByGapwatch: disabledByGapwatch)
+    }
+
+    static func fetchAll(_ db: Database, presentOnly: Bool) throws -> [JobRow] {
+        try Row.fetchAll(db, sql: "SELECT * FROM jobs \(presentOnly ? "WHERE present = 1" : "") ORDER BY name").map(JobRow.init(row:))
+    }
+}
+
+/// Keeps the `jobs` and `locks` tables current from observations, inside the ingest transaction.
+struct SchedulerFacts {
+    let db: Database
+
+    /// An inventory change. A job seen again after being removed is present again.
+    func record(_ job: JobSighting, agentID: String, observedAt: Millis) throws {
+        guard job.change != .removed else {
+            try db.cachedStatement(sql: "UPDATE jobs SET present = 0, updated_at = ? WHERE name = ? AND updated_at <= ?")
+                .execute(arguments: [observedAt, job.name, observedAt])
+            return
+        }
+        // A scheduler that reports only the last attempt and its result: a success is a success.
+        let success = job.lastSuccessAt ?? (job.lastResult?.lowercased() == "success" ? job.lastAttemptAt : nil)
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO jobs (name, agent_id, scheduler, schedule, timezone, target, health_url, enabled, present,
+                                  last_attempt_at, last_result, last_success_at, first_seen_at, updated_at)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?11, ?12, ?12)
+                ON CONFLICT (name) DO UPDATE SET
+                    agent_id = ?2, scheduler = ?3, schedule = ?4, timezone = ?5, target = ?6, health_url = ?7, enabled = ?8, present = 1,
+                    last_attempt_at = COALESCE(?9, last_attempt_at), last_result = COALESCE(?10, last_result),
+                    last_success_at = MAX(COALESCE(?11, 0), COALESCE(last_success_at, 0)), updated_at = ?12
+                WHERE excluded.updated_at >= jobs.updated_at
+                """
+        ).execute(arguments: [
+            job.name, agentID, job.scheduler, job.schedule, job.timeZone, job.target, job.healthURL, job.enabled,
+            job.lastAttemptAt, job.lastResult, success, observedAt,
+        ])
+        try db.execute(sql: "UPDATE jobs SET last_success_at = NULL WHERE name = ? AND last_success_at = 0", arguments: [job.name])
+    }
+
+    /// A probe of a job's target: counts failures and successes in a row. Returns the new counts,
+    /// or nil if the job is unknown or the probe is older than the latest one counted.
+    func record(_ probe: TargetProbe, observedAt: Millis) throws -> (failures: Int, successes: Int)? {
+        guard let job = probe.job else { return nil }
+        let detail = probe.httpStatus.map { "HTTP \($0)" } ?? probe.error ?? ""
+        return try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    UPDATE jobs SET
+                        probe_failures = CASE WHEN ?1 THEN 0 ELSE probe_failures + 1 END,
+                        probe_successes = CASE WHEN ?1 THEN probe_successes + 1 ELSE 0 END,
+                        probe_target = ?2, last_probe_at = ?3, last_probe_detail = ?4
+                    WHERE name = ?5 AND COALESCE(last_probe_at, 0) <= ?3
+                    RETURNING probe_failures, probe_successes
+                    """), arguments: [probe.healthy, probe.target, observedAt, detail, job]
+        ).map { ($0[0], $0[1]) }
+    }
+
+    func record(_ lock: LockSighting, agentID: String, observedAt: Millis) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO locks (name, agent_id, holder, acquired_at, expires_at, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                ON CONFLICT (name) DO UPDATE SET agent_id = ?2, holder = ?3, acquired_at = ?4, expires_at = ?5, seen_at = ?6
+                WHERE excluded.seen_at >= locks.seen_at
+                """
+        ).execute(arguments: [lock.name, agentID, lock.holder, lock.acquiredAt, lock.expiresAt, observedAt])
+    }
+}
+
+extension LockState {
+    init(row: Row) {
+        self.init(name: row["name"], holder: row["holder"], acquiredAt: row["acquired_at"], expiresAt: row["expires_at"])
+    }
+}
