@@ -158,6 +158,22 @@ final class SchedulerTests: XCTestCase {
         XCTAssertTrue(incidents.first { $0.subject == "job:b-stale" }?.reason.contains("last attempt: failure") ?? false)
     }
 
+    func testTheAuditReportGoesToEveryChannel() async throws {
+        try open("""
+            notify:
+              channels:
+                - {name: ops, kind: webhook, url: "SERVICE/ok"}
+            scheduler_targets: {audit_report: {cron: '0 8 * * 1', timezone: Europe/Berlin}}
+            """)
+        try await report([job("nightly-export", alive)], at: t0)
+        let outcomes = try await runtime.sendAuditReport(now: t0 + 1)
+        XCTAssertEqual(outcomes, ["ops": .delivered(detail: "HTTP 200")])
+        let message = try JSONDecoder().decode(NotificationMessage.self, from: Data(try XCTUnwrap(service.requests.first).body))
+        XCTAssertEqual([message.event, message.rule, message.subject], ["report", "scheduler_audit", "audit:jobs"])
+        XCTAssertTrue(message.reason.contains("1 job(s) on 1 service(s); 0 flagged"), message.reason)
+        XCTAssertTrue(message.reason.contains("  nightly-export: enabled, target unknown, no success reported"), message.reason)
+    }
+
     func testAStuckLockIsReleasedOnceAndVerifiedAndALockInsideItsTTLIsNeverTouched() async throws {
         try open("""
             stuck_locks:
