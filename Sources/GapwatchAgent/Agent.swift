@@ -41,15 +41,6 @@ public final class Agent: @unchecked Sendable {
         options.timeoutMs = config.collector.timeoutMs
         options.batchMax = config.collector.batchMax
         options.shipIntervalMs = config.collector.shipIntervalMs
-        do {
-            actions = try ActionRunner(actions: config.actions, spool: spool, logger: logger)
-        } catch {
-            spool.close()
-            throw error
-        }
-        let actions = self.actions
-        shipper = Shipper(spool: spool, options: options, logger: logger) { actions.handle($0) }
-
         var loops: [ObserverLoop] = []
         if config.heartbeat.intervalMs > 0 {
             loops.append(ObserverLoop(observer: HeartbeatObserver(name: config.heartbeat.name, intervalMs: config.heartbeat.intervalMs), spool: spool, logger: logger))
@@ -60,7 +51,35 @@ public final class Agent: @unchecked Sendable {
         for probe in config.commandProbes {
             loops.append(ObserverLoop(observer: CommandProbeObserver(config: probe, logger: logger), spool: spool, logger: logger))
         }
+        // Re-read at once after every action this agent runs: it may have paused, resumed or released.
+        var rereadAfterActions: [ObserverLoop] = []
+        if let scheduler = config.scheduler {
+            let catalog = JobCatalog()
+            let inventory = ListingObserver.inventory(scheduler, spoolDir: spool.dir, catalog: catalog, logger: logger)
+            let inventoryLoop = ObserverLoop(observer: inventory, spool: spool, logger: logger, earlyWakeups: true)
+            let proberLoop = ObserverLoop(observer: JobTargetProber(config: scheduler, catalog: catalog), spool: spool, logger: logger, earlyWakeups: true)
+            // A new job's target is probed at once, not a probe interval later.
+            catalog.onNewTargets { [weak proberLoop] in proberLoop?.wakeup.signal() }
+            loops += [inventoryLoop, proberLoop]
+            rereadAfterActions.append(inventoryLoop)
+        }
+        if let locks = config.locks {
+            let locksLoop = ObserverLoop(observer: ListingObserver.locks(locks, spoolDir: spool.dir, logger: logger), spool: spool, logger: logger, earlyWakeups: true)
+            loops.append(locksLoop)
+            rereadAfterActions.append(locksLoop)
+        }
         self.loops = loops
+
+        do {
+            actions = try ActionRunner(actions: config.actions, spool: spool, logger: logger) { [rereadAfterActions] in
+                for loop in rereadAfterActions { loop.wakeup.signal() }
+            }
+        } catch {
+            spool.close()
+            throw error
+        }
+        let actions = self.actions
+        shipper = Shipper(spool: spool, options: options, logger: logger) { actions.handle($0) }
 
         let statusSource = StatusSource()
         let api = PushAPI(spool: spool, logger: logger) { statusSource.status() }
@@ -90,6 +109,7 @@ public final class Agent: @unchecked Sendable {
                 "agent.id": "\(config.agent.id)", "listen": "\(config.listen.host):\(server.port)", "collector": "\(config.collector.url)",
                 "spool.id": "\(stats.spoolID)", "spool.next_seq": "\(stats.nextSeq)", "spool.backlog": "\(stats.backlogRecords)",
                 "probes": "\(config.httpProbes.count + config.commandProbes.count)", "actions": "\(config.actions.count)",
+                "scheduler": "\(config.scheduler == nil ? "off" : config.scheduler?.name ?? "on")", "locks": "\(config.locks == nil ? "off" : "on")",
             ])
     }
 

@@ -40,15 +40,6 @@ final class ActionTests: XCTestCase {
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
-    func waitFor(_ timeoutMs: Int64 = 10_000, _ condition: () -> Bool) -> Bool {
-        let deadline = WallClock.monotonicMillis() + timeoutMs
-        while WallClock.monotonicMillis() < deadline {
-            if condition() { return true }
-            usleep(20_000)
-        }
-        return condition()
-    }
-
     /// An action that appends "run <x>" to `<dir>/runs` and prints "ran <x>".
     func appender(_ dir: String) throws -> AgentConfig.Action {
         try action("append", ["/bin/sh", "-c", "echo \"run $1\" >> \"\(dir)/runs\"; echo \"ran $1\"", "sh", "{x}"], ["x": .identifier])
@@ -449,7 +440,7 @@ final class ActionTests: XCTestCase {
     }
 
     func testTheExampleConfigDocumentsActions() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../agent/agent.example.yaml").path
+        let path = exampleConfigPath
         let config = try AgentConfig.load(path: path, environment: [:])
         let backfill = try XCTUnwrap(config.actions.first { $0.name == "backfill" })
         XCTAssertEqual(backfill.parameters, ["processor": .identifier, "start": .date, "end": .date])

@@ -181,20 +181,9 @@ final class ConfigTests: XCTestCase {
 
     func testTheExampleConfigIsValid() throws {
         // agent/agent.example.yaml documents every key; it must stay loadable.
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../agent/agent.example.yaml").path
+        let path = exampleConfigPath
         let config = try AgentConfig.load(path: path, environment: [:])
         XCTAssertFalse(config.httpProbes.isEmpty)
         XCTAssertFalse(config.commandProbes.isEmpty)
-    }
-
-    private func assertConfigError(_ yaml: String, contains parts: [String], file: StaticString = #filePath, line: UInt = #line) {
-        do {
-            _ = try AgentConfig.parse(yaml: yaml)
-            XCTFail("expected a config error for:\n\(yaml)", file: file, line: line)
-        } catch {
-            for part in parts {
-                XCTAssertTrue(error.message.contains(part), "'\(error.message)' lacks '\(part)'", file: file, line: line)
-            }
-        }
     }
 }

@@ -29,6 +29,31 @@ func removeTree(_ path: String) {
     }
 }
 
+/// agent/agent.example.yaml, which documents every key and must stay loadable.
+let exampleConfigPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../agent/agent.example.yaml").path
+
+/// Asserts that `yaml` is refused with a message holding every one of `parts`.
+func assertConfigError(_ yaml: String, contains parts: [String], file: StaticString = #filePath, line: UInt = #line) {
+    do {
+        _ = try AgentConfig.parse(yaml: yaml)
+        XCTFail("expected a config error for:\n\(yaml)", file: file, line: line)
+    } catch {
+        for part in parts {
+            XCTAssertTrue(error.message.contains(part), "'\(error.message)' lacks '\(part)'", file: file, line: line)
+        }
+    }
+}
+
+/// Polls `condition` every 20 ms for at most `timeoutMs`; its last value.
+func waitFor(_ timeoutMs: Int64 = 10_000, _ condition: () -> Bool) -> Bool {
+    let deadline = WallClock.monotonicMillis() + timeoutMs
+    while WallClock.monotonicMillis() < deadline {
+        if condition() { return true }
+        usleep(20_000)
+    }
+    return condition()
+}
+
 let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
 func writeFile(_ path: String, _ bytes: [UInt8]) {

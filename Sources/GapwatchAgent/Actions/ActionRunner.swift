@@ -41,6 +41,7 @@ public final class ActionRunner: @unchecked Sendable {
     public let actions: [String: AgentConfig.Action]
     private let spool: Spool
     private let logger: Logger
+    private let afterRun: @Sendable () -> Void
     private let lock = ConditionLock()
     private let ledger: ActionLedger
     private var queue: [Job] = []
@@ -55,9 +56,14 @@ public final class ActionRunner: @unchecked Sendable {
         var timeoutMs: Int64
     }
 
-    /// Opens the handled-ids file in the spool's folder.
-    public init(actions: [AgentConfig.Action], spool: Spool, logger: Logger, options: Options = Options()) throws(AgentError) {
+    /// Opens the handled-ids file in the spool's folder. `afterRun` is called after each command
+    /// that ran (whatever its outcome) once its result is spooled: the agent re-reads its
+    /// scheduler inventory and locks then, so the collector can verify a change quickly.
+    public init(
+        actions: [AgentConfig.Action], spool: Spool, logger: Logger, options: Options = Options(), afterRun: @escaping @Sendable () -> Void = {}
+    ) throws(AgentError) {
         self.options = options
+        self.afterRun = afterRun
         self.actions = Dictionary(actions.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.spool = spool
         self.logger = logger
@@ -247,6 +253,7 @@ public final class ActionRunner: @unchecked Sendable {
         logger.log(level: result.outcome == .ok ? .info : .warning, "action finished", metadata: info)
         logger.debug("action output", metadata: meta.merging(["output_tail": "\(result.outputTail ?? "")"]) { $1 })
         record(result, meta: meta)
+        afterRun()
     }
 
     /// The last `maxBytes` bytes of stdout followed by stderr, as observation text.

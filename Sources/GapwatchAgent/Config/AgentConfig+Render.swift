@@ -78,7 +78,47 @@ extension AgentConfig {
                 out.append("    max_output: \(Units.formatSize(Int64(a.maxOutputBytes)))")
             }
         }
+        renderScheduler(into: &out)
         return out.joined(separator: "\n") + "\n"
+    }
+
+    private func renderScheduler(into out: inout [String]) {
+        func command(_ c: ListingCommand, indent: String) {
+            out.append("\(indent)argv: [\(c.argv.map { q($0, flow: true) }.joined(separator: ", "))]")
+            out.append("\(indent)timeout: \(Units.formatDuration(c.timeoutMs))")
+        }
+        if let s = scheduler {
+            out.append("scheduler:")
+            if let name = s.name { out.append("  name: \(q(name))") }
+            switch s.source {
+            case .jobs(let jobs):
+                if jobs.isEmpty { out.append("  jobs: []") } else { out.append("  jobs:") }
+                for job in jobs {
+                    out.append("    - name: \(q(job.name))")
+                    if let v = job.target { out.append("      target: \(q(v))") }
+                    if let v = job.healthURL { out.append("      health_url: \(q(v))") }
+                    if let v = job.schedule { out.append("      schedule: \(q(v))") }
+                    if let v = job.timeZone { out.append("      timezone: \(q(v))") }
+                    out.append("      enabled: \(job.enabled)")
+                }
+            case .command(let c):
+                out.append("  jobs_command:")
+                command(c, indent: "    ")
+            }
+            out.append("  inventory_interval: \(Units.formatDuration(s.inventoryIntervalMs))")
+            out.append("  probe_interval: \(Units.formatDuration(s.probeIntervalMs))")
+            out.append("  probe_timeout: \(Units.formatDuration(s.probeTimeoutMs))")
+            if let e = s.expectStatus {
+                out.append("  expect_status: \(e)")
+            } else {
+                out.append("  # expect_status: none (healthy unless 404, 5xx or no response)")
+            }
+        }
+        if let l = locks {
+            out.append("locks:")
+            command(l.command, indent: "  ")
+            out.append("  interval: \(Units.formatDuration(l.intervalMs))")
+        }
     }
 
     /// Quotes a scalar when plain YAML would read it differently.

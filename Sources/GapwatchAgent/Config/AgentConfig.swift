@@ -111,13 +111,18 @@ public struct AgentConfig: Sendable {
     public var commandProbes: [CommandProbe] = []
     /// The allow-list of commands the collector may ask this agent to run (`actions:`).
     public var actions: [Action] = []
+    /// A scheduler's job inventory and its targets' health (`scheduler:`); nil when not configured.
+    public var scheduler: Scheduler?
+    /// A lock listing (`locks:`); nil when not configured.
+    public var locks: Locks?
 
     /// The agent's version, sent in its identity.
     public static let version = "0.1.0"
 
     /// Whether any configured URL needs TLS (so libcurl's TLS setup is worth its memory).
     public var needsTLS: Bool {
-        collector.url.hasPrefix("https://") || httpProbes.contains { $0.url.hasPrefix("https://") }
+        // A scheduler's job targets are known only at run time, and are usually https.
+        collector.url.hasPrefix("https://") || httpProbes.contains { $0.url.hasPrefix("https://") } || scheduler != nil
     }
 
     public var identity: AgentIdentity {
@@ -165,6 +170,8 @@ public struct AgentConfig: Sendable {
         }
         try readProbes(top, into: &config)
         try readActions(top, into: &config)
+        try readScheduler(top, into: &config)
+        try readLocks(top, into: &config)
         try top.finish()
         return config
     }
@@ -280,14 +287,8 @@ public struct AgentConfig: Sendable {
         if let token = config.collector.token, token.contains(where: { $0.isNewline || $0 == " " || $0 == "\t" }) {
             throw ConfigError("collector token (from \(config.collector.tokenSource)) must be one word without spaces")
         }
-        if let v = try c.duration("connect_timeout") {
-            try requirePositive(v, c, "connect_timeout")
-            config.collector.connectTimeoutMs = v
-        }
-        if let v = try c.duration("timeout") {
-            try requirePositive(v, c, "timeout")
-            config.collector.timeoutMs = v
-        }
+        if let v = try c.positiveDuration("connect_timeout") { config.collector.connectTimeoutMs = v }
+        if let v = try c.positiveDuration("timeout") { config.collector.timeoutMs = v }
         if let v = try c.int("batch_max", range: 1...Int64(Int32.max)) {
             config.collector.batchMax = min(Int(v), ReportLimits.default.maxObservations)
         }
@@ -384,14 +385,8 @@ public struct AgentConfig: Sendable {
                 probe.job = job
             }
             if let v = try r.int("expect_status", range: 100...599) { probe.expectStatus = Int(v) }
-            if let v = try r.duration("timeout") {
-                try requirePositive(v, r, "timeout")
-                probe.timeoutMs = v
-            }
-            if let v = try r.duration("interval") {
-                try requirePositive(v, r, "interval")
-                probe.intervalMs = v
-            }
+            if let v = try r.positiveDuration("timeout") { probe.timeoutMs = v }
+            if let v = try r.positiveDuration("interval") { probe.intervalMs = v }
             try r.finish()
             config.httpProbes.append(probe)
         }
@@ -405,14 +400,8 @@ public struct AgentConfig: Sendable {
             }
             _ = first
             var probe = CommandProbe(name: name, argv: argv)
-            if let v = try r.duration("interval") {
-                try requirePositive(v, r, "interval")
-                probe.intervalMs = v
-            }
-            if let v = try r.duration("timeout") {
-                try requirePositive(v, r, "timeout")
-                probe.timeoutMs = v
-            }
+            if let v = try r.positiveDuration("interval") { probe.intervalMs = v }
+            if let v = try r.positiveDuration("timeout") { probe.timeoutMs = v }
             if let e = try r.string("emit") {
                 guard let emit = CommandProbe.Emit(rawValue: e) else {
                     throw ConfigError(line: r.node("emit")?.line, key: "\(path).emit", "'\(e)' is not one of count, item_status, none")
@@ -443,11 +432,7 @@ public struct AgentConfig: Sendable {
         try p.finish()
     }
 
-    private static func requirePositive(_ v: Int64, _ r: MapReader, _ key: String) throws(ConfigError) {
-        if v <= 0 { throw ConfigError(line: r.node(key)?.line, key: r.keyPath(key), "must be more than 0") }
-    }
-
-    private static func checkName(_ name: String, line: Int?, key: String) throws(ConfigError) {
+    static func checkName(_ name: String, line: Int?, key: String) throws(ConfigError) {
         do {
             try ObservationBody.heartbeat(GapwatchProtocol.Heartbeat(name: name, status: .ok)).validate(path: "x")
         } catch {

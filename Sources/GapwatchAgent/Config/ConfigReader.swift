@@ -64,11 +64,27 @@ final class MapReader {
         return v
     }
 
+    func bool(_ key: String) throws(ConfigError) -> Bool? {
+        guard let s = try string(key), let node = node(key) else { return nil }
+        switch s {
+        case "true": return true
+        case "false": return false
+        default: throw ConfigError(line: node.line, key: keyPath(key), "'\(s)' is not true or false")
+        }
+    }
+
     func duration(_ key: String) throws(ConfigError) -> Int64? {
         guard let s = try string(key), let node = node(key) else { return nil }
         guard let v = Units.parseDuration(s) else {
             throw ConfigError(line: node.line, key: keyPath(key), "'\(s)' is not a duration; write e.g. 500ms, 30s, 5m or 1h")
         }
+        return v
+    }
+
+    /// A duration that must be more than 0.
+    func positiveDuration(_ key: String) throws(ConfigError) -> Int64? {
+        guard let v = try duration(key) else { return nil }
+        if v <= 0 { throw ConfigError(line: node(key)?.line, key: keyPath(key), "must be more than 0") }
         return v
     }
 

@@ -55,15 +55,7 @@ public struct CommandProbeObserver: Observer {
             if result.stdoutTruncated { notes.append("output truncated") }
             if config.emit != .none && parsed.bodies.isEmpty { notes.append("no rows") }
         } else {
-            if result.timedOut {
-                notes.append("timed out after \(Units.formatDuration(config.timeoutMs))")
-            } else if let signal = result.signal {
-                notes.append("killed by signal \(signal)")
-            } else {
-                notes.append("exit code \(result.exitCode)")
-            }
-            let stderr = String(decoding: result.stderr, as: UTF8.self).trimmed
-            if let lastLine = stderr.split(separator: "\n").last { notes.append(lastLine.trimmed) }
+            notes = result.failureNotes(timeoutMs: config.timeoutMs)
             logger.warning("command probe failed", metadata: ["probe": "\(config.name)", "detail": "\(notes.joined(separator: ": "))"])
         }
         let message = notes.isEmpty ? nil : notes.joined(separator: ": ").truncatedUTF8(FieldLimits.text)
@@ -73,5 +65,23 @@ public struct CommandProbeObserver: Observer {
                     name: config.name, status: result.succeeded ? .ok : .fail, durationMs: result.durationMs,
                     exitCode: result.exitCode, message: message)))
         return bodies
+    }
+}
+
+extension CommandResult {
+    /// Why a run failed, for a heartbeat message: how it ended (timeout, signal or exit code),
+    /// then the last line of its stderr, if any.
+    func failureNotes(timeoutMs: Int64) -> [String] {
+        var notes: [String] = []
+        if timedOut {
+            notes.append("timed out after \(Units.formatDuration(timeoutMs))")
+        } else if let signal {
+            notes.append("killed by signal \(signal)")
+        } else {
+            notes.append("exit code \(exitCode)")
+        }
+        let text = String(decoding: stderr, as: UTF8.self).trimmed
+        if let lastLine = text.split(separator: "\n").last { notes.append(lastLine.trimmed) }
+        return notes
     }
 }

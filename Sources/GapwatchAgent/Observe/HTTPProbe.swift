@@ -14,24 +14,40 @@ public final class HTTPProbeObserver: Observer, @unchecked Sendable {
     public init(config: AgentConfig.HTTPProbe) {
         self.config = config
         self.target = Self.redactUserInfo(config.url)
-        self.client = HTTPClient(connectTimeoutMs: Int(min(config.timeoutMs, 5_000)), timeoutMs: Int(config.timeoutMs))
-        client.maxResponseBytes = 1 << 20
+        self.client = Self.client(timeoutMs: config.timeoutMs)
     }
 
     public func observe(cancel: Wakeup) -> [ObservationBody] {
+        let expect = config.expectStatus
+        return [.probe(Self.probe(client, url: config.url, job: config.job) { $0 == expect })]
+    }
+
+    /// GETs `url` once: the status (or the transport error), the latency, and whether `healthy`
+    /// accepts the status. The reported target has no user:password part.
+    static func probe(_ client: HTTPClient, url: String, job: String?, healthy: (Int) -> Bool) -> TargetProbe {
         let started = WallClock.monotonicNanos()
-        var probe = TargetProbe(job: config.job, target: target, latencyMs: 0, healthy: false)
+        var probe = TargetProbe(job: job, target: redactUserInfo(url), latencyMs: 0, healthy: false)
         do {
-            let response = try client.send(HTTPRequest(method: "GET", url: config.url, headers: [("User-Agent", "gapwatch-agent/\(AgentConfig.version)")]))
+            let response = try client.send(HTTPRequest(method: "GET", url: url, headers: [("User-Agent", "gapwatch-agent/\(AgentConfig.version)")]))
             probe.httpStatus = (100...599).contains(response.status) ? response.status : nil
-            if probe.httpStatus == nil { probe.error = "invalid HTTP status \(response.status)" }
-            probe.healthy = response.status == config.expectStatus
+            if let status = probe.httpStatus {
+                probe.healthy = healthy(status)
+            } else {
+                probe.error = "invalid HTTP status \(response.status)"
+            }
         } catch {
             let message = error.message.isEmpty ? "request failed" : error.message
             probe.error = (error.isTimeout ? "timeout: " : "") + message.truncatedUTF8(FieldLimits.text)
         }
         probe.latencyMs = Int64((WallClock.monotonicNanos() - started) / 1_000_000)
-        return [.probe(probe)]
+        return probe
+    }
+
+    /// A client for probes: connect timeout at most 5 s, responses at most 1 MiB.
+    static func client(timeoutMs: Int64) -> HTTPClient {
+        let client = HTTPClient(connectTimeoutMs: Int(min(timeoutMs, 5_000)), timeoutMs: Int(timeoutMs))
+        client.maxResponseBytes = 1 << 20
+        return client
     }
 
     static func redactUserInfo(_ url: String) -> String {

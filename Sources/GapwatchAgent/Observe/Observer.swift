@@ -9,6 +9,13 @@ public protocol Observer: Sendable {
     var intervalMs: Int64 { get }
     /// Looks once and returns what to spool. `cancel` is stopped when the agent shuts down.
     func observe(cancel: Wakeup) -> [ObservationBody]
+    /// Called once everything the last `observe` returned is in the spool (not when spooling
+    /// failed): an observer that remembers what it reported commits that memory here.
+    func committed()
+}
+
+extension Observer {
+    public func committed() {}
 }
 
 /// Runs an `Observer` on its own thread at a fixed rate and spools what it sees.
@@ -17,12 +24,15 @@ final class ObserverLoop: @unchecked Sendable {
     let spool: Spool
     let logger: Logger
     let wakeup = Wakeup()
+    /// Whether `wakeup.signal()` starts the next look at once (else only `stop` ends a wait).
+    let earlyWakeups: Bool
     private var thread: AgentThread?
 
-    init(observer: any Observer, spool: Spool, logger: Logger) {
+    init(observer: any Observer, spool: Spool, logger: Logger, earlyWakeups: Bool = false) {
         self.observer = observer
         self.spool = spool
         self.logger = logger
+        self.earlyWakeups = earlyWakeups
     }
 
     func start() {
@@ -39,6 +49,7 @@ final class ObserverLoop: @unchecked Sendable {
         while !wakeup.isStopped {
             let bodies = observer.observe(cancel: wakeup)
             if wakeup.isStopped { break }
+            var spooled = true
             for body in bodies {
                 do {
                     try body.validate(path: "observation")
@@ -50,14 +61,22 @@ final class ObserverLoop: @unchecked Sendable {
                     try spool.append(body)
                 } catch {
                     logger.error("cannot spool an observation", metadata: ["observer": "\(observer.name)", "error": "\(error)"])
+                    spooled = false
                     break
                 }
             }
+            if spooled { observer.committed() }
             // Fixed rate; after an overrun, start again from now rather than bursting to catch up.
             next += observer.intervalMs
             let now = WallClock.monotonicMillis()
             if next < now { next = now + observer.intervalMs }
-            if wakeup.sleep(ms: next - now) { break }
+            if earlyWakeups {
+                if wakeup.wait(ms: next - now) { break }
+                // Woken early: the rate starts again from this look.
+                next = min(next, WallClock.monotonicMillis())
+            } else if wakeup.sleep(ms: next - now) {
+                break
+            }
         }
     }
 }

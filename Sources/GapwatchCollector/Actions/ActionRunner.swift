@@ -166,10 +166,7 @@ public final class ActionRunner: Sendable {
     /// rather than holding its key forever.
     private func followVerifying(_ action: ActionInfo, incidentState: String?, definition: ActionConfig?, now: Millis) throws {
         let healed = try healVerifier.verify?(action)
-        if healed == true {
-            let what = action.parameters["start"] != nil ? "every partition in range is complete" : "every refreshed item is final"
-            return try settle(action.id, state: "verified", detail: "verified: \(what)", now: now)
-        }
+        if healed == true { return try settle(action.id, state: "verified", detail: "verified: \(Self.healedText(action))", now: now) }
         if healed == nil {
             if action.incidentID == nil {
                 return try settle(
@@ -181,6 +178,15 @@ public final class ActionRunner: Sendable {
         try fail(
             action, detail: "not verified within \(Units.formatDuration(definition?.verifyWithinMs ?? 0)): the condition is still there",
             retry: true, now: now)
+    }
+
+    /// What the rule saw that verified an action, for people.
+    static func healedText(_ action: ActionInfo) -> String {
+        if action.parameters["start"] != nil { return "every partition in range is complete" }
+        if action.key.hasPrefix("job:disable:") { return "the scheduler's inventory shows the job disabled" }
+        if action.key.hasPrefix("job:enable:") { return "the scheduler's inventory shows the job enabled" }
+        if action.key.hasPrefix("lock:release:") { return "the lock was seen free or held anew" }
+        return "every refreshed item is final"
     }
 
     /// Set by the detector at start-up: whether an action's subject is healed by its rule.

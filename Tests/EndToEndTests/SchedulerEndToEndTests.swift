@@ -1,0 +1,180 @@
+import Foundation
+import GapwatchCollector
+import GapwatchHTTPClient
+import GapwatchProtocol
+import XCTest
+
+/// Scheduler targets and locks with our binaries as processes. The "scheduler" is a jobs file the
+/// agent lists with a command, and commands (from the agent's allow-list) that pause and resume
+/// jobs in it; the "dead service" is a port where nothing listens until the test starts another
+/// collector there; the lock store is a file the agent lists and a release command edits.
+final class SchedulerEndToEndTests: XCTestCase {
+    var workspace: Workspace!
+    var collector: CollectorProcess!
+    var agent: AgentProcess!
+    var revived: CollectorProcess?
+    var revivedWorkspace: Workspace?
+
+    override func setUpWithError() throws {
+        try Binaries.check()
+        workspace = try Workspace(name)
+        collector = CollectorProcess(workspace: workspace)
+        agent = AgentProcess(workspace: workspace, collectorURL: collector.url, tokenFile: collector.tokenFile)
+        // Commands ride on report responses: a heartbeat each second keeps reports coming.
+        agent.heartbeatInterval = "1s"
+    }
+
+    override func tearDown() {
+        agent.child?.terminate()
+        collector.child?.terminate()
+        revived?.child?.terminate()
+        revivedWorkspace?.finish(self)
+        workspace.finish(self)
+    }
+
+    func lines(_ file: String) -> [String] {
+        ((try? String(contentsOfFile: workspace.file(file), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    func script(_ name: String, _ body: String) throws -> String {
+        let path = workspace.file(name)
+        try ("#!/bin/sh\nset -e\n" + body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func actions() throws -> [ActionInfo] {
+        struct List: Decodable { var actions: [ActionInfo] }
+        return try ReportCodec.decode(List.self, from: try collector.get("/v1/actions?limit=1000").body).actions
+    }
+
+    func incidents() throws -> [IncidentInfo] {
+        struct List: Decodable { var incidents: [IncidentInfo] }
+        return try ReportCodec.decode(List.self, from: try collector.get("/v1/incidents").body).incidents
+    }
+
+    func cli(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        try runCommand(
+            Binaries.gapwatch, arguments,
+            environment: ["GAPWATCH_URL": collector.url, "GAPWATCH_TOKEN": try collector.token("GAPWATCH_ADMIN_TOKEN")])
+    }
+
+    func testNineJobsOnADeadServiceAreDisabledOnceEachAndReenabledWhenItReturns() throws {
+        let revivedWorkspace = try Workspace(name + "-service")
+        self.revivedWorkspace = revivedWorkspace
+        let service = CollectorProcess(workspace: revivedWorkspace)  // not started: nothing listens on its port
+        revived = service
+        let dead = "http://127.0.0.1:\(service.port)"
+        let deadJobs = (1...9).map { "phase1-\($0)" }
+        var entries = deadJobs.map { #"{"name":"\#($0)","target":"\#(dead)/run","health_url":"\#(dead)/healthz","schedule":"5 * * * *","enabled":true}"# }
+        // Two jobs on a healthy service: the collector under test answers its own /healthz.
+        entries += ["healthy-a", "healthy-b"].map { #"{"name":"\#($0)","target":"\#(collector.url)/healthz","enabled":true}"# }
+        try ("[\n" + entries.joined(separator: ",\n") + "\n]\n").write(toFile: workspace.file("jobs.json"), atomically: true, encoding: .utf8)
+        let jobs = workspace.file("jobs.json")
+        // Pause / resume one job: flip its "enabled" on its own line (names end with a quote, so
+        // phase1-1 never matches phase1-10).
+        // Up to four run at once (max_concurrent): flock keeps their edits of the file apart.
+        let pause = try script(
+            "pause.sh", #"echo "$1" >> \#(workspace.file("pauses.txt"))"# + "\n"
+                + #"flock \#(jobs).lock sed -i "s/^\(.*\"name\":\"$1\",.*\"enabled\":\)true/\1false/" \#(jobs)"#)
+        let resume = try script(
+            "resume.sh", #"echo "$1" >> \#(workspace.file("resumes.txt"))"# + "\n"
+                + #"flock \#(jobs).lock sed -i "s/^\(.*\"name\":\"$1\",.*\"enabled\":\)false/\1true/" \#(jobs)"#)
+        agent.extraConfig = """
+            scheduler:
+              name: test-scheduler
+              jobs_command: {argv: ["/bin/cat", "\(jobs)"], timeout: 10s}
+              inventory_interval: 2s
+              probe_interval: 1s
+              probe_timeout: 2s
+            actions:
+              - {name: pause-job, argv: ["/bin/sh", "\(pause)", "{job}"], parameters: {job: identifier}, timeout: 30s}
+              - {name: resume-job, argv: ["/bin/sh", "\(resume)", "{job}"], parameters: {job: identifier}, timeout: 30s}
+            """
+        collector.extraConfig = """
+            recheck_interval: 2s
+            scheduler_targets: {failures: 3, reenable_after: 2, disable: pause-job, reenable: resume-job}
+            guardrails: {max_per_hour: 100, max_concurrent: 4}
+            actions:
+              - {name: pause-job, kind: agent, agent: e2e-agent, command: pause-job, parameters: {job: "{job}"}, cooldown: 0s}
+              - {name: resume-job, kind: agent, agent: e2e-agent, command: resume-job, parameters: {job: "{job}"}, cooldown: 0s}
+            """
+        try collector.start()
+        try agent.start()
+
+        try waitFor("nine pauses", timeout: 90) { lines("pauses.txt").count >= 9 }
+        try waitFor("the pauses to be verified", timeout: 60) {
+            try actions().filter { $0.name == "pause-job" && $0.state == "verified" }.count == 9
+        }
+        XCTAssertEqual(lines("pauses.txt").sorted(), deadJobs.sorted(), "each job on the dead service paused once; the healthy ones untouched")
+        let open = try incidents().filter { $0.state == "open" }
+        XCTAssertEqual(open.map(\.subject), ["target:\(dead)"], "one grouped incident")
+        let events = try ReportCodec.decode(IncidentInfo.self, from: try collector.get("/v1/incidents/\(open[0].id)").body).events ?? []
+        XCTAssertEqual(events.filter { $0.event == "job_disabled" }.count, 9, "every disabled job announced")
+
+        // Before deleting a service: which jobs point at it?
+        let audit = try cli(["audit", "service", dead])
+        XCTAssertEqual(audit.status, 0, audit.output)
+        for job in deadJobs { XCTAssertTrue(audit.output.contains(job), audit.output) }
+        XCTAssertFalse(audit.output.contains("healthy-a"), audit.output)
+        XCTAssertTrue(audit.output.contains("9 job(s) point at \(dead); 0 enabled."), audit.output)
+        let report = try cli(["audit", "report"])
+        XCTAssertTrue(report.output.contains("11 job(s) on 2 service(s); 9 flagged, 9 disabled by Gapwatch"), report.output)
+
+        // The service comes back: two healthy probes in a row, and Gapwatch resumes what it paused.
+        try service.start()
+        try waitFor("nine resumes", timeout: 90) { lines("resumes.txt").count >= 9 }
+        try waitFor("the incident to resolve", timeout: 60) { try incidents().allSatisfy { $0.state == "resolved" } }
+        try waitFor("the resumes to be verified", timeout: 60) {
+            try actions().filter { $0.name == "resume-job" && $0.state == "verified" }.count == 9
+        }
+        sleep(3)
+        XCTAssertEqual(lines("pauses.txt").count, 9, "no second pause")
+        XCTAssertEqual(lines("resumes.txt").sorted(), deadJobs.sorted(), "each resumed once")
+    }
+
+    func testAStuckLockIsReleasedOnceAndVerifiedAndALiveLockIsNeverTouched() throws {
+        let now = WallClock.nowMillis()
+        let store = workspace.file("locks.lines")
+        try """
+            {"name":"workflow_controller","holder":"orchestrator-dead","acquired_at":\(now - 600_000),"expires_at":\(now - 300_000)}
+            {"name":"workflow_live","holder":"orchestrator-live","acquired_at":\(now - 60_000),"expires_at":\(now + 3_600_000)}
+
+            """.write(toFile: store, atomically: true, encoding: .utf8)
+        let list = try script("list-locks.sh", "printf '['; paste -sd, \(store); printf ']'")
+        let release = try script(
+            "release.sh", #"echo "$1" >> \#(workspace.file("releases.txt"))"# + "\n" + #"grep -v "\"name\":\"$1\"" \#(store) > \#(store).new || true"# + "\n"
+                + "mv \(store).new \(store)")
+        agent.extraConfig = """
+            locks: {argv: ["/bin/sh", "\(list)"], interval: 1s, timeout: 10s}
+            actions:
+              - {name: release-lock, argv: ["/bin/sh", "\(release)", "{lock}"], parameters: {lock: identifier}, timeout: 30s}
+            """
+        collector.extraConfig = """
+            stuck_locks:
+              - {name: controller-locks, locks: 'workflow_*', slack: 1m, release: release-lock}
+            actions:
+              - {name: release-lock, kind: agent, agent: e2e-agent, command: release-lock, parameters: {lock: "{lock}"}, cooldown: 0s}
+            """
+        try collector.start()
+        try agent.start()
+        try waitFor("the release", timeout: 60) { !lines("releases.txt").isEmpty }
+        try waitFor("the release to be verified", timeout: 60) { try actions().first?.state == "verified" }
+        try waitFor("the incident to resolve", timeout: 30) { try incidents().map(\.state) == ["resolved"] }
+        sleep(3)
+        XCTAssertEqual(lines("releases.txt"), ["workflow_controller"], "released once; the lock inside its TTL untouched")
+        let shown = try cli(["locks"])
+        XCTAssertTrue(shown.output.contains("workflow_live"), shown.output)
+        XCTAssertTrue(shown.output.split(separator: "\n").contains { $0.contains("workflow_controller") && $0.contains("free") }, shown.output)
+
+        // A person may still release a live lock by hand; it is recorded with who asked.
+        let asked = try cli(["locks", "release", "workflow_live"])
+        XCTAssertEqual(asked.status, 0, asked.output)
+        try waitFor("the manual release", timeout: 60) { lines("releases.txt").count == 2 }
+        let manual = try XCTUnwrap(try actions().first { $0.origin == "manual" })
+        XCTAssertNotNil(manual.requestedBy)
+        try waitFor("the manual release to be verified", timeout: 60) { try actions().first { $0.origin == "manual" }?.state == "verified" }
+        let again = try cli(["locks", "release", "workflow_live"])
+        XCTAssertNotEqual(again.status, 0, "a free lock: nothing to release")
+        XCTAssertTrue(again.output.contains("lock workflow_live is free"), again.output)
+    }
+}
