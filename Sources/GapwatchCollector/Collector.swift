@@ -68,6 +68,7 @@ public enum Collector {
         ReportsController(writer: runtime.writer, limits: runtime.config.limits).register(on: v1)
         ActionsController(runtime: runtime).register(on: v1)
         SchedulerController(runtime: runtime).register(on: v1)
+        InsightController(runtime: runtime).register(on: v1)
         QueryController(database: runtime.database).register(on: v1)
         TokensController(tokens: runtime.tokens).register(on: v1)
         ChecksController(database: runtime.database, detector: runtime.detector).register(on: v1)

@@ -24,7 +24,7 @@ struct QueryController {
     }
 
     static func timelineFilter(_ query: Parameters) throws -> TimelineFilter {
-        let known: Set<String> = ["subject", "kind", "agent", "from", "to", "limit", "cursor"]
+        let known: Set<String> = ["subject", "kind", "agent", "service", "label", "from", "to", "limit", "cursor"]
         for (key, _) in query where !known.contains(String(key)) {
             throw APIError.badRequest("unknown query parameter '\(key)'; known: \(known.sorted().joined(separator: ", "))", field: String(key))
         }
@@ -38,6 +38,14 @@ struct QueryController {
             filter.kind = parsed
         }
         filter.agentID = query["agent"].map(String.init)
+        filter.service = query["service"].map(String.init)
+        for item in query.getAll("label") {
+            // label=env=prod (repeat the parameter for several labels)
+            guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+                throw APIError.badRequest("label: '\(item)' is not KEY=VALUE (e.g. label=env=prod)", field: "label")
+            }
+            filter.labels[String(item[..<eq])] = String(item[item.index(after: eq)...])
+        }
         for key: Substring in ["from", "to"] {
             guard let text = query[key] else { continue }
             guard let time = TimeParsing.parse(String(text)) else {

@@ -32,7 +32,11 @@ public struct AgentInfo: Codable, Sendable, Equatable {
 
 /// Which observations a timeline query wants. Times are inclusive `from`, exclusive `to`.
 public struct TimelineFilter: Sendable, Equatable {
+    /// A subject, or a glob of subjects (`*` any run, `?` one character): `workflow:post_game*`.
     public var subject: String?
+    /// Only observations from agents of this service, or carrying all these labels.
+    public var service: String?
+    public var labels: [String: String] = [:]
     public var kind: ObservationKind?
     public var agentID: String?
     public var from: Millis?
@@ -117,11 +121,27 @@ extension AppDatabase {
         try pool.read { db in
             var conditions: [String] = []
             var arguments: [(any DatabaseValueConvertible)?] = []
-            if let subject = filter.subject {
+            if let subject = filter.subject, subject.contains(where: { $0 == "*" || $0 == "?" }) {
+                // GLOB with a constant prefix walks the subjects' unique index.
+                conditions.append("o.subject_id IN (SELECT id FROM subjects WHERE name GLOB ?)")
+                arguments.append(subject.replacingOccurrences(of: "[", with: "[[]"))
+            } else if let subject = filter.subject {
                 guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM subjects WHERE name = ?", arguments: [subject])
                 else { return TimelinePage(observations: [], nextCursor: nil) }
                 conditions.append("o.subject_id = ?")
                 arguments.append(id)
+            }
+            if let service = filter.service {
+                conditions.append("o.stream_id IN (SELECT st.id FROM streams st JOIN agents a ON a.id = st.agent_id WHERE a.service = ?)")
+                arguments.append(service)
+            }
+            for (key, value) in filter.labels.sorted(by: { $0.key < $1.key }) {
+                conditions.append(
+                    """
+                    o.stream_id IN (SELECT st.id FROM streams st JOIN agents a ON a.id = st.agent_id
+                                    WHERE EXISTS (SELECT 1 FROM json_each(a.labels) WHERE key = ? AND value = ?))
+                    """)
+                arguments.append(contentsOf: [key, value])
             }
             if let kind = filter.kind {
                 conditions.append("o.kind = ?")

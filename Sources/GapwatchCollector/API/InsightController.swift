@@ -1,0 +1,73 @@
+import GapwatchProtocol
+import Hummingbird
+
+/// The questions people ask during an incident, one endpoint each: `GET /v1/overview`,
+/// `GET /v1/gaps`, `GET /v1/stale`, `GET /v1/story`.
+struct InsightController {
+    let runtime: CollectorRuntime
+
+    func register(on group: RouterGroup<CollectorContext>) {
+        group.get("overview", use: overview)
+        group.get("gaps", use: gaps)
+        group.get("stale", use: stale)
+        group.get("story", use: story)
+    }
+
+    @Sendable func overview(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        try rejectUnknown(request.uri.queryParameters, known: [])
+        return jsonResponse(try runtime.overview(now: WallClock.nowMillis()))
+    }
+
+    @Sendable func gaps(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        let query = request.uri.queryParameters
+        try rejectUnknown(query, known: ["days", "check"])
+        let days = try Self.days(query, default: 7)
+        let check = query["check"].map(String.init)
+        guard let report = try runtime.gaps(days: days, check: check, now: WallClock.nowMillis()) else {
+            let names = runtime.config.remediation.completeness.map(\.name)
+            throw APIError.notFound("no completeness rule named '\(check ?? "")'; configured: \(names.isEmpty ? "none" : names.joined(separator: ", "))")
+        }
+        return jsonResponse(report)
+    }
+
+    struct StaleResponse: Encodable { var items: [StaleItemInfo] }
+
+    @Sendable func stale(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        let query = request.uri.queryParameters
+        try rejectUnknown(query, known: ["days"])
+        return jsonResponse(StaleResponse(items: try runtime.staleItems(days: try Self.days(query, default: 3), now: WallClock.nowMillis())))
+    }
+
+    @Sendable func story(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        let query = request.uri.queryParameters
+        try rejectUnknown(query, known: ["subject", "from", "to", "limit"])
+        guard let subject = query["subject"].map(String.init), !subject.isEmpty else {
+            throw APIError.badRequest("subject: required, e.g. subject=dataset:nba_analytics.player_game_summary", field: "subject")
+        }
+        let now = WallClock.nowMillis()
+        var range: [String: Millis] = [:]
+        for key in ["from", "to"] {
+            guard let text = query[Substring(key)] else { continue }
+            guard let t = TimeParsing.parse(String(text)) else {
+                throw APIError.badRequest("\(key): '\(text)' is not a time (milliseconds since 1970, or RFC 3339)", field: key)
+            }
+            range[key] = t
+        }
+        let from = range["from"] ?? now - 7 * 86_400_000
+        let to = range["to"] ?? now + 60_000
+        guard from <= to else { throw APIError.badRequest("the range is reversed: from (\(from)) is after to (\(to))", field: "from") }
+        return jsonResponse(try runtime.story(subject: subject, from: from, to: to, limit: try limitParameter(query) ?? 500))
+    }
+
+    static func days(_ query: Parameters, default value: Int) throws -> Int {
+        guard let text = query["days"] else { return value }
+        guard let n = Int(text), (1...366).contains(n) else {
+            throw APIError.badRequest("days: '\(text)' must be a whole number from 1 to 366", field: "days")
+        }
+        return n
+    }
+}
