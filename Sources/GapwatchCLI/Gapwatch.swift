@@ -11,6 +11,13 @@ struct Gapwatch: AsyncParsableCommand {
             Its first start writes an admin token and an agent token to ./gapwatch.tokens (mode 0600);
             the query commands read the admin token from there, or from --token / GAPWATCH_TOKEN.
 
+            During an incident, one command per question:
+              gapwatch status                          # the whole system on one screen
+              gapwatch gaps --days 7                   # per date: source, derived, gap, ratio, state
+              gapwatch decisions --workflow 'post_game*' --since 24h
+              gapwatch stale --days 3                  # items past their deadline, by status
+              gapwatch timeline dataset:nba_analytics.player_game_summary   # one subject's story
+
             See what is arriving:
               gapwatch agents
               gapwatch timeline --since 1h
@@ -36,7 +43,8 @@ struct Gapwatch: AsyncParsableCommand {
               gapwatch locks release workflow_controller
             """,
         subcommands: [
-            CollectorCommand.self, DemoCommand.self, AgentsCommand.self, TimelineCommand.self, ChecksCommand.self,
+            CollectorCommand.self, DemoCommand.self, StatusCommand.self, GapsCommand.self, StaleCommand.self, DecisionsCommand.self,
+            AgentsCommand.self, TimelineCommand.self, ChecksCommand.self,
             IncidentsCommand.self, SilenceCommand.self, WorkflowsCommand.self, ActionsCommand.self, BackfillCommand.self,
             CatchUpCommand.self, AuditCommand.self, LocksCommand.self, TokensCommand.self, BenchCommand.self,
         ])

@@ -32,20 +32,31 @@ struct AgentsCommand: ParsableCommand {
 struct TimelineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "timeline",
-        abstract: "Show observations in time order, filtered by subject, kind, agent and time range.",
+        abstract: "Tell the story of one subject (its observations, incidents and actions), or list observations by filter.",
         discussion: """
-            Subjects are typed names: ping:NAME, job:NAME, target:URL, dataset:NAME, item:KIND/ID,
-            workflow:NAME, lock:NAME, action:ID, agent:ID. Times are RFC 3339, a date, or ms since 1970.
+            With a SUBJECT argument: everything about it in time order, its observations with the incidents and actions about it inline (default: the last 7 days). With filters instead: observations only, in time order.
+
+            Subjects are typed names: ping:NAME, job:NAME, target:URL, dataset:NAME, item:KIND/ID, workflow:NAME, lock:NAME, action:ID, agent:ID. --subject also takes a glob (workflow:post_game*). Times are RFC 3339, a date, or ms since 1970.
+
             Examples:
+              gapwatch timeline dataset:nba_analytics.player_game_summary
+              gapwatch timeline job:execute-workflows --since 3d
               gapwatch timeline --since 24h --kind decision
-              gapwatch timeline --subject dataset:nba_raw.bdl_player_boxscores --from 2026-01-20 --to 2026-01-23
+              gapwatch timeline --subject 'workflow:post_game*' --service nba-orchestrator --label env=prod
+              gapwatch timeline --subject dataset:nba_raw.bdl_player_boxscores --from 2026-01-20 --to 2026-01-23 --json
             """)
 
-    @Argument(help: "Subject to show (same as --subject).")
+    @Argument(help: "The subject whose story to tell, e.g. dataset:nba_analytics.player_game_summary.")
     var subjectArgument: String?
 
-    @Option(help: "Only this subject, e.g. dataset:nba_raw.bdl_player_boxscores.")
+    @Option(help: "Only this subject, or a glob of subjects (observations only).")
     var subject: String?
+
+    @Option(help: "Only observations from agents of this service.")
+    var service: String?
+
+    @Option(help: "Only observations from agents with this label, KEY=VALUE (repeatable).")
+    var label: [String] = []
 
     @Option(help: "Only this kind: \(ObservationKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var kind: String?
@@ -72,13 +83,20 @@ struct TimelineCommand: ParsableCommand {
         if since != nil && from != nil { throw ValidationError("--since and --from both set the start; use one") }
         if let since, Units.parseDuration(since) == nil { throw ValidationError("--since '\(since)' is not a duration (e.g. 30m, 24h, 7d)") }
         if limit < 1 { throw ValidationError("--limit must be 1 or more") }
+        for l in label where !l.contains("=") || l.hasPrefix("=") { throw ValidationError("--label '\(l)' is not KEY=VALUE (e.g. env=prod)") }
+        if subjectArgument != nil && (kind != nil || agent != nil || service != nil || !label.isEmpty) {
+            throw ValidationError("a SUBJECT argument tells that subject's whole story; to filter observations use --subject with --kind, --agent, --service or --label")
+        }
     }
 
     func run() throws {
+        if let subjectArgument { return try story(subjectArgument) }
         var query: [(String, String)] = []
         if let s = subject ?? subjectArgument { query.append(("subject", s)) }
         if let kind { query.append(("kind", kind)) }
         if let agent { query.append(("agent", agent)) }
+        if let service { query.append(("service", service)) }
+        for l in label { query.append(("label", l)) }
         if let since, let ms = Units.parseDuration(since) { query.append(("from", String(WallClock.nowMillis() - ms))) }
         if let from { query.append(("from", from)) }
         if let to { query.append(("to", to)) }
@@ -104,6 +122,17 @@ struct TimelineCommand: ParsableCommand {
                         e.subject, detail(e.observation.body),
                     ]
                 }))
+    }
+}
+
+extension TimelineCommand {
+    func story(_ subject: String) throws {
+        var query = [("subject", subject), ("limit", String(min(1000, limit)))]
+        if let since, let ms = Units.parseDuration(since) { query.append(("from", String(WallClock.nowMillis() - ms))) }
+        if let from { query.append(("from", from)) }
+        if let to { query.append(("to", to)) }
+        guard let story = try client.decoded(SubjectStory.self, "GET", "/v1/story?" + encodeQuery(query)) else { return }
+        printStory(story)
     }
 }
 

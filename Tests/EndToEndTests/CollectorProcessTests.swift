@@ -93,7 +93,7 @@ final class CollectorProcessTests: XCTestCase {
         let timeline = try runCommand(Binaries.gapwatch, ["timeline", "--since", "1h", "--kind", "decision"], environment: env)
         XCTAssertEqual(timeline.status, 0, timeline.output)
         XCTAssertTrue(timeline.output.contains("workflow:post_game_window_1") && timeline.output.contains("SKIP: 3 games In Progress"), timeline.output)
-        let json = try runCommand(Binaries.gapwatch, ["timeline", "workflow:post_game_window_1", "--json"], environment: env)
+        let json = try runCommand(Binaries.gapwatch, ["timeline", "--subject", "workflow:post_game_window_1", "--json"], environment: env)
         let entries = try ReportCodec.decode([TimelineEntry].self, from: Array(json.output.utf8))
         XCTAssertEqual(entries.map(\.observation), report.observations)
 
