@@ -9,7 +9,7 @@ import Logging
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmark programs that print figures (see bench/README.md).",
-        subcommands: [IngestBench.self, DecodeBench.self, StoreBench.self, ChecksBench.self])
+        subcommands: [IngestBench.self, DecodeBench.self, StoreBench.self, ChecksBench.self, QueryBench.self])
 }
 
 /// Drives `POST /v1/reports` over loopback and, in the same run against the same server, a trivial

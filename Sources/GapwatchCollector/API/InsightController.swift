@@ -11,6 +11,26 @@ struct InsightController {
         group.get("gaps", use: gaps)
         group.get("stale", use: stale)
         group.get("story", use: story)
+        group.get("rollups", use: rollups)
+    }
+
+    struct RollupsResponse: Encodable { var rollups: [DailyRollup] }
+
+    /// What retention kept of pruned days: `GET /v1/rollups?subject=&from=YYYY-MM-DD&to=YYYY-MM-DD`.
+    @Sendable func rollups(request: Request, context: CollectorContext) async throws -> Response {
+        _ = try context.requireReader()
+        let query = request.uri.queryParameters
+        try rejectUnknown(query, known: ["subject", "from", "to"])
+        guard let subject = query["subject"].map(String.init), !subject.isEmpty else {
+            throw APIError.badRequest("subject: required, e.g. subject=ping:nightly-export", field: "subject")
+        }
+        let from = query["from"].map(String.init) ?? "0000-01-01"
+        let to = query["to"].map(String.init) ?? "9999-12-31"
+        for (key, value) in [("from", from), ("to", to)] where query[Substring(key)] != nil && !isDate(value) {
+            throw APIError.badRequest("\(key): '\(value)' is not a date (YYYY-MM-DD)", field: key)
+        }
+        guard from <= to else { throw APIError.badRequest("the range is reversed: from \(from) is after to \(to)", field: "from") }
+        return jsonResponse(RollupsResponse(rollups: try runtime.database.rollups(subject: subject, fromDay: from, toDay: to)))
     }
 
     @Sendable func overview(request: Request, context: CollectorContext) async throws -> Response {

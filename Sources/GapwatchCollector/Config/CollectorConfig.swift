@@ -16,6 +16,10 @@ public struct CollectorConfig: Sendable {
     public var busyTimeoutMs: Millis = 5_000
     public var checkpointIntervalMs: Millis = 60_000
     public var journalSizeLimitBytes = 64 << 20
+    /// Raw observations older than this are pruned (their per-day rollups stay); nil: kept for ever.
+    public var retentionMs: Millis?
+    /// Observations deleted per transaction while pruning: small, so ingest never waits long.
+    public var retentionBatch = 2_000
     public var limits = ReportLimits.default
     public var logLevel = "info"
     /// Checks, run expectations, liveness and notification channels.
@@ -75,6 +79,8 @@ public struct CollectorConfig: Sendable {
             config.busyTimeoutMs = try storage.duration("busy_timeout") ?? config.busyTimeoutMs
             config.checkpointIntervalMs = try storage.duration("checkpoint_interval") ?? config.checkpointIntervalMs
             config.journalSizeLimitBytes = try storage.byteSize("journal_size_limit") ?? config.journalSizeLimitBytes
+            config.retentionMs = try storage.duration("retention")
+            config.retentionBatch = try storage.int("retention_batch") ?? config.retentionBatch
             try storage.finish()
         }
         if var limits = try reader.map("limits") {
@@ -87,6 +93,12 @@ public struct CollectorConfig: Sendable {
         var names = Set(config.detection.checks.map(\.name) + config.detection.expectations.map(\.name))
         try config.remediation.parse(&reader, names: &names)
         try reader.finish()
+        // Rules judge raw counts and item statuses: pruning inside their window would blind them.
+        let needed = config.remediation.completeness.map { Millis($0.rule.lookbackDays + 1) * 86_400_000 }.max() ?? 0
+        if let retention = config.retentionMs, retention < max(needed, 86_400_000) {
+            throw ConfigError(
+                "storage.retention: \(Units.formatDuration(retention)) is shorter than \(Units.formatDuration(max(needed, 86_400_000))) (at least a day, and the longest completeness lookback plus a day)")
+        }
         return config
     }
 

@@ -246,6 +246,25 @@ extension AppDatabase {
             // completeness rules and `gapwatch gaps` ask for it per partition.
             try db.execute(sql: "CREATE INDEX observations_counts ON observations (subject_id, part, observed_at) WHERE kind = 3")
         }
+        migrator.registerMigration("v6-daily-rollups") { db in
+            try db.execute(
+                sql: """
+                    -- What retention keeps of pruned observations: per subject, kind and UTC day.
+                    CREATE TABLE daily_rollups (
+                        subject_id INTEGER NOT NULL,
+                        kind INTEGER NOT NULL,
+                        day TEXT NOT NULL,                 -- YYYY-MM-DD (UTC) of observed_at
+                        observations INTEGER NOT NULL,
+                        first_at INTEGER NOT NULL,
+                        last_at INTEGER NOT NULL,
+                        failed INTEGER NOT NULL,           -- fail pings, unhealthy probes, FAIL decisions, failed actions
+                        num_min INTEGER,                   -- of the num column: durations, latencies, counts
+                        num_max INTEGER,
+                        num_sum INTEGER,
+                        PRIMARY KEY (subject_id, kind, day)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

@@ -29,7 +29,7 @@ extension ObservationKind {
 /// | kind          | status        | part      | num         | code        | at1            | at2        | text        | target |
 /// |---------------|---------------|-----------|-------------|-------------|----------------|------------|-------------|--------|
 /// | heartbeat     | status        |           | duration_ms | exit_code   |                |            | message     |        |
-/// | probe         | healthy/unhealthy |       | latency_ms  | http_status |                |            | error       | target |
+/// | probe         | healthy/unhealthy |       | latency_ms  | http_status |                |            | error       | target (with a job; else in the subject) |
 /// | count         |               | partition | count       |             |                |            |             |        |
 /// | item_status   | status        |           |             |             | reference_time |            |             |        |
 /// | decision      | RUN/SKIP/FAIL |           |             |             |                |            | reason      |        |
@@ -76,9 +76,10 @@ extension ObservationBody {
         case .heartbeat(let h):
             ObservationColumns(status: h.status.rawValue, num: h.durationMs, code: h.exitCode.map(Int64.init), text: h.message)
         case .probe(let p):
+            // Without a job the subject is target:<target>: the column would repeat it.
             ObservationColumns(
                 status: p.healthy ? "healthy" : "unhealthy", num: p.latencyMs, code: p.httpStatus.map(Int64.init),
-                text: p.error, target: p.target)
+                text: p.error, target: p.job == nil ? nil : p.target)
         case .count(let c):
             ObservationColumns(part: c.partition, num: c.count)
         case .itemStatus(let i):
@@ -108,7 +109,7 @@ extension ObservationBody {
             guard let name = suffix("ping:"), let status = c.status.flatMap(Heartbeat.Status.init) else { return nil }
             self = .heartbeat(Heartbeat(name: name, status: status, durationMs: c.num, exitCode: c.code.map { Int($0) }, message: c.text))
         case .probe:
-            guard let target = c.target else { return nil }
+            guard let target = c.target ?? suffix("target:") else { return nil }
             self = .probe(
                 TargetProbe(
                     job: suffix("job:"), target: target, httpStatus: c.code.map { Int($0) }, error: c.text,
