@@ -317,20 +317,54 @@ struct CatchUpCommand: ParsableCommand {
         discussion: """
             The same as the scheduled catch_up: in the collector config, on demand: every completeness and stale_items check that is not paused becomes due at once. Gaps found open incidents and queue their actions as usual; gaps that closed resolve their incidents. Useful after an outage, or after fixing data by hand.
 
+            With --wait it follows the re-evaluation: how many rules have been evaluated, then the actions they queued, until every rule ran (or --timeout passed; exit 2).
+
             Examples:
               gapwatch catch-up
+              gapwatch catch-up --wait
               gapwatch catch-up && sleep 5 && gapwatch actions --state pending
             """)
+    @Flag(help: "Wait until every rule was re-evaluated, printing progress and the actions queued.") var wait = false
+    @Option(help: "With --wait: give up waiting after this long (e.g. 30s, 5m); exit 2.") var timeout = "2m"
     @OptionGroup var client: ClientOptions
 
     struct Answer: Decodable { var checks: Int }
+    struct Checks: Decodable { var checks: [CheckInfo] }
+    struct Actions: Decodable { var actions: [ActionInfo] }
+
+    func validate() throws {
+        guard let ms = Units.parseDuration(timeout), ms > 0 else { throw ValidationError("--timeout '\(timeout)' is not a duration (e.g. 30s, 5m)") }
+    }
 
     func run() throws {
+        let asked = WallClock.nowMillis()
         guard let answer = try client.decoded(Answer.self, "POST", "/v1/catch-up") else { return }
         if answer.checks == 0 {
             return print("nothing to re-evaluate: no completeness: or stale_items: rules are configured (or all are paused)")
         }
         print("re-evaluating \(answer.checks) completeness and stale-item check\(answer.checks == 1 ? "" : "s") now")
-        print("then: gapwatch incidents --state open; gapwatch actions")
+        guard wait else { return print("then: gapwatch incidents --state open; gapwatch actions   (or rerun with --wait)") }
+        let deadline = WallClock.monotonicMillis() + (Units.parseDuration(timeout) ?? 120_000)
+        var shown = -1
+        while true {
+            // A rule has run once its next evaluation moved past the moment we asked.
+            let checks = try ReportCodec.decode(Checks.self, from: try client.call("GET", "/v1/checks")).checks
+                .filter { ["completeness", "stale_items"].contains($0.kind) && $0.state != "paused" }
+            let done = checks.filter { ($0.nextDue ?? .max) > asked }.count
+            if done != shown {
+                print("[\(elapsedText(WallClock.nowMillis() - asked))] evaluated \(done) / \(checks.count) rules")
+                shown = done
+            }
+            if done >= checks.count { break }
+            if WallClock.monotonicMillis() >= deadline {
+                print("timed out after \(timeout): \(checks.count - done) rule(s) not evaluated yet; they run as soon as the collector gets to them")
+                throw ExitCode(2)
+            }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        let queued = try ReportCodec.decode(Actions.self, from: try client.call("GET", "/v1/actions?limit=1000")).actions.filter { $0.createdAt >= asked }
+        print("done: \(queued.count) action\(queued.count == 1 ? "" : "s") queued" + (queued.isEmpty ? "" : ":"))
+        for a in queued { print("  \(a.id)  \(a.name)  \(a.key)  \(a.state)") }
+        if !queued.isEmpty { print("follow them with: gapwatch actions") }
     }
 }

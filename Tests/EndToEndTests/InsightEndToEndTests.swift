@@ -90,6 +90,11 @@ final class InsightEndToEndTests: XCTestCase {
         XCTAssertTrue(story.contains("incident") && story.contains("opened"), story)
         XCTAssertTrue(story.contains("action") && story.contains("queued backfill"), story)
 
+        let catchUp = try cli(["catch-up", "--wait", "--timeout", "30s"])
+        XCTAssertTrue(catchUp.contains("re-evaluating 2 completeness and stale-item checks now"), catchUp)
+        XCTAssertTrue(catchUp.contains("evaluated 2 / 2 rules"), catchUp)
+        XCTAssertTrue(catchUp.contains("done: 0 actions queued"), "the backfill is already in flight: nothing new\n\(catchUp)")
+
         let json = try cli(["gaps", "--json"])
         let report = try ReportCodec.decode(GapReport.self, from: Array(json.utf8))
         XCTAssertEqual(report.checks.first?.days.count, 7)
