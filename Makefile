@@ -1,12 +1,16 @@
 # Gapwatch. `make demo` runs the main job, `make test` runs every test; both install what a fresh
-# Debian/Ubuntu machine with Swift 6 lacks (libcurl4-openssl-dev, zlib1g-dev, libsqlite3-dev).
+# Debian/Ubuntu machine with Swift 6 lacks (libcurl4-openssl-dev, zlib1g-dev, libsqlite3-dev; for
+# the tests also promtool from `prometheus`, chromium-headless-shell and two Python packages).
 SWIFT ?= swift
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev libsqlite3-dev
+# MetricsTests parse /metrics with promtool; DashboardTests render pages in headless Chromium;
+# protocol/validate.sh checks the OpenAPI file and golden examples with Python.
+TEST_APT_PACKAGES := prometheus chromium-headless-shell python3-pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build demo test test-swift check-protocol bench release clean
+.PHONY: deps test-deps build demo test test-swift check-protocol bench release clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -14,6 +18,18 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+test-deps: deps
+	@missing=""; for p in $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq; \
+	  for p in $$missing; do \
+	    flags=""; [ $$p = prometheus ] && flags="--no-install-recommends"; \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$flags $$p; \
+	  done; \
+	fi
+	@python3 -c 'import openapi_spec_validator, jsonschema' 2>/dev/null || python3 -m pip install -q openapi-spec-validator jsonschema
 
 build: deps
 	$(SWIFT) build
@@ -23,7 +39,7 @@ demo: build
 	.build/debug/gapwatch demo
 
 ## Every test: unit, collector over HTTP, end to end with our binaries as processes, protocol files.
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build 2>&1 | tee .build/swift-test.log
 	bash protocol/validate.sh 2>&1 | tee .build/protocol-validate.log

@@ -30,15 +30,15 @@ public struct StuckLockRule: Sendable {
         self.maxAgeMs = maxAgeMs
     }
 
-    /// Why `lock` is stuck at `now`, or nil if it is not.
+    /// Why `lock` is stuck at `now`, or nil if it is not. The text does not change while the lock
+    /// stays as it is (no running age), so re-evaluations do not keep updating the incident.
     public func stuckReason(_ lock: LockState, now: Millis) -> String? {
         guard let holder = lock.holder else { return nil }
         if let expires = lock.expiresAt, now >= expires + slackMs {
-            return "held by \(holder) \(Units.formatDuration(now - expires)) past its expiry at \(TimeParsing.format(expires))"
-                + " (slack \(Units.formatDuration(slackMs)))"
+            return "held by \(holder) past its expiry at \(TimeParsing.format(expires)) (slack \(Units.formatDuration(slackMs)))"
         }
         if let maxAge = maxAgeMs, let acquired = lock.acquiredAt, now >= acquired + maxAge {
-            return "held by \(holder) for \(Units.formatDuration(now - acquired)), longer than max_age \(Units.formatDuration(maxAge))"
+            return "held by \(holder) since \(TimeParsing.format(acquired)), longer than max_age \(Units.formatDuration(maxAge))"
         }
         return nil
     }
