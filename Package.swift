@@ -8,7 +8,7 @@ import PackageDescription
 //   GapwatchRules      pure detection logic: cron schedules in time zones, check state machines,
 //                      run windows, silences — takes `now` as input, no I/O, no server dependencies
 //   GapwatchCollector  ingest, storage (GRDB/SQLite), auth, evaluation loop, incidents,
-//                      notifications, HTTP API (Hummingbird)
+//                      notifications, HTTP API (Hummingbird), /metrics (swift-metrics + swift-prometheus)
 let package = Package(
     name: "gapwatch",
     platforms: [.macOS(.v14)],
@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
@@ -57,6 +59,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .executableTarget(
             name: "GapwatchCLI",

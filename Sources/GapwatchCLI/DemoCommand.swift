@@ -224,7 +224,7 @@ final class TimelineWatcher {
                 guard shown.insert(key).inserted else { continue }
                 let time = TimeParsing.format(entry.observation.observedAt).dropFirst(11).prefix(8)
                 let kind = entry.observation.body.kind.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
-                lines.append("  \(time)  seq \(entry.observation.seq)\t\(kind) \(entry.subject)  \(detail(entry.observation.body))")
+                lines.append("  \(time)  seq \(entry.observation.seq)\t\(kind) \(entry.subject)  \(entry.observation.body.summary)")
             }
             cursor = page.nextCursor
         } while cursor != nil

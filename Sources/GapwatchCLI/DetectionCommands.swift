@@ -22,7 +22,7 @@ func sinceMillis(_ text: String) throws -> Millis {
 
 /// "5m ago", or "-" when it never happened.
 func agoText(_ t: Millis?, now: Millis) -> String {
-    t.map { "\(formatAge(now - $0)) ago" } ?? "-"
+    t.map { "\(Units.formatAge(now - $0)) ago" } ?? "-"
 }
 
 func labelsText(_ labels: [String: String]) -> String {

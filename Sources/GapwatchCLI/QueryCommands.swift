@@ -22,7 +22,7 @@ struct AgentsCommand: ParsableCommand {
                 ["AGENT", "SERVICE", "HOST", "VERSION", "LAST SEEN", "LAST SEQ", "DROPPED", "SKEW"],
                 agents.map { a in
                     [
-                        a.id, a.service, a.host, a.version, "\(formatAge(now - a.lastSeen)) ago", "\(a.lastSeq)",
+                        a.id, a.service, a.host, a.version, "\(Units.formatAge(now - a.lastSeen)) ago", "\(a.lastSeq)",
                         "\(a.droppedOverflow + a.droppedCorrupt)", "\(a.clockSkewMs)ms",
                     ]
                 }))
@@ -119,7 +119,7 @@ struct TimelineCommand: ParsableCommand {
                 entries.map { e in
                     [
                         TimeParsing.format(e.observation.observedAt), e.agentID, "\(e.observation.seq)", e.observation.body.kind.rawValue,
-                        e.subject, detail(e.observation.body),
+                        e.subject, e.observation.body.summary,
                     ]
                 }))
     }
@@ -137,44 +137,12 @@ extension TimelineCommand {
 }
 
 /// One line of the kind-specific fields, for tables.
-func detail(_ body: ObservationBody) -> String {
-    switch body {
-    case .heartbeat(let h):
-        var parts = [h.status.rawValue]
-        if let d = h.durationMs { parts.append("\(d)ms") }
-        if let c = h.exitCode { parts.append("exit \(c)") }
-        if let m = h.message { parts.append(m) }
-        return parts.joined(separator: " ")
-    case .probe(let p):
-        return "\(p.healthy ? "healthy" : "UNHEALTHY") \(p.httpStatus.map(String.init) ?? p.error ?? "") \(p.latencyMs)ms \(p.target)"
-    case .count(let c): return "\(c.partition) = \(c.count)"
-    case .itemStatus(let i): return i.status + (i.referenceTime.map { " (ref \(TimeParsing.format($0)))" } ?? "")
-    case .decision(let d): return d.decision.rawValue + (d.reason.map { ": \($0)" } ?? "")
-    case .lock(let l):
-        guard let holder = l.holder else { return "free" }
-        return "held by \(holder)" + (l.expiresAt.map { " until \(TimeParsing.format($0))" } ?? "")
-    case .actionResult(let a): return a.outcome.rawValue + (a.exitCode.map { " exit \($0)" } ?? "")
-    case .dropped(let d): return "overflow \(d.overflow), corrupt \(d.corrupt)"
-    case .job(let j):
-        return "\(j.change.rawValue) \(j.enabled ? "enabled" : "DISABLED")" + (j.target.map { " -> \($0)" } ?? "")
-            + (j.lastResult.map { " last \($0)" } ?? "")
-    }
-}
-
 func encodeQuery(_ items: [(String, String)]) -> String {
     var allowed = CharacterSet.alphanumerics
     allowed.insert(charactersIn: "-._~")
     return items.map { k, v in
         "\(k)=\(v.addingPercentEncoding(withAllowedCharacters: allowed) ?? v)"
     }.joined(separator: "&")
-}
-
-func formatAge(_ ms: Int64) -> String {
-    let s = max(0, ms) / 1000
-    if s < 120 { return "\(s)s" }
-    if s < 7200 { return "\(s / 60)m" }
-    if s < 172_800 { return "\(s / 3600)h" }
-    return "\(s / 86400)d"
 }
 
 struct TokensCommand: ParsableCommand {

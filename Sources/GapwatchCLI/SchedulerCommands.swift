@@ -112,8 +112,8 @@ struct LocksCommand: ParsableCommand {
                     ["LOCK", "STATE", "HOLDER", "AGE", "EXPIRES", "SEEN", "REASON"],
                     locks.map { l in
                         [
-                            l.name, l.state, l.holder ?? "-", l.ageMs.map(formatAge) ?? "-",
-                            l.expiresAt.map { $0 >= now ? "in \(formatAge($0 - now))" : "\(formatAge(now - $0)) ago" } ?? "-",
+                            l.name, l.state, l.holder ?? "-", l.ageMs.map(Units.formatAge) ?? "-",
+                            l.expiresAt.map { $0 >= now ? "in \(Units.formatAge($0 - now))" : "\(Units.formatAge(now - $0)) ago" } ?? "-",
                             agoText(l.seenAt, now: now), l.reason ?? "-",
                         ]
                     }))

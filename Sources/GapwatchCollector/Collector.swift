@@ -14,6 +14,7 @@ public struct CollectorRuntime: Sendable {
     public let detector: Detector
     public let notifier: Notifier
     public let actions: ActionRunner
+    public let metrics: CollectorMetrics
 }
 
 public enum Collector {
@@ -36,16 +37,18 @@ public enum Collector {
                     "agent.id": "\(config.bootstrapAgentID)",
                 ])
         }
+        let metrics = CollectorMetrics(notifyChannels: config.detection.notify.channels.map(\.name))
         let detector = Detector(
-            database: database, config: config.detection, remediation: config.remediation, startedAt: WallClock.nowMillis(), logger: logger)
+            database: database, config: config.detection, remediation: config.remediation, startedAt: WallClock.nowMillis(), logger: logger,
+            metrics: metrics)
         let routing = try detector.syncConfig(now: WallClock.nowMillis())
         let actions = ActionRunner(database: database, config: config.remediation, detection: config.detection, logger: logger)
         actions.healVerifier.verify = { action in try detector.actionHealed(action) }
         return CollectorRuntime(
             config: config, database: database, tokens: tokens,
-            writer: IngestWriter(database: database, logger: logger, routing: routing), detector: detector,
-            notifier: Notifier(database: database, detection: config.detection, collectorName: HostName.current(), logger: logger),
-            actions: actions)
+            writer: IngestWriter(database: database, logger: logger, routing: routing, metrics: metrics), detector: detector,
+            notifier: Notifier(database: database, detection: config.detection, collectorName: HostName.current(), logger: logger, metrics: metrics),
+            actions: actions, metrics: metrics)
     }
 
     /// The HTTP routes. `extra` lets benchmarks add endpoints without them existing in production.
@@ -54,6 +57,7 @@ public enum Collector {
     ) -> Router<CollectorContext> {
         let router = Router(context: CollectorContext.self)
         router.add(middleware: ErrorBodyMiddleware())
+        MetricsController(runtime: runtime).register(on: router)  // GET /metrics; counts POST /v1/reports answers
         // Open on purpose: load balancers and service managers probe it without a token. It says
         // only that the process serves and its database answers.
         router.get("healthz") { _, _ -> Response in
@@ -64,6 +68,7 @@ public enum Collector {
                 throw APIError.unavailable("database unavailable")
             }
         }
+        Dashboard(runtime: runtime).register(on: router)  // HTML pages at /, behind their own login (Dashboard/)
         let v1 = router.group("v1").add(middleware: TokenAuthMiddleware(tokens: runtime.tokens))
         ReportsController(writer: runtime.writer, limits: runtime.config.limits).register(on: v1)
         ActionsController(runtime: runtime).register(on: v1)
@@ -94,6 +99,10 @@ public enum Collector {
         app.addServices(CheckpointService(database: runtime.database, intervalMs: runtime.config.checkpointIntervalMs, logger: logger))
         app.addServices(DetectionService(detector: runtime.detector, clock: { WallClock.nowMillis() }, logger: logger))
         app.addServices(ActionService(runner: runtime.actions, detector: runtime.detector, logger: logger))
+        if let horizon = runtime.config.retentionMs {
+            app.addServices(
+                RetentionService(retention: Retention(database: runtime.database, horizonMs: horizon, batch: runtime.config.retentionBatch), logger: logger))
+        }
         app.addServices(NotifierService(notifier: runtime.notifier, intervalMs: runtime.config.detection.evaluateIntervalMs, logger: logger))
         if let schedule = runtime.config.remediation.schedulerTargets?.auditReport {
             app.addServices(AuditReportService(runtime: runtime, schedule: schedule, logger: logger))

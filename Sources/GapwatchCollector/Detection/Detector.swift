@@ -53,10 +53,13 @@ public final class Detector: Sendable {
     let expectations: [String: RunExpectationConfig]
     let remediation: RemediationConfig
     let logger: Logger
+    let metrics: CollectorMetrics?
 
     public init(
-        database: AppDatabase, config: DetectionConfig, remediation: RemediationConfig = RemediationConfig(), startedAt: Millis, logger: Logger
+        database: AppDatabase, config: DetectionConfig, remediation: RemediationConfig = RemediationConfig(), startedAt: Millis, logger: Logger,
+        metrics: CollectorMetrics? = nil
     ) {
+        self.metrics = metrics
         self.database = database
         self.config = config
         self.remediation = remediation
@@ -154,7 +157,8 @@ public final class Detector: Sendable {
 
     /// Evaluates every check due at `now` (at most `limit`), in one transaction.
     public func evaluateDue(now: Millis, limit: Int = 2000) throws -> PassResult {
-        try database.pool.write { db in
+        let began = WallClock.monotonicNanos()
+        let pass = try database.pool.write { db in
             let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM checks WHERE next_due <= ? ORDER BY next_due LIMIT ?"), arguments: [now, limit])
             var result = PassResult()
             for row in rows {
@@ -184,6 +188,8 @@ public final class Detector: Sendable {
             }
             return result
         }
+        metrics?.evaluationPass(evaluated: pass.evaluated, began: began)
+        return pass
     }
 
     /// The earliest next_due, for the loop's sleep.

@@ -21,8 +21,10 @@ public final class Notifier: Sendable {
     /// This process's claim token.
     let claim = RandomID.make()
     let logger: Logger
+    let metrics: CollectorMetrics?
 
-    public init(database: AppDatabase, detection: DetectionConfig, collectorName: String, logger: Logger) {
+    public init(database: AppDatabase, detection: DetectionConfig, collectorName: String, logger: Logger, metrics: CollectorMetrics? = nil) {
+        self.metrics = metrics
         self.database = database
         self.config = detection.notify
         self.liveness = detection.liveness
@@ -184,6 +186,7 @@ public final class Notifier: Sendable {
                     sql: "UPDATE deliveries SET state = 'failed' WHERE event_id = ? AND channel IN (\(failedFinal.map { _ in "?" }.joined(separator: ",")))",
                     arguments: StatementArguments([eventID] + failedFinal))
             }
+            for channel in failedFinal { metrics?.notificationGaveUp(channel: channel) }
         }
         let (sentCount, failedChannels) = try await database.pool.read { db in
             (
@@ -223,6 +226,7 @@ public final class Notifier: Sendable {
             try CollectorTimeline.append(
                 db, body: .actionResult(ActionResult(actionID: "notify:\(channel)", outcome: ok ? .ok : .failed, outputTail: text)), at: at)
         }
+        metrics?.notificationAttempt(channel: channel, delivered: ok)
         if ok {
             logger.info("notification sent", metadata: ["channel": "\(channel)", "event": "\(eventID)", "detail": "\(detail)"])
         } else {

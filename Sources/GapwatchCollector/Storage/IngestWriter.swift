@@ -11,6 +11,8 @@ public struct IngestResult: Sendable, Equatable {
     public var duplicates: Int
     /// Commands waiting for this agent, handed to it in the response (same transaction).
     public var commands: [AgentCommand] = []
+    /// received_at - observed_at of each stored observation (ms), for the ingest lag histogram.
+    var storedLagsMs: [Millis] = []
 }
 
 /// The collector's single writer. Reports that arrive while a transaction is being written wait
@@ -28,6 +30,7 @@ public actor IngestWriter {
     public private(set) var committedReports = 0
     /// Which checks observations feed; set by the detector once the config is synced.
     private var routing = CheckRouting()
+    private let metrics: CollectorMetrics?
 
     func setRouting(_ routing: CheckRouting) { self.routing = routing }
 
@@ -40,12 +43,14 @@ public actor IngestWriter {
     public init(database: AppDatabase, logger: Logger) {
         self.database = database
         self.logger = logger
+        self.metrics = nil
     }
 
-    init(database: AppDatabase, logger: Logger, routing: CheckRouting) {
+    init(database: AppDatabase, logger: Logger, routing: CheckRouting, metrics: CollectorMetrics? = nil) {
         self.database = database
         self.logger = logger
         self.routing = routing
+        self.metrics = metrics
     }
 
     /// Stores `report` (deduplicating by agent, spool and seq) and returns once it is committed.
@@ -79,6 +84,7 @@ public actor IngestWriter {
                 cache = outcome.1
                 transactions += 1
                 committedReports += group.count
+                if let metrics { for result in outcome.0 { metrics.ingestCommitted(result) } }
                 for (item, result) in zip(group, outcome.0) { item.continuation.resume(returning: result) }
             } catch {
                 logger.error("ingest transaction failed", metadata: ["error": "\(error)", "reports": "\(group.count)"])
@@ -139,6 +145,7 @@ private struct BatchWriter {
         var maxSeq: UInt64 = 0
         var maxObservedAt: Millis = .min
         var dropped: DroppedRecords?
+        var lags: [Millis] = []
         for observation in report.observations {
             let body = observation.body
             maxObservedAt = max(maxObservedAt, observation.observedAt)
@@ -209,6 +216,7 @@ private struct BatchWriter {
             }
             if sqlite3_changes(db.sqliteConnection) > 0 {
                 stored += 1
+                lags.append(receivedAt - observation.observedAt)
                 if case .dropped(let d) = body { dropped = d }
             }
             maxSeq = max(maxSeq, observation.seq)
@@ -230,7 +238,7 @@ private struct BatchWriter {
         }
         return IngestResult(
             ackedSeq: UInt64(acked), stored: stored, duplicates: report.observations.count - stored,
-            commands: try waitingCommands(agentID: agent.id, now: receivedAt))
+            commands: try waitingCommands(agentID: agent.id, now: receivedAt), storedLagsMs: lags)
     }
 
     /// Commands for the agent: never handed, or handed a minute ago with no result yet (a lost

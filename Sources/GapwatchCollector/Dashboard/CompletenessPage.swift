@@ -1,0 +1,101 @@
+import GapwatchProtocol
+import Hummingbird
+
+extension Dashboard {
+    static let staleRows = 200
+
+    /// `/completeness?days=`: each completeness rule (source → derived) by date, each cell coloured
+    /// by the derived/source ratio and its state, linking to that partition's story; then the
+    /// stale items of every stale_items rule.
+    @Sendable func completeness(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
+        let days = try intParameter(request, "days", default: 7, range: 1...31)
+        let report = try runtime.gaps(days: days, now: now) ?? GapReport(checks: [])
+        var html = "<p class=\"filters\">Last: " + [7, 14, 31].map { d in
+            d == days ? "<strong>\(d) days</strong>" : "<a href=\"\(DashboardHTML.link(["completeness"], [("days", String(d))]))\">\(d) days</a>"
+        }.joined(separator: " ") + "</p>"
+        html += """
+            <p class="legend"><span class="c-ok">complete</span><span class="c-ok-part">at or above min ratio</span>\
+            <span class="c-gap">gap</span><span class="c-healing">healing</span><span class="c-escalated">escalated</span>\
+            <span class="c-none">no rows</span> Each cell shows derived ÷ source rows and links to that date's story.</p>
+            """
+        if report.checks.isEmpty {
+            html += "<p class=\"empty\">No completeness rules are configured (<code>completeness:</code> in the collector config).</p>"
+        } else {
+            // Rules may use different time zones, so their dates can differ: one column per date seen.
+            let dates = Set(report.checks.flatMap { $0.days.map(\.date) }).sorted()
+            html += "<table class=\"heat\"><thead><tr><th>rule (derived ← source)</th>"
+            for date in dates { html += "<th>\(esc(String(date.dropFirst(5))))</th>" }
+            html += "</tr></thead><tbody>"
+            for check in report.checks {
+                let byDate = Dictionary(check.days.map { ($0.date, $0) }, uniquingKeysWith: { a, _ in a })
+                html += "<tr><td class=\"name\"><strong>\(esc(check.name))</strong><br><span class=\"mono\">\(esc(check.derived)) ← \(esc(check.source))</span><br>"
+                html += "<span class=\"hint\">min ratio \(esc(percent(check.minRatio)))</span></td>"
+                for date in dates {
+                    guard let day = byDate[date] else {
+                        html += "<td></td>"
+                        continue
+                    }
+                    html += heatCell(day, check: check)
+                }
+                html += "</tr>"
+            }
+            html += "</tbody></table>"
+            let gaps = report.checks.flatMap { check in check.days.filter { $0.state != "ok" }.map { (check, $0) } }
+            if !gaps.isEmpty {
+                html += "<h2>Dates with a gap</h2>"
+                html += table(
+                    ["rule", "date", "source", "derived", "missing", "ratio", "state", "action"],
+                    gaps.map { check, day in
+                        [
+                            esc(check.name), "<a href=\"\(partitionStoryLink(check, date: day.date))\">\(esc(day.date))</a>",
+                            day.sourceCount.map { "\($0)" } ?? "–", day.derivedCount.map { "\($0)" } ?? "–", "\(day.gap)", esc(day.ratio.map(percent) ?? "–"),
+                            badge(day.state), day.actionID.map(actionLink) ?? "",
+                        ]
+                    }, empty: "")
+            }
+        }
+
+        html += "<h2>Stale items</h2>"
+        if runtime.config.remediation.staleItems.isEmpty {
+            html += "<p class=\"empty\">No stale_items rules are configured.</p>"
+        } else {
+            let stale = try runtime.staleItems(days: 3, now: now)
+            html += table(
+                ["rule", "item", "status", "reference time", "deadline", "last seen"],
+                stale.prefix(Self.staleRows).map { s in
+                    [
+                        esc(s.check), storyLink("item:\(s.itemKind)/\(s.itemID)"), badge(s.status), esc(dashTime(s.referenceTime)),
+                        dashAgo(s.deadline, now: now), dashAgo(s.lastSeen, now: now),
+                    ]
+                }, empty: "No item is past its deadline without a final status (last 3 days).")
+            html += leftOut(shown: min(stale.count, Self.staleRows), total: stale.count, what: "stale items", how: "the oldest deadlines are listed")
+        }
+        return Page(title: "Data completeness", body: html)
+    }
+
+    func heatCell(_ day: GapReport.Day, check: GapReport.Check) -> String {
+        let cls: String
+        switch day.state {
+        case "gap": cls = "c-gap"
+        case "healing": cls = "c-healing"
+        case "escalated": cls = "c-escalated"
+        default:
+            if (day.sourceCount ?? 0) == 0 && (day.derivedCount ?? 0) == 0 { cls = "c-none" } else { cls = (day.ratio ?? 1) >= 1 ? "c-ok" : "c-ok-part" }
+        }
+        let text = day.ratio.map(percent) ?? (day.state == "gap" ? "missing" : "–")
+        var tip = "\(check.name) \(day.date): source \(day.sourceCount.map(String.init) ?? "none"), derived \(day.derivedCount.map(String.init) ?? "none")"
+        tip += ", \(day.gap) missing, \(day.state)" + (day.actionID.map { ", action \($0)" } ?? "")
+        return "<td class=\"\(cls)\"><a href=\"\(partitionStoryLink(check, date: day.date))\" title=\"\(esc(tip))\">\(esc(text))</a></td>"
+    }
+
+    /// The story of one date partition: both datasets' counts for it, and the incidents and
+    /// actions about them.
+    func partitionStoryLink(_ check: GapReport.Check, date: String) -> String {
+        DashboardHTML.link(["story"], [("subject", "dataset:\(check.derived)"), ("subject", "dataset:\(check.source)"), ("partition", date)])
+    }
+
+    func percent(_ ratio: Double) -> String {
+        let p = ratio * 100
+        return p >= 99.95 && p < 100 ? "99.9%" : p == p.rounded() ? "\(Int(p))%" : "\((p * 10).rounded() / 10)%"
+    }
+}

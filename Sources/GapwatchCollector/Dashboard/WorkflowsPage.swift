@@ -1,0 +1,137 @@
+import GRDB
+import GapwatchProtocol
+import Hummingbird
+
+extension Dashboard {
+    static let decisionRows = 100
+
+    /// `/workflows?hours=`: per run expectation, expected runs against the decisions observed, per
+    /// hour (the detector's workflow gaps), as a chart with the gap hours highlighted; then the
+    /// latest decisions of every workflow.
+    @Sendable func workflows(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
+        let hours = try intParameter(request, "hours", default: 48, range: 1...168)
+        let since = hourStart(now - Millis(hours - 1) * 3_600_000)
+        let report = try runtime.detector.workflowGaps(since: since, now: now)
+        let expectations = runtime.config.detection.expectations.sorted { $0.name < $1.name }
+        var html = "<p class=\"filters\">Last: " + [24, 48, 168].map { h in
+            h == hours ? "<strong>\(h) h</strong>" : "<a href=\"\(DashboardHTML.link(["workflows"], [("hours", String(h))]))\">\(h) h</a>"
+        }.joined(separator: " ") + "</p>"
+        html += """
+            <p class="legend"><span style="border:1px dashed #1d2330">expected runs</span><span style="background:#3fa66a;color:#fff">RUN</span>\
+            <span style="background:#e5a13a">SKIP</span><span style="background:#c62828;color:#fff">FAIL</span>\
+            <span style="background:#fbd3d2">hour with a gap</span></p>
+            """
+        if expectations.isEmpty {
+            html += "<p class=\"empty\">No run expectations are configured (<code>expectations:</code> in the collector config).</p>"
+        }
+        for expectation in expectations {
+            let rule = expectation.rule
+            let rows = report.hours.filter { $0.expectation == expectation.name }
+            let gaps = rows.reduce(0) { $0 + $1.gaps }, expected = rows.reduce(0) { $0 + $1.expected }
+            html += "<h2>\(esc(expectation.name)) \(gaps > 0 ? badge("gap") : badge("ok"))</h2>"
+            html += "<p>Workflow \(storyLink("workflow:\(rule.workflow)", text: rule.workflow)): a RUN in each window opening at "
+            html += "<code>\(esc(rule.windows.opens.description))</code>, open \(esc(Units.formatAge(rule.windows.durationMs))), judged \(esc(Units.formatAge(rule.graceMs))) after it closes"
+            if let condition = rule.condition {
+                html += ", only on dates where \(storyLink("dataset:\(condition.dataset)", text: condition.dataset)) has at least \(condition.minCount) row(s)"
+            }
+            html += ". In these \(hours) h: \(expected) run(s) expected, <strong>\(gaps) gap(s)</strong>.</p>"
+            html += hourChart(rows, since: since, hours: hours, now: now)
+            let gapHours = rows.filter { $0.gaps > 0 }.sorted { $0.hour > $1.hour }
+            if !gapHours.isEmpty {
+                html += table(
+                    ["hour", "expected", "gaps", "RUN", "SKIP", "FAIL", "reasons"],
+                    gapHours.prefix(50).map { h in
+                        [esc(dashTime(h.hour)), "\(h.expected)", "<strong>\(h.gaps)</strong>", "\(h.runs)", "\(h.skips)", "\(h.fails)", esc(h.reasons.joined(separator: "; "))]
+                    }, empty: "")
+                html += leftOut(shown: min(50, gapHours.count), total: gapHours.count, what: "hours with a gap", how: "the latest are listed")
+            }
+        }
+
+        html += "<h2>Latest decisions</h2>"
+        let decisions = try latestDecisions(since: since, limit: Self.decisionRows + 1)
+        html += table(
+            ["observed", "workflow", "decision", "reason", "agent"],
+            decisions.prefix(Self.decisionRows).map { d in
+                [dashAgo(d.at, now: now), storyLink(d.subject, text: String(d.subject.dropFirst("workflow:".count))), badge(d.decision), esc(d.reason ?? ""), esc(d.agent)]
+            }, empty: "No workflow decision was observed in these \(hours) hours.")
+        if decisions.count > Self.decisionRows {
+            html += "<p class=\"more\">Older decisions are not shown: <code>gapwatch timeline --kind decision</code> lists them all.</p>"
+        }
+        return Page(title: "Workflow execution health", body: html)
+    }
+
+    struct DecisionLine {
+        var at: Millis
+        var subject: String
+        var decision: String
+        var reason: String?
+        var agent: String
+    }
+
+    /// The newest decisions of every workflow since `since`: one indexed query (per-subject index
+    /// over the workflow subjects), newest first, at most `limit`.
+    func latestDecisions(since: Millis, limit: Int) throws -> [DecisionLine] {
+        try runtime.database.pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT o.observed_at, s.name AS subject, o.status, o.text, st.agent_id FROM observations o
+                    JOIN subjects s ON s.id = o.subject_id JOIN streams st ON st.id = o.stream_id
+                    WHERE o.subject_id IN (SELECT id FROM subjects WHERE name GLOB 'workflow:*') AND o.kind = ? AND o.observed_at >= ?
+                    ORDER BY o.observed_at DESC LIMIT ?
+                    """, arguments: [ObservationKind.decision.storageCode, since, limit]
+            ).map { DecisionLine(at: $0["observed_at"], subject: $0["subject"], decision: $0["status"] ?? "?", reason: $0["text"], agent: $0["agent_id"]) }
+        }
+    }
+
+    /// One bar group per hour: the expected runs as a dashed outline, the decisions stacked (RUN,
+    /// SKIP, FAIL), and hours with a gap shaded red. Each hour's numbers are in its tooltip.
+    func hourChart(_ rows: [WorkflowHour], since: Millis, hours: Int, now: Millis) -> String {
+        let byHour = Dictionary(rows.map { ($0.hour, $0) }, uniquingKeysWith: { a, _ in a })
+        let slot = max(4, min(24, 1100 / hours)), left = 34, top = 10, plot = 110
+        let width = left + slot * hours + 10, height = top + plot + 24
+        let peak = max(1, rows.map { max($0.expected, $0.runs + $0.skips + $0.fails) }.max() ?? 1)
+        func y(_ n: Int) -> Int { top + plot - n * plot / peak }
+        var svg = "<svg class=\"chart\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" aria-label=\"runs per hour\">"
+        svg += "<line x1=\"\(left)\" y1=\"\(top + plot)\" x2=\"\(width - 10)\" y2=\"\(top + plot)\" stroke=\"#8a93a6\"/>"
+        svg += "<text x=\"\(left - 4)\" y=\"\(top + 8)\" text-anchor=\"end\">\(peak)</text><text x=\"\(left - 4)\" y=\"\(top + plot)\" text-anchor=\"end\">0</text>"
+        let labelEvery = max(1, hours / 8)
+        for i in 0..<hours {
+            let hour = since + Millis(i) * 3_600_000
+            let x = left + i * slot
+            let h = byHour[hour]
+            if let h {
+                var tip = "\(dashTime(h.hour)): expected \(h.expected), gaps \(h.gaps), RUN \(h.runs), SKIP \(h.skips), FAIL \(h.fails)"
+                if !h.reasons.isEmpty { tip += " — " + h.reasons.joined(separator: "; ") }
+                svg += "<g><title>\(esc(tip))</title>"
+                if h.gaps > 0 { svg += "<rect x=\"\(x)\" y=\"\(top)\" width=\"\(slot)\" height=\"\(plot)\" fill=\"#fbd3d2\"/>" }
+                var base = 0
+                for (n, colour) in [(h.runs, "#3fa66a"), (h.skips, "#e5a13a"), (h.fails, "#c62828")] where n > 0 {
+                    svg += "<rect x=\"\(x + 1)\" y=\"\(y(base + n))\" width=\"\(max(1, slot - 2))\" height=\"\(y(base) - y(base + n))\" fill=\"\(colour)\"/>"
+                    base += n
+                }
+                if h.expected > 0 {
+                    svg += "<rect x=\"\(x + 1)\" y=\"\(y(h.expected))\" width=\"\(max(1, slot - 2))\" height=\"\(y(0) - y(h.expected))\" fill=\"none\" stroke=\"#1d2330\" stroke-dasharray=\"3 2\"/>"
+                }
+                svg += "</g>"
+            }
+            if i % labelEvery == 0 {
+                let text = String(TimeParsing.format(hour).dropFirst(11).prefix(5))
+                svg += "<text x=\"\(x)\" y=\"\(top + plot + 16)\">\(esc(text))</text>"
+            }
+        }
+        return svg + "</svg>"
+    }
+
+    /// The start of the UTC hour holding `t`.
+    func hourStart(_ t: Millis) -> Millis { t - ((t % 3_600_000) + 3_600_000) % 3_600_000 }
+
+    /// A whole-number query parameter within `range`; a bad one is a 400 page.
+    func intParameter(_ request: Request, _ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = request.uri.queryParameters[Substring(name)] else { return value }
+        guard let n = Int(text), range.contains(n) else {
+            throw Refusal(status: .badRequest, message: "\(name): '\(text)' must be a whole number from \(range.lowerBound) to \(range.upperBound).")
+        }
+        return n
+    }
+}
