@@ -153,16 +153,18 @@ extension Detector {
         guard let subject = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM subjects WHERE name = ?"), arguments: ["dataset:\(dataset)"]),
             !partitions.isEmpty
         else { return [] }
-        let marks = partitions.map { _ in "?" }.joined(separator: ",")
-        // SQLite returns the bare columns of the row holding MAX(observed_at) in each group.
-        return try Row.fetchAll(
-            db,
+        // The newest row per partition, one index seek each (observations_counts): a GROUP BY
+        // with MAX would read every count a busy partition ever received.
+        let newest = try db.cachedStatement(
             sql: """
-                SELECT part, num, MAX(observed_at) AS at FROM observations
-                WHERE subject_id = ? AND kind = \(ObservationKind.count.storageCode) AND part IN (\(marks))
-                GROUP BY part
-                """, arguments: StatementArguments([subject] + partitions)
-        ).map { PartitionCount(partition: $0["part"], count: $0["num"], updatedAt: $0["at"]) }
+                SELECT num, observed_at FROM observations
+                WHERE subject_id = ? AND kind = \(ObservationKind.count.storageCode) AND part = ?
+                ORDER BY observed_at DESC LIMIT 1
+                """)
+        return try Set(partitions).sorted().compactMap { partition in
+            guard let row = try Row.fetchOne(newest, arguments: [subject, partition]) else { return nil }
+            return PartitionCount(partition: partition, count: row["num"], updatedAt: row["observed_at"])
+        }
     }
 
     /// The latest status of every item of `kind` seen since `since`.
