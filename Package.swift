@@ -68,6 +68,8 @@ let package = Package(
                 "GapwatchCollector", "GapwatchProtocol", "GapwatchHTTPClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                // The demo's simulated services are small HTTP servers.
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(name: "GapwatchProtocolTests", dependencies: ["GapwatchProtocol"]),
         .testTarget(name: "GapwatchRulesTests", dependencies: ["GapwatchRules", "GapwatchProtocol"]),

@@ -47,5 +47,6 @@ struct Gapwatch: AsyncParsableCommand {
             AgentsCommand.self, TimelineCommand.self, ChecksCommand.self,
             IncidentsCommand.self, SilenceCommand.self, WorkflowsCommand.self, ActionsCommand.self, BackfillCommand.self,
             CatchUpCommand.self, AuditCommand.self, LocksCommand.self, TokensCommand.self, BenchCommand.self,
+            DemoServiceCommand.self, DemoWorldCommand.self,
         ])
 }

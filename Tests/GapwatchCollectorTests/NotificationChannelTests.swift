@@ -34,7 +34,7 @@ final class NotificationChannelTests: XCTestCase {
 
         let outcome = await ChannelSender().send(message, via: channel)
 
-        XCTAssertEqual(outcome, .delivered(detail: "HTTP 200"))
+        XCTAssertEqual(outcome, .delivered(detail: "HTTP 200: ok"))
         let requests = receiver.requests
         XCTAssertEqual(requests.count, 1)
         let request = try XCTUnwrap(requests.first)
@@ -176,7 +176,7 @@ final class NotificationChannelTests: XCTestCase {
 
         for m in [message, resolved, reminder] {
             let outcome = await ChannelSender().send(m, via: channel)
-            XCTAssertEqual(outcome, .delivered(detail: "HTTP 200"))
+            XCTAssertEqual(outcome, .delivered(detail: "HTTP 200: ok"))
         }
 
         let texts = try receiver.requests.map { request -> String in

@@ -66,6 +66,25 @@ final class RemediationTests: XCTestCase {
           - {name: boxscores, source: nba_raw.boxscores, derived: nba_analytics.summary, min_ratio: 0.9, lookback: 3d, settle: 0s, backfill: backfill}
         """
 
+    /// A probe re-reads the raw table every second and reports the same count each time: the
+    /// partition settles `settle` after the count last changed, not after the latest report.
+    func testACountReReportedUnchangedStillSettles() async throws {
+        try open("""
+            completeness:
+              - {name: boxscores, source: nba_raw.boxscores, derived: nba_analytics.summary, lookback: 3d, settle: 5s, backfill: backfill}
+            actions:
+              - {name: backfill, kind: webhook, url: "SERVICE/ok", body: '{"start":"{start}","end":"{end}"}', cooldown: 0s}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        try await counts("nba_raw.boxscores", [(day(1), 250)], at: t0 + 1_000)
+        for second in 2...4 { try await counts("nba_raw.boxscores", [(day(1), 282)], at: t0 + Millis(second) * 1_000) }
+        try await tick(t0 + 6_000)
+        XCTAssertEqual(service.requests.count, 0, "the count changed to 282 at +2 s: 4 s ago, not settled yet")
+        for second in 5...9 { try await counts("nba_raw.boxscores", [(day(1), 282)], at: t0 + Millis(second) * 1_000) }
+        try await tick(t0 + 9_500)
+        try await tick(t0 + 9_600)
+        XCTAssertEqual(backfillBodies, [["start": day(1), "end": day(1)]], "unchanged since +2 s, reported again each second")
+    }
+
     func testPostMortemGapIsBackfilledOnceAsOneRangeAndVerified() async throws {
         try open(Self.completeness + """
 
@@ -268,6 +287,42 @@ final class RemediationTests: XCTestCase {
         XCTAssertEqual(try runtime.database.incidents(IncidentFilter()).first?.state, "resolved")
         XCTAssertEqual(try runtime.database.actions(ActionFilter()).first?.state, "verified")
         XCTAssertEqual(service.requests.count, 1)
+    }
+
+    /// Post-game windows passed while the orchestrator was down: the gap's `rerun` action asks
+    /// for the window again once, and a RUN decision verifies it and resolves the incident.
+    func testAMissedRunWindowIsRerunOnceAndVerifiedByTheRun() async throws {
+        try open("""
+            expectations:
+              - {name: post-game, workflow: post_game_window_1, window: {cron: "* * * * *", duration: 30s}, grace: 5s, rerun: rerun}
+            actions:
+              - {name: rerun, kind: webhook, url: "SERVICE/ok", body: '{"workflow":"{workflow}","partition":"{partition}"}', cooldown: 0s}
+            """.replacingOccurrences(of: "SERVICE", with: service.base))
+        let w1 = try XCTUnwrap(try CronSchedule("* * * * *", timeZone: "UTC").next(after: t0))
+        try await tick(w1 + 36_000)
+        try await tick(w1 + 37_000)
+        let partition = String(TimeParsing.format(w1).prefix(10))
+        XCTAssertEqual(backfillBodies, [["workflow": "post_game_window_1", "partition": partition]], "one rerun of the missed window")
+        XCTAssertEqual(try runtime.database.actions(ActionFilter()).first?.state, "verifying")
+        // The orchestrator runs it: a RUN decision arrives.
+        seq += 1
+        let report = Report(
+            agent: AgentIdentity(id: "agent-1", service: "svc", host: "h", version: "1", labels: [:]), bootID: "b", spoolID: "s", sentAt: w1 + 40_000,
+            observations: [Observation(seq: seq, observedAt: w1 + 40_000, body: .decision(WorkflowDecision(workflow: "post_game_window_1", decision: .run, reason: "rerun")))])
+        _ = try await runtime.writer.ingest(report, receivedAt: w1 + 40_000)
+        try await tick(w1 + 41_000)
+        try await tick(w1 + 42_000)
+        XCTAssertEqual(try runtime.database.incidents(IncidentFilter()).map(\.state), ["resolved"])
+        XCTAssertEqual(try runtime.database.actions(ActionFilter()).map(\.state), ["verified"])
+        XCTAssertEqual(service.requests.count, 1, "no further calls")
+    }
+
+    func testAnExpectationsRerunMustNameADeclaredAction() {
+        XCTAssertThrowsError(
+            try CollectorConfig.parse(yaml: "expectations:\n  - {name: e, workflow: w, window: {cron: '* * * * *', duration: 30s}, rerun: nope}")
+        ) { error in
+            XCTAssertEqual((error as? ConfigError)?.message, "expectations[0].rerun: unknown action 'nope'; declare it under actions:")
+        }
     }
 
     func testADatasetThatStopsUpdatingIsStaleUntilItUpdates() async throws {

@@ -167,7 +167,7 @@ final class SchedulerTests: XCTestCase {
             """)
         try await report([job("nightly-export", alive)], at: t0)
         let outcomes = try await runtime.sendAuditReport(now: t0 + 1)
-        XCTAssertEqual(outcomes, ["ops": .delivered(detail: "HTTP 200")])
+        XCTAssertEqual(outcomes, ["ops": .delivered(detail: "HTTP 200: ok")])
         let message = try JSONDecoder().decode(NotificationMessage.self, from: Data(try XCTUnwrap(service.requests.first).body))
         XCTAssertEqual([message.event, message.rule, message.subject], ["report", "scheduler_audit", "audit:jobs"])
         XCTAssertTrue(message.reason.contains("1 job(s) on 1 service(s); 0 flagged"), message.reason)

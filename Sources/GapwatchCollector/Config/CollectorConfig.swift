@@ -93,6 +93,11 @@ public struct CollectorConfig: Sendable {
         var names = Set(config.detection.checks.map(\.name) + config.detection.expectations.map(\.name))
         try config.remediation.parse(&reader, names: &names)
         try reader.finish()
+        for (i, expectation) in config.detection.expectations.enumerated() {
+            if let rerun = expectation.rerun, config.remediation.actions[rerun] == nil {
+                throw ConfigError("expectations[\(i)].rerun: unknown action '\(rerun)'; declare it under actions:")
+            }
+        }
         // Rules judge raw counts and item statuses: pruning inside their window would blind them.
         let needed = config.remediation.completeness.map { Millis($0.rule.lookbackDays + 1) * 86_400_000 }.max() ?? 0
         if let retention = config.retentionMs, retention < max(needed, 86_400_000) {

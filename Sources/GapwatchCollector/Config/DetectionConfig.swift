@@ -25,6 +25,8 @@ public struct RunExpectationConfig: Sendable {
     public var name: String
     public var rule: RunExpectationRule
     public var labels: [String: String] = [:]
+    /// The action that runs a missed window again (`rerun:`); verified when a RUN arrives.
+    public var rerun: String?
 }
 
 /// The check every agent gets for its own liveness (`liveness:`).
@@ -180,11 +182,12 @@ extension DetectionConfig {
         }
         let grace = try m.duration("grace", allowZero: true) ?? 600_000
         let labels = try m.stringMap("labels") ?? [:]
+        let rerun = try m.string("rerun")
         try m.finish()
         return RunExpectationConfig(
             name: name,
             rule: RunExpectationRule(
                 workflow: workflow, windows: RunWindowSchedule(opens: opens, durationMs: duration), graceMs: grace, condition: condition),
-            labels: labels)
+            labels: labels, rerun: rerun)
     }
 }

@@ -111,7 +111,7 @@ public struct RemediationConfig: Sendable {
 
 extension RemediationConfig {
     static let placeholders: Set<String> = [
-        "start", "end", "dataset", "partition", "items", "bypass_checks", "job", "target", "scheduler", "lock", "holder",
+        "start", "end", "dataset", "partition", "items", "bypass_checks", "job", "target", "scheduler", "lock", "holder", "workflow",
     ]
 
     mutating func parse(_ reader: inout MapReader, names: inout Set<String>) throws(ConfigError) {
@@ -307,7 +307,7 @@ extension RemediationConfig {
             let name = String(rest[rest.index(after: open)..<close])
             // JSON braces: only identifier-like contents are placeholders.
             if !name.isEmpty && name.allSatisfy({ $0.isLetter || $0 == "_" }) && !placeholders.contains(name) {
-                throw ConfigError("\(path): unknown placeholder {\(name)}; known: {start} {end} {dataset} {partition} {items} {bypass_checks}")
+                throw ConfigError("\(path): unknown placeholder {\(name)}; known: \(placeholders.sorted().map { "{\($0)}" }.joined(separator: " "))")
             }
             rest = rest[rest.index(after: close)...]
         }

@@ -281,8 +281,14 @@ public final class Detector: Sendable {
                 var labels = expectation.labels
                 labels["workflow"] = rule.workflow
                 labels["expectation"] = name
-                try incidents(db).open(rule: RuleName.workflowGap, subject: subject, reason: why, labels: labels, feederAgent: nil, at: now)
+                let incident = try incidents(db).open(rule: RuleName.workflowGap, subject: subject, reason: why, labels: labels, feederAgent: nil, at: now)
                 logger.notice("workflow gap", metadata: ["expectation": "\(name)", "reason": "\(why)"])
+                // Run the missed window again; verified when its incident resolves (a RUN arrives).
+                if let rerun = expectation.rerun, let action = remediation.actions[rerun] {
+                    _ = try ActionQueue(db: db).enqueue(
+                        action, key: "\(subject):rerun", incidentID: incident, origin: "rule",
+                        parameters: ["workflow": rule.workflow, "partition": window.partition], now: now)
+                }
             }
             through = window.end
         }

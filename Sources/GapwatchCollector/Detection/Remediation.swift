@@ -148,22 +148,32 @@ extension Detector {
         ).execute(arguments: [state, reason, String(decoding: ReportCodec.encode(detail), as: UTF8.self), next, now, id])
     }
 
-    /// The latest count per partition of `dataset`, for the given partitions.
+    /// The latest count per partition of `dataset`, for the given partitions, with the time it
+    /// took that value: probes re-report an unchanged count, and that must not keep a partition
+    /// from settling.
     func latestCounts(_ db: Database, dataset: String, partitions: [String]) throws -> [PartitionCount] {
         guard let subject = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM subjects WHERE name = ?"), arguments: ["dataset:\(dataset)"]),
             !partitions.isEmpty
         else { return [] }
-        // The newest row per partition, one index seek each (observations_counts): a GROUP BY
+        // Index-only walks of observations_counts (subject_id, part, observed_at, num): a GROUP BY
         // with MAX would read every count a busy partition ever received.
+        let kind = ObservationKind.count.storageCode
         let newest = try db.cachedStatement(
+            sql: "SELECT num, observed_at FROM observations WHERE subject_id = ? AND kind = \(kind) AND part = ? ORDER BY observed_at DESC LIMIT 1")
+        // The first sighting of the current value: after the newest row holding another value.
+        let since = try db.cachedStatement(
             sql: """
-                SELECT num, observed_at FROM observations
-                WHERE subject_id = ? AND kind = \(ObservationKind.count.storageCode) AND part = ?
-                ORDER BY observed_at DESC LIMIT 1
+                SELECT observed_at FROM observations WHERE subject_id = ?1 AND kind = \(kind) AND part = ?2
+                    AND observed_at > COALESCE((
+                        SELECT observed_at FROM observations WHERE subject_id = ?1 AND kind = \(kind) AND part = ?2 AND num != ?3
+                        ORDER BY observed_at DESC LIMIT 1), -9223372036854775808)
+                ORDER BY observed_at LIMIT 1
                 """)
         return try Set(partitions).sorted().compactMap { partition in
             guard let row = try Row.fetchOne(newest, arguments: [subject, partition]) else { return nil }
-            return PartitionCount(partition: partition, count: row["num"], updatedAt: row["observed_at"])
+            let count: Int64 = row["num"]
+            let changedAt = try Millis.fetchOne(since, arguments: [subject, partition, count]) ?? row["observed_at"]
+            return PartitionCount(partition: partition, count: count, updatedAt: changedAt)
         }
     }
 

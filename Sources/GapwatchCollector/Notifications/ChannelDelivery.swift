@@ -71,13 +71,15 @@ enum ChannelDelivery {
     }
 
     /// 2xx delivered; 408, 429 and 5xx retryable (with `Retry-After`); anything else is final.
+    /// The detail quotes the start of the answer, also of a 2xx: a service that answers 200 and
+    /// says it skipped the work is why actions are verified, and people should see what it said.
     static func outcome(status: Int, headers: [String: String], body: [UInt8], secrets: [String]) -> DeliveryOutcome {
-        if (200..<300).contains(status) { return .delivered(detail: "HTTP \(status)") }
         var detail = "HTTP \(status)"
         if (300..<400).contains(status) { detail += " (redirects are not followed)" }
         // Redacted before it is cut short, so no secret survives in part.
         let snippet = oneLine(redact(String(decoding: body, as: UTF8.self), secrets: secrets), limit: responseSnippetChars)
         if !snippet.isEmpty { detail += ": " + snippet }
+        if (200..<300).contains(status) { return .delivered(detail: detail) }
         if status == 408 || status == 429 || (500..<600).contains(status) {
             return .failed(detail: detail, retryable: true, retryAfterMs: retryAfterMs(headers["retry-after"]))
         }

@@ -265,6 +265,12 @@ extension AppDatabase {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v7-count-index-with-value") { db in
+            // With the value in the index, finding when a partition's count last changed walks
+            // the index alone (probes re-report unchanged counts; see Detector.latestCounts).
+            try db.execute(sql: "DROP INDEX observations_counts")
+            try db.execute(sql: "CREATE INDEX observations_counts ON observations (subject_id, part, observed_at, num) WHERE kind = 3")
+        }
         return migrator
     }
 }

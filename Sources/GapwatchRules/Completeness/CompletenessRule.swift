@@ -4,7 +4,9 @@ import GapwatchProtocol
 public struct PartitionCount: Sendable, Equatable {
     public var partition: String
     public var count: Int64
-    /// When this count was last reported.
+    /// When the partition's count took this value: the first report of it since a different
+    /// value (re-reports of an unchanged count do not move it, so a probe that re-reads a table
+    /// every minute does not keep its partitions from settling).
     public var updatedAt: Millis
 
     public init(partition: String, count: Int64, updatedAt: Millis) {
