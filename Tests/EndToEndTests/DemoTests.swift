@@ -1,4 +1,5 @@
 import Foundation
+import GapwatchProcessHarness
 import XCTest
 
 /// The README's first command, run as a user would (with --seconds so it ends by itself).
