@@ -6,32 +6,44 @@ import GapwatchProtocol
 
 /// The collector's database filesystem fills up under load, then space returns.
 ///
-/// The database lives on a small tmpfs mounted for the suite; a filler file takes every free byte.
-/// Needs the right to mount (root, or a container with CAP_SYS_ADMIN); without it the suite fails
-/// and says so rather than pretending.
+/// `tmpfs`: the database lives on a small tmpfs mounted for the suite and a filler file takes every
+/// free byte (needs root or CAP_SYS_ADMIN). `fsize`: where mounting is not allowed, the collector's
+/// file-size limit is lowered to 1 byte with prlimit (every write past it fails with EFBIG, as with
+/// a full disk) and lifted again. `auto` tries tmpfs first.
 struct DiskFull: ParsableCommand {
+    enum Method: String, ExpressibleByArgument, CaseIterable { case auto, tmpfs, fsize }
+
     static let configuration = CommandConfiguration(
         commandName: "disk-full",
         abstract: "Fill the collector's disk: ingest answers 503 + Retry-After, nothing acknowledged is lost, ingest recovers without a restart.")
 
     @Option(help: "Seconds the disk stays full.") var full = 8.0
     @Option(help: "Size of the tmpfs holding the database (MiB).") var sizeMiB = 16
+    @Option(help: "How to fill the disk: auto (tmpfs, else fsize), tmpfs or fsize.") var method = Method.auto
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         runSuite("disk-full", common: common) { report, workspace in
             let mountPoint = workspace.file("dbfs")
             try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-            let mount = try runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=\(sizeMiB)m,mode=0700", "tmpfs", mountPoint], timeout: 10)
-            guard mount.status == 0 else {
-                throw HarnessError("cannot mount a tmpfs for the database (needs root or CAP_SYS_ADMIN): \(mount.output)")
+            var mounted = false
+            if method != .fsize {
+                let mount = try runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=\(sizeMiB)m,mode=0700", "tmpfs", mountPoint], timeout: 10)
+                mounted = mount.status == 0
+                if !mounted {
+                    let why = mount.output.trimmingCharacters(in: .whitespacesAndNewlines)
+                    if method == .tmpfs { throw HarnessError("cannot mount a tmpfs for the database (needs root or CAP_SYS_ADMIN): \(why)") }
+                    report.say("cannot mount a tmpfs (\(why)): limiting the collector's file size with prlimit instead")
+                }
             }
-            defer { _ = try? runCommand("/bin/umount", ["-l", mountPoint], timeout: 10) }
+            defer { if mounted { _ = try? runCommand("/bin/umount", ["-l", mountPoint], timeout: 10) } }
+            report.figure("method", mounted ? "tmpfs of \(sizeMiB) MiB filled by a file" : "prlimit --fsize=1 on the collector")
 
             let fleet = Fleet(workspace, database: mountPoint + "/gapwatch.db")
             defer { fleet.stopAll() }
             try fleet.startCollector()
             let collectorPID = fleet.collector.child?.pid
+            guard let pid = collectorPID else { throw HarnessError("the collector has no process id") }
             let agent = try fleet.addAgent(0)
             try agent.start()
             let pusher = Pusher(agentID: agent.agentID, url: agent.localURL, perSecond: 50)
@@ -43,24 +55,25 @@ struct DiskFull: ParsableCommand {
             // Fill the filesystem, and keep it full: SQLite may free some (a truncated WAL).
             let filler = mountPoint + "/filler"
             let fullSince = Date()
-            var fillerBytes = fill(filler)
+            var fillerBytes = 0
+            if mounted { fillerBytes = fill(filler) } else { try limitFileSize(pid: pid, to: "1") }
             var first503: Date?
             while Date().timeIntervalSince(fullSince) < 30 && first503 == nil {
-                fillerBytes += fill(filler)
+                if mounted { fillerBytes += fill(filler) }
                 first503 = reporter.answers.first { $0.at >= fullSince && $0.status == 503 }?.at
                 usleep(100_000)
             }
             let holdUntil = Date().addingTimeInterval(full)
             var healthDuringFull: Int?
             while Date() < holdUntil {
-                fillerBytes += fill(filler)
+                if mounted { fillerBytes += fill(filler) }
                 if healthDuringFull == nil {
                     healthDuringFull = try? HTTPClient(connectTimeoutMs: 500, timeoutMs: 3_000).send(.init(url: fleet.collector.url + "/healthz")).status
                 }
                 usleep(200_000)
             }
             // Space returns.
-            try FileManager.default.removeItem(atPath: filler)
+            if mounted { try FileManager.default.removeItem(atPath: filler) } else { try limitFileSize(pid: pid, to: "unlimited") }
             let spaceBack = Date()
             try waitFor("ingest to answer 200 again", timeout: 60) {
                 reporter.answers.contains { $0.at > spaceBack && $0.status == 200 }
@@ -78,8 +91,7 @@ struct DiskFull: ParsableCommand {
             let duringFull = reporter.answers.filter { $0.at >= fullSince && $0.at < spaceBack }
             let refused = duringFull.filter { $0.status != 200 }
             let not503 = refused.filter { $0.status != 503 || $0.retryAfter == nil }
-            report.figure("tmpfs_mib", sizeMiB)
-            report.figure("filler_bytes", fillerBytes)
+            if mounted { report.figure("filler_bytes", fillerBytes) }
             report.figure("first_503_after_disk_full_s", first503.map { seconds($0.timeIntervalSince(fullSince)) } ?? "never")
             report.figure("reports_during_full", duringFull.count)
             report.figure("answered_503_with_retry_after", refused.count - not503.count)
@@ -100,6 +112,13 @@ struct DiskFull: ParsableCommand {
             report.say("-- the reports sent directly (acknowledged by the collector's 200):")
             try Reconciliation.run(database: fleet.collector.database, acks: reporter.acknowledged, dataset: DirectReporter.dataset).report(to: report)
         }
+    }
+
+    /// Sets the soft RLIMIT_FSIZE of process `pid` (the collector ignores SIGXFSZ, so writes past it
+    /// fail with EFBIG).
+    func limitFileSize(pid: Int32, to value: String) throws {
+        let result = try runCommand("/usr/bin/env", ["prlimit", "--pid", "\(pid)", "--fsize=\(value):"], timeout: 10)
+        guard result.status == 0 else { throw HarnessError("prlimit --fsize=\(value) failed: \(result.output)") }
     }
 
     /// Appends to `path` until the filesystem refuses (ENOSPC); returns the bytes written.
