@@ -111,6 +111,7 @@ struct DiskFull: ParsableCommand {
             try Reconciliation.run(database: fleet.collector.database, acks: acks).report(to: report)
             report.say("-- the reports sent directly (acknowledged by the collector's 200):")
             try Reconciliation.run(database: fleet.collector.database, acks: reporter.acknowledged, dataset: DirectReporter.dataset).report(to: report)
+            try Reconciliation.reportStreams(database: fleet.collector.database, to: report)
         }
     }
 

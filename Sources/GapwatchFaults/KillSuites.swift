@@ -70,6 +70,7 @@ struct CollectorKill: ParsableCommand {
             report.check(integrityBad.isEmpty, "PRAGMA integrity_check is ok after every kill", integrityBad.prefix(3).joined(separator: "; "))
             report.check(finalIntegrity == "ok", "PRAGMA integrity_check is ok at the end", finalIntegrity)
             try Reconciliation.run(database: fleet.collector.database, acks: acks).report(to: report)
+            try Reconciliation.reportStreams(database: fleet.collector.database, to: report)
         }
     }
 }
@@ -141,6 +142,7 @@ struct AgentKill: ParsableCommand {
             report.check(status.dropped.corrupt == Int64(scribbles), "the agent counted each torn tail as corrupt once", "counted \(status.dropped.corrupt), scribbled \(scribbles)")
             report.check(stored == Int64(scribbles), "the collector received the corrupt count", "stored \(stored), scribbled \(scribbles)")
             try Reconciliation.run(database: fleet.collector.database, acks: acks).report(to: report)
+            try Reconciliation.reportStreams(database: fleet.collector.database, to: report)
         }
     }
 

@@ -127,6 +127,7 @@ struct Outage: ParsableCommand {
                 incidents.map { "\($0.rule) \($0.subject): \($0.reason)" }.prefix(4).joined(separator: "; "))
             fleet.stopAll()
             try Reconciliation.run(database: fleet.collector.database, acks: pushers.flatMap(\.acknowledged)).report(to: report)
+            try Reconciliation.reportStreams(database: fleet.collector.database, to: report)
         }
     }
 

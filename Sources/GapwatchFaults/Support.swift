@@ -189,6 +189,32 @@ struct Reconciliation {
         return r
     }
 
+    /// Streams (agent, spool) whose stored seqs are not exactly 1…last: every kind counts here,
+    /// heartbeats and `dropped` included, not only the pushes.
+    static func streamGaps(database: String) throws -> (streams: Int, gaps: [String]) {
+        let rows = try DatabaseQueue(path: database).read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.agent_id, s.spool_id, s.last_seq, COUNT(o.seq) AS n, MIN(o.seq) AS lo, MAX(o.seq) AS hi
+                    FROM streams s LEFT JOIN observations o ON o.stream_id = s.id GROUP BY s.id
+                    HAVING n > 0 OR s.last_seq > 0
+                    """)
+        }
+        // (The collector's own stream, `@collector`, holds no rows and is left out.)
+        let gaps = rows.compactMap { row -> String? in
+            let n: Int64 = row["n"], lo: Int64? = row["lo"], hi: Int64? = row["hi"], last: Int64 = row["last_seq"]
+            return lo == 1 && hi == n && hi == last ? nil : "\(row["agent_id"] as String): \(n) rows, seqs \(lo ?? 0)…\(hi ?? 0), acked \(last)"
+        }
+        return (rows.count, gaps)
+    }
+
+    static func reportStreams(database: String, to report: SuiteReport) throws {
+        let (streams, gaps) = try streamGaps(database: database)
+        report.figure("streams_checked_for_gaps", streams)
+        report.check(streams > 0 && gaps.isEmpty, "each spool's seqs are stored without a gap, 1…acked (every kind)", gaps.prefix(4).joined(separator: "; "))
+    }
+
     func report(to report: SuiteReport) {
         report.figure("observations_acknowledged", acknowledged)
         report.figure("observations_stored", storedRows)
@@ -220,6 +246,7 @@ final class Fleet {
         self.workspace = workspace
         collector = CollectorProcess(workspace: workspace, agentID: "faults-bootstrap")
         collector.extraConfig = collectorExtraConfig
+        collector.appendLogs = true
         if let database { collector.database = database }
     }
 
@@ -242,6 +269,7 @@ final class Fleet {
         let agent = AgentProcess(
             workspace: try Workspace(inside: workspace, "agent-\(index)"), collectorURL: collectorURL ?? collector.url,
             tokenFile: fleetTokenFile, agentID: "faults-agent-\(index)")
+        agent.appendLogs = true
         agents.append(agent)
         return agent
     }

@@ -76,9 +76,10 @@ public final class ChildProcess {
     public let process = Process()
     public let logPath: String
 
-    public init(_ executable: String, _ arguments: [String], log: String, environment: [String: String] = [:]) throws {
+    /// `appendLog`: keep what earlier runs wrote to `log` (a restarted process); otherwise start it empty.
+    public init(_ executable: String, _ arguments: [String], log: String, environment: [String: String] = [:], appendLog: Bool = false) throws {
         logPath = log
-        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        if !appendLog || !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         handle.seekToEndOfFile()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -184,6 +185,8 @@ public final class CollectorProcess {
     public var extraConfig = ""
     /// How long `start` waits for /healthz.
     public var startTimeout: TimeInterval = 30
+    /// Keep the log of earlier starts (the fault suite restarts it many times).
+    public var appendLogs = false
 
     public init(workspace: Workspace, agentID: String = "e2e-agent") {
         self.workspace = workspace
@@ -197,7 +200,7 @@ public final class CollectorProcess {
         try "bootstrap_agent_id: \(agentID)\nlog_level: notice\n\(extraConfig)\n".write(toFile: config, atomically: true, encoding: .utf8)
         let child = try ChildProcess(
             Binaries.gapwatch, ["collector", "--config", config, "--listen", "127.0.0.1:\(port)", "--database", database],
-            log: workspace.file("collector.log"))
+            log: workspace.file("collector.log"), appendLog: appendLogs)
         self.child = child
         try waitFor("the collector to answer /healthz", timeout: startTimeout) {
             try child.requireRunning("collector")
@@ -253,6 +256,8 @@ public final class AgentProcess {
     public var heartbeatInterval = "0s"
     /// How long `start` waits for the local endpoint.
     public var startTimeout: TimeInterval = 30
+    /// Keep the log of earlier starts (the fault suite restarts it many times).
+    public var appendLogs = false
     public var spoolDir: String { workspace.file("spool") }
     public var localURL: String { "http://127.0.0.1:\(localPort)" }
 
@@ -288,7 +293,7 @@ public final class AgentProcess {
             \(extraConfig)
             """
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let child = try ChildProcess(Binaries.agent, ["run", "--config", configPath], log: workspace.file("agent.log"))
+        let child = try ChildProcess(Binaries.agent, ["run", "--config", configPath], log: workspace.file("agent.log"), appendLog: appendLogs)
         self.child = child
         try waitFor("the agent's local endpoint", timeout: startTimeout) {
             try child.requireRunning("agent")
