@@ -64,6 +64,8 @@ struct CollectorKill: ParsableCommand {
             report.figure("restart_to_healthz_s_max", seconds(restartTimes.max() ?? 0))
             report.figure("integrity_check_ok", "\(integrityOK)/\(killed)")
             report.figure("push_attempts_not_acknowledged", pushers.reduce(0) { $0 + $1.failures.read { $0 } })
+            // Reports cut off or refused by a kill (the agents retried them): the kills hit ingest under load.
+            report.figure("agent_ship_attempts_failed", fleet.agents.map(shipFailures).reduce(0, +))
             report.figure("drain_after_last_restart_s", seconds(drain))
             report.check(killed == kills, "the collector was SIGKILLed \(kills) times", "\(killed)")
             report.check(restartTimes.count == kills, "the collector restarted after every kill", "\(restartTimes.count)")

@@ -58,7 +58,9 @@ struct Outage: ParsableCommand {
             // The outage: the collector crashes, and nothing listens where the agents send.
             standIn.stop()
             fleet.collector.child?.kill9()
+            let failuresBefore = fleet.agents.map(shipFailures)
             usleep(UInt32(outage * 1_000_000))
+            let outageAttempts = zip(fleet.agents.map(shipFailures), failuresBefore).map { $0 - $1 }
 
             // A stand-in answers 503 + Retry-After while the collector is still down.
             standIn.setMode(.unavailable(retryAfterSeconds: retryAfter))
@@ -105,6 +107,7 @@ struct Outage: ParsableCommand {
 
             report.figure("agents", agents)
             report.figure("outage_s", seconds(outage))
+            report.figure("failed_attempts_per_agent_during_outage", outageAttempts)
             report.figure("unavailable_phase_s", seconds(unavailable))
             report.figure("answered_503_with_retry_after", inUnavailable.count)
             report.figure("attempts_per_agent_in_503_phase", (0..<agents).map { a in inUnavailable.filter { $0.agent == a }.count })
@@ -116,6 +119,11 @@ struct Outage: ParsableCommand {
             report.figure("first_200_after_return_s", firstReconnect.map(seconds))
             report.figure("drain_s", seconds(drain))
             report.figure("liveness_or_heartbeat_incidents_opened", incidents.count)
+            // Backoff from 1s doubling to backoff_max with full jitter: about a dozen tries in 40s. An
+            // agent retrying at a fixed short pace would make hundreds.
+            let maxOutageAttempts = Int(outage / 2)
+            report.check(outageAttempts.allSatisfy { $0 >= 1 && $0 <= maxOutageAttempts },
+                "every agent backed off while the collector was down (1 to \(maxOutageAttempts) attempts in \(Int(outage))s)", "\(outageAttempts)")
             report.check(agentsAnswered503 == agents, "every agent retried during the 503 phase", "\(agentsAnswered503) of \(agents)")
             report.check(retryAfterChecked >= agents && retryAfterViolations.isEmpty, "every agent waited out Retry-After",
                 "\(retryAfterViolations.count) early retries of \(retryAfterChecked): \(retryAfterViolations.prefix(5))")

@@ -280,6 +280,11 @@ final class Fleet {
     }
 }
 
+/// Failed attempts to ship so far, from the agent's log (the shipper logs each one, with its wait).
+func shipFailures(_ agent: AgentProcess) -> Int {
+    (agent.child?.log ?? "").split(separator: "\n").filter { $0.contains("shipping failed") }.count
+}
+
 /// A delay in [lower, upper] seconds, as microseconds.
 func randomMicros(_ lower: Double, _ upper: Double) -> UInt32 {
     UInt32(Double.random(in: lower...upper) * 1_000_000)
