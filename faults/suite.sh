@@ -12,7 +12,8 @@ if [ ! -x "$bin" ]; then
 fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-"$bin" "$@" 2>&1 | tee "$out"
+# Bounded in time whatever happens; on SIGTERM the program ends its collector and agents itself.
+timeout --kill-after=15 "${GAPWATCH_FAULTS_TIMEOUT:-600}" "$bin" "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 if ! tail -n 1 "$out" | grep -Eq '^[0-9]+ passed, [0-9]+ failed$'; then
   echo "FAIL gapwatch-faults $1 exited with status $rc before its summary"

@@ -36,7 +36,9 @@ struct DiskFull: ParsableCommand {
                     report.say("cannot mount a tmpfs (\(why)): limiting the collector's file size with prlimit instead")
                 }
             }
-            defer { if mounted { _ = try? runCommand("/bin/umount", ["-l", mountPoint], timeout: 10) } }
+            let unmount: @Sendable () -> Void = { _ = try? runCommand("/bin/umount", ["-l", mountPoint], timeout: 10) }
+            if mounted { stopActions.write { $0.append(unmount) } }
+            defer { if mounted { unmount() } }
             report.figure("method", mounted ? "tmpfs of \(sizeMiB) MiB filled by a file" : "prlimit --fsize=1 on the collector")
 
             let fleet = Fleet(workspace, database: mountPoint + "/gapwatch.db")

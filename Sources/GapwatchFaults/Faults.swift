@@ -19,10 +19,33 @@ struct CommonOptions: ParsableArguments {
     var keep = false
 }
 
+/// What must be undone even when the suite is stopped from outside (an unmount).
+let stopActions = Locked<[@Sendable () -> Void]>([])
+
+/// On SIGTERM, SIGINT or SIGHUP (e.g. `timeout` in faults/suite.sh): SIGKILL our children (each in
+/// its own process group, they would outlive us), undo `stopActions`, and exit failed.
+func endChildrenOnStop() {
+    for sig in [SIGTERM, SIGINT, SIGHUP] {
+        signal(sig, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        source.setEventHandler {
+            FileHandle.standardOutput.write(Data("FAIL stopped by signal \(sig); ending the collector and agents\n".utf8))
+            LiveChildren.shared.killAll()
+            for action in stopActions.read({ $0 }) { action() }
+            FileHandle.standardOutput.write(Data("0 passed, 1 failed\n".utf8))
+            exit(1)
+        }
+        source.resume()
+        signalSources.write { $0.append(source) }
+    }
+}
+private let signalSources = Locked<[any DispatchSourceSignal]>([])
+
 /// Runs `body` with a fresh workspace; any error it throws is one failure. Always ends the process.
 func runSuite(_ name: String, common: CommonOptions, _ body: (SuiteReport, Workspace) throws -> Void) -> Never {
     let report = SuiteReport(name)
     signal(SIGPIPE, SIG_IGN)
+    endChildrenOnStop()
     let workspace: Workspace
     do {
         try Binaries.check()

@@ -71,6 +71,20 @@ public func freePort() -> Int {
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
+/// The child processes still running, so that a driver that is stopped (SIGTERM from `timeout`)
+/// can end them: each runs in its own process group and would outlive it.
+public final class LiveChildren: @unchecked Sendable {
+    public static let shared = LiveChildren()
+    private let lock = NSLock()
+    private var pids = Set<Int32>()
+    func add(_ pid: Int32) { lock.withLock { _ = pids.insert(pid) } }
+    func remove(_ pid: Int32) { lock.withLock { _ = pids.remove(pid) } }
+    /// SIGKILLs every child still running.
+    public func killAll() {
+        for pid in lock.withLock({ pids }) { kill(pid, SIGKILL) }
+    }
+}
+
 /// One of our binaries running as a child process, its output appended to a log file.
 public final class ChildProcess {
     public let process = Process()
@@ -90,7 +104,10 @@ public final class ChildProcess {
         for (k, v) in environment { env[k] = v }
         process.environment = env
         try process.run()
+        LiveChildren.shared.add(process.processIdentifier)
     }
+
+    deinit { LiveChildren.shared.remove(pid) }
 
     public var pid: Int32 { process.processIdentifier }
 
@@ -105,6 +122,7 @@ public final class ChildProcess {
     public func kill9() {
         kill(pid, SIGKILL)
         process.waitUntilExit()
+        LiveChildren.shared.remove(pid)
     }
 
     /// SIGTERM and wait (bounded); returns the exit status, or nil if it had to be killed.
@@ -118,6 +136,7 @@ public final class ChildProcess {
             kill9()
             return nil
         }
+        LiveChildren.shared.remove(pid)
         return process.terminationStatus
     }
 
