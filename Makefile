@@ -10,7 +10,7 @@ APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev libsqlite3-dev
 TEST_APT_PACKAGES := prometheus chromium-headless-shell python3-pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps build demo test test-swift check-protocol bench release clean
+.PHONY: deps test-deps build demo test test-swift check-protocol faults bench release clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -48,6 +48,11 @@ test: test-deps
 	 xp=$$(echo "$$x" | sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/'); \
 	 p=$$(tail -1 .build/protocol-validate.log | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/'); \
 	 set -- $$xp $$p; echo "Tests: $$(( $$1 - $$2 + $$3 )) passed, $$(( $$2 + $$4 )) failed"
+
+## The fault suite (faults/README.md): every faults/suite-*.sh against our binaries as processes,
+## separate from `make test`; one closing `Faults: N passed, N failed` line.
+faults: build
+	bash faults/run.sh
 
 release: deps
 	$(SWIFT) build -c release

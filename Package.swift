@@ -15,6 +15,8 @@ let package = Package(
     products: [
         .executable(name: "gapwatch", targets: ["GapwatchCLI"]),
         .executable(name: "gapwatch-agent", targets: ["GapwatchAgentCLI"]),
+        // The fault suite's driver (faults/README.md): SIGKILLs, outages, a full disk.
+        .executable(name: "gapwatch-faults", targets: ["GapwatchFaults"]),
         .library(name: "GapwatchProtocol", targets: ["GapwatchProtocol"]),
     ],
     dependencies: [
@@ -71,6 +73,16 @@ let package = Package(
                 // The demo's simulated services are small HTTP servers.
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
+        // Our binaries as child processes on 127.0.0.1: shared by EndToEndTests and gapwatch-faults.
+        .target(name: "GapwatchProcessHarness", dependencies: ["GapwatchCollector", "GapwatchHTTPClient", "GapwatchProtocol"]),
+        .executableTarget(
+            name: "GapwatchFaults",
+            dependencies: [
+                "GapwatchProcessHarness", "GapwatchAgent", "GapwatchHTTPClient", "GapwatchProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "GapwatchProtocolTests", dependencies: ["GapwatchProtocol"]),
         .testTarget(name: "GapwatchRulesTests", dependencies: ["GapwatchRules", "GapwatchProtocol"]),
         .testTarget(
@@ -94,6 +106,6 @@ let package = Package(
             ]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCollector", "GapwatchTestSupport", "CZlib"]),
+            dependencies: ["GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCollector", "GapwatchTestSupport", "GapwatchProcessHarness", "CZlib"]),
     ]
 )

@@ -41,6 +41,7 @@ public final class Agent: @unchecked Sendable {
         options.timeoutMs = config.collector.timeoutMs
         options.batchMax = config.collector.batchMax
         options.shipIntervalMs = config.collector.shipIntervalMs
+        options.backoffCapMs = config.collector.backoffMaxMs
         var loops: [ObserverLoop] = []
         if config.heartbeat.intervalMs > 0 {
             loops.append(ObserverLoop(observer: HeartbeatObserver(name: config.heartbeat.name, intervalMs: config.heartbeat.intervalMs), spool: spool, logger: logger))

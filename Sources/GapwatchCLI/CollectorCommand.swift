@@ -26,6 +26,9 @@ struct CollectorCommand: AsyncParsableCommand {
     var logLevel: String?
 
     func run() async throws {
+        // Past a file-size limit (ulimit -f, systemd LimitFSIZE) a write must fail like a full disk
+        // (503, nothing stored, retried), not kill the collector with SIGXFSZ.
+        signal(SIGXFSZ, SIG_IGN)
         var settings = try config.map { try CollectorConfig.load(path: $0) } ?? CollectorConfig()
         if let listen {
             let (host, port) = try parseListen(listen)

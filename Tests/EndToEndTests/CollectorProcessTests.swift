@@ -2,6 +2,7 @@ import Foundation
 import GapwatchCollector
 import GapwatchHTTPClient
 import GapwatchProtocol
+import GapwatchProcessHarness
 import XCTest
 import CZlib
 

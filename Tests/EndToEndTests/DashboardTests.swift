@@ -3,6 +3,7 @@ import GapwatchCollector
 import GapwatchHTTPClient
 import GapwatchProtocol
 import GapwatchTestSupport
+import GapwatchProcessHarness
 import XCTest
 
 /// The dashboard with our binaries as processes: a collector with a completeness rule (two), a run

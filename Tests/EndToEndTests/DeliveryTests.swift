@@ -2,6 +2,7 @@ import Foundation
 import GapwatchCollector
 import GapwatchHTTPClient
 import GapwatchProtocol
+import GapwatchProcessHarness
 import XCTest
 
 /// Delivery guarantees with our real binaries as processes: at-least-once delivery, exactly-once

@@ -1,5 +1,6 @@
 import Foundation
 import GapwatchCollector
+import GapwatchProcessHarness
 import XCTest
 
 /// The README's first command, run as a user would (with --exit so it ends by itself): the Jan 22

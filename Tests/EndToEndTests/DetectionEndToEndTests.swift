@@ -3,6 +3,7 @@ import GapwatchCollector
 import GapwatchHTTPClient
 import GapwatchProtocol
 import GapwatchTestSupport
+import GapwatchProcessHarness
 import XCTest
 
 /// Detection with our binaries as processes: a real agent stops and returns, a real collector is

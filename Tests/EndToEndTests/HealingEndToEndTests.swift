@@ -3,6 +3,7 @@ import GapwatchCollector
 import GapwatchHTTPClient
 import GapwatchProtocol
 import GapwatchTestSupport
+import GapwatchProcessHarness
 import XCTest
 
 /// Healing with our binaries as processes: stale items, a burst of gaps under the guardrails, and

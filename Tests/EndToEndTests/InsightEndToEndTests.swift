@@ -2,6 +2,7 @@ import Foundation
 import GapwatchCollector
 import GapwatchHTTPClient
 import GapwatchProtocol
+import GapwatchProcessHarness
 import XCTest
 
 /// The incident-time commands (`status`, `gaps`, `stale`, `decisions`, `timeline SUBJECT`) as a

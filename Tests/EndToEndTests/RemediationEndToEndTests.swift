@@ -3,6 +3,7 @@ import GapwatchCollector
 import GapwatchHTTPClient
 import GapwatchProtocol
 import GapwatchTestSupport
+import GapwatchProcessHarness
 import XCTest
 
 /// Self-healing with our binaries as processes: an agent reports raw and analytics counts, the

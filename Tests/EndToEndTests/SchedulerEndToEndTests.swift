@@ -2,6 +2,7 @@ import Foundation
 import GapwatchCollector
 import GapwatchHTTPClient
 import GapwatchProtocol
+import GapwatchProcessHarness
 import XCTest
 
 /// Scheduler targets and locks with our binaries as processes. The "scheduler" is a jobs file the

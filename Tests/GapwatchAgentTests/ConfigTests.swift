@@ -13,6 +13,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.collector.timeoutMs, 30_000)
         XCTAssertEqual(config.collector.batchMax, 500)
         XCTAssertEqual(config.collector.shipIntervalMs, 1_000)
+        XCTAssertEqual(config.collector.backoffMaxMs, 300_000)
         XCTAssertEqual(config.heartbeat.intervalMs, 30_000)
         XCTAssertEqual(config.heartbeat.name, "agent:\(config.agent.id)")
         XCTAssertEqual(config.spool.dir, "./gapwatch-agent-spool")
@@ -36,6 +37,7 @@ final class ConfigTests: XCTestCase {
               timeout: 1m
               batch_max: 5000
               ship_interval: 500ms
+              backoff_max: 30s
             heartbeat:
               interval: 0
               name: orchestrator
@@ -76,6 +78,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.collector.timeoutMs, 60_000)
         XCTAssertEqual(c.collector.batchMax, ReportLimits.default.maxObservations, "batch_max is clamped")
         XCTAssertEqual(c.collector.shipIntervalMs, 500)
+        XCTAssertEqual(c.collector.backoffMaxMs, 30_000)
         XCTAssertEqual(c.heartbeat.intervalMs, 0)
         XCTAssertEqual(c.spool.maxBytes, 512 * 1024)
         XCTAssertEqual(c.listen.host, "::1")
@@ -118,6 +121,7 @@ final class ConfigTests: XCTestCase {
         assertConfigError("probes:\n  http:\n    - name: a\n      url: http://x\n    - name: a\n      url: http://y\n", contains: ["line 5", "already used"])
         assertConfigError("collector:\n  token: a\n  token_file: /x\n", contains: ["not both"])
         assertConfigError("collector: [1, 2]\n", contains: ["line 1", "collector"])
+        assertConfigError("collector:\n  backoff_max: 500ms\n", contains: ["line 2", "collector.backoff_max", "at least 1s"])
     }
 
     func testListenAcceptsLoopbackForms() throws {

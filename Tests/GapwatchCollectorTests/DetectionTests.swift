@@ -168,13 +168,14 @@ final class DetectionTests: XCTestCase {
         XCTAssertTrue(c.reason.contains("cron '0 6 * * *' (Europe/Berlin)"), c.reason)
     }
 
-    func testCollectorRestartHoldsLivenessOffForOneGrace() async throws {
+    func testCollectorRestartHoldsLivenessOffForTheAgentsBackoffAndOneGrace() async throws {
         try open("liveness: {every: 30s, grace: 60s}")
         try await ingest(report(firstSeq: 1, at: t0 + 1_000, [ping("agent:agent-1")]), receivedAt: t0 + 1_000)
         try await tick(t0 + 1_001)
         XCTAssertEqual(try check("agent:agent-1", at: t0 + 1_001).state, "up")
         // The collector was down for an hour and starts again: the agent's liveness is long
-        // overdue, but the agent may be draining its spool; it gets one grace period.
+        // overdue, but the agent may still be backing off (up to agent_backoff_max, default 5m) and
+        // then draining its spool; it gets that and one grace period.
         let restart = t0 + 3_600_000
         let detector = Detector(database: runtime.database, config: runtime.config.detection, startedAt: restart, logger: Self.logger)
         _ = try detector.evaluateDue(now: restart + 1_000)
@@ -184,9 +185,14 @@ final class DetectionTests: XCTestCase {
         _ = try detector.evaluateDue(now: restart + 60_000)
         XCTAssertEqual(try check("agent:agent-1", at: restart + 60_000).state, "up")
         XCTAssertTrue(try runtime.database.incidents(IncidentFilter()).isEmpty, "the collector's own downtime paged nobody")
-        // Nothing more arrives: after the hold-off it goes down as usual.
+        // One grace alone is not enough: an agent at its longest backoff has not even retried yet.
         _ = try detector.evaluateDue(now: restart + 90_000)
-        XCTAssertEqual(try check("agent:agent-1", at: restart + 90_000).state, "down")
+        XCTAssertEqual(try check("agent:agent-1", at: restart + 90_000).state, "up")
+        _ = try detector.evaluateDue(now: restart + 359_999)
+        XCTAssertEqual(try check("agent:agent-1", at: restart + 359_999).state, "up")
+        // Nothing more arrives: after the hold-off (start + 5m + 60s) it goes down as usual.
+        _ = try detector.evaluateDue(now: restart + 360_000)
+        XCTAssertEqual(try check("agent:agent-1", at: restart + 360_000).state, "down")
     }
 
     // MARK: dependencies and silences

@@ -25,6 +25,7 @@ extension AgentConfig {
         out.append("  timeout: \(Units.formatDuration(collector.timeoutMs))")
         out.append("  batch_max: \(collector.batchMax)")
         out.append("  ship_interval: \(Units.formatDuration(collector.shipIntervalMs))")
+        out.append("  backoff_max: \(Units.formatDuration(collector.backoffMaxMs))")
         out.append("heartbeat:")
         out.append("  interval: \(Units.formatDuration(heartbeat.intervalMs))\(heartbeat.intervalMs == 0 ? "  # disabled" : "")")
         out.append("  name: \(q(heartbeat.name))")

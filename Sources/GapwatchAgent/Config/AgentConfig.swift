@@ -27,6 +27,8 @@ public struct AgentConfig: Sendable {
         public var timeoutMs: Int64 = 30_000
         public var batchMax: Int = 500
         public var shipIntervalMs: Int64 = 1_000
+        /// The ceiling of the shipper's exponential backoff (full jitter) between failed attempts.
+        public var backoffMaxMs: Int64 = 300_000
 
         /// `<url>/v1/reports`.
         public var reportsURL: String { url + "/v1/reports" }
@@ -293,6 +295,11 @@ public struct AgentConfig: Sendable {
             config.collector.batchMax = min(Int(v), ReportLimits.default.maxObservations)
         }
         if let v = try c.duration("ship_interval") { config.collector.shipIntervalMs = v }
+        if let v = try c.duration("backoff_max") {
+            // Below a second the jittered retries of a fleet would come close to a storm.
+            guard v >= 1_000 else { throw ConfigError(line: c.node("backoff_max")?.line, key: "collector.backoff_max", "must be at least 1s") }
+            config.collector.backoffMaxMs = v
+        }
         try c.finish()
     }
 

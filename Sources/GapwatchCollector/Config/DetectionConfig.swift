@@ -35,6 +35,10 @@ public struct LivenessConfig: Sendable {
     /// Matches the agent's default heartbeat interval.
     public var everyMs: Millis = 30_000
     public var graceMs: Millis = 60_000
+    /// The agents' `collector.backoff_max`: after a collector start, an agent that backed off while
+    /// the collector was down may retry only this much later, so no check whose last signal predates
+    /// the start goes down before start + this + its grace.
+    public var agentBackoffMaxMs: Millis = 300_000
     public var rule: HeartbeatRule { HeartbeatRule(expectation: .every(everyMs), graceMs: graceMs) }
 }
 
@@ -92,6 +96,7 @@ extension DetectionConfig {
             liveness.enabled = try m.bool("enabled") ?? liveness.enabled
             liveness.everyMs = try m.duration("every") ?? liveness.everyMs
             liveness.graceMs = try m.duration("grace", allowZero: true) ?? liveness.graceMs
+            liveness.agentBackoffMaxMs = try m.duration("agent_backoff_max", allowZero: true) ?? liveness.agentBackoffMaxMs
             try m.finish()
         }
         if var m = try reader.map("notify") {

@@ -218,7 +218,13 @@ public final class Detector: Sendable {
         let facts = HeartbeatFacts(
             since: row["created_at"], lastPingAt: row["last_ping_at"], lastStartAt: row["last_start_at"],
             lastFailAt: row["last_fail_at"], lastFailReason: row["last_fail_reason"])
-        let verdict = rule.evaluate(current: current, facts: facts, now: now, holdOffUntil: startedAt + rule.graceMs)
+        // After a start, signals from while the collector was down may still be in agents' spools,
+        // and an agent that backed off retries up to its backoff_max later: a check whose last
+        // signal predates the start waits for that and one grace. (The fault suite's outage paged
+        // every spooling agent with a hold-off of one grace.)
+        let lastSignal = facts.lastPingAt ?? facts.since
+        let holdOff = startedAt + rule.graceMs + (lastSignal < startedAt ? config.liveness.agentBackoffMaxMs : 0)
+        let verdict = rule.evaluate(current: current, facts: facts, now: now, holdOffUntil: holdOff)
         let changed = verdict.state != current
         try db.cachedStatement(sql: "UPDATE checks SET state = ?, reason = ?, next_due = ?, changed_at = CASE WHEN ? THEN ? ELSE changed_at END WHERE id = ?").execute(arguments: [verdict.state.rawValue, verdict.reason, verdict.nextEvaluation, changed, now, id])
         guard changed else { return nil }
