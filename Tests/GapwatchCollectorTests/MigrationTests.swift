@@ -31,6 +31,8 @@ final class MigrationTests: XCTestCase {
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'observations' ORDER BY name")
         }
         XCTAssertEqual(indexes, ["observations_counts"], "the subject index is gone; the table itself is ordered by subject")
+        let freePages = try await database.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA freelist_count") }
+        XCTAssertEqual(freePages, 0, "the old table's pages were given back")
         try await checkDedup(database, base: base)
     }
 

@@ -271,11 +271,13 @@ extension AppDatabase {
             try db.execute(sql: "DROP INDEX observations_counts")
             try db.execute(sql: "CREATE INDEX observations_counts ON observations (subject_id, part, observed_at, num) WHERE kind = 3")
         }
-        migrator.registerMigration("v8-observations-by-subject") { db in
+        migrator.registerMigration(observationsRewrite) { db in
             try migrateToSubjectClusteredObservations(db)
         }
         return migrator
     }
+
+    static let observationsRewrite = "v8-observations-by-subject"
 
     /// v8: the table itself is ordered by subject and time, so the separate subject index (a
     /// second copy of every row's key, 22.5 of 74 bytes per observation) goes. Deduplication moves
