@@ -33,6 +33,21 @@ final class IngestTests: XCTestCase {
         XCTAssertEqual(try collector.storedCount(), 15)
     }
 
+    func testASeqBelowTheHighestStoredThatWasNeverStoredIsKept() async throws {
+        // 4-6 were never sent (a gap, e.g. records moved aside); an agent that later sends them
+        // anyway must not have them dropped as duplicates just because 7 and 8 are stored.
+        var first = makeTestReport(seqs: 1...8)
+        first.observations.removeAll { (4...6).contains($0.seq) }
+        _ = try await collector.post(first)
+        let response = try await collector.post(makeTestReport(seqs: 4...9))
+        XCTAssertEqual(response.status, 200, response.bodyText)
+        let ack = try ReportCodec.decode(ReportResponse.self, from: response.body)
+        XCTAssertEqual(ack, ReportResponse(ackedSeq: 9, stored: 4, duplicates: 2, commands: []))
+        XCTAssertEqual(try collector.storedCount(), 9)
+        let resend = try ReportCodec.decode(ReportResponse.self, from: try await collector.post(makeTestReport(seqs: 1...9)).body)
+        XCTAssertEqual(resend, ReportResponse(ackedSeq: 9, stored: 0, duplicates: 9, commands: []))
+    }
+
     func testAFreshSpoolsSeqOneIsNotADuplicate() async throws {
         _ = try await collector.post(makeTestReport(spool: "old-spool", seqs: 1...3))
         let response = try await collector.post(makeTestReport(spool: "new-spool", seqs: 1...3))

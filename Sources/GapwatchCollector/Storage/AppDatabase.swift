@@ -41,7 +41,21 @@ public final class AppDatabase: Sendable {
         }
         pool = try DatabasePool(path: options.path, configuration: config)
         path = options.path
+        // The writer inserts at each subject's end of the table, so its hot pages are one leaf
+        // per busy subject plus their parents: more than SQLite's default 2 MB page cache holds.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = -65536") }
+        let applied = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
         try Self.migrator.migrate(pool)
+        if applied.contains("v7-count-index-with-value") && !applied.contains(Self.observationsRewrite) {
+            // The v8 rewrite left the old table's pages free: the file would stay twice its size
+            // until new observations refill them. One VACUUM (seconds per 10 million rows) gives
+            // them back and packs the new table. Not fatal: the store works either way.
+            do {
+                try pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM") }
+            } catch {
+                Logger(label: "gapwatch.storage").warning("VACUUM after the v8 migration failed", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// Forces a checkpoint so the WAL stays bounded even while readers keep it from resetting.

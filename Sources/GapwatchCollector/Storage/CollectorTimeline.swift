@@ -8,6 +8,8 @@ enum CollectorTimeline {
     static let agentID = "@collector"
 
     static func append(_ db: Database, body: ObservationBody, at: Millis) throws {
+        // Seqs come from streams.last_seq, not stream_seq_runs: no report can name '@collector',
+        // so nothing is ever deduplicated against this stream.
         guard let stream = try Row.fetchOne(
             db, sql: "UPDATE streams SET last_seq = last_seq + 1, last_seen = ? WHERE agent_id = ? RETURNING id, last_seq",
             arguments: [at, agentID])
@@ -18,11 +20,11 @@ enum CollectorTimeline {
         let c = body.columns
         try db.execute(
             sql: """
-                INSERT INTO observations (stream_id, seq, observed_at, received_at, kind, subject_id, status, part, num, code, at1, at2, text, target)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO observations (stream_id, seq, observed_at, received_lag, kind, subject_id, status, part, num, code, at1, at2, text, target)
+                VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: StatementArguments(
-                [stream["id"] as Int64, stream["last_seq"] as Int64, at, at, body.kind.storageCode, subjectID] as [(any DatabaseValueConvertible)?]
+                [stream["id"] as Int64, stream["last_seq"] as Int64, at, body.kind.storageCode, subjectID] as [(any DatabaseValueConvertible)?]
                     + c.arguments))
     }
 }

@@ -103,6 +103,14 @@ struct WriterCache: Sendable {
     var agents: [String: AgentSnapshot] = [:]
     /// Agent id → its liveness check's id.
     var livenessIDs: [String: Int64] = [:]
+    /// Stream id → its last seq run (the one ending at the highest stored seq); nil: none yet.
+    var lastRuns: [Int64: SeqRun?] = [:]
+}
+
+/// Seqs `from...to` of one stream are all stored (see `stream_seq_runs`).
+struct SeqRun: Equatable, Sendable {
+    var from: Int64
+    var to: Int64
 }
 
 struct AgentSnapshot: Equatable, Sendable {
@@ -138,9 +146,13 @@ private struct BatchWriter {
         let insert = try db.cachedStatement(
             sql: """
                 INSERT OR IGNORE INTO observations
-                    (stream_id, seq, observed_at, received_at, kind, subject_id, status, part, num, code, at1, at2, text, target)
+                    (stream_id, seq, observed_at, received_lag, kind, subject_id, status, part, num, code, at1, at2, text, target)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
+        // Seqs above the last run are new (the usual case: the next records of the spool) and
+        // extend it in memory; one at or below it is new only if it falls in no stored run.
+        var run = try lastRun(streamID)
+        var runChanged = false
         var stored = 0
         var maxSeq: UInt64 = 0
         var maxObservedAt: Millis = .min
@@ -189,15 +201,28 @@ private struct BatchWriter {
                 ])
             default: break
             }
+            maxSeq = max(maxSeq, observation.seq)
+            let seq = Int64(observation.seq)
+            if let current = run, seq <= current.to {
+                guard try isGapBelow(streamID, seq: seq, lastRun: current) else { continue }
+                try saveRun(streamID, SeqRun(from: seq, to: seq))
+            } else if let current = run, seq == current.to + 1 {
+                run = SeqRun(from: current.from, to: seq)
+                runChanged = true
+            } else {
+                if let current = run, runChanged { try saveRun(streamID, current) }
+                run = SeqRun(from: seq, to: seq)
+                runChanged = true
+            }
             let subjectID = try subject(body.subject(agentID: agent.id))
             // Bound with the C API: GRDB's StatementArguments boxing cost a third of ingest's time.
             let c = body.columns
             let s = insert.sqliteStatement
             sqlite3_reset(s)
             sqlite3_bind_int64(s, 1, streamID)
-            sqlite3_bind_int64(s, 2, Int64(observation.seq))
+            sqlite3_bind_int64(s, 2, seq)
             sqlite3_bind_int64(s, 3, observation.observedAt)
-            sqlite3_bind_int64(s, 4, receivedAt)
+            sqlite3_bind_int64(s, 4, receivedAt - observation.observedAt)
             sqlite3_bind_int64(s, 5, Int64(body.kind.storageCode))
             sqlite3_bind_int64(s, 6, subjectID)
             bind(s, 7, c.status)
@@ -219,8 +244,11 @@ private struct BatchWriter {
                 lags.append(receivedAt - observation.observedAt)
                 if case .dropped(let d) = body { dropped = d }
             }
-            maxSeq = max(maxSeq, observation.seq)
         }
+        if let run, runChanged {
+            try saveRun(streamID, run)
+        }
+        cache.lastRuns[streamID] = .some(run)
         if routing.livenessEnabled && !report.observations.isEmpty {
             try recordLiveness(agentID: agent.id, observedAt: maxObservedAt, now: receivedAt)
         }
@@ -373,6 +401,36 @@ private struct BatchWriter {
         let id = db.lastInsertedRowID
         cache.streamIDs[key] = id
         return id
+    }
+
+    private mutating func lastRun(_ streamID: Int64) throws -> SeqRun? {
+        if let known = cache.lastRuns[streamID] { return known }
+        let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT from_seq, to_seq FROM stream_seq_runs WHERE stream_id = ? ORDER BY from_seq DESC LIMIT 1"),
+            arguments: [streamID])
+        let run = row.map { SeqRun(from: $0["from_seq"], to: $0["to_seq"]) }
+        cache.lastRuns[streamID] = .some(run)
+        return run
+    }
+
+    /// Whether `seq` (at or below the last run's end) was never stored: it lies between runs.
+    /// An agent that ships in order never sends one; this keeps such a record rather than
+    /// dropping it as a duplicate.
+    private func isGapBelow(_ streamID: Int64, seq: Int64, lastRun: SeqRun) throws -> Bool {
+        if seq >= lastRun.from { return false }
+        let end = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT to_seq FROM stream_seq_runs WHERE stream_id = ? AND from_seq <= ? ORDER BY from_seq DESC LIMIT 1"),
+            arguments: [streamID, seq])
+        return end.map { $0 < seq } ?? true
+    }
+
+    private func saveRun(_ streamID: Int64, _ run: SeqRun) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO stream_seq_runs (stream_id, from_seq, to_seq) VALUES (?, ?, ?)
+                ON CONFLICT (stream_id, from_seq) DO UPDATE SET to_seq = excluded.to_seq
+                """
+        ).execute(arguments: [streamID, run.from, run.to])
     }
 
     private mutating func subject(_ name: String) throws -> Int64 {

@@ -271,6 +271,69 @@ extension AppDatabase {
             try db.execute(sql: "DROP INDEX observations_counts")
             try db.execute(sql: "CREATE INDEX observations_counts ON observations (subject_id, part, observed_at, num) WHERE kind = 3")
         }
+        migrator.registerMigration(observationsRewrite) { db in
+            try migrateToSubjectClusteredObservations(db)
+        }
         return migrator
+    }
+
+    static let observationsRewrite = "v8-observations-by-subject"
+
+    /// v8: the table itself is ordered by subject and time, so the separate subject index (a
+    /// second copy of every row's key, 22.5 of 74 bytes per observation) goes. Deduplication moves
+    /// from the primary key to `stream_seq_runs`: the seq ranges stored per stream, which in-order
+    /// shipping keeps to one run per stream (a new run only at a gap). Received time is kept as
+    /// its small lag behind observed time; `received_at` is a virtual column computed from it.
+    static func migrateToSubjectClusteredObservations(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE observations_v8 (
+                    subject_id INTEGER NOT NULL,
+                    observed_at INTEGER NOT NULL,
+                    stream_id INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    received_lag INTEGER NOT NULL,     -- received_at - observed_at (ms): usually a few bytes
+                    kind INTEGER NOT NULL,
+                    status TEXT,
+                    part TEXT,
+                    num INTEGER,
+                    code INTEGER,
+                    at1 INTEGER,
+                    at2 INTEGER,
+                    text TEXT,
+                    target TEXT,
+                    received_at INTEGER GENERATED ALWAYS AS (observed_at + received_lag) VIRTUAL,
+                    PRIMARY KEY (subject_id, observed_at, stream_id, seq)
+                ) WITHOUT ROWID;
+                -- Every seq stored per stream as inclusive ranges: the dedup record. Runs never
+                -- overlap; the run with the highest from_seq ends at the stream's highest stored seq.
+                CREATE TABLE stream_seq_runs (
+                    stream_id INTEGER NOT NULL,
+                    from_seq INTEGER NOT NULL,
+                    to_seq INTEGER NOT NULL,
+                    PRIMARY KEY (stream_id, from_seq)
+                ) WITHOUT ROWID;
+                """)
+        // Gaps and islands over the old primary key order: one run per unbroken range of seqs.
+        try db.execute(
+            sql: """
+                INSERT INTO stream_seq_runs (stream_id, from_seq, to_seq)
+                SELECT stream_id, MIN(seq), MAX(seq) FROM (
+                    SELECT stream_id, seq, seq - ROW_NUMBER() OVER (PARTITION BY stream_id ORDER BY seq) AS island
+                    FROM observations)
+                GROUP BY stream_id, island
+                """)
+        // Copied in the new key's order (the old subject index already holds it), so the new
+        // B-tree is written front to back with full pages.
+        try db.execute(
+            sql: """
+                INSERT INTO observations_v8
+                    (subject_id, observed_at, stream_id, seq, received_lag, kind, status, part, num, code, at1, at2, text, target)
+                SELECT subject_id, observed_at, stream_id, seq, received_at - observed_at, kind, status, part, num, code, at1, at2, text, target
+                FROM observations ORDER BY subject_id, observed_at, stream_id, seq
+                """)
+        try db.execute(sql: "DROP TABLE observations")
+        try db.execute(sql: "ALTER TABLE observations_v8 RENAME TO observations")
+        try db.execute(sql: "CREATE INDEX observations_counts ON observations (subject_id, part, observed_at, num) WHERE kind = 3")
     }
 }

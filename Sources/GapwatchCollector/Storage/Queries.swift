@@ -160,8 +160,15 @@ extension AppDatabase {
                 arguments.append(to)
             }
             if let after = filter.after {
-                conditions.append("(o.observed_at, o.stream_id, o.seq) > (?, ?, ?)")
-                arguments.append(contentsOf: [after.observedAt, after.streamID, after.seq] as [Int64])
+                // The plain bound lets SQLite seek the primary key's observed_at; the row value decides ties.
+                conditions.append("o.observed_at >= ? AND (o.observed_at, o.stream_id, o.seq) > (?, ?, ?)")
+                arguments.append(contentsOf: [after.observedAt, after.observedAt, after.streamID, after.seq] as [Int64])
+            }
+            if filter.subject == nil, filter.from != nil || filter.after != nil {
+                // The table is keyed by (subject_id, observed_at, ...) and nothing else indexes
+                // time or agent: naming every subject makes SQLite seek each subject's time range
+                // instead of reading the whole table. Without a lower time bound it is a full scan.
+                conditions.append("o.subject_id IN (SELECT id FROM subjects)")
             }
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let rows = try Row.fetchAll(

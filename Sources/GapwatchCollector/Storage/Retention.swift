@@ -63,12 +63,17 @@ public struct Retention: Sendable {
     }
 
     private func pruneBatch(_ db: Database, subject: Int64, before cutoff: Millis) throws -> Int {
-        // The batch, by the subject index: oldest first.
-        try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS prune_batch (stream_id INTEGER, seq INTEGER, PRIMARY KEY (stream_id, seq)) WITHOUT ROWID")
+        // The batch: the subject's oldest rows, the front of its range of the primary key.
+        try db.execute(
+            sql: """
+                CREATE TEMP TABLE IF NOT EXISTS prune_batch (
+                    subject_id INTEGER, observed_at INTEGER, stream_id INTEGER, seq INTEGER,
+                    PRIMARY KEY (subject_id, observed_at, stream_id, seq)) WITHOUT ROWID
+                """)
         try db.execute(sql: "DELETE FROM temp.prune_batch")
         try db.execute(
             sql: """
-                INSERT INTO temp.prune_batch SELECT stream_id, seq FROM observations
+                INSERT INTO temp.prune_batch SELECT subject_id, observed_at, stream_id, seq FROM observations
                 WHERE subject_id = ? AND observed_at < ? ORDER BY observed_at LIMIT ?
                 """, arguments: [subject, cutoff, batch])
         let n = db.changesCount
@@ -78,7 +83,8 @@ public struct Retention: Sendable {
                 INSERT INTO daily_rollups (subject_id, kind, day, observations, first_at, last_at, failed, num_min, num_max, num_sum)
                 SELECT o.subject_id, o.kind, strftime('%Y-%m-%d', o.observed_at / 1000, 'unixepoch'), COUNT(*), MIN(o.observed_at), MAX(o.observed_at),
                        SUM(o.status IN ('fail', 'unhealthy', 'FAIL', 'failed', 'timeout', 'rejected')), MIN(o.num), MAX(o.num), SUM(o.num)
-                FROM observations o JOIN temp.prune_batch b ON b.stream_id = o.stream_id AND b.seq = o.seq
+                FROM observations o JOIN temp.prune_batch b
+                    ON b.subject_id = o.subject_id AND b.observed_at = o.observed_at AND b.stream_id = o.stream_id AND b.seq = o.seq
                 GROUP BY 1, 2, 3
                 ON CONFLICT (subject_id, kind, day) DO UPDATE SET
                     observations = observations + excluded.observations,
@@ -89,7 +95,10 @@ public struct Retention: Sendable {
                     num_sum = COALESCE(num_sum, 0) + COALESCE(excluded.num_sum, 0)
                 """)
         try db.execute(
-            sql: "DELETE FROM observations WHERE (stream_id, seq) IN (SELECT stream_id, seq FROM temp.prune_batch)")
+            sql: """
+                DELETE FROM observations WHERE (subject_id, observed_at, stream_id, seq) IN
+                    (SELECT subject_id, observed_at, stream_id, seq FROM temp.prune_batch)
+                """)
         return n
     }
 }
