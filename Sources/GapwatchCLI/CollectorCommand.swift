@@ -8,9 +8,7 @@ struct CollectorCommand: AsyncParsableCommand {
         commandName: "collector",
         abstract: "Run the collector: ingest reports from agents and serve the API.",
         discussion: """
-            With no --config it runs the embedded default: listens on 127.0.0.1:7070, stores to
-            ./gapwatch.db (SQLite, WAL). Every key of the config file is documented in
-            collector/collector.example.yaml. SIGTERM or Ctrl-C drains in-flight requests and stops.
+            With no --config it runs the embedded default: listens on 127.0.0.1:7070, stores to ./gapwatch.db (SQLite, WAL). Every key of the config file is documented in collector/collector.example.yaml. SIGTERM or Ctrl-C drains in-flight requests and stops.
             """)
 
     @Option(help: "YAML config file (see collector/collector.example.yaml).")
