@@ -122,6 +122,18 @@ extension ObservationBody {
 
 // MARK: - Field checks
 
+/// `text` cut to at most `max` UTF-8 bytes (on a character boundary, marked with "…") for quoting in
+/// an error message: a refusal says what was wrong without echoing a megabyte of input back.
+public func excerpt(_ text: String, max: Int = 64) -> String {
+    if text.utf8.count <= max { return text }
+    var out = ""
+    for character in text {
+        if out.utf8.count + character.utf8.count > max { break }
+        out.append(character)
+    }
+    return out + "…"
+}
+
 /// A non-empty printable name with no control characters.
 func check(name: String, field: @autoclosure () -> String, max: Int = FieldLimits.name) throws(ValidationError) {
     if name.isEmpty { throw ValidationError(field: field(), message: "must not be empty") }
