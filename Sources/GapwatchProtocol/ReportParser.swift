@@ -46,6 +46,8 @@ struct ReportParser {
         let first = try peek()
         if first != UInt8(ascii: "{") && first != UInt8(ascii: "[") && first != UInt8(ascii: "\"") {
             try skipValue()  // throws a syntax error for anything that is not JSON at all
+            // A scalar is JSON but not a report; going on would read "900{...}" as the object after it.
+            throw Failure(message: "body: expected an object")
         }
         var seen: UInt64 = 0
         try object(path: "") { (p: inout ReportParser, key) throws(Failure) in

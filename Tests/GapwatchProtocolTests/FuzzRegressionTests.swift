@@ -67,6 +67,16 @@ final class FuzzRegressionTests: XCTestCase {
         XCTAssertEqual(excerpt(String(repeating: "é", count: 40), max: 5), "éé…")  // cut on a character, not inside one
     }
 
+    /// Found by the fuzzer: a body that starts with a number, `true` or `null` before the object
+    /// ("900{...}") was accepted: the scalar was skipped as if it were whitespace.
+    func testAScalarBeforeTheReportIsBadJSON() {
+        for prefix in ["900", "-1", "true", "null", "1.5e3"] {
+            assertBadJSON(Array(prefix.utf8) + minimalJSON, messagePrefix: "body")
+            assertBadJSON(Array(prefix.utf8), messagePrefix: "body: expected an object")
+        }
+        assertBadJSON(Array("tru".utf8), messagePrefix: "body is not valid JSON")
+    }
+
     /// Every input of fuzz/corpus/ (seeds and what libFuzzer kept) is either refused with a typed,
     /// clear error or accepted as a valid report that JSONDecoder reads the same way.
     func testTheFuzzCorpusIsRefusedClearlyOrDecodedAsTheReferenceDoes() throws {
