@@ -9,8 +9,8 @@
 # A crash leaves its input in fuzz/crashes/ (gitignored) and the suite exits 1. Reproduce with
 #   .build/debug/gapwatch-fuzz fuzz/crashes/crash-<hash>          (the replay tool, normal build)
 #
-# Environment: FUZZ_SECONDS (default 90) bounds the fuzz run; FUZZ_MERGE=1 afterwards merges the inputs
-# that add coverage into fuzz/corpus/ (minimised with -merge=1) to be committed.
+# Environment: FUZZ_SECONDS (default 90) bounds the fuzz run; FUZZ_MERGE=1 afterwards rewrites
+# fuzz/corpus/ as the named seeds plus a minimal set (-merge=1) covering what the run reached, to commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,9 +76,19 @@ else
 fi
 
 if [ "${FUZZ_MERGE:-0}" = 1 ] && [ "$status" -eq 0 ]; then
+    # Minimise: the smallest set of inputs (corpus + this run's) that keeps every covered edge
+    # (-use_counters=0: hit counts would keep hundreds more). Named inputs (seed-*, found-*) stay as
+    # documentation; the hash-named ones are replaced by the minimal set, less copies of named ones.
     before=$(find fuzz/corpus -type f | wc -l)
-    "$bin" "${options[@]}" -merge=1 fuzz/corpus "$work/new" >"$work/merge.log" 2>&1
-    echo "merged: fuzz/corpus $before -> $(find fuzz/corpus -type f | wc -l) inputs ($(du -sk fuzz/corpus | cut -f1) KB)"
+    rm -rf "$work/min" && mkdir -p "$work/min"
+    "$bin" "${options[@]}" -use_counters=0 -merge=1 "$work/min" fuzz/corpus "$work/new" >"$work/merge.log" 2>&1
+    find fuzz/corpus -type f ! -name 'seed-*' ! -name 'found-*' -delete
+    named=$(sha1sum fuzz/corpus/* | cut -d' ' -f1)
+    for file in "$work/min"/*; do
+        grep -qx "$(basename "$file")" <<<"$named" || cp "$file" fuzz/corpus/
+    done
+    echo "merged: fuzz/corpus $before -> $(find fuzz/corpus -type f | wc -l) inputs," \
+        "$(cat fuzz/corpus/* | wc -c) bytes ($(tail -1 "$work/merge.log"))"
 fi
 
 finish
