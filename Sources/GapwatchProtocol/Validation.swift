@@ -45,6 +45,17 @@ extension Report {
 }
 
 extension AgentIdentity {
+    /// What is wrong with `id` as an agent id (1-128 ASCII letters, digits and . _ : -), or nil when
+    /// nothing is: the one rule for reports, token requests and query parameters alike.
+    public static func problem(withID id: String) -> String? {
+        do {
+            try check(token: id, field: "", max: FieldLimits.id, allowed: "._:-")
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
     func validate(limits: ReportLimits) throws(ValidationError) {
         try check(token: id, field: "agent.id", max: FieldLimits.id, allowed: "._:-")
         try check(text: service, field: "agent.service", max: FieldLimits.name)
