@@ -5,16 +5,18 @@
 # Every check is on: no 5xx (not_a_server_error), every status, content type, header and body as the
 # spec says (status_code_conformance, content_type_conformance, response_headers_conformance,
 # response_schema_conformance), bad input refused (negative_data_rejection), valid input accepted
-# (positive_data_acceptance), ... Two runs, each counted in the closing "N passed, N failed" line:
-#   1. every operation with the admin token;
+# (positive_data_acceptance), ... Three runs, each counted in the closing "N passed, N failed" line
+# with a check that its token still worked at its end (else its cases after a revocation saw only 401):
+#   1. every operation but DELETE /v1/tokens/{id} with the admin token;
 #   2. POST /v1/reports with a fleet token (the admin token may not report, so run 1 sees its 403; a
-#      fleet token may report for any agent id, so schema-valid reports are stored).
+#      fleet token may report for any agent id, so schema-valid reports are stored);
+#   3. DELETE /v1/tokens/{id}, last, with an admin token of its own (it may revoke any token).
 # A 400 counts as accepting schema-valid input only where faults/schemathesis.toml says why.
 # Figures printed per run: operations tested, test cases generated, failures; the collector's log is
 # searched for crashes. Needs .build/debug/gapwatch (swift build); installs schemathesis if missing.
 #
 # Environment: SCHEMA_MAX_EXAMPLES (default 30) cases per operation and phase; SCHEMA_MAX_SECONDS
-# (default 240) bounds each run; SCHEMA_SEED fixes hypothesis' seed (default: a new one each run).
+# (default 240) is run 1's time, run 2 gets half, run 3 30 s; SCHEMA_SEED fixes the seed (default: new).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +39,7 @@ if ! command -v schemathesis >/dev/null 2>&1; then
     # Same way as the Makefile and .ci/run install their Python tools.
     python3 -m pip install -q schemathesis >/dev/null 2>&1 || python3 -m pip install -q --break-system-packages schemathesis
 fi
-echo "schemathesis $(schemathesis --version | awk '{print $NF}'), seed $seed, max $max_examples examples per operation, ${max_seconds}s per run"
+echo "schemathesis $(schemathesis --version | awk '{print $NF}'), seed $seed, max $max_examples examples per operation, runs of ${max_seconds}s, $((max_seconds / 2))s, 30s"
 
 dir="$(mktemp -d /tmp/gapwatch-schema.XXXXXX)"
 # Outputs stay after the run (gitignored): schemathesis' report and the collector's log.
@@ -76,19 +78,19 @@ if [ -z "$admin" ] || [ -z "$fleet" ]; then
 fi
 echo "collector pid $collector on 127.0.0.1:$port, database $dir/gapwatch.db"
 
-# run NAME TOKEN [schemathesis filter options...]
+# run NAME TOKEN SECONDS [schemathesis filter options...]; --max-time makes a run use all of SECONDS.
 run() {
-    local name="$1" bearer="$2"
-    shift 2
+    local name="$1" bearer="$2" seconds="$3"
+    shift 3
     local out="$logs/$name"
     rm -rf "$out" && mkdir -p "$out"
     local status=0
     # --phases leaves out stateful: it chains operations by guessed links, and DELETE /v1/tokens/{id}
     # with an id from GET /v1/tokens would revoke the suite's own token and turn the rest into 401s.
-    timeout $((max_seconds + 60)) schemathesis --config-file faults/schemathesis.toml run protocol/openapi.yaml \
+    timeout $((seconds + 60)) schemathesis --config-file faults/schemathesis.toml run protocol/openapi.yaml \
         --url "http://127.0.0.1:$port" -H "Authorization: Bearer $bearer" \
         --checks all --phases examples,coverage,fuzzing --max-examples "$max_examples" --seed "$seed" \
-        --max-time "$max_seconds" --request-timeout 20 --workers 2 --no-color \
+        --max-time "$seconds" --request-timeout 20 --workers 2 --no-color \
         --generation-database none --suppress-health-check all \
         --report ndjson --report-ndjson-path "$out/events.ndjson" "$@" >"$out/output.txt" 2>&1 || status=$?
     python3 - "$out/events.ndjson" "$name" <<'PY'
@@ -137,13 +139,29 @@ PY
     else
         fail "$name: schemathesis exit $status (full output: $out/output.txt)"
     fi
+    # If the run's own token stopped working, every case after that saw only 401 and passed without
+    # testing anything: the run does not count.
+    local still
+    still=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $bearer" "http://127.0.0.1:$port/v1/agents")
+    if [ "$still" != 401 ]; then
+        pass "$name: its token still authenticates at the end (GET /v1/agents: $still)"
+    else
+        fail "$name: its token was revoked during the run, so its later cases only saw 401"
+    fi
 }
 
-run all-operations "$admin"
-run ingest-as-fleet "$fleet" --include-operation-id postReport
+# schemathesis fills path parameters with values captured from earlier responses, so revokeToken
+# would get the suite's own token ids from GET /v1/tokens: it runs on its own, last, with a token of
+# its own.
+run all-operations "$admin" "$max_seconds" --exclude-operation-id revokeToken
+run ingest-as-fleet "$fleet" $((max_seconds / 2)) --include-operation-id postReport
+revoker="$(curl -fsS -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+    -d '{"kind":"admin","name":"suite-api-schema revoke run"}' "http://127.0.0.1:$port/v1/tokens" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')" || revoker=""
+run revoke-token "$revoker" 30 --include-operation-id revokeToken
 
 if kill -0 "$collector" 2>/dev/null; then
-    pass "the collector is still serving after both runs"
+    pass "the collector is still serving after the runs"
 else
     fail "the collector died during the runs"
     tail -30 "$dir/collector.log"

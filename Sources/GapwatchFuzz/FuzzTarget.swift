@@ -121,15 +121,15 @@ enum FuzzOracle {
 }
 
 #if GAPWATCH_FUZZ
-/// The libFuzzer callback. -sanitize=fuzzer links libFuzzer's own main, which calls it by this name.
+/// The libFuzzer callback, by the name libFuzzer's own main (linked by -sanitize=fuzzer) refers to.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     FuzzOracle.check(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
 }
 
-/// SwiftPM links an executable's entry point under the module's name (GapwatchFuzz_main), so one
-/// must exist: it runs libFuzzer's driver with the same callback.
+/// SwiftPM points an executable's `main` at `GapwatchFuzz_main`, so that must exist too: it runs
+/// libFuzzer's driver with the same callback, so either entry point fuzzes the same way.
 @main
 enum Fuzz {
     static func main() {
