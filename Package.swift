@@ -17,6 +17,9 @@ let package = Package(
         .executable(name: "gapwatch-agent", targets: ["GapwatchAgentCLI"]),
         // The fault suite's driver (faults/README.md): SIGKILLs, outages, a full disk.
         .executable(name: "gapwatch-faults", targets: ["GapwatchFaults"]),
+        // The report decoder's fuzz oracle: a corpus replay tool in a normal build, a libFuzzer
+        // binary when built with -sanitize=fuzzer -DGAPWATCH_FUZZ (faults/suite-fuzz.sh).
+        .executable(name: "gapwatch-fuzz", targets: ["GapwatchFuzz"]),
         .library(name: "GapwatchProtocol", targets: ["GapwatchProtocol"]),
     ],
     dependencies: [
@@ -34,6 +37,8 @@ let package = Package(
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "GapwatchProtocol", dependencies: ["CZlib"]),
         .target(name: "GapwatchHTTPClient", dependencies: ["CCurl"]),
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(name: "GapwatchFuzz", dependencies: ["GapwatchProtocol", "CFuzzerDriver"]),
         .target(name: "GapwatchRules", dependencies: ["GapwatchProtocol"]),
         // argv-only child processes (posix_spawn, never a shell): agent command probes and the
         // collector's command notification channel.

@@ -56,7 +56,8 @@ public enum Collector {
         _ runtime: CollectorRuntime, extra: ((Router<CollectorContext>) -> Void)? = nil
     ) -> Router<CollectorContext> {
         let router = Router(context: CollectorContext.self)
-        router.add(middleware: ErrorBodyMiddleware())
+        let knownRoutes = KnownRoutes()
+        router.add(middleware: ErrorBodyMiddleware(knownRoutes: knownRoutes))
         MetricsController(runtime: runtime).register(on: router)  // GET /metrics; counts POST /v1/reports answers
         // Open on purpose: load balancers and service managers probe it without a token. It says
         // only that the process serves and its database answers.
@@ -80,6 +81,7 @@ public enum Collector {
         IncidentsController(database: runtime.database).register(on: v1)
         SilencesController(database: runtime.database).register(on: v1)
         extra?(router)
+        knownRoutes.fill(from: router)
         return router
     }
 

@@ -46,8 +46,12 @@ struct ReportParser {
         let first = try peek()
         if first != UInt8(ascii: "{") && first != UInt8(ascii: "[") && first != UInt8(ascii: "\"") {
             try skipValue()  // throws a syntax error for anything that is not JSON at all
+            // A scalar is JSON but not a report; going on would read "900{...}" as the object after it.
+            throw Failure(message: "body: expected an object")
         }
+        var seen: UInt64 = 0
         try object(path: "") { (p: inout ReportParser, key) throws(Failure) in
+            if let bit = Self.reportKeys.firstIndex(of: key) { try p.once(bit, &seen, key) }
             switch key {
             case "protocol": version = try p.int(path: "protocol").map(Int.init)
             case "agent": agent = try p.agentIdentity()
@@ -71,7 +75,9 @@ struct ReportParser {
         if try null() { return nil }
         var id: String?
         var identity = AgentIdentity(id: "", service: "", host: "", version: "")
+        var seen: UInt64 = 0
         try object(path: "agent") { (p: inout ReportParser, key) throws(Failure) in
+            if let bit = Self.agentKeys.firstIndex(of: key) { try p.once(bit, &seen, "agent.\(key)") }
             switch key {
             case "id": id = try p.string(path: "agent.id")
             case "service": identity.service = try p.string(path: "agent.service") ?? ""
@@ -89,7 +95,8 @@ struct ReportParser {
         if try null() { return nil }
         var labels: [String: String] = [:]
         try object(path: "agent.labels") { (p: inout ReportParser, key) throws(Failure) in
-            let path = "agent.labels.\(key)"
+            let path = "agent.labels.\(excerpt(key))"
+            if labels[key] != nil { throw Failure(message: "agent.labels: \(Self.duplicate)") }
             labels[key] = try p.required(try p.string(path: path), path, type: "a string")
         }
         return labels
@@ -106,7 +113,7 @@ struct ReportParser {
 
     /// Observation field names, looked up by hash: a `switch` over ~30 strings compares them one by
     /// one and cost more than the rest of parsing.
-    private enum ObservationKey {
+    private enum ObservationKey: Int {
         case seq, observedAt, kind, name, status, message, durationMs, exitCode, job, target, httpStatus, error, latencyMs, healthy, dataset, partition, count, itemKind, itemId, referenceTime, workflow, decision, reason, holder, acquiredAt, expiresAt, actionId, outcome, outputTail, overflow, corrupt, change, enabled, healthUrl, schedule, timezone, scheduler, lastAttemptAt, lastResult, lastSuccessAt
     }
 
@@ -172,9 +179,12 @@ struct ReportParser {
         var path: String { "observations[\(index)]" }
         var f = Fields()
         var seqIsNegative = false
+        var seen: UInt64 = 0
         try object(path: path) { (p: inout ReportParser, key) throws(Failure) in
             var field: String { "\(path).\(key)" }
-            switch ReportParser.observationKeys[key] {
+            let known = ReportParser.observationKeys[key]
+            if let known { try p.once(known.rawValue, &seen, field) }
+            switch known {
             case .seq?:
                 f.seq = try p.unsigned(path: field, negative: &seqIsNegative)
             case .observedAt?: f.observedAt = try p.int(path: field)
@@ -225,7 +235,7 @@ struct ReportParser {
         let kindName = try required(f.kind, "\(path).kind", type: "a string")
         guard let kind = ObservationKind(rawValue: kindName) else {
             throw Failure(
-                message: "\(path).kind: '\(kindName)' is not a kind; one of \(ObservationKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                message: "\(path).kind: '\(excerpt(kindName))' is not a kind; one of \(ObservationKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         func need<T>(_ value: T?, _ key: String, _ type: String) throws(Failure) -> T {
             try required(value, "\(path).\(key)", type: type)
@@ -235,7 +245,7 @@ struct ReportParser {
             let text = try need(raw, key, "a string")
             guard let value = E(rawValue: text) else {
                 throw Failure(
-                    message: "\(path).\(key): '\(text)' is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+                    message: "\(path).\(key): '\(excerpt(text))' is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             return value
         }
@@ -295,6 +305,18 @@ struct ReportParser {
                     lastSuccessAt: f.lastSuccessAt))
         }
         return Observation(seq: seq, observedAt: observedAt, body: body)
+    }
+
+    static let reportKeys = ["protocol", "agent", "boot_id", "spool_id", "sent_at", "observations"]
+    static let agentKeys = ["id", "service", "host", "version", "labels"]
+    static let duplicate = "a key appears twice in one object"
+
+    /// Refuses a known key seen before in the same object. Parsers disagree on which of two values
+    /// wins (JSONDecoder keeps the first), so an ambiguous body is refused rather than guessed at.
+    private func once(_ bit: Int, _ seen: inout UInt64, _ path: @autoclosure () -> String) throws(Failure) {
+        let mask: UInt64 = 1 << UInt64(bit)
+        if seen & mask != 0 { throw Failure(message: "\(path()): \(Self.duplicate)") }
+        seen |= mask
     }
 
     private func required<T>(_ value: T?, _ path: @autoclosure () -> String, type: String) throws(Failure) -> T {
@@ -457,10 +479,13 @@ struct ReportParser {
             position += 1
         }
         if position == start { throw syntax("expected digits") }
+        // RFC 8259 has no leading zeros ("01"); JSONDecoder refuses them, so must this parser.
+        if bytes[start] == UInt8(ascii: "0") && position - start > 1 { throw syntax("leading zero in a number") }
         if position < bytes.count,
             bytes[position] == UInt8(ascii: ".") || bytes[position] | 0x20 == UInt8(ascii: "e")
         {
-            try skipNumberTail()
+            position = start
+            try skipNumber()
             throw Failure(message: "\(path()): expected an integer, not a fraction")
         }
         if overflow { throw Failure(message: "\(path()): number is too large") }
@@ -578,13 +603,26 @@ struct ReportParser {
         return text
     }
 
-    private mutating func skipNumberTail() throws(Failure) {
-        while position < bytes.count {
-            switch bytes[position] {
-            case 0x30...0x39, UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+"), UInt8(ascii: "-"):
-                position += 1
-            default: return
-            }
+    /// Skips a number from its first digit (after any minus sign), holding it to RFC 8259's grammar:
+    /// `0` or a digit run without a leading zero, then an optional `.digits` and `e[+-]digits`.
+    private mutating func skipNumber() throws(Failure) {
+        func digits(_ p: inout ReportParser) -> Int {
+            let start = p.position
+            while p.position < p.bytes.count, p.bytes[p.position] >= 0x30, p.bytes[p.position] <= 0x39 { p.position += 1 }
+            return p.position - start
+        }
+        let start = position
+        let integer = digits(&self)
+        if integer == 0 { throw syntax("expected digits") }
+        if integer > 1 && bytes[start] == UInt8(ascii: "0") { throw syntax("leading zero in a number") }
+        if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
+            position += 1
+            if digits(&self) == 0 { throw syntax("expected digits after '.'") }
+        }
+        if position < bytes.count, bytes[position] | 0x20 == UInt8(ascii: "e") {
+            position += 1
+            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
+            if digits(&self) == 0 { throw syntax("expected digits in the exponent") }
         }
     }
 
@@ -600,8 +638,8 @@ struct ReportParser {
         case UInt8(ascii: "f"): try literal("false")
         case UInt8(ascii: "n"): try literal("null")
         case UInt8(ascii: "-"), 0x30...0x39:
-            position += 1
-            try skipNumberTail()
+            if bytes[position] == UInt8(ascii: "-") { position += 1 }
+            try skipNumber()
         default: throw syntax("unexpected character")
         }
     }

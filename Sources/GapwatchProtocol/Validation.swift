@@ -45,6 +45,17 @@ extension Report {
 }
 
 extension AgentIdentity {
+    /// What is wrong with `id` as an agent id (1-128 ASCII letters, digits and . _ : -), or nil when
+    /// nothing is: the one rule for reports, token requests and query parameters alike.
+    public static func problem(withID id: String) -> String? {
+        do {
+            try check(token: id, field: "", max: FieldLimits.id, allowed: "._:-")
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
     func validate(limits: ReportLimits) throws(ValidationError) {
         try check(token: id, field: "agent.id", max: FieldLimits.id, allowed: "._:-")
         try check(text: service, field: "agent.service", max: FieldLimits.name)
@@ -121,6 +132,18 @@ extension ObservationBody {
 }
 
 // MARK: - Field checks
+
+/// `text` cut to at most `max` UTF-8 bytes (on a character boundary, marked with "…") for quoting in
+/// an error message: a refusal says what was wrong without echoing a megabyte of input back.
+public func excerpt(_ text: String, max: Int = 64) -> String {
+    if text.utf8.count <= max { return text }
+    var out = ""
+    for character in text {
+        if out.utf8.count + character.utf8.count > max { break }
+        out.append(character)
+    }
+    return out + "…"
+}
 
 /// A non-empty printable name with no control characters.
 func check(name: String, field: @autoclosure () -> String, max: Int = FieldLimits.name) throws(ValidationError) {

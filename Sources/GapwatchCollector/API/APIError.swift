@@ -7,11 +7,17 @@ public struct APIError: HTTPResponseError {
     public var status: HTTPResponse.Status
     public var body: ErrorBody
     public var retryAfterSeconds: Int?
+    /// With 405: the methods the path takes, for the `Allow` header.
+    public var allow: String?
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, field: String? = nil, retryAfterSeconds: Int? = nil) {
+    public init(
+        _ status: HTTPResponse.Status, _ code: String, _ message: String, field: String? = nil, retryAfterSeconds: Int? = nil,
+        allow: String? = nil
+    ) {
         self.status = status
         self.body = ErrorBody(error: code, message: message, field: field)
         self.retryAfterSeconds = retryAfterSeconds
+        self.allow = allow
     }
 
     init(status: HTTPResponse.Status, body: ErrorBody) {
@@ -23,6 +29,7 @@ public struct APIError: HTTPResponseError {
         var response = jsonResponse(body, status: status)
         if let retryAfterSeconds { response.headers[.retryAfter] = String(retryAfterSeconds) }
         if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
+        if let allow { response.headers[.allow] = allow }
         return response
     }
 
@@ -47,14 +54,58 @@ func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) ->
         body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
 }
 
-/// Turns every error into the protocol's error body: router 404s, Hummingbird's own errors, and
-/// anything unexpected (500, logged, details not leaked).
+/// The router's paths and the methods each takes, to tell 405 (the path exists, the method does not)
+/// from 404. Filled once by `Collector.buildRouter` after every route is added and before the server
+/// starts, then only read: that ordering is why the unchecked Sendable is safe.
+final class KnownRoutes: @unchecked Sendable {
+    private var routes: [(path: RouterPath, methods: [HTTPRequest.Method])] = []
+
+    func fill(from router: Router<some RequestContext>) {
+        var byPath: [String: (path: RouterPath, methods: [HTTPRequest.Method])] = [:]
+        for route in router.routes {
+            byPath[route.path.description, default: (route.path, [])].methods.append(route.method)
+        }
+        routes = byPath.values.sorted { $0.path.description < $1.path.description }
+    }
+
+    /// The methods that `path` takes, or [] when no route has that path.
+    func methods(for path: String) -> [HTTPRequest.Method] {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        var found: Set<String> = []
+        for route in routes where Self.matches(route.path, parts) {
+            found.formUnion(route.methods.map(\.rawValue))
+        }
+        return found.sorted().compactMap { HTTPRequest.Method($0) }
+    }
+
+    private static func matches(_ route: RouterPath, _ parts: [Substring]) -> Bool {
+        guard route.components.count == parts.count else { return false }
+        // Same count: the collector registers no recursive wildcard (`**`) routes.
+        return zip(route.components, parts).allSatisfy { component, part in component ~= part }
+    }
+}
+
+/// Turns every error into the protocol's error body: router 404s (405 when the path exists with other
+/// methods), Hummingbird's own errors, and anything unexpected (500, logged, details not leaked).
 struct ErrorBodyMiddleware<Context: RequestContext>: RouterMiddleware {
+    let knownRoutes: KnownRoutes
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as HTTPError where error.status == .notFound {
+            // The router's 404 for an unmatched method and path. RFC 9110: a path that exists with
+            // other methods is 405 with Allow listing them.
+            let allowed = knownRoutes.methods(for: request.uri.path)
+            guard !allowed.isEmpty, !allowed.contains(request.method) else {
+                throw APIError(.notFound, "not_found", error.body ?? "no such endpoint: \(request.method) \(request.uri.path)")
+            }
+            let list = allowed.map(\.rawValue).joined(separator: ", ")
+            throw APIError(
+                .methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed on \(excerpt(request.uri.path, max: 256)); allowed: \(list)",
+                allow: list)
         } catch let error as HTTPError {
             let code: String =
                 switch error.status {

@@ -42,7 +42,9 @@ struct ActionsController {
         try rejectUnknown(query, known: ["incident", "state", "limit"])
         var filter = ActionFilter()
         if let text = query["incident"] {
-            guard let id = Int64(text) else { throw APIError.badRequest("incident: '\(text)' is not an incident id", field: "incident") }
+            guard let id = Int64(text), id >= 1 else {
+                throw APIError.badRequest("incident: '\(excerpt(String(text)))' is not an incident id (an integer of 1 or more)", field: "incident")
+            }
             filter.incidentID = id
         }
         if let state = query["state"] {

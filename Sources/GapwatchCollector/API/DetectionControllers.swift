@@ -99,7 +99,7 @@ struct IncidentsController {
     @Sendable func one(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireReader()
         let text = context.parameters.get("id") ?? ""
-        guard let id = Int64(text) else { throw APIError.badRequest("incident id '\(text)' is not a number", field: "id") }
+        guard let id = Int64(text) else { throw APIError.badRequest("incident id '\(excerpt(String(text)))' is not a number", field: "id") }
         guard let incident = try database.incident(id: id) else { throw APIError.notFound("no incident \(id)") }
         return jsonResponse(incident)
     }
@@ -160,7 +160,7 @@ struct SilencesController {
     @Sendable func remove(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireAdmin()
         let text = context.parameters.get("id") ?? ""
-        guard let id = Int64(text) else { throw APIError.badRequest("silence id '\(text)' is not a number", field: "id") }
+        guard let id = Int64(text) else { throw APIError.badRequest("silence id '\(excerpt(String(text)))' is not a number", field: "id") }
         guard try database.deleteSilence(id: id, now: WallClock.nowMillis()) else { throw APIError.notFound("no live silence \(id)") }
         return Response(status: .noContent)
     }

@@ -37,7 +37,13 @@ struct QueryController {
             }
             filter.kind = parsed
         }
-        filter.agentID = query["agent"].map(String.init)
+        if let agent = query["agent"] {
+            // Refused, not answered with an empty page: an id that cannot exist is a mistake to point out.
+            if let problem = AgentIdentity.problem(withID: String(agent)) {
+                throw APIError.badRequest("agent: \(problem)", field: "agent")
+            }
+            filter.agentID = String(agent)
+        }
         filter.service = query["service"].map(String.init)
         for item in query.getAll("label") {
             // label=env=prod (repeat the parameter for several labels)

@@ -41,10 +41,8 @@ struct TokensController {
             guard let agentID = create.agentID, !agentID.isEmpty else {
                 throw APIError.badRequest("an agent token needs agent_id", field: "agent_id")
             }
-            if agentID.utf8.count > FieldLimits.id
-                || agentID.utf8.contains(where: { !(($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || "._:-".utf8.contains($0)) })
-            {
-                throw APIError.badRequest("agent_id: '\(agentID)' may hold only letters, digits and . _ : -", field: "agent_id")
+            if let problem = AgentIdentity.problem(withID: agentID) {
+                throw APIError.badRequest("agent_id: \(problem)", field: "agent_id")
             }
         } else if create.agentID != nil {
             throw APIError.badRequest("agent_id applies only to agent tokens", field: "agent_id")

@@ -68,7 +68,7 @@ extension AppDatabase {
     public func createSilence(_ request: SilenceRequest, createdBy: String, now: Millis) throws -> SilenceInfo {
         func fail(_ message: String, _ field: String) -> SilenceValidationError { SilenceValidationError(message: message, field: field) }
         if let rule = request.rule, !knownRuleNames.contains(rule) {
-            throw fail("rule: '\(rule)' is not one of \(knownRuleNames.joined(separator: ", "))", "rule")
+            throw fail("rule: '\(excerpt(rule))' is not one of \(knownRuleNames.joined(separator: ", "))", "rule")
         }
         let labels = request.labels ?? [:]
         if request.rule == nil && request.subject == nil && labels.isEmpty {
