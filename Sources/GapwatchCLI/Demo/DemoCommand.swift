@@ -49,7 +49,7 @@ struct DemoCommand: ParsableCommand {
         defer { processes.stopAll() }
 
         say("Gapwatch demo: the Jan 22-23 incident of the post-mortem, replayed in accelerated time.\n")
-        let ports = DemoPorts()
+        let ports = DemoPorts(collectorPort: port)
         let setup = DemoSetup(dir: dirPath, gapwatch: selfBinary, agent: agentBinary, collectorURL: collectorURL, ports: ports)
         try setup.writeCollectorConfig()
         say("▶ collector on \(collectorURL) (database \(dirPath)/gapwatch.db, config \(dirPath)/collector.yaml)")

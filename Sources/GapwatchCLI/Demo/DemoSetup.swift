@@ -2,16 +2,17 @@ import Foundation
 import GapwatchHTTPClient
 import GapwatchProtocol
 
-/// Free ports on 127.0.0.1 for the demo's services and agents (the collector's is an option).
-/// The dead service's port is free too, and nothing ever listens on it.
+/// Distinct free ports on 127.0.0.1 for the demo's services and the orchestrator's agent (the
+/// collector's is an option; the other agents let the kernel pick). The dead service's port is
+/// free too, and nothing ever listens on it.
 struct DemoPorts {
-    let scrapers = freeLoopbackPort()
-    let analytics = freeLoopbackPort()
-    let schedule = freeLoopbackPort()
-    let orchestrator = freeLoopbackPort()
-    let pager = freeLoopbackPort()
-    let deadService = freeLoopbackPort()
-    let orchestratorAgent = freeLoopbackPort()
+    let scrapers: Int, analytics: Int, schedule: Int, orchestrator: Int, pager: Int, deadService: Int, orchestratorAgent: Int
+
+    /// `collectorPort` is not listening yet, so the kernel could hand it out: it is skipped.
+    init(collectorPort: Int) {
+        let p = freeLoopbackPorts(8).filter { $0 != collectorPort }
+        (scrapers, analytics, schedule, orchestrator, pager, deadService, orchestratorAgent) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+    }
 
     var services: [(String, Int)] {
         [("scrapers", scrapers), ("analytics", analytics), ("schedule", schedule), ("orchestrator", orchestrator), ("pager", pager)]
@@ -27,7 +28,8 @@ struct DemoSetup {
         var beside: String
         /// YAML for the agent's own part (probes, scheduler, locks, actions).
         var body: String
-        var listen: Int = freeLoopbackPort()
+        /// The local push endpoint's port; 0 lets the kernel pick (nobody pushes to those agents).
+        var listen: Int = 0
     }
 
     let dir: String
