@@ -65,9 +65,9 @@ struct StatusCommand: ParsableCommand {
 struct GapsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gaps",
-        abstract: "Per date and completeness rule: source count, derived count, gap, ratio and state (ok, gap, healing, escalated).",
+        abstract: "Per partition and completeness rule: source count, derived count, gap, ratio and state.",
         discussion: """
-            The post-mortem's first query, for every completeness: rule in the collector config. healing: an action over the date is in flight; escalated: its action gave up and a person must look.
+            The post-mortem's first query, for every completeness: rule in the collector config. States: ok (complete); gap; healing (an action over the partition is in flight); escalated (its action gave up and a person must look); not due (its period has not ended, plus due_after: it is still filling and is never judged); settling (due, but the source count changed less than settle ago); no rows (neither dataset has rows, and none were expected). Hourly rules list 24 partitions a day.
 
             Examples:
               gapwatch gaps
@@ -92,11 +92,13 @@ struct GapsCommand: ParsableCommand {
             print("\(c.name): \(c.source) -> \(c.derived) (min ratio \(c.minRatio))")
             print(
                 renderTable(
-                    ["DATE", "SOURCE", "DERIVED", "GAP", "RATIO", "STATE", "ACTION"],
+                    [c.partition == "hour" ? "HOUR" : "DATE", "SOURCE", "DERIVED", "GAP", "RATIO", "STATE", "ACTION"],
                     c.days.reversed().map { d in
                         [
                             d.date, d.sourceCount.map(String.init) ?? "-", d.derivedCount.map(String.init) ?? "-", d.gap > 0 ? String(d.gap) : "0",
-                            d.ratio.map { String(format: "%.1f%%", $0 * 100) } ?? "-", d.state, d.actionID ?? "-",
+                            d.ratio.map { String(format: "%.1f%%", $0 * 100) } ?? "-",
+                            d.state == "not_due" ? "not due (until \(TimeParsing.format(d.dueAt).prefix(16))Z)" : d.state.replacingOccurrences(of: "_", with: " "),
+                            d.actionID ?? "-",
                         ]
                     }))
         }

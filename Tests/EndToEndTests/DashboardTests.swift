@@ -72,8 +72,8 @@ final class DashboardTests: XCTestCase {
             expectations:
               - {name: post-game, workflow: post_game_window, window: {cron: '* * * * *', duration: 5s}, grace: 0s}
             completeness:
-              - {name: boxscores, source: raw.boxscores, derived: analytics.player_games, lookback: 5d, settle: 0s, backfill: backfill}
-              - {name: summaries, source: raw.boxscores, derived: analytics.summaries, lookback: 5d, settle: 0s}
+              - {name: boxscores, source: raw.boxscores, derived: analytics.player_games, due_after: 0s, lookback: 5d, settle: 0s, backfill: backfill}
+              - {name: summaries, source: raw.boxscores, derived: analytics.summaries, due_after: 0s, lookback: 5d, settle: 0s}
             stale_items:
               - {name: games-final, item_kind: game, final: [Final], deadline: 4h}
             scheduler_targets: {failures: 2}

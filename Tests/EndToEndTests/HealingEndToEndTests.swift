@@ -86,21 +86,22 @@ final class HealingEndToEndTests: XCTestCase {
     func testABurstOf100GapsHoldsConcurrencyRateLimitAndCooldown() throws {
         collector.extraConfig = """
             completeness:
-              - {name: wide, source: raw, derived: derived, lookback: 200d, settle: 0s, backfill: backfill}
+              - {name: wide, source: raw, derived: derived, due_after: 0s, lookback: 201d, settle: 0s, backfill: backfill}
             guardrails: {max_per_hour: 10, max_concurrent: 4}
             actions:
               - {name: backfill, kind: webhook, url: "\(service.base)/hang", body: '{"start":"{start}"}', cooldown: 10m, verify_within: 2s}
             """
         try collector.start()
         try agent.start()
-        // The derived rows first, then the source: every other date is missing, 100 one-day ranges.
-        for i in stride(from: 1, to: 200, by: 2) { _ = try agent.push(.count(Count(dataset: "derived", partition: day(i), count: 100)), client: client) }
+        // The derived rows first, then the source: every other date of the 200 before today (all
+        // due) is missing, 100 one-day ranges.
+        for i in stride(from: 2, through: 200, by: 2) { _ = try agent.push(.count(Count(dataset: "derived", partition: day(i), count: 100)), client: client) }
         try waitFor("the derived counts to be stored", timeout: 60) { try stored("dataset:derived") == 100 }
         // Each call hangs 3 s: at most 4 run at once, and at most 10 start in the hour. Actions
         // start while the source counts still stream in, so sampling starts with them.
         var mostRunning = 0
         func sample() throws { mostRunning = max(mostRunning, try actions("&state=running").count) }
-        for i in 0..<200 {
+        for i in 1...200 {
             _ = try agent.push(.count(Count(dataset: "raw", partition: day(i), count: 100)), client: client)
             if i % 4 == 0 { try sample() }
         }
@@ -134,7 +135,7 @@ final class HealingEndToEndTests: XCTestCase {
         // the person's backfill is the only one.
         collector.extraConfig = """
             completeness:
-              - {name: boxscores, source: raw, derived: analytics, lookback: 3d, settle: 1h, backfill: backfill}
+              - {name: boxscores, source: raw, derived: analytics, due_after: 0s, lookback: 3d, settle: 1h, backfill: backfill}
             actions:
               - {name: backfill, kind: webhook, url: "\(service.base)/ok", body: '{"start":"{start}","end":"{end}"}', cooldown: 0s}
             """

@@ -48,7 +48,7 @@ final class RemediationEndToEndTests: XCTestCase {
         if WallClock.nowMillis() % 86_400_000 > 86_400_000 - 120_000 { sleep(125) }
         collector.extraConfig = """
             completeness:
-              - {name: boxscores, source: nba_raw.bdl_player_boxscores, derived: nba_analytics.player_game_summary, lookback: 3d, settle: 0s, backfill: backfill}
+              - {name: boxscores, source: nba_raw.bdl_player_boxscores, derived: nba_analytics.player_game_summary, due_after: 0s, lookback: 3d, settle: 0s, backfill: backfill}
             actions:
               - {name: backfill, kind: webhook, url: "\(service.base)/ok", body: '{"start":"{start}","end":"{end}"}', cooldown: 0s}
             """
@@ -98,7 +98,7 @@ final class AgentCommandEndToEndTests: XCTestCase {
         agent.heartbeatInterval = "1s"
         collector.extraConfig = """
             completeness:
-              - {name: boxscores, source: raw, derived: analytics, lookback: 3d, settle: 0s, backfill: backfill}
+              - {name: boxscores, source: raw, derived: analytics, due_after: 0s, lookback: 3d, settle: 0s, backfill: backfill}
             actions:
               - {name: backfill, kind: agent, agent: e2e-agent, command: backfill, parameters: {start: "{start}", end: "{end}"}, cooldown: 0s}
               - {name: drop, kind: agent, agent: e2e-agent, command: drop-tables, parameters: {start: "{start}"}, max_attempts: 3}

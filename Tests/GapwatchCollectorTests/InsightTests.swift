@@ -15,7 +15,7 @@ final class InsightTests: XCTestCase {
         collector = try await TestCollector.start { config in
             config.remediation = try! CollectorConfig.parse(yaml: """
                 completeness:
-                  - {name: boxscores, source: raw, derived: analytics, lookback: 3d, settle: 0s, expected_from: schedule, backfill: backfill}
+                  - {name: boxscores, source: raw, derived: analytics, due_after: 0s, lookback: 3d, settle: 0s, expected_from: schedule, backfill: backfill}
                 stale_items:
                   - {name: games-final, item_kind: game, final: [Final], deadline: 4h}
                 actions:
@@ -67,7 +67,10 @@ final class InsightTests: XCTestCase {
         let check = try XCTUnwrap(report.checks.first)
         XCTAssertEqual(check.name, "boxscores")
         XCTAssertEqual(check.days.map(\.date), [day(3), day(2), day(1), day(0)])
-        XCTAssertEqual(check.days.map(\.state), ["gap", "healing", "healing", "ok"], "day(3): scheduled, no source rows; day(2)..day(1): queued")
+        XCTAssertEqual(
+            check.days.map(\.state), ["gap", "healing", "healing", "not_due"],
+            "day(3): scheduled, no source rows; day(2)..day(1): queued; day(0): today, still filling, never judged")
+        XCTAssertGreaterThan(check.days[3].dueAt, now, "today is due after it ends")
         XCTAssertEqual(check.days[1].sourceCount, 282)
         XCTAssertNil(check.days[1].derivedCount)
         XCTAssertEqual(check.days[1].gap, 282)

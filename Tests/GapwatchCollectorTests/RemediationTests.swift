@@ -63,7 +63,7 @@ final class RemediationTests: XCTestCase {
 
     static let completeness = """
         completeness:
-          - {name: boxscores, source: nba_raw.boxscores, derived: nba_analytics.summary, min_ratio: 0.9, lookback: 3d, settle: 0s, backfill: backfill}
+          - {name: boxscores, source: nba_raw.boxscores, derived: nba_analytics.summary, due_after: 0s, min_ratio: 0.9, lookback: 3d, settle: 0s, backfill: backfill}
         """
 
     /// A probe re-reads the raw table every second and reports the same count each time: the
@@ -71,7 +71,7 @@ final class RemediationTests: XCTestCase {
     func testACountReReportedUnchangedStillSettles() async throws {
         try open("""
             completeness:
-              - {name: boxscores, source: nba_raw.boxscores, derived: nba_analytics.summary, lookback: 3d, settle: 5s, backfill: backfill}
+              - {name: boxscores, source: nba_raw.boxscores, derived: nba_analytics.summary, due_after: 0s, lookback: 3d, settle: 5s, backfill: backfill}
             actions:
               - {name: backfill, kind: webhook, url: "SERVICE/ok", body: '{"start":"{start}","end":"{end}"}', cooldown: 0s}
             """.replacingOccurrences(of: "SERVICE", with: service.base))
@@ -187,8 +187,8 @@ final class RemediationTests: XCTestCase {
     func testASlowWebhookDoesNotHoldUpOtherActions() async throws {
         try open("""
             completeness:
-              - {name: slow, source: raw-a, derived: derived-a, settle: 0s, backfill: slow}
-              - {name: fast, source: raw-b, derived: derived-b, settle: 0s, backfill: fast}
+              - {name: slow, source: raw-a, derived: derived-a, due_after: 0s, settle: 0s, backfill: slow}
+              - {name: fast, source: raw-b, derived: derived-b, due_after: 0s, settle: 0s, backfill: fast}
             actions:
               - {name: slow, kind: webhook, url: "SERVICE/hang", cooldown: 0s, timeout: 10s}
               - {name: fast, kind: webhook, url: "SERVICE/ok", cooldown: 0s}
@@ -237,14 +237,14 @@ final class RemediationTests: XCTestCase {
     func testRateLimitAndConcurrencyHoldUnderABurstOf100Gaps() async throws {
         try open("""
             completeness:
-              - {name: wide, source: raw, derived: derived, lookback: 200d, settle: 0s, backfill: backfill}
+              - {name: wide, source: raw, derived: derived, due_after: 0s, lookback: 201d, settle: 0s, backfill: backfill}
             guardrails: {max_per_hour: 10, max_concurrent: 4}
             actions:
               - {name: backfill, kind: webhook, url: "SERVICE/ok", cooldown: 10m}
             """.replacingOccurrences(of: "SERVICE", with: service.base))
-        // Every other day is missing: 100 separate ranges.
-        try await counts("raw", (0..<200).map { (day($0), 100) }, at: t0 + 1_000)
-        try await counts("derived", (0..<200).filter { $0 % 2 == 1 }.map { (day($0), 100) }, at: t0 + 1_000)
+        // Every other day is missing: 100 separate ranges (the 200 days before today, which are due).
+        try await counts("raw", (1...200).map { (day($0), 100) }, at: t0 + 1_000)
+        try await counts("derived", (1...200).filter { $0 % 2 == 0 }.map { (day($0), 100) }, at: t0 + 1_000)
         try await tick(t0 + 2_000)
         for i in 0..<5 {
             try await runtime.actions.runPass(now: t0 + 3_000 + Millis(i))
@@ -367,7 +367,7 @@ final class RemediationTests: XCTestCase {
     func testAScheduledDateWithNoSourceRowsIsScraped() async throws {
         try open("""
             completeness:
-              - {name: boxscores, source: raw, derived: analytics, lookback: 3d, settle: 0s, expected_from: schedule, backfill: backfill, scrape: scrape}
+              - {name: boxscores, source: raw, derived: analytics, due_after: 0s, lookback: 3d, settle: 0s, expected_from: schedule, backfill: backfill, scrape: scrape}
             actions:
               - {name: backfill, kind: webhook, url: "SERVICE/ok", body: '{"heal":"backfill"}', cooldown: 0s}
               - {name: scrape, kind: webhook, url: "SERVICE/ok", body: '{"heal":"scrape","start":"{start}","end":"{end}","dataset":"{dataset}"}', cooldown: 0s}
@@ -467,7 +467,7 @@ final class RemediationAPITests: XCTestCase {
         collector = try await TestCollector.start { config in
             config.remediation = try! CollectorConfig.parse(yaml: """
                 completeness:
-                  - {name: boxscores, source: raw, derived: analytics, lookback: 3d, settle: 0s, backfill: backfill}
+                  - {name: boxscores, source: raw, derived: analytics, due_after: 0s, lookback: 3d, settle: 0s, backfill: backfill}
                 actions:
                   - {name: backfill, kind: webhook, url: "http://127.0.0.1:9/backfill", mode: dry_run, max_range_days: 7}
                 """).remediation

@@ -110,7 +110,7 @@ struct DemoSetup {
                 grace: 3s
                 rerun: rerun-window
             completeness:
-              - {name: boxscores, source: nba_raw.bdl_player_boxscores, derived: nba_analytics.player_game_summary, min_ratio: 0.9, lookback: 3d, settle: 2s, backfill: backfill-analytics}
+              - {name: boxscores, source: nba_raw.bdl_player_boxscores, derived: nba_analytics.player_game_summary, min_ratio: 0.9, lookback: 3d, settle: 2s, due_after: 0s, backfill: backfill-analytics}
             stale_items:
               - {name: games-final, item_kind: game, final: [Final], deadline: 4h, refresh: refresh-schedule}
             scheduler_targets: {failures: 3, reenable_after: 3, disable: pause-job, reenable: resume-job}

@@ -1,5 +1,6 @@
 import GRDB
 import GapwatchProtocol
+import GapwatchRules
 import Hummingbird
 
 /// `POST /v1/backfills` body.
@@ -91,20 +92,30 @@ struct ActionsController {
             throw APIError.badRequest(
                 "action: no action named '\(ask.action)'; configured: \(actions.keys.sorted().joined(separator: ", "))", field: "action")
         }
-        for (field, value) in [("start", ask.start), ("end", ask.end)] where !isDate(value) {
-            throw APIError.badRequest("\(field): '\(value)' is not a date (YYYY-MM-DD)", field: field)
+        let check = runtime.config.remediation.completeness.first { $0.backfill == action.name || $0.scrape == action.name }
+        let granularity = check?.rule.granularity ?? .day
+        let format = granularity == .day ? "a date (YYYY-MM-DD)" : "an hour (YYYY-MM-DDTHH) of rule '\(check?.name ?? "")'"
+        for (field, value) in [("start", ask.start), ("end", ask.end)] where PartitionKey.period(of: value, granularity) == nil {
+            throw APIError.badRequest("\(field): '\(excerpt(value))' is not \(format)", field: field)
         }
         guard ask.start <= ask.end else {
             throw APIError.badRequest("the range is reversed: start \(ask.start) is after end \(ask.end)", field: "start")
         }
-        let days = datesInRange(ask.start, ask.end, limit: action.maxRangeDays + 1).count
-        guard days <= action.maxRangeDays else {
+        let maxPartitions = action.maxRangeDays * (granularity == .day ? 1 : 24)
+        let partitions = PartitionKey.keys(from: ask.start, through: ask.end, granularity, limit: maxPartitions + 1)
+        guard partitions.count <= maxPartitions else {
             throw APIError.badRequest(
                 "the range is larger than action '\(action.name)' allows: more than \(action.maxRangeDays) days (max_range_days)", field: "end")
         }
+        // A period still filling can be neither healed nor verified: its rows are still arriving.
+        if let rule = check?.rule, let last = partitions.last, let due = rule.dueAt(last), WallClock.nowMillis() < due {
+            throw APIError.badRequest(
+                "end: \(last) is not due until \(TimeParsing.format(due)) (its period ends, plus due_after \(Units.formatDuration(rule.dueAfterMs)), in \(rule.timeZone)); "
+                    + "a backfill of a period still receiving rows could not be verified", field: "end")
+        }
         let now = WallClock.nowMillis()
         let key = "manual:\(action.name):\(ask.start)..\(ask.end)"
-        let dataset = runtime.config.remediation.completeness.first { $0.backfill == action.name }?.rule.derived ?? ""
+        let dataset = check.map { $0.backfill == action.name ? $0.rule.derived : $0.rule.source } ?? ""
         let queued = try await runtime.database.pool.write { db in
             try ActionQueue(db: db).enqueue(
                 action, key: key, incidentID: nil, origin: "manual",

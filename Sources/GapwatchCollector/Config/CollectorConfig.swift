@@ -99,7 +99,7 @@ public struct CollectorConfig: Sendable {
             }
         }
         // Rules judge raw counts and item statuses: pruning inside their window would blind them.
-        let needed = config.remediation.completeness.map { Millis($0.rule.lookbackDays + 1) * 86_400_000 }.max() ?? 0
+        let needed = config.remediation.completeness.map { Millis($0.rule.lookback) * $0.rule.granularity.seconds * 1000 + 86_400_000 }.max() ?? 0
         if let retention = config.retentionMs, retention < max(needed, 86_400_000) {
             throw ConfigError(
                 "storage.retention: \(Units.formatDuration(retention)) is shorter than \(Units.formatDuration(max(needed, 86_400_000))) (at least a day, and the longest completeness lookback plus a day)")

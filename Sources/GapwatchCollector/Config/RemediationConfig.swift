@@ -138,15 +138,28 @@ extension RemediationConfig {
                 guard let source = try m.string("source"), let derived = try m.string("derived") else {
                     throw ConfigError("completeness[\(i)]: source and derived datasets are required")
                 }
-                let ratio = try m.double("min_ratio") ?? 0.9
-                let lookback = try m.duration("lookback") ?? 3 * 86_400_000
-                let settle = try m.duration("settle", allowZero: true) ?? 600_000
+                let ratio = try m.double("min_ratio") ?? CompletenessRule.defaultMinRatio
+                var granularity = PartitionGranularity.day
+                if let text = try m.string("partition") {
+                    guard let parsed = PartitionGranularity(rawValue: text) else {
+                        throw ConfigError("completeness[\(i)].partition: '\(text)' is not one of day (keys YYYY-MM-DD), hour (keys YYYY-MM-DDTHH)")
+                    }
+                    granularity = parsed
+                }
+                let periodMs = granularity.seconds * 1000
+                let lookback = try m.duration("lookback") ?? Millis(CompletenessRule.defaultLookback) * periodMs
+                guard lookback % periodMs == 0 else {
+                    throw ConfigError(
+                        "completeness[\(i)].lookback: \(Units.formatDuration(lookback)) is not a whole number of \(granularity.noun)s (partition: \(granularity.rawValue))")
+                }
+                let settle = try m.duration("settle", allowZero: true) ?? CompletenessRule.defaultSettleMs
+                let dueAfter = try m.duration("due_after", allowZero: true) ?? CompletenessRule.defaultDueAfterMs
                 let zone = try m.string("timezone") ?? "UTC"
                 let rule: CompletenessRule
-                do {
+                do throws(ScheduleError) {
                     rule = try CompletenessRule(
-                        source: source, derived: derived, minRatio: ratio, lookbackDays: Int(max(1, lookback / 86_400_000)), settleMs: settle,
-                        timeZone: zone)
+                        source: source, derived: derived, minRatio: ratio, lookback: Int(clamping: lookback / periodMs), settleMs: settle,
+                        dueAfterMs: dueAfter, granularity: granularity, timeZone: zone)
                 } catch {
                     throw ConfigError("completeness[\(i)]: \(error.message)")
                 }

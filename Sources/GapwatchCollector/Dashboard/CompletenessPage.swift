@@ -16,35 +16,56 @@ extension Dashboard {
         html += """
             <p class="legend"><span class="c-ok">complete</span><span class="c-ok-part">at or above min ratio</span>\
             <span class="c-gap">gap</span><span class="c-healing">healing</span><span class="c-escalated">escalated</span>\
-            <span class="c-none">no rows</span> Each cell shows derived ÷ source rows and links to that date's story.</p>
+            <span class="c-none">no rows</span><span class="c-notdue">not due</span><span class="c-settling">settling</span> \
+            Each cell shows derived ÷ source rows and links to that partition's story. A partition is judged only once it is due: \
+            its day (or hour) has ended in the rule's time zone, plus due_after.</p>
             """
         if report.checks.isEmpty {
             html += "<p class=\"empty\">No completeness rules are configured (<code>completeness:</code> in the collector config).</p>"
         } else {
             // Rules may use different time zones, so their dates can differ: one column per date seen.
-            let dates = Set(report.checks.flatMap { $0.days.map(\.date) }).sorted()
-            html += "<table class=\"heat\"><thead><tr><th>rule (derived ← source)</th>"
-            for date in dates { html += "<th>\(esc(String(date.dropFirst(5))))</th>" }
-            html += "</tr></thead><tbody>"
-            for check in report.checks {
-                let byDate = Dictionary(check.days.map { ($0.date, $0) }, uniquingKeysWith: { a, _ in a })
-                html += "<tr><td class=\"name\"><strong>\(esc(check.name))</strong><br><span class=\"mono\">\(esc(check.derived)) ← \(esc(check.source))</span><br>"
-                html += "<span class=\"hint\">min ratio \(esc(percent(check.minRatio)))</span></td>"
-                for date in dates {
-                    guard let day = byDate[date] else {
-                        html += "<td></td>"
-                        continue
+            let daily = report.checks.filter { $0.partition != "hour" }
+            let dates = Set(daily.flatMap { $0.days.map(\.date) }).sorted()
+            if !daily.isEmpty {
+                html += "<table class=\"heat\"><thead><tr><th>rule (derived ← source)</th>"
+                for date in dates { html += "<th>\(esc(String(date.dropFirst(5))))</th>" }
+                html += "</tr></thead><tbody>"
+                for check in daily {
+                    let byDate = Dictionary(check.days.map { ($0.date, $0) }, uniquingKeysWith: { a, _ in a })
+                    html += "<tr>" + ruleCell(check)
+                    for date in dates {
+                        guard let day = byDate[date] else {
+                            html += "<td></td>"
+                            continue
+                        }
+                        html += heatCell(day, check: check)
                     }
-                    html += heatCell(day, check: check)
+                    html += "</tr>"
                 }
-                html += "</tr>"
+                html += "</tbody></table>"
             }
-            html += "</tbody></table>"
-            let gaps = report.checks.flatMap { check in check.days.filter { $0.state != "ok" }.map { (check, $0) } }
+            // An hourly rule is a grid of its own: a row per date, a column per hour.
+            for check in report.checks where check.partition == "hour" {
+                let byDay = Dictionary(grouping: check.days) { String($0.date.prefix(10)) }
+                html += "<table class=\"heat\"><thead><tr>" + ruleCell(check, header: true)
+                for hour in 0..<24 { html += "<th>\(hour < 10 ? "0" : "")\(hour)</th>" }
+                html += "</tr></thead><tbody>"
+                for day in byDay.keys.sorted() {
+                    let byHour = Dictionary(byDay[day]!.map { (String($0.date.suffix(2)), $0) }, uniquingKeysWith: { a, _ in a })
+                    html += "<tr><td class=\"name mono\">\(esc(day))</td>"
+                    for hour in 0..<24 {
+                        let key = (hour < 10 ? "0" : "") + String(hour)
+                        html += byHour[key].map { heatCell($0, check: check) } ?? "<td></td>"
+                    }
+                    html += "</tr>"
+                }
+                html += "</tbody></table>"
+            }
+            let gaps = report.checks.flatMap { check in check.days.filter { ["gap", "healing", "escalated"].contains($0.state) }.map { (check, $0) } }
             if !gaps.isEmpty {
-                html += "<h2>Dates with a gap</h2>"
+                html += "<h2>Partitions with a gap</h2>"
                 html += table(
-                    ["rule", "date", "source", "derived", "missing", "ratio", "state", "action"],
+                    ["rule", "partition", "source", "derived", "missing", "ratio", "state", "action"],
                     gaps.map { check, day in
                         [
                             esc(check.name), "<a href=\"\(partitionStoryLink(check, date: day.date))\">\(esc(day.date))</a>",
@@ -73,18 +94,33 @@ extension Dashboard {
         return Page(title: "Data completeness", body: html)
     }
 
+    /// The first cell of a rule's row: its name, datasets and minimum ratio.
+    func ruleCell(_ check: GapReport.Check, header: Bool = false) -> String {
+        let tag = header ? "th" : "td"
+        return "<\(tag) class=\"name\"><strong>\(esc(check.name))</strong><br><span class=\"mono\">\(esc(check.derived)) ← \(esc(check.source))</span><br>"
+            + "<span class=\"hint\">min ratio \(esc(percent(check.minRatio)))\(check.partition == "hour" ? ", hourly" : "")</span></\(tag)>"
+    }
+
     func heatCell(_ day: GapReport.Day, check: GapReport.Check) -> String {
         let cls: String
         switch day.state {
         case "gap": cls = "c-gap"
         case "healing": cls = "c-healing"
         case "escalated": cls = "c-escalated"
-        default:
-            if (day.sourceCount ?? 0) == 0 && (day.derivedCount ?? 0) == 0 { cls = "c-none" } else { cls = (day.ratio ?? 1) >= 1 ? "c-ok" : "c-ok-part" }
+        case "not_due": cls = "c-notdue"
+        case "settling": cls = "c-settling"
+        case "no_rows": cls = "c-none"
+        default: cls = (day.ratio ?? 1) >= 1 ? "c-ok" : "c-ok-part"
         }
-        let text = day.ratio.map(percent) ?? (day.state == "gap" ? "missing" : "–")
+        let text: String
+        switch day.state {
+        case "not_due": text = "not due"
+        case "no_rows": text = "no rows"
+        default: text = day.ratio.map(percent) ?? (day.state == "gap" ? "missing" : "–")
+        }
         var tip = "\(check.name) \(day.date): source \(day.sourceCount.map(String.init) ?? "none"), derived \(day.derivedCount.map(String.init) ?? "none")"
-        tip += ", \(day.gap) missing, \(day.state)" + (day.actionID.map { ", action \($0)" } ?? "")
+        tip += ", \(day.gap) missing, \(day.state.replacingOccurrences(of: "_", with: " "))" + (day.actionID.map { ", action \($0)" } ?? "")
+        if day.state == "not_due" { tip += " (due \(dashTime(day.dueAt)))" }
         return "<td class=\"\(cls)\"><a href=\"\(partitionStoryLink(check, date: day.date))\" title=\"\(esc(tip))\">\(esc(text))</a></td>"
     }
 

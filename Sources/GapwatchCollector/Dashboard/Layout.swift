@@ -99,6 +99,7 @@ extension Dashboard {
         .heat td a{display:block;padding:6px 2px;color:#111;text-decoration:none;font-size:12px}
         .c-ok{background:#6cc28a} .c-ok-part{background:#b8e2c5} .c-gap{background:#ef7d7a} .c-healing{background:#f6c76b}
         .c-escalated{background:#b388d8} .c-none{background:#eceef2}
+        .c-notdue{background:repeating-linear-gradient(45deg,#f4f5f7,#f4f5f7 4px,#e3e6ea 4px,#e3e6ea 8px)} .c-settling{background:#dde7f5}
         .legend span{display:inline-block;padding:1px 8px;margin-right:6px;border-radius:3px;font-size:12px}
         svg.chart{background:var(--card);border:1px solid var(--line);border-radius:4px;display:block;margin:4px 0}
         svg.chart text{font:11px system-ui,sans-serif;fill:#5d6678}

@@ -17,13 +17,9 @@ extension Detector {
             return
         }
         let rule = check.rule
-        let partitions = rule.partitions(at: now)
-        let source = try latestCounts(db, dataset: rule.source, partitions: partitions)
-        let derived = try latestCounts(db, dataset: rule.derived, partitions: partitions)
-        let expected = try check.expectedFrom.map { dataset in
-            Set(try latestCounts(db, dataset: dataset, partitions: partitions).filter { $0.count > 0 }.map(\.partition))
-        }
-        let ranges = rule.gaps(source: source, derived: derived, expected: expected, now: now)
+        let verdicts = try judge(db, check, partitions: rule.partitions(at: now), now: now)
+        let partitions = verdicts.map(\.partition)
+        let ranges = CompletenessRule.ranges(of: verdicts, granularity: rule.granularity)
         // One incident per check and heal, whose reason lists the current ranges: a range that
         // changes shape (a new adjacent gap, a partition healed) updates the incident rather than
         // resolving it. Each range gets its own action, verified by its own partitions.
@@ -57,8 +53,15 @@ extension Detector {
         }
         try resolveGone(db, rule: Self.completenessRule, prefix: prefix, current: current, reason: "every partition in range is complete", now: now)
         let state = ranges.isEmpty ? "up" : "down"
-        let reason = ranges.isEmpty ? "complete over \(partitions.first ?? "")..\(partitions.last ?? "")" : "\(ranges.count) gap range(s)"
-        try setRemediationState(db, id: id, state: state, reason: reason, detail: ranges, next: now + remediation.recheckMs, now: now)
+        let judged = verdicts.filter { $0.state != .notDue }.map(\.partition)
+        let reason =
+            !ranges.isEmpty ? "\(ranges.count) gap range(s)"
+            : judged.isEmpty ? "nothing due yet in \(partitions.first ?? "")..\(partitions.last ?? "")"
+            : "complete over \(judged.first ?? "")..\(judged.last ?? "")"
+        // Re-judge at the next recheck, or as soon as a partition of the window falls due.
+        let nextDue = verdicts.map(\.dueAt).filter { $0 > now }.min()
+        let next = min(now + remediation.recheckMs, nextDue ?? .max)
+        try setRemediationState(db, id: id, state: state, reason: reason, detail: ranges, next: next, now: now)
     }
 
     func evaluateStaleItems(_ db: Database, row: Row, now: Millis) throws {
@@ -148,6 +151,58 @@ extension Detector {
         ).execute(arguments: [state, reason, String(decoding: ReportCodec.encode(detail), as: UTF8.self), next, now, id])
     }
 
+    /// The partitions of a completeness check, judged at `now` from the stored counts.
+    func judge(_ db: Database, _ check: CompletenessConfig, partitions: [String], now: Millis) throws -> [PartitionVerdict] {
+        var rule = check.rule
+        if let first = partitions.first, let last = partitions.last, let a = PartitionKey.period(of: first, rule.granularity),
+            let b = PartitionKey.period(of: last, rule.granularity), b >= a
+        {
+            rule.lookback = Int(clamping: b - a + 1)
+        }
+        let source = try windowCounts(db, dataset: rule.source, rule: rule, partitions: partitions)
+        let derived = try windowCounts(db, dataset: rule.derived, rule: rule, partitions: partitions)
+        let expected = try check.expectedFrom.map { dataset in
+            Set(try windowCounts(db, dataset: dataset, rule: rule, partitions: partitions).filter { $0.count > 0 }.map(\.partition))
+        }
+        return rule.judge(source: source, derived: derived, expected: expected, now: now)
+    }
+
+    /// The latest counts of `dataset` for a rule's partitions, keyed by the rule's canonical keys.
+    /// Daily keys are looked up as they are; hourly keys may be printed several ways
+    /// (`2026-01-22T13`, `2026-01-22 13:00:00`), so the keys stored within the window's dates are
+    /// listed and read in the rule's form.
+    func windowCounts(_ db: Database, dataset: String, rule: CompletenessRule, partitions: [String]) throws -> [PartitionCount] {
+        guard rule.granularity == .hour, let first = partitions.first, let last = partitions.last else {
+            return try latestCounts(db, dataset: dataset, partitions: partitions)
+        }
+        guard let subject = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM subjects WHERE name = ?"), arguments: ["dataset:\(dataset)"])
+        else { return [] }
+        let wanted = Set(partitions)
+        // One index seek per distinct key (a skip scan), not a walk over every count of the window.
+        let nextKey = try db.cachedStatement(
+            sql: """
+                SELECT part FROM observations WHERE subject_id = ? AND kind = \(ObservationKind.count.storageCode) AND part > ? AND part < ?
+                ORDER BY part LIMIT 1
+                """)
+        var keys: [String] = []
+        var cursor = String(first.prefix(10))
+        let end = String(last.prefix(10)) + "\u{10FFFF}"
+        // The day prefix itself sorts before every hour of that day.
+        cursor = String(cursor.dropLast()) + String(UnicodeScalar(UInt8(cursor.utf8.last ?? 0x30) - 1))
+        while keys.count < 10 * partitions.count + 100, let key = try String.fetchOne(nextKey, arguments: [subject, cursor, end]) {
+            if let canonical = rule.canonical(key), wanted.contains(canonical) { keys.append(key) }
+            cursor = key
+        }
+        var byKey: [String: PartitionCount] = [:]
+        for count in try latestCounts(db, dataset: dataset, partitions: keys) {
+            guard let canonical = rule.canonical(count.partition) else { continue }
+            // Two spellings of one hour: the one updated last wins.
+            if let seen = byKey[canonical], seen.updatedAt >= count.updatedAt { continue }
+            byKey[canonical] = PartitionCount(partition: canonical, count: count.count, updatedAt: count.updatedAt)
+        }
+        return byKey.values.sorted { $0.partition < $1.partition }
+    }
+
     /// The latest count per partition of `dataset`, for the given partitions, with the time it
     /// took that value: probes re-report an unchanged count, and that must not keep a partition
     /// from settling.
@@ -203,7 +258,7 @@ extension Detector {
                     SELECT * FROM actions WHERE key >= ? AND key < ? AND origin = 'rule' AND state IN ('pending', 'awaiting_approval')
                     """), arguments: [keyPrefix, keyPrefix + "\u{10FFFF}"])
         for action in rows.map(ActionInfo.init(row:)) where !current.contains(action.key) {
-            let progress = try rangeProgress(db, action)
+            let progress = try rangeProgress(db, action, now: now)
             if let progress, progress.verified == progress.total {
                 try ActionQueue(db: db).finish(
                     action.id, state: action.attempts > 0 ? "verified" : "cancelled",
@@ -218,7 +273,7 @@ extension Detector {
 
     /// How many of a range action's partitions are healed: for backfill and scrape actions of a
     /// completeness check (found by action name and dataset). nil: no rule can judge this action.
-    func rangeProgress(_ db: Database, _ action: ActionInfo) throws -> ActionProgress? {
+    func rangeProgress(_ db: Database, _ action: ActionInfo, now: Millis) throws -> ActionProgress? {
         guard let start = action.parameters["start"], let end = action.parameters["end"] else { return nil }
         let dataset = action.parameters["dataset"]
         let match = remediation.completeness.lazy.compactMap { check -> (CompletenessConfig, GapRange.Heal)? in
@@ -227,19 +282,20 @@ extension Detector {
             return nil
         }.first
         guard let (check, heal) = match else { return nil }
-        let dates = datesInRange(start, end)
-        guard !dates.isEmpty else { return nil }
-        let source = try latestCounts(db, dataset: check.rule.source, partitions: dates)
-        let derived = heal == .backfill ? try latestCounts(db, dataset: check.rule.derived, partitions: dates) : []
-        return ActionProgress(verified: check.rule.healed(dates, heal: heal, source: source, derived: derived).count, total: dates.count)
+        let partitions = check.rule.partitions(from: start, through: end, limit: 3660)
+        guard !partitions.isEmpty else { return nil }
+        let source = try windowCounts(db, dataset: check.rule.source, rule: check.rule, partitions: partitions)
+        let derived = heal == .backfill ? try windowCounts(db, dataset: check.rule.derived, rule: check.rule, partitions: partitions) : []
+        let healed = check.rule.healed(partitions, heal: heal, source: source, derived: derived, now: now)
+        return ActionProgress(verified: healed.count, total: partitions.count)
     }
 
     /// Whether the subject an action healed is fixed, judged by the rule that owns it: a range's
     /// partitions (completeness), or the refreshed items being final (stale items). nil: no rule
     /// can judge it (the incident resolving decides).
-    public func actionHealed(_ action: ActionInfo) throws -> Bool? {
+    public func actionHealed(_ action: ActionInfo, now: Millis = WallClock.nowMillis()) throws -> Bool? {
         try database.pool.read { db in
-            if let progress = try rangeProgress(db, action) { return progress.verified == progress.total }
+            if let progress = try rangeProgress(db, action, now: now) { return progress.verified == progress.total }
             if let healed = try schedulerActionHealed(db, action) { return healed }
             guard action.key.hasPrefix("stale:"), let items = action.parameters["items"], !items.isEmpty,
                 let check = remediation.staleItems.first(where: { action.key == "stale:\($0.name)" })
@@ -251,19 +307,7 @@ extension Detector {
     }
 
     /// Progress of a range action, for `GET /v1/actions/{id}` and `backfill --wait`.
-    public func actionProgress(_ action: ActionInfo) throws -> ActionProgress? {
-        try database.pool.read { db in try rangeProgress(db, action) }
+    public func actionProgress(_ action: ActionInfo, now: Millis = WallClock.nowMillis()) throws -> ActionProgress? {
+        try database.pool.read { db in try rangeProgress(db, action, now: now) }
     }
-}
-
-/// Every date from `start` to `end` inclusive (YYYY-MM-DD); empty if either is not a date or the range is reversed.
-func datesInRange(_ start: String, _ end: String, limit: Int = 3660) -> [String] {
-    guard let a = TimeParsing.parse(start), let b = TimeParsing.parse(end), a <= b else { return [] }
-    var out: [String] = []
-    var t = a
-    while t <= b && out.count < limit {
-        out.append(String(TimeParsing.format(t).prefix(10)))
-        t += 86_400_000
-    }
-    return out
 }
