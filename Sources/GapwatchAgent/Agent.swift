@@ -50,7 +50,8 @@ public final class Agent: @unchecked Sendable {
             loops.append(ObserverLoop(observer: HTTPProbeObserver(config: probe), spool: spool, logger: logger))
         }
         for probe in config.commandProbes {
-            loops.append(ObserverLoop(observer: CommandProbeObserver(config: probe, logger: logger), spool: spool, logger: logger))
+            let statePath = CommandProbeObserver.statePath(spoolDir: config.spool.dir, probe: probe.name)
+            loops.append(ObserverLoop(observer: CommandProbeObserver(config: probe, logger: logger, statePath: statePath), spool: spool, logger: logger))
         }
         // Re-read at once after every action this agent runs: it may have paused, resumed or released.
         var rereadAfterActions: [ObserverLoop] = []

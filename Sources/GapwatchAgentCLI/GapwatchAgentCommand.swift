@@ -14,6 +14,7 @@ struct GapwatchAgentCommand: ParsableCommand {
               gapwatch-agent ping nightly-export --start
               gapwatch-agent ping nightly-export --exit-code $? --duration-ms 5230
               gapwatch-agent count nba_raw.boxscores 2026-01-22 282
+              psql -At -c "select day, count(*) ..." | gapwatch-agent counts nba_raw.boxscores --covers 3d
               gapwatch-agent decision post_game_window_1 SKIP --reason "games not Final"
               gapwatch-agent item game 0022500634 Final --reference-time 2026-01-22T19:00Z
               gapwatch-agent lock backfill --holder worker-3 --ttl 30m
@@ -25,8 +26,22 @@ struct GapwatchAgentCommand: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Run.self, CheckConfig.self, Ping.self, CountCommand.self, DecisionCommand.self, ItemCommand.self,
+            Run.self, CheckConfig.self, Ping.self, CountCommand.self, CountsCommand.self, DecisionCommand.self, ItemCommand.self,
             LockCommand.self, StatusCommand.self,
         ]
     )
+
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let problem = CountCommand.negativeCountProblem(arguments) {
+            printError(problem)
+            exit(withError: ExitCode(2))
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -166,11 +166,127 @@ struct CountCommand: ParsableCommand {
 
     @Argument(help: "The dataset, e.g. a table name.") var dataset: String
     @Argument(help: "The partition, usually a date like 2026-01-22.") var partition: String
-    @Argument(help: "The number of rows (0 or more).") var count: Int64
+    @Argument(help: "The number of rows (0 or more; 0 says the partition has no rows).") var count: Int64
     @OptionGroup var options: PushOptions
 
     func run() throws {
         try AgentClient.push(.count(Count(dataset: dataset, partition: partition, count: count)), options: options)
+    }
+
+    /// `count d 2026-01-22 -5` would read as an unknown option `-5`, and the error would say the
+    /// count is missing: say what is wrong instead. nil: nothing to say.
+    static func negativeCountProblem(_ arguments: [String]) -> String? {
+        guard arguments.first == "count" else { return nil }
+        for argument in arguments.dropFirst() {
+            if argument == "--" { break }
+            if argument.hasPrefix("-"), argument.count > 1, argument.dropFirst().allSatisfy(\.isNumber) {
+                return "count: \(argument) is negative; a count is 0 or more (0: the partition has no rows)"
+            }
+        }
+        return nil
+    }
+}
+
+struct CountsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "counts",
+        abstract: "Record a dataset's complete counts: partitions pushed before and not listed now read as 0.",
+        discussion: """
+            Reads PARTITION<separator>COUNT lines from stdin (a tab, '|', ',' or spaces, as a count probe \
+            reads them; a header line is skipped) and sends them in one batch. The batch is complete for \
+            the partitions it --covers: a partition this agent was sent before for the dataset, covered, \
+            and not in the batch is recorded as 0. Nothing is recorded if a line cannot be read.
+
+            Examples:
+              sqlite3 -separator '|' db "select day, count(*) from t where day >= date('now','-2 days') group by 1" \\
+                | gapwatch-agent counts nba_analytics.player_game_summary --covers 3d
+              psql -At -c "select day, count(*) from t group by 1" | gapwatch-agent counts t --covers all
+              gapwatch-agent counts t --from 2026-01-20 --to 2026-01-22 < counts.txt
+            """)
+
+    @Argument(help: "The dataset, e.g. a table name.") var dataset: String
+    @Option(help: "What the batch is complete for: a window (3d: today and the 2 days before; 48h for hourly partitions), all, or none.")
+    var covers: String?
+    @Option(help: "First partition the batch is complete for (with --to), instead of --covers.") var from: String?
+    @Option(help: "Last partition the batch is complete for (with --from).") var to: String?
+    @Option(help: "The IANA zone that places a --covers window's today (default UTC).") var timezone: String?
+    @OptionGroup var options: PushOptions
+
+    func validate() throws {
+        if covers == nil && from == nil && to == nil {
+            throw ValidationError("say what the batch is complete for: --covers 3d | 48h | all | none, or --from P --to P")
+        }
+        if covers != nil && (from != nil || to != nil) { throw ValidationError("use --covers or --from/--to, not both") }
+        if (from == nil) != (to == nil) { throw ValidationError("--from and --to go together") }
+        if let covers, CountCoverage.parse(covers) == nil {
+            throw ValidationError("--covers '\(covers)' is not all, none, or a window of whole days or hours (3d, 48h)")
+        }
+    }
+
+    func run() throws {
+        var input: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = read(0, &buffer, buffer.count)
+            if n <= 0 { break }
+            input += buffer[0..<n]
+            if input.count > 64 * 1024 {
+                printError("stdin is larger than a batch may be (64 KiB); split it with --from/--to ranges")
+                throw ExitCode(2)
+            }
+        }
+        let parsed = ProbeOutput.counts(String(decoding: input, as: UTF8.self), dataset: dataset)
+        if let problem = parsed.problems.first {
+            printError("stdin \(problem); nothing was recorded")
+            throw ExitCode(2)
+        }
+        struct Row: Encodable {
+            var partition: String
+            var count: Int64
+        }
+        struct Range: Encodable {
+            var from: String
+            var to: String
+        }
+        struct Batch: Encodable {
+            var dataset: String
+            var covers: String?
+            var range: Range?
+            var timezone: String?
+            var counts: [Row]
+            var observedAt: Millis?
+            enum CodingKeys: String, CodingKey {
+                case dataset, covers, timezone, counts
+                case observedAt = "observed_at"
+            }
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(dataset, forKey: .dataset)
+                if let range { try c.encode(range, forKey: .covers) } else { try c.encodeIfPresent(covers, forKey: .covers) }
+                try c.encodeIfPresent(timezone, forKey: .timezone)
+                try c.encode(counts, forKey: .counts)
+                try c.encodeIfPresent(observedAt, forKey: .observedAt)
+            }
+        }
+        var observedAt: Millis? = nil
+        if let text = options.observedAt { observedAt = try parseTime(text, option: "--observed-at") }
+        let rows = parsed.bodies.compactMap { body -> Row? in
+            guard case .count(let c) = body else { return nil }
+            return Row(partition: c.partition, count: c.count)
+        }
+        let batch = Batch(
+            dataset: dataset, covers: covers, range: from.map { Range(from: $0, to: to ?? $0) }, timezone: timezone, counts: rows, observedAt: observedAt)
+        let base = try options.endpoint.resolvedURL()
+        let response = try AgentClient.send(
+            HTTPRequest(method: "POST", url: base + "/v1/counts", headers: [("Content-Type", "application/json")], body: ReportCodec.encode(batch)),
+            baseURL: base)
+        guard response.status == 200, let answer = try? ReportCodec.decode(CountBatchResponse.self, from: response.body) else {
+            printError("the agent at \(base) did not record the batch (HTTP \(response.status)): \(AgentClient.describe(response))")
+            throw ExitCode(response.status == 400 ? 2 : 1)
+        }
+        if options.endpoint.verbose || !answer.zeroed.isEmpty {
+            print("recorded \(rows.count) count(s)" + (answer.zeroed.isEmpty ? "" : "; \(answer.zeroed.count) partition(s) no longer listed recorded as 0: \(answer.zeroed.joined(separator: ", "))"))
+        }
     }
 }
 

@@ -140,17 +140,22 @@ public struct Heartbeat: Codable, Sendable, Equatable {
     public var durationMs: Int64?
     public var exitCode: Int?
     public var message: String?
+    /// Sent by one of the agent's own probes (a command probe, the scheduler inventory, the lock
+    /// listing) about its run: the collector opens an incident when it fails several runs in a
+    /// row. Absent (nil) for pings pushed by services.
+    public var probe: Bool?
 
-    public init(name: String, status: Status, durationMs: Int64? = nil, exitCode: Int? = nil, message: String? = nil) {
+    public init(name: String, status: Status, durationMs: Int64? = nil, exitCode: Int? = nil, message: String? = nil, probe: Bool? = nil) {
         self.name = name
         self.status = status
         self.durationMs = durationMs
         self.exitCode = exitCode
         self.message = message
+        self.probe = probe
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, status, message
+        case name, status, message, probe
         case durationMs = "duration_ms"
         case exitCode = "exit_code"
     }

@@ -114,7 +114,7 @@ struct ReportParser {
     /// Observation field names, looked up by hash: a `switch` over ~30 strings compares them one by
     /// one and cost more than the rest of parsing.
     private enum ObservationKey: Int {
-        case seq, observedAt, kind, name, status, message, durationMs, exitCode, job, target, httpStatus, error, latencyMs, healthy, dataset, partition, count, itemKind, itemId, referenceTime, workflow, decision, reason, holder, acquiredAt, expiresAt, actionId, outcome, outputTail, overflow, corrupt, change, enabled, healthUrl, schedule, timezone, scheduler, lastAttemptAt, lastResult, lastSuccessAt
+        case seq, observedAt, kind, name, status, message, durationMs, exitCode, job, target, httpStatus, error, latencyMs, healthy, dataset, partition, count, itemKind, itemId, referenceTime, workflow, decision, reason, holder, acquiredAt, expiresAt, actionId, outcome, outputTail, overflow, corrupt, change, enabled, healthUrl, schedule, timezone, scheduler, lastAttemptAt, lastResult, lastSuccessAt, probe
     }
 
     private static let observationKeys: [String: ObservationKey] = [
@@ -158,6 +158,7 @@ struct ReportParser {
         "last_attempt_at": .lastAttemptAt,
         "last_result": .lastResult,
         "last_success_at": .lastSuccessAt,
+        "probe": .probe,
     ]
 
     /// Every field any kind may carry; the kind decides which are required.
@@ -173,6 +174,7 @@ struct ReportParser {
         var overflow: Int64?, corrupt: Int64?
         var change: String?, enabled: Bool?, healthURL: String?, schedule: String?, timeZone: String?, scheduler: String?
         var lastAttemptAt: Int64?, lastResult: String?, lastSuccessAt: Int64?
+        var probe: Bool?
     }
 
     private mutating func observation(index: Int) throws(Failure) -> Observation {
@@ -219,6 +221,7 @@ struct ReportParser {
             case .corrupt?: f.corrupt = try p.int(path: field)
             case .change?: f.change = try p.string(path: field)
             case .enabled?: f.enabled = try p.bool(path: field)
+            case .probe?: f.probe = try p.bool(path: field)
             case .healthUrl?: f.healthURL = try p.string(path: field)
             case .schedule?: f.schedule = try p.string(path: field)
             case .timezone?: f.timeZone = try p.string(path: field)
@@ -262,7 +265,7 @@ struct ReportParser {
             body = .heartbeat(
                 Heartbeat(
                     name: try need(f.name, "name", "a string"), status: try enumValue(f.status, "status", Heartbeat.Status.self),
-                    durationMs: f.durationMs, exitCode: try small(f.exitCode, "exit_code"), message: f.message))
+                    durationMs: f.durationMs, exitCode: try small(f.exitCode, "exit_code"), message: f.message, probe: f.probe))
         case .probe:
             body = .probe(
                 TargetProbe(

@@ -8,10 +8,28 @@ public enum TimeParsing {
         let s = text.trimmed
         if !s.isEmpty, s.allSatisfy({ $0.isASCII && $0.isNumber }) { return Millis(s) }
         if s.utf8.count == 10 { return parseRFC3339(s + "T00:00:00Z") }
+        // BigQuery prints TIMESTAMPs as `2026-01-22 19:00:00 UTC`.
+        if s.hasSuffix(" UTC") { return parseRFC3339(String(s.dropLast(4)) + "Z") }
         return parseRFC3339(s)
     }
 
     public static func parseRFC3339(_ text: String) -> Millis? {
+        guard let (ms, hadOffset) = parseDateTime(text), hadOffset else { return nil }
+        return ms
+    }
+
+    /// A date and time written without a UTC offset (`2026-01-22 19:00:00`, as SQLite's
+    /// `datetime()` and many warehouses print them): milliseconds since 1970-01-01T00:00 of that
+    /// wall-clock time, to be placed in a time zone by the caller. nil for anything else (also
+    /// for a time that has an offset).
+    public static func parseNaive(_ text: String) -> Millis? {
+        guard let (ms, hadOffset) = parseDateTime(text.trimmed), !hadOffset else { return nil }
+        return ms
+    }
+
+    /// RFC 3339 with an optional offset: the instant (offset given) or the wall-clock time read
+    /// as UTC (no offset), and whether an offset was given.
+    private static func parseDateTime(_ text: String) -> (Millis, Bool)? {
         let c = Array(text.utf8)
         var i = 0
         func digits(_ n: Int) -> Int? {
@@ -53,8 +71,10 @@ public enum TimeParsing {
             if !any { return nil }
         }
         var offsetSeconds = 0
-        guard i < c.count else { return nil }  // an offset is required: local time is ambiguous
-        if c[i] == 0x5A || c[i] == 0x7A {  // Z
+        var hadOffset = true
+        if i == c.count {
+            hadOffset = false  // local time: the caller decides (RFC 3339 itself requires an offset)
+        } else if c[i] == 0x5A || c[i] == 0x7A {  // Z
             i += 1
         } else if c[i] == 0x2B || c[i] == 0x2D {  // + or -
             let sign = c[i] == 0x2D ? -1 : 1
@@ -77,7 +97,7 @@ public enum TimeParsing {
         else { return nil }
         let days = daysFromCivil(year: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offsetSeconds
-        return Millis(seconds) * 1000 + Millis(millis)
+        return (Millis(seconds) * 1000 + Millis(millis), hadOffset)
     }
 
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-01-22T19:00:00.000Z`.

@@ -92,11 +92,11 @@ extension ObservationBody {
             try check(optionalText: p.error, field: "\(path).error", max: FieldLimits.text)
             if p.latencyMs < 0 { throw ValidationError(field: "\(path).latency_ms", message: "must not be negative") }
         case .count(let c):
-            try check(name: c.dataset, field: "\(path).dataset")
-            try check(name: c.partition, field: "\(path).partition")
-            if c.count < 0 { throw ValidationError(field: "\(path).count", message: "must not be negative") }
+            try check(identifier: c.dataset, field: "\(path).dataset")
+            try check(partition: c.partition, field: "\(path).partition")
+            if c.count < 0 { throw ValidationError(field: "\(path).count", message: "\(c.count) is negative; a count is 0 or more") }
         case .itemStatus(let s):
-            try check(name: s.itemKind, field: "\(path).item_kind")
+            try check(identifier: s.itemKind, field: "\(path).item_kind")
             if s.itemKind.contains("/") {
                 throw ValidationError(field: "\(path).item_kind", message: "must not contain '/' (it separates kind and id in the subject)")
             }
@@ -104,10 +104,10 @@ extension ObservationBody {
             try check(name: s.status, field: "\(path).status")
             if let t = s.referenceTime { try check(time: t, field: "\(path).reference_time") }
         case .decision(let d):
-            try check(name: d.workflow, field: "\(path).workflow")
+            try check(identifier: d.workflow, field: "\(path).workflow")
             try check(optionalText: d.reason, field: "\(path).reason", max: FieldLimits.text)
         case .lock(let l):
-            try check(name: l.name, field: "\(path).name")
+            try check(identifier: l.name, field: "\(path).name")
             if let holder = l.holder { try check(name: holder, field: "\(path).holder") }
             if let t = l.acquiredAt { try check(time: t, field: "\(path).acquired_at") }
             if let t = l.expiresAt { try check(time: t, field: "\(path).expires_at") }
@@ -143,6 +143,39 @@ public func excerpt(_ text: String, max: Int = 64) -> String {
         out.append(character)
     }
     return out + "…"
+}
+
+/// A name that identifies something rules and configs refer to (a dataset, an item kind, a
+/// workflow, a lock): a name, and no whitespace, which would only make it differ from the name in
+/// the config that watches it.
+func check(identifier: String, field: @autoclosure () -> String, max: Int = FieldLimits.name) throws(ValidationError) {
+    try check(name: identifier, field: field(), max: max)
+    if identifier.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
+        throw ValidationError(field: field(), message: "'\(excerpt(identifier))' contains whitespace; names of datasets, item kinds, workflows and locks may not")
+    }
+}
+
+/// A count's partition: a name without leading or trailing whitespace; one that begins like a date
+/// (`YYYY-MM-DD…`) must be a real calendar date, with a real hour if one follows
+/// (`2026-01-22 13:00`), so a typo cannot create a partition no rule will ever judge.
+func check(partition: String, field: @autoclosure () -> String) throws(ValidationError) {
+    try check(name: partition, field: field())
+    if let first = partition.unicodeScalars.first, let last = partition.unicodeScalars.last,
+        first.properties.isWhitespace || last.properties.isWhitespace
+    {
+        throw ValidationError(field: field(), message: "'\(excerpt(partition))' begins or ends with whitespace")
+    }
+    let c = Array(partition.utf8)
+    func digit(_ i: Int) -> Bool { i < c.count && c[i] >= 0x30 && c[i] <= 0x39 }
+    guard c.count >= 10, (0..<4).allSatisfy(digit), c[4] == 0x2D, digit(5), digit(6), c[7] == 0x2D, digit(8), digit(9) else { return }
+    func number(_ i: Int, _ n: Int) -> Int { (i..<(i + n)).reduce(0) { $0 * 10 + Int(c[$1] - 0x30) } }
+    let year = number(0, 4), month = number(5, 2), day = number(8, 2)
+    guard (1...12).contains(month), day >= 1, day <= TimeParsing.daysIn(month: month, year: year) else {
+        throw ValidationError(field: field(), message: "'\(excerpt(partition))' is not a real date (YYYY-MM-DD)")
+    }
+    if c.count >= 13, c[10] == 0x54 || c[10] == 0x20, digit(11), digit(12), number(11, 2) > 23 {
+        throw ValidationError(field: field(), message: "'\(excerpt(partition))' is not a real hour (00-23)")
+    }
 }
 
 /// A non-empty printable name with no control characters.

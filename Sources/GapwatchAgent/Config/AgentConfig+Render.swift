@@ -60,6 +60,8 @@ extension AgentConfig {
                 out.append("      emit: \(p.emit.rawValue)")
                 if let d = p.dataset { out.append("      dataset: \(q(d))") }
                 if let k = p.itemKind { out.append("      item_kind: \(q(k))") }
+                if p.emit == .count { out.append("      covers: \(p.covers)") }
+                if let zone = p.timeZone { out.append("      timezone: \(q(zone.name))") }
             }
         }
         if actions.isEmpty {

@@ -5,11 +5,17 @@ extension AgentConfig {
     public struct ListingCommand: Sendable, Equatable {
         public var argv: [String]
         public var timeoutMs: Int64
+        /// The zone times without a UTC offset are read in; nil: such a time is an error.
+        public var timeZone: ZoneRules?
 
-        public init(argv: [String], timeoutMs: Int64) {
+        public init(argv: [String], timeoutMs: Int64, timeZone: ZoneRules? = nil) {
             self.argv = argv
             self.timeoutMs = timeoutMs
+            self.timeZone = timeZone
         }
+
+        /// Reads the listing's times; `setting` names where its zone is configured.
+        func times(setting: String) -> ProbeTimeReader { ProbeTimeReader(zone: timeZone, setting: setting) }
     }
 
     /// `scheduler:`: a scheduler's job inventory, read on an interval and diffed against the
@@ -121,7 +127,7 @@ extension AgentConfig {
         return jobs
     }
 
-    /// `{argv: [...], timeout: 30s}` plus, for `locks`, `interval`.
+    /// `{argv: [...], timeout: 30s, timezone: UTC}` plus, for `locks`, `interval`.
     private static func readListingCommand(
         _ node: YAMLNode?, path: String, defaultTimeoutMs: Int64, extra: (MapReader) throws(ConfigError) -> Void = { _ in }
     ) throws(ConfigError) -> ListingCommand {
@@ -129,7 +135,14 @@ extension AgentConfig {
         guard let argv = try r.stringList("argv"), let first = argv.first, !first.isEmpty else {
             throw ConfigError(line: r.node("argv")?.line ?? node?.line, key: "\(path).argv", "needs a non-empty argv list, e.g. [gcloud, scheduler, jobs, list, --format=json]")
         }
-        let command = ListingCommand(argv: argv, timeoutMs: try r.positiveDuration("timeout") ?? defaultTimeoutMs)
+        var command = ListingCommand(argv: argv, timeoutMs: try r.positiveDuration("timeout") ?? defaultTimeoutMs)
+        if let zone = try r.string("timezone") {
+            do {
+                command.timeZone = try ZoneRules.load(zone)
+            } catch {
+                throw ConfigError(line: r.node("timezone")?.line, key: "\(path).timezone", error.message)
+            }
+        }
         try extra(r)
         try r.finish()
         return command

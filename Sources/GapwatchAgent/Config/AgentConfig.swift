@@ -89,10 +89,15 @@ public struct AgentConfig: Sendable {
         public var emit: Emit = .none
         public var dataset: String?
         public var itemKind: String?
+        /// Which partitions one successful run of an `emit: count` probe lists (its snapshot).
+        public var covers: CountCoverage = .none
+        /// The zone times without a UTC offset are read in (and the zone of `covers`' window);
+        /// nil: such a time is an error.
+        public var timeZone: ZoneRules?
 
         public init(
             name: String, argv: [String], intervalMs: Int64 = 60_000, timeoutMs: Int64 = 30_000, emit: Emit = .none,
-            dataset: String? = nil, itemKind: String? = nil
+            dataset: String? = nil, itemKind: String? = nil, covers: CountCoverage = .none, timeZone: ZoneRules? = nil
         ) {
             self.name = name
             self.argv = argv
@@ -101,6 +106,8 @@ public struct AgentConfig: Sendable {
             self.emit = emit
             self.dataset = dataset
             self.itemKind = itemKind
+            self.covers = covers
+            self.timeZone = timeZone
         }
     }
 
@@ -432,6 +439,32 @@ public struct AgentConfig: Sendable {
             }
             if probe.itemKind != nil && probe.emit != .itemStatus {
                 throw ConfigError(line: r.node("item_kind")?.line, key: "\(path).item_kind", "is only used with emit: item_status")
+            }
+            if let zone = try r.string("timezone") {
+                do {
+                    probe.timeZone = try ZoneRules.load(zone)
+                } catch {
+                    throw ConfigError(line: r.node("timezone")?.line, key: "\(path).timezone", error.message)
+                }
+            }
+            let coversText = try r.string("covers")
+            switch (probe.emit, coversText) {
+            case (.count, nil):
+                throw ConfigError(
+                    line: item.line, key: "\(path).covers",
+                    "required with emit: count: which partitions one run lists, so that a partition it stops listing reads as 0. "
+                        + "A window matching the query's filter (3d: today and the 2 days before; 48h for hourly partitions), "
+                        + "all (the query has no date filter), or none (never zeroed)")
+            case (.count, let text?):
+                guard let covers = CountCoverage.parse(text) else {
+                    throw ConfigError(
+                        line: r.node("covers")?.line, key: "\(path).covers", "'\(text)' is not all, none, or a window of whole days or hours (3d, 48h)")
+                }
+                probe.covers = covers
+            case (_, _?):
+                throw ConfigError(line: r.node("covers")?.line, key: "\(path).covers", "is only used with emit: count")
+            default:
+                break
             }
             try r.finish()
             config.commandProbes.append(probe)

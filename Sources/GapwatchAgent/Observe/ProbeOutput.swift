@@ -8,30 +8,53 @@ import GapwatchProtocol
 public enum ProbeOutput {
     public struct Parsed: Sendable, Equatable {
         public var bodies: [ObservationBody] = []
-        /// Lines that did not parse (not counting a header), with their 1-based line numbers.
-        public var badLines: [Int] = []
+        /// Lines that did not parse (not counting a header), with their 1-based line numbers and why.
+        public var problems: [Problem] = []
+
+        public var badLines: [Int] { problems.map(\.line) }
+    }
+
+    /// A line of output that is not what the probe's `emit` expects.
+    public struct Problem: Sendable, Equatable, CustomStringConvertible {
+        public var line: Int
+        public var message: String
+        public var description: String { "line \(line): \(message)" }
     }
 
     /// `PARTITION<sep>COUNT` lines → `count` observations of `dataset`.
     public static func counts(_ text: String, dataset: String) -> Parsed {
-        parse(text) { fields in
-            guard fields.count == 2, !fields[0].isEmpty, let n = Int64(fields[1]), n >= 0 else { return nil }
+        parse(text) { (fields) throws(ParseError) -> ObservationBody in
+            guard fields.count == 2, !fields[0].isEmpty else {
+                throw ParseError("expected PARTITION<separator>COUNT, got \(fields.count) field(s)")
+            }
+            guard let n = Int64(fields[1]) else { throw ParseError("count '\(fields[1].truncatedUTF8(32))' is not a whole number") }
+            guard n >= 0 else { throw ParseError("count \(n) is negative") }
             return .count(Count(dataset: dataset, partition: fields[0], count: n))
         }
     }
 
     /// `ID<sep>STATUS[<sep>REFERENCE_TIME]` lines → `item_status` observations of `itemKind`.
-    /// The reference time is milliseconds since the epoch or RFC 3339.
-    public static func itemStatuses(_ text: String, itemKind: String) -> Parsed {
-        parse(text, whitespaceJoin: true) { fields in
-            guard fields.count == 2 || fields.count == 3, !fields[0].isEmpty, !fields[1].isEmpty else { return nil }
+    /// The reference time is read by `times` (ms since 1970, RFC 3339, or a local time in the
+    /// probe's time zone).
+    public static func itemStatuses(_ text: String, itemKind: String, times: ProbeTimeReader = ProbeTimeReader(zone: nil, setting: "timezone")) -> Parsed {
+        parse(text, whitespaceJoin: true) { (fields) throws(ParseError) -> ObservationBody in
+            guard fields.count == 2 || fields.count == 3, !fields[0].isEmpty, !fields[1].isEmpty else {
+                throw ParseError("expected ID<separator>STATUS[<separator>REFERENCE_TIME], got \(fields.count) field(s)")
+            }
             var reference: Millis? = nil
             if fields.count == 3, !fields[2].isEmpty {
-                guard let t = TimeParsing.parse(fields[2]) else { return nil }
-                reference = t
+                switch times.read(fields[2]) {
+                case .success(let t): reference = t
+                case .failure(let error): throw ParseError("reference time \(error.message)")
+                }
             }
             return .itemStatus(ItemStatus(itemKind: itemKind, itemID: fields[0], status: fields[1], referenceTime: reference))
         }
+    }
+
+    struct ParseError: Error {
+        var message: String
+        init(_ message: String) { self.message = message }
     }
 
     /// Splits one line into trimmed fields, unquoting `"..."` fields as CSV writes them.
@@ -61,7 +84,7 @@ public enum ProbeOutput {
         }
     }
 
-    private static func parse(_ text: String, whitespaceJoin: Bool = false, _ make: ([String]) -> ObservationBody?) -> Parsed {
+    private static func parse(_ text: String, whitespaceJoin: Bool = false, _ make: ([String]) throws(ParseError) -> ObservationBody) -> Parsed {
         var result = Parsed()
         var sawLine = false
         var number = 0
@@ -80,10 +103,19 @@ public enum ProbeOutput {
             }
             let first = !sawLine
             sawLine = true
-            if let body = make(fields), (try? body.validate(path: "line")) != nil {
+            do throws(ParseError) {
+                let body = try make(fields)
+                do {
+                    try body.validate(path: "line")
+                } catch {
+                    throw ParseError(error.description.hasPrefix("line.") ? String(error.description.dropFirst(5)) : error.description)
+                }
                 result.bodies.append(body)
-            } else if !first {
-                result.badLines.append(number)
+            } catch {
+                // A first line that does not parse is a header ("game_date|count") unless it looks
+                // like data: a field that begins with a digit is a date, an id or a count.
+                if first && !fields.contains(where: { $0.first?.isNumber == true }) { continue }
+                result.problems.append(Problem(line: number, message: error.message))
             }
         }
         return result

@@ -48,12 +48,14 @@ public enum InventoryDiff {
 public enum JobListing {
     /// The jobs of one listing; an entry that is not a valid job is skipped, with the reason.
     /// Throws only when the output as a whole is unusable (not JSON, wrong shape).
-    public static func parse(_ bytes: [UInt8], scheduler: String?) throws(ListingError) -> Listing<JobSighting> {
-        try Listing.parse(bytes, key: "jobs", name: \.name) { (item, path) throws(ListingError) in try job(item, path: path, scheduler: scheduler) }
+    public static func parse(
+        _ bytes: [UInt8], scheduler: String?, times: ProbeTimeReader = ProbeTimeReader(zone: nil, setting: "scheduler.jobs_command.timezone")
+    ) throws(ListingError) -> Listing<JobSighting> {
+        try Listing.parse(bytes, key: "jobs", name: \.name) { (item, path) throws(ListingError) in try job(item, path: path, scheduler: scheduler, times: times) }
     }
 
-    static func job(_ value: JSONValue, path: String, scheduler: String?) throws(ListingError) -> JobSighting {
-        let f = try JSONFields(value, path: path)
+    static func job(_ value: JSONValue, path: String, scheduler: String?, times: ProbeTimeReader) throws(ListingError) -> JobSighting {
+        let f = try JSONFields(value, path: path, times: times)
         guard var name = try f.string("name"), !name.isEmpty else { throw ListingError("\(path).name: required") }
         // Cloud Scheduler: projects/P/locations/L/jobs/NAME.
         if name.hasPrefix("projects/"), name.contains("/jobs/"), let last = name.split(separator: "/").last { name = String(last) }

@@ -73,11 +73,14 @@ public struct ListingError: Error, Sendable, Equatable, CustomStringConvertible 
 struct JSONFields {
     let path: String
     let object: [String: JSONValue]
+    /// Reads time strings (a zone for times without an offset, if the listing has one).
+    let times: ProbeTimeReader
 
-    init(_ value: JSONValue, path: String) throws(ListingError) {
+    init(_ value: JSONValue, path: String, times: ProbeTimeReader = ProbeTimeReader(zone: nil, setting: "timezone")) throws(ListingError) {
         guard case .object(let object) = value else { throw ListingError("\(path): expected an object") }
         self.path = path
         self.object = object
+        self.times = times
     }
 
     func has(_ key: String) -> Bool { object[key].map { $0 != .null } ?? false }
@@ -111,10 +114,10 @@ struct JSONFields {
             case .int(let ms)?: return ms
             case .double(let d)? where d == d.rounded() && abs(d) < 1e15: return Millis(d)
             case .string(let s)?:
-                guard let t = TimeParsing.parse(s) else {
-                    throw ListingError("\(path).\(key): '\(s.truncatedUTF8(64))' is not a time (ms since 1970 or RFC 3339)")
+                switch times.read(s) {
+                case .success(let t): return t
+                case .failure(let error): throw ListingError("\(path).\(key): \(error.message)")
                 }
-                return t
             default: throw ListingError("\(path).\(key): expected a time (ms since 1970 or RFC 3339)")
             }
         }
@@ -124,7 +127,7 @@ struct JSONFields {
     /// A nested object, or nil when absent.
     func object(_ key: String) throws(ListingError) -> JSONFields? {
         guard has(key), let value = object[key] else { return nil }
-        return try JSONFields(value, path: "\(path).\(key)")
+        return try JSONFields(value, path: "\(path).\(key)", times: times)
     }
 
     func int(_ key: String) throws(ListingError) -> Int64? {
@@ -150,7 +153,15 @@ extension ListingError {
 /// One read of a listing: the valid items, and why the others were skipped.
 public struct Listing<Item: Sendable>: Sendable {
     public var items: [Item] = []
+    /// Why entries were not used: invalid entries, and repeats of a name (the first is kept).
     public var skipped: [String] = []
+    /// How many of `skipped` are invalid entries (not repeats): a read with any is a failed read
+    /// for those entries.
+    public var invalid = 0
+    /// The names of invalid entries whose name could be read: what is known of them is kept.
+    public var invalidNames: Set<String> = []
+    /// An invalid entry whose name could not be read: any earlier entry may be it.
+    public var unnamedInvalid = false
 
     public init(items: [Item] = [], skipped: [String] = []) {
         self.items = items
@@ -159,23 +170,38 @@ public struct Listing<Item: Sendable>: Sendable {
 
     /// The items of JSON `bytes` (see `JSONValue.listItems`), each made by `make` with its path
     /// (`jobs[2]`). An entry `make` refuses, or a second one with the same name, is skipped with
-    /// the reason; only output unusable as a whole throws.
+    /// the reason; only output unusable as a whole throws. `emptyIsNone`: empty output (only
+    /// whitespace) is an empty listing, as `sqlite3 -json` prints for an empty table.
     static func parse(
-        _ bytes: [UInt8], key: String, name: (Item) -> String, _ make: (JSONValue, String) throws(ListingError) -> Item
+        _ bytes: [UInt8], key: String, emptyIsNone: Bool = false, name: (Item) -> String, _ make: (JSONValue, String) throws(ListingError) -> Item
     ) throws(ListingError) -> Listing {
         var listing = Listing()
+        if emptyIsNone && bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return listing }
         var seen: Set<String> = []
         for (i, value) in try JSONValue.listItems(bytes, key: key).enumerated() {
             let path = "\(key)[\(i)]"
+            let item: Item
             do throws(ListingError) {
-                let item = try make(value, path)
-                guard seen.insert(name(item)).inserted else {
-                    throw ListingError("\(path).name: '\(name(item))' is listed twice; the first is kept")
-                }
-                listing.items.append(item)
+                item = try make(value, path)
             } catch {
                 listing.skipped.append(error.message)
+                listing.invalid += 1
+                if case .object(let fields) = value, case .string(var entryName)? = fields["name"], !entryName.isEmpty {
+                    // Cloud Scheduler: projects/P/locations/L/jobs/NAME, as the job reader shortens it.
+                    if entryName.hasPrefix("projects/"), entryName.contains("/jobs/"), let last = entryName.split(separator: "/").last {
+                        entryName = String(last)
+                    }
+                    listing.invalidNames.insert(entryName)
+                } else {
+                    listing.unnamedInvalid = true
+                }
+                continue
             }
+            guard seen.insert(name(item)).inserted else {
+                listing.skipped.append("\(path).name: '\(name(item))' is listed twice; the first is kept")
+                continue
+            }
+            listing.items.append(item)
         }
         return listing
     }

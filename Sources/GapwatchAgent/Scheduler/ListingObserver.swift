@@ -23,6 +23,8 @@ public final class ListingObserver<Item: Codable & Sendable & Equatable>: Observ
     private let read: @Sendable (Wakeup) -> Result<Listing<Item>, ListingError>
     private let diff: @Sendable ([Item]?, [Item]) -> [ObservationBody]
     private let onRead: @Sendable ([Item]) -> Void
+    /// An item's name: what identifies it across reads.
+    private let key: @Sendable (Item) -> String
     private let logger: Logger
     private let lock = ConditionLock()
     private var previous: [Item]?
@@ -31,7 +33,7 @@ public final class ListingObserver<Item: Codable & Sendable & Equatable>: Observ
     /// Loads the previous read from `statePath` (none when the file is missing or unreadable).
     /// `onRead` gets every successful read's items, and the loaded ones at once.
     public init(
-        name: String, noun: String, intervalMs: Int64, statePath: String, logger: Logger,
+        name: String, noun: String, intervalMs: Int64, statePath: String, logger: Logger, key: @escaping @Sendable (Item) -> String,
         read: @escaping @Sendable (Wakeup) -> Result<Listing<Item>, ListingError>,
         diff: @escaping @Sendable ([Item]?, [Item]) -> [ObservationBody],
         onRead: @escaping @Sendable ([Item]) -> Void = { _ in }
@@ -44,6 +46,7 @@ public final class ListingObserver<Item: Codable & Sendable & Equatable>: Observ
         self.read = read
         self.diff = diff
         self.onRead = onRead
+        self.key = key
         previous = Self.load(statePath, logger: logger)
         if let previous { onRead(previous) }
     }
@@ -58,21 +61,32 @@ public final class ListingObserver<Item: Codable & Sendable & Equatable>: Observ
         switch result {
         case .failure(let error):
             logger.warning("\(name): the listing could not be read; nothing reported from it", metadata: ["error": "\(error)"])
-            return [.heartbeat(Heartbeat(name: name, status: .fail, durationMs: durationMs, message: error.message.truncatedUTF8(FieldLimits.text)))]
+            return [.heartbeat(Heartbeat(name: name, status: .fail, durationMs: durationMs, message: error.message.truncatedUTF8(FieldLimits.text), probe: true))]
         case .success(let listing):
             onRead(listing.items)
             let bodies = lock.withLock {
-                uncommitted = listing.items
-                return diff(previous, listing.items)
+                // An invalid entry is not a removal: what was known of it stands (all of what was
+                // known, when an invalid entry has no readable name).
+                var items = listing.items
+                if listing.invalid > 0, let previous {
+                    let listed = Set(items.map(key))
+                    items += previous.filter { !listed.contains(key($0)) && (listing.unnamedInvalid || listing.invalidNames.contains(key($0))) }
+                }
+                uncommitted = items
+                return diff(previous, items)
             }
             var message = "\(listing.items.count) \(noun)"
             if !listing.skipped.isEmpty {
                 message += "; skipped \(listing.skipped.count) invalid: \(listing.skipped[0])"
+                if listing.invalid > 0 { message += "; an invalid entry is kept as last read, never reported removed" }
                 logger.warning(
                     "\(name): skipped invalid entries", metadata: ["count": "\(listing.skipped.count)", "first": "\(listing.skipped.prefix(5).joined(separator: " | "))"])
             }
             if !bodies.isEmpty { logger.info("\(name): changes reported", metadata: ["changes": "\(bodies.count)", noun: "\(listing.items.count)"]) }
-            return bodies + [.heartbeat(Heartbeat(name: name, status: .ok, durationMs: durationMs, message: message.truncatedUTF8(FieldLimits.text)))]
+            // Invalid entries make the read a failed one for the collector (an incident after a
+            // few such runs); repeated names alone do not.
+            let status: Heartbeat.Status = listing.invalid > 0 ? .fail : .ok
+            return bodies + [.heartbeat(Heartbeat(name: name, status: status, durationMs: durationMs, message: message.truncatedUTF8(FieldLimits.text), probe: true))]
         }
     }
 
@@ -149,11 +163,13 @@ extension ListingObserver where Item == JobSighting {
         let read: @Sendable (Wakeup) -> Result<Listing<JobSighting>, ListingError>
         switch config.source {
         case .jobs(let jobs): read = { _ in .success(Listing(items: jobs)) }
-        case .command(let command): read = { cancel in command.read(cancel: cancel) { (bytes) throws(ListingError) in try JobListing.parse(bytes, scheduler: scheduler) } }
+        case .command(let command):
+            let times = command.times(setting: "scheduler.jobs_command.timezone")
+            read = { cancel in command.read(cancel: cancel) { (bytes) throws(ListingError) in try JobListing.parse(bytes, scheduler: scheduler, times: times) } }
         }
         return ListingObserver(
             name: AgentConfig.inventoryHeartbeat, noun: "jobs", intervalMs: config.inventoryIntervalMs, statePath: spoolDir + "/jobs-inventory.json",
-            logger: logger, read: read, diff: { InventoryDiff.diff(previous: $0, current: $1).map { .job($0) } }, onRead: { catalog.update($0) })
+            logger: logger, key: { $0.name }, read: read, diff: { InventoryDiff.diff(previous: $0, current: $1).map { .job($0) } }, onRead: { catalog.update($0) })
     }
 }
 
@@ -164,7 +180,7 @@ extension ListingObserver where Item == LockSighting {
         let command = config.command
         return ListingObserver(
             name: AgentConfig.lockListingHeartbeat, noun: "locks", intervalMs: config.intervalMs, statePath: spoolDir + "/locks-seen.json", logger: logger,
-            read: { cancel in command.read(cancel: cancel) { (bytes) throws(ListingError) in try LockListing.parse(bytes) } },
+            key: { $0.name }, read: { cancel in command.read(cancel: cancel) { (bytes) throws(ListingError) in try LockListing.parse(bytes, times: command.times(setting: "locks.timezone")) } },
             diff: { LockDiff.diff(previous: $0, current: $1).map { .lock($0) } })
     }
 }

@@ -20,13 +20,14 @@ public enum LockDiff {
 }
 
 /// Reads the output of `locks.argv`: a JSON array of locks, or an object with a `locks` array,
-/// each `{name, holder, acquired_at, expires_at}`; times in ms or RFC 3339; a null, absent or
-/// empty holder means free.
+/// each `{name, holder, acquired_at, expires_at}`; times in ms, RFC 3339, or without an offset in
+/// `locks.timezone`; a null, absent or empty holder means free. Empty output is no locks (as
+/// `sqlite3 -json` prints for an empty table).
 public enum LockListing {
     /// The locks of one listing; an entry that is not a valid lock is skipped, with the reason.
-    public static func parse(_ bytes: [UInt8]) throws(ListingError) -> Listing<LockSighting> {
-        try Listing.parse(bytes, key: "locks", name: \.name) { (item, path) throws(ListingError) in
-            let f = try JSONFields(item, path: path)
+    public static func parse(_ bytes: [UInt8], times: ProbeTimeReader = ProbeTimeReader(zone: nil, setting: "locks.timezone")) throws(ListingError) -> Listing<LockSighting> {
+        try Listing.parse(bytes, key: "locks", emptyIsNone: true, name: \.name) { (item, path) throws(ListingError) in
+            let f = try JSONFields(item, path: path, times: times)
             guard let name = try f.string("name"), !name.isEmpty else { throw ListingError("\(path).name: required") }
             var holder = try f.string("holder")
             if holder?.isEmpty == true { holder = nil }

@@ -252,17 +252,49 @@ public final class Spool: @unchecked Sendable {
         return observation
     }
 
-    private func appendLocked(_ body: ObservationBody, observedAt: Millis) throws(SpoolError) -> Observation {
+    /// Appends several observations with one sync at the end (and one before each new segment):
+    /// a batch costs one fsync, not one per record. On an error the records before the failing one
+    /// are kept (synced) and the error says how many.
+    @discardableResult
+    public func appendAll(_ bodies: [ObservationBody], observedAt: Millis = WallClock.nowMillis()) throws(SpoolError) -> [Observation] {
+        guard !bodies.isEmpty else { return [] }
+        let (observations, listeners) = try lock.withLock { () throws(SpoolError) -> ([Observation], [@Sendable () -> Void]) in
+            guard !closed else { throw SpoolError("the spool is closed") }
+            var written: [Observation] = []
+            do throws(SpoolError) {
+                for (i, body) in bodies.enumerated() {
+                    written.append(try appendLocked(body, observedAt: observedAt, sync: i == bodies.count - 1))
+                }
+                writeError = nil
+            } catch {
+                if !written.isEmpty, activeFD >= 0 { _ = fdatasync(activeFD) }
+                writeError = error.message
+                throw SpoolError("\(error.message) (\(written.count) of \(bodies.count) recorded)")
+            }
+            do {
+                try reportDropsLocked()
+            } catch {
+                logger.error("cannot spool the dropped-records count", metadata: ["error": "\(error)"])
+            }
+            return (written, self.listeners)
+        }
+        for listener in listeners { listener() }
+        return observations
+    }
+
+    private func appendLocked(_ body: ObservationBody, observedAt: Millis, sync: Bool = true) throws(SpoolError) -> Observation {
         let observation = Observation(seq: nextSeq, observedAt: observedAt, body: body)
         let record = SpoolRecord.encode(payload: ReportCodec.encode(observation))
         if activeFD < 0 || Int64(segments.last!.bytes) >= segmentBytes {
+            // Records of a batch written unsynced to the segment being closed are synced first.
+            if activeFD >= 0 { _ = fdatasync(activeFD) }
             try startSegment(firstSeq: observation.seq)
         }
         let path = segments[segments.count - 1].path
         let before = segments[segments.count - 1].bytes
         do {
             try FileIO.writeAll(fd: activeFD, record, path: path)
-            guard fdatasync(activeFD) == 0 else { throw FileError("cannot sync", path) }
+            guard !sync || fdatasync(activeFD) == 0 else { throw FileError("cannot sync", path) }
         } catch {
             // Leave no partial record behind (e.g. on a full disk).
             _ = ftruncate(activeFD, off_t(before))

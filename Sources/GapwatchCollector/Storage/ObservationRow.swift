@@ -28,7 +28,7 @@ extension ObservationKind {
 ///
 /// | kind          | status        | part      | num         | code        | at1            | at2        | text        | target |
 /// |---------------|---------------|-----------|-------------|-------------|----------------|------------|-------------|--------|
-/// | heartbeat     | status        |           | duration_ms | exit_code   |                |            | message     |        |
+/// | heartbeat     | status        | "probe" or NULL | duration_ms | exit_code |                |            | message     |        |
 /// | probe         | healthy/unhealthy |       | latency_ms  | http_status |                |            | error       | target (with a job; else in the subject) |
 /// | count         |               | partition | count       |             |                |            |             |        |
 /// | item_status   | status        |           |             |             | reference_time |            |             |        |
@@ -74,7 +74,7 @@ extension ObservationBody {
     var columns: ObservationColumns {
         switch self {
         case .heartbeat(let h):
-            ObservationColumns(status: h.status.rawValue, num: h.durationMs, code: h.exitCode.map(Int64.init), text: h.message)
+            ObservationColumns(status: h.status.rawValue, part: h.probe == true ? "probe" : nil, num: h.durationMs, code: h.exitCode.map(Int64.init), text: h.message)
         case .probe(let p):
             // Without a job the subject is target:<target>: the column would repeat it.
             ObservationColumns(
@@ -107,7 +107,8 @@ extension ObservationBody {
         switch kind {
         case .heartbeat:
             guard let name = suffix("ping:"), let status = c.status.flatMap(Heartbeat.Status.init) else { return nil }
-            self = .heartbeat(Heartbeat(name: name, status: status, durationMs: c.num, exitCode: c.code.map { Int($0) }, message: c.text))
+            self = .heartbeat(
+                Heartbeat(name: name, status: status, durationMs: c.num, exitCode: c.code.map { Int($0) }, message: c.text, probe: c.part == "probe" ? true : nil))
         case .probe:
             guard let target = c.target ?? suffix("target:") else { return nil }
             self = .probe(

@@ -1,5 +1,3 @@
-import GapwatchProtocol
-
 /// How long one partition of a dataset spans: a calendar day or an hour of the rule's time zone.
 public enum PartitionGranularity: String, Sendable, Codable, CaseIterable {
     /// Keys `YYYY-MM-DD`.
@@ -45,11 +43,11 @@ public enum PartitionKey {
     public static func key(ofPeriod period: Int64, _ granularity: PartitionGranularity) -> String {
         switch granularity {
         case .day:
-            return CivilCalendar.isoDate(ofDay: period)
+            return isoDate(ofDay: period)
         case .hour:
-            let day = CivilCalendar.floorDiv(period, 24)
+            let day = period >= 0 ? period / 24 : (period - 23) / 24
             let hour = period - day * 24
-            return CivilCalendar.isoDate(ofDay: day) + (hour < 10 ? "T0" : "T") + String(hour)
+            return isoDate(ofDay: day) + (hour < 10 ? "T0" : "T") + String(hour)
         }
     }
 
@@ -64,6 +62,22 @@ public enum PartitionKey {
         guard let a = period(of: start, granularity), let b = period(of: end, granularity), a <= b else { return [] }
         let last = b - a >= Int64(limit) ? a + Int64(limit) - 1 : b
         return (a...last).map { key(ofPeriod: $0, granularity) }
+    }
+
+    /// The local period of a wall-clock time (ms since 1970-01-01T00:00 local).
+    public static func period(ofLocal localMs: Millis, _ granularity: PartitionGranularity) -> Int64 {
+        let seconds = localMs >= 0 ? localMs / 1000 : (localMs - 999) / 1000
+        let q = seconds / granularity.seconds
+        return seconds % granularity.seconds != 0 && seconds < 0 ? q - 1 : q
+    }
+
+    static func isoDate(ofDay day: Int64) -> String {
+        let (y, m, d) = TimeParsing.civilFromDays(Int(day))
+        func pad(_ v: Int, _ n: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, n - s.count)) + s
+        }
+        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))"
     }
 
     /// The day number of a `YYYY-MM-DD` prefix (a real date), or nil.
