@@ -21,11 +21,12 @@ final class CLITests: XCTestCase {
         var stderr: String
     }
 
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+    /// Runs the agent binary with `arguments`, or (`shell`) runs `arguments` as they are (argv).
+    func run(_ arguments: [String], environment: [String: String] = [:], shell: Bool = false) throws -> Outcome {
         let binary = try XCTUnwrap(Self.binary, "build gapwatch-agent first (swift build)")
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: shell ? "/bin/sh" : binary)
+        process.arguments = shell ? Array(arguments.dropFirst()) : arguments
         var env = ProcessInfo.processInfo.environment
         env["GAPWATCH_AGENT_URL"] = nil
         for (k, v) in environment { env[k] = v }
@@ -69,6 +70,46 @@ final class CLITests: XCTestCase {
             .lock(LockSighting(name: "backfill", holder: "w3", acquiredAt: 1_769_108_400_000, expiresAt: 1_769_108_700_000)),
             .lock(LockSighting(name: "backfill", holder: nil)),
         ])
+    }
+
+    func testCountMistakesAreExplainedAndCompleteBatchesZeroWhatVanished() throws {
+        let spool = try Spool(dir: makeTempDir(self), logger: quietLogger)
+        defer { spool.close() }
+        let api = PushAPI(spool: spool, logger: quietLogger) { fatalError("unused") }
+        let server = try LocalHTTPServer(host: "127.0.0.1", port: 0, logger: quietLogger) { api.handle($0) }
+        server.start()
+        defer { server.stop() }
+        let url = "http://127.0.0.1:\(server.port)"
+        for (arguments, message) in [
+            (["count", "d", "2026-01-22", "-5"], "gapwatch-agent: count: -5 is negative; a count is 0 or more (0: the partition has no rows)\n"),
+            (["count", "d", "2026-13-45", "5"], "gapwatch-agent: partition: '2026-13-45' is not a real date (YYYY-MM-DD)\n"),
+            (["count", "nba raw", "2026-01-22", "5"], "gapwatch-agent: dataset: 'nba raw' contains whitespace; names of datasets, item kinds, workflows and locks may not\n"),
+        ] {
+            let result = try run(arguments + ["--agent-url", url])
+            XCTAssertEqual(result.status, 2, "\(arguments)")
+            XCTAssertEqual(result.stderr, message)
+        }
+        XCTAssertEqual(try run(["count", "d", "2026-01-22", "0", "--agent-url", url]).status, 0, "a count of 0 is recorded")
+
+        let dir = makeTempDir(self)
+        writeFile(dir + "/all", Array("day|rows\n2026-01-21|300\n2026-01-22|282\n".utf8))
+        writeFile(dir + "/fewer", Array("2026-01-21|300\n".utf8))
+        func counts(_ file: String, _ extra: [String]) throws -> Outcome {
+            let binary = try XCTUnwrap(Self.binary)
+            return try run(["sh", "-c", "\"$0\" counts analytics \"$@\" < \(dir)/\(file)", binary] + extra + ["--agent-url", url], shell: true)
+        }
+        XCTAssertEqual(try counts("all", ["--covers", "all"]).status, 0)
+        let fewer = try counts("fewer", ["--covers", "all"])
+        XCTAssertEqual(fewer.status, 0, fewer.stderr)
+        XCTAssertEqual(fewer.stdout, "recorded 1 count(s); 1 partition(s) no longer listed recorded as 0: 2026-01-22\n")
+        let missing = try counts("fewer", [])
+        XCTAssertEqual(missing.status, 64)
+        XCTAssertTrue(missing.stderr.contains("say what the batch is complete for"), missing.stderr)
+        let stored = try spool.readBatch(maxRecords: 20).compactMap { o -> String? in
+            guard case .count(let c) = o.body, c.dataset == "analytics" else { return nil }
+            return "\(c.partition)=\(c.count)"
+        }
+        XCTAssertEqual(stored, ["2026-01-21=300", "2026-01-22=282", "2026-01-21=300", "2026-01-22=0"])
     }
 
     func testUnreachableAgentIsAOneLineErrorAndNonZeroExit() throws {

@@ -61,6 +61,7 @@ final class ConfigTests: XCTestCase {
                   timeout: 1m
                   emit: count
                   dataset: nba_raw.boxscores
+                  covers: 3d
                 - name: games
                   argv:
                     - sqlite3

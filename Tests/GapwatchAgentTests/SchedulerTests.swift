@@ -185,19 +185,46 @@ final class SchedulerTests: XCTestCase {
         for body in first { XCTAssertNoThrow(try body.validate(path: "o")) }
         XCTAssertEqual(inventory.catalog.current.count, 3, "the prober sees the read")
 
-        // Our shape, same scheduler: one job stays (with other fields: changed), two left.
+        // Our shape, same scheduler: one job stays (with other fields: changed). The two others
+        // are not listed, but entries without a readable name are invalid and may be them: no
+        // removal is reported, and the read is a failed one for the collector (issue 13 §3).
         inventory.setOutput(Self.ourShape)
         let second = observeAndCommit(observer)
-        XCTAssertEqual(jobSightings(second).map { "\($0.name):\($0.change.rawValue)" }, ["execute-workflows:changed", "never-ran:removed", "scrape-boxscores:removed"])
-        let removed = try XCTUnwrap(jobSightings(second).first { $0.name == "scrape-boxscores" })
+        XCTAssertEqual(jobSightings(second).map { "\($0.name):\($0.change.rawValue)" }, ["execute-workflows:changed"])
+        let hb = try XCTUnwrap(heartbeats(second).first)
+        XCTAssertEqual(hb.status, .fail)
+        XCTAssertEqual(hb.probe, true)
+        XCTAssertTrue(hb.message?.hasPrefix("1 jobs; skipped 6 invalid: jobs[1].name: required") == true, hb.message ?? "nil")
+
+        // A clean read without them: now they are gone, reported removed with their last-seen fields.
+        inventory.setOutput(#"{"jobs": [\#(Self.ourShape.split(separator: "\n")[1...3].joined(separator: "\n").dropLast())]}"#)
+        let third = observeAndCommit(observer)
+        XCTAssertEqual(jobSightings(third).map { "\($0.name):\($0.change.rawValue)" }, ["never-ran:removed", "scrape-boxscores:removed"])
+        let removed = try XCTUnwrap(jobSightings(third).first { $0.name == "scrape-boxscores" })
         XCTAssertEqual(removed.enabled, false)
         XCTAssertEqual(removed.target, "https://scrapers.example/run", "removed carries the last-seen fields")
-        let hb = try XCTUnwrap(heartbeats(second).first)
-        XCTAssertEqual(hb.status, .ok)
-        XCTAssertTrue(hb.message?.hasPrefix("1 jobs; skipped 6 invalid: jobs[1].name: required") == true, hb.message ?? "nil")
+        XCTAssertEqual(heartbeats(third).first?.status, .ok)
 
         // Nothing changed: only the heartbeat.
         XCTAssertEqual(observeAndCommit(observer).map(\.kind), [.heartbeat])
+    }
+
+    func testAnInvalidEntryIsNeverReportedRemovedAndMakesTheReadFail() throws {
+        let inventory = ScriptedInventory(self)
+        inventory.setOutput(Self.gcloudShape)
+        let observer = inventory.observer()
+        XCTAssertEqual(jobSightings(observeAndCommit(observer)).count, 3)
+        // scrape-boxscores now carries a time without an offset (no timezone configured); never-ran is gone.
+        inventory.setOutput("""
+            [{"name": "projects/p/locations/l/jobs/execute-workflows", "schedule": "5 * * * *", "timeZone": "America/New_York",
+              "httpTarget": {"uri": "https://orchestrator.example/execute"}, "state": "ENABLED", "lastAttemptTime": "2026-01-22T19:05:00.123456Z", "status": {}},
+             {"name": "projects/p/locations/l/jobs/scrape-boxscores", "state": "PAUSED", "lastAttemptTime": "2026-01-22 18:45:00"}]
+            """)
+        let bodies = observeAndCommit(observer)
+        XCTAssertEqual(jobSightings(bodies).map { "\($0.name):\($0.change.rawValue)" }, ["never-ran:removed"], "scrape-boxscores stands as last read")
+        let hb = try XCTUnwrap(heartbeats(bodies).first)
+        XCTAssertEqual(hb.status, .fail)
+        XCTAssertTrue(hb.message?.contains("jobs[1].lastAttemptTime: '2026-01-22 18:45:00' has no UTC offset; set scheduler.jobs_command.timezone") == true, hb.message ?? "nil")
     }
 
     func testAFailedReadReportsNoRemovalsAndAFailHeartbeat() throws {
@@ -373,6 +400,39 @@ final class SchedulerTests: XCTestCase {
 
     // MARK: - Locks
 
+    func testAnEmptyLockListingIsNoLocksAndNaiveTimesNeedATimezone() throws {
+        let dir = makeTempDir(self)
+        let script = dir + "/locks.sh"
+        // sqlite3 -json prints datetime() values without an offset, and nothing at all for an empty table.
+        writeFile(script, Array(#"echo '[{"name": "workflow_controller", "holder": "orch-1", "acquired_at": "2026-01-22 19:00:00", "expires_at": "2026-01-22 19:05:00"}]'"#.utf8))
+        let plain = ListingObserver.locks(
+            AgentConfig.Locks(command: .init(argv: ["/bin/sh", script], timeoutMs: 5_000)), spoolDir: dir + "/a", logger: quietLogger)
+        let refused = observeAndCommit(plain)
+        XCTAssertEqual(lockSightings(refused), [], "a naive time without a timezone is never guessed")
+        XCTAssertEqual(heartbeats(refused).first?.status, .fail)
+        XCTAssertEqual(heartbeats(refused).first?.probe, true)
+        XCTAssertTrue(
+            heartbeats(refused).first?.message?.contains("locks[0].acquired_at: '2026-01-22 19:00:00' has no UTC offset; set locks.timezone") == true,
+            "\(heartbeats(refused))")
+
+        let zoned = ListingObserver.locks(
+            AgentConfig.Locks(command: .init(argv: ["/bin/sh", script], timeoutMs: 5_000, timeZone: try ZoneRules.load("America/New_York"))),
+            spoolDir: dir + "/b", logger: quietLogger)
+        let read = observeAndCommit(zoned)
+        XCTAssertEqual(lockSightings(read), [
+            LockSighting(name: "workflow_controller", holder: "orch-1", acquiredAt: 1_769_126_400_000, expiresAt: 1_769_126_700_000)
+        ], "19:00 in New York is 00:00Z the next day")
+        XCTAssertEqual(heartbeats(read).first?.status, .ok)
+
+        // The table is emptied: sqlite3 -json prints nothing. That is a listing with no locks, so
+        // the held lock is seen free (and a release can be verified).
+        writeFile(script, Array("exit 0\n".utf8))
+        let emptied = observeAndCommit(zoned)
+        XCTAssertEqual(lockSightings(emptied), [LockSighting(name: "workflow_controller", holder: nil)])
+        XCTAssertEqual(heartbeats(emptied).first?.status, .ok)
+        XCTAssertEqual(heartbeats(emptied).first?.message, "0 locks")
+    }
+
     func testLockListingReportsChangesAndAFreeSightingWhenALockDisappears() throws {
         let dir = makeTempDir(self)
         let script = dir + "/locks.sh"
@@ -393,7 +453,7 @@ final class SchedulerTests: XCTestCase {
             LockSighting(name: "workflow_controller", holder: "orchestrator-1", acquiredAt: 1_769_108_400_000, expiresAt: 1_769_108_700_000),
         ])
         XCTAssertEqual(heartbeats(first).first?.name, "lock-listing")
-        XCTAssertEqual(heartbeats(first).first?.status, .ok)
+        XCTAssertEqual(heartbeats(first).first?.status, .fail, "an invalid lock fails the read for the collector")
         XCTAssertTrue(heartbeats(first).first?.message?.contains("skipped 1 invalid: locks[2].acquired_at") == true, "\(heartbeats(first))")
         XCTAssertTrue(FileIO.exists(dir + "/locks-seen.json"))
 

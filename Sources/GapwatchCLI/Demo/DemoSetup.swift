@@ -49,14 +49,14 @@ struct DemoSetup {
                       http:
                         - {name: scrapers-health, url: "http://127.0.0.1:\(ports.scrapers)/health", interval: 5s, timeout: 2s}
                       commands:
-                        - {name: raw-boxscores, argv: \(world(["counts", "raw"])), interval: 2s, timeout: 10s, emit: count, dataset: nba_raw.bdl_player_boxscores}
+                        - {name: raw-boxscores, argv: \(world(["counts", "raw"])), interval: 2s, timeout: 10s, emit: count, dataset: nba_raw.bdl_player_boxscores, covers: all}
                     """),
             Agent(
                 id: "analytics-agent", service: "nba-analytics", beside: "the analytics processor",
                 body: """
                     probes:
                       commands:
-                        - {name: analytics-boxscores, argv: \(world(["counts", "analytics"])), interval: 2s, timeout: 10s, emit: count, dataset: nba_analytics.player_game_summary}
+                        - {name: analytics-boxscores, argv: \(world(["counts", "analytics"])), interval: 2s, timeout: 10s, emit: count, dataset: nba_analytics.player_game_summary, covers: all}
                     """),
             Agent(
                 id: "schedule-agent", service: "nba-schedule", beside: "the schedule source",
@@ -64,7 +64,7 @@ struct DemoSetup {
                     probes:
                       commands:
                         - {name: game-statuses, argv: \(world(["games"])), interval: 2s, timeout: 10s, emit: item_status, item_kind: game}
-                        - {name: schedule-counts, argv: \(world(["counts", "schedule"])), interval: 5s, timeout: 10s, emit: count, dataset: nba_raw.nbac_schedule}
+                        - {name: schedule-counts, argv: \(world(["counts", "schedule"])), interval: 5s, timeout: 10s, emit: count, dataset: nba_raw.nbac_schedule, covers: all}
                     """),
             Agent(
                 id: "scheduler-agent", service: "cloud-scheduler", beside: "the scheduler",
