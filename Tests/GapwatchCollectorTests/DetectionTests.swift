@@ -8,7 +8,7 @@ import XCTest
 /// Detection, incidents and notifications against a real SQLite file, with the clock in the
 /// test's hands: reports go through the real ingest writer, passes run at chosen instants, and a
 /// real command channel (argv, no shell of ours) appends each notification to a file.
-final class DetectionTests: XCTestCase {
+class DetectionHarness: XCTestCase {
     var dir: String!
     var runtime: CollectorRuntime!
     var sink: String { dir + "/notifications.jsonl" }
@@ -78,6 +78,10 @@ final class DetectionTests: XCTestCase {
         .heartbeat(Heartbeat(name: name, status: status, exitCode: exit, message: message))
     }
 
+}
+
+/// Heartbeat checks, liveness, silences and notifications (see `DetectionHarness`).
+final class DetectionTests: DetectionHarness {
     // MARK: heartbeat checks
 
     func testEveryGraceDownOnceThenLateSpoolDataResolvesIt() async throws {

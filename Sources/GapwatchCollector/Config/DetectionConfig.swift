@@ -42,6 +42,16 @@ public struct LivenessConfig: Sendable {
     public var rule: HeartbeatRule { HeartbeatRule(expectation: .every(everyMs), graceMs: graceMs) }
 }
 
+/// The check every agent probe gets (`probe_failures:`): a command probe, the scheduler
+/// inventory or the lock listing that fails `after` runs in a row opens an incident naming the
+/// probe and what went wrong (a failed command, an unreadable line).
+public struct ProbeFailuresConfig: Sendable {
+    /// Failed runs in a row before the incident; 0: no probe checks.
+    public var after = 3
+    /// A probe that has not reported for this long is forgotten (its check deleted, its incident resolved).
+    public var forgetAfterMs: Millis = 7 * 86_400_000
+}
+
 /// Where and how incident state changes are sent (`notify:`).
 public struct NotifyConfig: Sendable {
     public var channels: [ChannelConfig] = []
@@ -60,6 +70,7 @@ public struct DetectionConfig: Sendable {
     public var checks: [HeartbeatCheckConfig] = []
     public var expectations: [RunExpectationConfig] = []
     public var liveness = LivenessConfig()
+    public var probeFailures = ProbeFailuresConfig()
     public var notify = NotifyConfig()
     /// How often the evaluator looks for due checks at the latest.
     public var evaluateIntervalMs: Millis = 250
@@ -99,6 +110,11 @@ extension DetectionConfig {
             liveness.agentBackoffMaxMs = try m.duration("agent_backoff_max", allowZero: true) ?? liveness.agentBackoffMaxMs
             try m.finish()
         }
+        if var m = try reader.map("probe_failures") {
+            probeFailures.after = try m.int("after", allowZero: true) ?? probeFailures.after
+            probeFailures.forgetAfterMs = try m.duration("forget_after") ?? probeFailures.forgetAfterMs
+            try m.finish()
+        }
         if var m = try reader.map("notify") {
             if let list = try m.list("channels") {
                 var names = Set<String>()
@@ -130,6 +146,7 @@ extension DetectionConfig {
             throw ConfigError("\(m.path).name: '\(name)' may use only letters, digits and . _ - : (at most 128)")
         }
         if name.hasPrefix("agent:") { throw ConfigError("\(m.path).name: the prefix 'agent:' is reserved for agents' liveness checks") }
+        if name.hasPrefix("probe:") { throw ConfigError("\(m.path).name: the prefix 'probe:' is reserved for agents' probe checks") }
         return name
     }
 

@@ -32,6 +32,8 @@ struct CheckRouting: Sendable {
     var jobReenableAfter = Int.max
     /// Stuck-lock checks, re-evaluated when a lock sighting arrives.
     var locks: [Int64] = []
+    /// A probe's failed runs in a row that open its incident; 0: probe checks are off.
+    var probeFailuresAfter = 0
 }
 
 /// Rule names: they key incidents (rule + subject) and are what silences match.
@@ -39,6 +41,7 @@ enum RuleName {
     static let heartbeat = "heartbeat"
     static let liveness = "liveness"
     static let workflowGap = "workflow_gap"
+    static let probeFailing = "probe_failing"
 }
 
 /// Evaluates due checks: heartbeat checks, agents' liveness and run expectations. Pure rules
@@ -87,6 +90,15 @@ public final class Detector: Sendable {
                 }
                 try db.execute(sql: "DELETE FROM checks WHERE kind = 'liveness'")
             }
+            if config.probeFailures.after == 0 {
+                for name in try String.fetchAll(db, sql: "SELECT name FROM checks WHERE kind = 'probe'") {
+                    try incidents(db).resolve(rule: RuleName.probeFailing, subject: name, reason: "probe checks were turned off in the config", at: now)
+                }
+                try db.execute(sql: "DELETE FROM checks WHERE kind = 'probe'")
+            } else {
+                // The threshold may have changed: judge every probe again.
+                try db.execute(sql: "UPDATE checks SET next_due = ? WHERE kind = 'probe' AND state != 'paused'", arguments: [now])
+            }
             let existing = try Row.fetchAll(
                 db, sql: "SELECT id, name, kind FROM checks WHERE kind IN ('heartbeat', 'expectation', 'completeness', 'stale_items', 'freshness', 'job_targets', 'stuck_locks')")
             let configuredKinds: [String: String] =
@@ -119,6 +131,7 @@ public final class Detector: Sendable {
             }
             var routing = CheckRouting()
             routing.livenessEnabled = config.liveness.enabled
+            routing.probeFailuresAfter = config.probeFailures.after
             for check in config.checks {
                 routing.pings[check.ping, default: []].append(
                     .init(checkID: ids[check.name]!, service: check.service, agentLabels: check.agentLabels))
@@ -182,6 +195,8 @@ public final class Detector: Sendable {
                     try evaluateJobTargets(db, row: row, now: now)
                 case "stuck_locks":
                     try evaluateStuckLocks(db, row: row, now: now)
+                case "probe":
+                    try evaluateProbe(db, row: row, now: now)
                 default:
                     try db.cachedStatement(sql: "UPDATE checks SET next_due = NULL WHERE id = ?").execute(arguments: [row["id"] as Int64])
                 }
@@ -333,5 +348,71 @@ public final class Detector: Sendable {
                 WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.kind = \(ObservationKind.count.storageCode) AND o.part = ?
                 ORDER BY o.observed_at DESC LIMIT 1
                 """), arguments: ["dataset:\(dataset)", partition])
+    }
+
+    /// An agent's probe (a command probe, its scheduler inventory, its lock listing): down, with an
+    /// incident naming the probe and its last failure, once `probe_failures.after` runs in a row
+    /// failed; up again at its next good run. A probe silent for `forget_after` is forgotten.
+    private func evaluateProbe(_ db: Database, row: Row, now: Millis) throws {
+        let id: Int64 = row["id"]
+        let name: String = row["name"]
+        let after = config.probeFailures.after
+        guard after > 0, let current = CheckState(rawValue: row["state"]), current != .paused else {
+            try db.cachedStatement(sql: "UPDATE checks SET next_due = NULL WHERE id = ?").execute(arguments: [id])
+            return
+        }
+        let streak: Int64 = row["fail_streak"]
+        let lastSignal = max(row["last_ping_at"] as Millis? ?? .min, row["last_fail_at"] as Millis? ?? .min, row["created_at"] as Millis)
+        // "probe:AGENT/NAME": the agent id holds no '/'.
+        let rest = name.dropFirst("probe:".count)
+        let agentID = String(rest.prefix(while: { $0 != "/" }))
+        let probe = String(rest.dropFirst(agentID.count + 1))
+        if ClampedTime.subtract(now, lastSignal) >= config.probeFailures.forgetAfterMs {
+            try incidents(db).resolve(
+                rule: RuleName.probeFailing, subject: name, reason: "the probe has not reported for \(Units.formatDuration(config.probeFailures.forgetAfterMs)); forgotten",
+                at: now)
+            try db.cachedStatement(sql: "DELETE FROM checks WHERE id = ?").execute(arguments: [id])
+            return
+        }
+        var state = current
+        var reason: String = row["reason"]
+        if streak >= Int64(after) {
+            let last = (row["last_fail_reason"] as String?) ?? "no detail"
+            // Stable while the failure says the same thing: a longer streak is no news.
+            reason = "probe '\(probe)' on agent \(agentID) failed \(after)+ runs in a row; last: \(last)"
+            var labels = ["agent": agentID, "probe": probe]
+            if let service = try String.fetchOne(db.cachedStatement(sql: "SELECT service FROM agents WHERE id = ?"), arguments: [agentID]), !service.isEmpty {
+                labels["service"] = service
+            }
+            try incidents(db).open(rule: RuleName.probeFailing, subject: name, reason: reason, labels: labels, feederAgent: agentID, at: now)
+            if current != .down { logger.notice("probe failing", metadata: ["agent.id": "\(agentID)", "probe": "\(probe)", "reason": "\(last)"]) }
+            state = .down
+        } else if streak == 0 && row["last_ping_at"] as Millis? != nil {
+            if current == .down {
+                try incidents(db).resolve(rule: RuleName.probeFailing, subject: name, reason: "probe '\(probe)' ran successfully again", at: now)
+            }
+            state = .up
+            reason = "last run ok"
+        } else if streak > 0 {
+            reason = "\(streak) failed run(s) in a row (an incident at \(after))"
+        }
+        // Checked again later only to forget a probe that went silent.
+        let next = ClampedTime.add(lastSignal, config.probeFailures.forgetAfterMs)
+        try db.cachedStatement(
+            sql: "UPDATE checks SET state = ?, reason = ?, next_due = ?, changed_at = CASE WHEN state != ? THEN ? ELSE changed_at END WHERE id = ?"
+        ).execute(arguments: [state.rawValue, reason, max(next, now + 1), state.rawValue, now, id])
+    }
+}
+
+/// Clamped arithmetic on times that came from reports: never traps.
+enum ClampedTime {
+    static func add(_ a: Millis, _ b: Millis) -> Millis {
+        let (r, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b > 0 ? .max : .min) : r
+    }
+
+    static func subtract(_ a: Millis, _ b: Millis) -> Millis {
+        let (r, overflow) = a.subtractingReportingOverflow(b)
+        return overflow ? (b > 0 ? .min : .max) : r
     }
 }

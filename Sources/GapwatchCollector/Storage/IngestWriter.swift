@@ -103,6 +103,8 @@ struct WriterCache: Sendable {
     var agents: [String: AgentSnapshot] = [:]
     /// Agent id → its liveness check's id.
     var livenessIDs: [String: Int64] = [:]
+    /// `probe:AGENT/NAME` → its probe check's id.
+    var probeIDs: [String: Int64] = [:]
     /// Stream id → its last seq run (the one ending at the highest stored seq); nil: none yet.
     var lastRuns: [Int64: SeqRun?] = [:]
 }
@@ -167,6 +169,9 @@ private struct BatchWriter {
                     for target in targets where target.accepts(agent) {
                         try recordPing(ping, observedAt: observation.observedAt, checkID: target.checkID, agentID: agent.id, now: receivedAt)
                     }
+                }
+                if ping.probe == true && routing.probeFailuresAfter > 0 {
+                    try recordProbeRun(ping, observedAt: observation.observedAt, agentID: agent.id, now: receivedAt)
                 }
             case .decision(let decision) where decision.decision == .run:
                 try markDue(routing.workflows[decision.workflow], now: receivedAt)
@@ -317,6 +322,47 @@ private struct BatchWriter {
                 WHERE id = ?4
                 """
         ).execute(arguments: [observedAt, agentID, now, checkID])
+    }
+
+    /// A run of one of the agent's probes: a failed run lengthens its check's streak of failures,
+    /// a good one ends it. The check (`probe:AGENT/NAME`) is judged when the streak reaches the
+    /// threshold, and when a good run follows a down state.
+    private mutating func recordProbeRun(_ ping: Heartbeat, observedAt: Millis, agentID: String, now: Millis) throws {
+        let name = "probe:\(agentID)/\(ping.name)"
+        let checkID: Int64
+        if let id = cache.probeIDs[name] {
+            checkID = id
+        } else {
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO checks (name, kind, state, created_at, changed_at, reason, next_due)
+                    VALUES (?, 'probe', 'new', ?, ?, 'first run of the probe', ?)
+                    """
+            ).execute(arguments: [name, now, now, now])
+            guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM checks WHERE name = ?"), arguments: [name]) else { return }
+            cache.probeIDs[name] = id
+            checkID = id
+        }
+        let failed = ping.status == .fail || (ping.exitCode ?? 0) != 0
+        if failed {
+            let reason = ping.message.flatMap { $0.isEmpty ? nil : $0 } ?? ping.exitCode.map { "exit code \($0)" } ?? "failed"
+            try db.cachedStatement(
+                sql: """
+                    UPDATE checks SET fail_streak = fail_streak + 1, last_fail_reason = ?1,
+                        last_fail_at = MAX(COALESCE(last_fail_at, ?2), ?2), feeder_agent_id = ?3,
+                        next_due = CASE WHEN state != 'paused' THEN ?4 ELSE next_due END
+                    WHERE id = ?5
+                    """
+            ).execute(arguments: [reason, observedAt, agentID, now, checkID])
+        } else if ping.status == .ok {
+            try db.cachedStatement(
+                sql: """
+                    UPDATE checks SET fail_streak = 0, last_ping_at = MAX(COALESCE(last_ping_at, ?1), ?1), feeder_agent_id = ?2,
+                        next_due = CASE WHEN state IN ('new', 'down') THEN ?3 ELSE next_due END
+                    WHERE id = ?4
+                    """
+            ).execute(arguments: [observedAt, agentID, now, checkID])
+        }
     }
 
     /// A ping for a heartbeat check: ok moves last_ping_at (and measures the run from its start),

@@ -274,6 +274,10 @@ extension AppDatabase {
         migrator.registerMigration(observationsRewrite) { db in
             try migrateToSubjectClusteredObservations(db)
         }
+        // A probe's failed runs in a row (issue 13: an incident after a few).
+        migrator.registerMigration("v9-probe-fail-streak") { db in
+            try db.execute(sql: "ALTER TABLE checks ADD COLUMN fail_streak INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
