@@ -458,7 +458,9 @@ final class DetectionTests: XCTestCase {
         XCTAssertEqual(message("checks:\n  - {name: 'agent:x', ping: a, every: 1h}"), "checks[0].name: the prefix 'agent:' is reserved for agents' liveness checks")
         XCTAssertTrue(message("checks:\n  - {name: a, ping: a, cron: '61 * * * *'}").hasPrefix("checks[0].cron: "))
         XCTAssertTrue(message("checks:\n  - {name: a, ping: a, cron: '0 6 * * *', timezone: Mars/Olympus}").contains("Mars/Olympus"))
-        XCTAssertEqual(message("checks:\n  - {name: a, ping: a, every: 1h, evry: 2h}"), "checks[0].evry: unknown key (see collector/collector.example.yaml for every key)")
+        XCTAssertEqual(
+            message("checks:\n  - {name: a, ping: a, every: 1h, evry: 2h}"),
+            "checks[0].evry: unknown key; did you mean 'every'? (known keys here: agent_labels, cron, every, grace, labels, name, ping, service, timezone)")
         XCTAssertEqual(message("expectations:\n  - {name: e, workflow: w}"), "expectations[0].window: required, e.g. {cron: '0 19 * * *', duration: 6h, timezone: America/New_York}")
         XCTAssertEqual(message("liveness: {every: 0s}"), "liveness.every: must be longer than 0")
     }
