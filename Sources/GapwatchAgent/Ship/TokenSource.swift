@@ -37,9 +37,14 @@ public final class TokenSource: @unchecked Sendable {
     /// The file as it was when last read; nil before the first read or when it was missing.
     private var lastRead: FileVersion?
 
+    /// `token` may have come from `file` already (the config reads it at start): then that is
+    /// the version of the file a change is measured against.
     public init(token: String?, file: String?) {
         self.cached = token
         self.file = file
+        if let token, let file, let stamp = Self.stamp(file) {
+            lastRead = FileVersion(inode: stamp.inode, size: stamp.size, modifiedNanos: stamp.modifiedNanos, token: token)
+        }
     }
 
     /// Whether a token file is configured (only then is there anything to watch).
