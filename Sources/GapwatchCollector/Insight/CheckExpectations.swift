@@ -15,11 +15,11 @@ extension Detector {
             if !check.agentLabels.isEmpty {
                 text += " from agents with " + check.agentLabels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             }
-            return (text + " (grace \(Units.formatDuration(check.rule.graceMs)))", check.rule.graceMs)
+            return (text + " (\(Self.grace(check.rule.graceMs)))", check.rule.graceMs)
         case "liveness":
             let rule = config.liveness.rule
             return (
-                "anything from the agent \(Self.cadence(rule.expectation)) (grace \(Units.formatDuration(rule.graceMs)))", rule.graceMs
+                "anything from the agent \(Self.cadence(rule.expectation)) (\(Self.grace(rule.graceMs)))", rule.graceMs
             )
         case "expectation":
             guard let e = expectations[name] else { return Self.notConfigured(kind) }
@@ -29,14 +29,14 @@ extension Detector {
             if let condition = e.rule.condition {
                 text += ", when \(condition.dataset) has \(condition.minCount == 1 ? "rows" : "at least \(condition.minCount) rows") for the date"
             }
-            return (text + " (grace \(Units.formatDuration(e.rule.graceMs)))", e.rule.graceMs)
+            return (text + " (\(Self.grace(e.rule.graceMs)))", e.rule.graceMs)
         case "completeness":
             guard let c = remediation.completeness.first(where: { $0.name == name }) else { return Self.notConfigured(kind) }
             let r = c.rule
             var text = "derived \(r.derived) ≥ \(Self.percent(r.minRatio)) of \(r.source) per day (\(r.timeZone)), "
             text += r.lookbackDays == 1 ? "today only" : "today and \(r.lookbackDays - 1) day\(r.lookbackDays == 2 ? "" : "s") back"
             if let expected = c.expectedFrom { text += "; \(r.source) has rows wherever \(expected) has" }
-            text += "; judged once the source count is settled for \(Units.formatDuration(r.settleMs))"
+            text += r.settleMs > 0 ? "; judged once the source count is settled for \(Units.formatDuration(r.settleMs))" : "; judged as counts arrive"
             return (text, r.settleMs)
         case "stale_items":
             guard let s = remediation.staleItems.first(where: { $0.name == name }) else { return Self.notConfigured(kind) }
@@ -68,6 +68,11 @@ extension Detector {
         case .every(let ms): "every \(Units.formatDuration(ms))"
         case .cron(let schedule): "at each cron '\(schedule.expression.text)' (\(schedule.timeZoneID))"
         }
+    }
+
+    /// "grace 5m", or "no grace".
+    static func grace(_ ms: Millis) -> String {
+        ms > 0 ? "grace \(Units.formatDuration(ms))" : "no grace"
     }
 
     /// "90%", "99.5%".
