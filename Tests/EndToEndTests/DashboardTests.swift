@@ -313,7 +313,16 @@ final class DashboardTests: XCTestCase {
             try browser.evaluate("document.querySelectorAll(\(String(decoding: try JSONSerialization.data(withJSONObject: [selector]), as: UTF8.self))[0]).length") as? Int ?? -1
         }
 
-        _ = try visit("/", shot: "overview", expect: ["agents up (of 1)", "open incidents", "actions in flight", "stuck locks", "workflow_controller", "e2e-agent", "backfill", "Rejected agents", "No report was refused."])
+        // A report with a token this collector never issued: the overview lists who was refused.
+        let refused = try client.send(
+            .init(
+                method: "POST", url: origin + "/v1/reports",
+                headers: [("Content-Type", "application/json"), ("Authorization", "Bearer gw_agent_forged"), ("Gapwatch-Agent-Id", "rogue-agent")],
+                body: Array("{}".utf8)))
+        XCTAssertEqual(refused.status, 401)
+        _ = try visit(
+            "/", shot: "overview",
+            expect: ["agents up (of 1)", "open incidents", "actions in flight", "stuck locks", "workflow_controller", "e2e-agent", "backfill", "Rejected agents", "rogue-agent", "unknown_token", "127.0.0.1"])
         _ = try visit(
             "/checks", shot: "checks",
             expect: [

@@ -25,7 +25,7 @@ extension Dashboard {
         html += tile(o.jobsDisabled, "jobs disabled (\(o.jobsDisabledByGapwatch) by Gapwatch) of \(o.jobs)", bad: o.jobsDisabled > 0, href: "/jobs")
         html += tile(o.jobsTargetFailing, "jobs on a failing target", bad: o.jobsTargetFailing > 0, href: "/jobs")
         html += tile(o.stuckLocks.count, "stuck locks", bad: !o.stuckLocks.isEmpty, href: "/locks")
-        html += tile(rejected.count, "rejected agents (refused reports)", bad: !rejected.isEmpty, href: "#rejected")
+        html += tile(rejected.count, "rejected agents", bad: !rejected.isEmpty, href: "#rejected")
         html += "</div>"
         if !o.checks.isEmpty {
             html += "<p>Checks: " + o.checks.sorted { $0.key < $1.key }.map { "\(badge($0.key)) \($0.value)" }.joined(separator: " · ") + "</p>"
