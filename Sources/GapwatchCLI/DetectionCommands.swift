@@ -246,7 +246,7 @@ struct SilenceCommand: ParsableCommand {
         commandName: "silence",
         abstract: "Maintenance windows: matching incidents are recorded but not notified.",
         discussion: """
-            A silence matches an incident when every part it gives matches: the rule (heartbeat, liveness, workflow_gap), the subject (a pattern where * matches any run of characters) and the labels. A silenced opening or reminder is recorded, not sent; the resolution of an incident whose opening was sent is always sent.
+            A silence matches an incident when every part it gives matches: the rule (\(knownRuleNames.joined(separator: ", "))), the subject (a pattern where * matches any run of characters) and the labels. A silenced opening or reminder is recorded, not sent; the resolution of an incident whose opening was sent is always sent.
 
             Examples:
               gapwatch silence add --subject 'check:nightly-*' --duration 2h \\

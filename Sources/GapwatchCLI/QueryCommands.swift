@@ -5,25 +5,47 @@ import GapwatchProtocol
 
 struct AgentsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "agents", abstract: "List the agents that have reported, with last seen, last seq, drops and clock skew.")
+        commandName: "agents",
+        abstract: "List the agents that have reported, with last seen, last seq, drops and clock skew; and the rejected ones.",
+        discussion: """
+            Rejected: callers whose reports the collector refused (401: missing, unknown or revoked token; 403: a token bound to another agent id, or a read token), by claimed agent id, token id, source address and reason, with how often and when. The claimed id is the caller's word: the report's agent.id, or the Gapwatch-Agent-Id header agents send beside a refused token.
+            """)
 
     @OptionGroup var client: ClientOptions
 
-    struct Response: Decodable { var agents: [AgentInfo] }
+    struct Response: Decodable {
+        var agents: [AgentInfo]
+        var rejected: [RejectedAgentInfo]?
+    }
 
     func run() throws {
         let body = try client.call("GET", "/v1/agents")
         if client.json { return printJSON(body) }
-        let agents = try ReportCodec.decode(Response.self, from: body).agents
-        if agents.isEmpty { return print("no agent has reported yet") }
+        let response = try ReportCodec.decode(Response.self, from: body)
+        let agents = response.agents, rejected = response.rejected ?? []
         let now = WallClock.nowMillis()
+        if agents.isEmpty {
+            print("no agent has reported yet")
+        } else {
+            print(
+                renderTable(
+                    ["AGENT", "SERVICE", "HOST", "VERSION", "LAST SEEN", "LAST SEQ", "DROPPED", "SKEW"],
+                    agents.map { a in
+                        [
+                            a.id, a.service, a.host, a.version, "\(Units.formatAge(now - a.lastSeen)) ago", "\(a.lastSeq)",
+                            "\(a.droppedOverflow + a.droppedCorrupt)", "\(a.clockSkewMs)ms",
+                        ]
+                    }))
+        }
+        guard !rejected.isEmpty else { return }
+        print("\nRejected (reports refused with 401/403, newest first):")
         print(
             renderTable(
-                ["AGENT", "SERVICE", "HOST", "VERSION", "LAST SEEN", "LAST SEQ", "DROPPED", "SKEW"],
-                agents.map { a in
+                ["CLAIMED AGENT", "TOKEN", "SOURCE", "REASON", "COUNT", "FIRST SEEN", "LAST SEEN"],
+                rejected.map { r in
                     [
-                        a.id, a.service, a.host, a.version, "\(Units.formatAge(now - a.lastSeen)) ago", "\(a.lastSeq)",
-                        "\(a.droppedOverflow + a.droppedCorrupt)", "\(a.clockSkewMs)ms",
+                        r.claimedAgentID.isEmpty ? "-" : r.claimedAgentID, r.tokenID ?? "-", r.source.isEmpty ? "-" : r.source, r.reason.rawValue,
+                        "\(r.count)", "\(Units.formatAge(now - r.firstSeen)) ago", "\(Units.formatAge(now - r.lastSeen)) ago",
                     ]
                 }))
     }

@@ -15,6 +15,8 @@ public struct CollectorRuntime: Sendable {
     public let notifier: Notifier
     public let actions: ActionRunner
     public let metrics: CollectorMetrics
+    /// Reports refused with 401/403: who, from where, why (bounded, flushed periodically).
+    public let rejections: RejectedAgents
 }
 
 public enum Collector {
@@ -48,7 +50,7 @@ public enum Collector {
             config: config, database: database, tokens: tokens,
             writer: IngestWriter(database: database, logger: logger, routing: routing, metrics: metrics), detector: detector,
             notifier: Notifier(database: database, detection: config.detection, collectorName: HostName.current(), logger: logger, metrics: metrics),
-            actions: actions, metrics: metrics)
+            actions: actions, metrics: metrics, rejections: RejectedAgents(database: database, metrics: metrics))
     }
 
     /// The HTTP routes. `extra` lets benchmarks add endpoints without them existing in production.
@@ -70,12 +72,12 @@ public enum Collector {
             }
         }
         Dashboard(runtime: runtime).register(on: router)  // HTML pages at /, behind their own login (Dashboard/)
-        let v1 = router.group("v1").add(middleware: TokenAuthMiddleware(tokens: runtime.tokens))
-        ReportsController(writer: runtime.writer, limits: runtime.config.limits).register(on: v1)
+        let v1 = router.group("v1").add(middleware: TokenAuthMiddleware(tokens: runtime.tokens, rejections: runtime.rejections))
+        ReportsController(writer: runtime.writer, limits: runtime.config.limits, rejections: runtime.rejections).register(on: v1)
         ActionsController(runtime: runtime).register(on: v1)
         SchedulerController(runtime: runtime).register(on: v1)
         InsightController(runtime: runtime).register(on: v1)
-        QueryController(database: runtime.database).register(on: v1)
+        QueryController(database: runtime.database, rejections: runtime.rejections).register(on: v1)
         TokensController(tokens: runtime.tokens).register(on: v1)
         ChecksController(database: runtime.database, detector: runtime.detector).register(on: v1)
         IncidentsController(database: runtime.database).register(on: v1)
@@ -99,6 +101,7 @@ public enum Collector {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
         app.addServices(CheckpointService(database: runtime.database, intervalMs: runtime.config.checkpointIntervalMs, logger: logger))
+        app.addServices(RejectedAgentsService(rejections: runtime.rejections, intervalMs: 2_000, logger: logger))
         app.addServices(DetectionService(detector: runtime.detector, clock: { WallClock.nowMillis() }, logger: logger))
         app.addServices(ActionService(runner: runtime.actions, detector: runtime.detector, logger: logger))
         if let horizon = runtime.config.retentionMs {

@@ -137,7 +137,7 @@ final class DashboardTests: XCTestCase {
         return try ReportCodec.decode(IssuedToken.self, from: response.body).token
     }
 
-    static let pages = ["/", "/workflows", "/completeness", "/story?subject=workflow:post_game_window", "/jobs", "/locks", "/incidents", "/actions"]
+    static let pages = ["/", "/checks", "/workflows", "/completeness", "/story?subject=workflow:post_game_window", "/jobs", "/locks", "/incidents", "/actions"]
 
     // MARK: - Tests
 
@@ -313,7 +313,24 @@ final class DashboardTests: XCTestCase {
             try browser.evaluate("document.querySelectorAll(\(String(decoding: try JSONSerialization.data(withJSONObject: [selector]), as: UTF8.self))[0]).length") as? Int ?? -1
         }
 
-        _ = try visit("/", shot: "overview", expect: ["agents up (of 1)", "open incidents", "actions in flight", "stuck locks", "workflow_controller", "e2e-agent", "backfill"])
+        // A report with a token this collector never issued: the overview lists who was refused.
+        let refused = try client.send(
+            .init(
+                method: "POST", url: origin + "/v1/reports",
+                headers: [("Content-Type", "application/json"), ("Authorization", "Bearer gw_agent_forged"), ("Gapwatch-Agent-Id", "rogue-agent")],
+                body: Array("{}".utf8)))
+        XCTAssertEqual(refused.status, 401)
+        _ = try visit(
+            "/", shot: "overview",
+            expect: ["agents up (of 1)", "open incidents", "actions in flight", "stuck locks", "workflow_controller", "e2e-agent", "backfill", "Rejected agents", "rogue-agent", "unknown_token", "127.0.0.1"])
+        _ = try visit(
+            "/checks", shot: "checks",
+            expect: [
+                "post-game", "a RUN of post_game_window within 5s of each cron '* * * * *' (UTC)", "boxscores", "derived analytics.player_games ≥ 90% of raw.boxscores per day",
+                "games-final", "every game final (Final) within 4h of its reference time", "controller-locks", "no lock 'workflow_*' held past its expiry + 1m",
+                "job-targets", "agent:e2e-agent", "anything from the agent every 30s", "next due",
+            ])
+        XCTAssertEqual(try count("header nav a[href='/checks']"), 1, "the Checks page is in the navigation")
         _ = try visit("/workflows", shot: "workflows", expect: ["post-game", "gap(s)", "Latest decisions", Self.hostileReason, "scraper down"])
         XCTAssertGreaterThanOrEqual(try count("svg.chart"), 1, "the hourly chart")
         XCTAssertGreaterThanOrEqual(try count("svg.chart rect[fill='#fbd3d2']"), 1, "the gap hour is highlighted")

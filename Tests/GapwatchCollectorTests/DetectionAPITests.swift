@@ -37,7 +37,7 @@ final class DetectionAPITests: XCTestCase {
         struct List: Decodable { var checks: [CheckInfo] }
         let checks = try ReportCodec.decode(List.self, from: r.body).checks
         XCTAssertEqual(checks.map(\.name).sorted(), ["nightly", "post-game"])
-        XCTAssertEqual(checks.first { $0.name == "nightly" }?.expects, "every 1h")
+        XCTAssertEqual(checks.first { $0.name == "nightly" }?.expects, "a ping 'nightly' every 1h (grace 5m)")
 
         r = try await json("POST", "/v1/checks/nightly/pause", token: readToken)
         XCTAssertEqual(r.status, 403)

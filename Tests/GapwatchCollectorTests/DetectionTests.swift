@@ -262,7 +262,7 @@ final class DetectionTests: DetectionHarness {
             }
         }
         XCTAssertEqual(error(SilenceRequest(duration: "1h")), "rule: a silence needs at least one of rule, subject or labels (it would silence everything)")
-        XCTAssertEqual(error(SilenceRequest(rule: "hartbeat", duration: "1h")), "rule: rule: 'hartbeat' is not one of heartbeat, liveness, workflow_gap, completeness, stale_items, freshness")
+        XCTAssertEqual(error(SilenceRequest(rule: "hartbeat", duration: "1h")), "rule: rule: 'hartbeat' is not one of heartbeat, liveness, workflow_gap, completeness, stale_items, freshness, target_unhealthy, job_no_success, stuck_lock, probe_failing")
         XCTAssertEqual(
             error(SilenceRequest(rule: "heartbeat", startsAt: "2030-01-02T00:00:00Z", endsAt: "2030-01-01T00:00:00Z")),
             "ends_at: the range is reversed or empty: ends_at is not after starts_at")
@@ -462,7 +462,9 @@ final class DetectionTests: DetectionHarness {
         XCTAssertEqual(message("checks:\n  - {name: 'agent:x', ping: a, every: 1h}"), "checks[0].name: the prefix 'agent:' is reserved for agents' liveness checks")
         XCTAssertTrue(message("checks:\n  - {name: a, ping: a, cron: '61 * * * *'}").hasPrefix("checks[0].cron: "))
         XCTAssertTrue(message("checks:\n  - {name: a, ping: a, cron: '0 6 * * *', timezone: Mars/Olympus}").contains("Mars/Olympus"))
-        XCTAssertEqual(message("checks:\n  - {name: a, ping: a, every: 1h, evry: 2h}"), "checks[0].evry: unknown key (see collector/collector.example.yaml for every key)")
+        XCTAssertEqual(
+            message("checks:\n  - {name: a, ping: a, every: 1h, evry: 2h}"),
+            "checks[0].evry: unknown key; did you mean 'every'? (known keys here: agent_labels, cron, every, grace, labels, name, ping, service, timezone)")
         XCTAssertEqual(message("expectations:\n  - {name: e, workflow: w}"), "expectations[0].window: required, e.g. {cron: '0 19 * * *', duration: 6h, timezone: America/New_York}")
         XCTAssertEqual(message("liveness: {every: 0s}"), "liveness.every: must be longer than 0")
     }

@@ -367,7 +367,7 @@ final class NotificationChannelTests: XCTestCase {
         let cases: [(String, String)] = [
             ("name: a\nkind: webhook", "\(p).url: required for a webhook channel"),
             ("name: a\nkind: slack", "\(p).url: required for a slack channel"),
-            ("name: a\nkind: webhook\nurl: http://x\nulr: http://y", "\(p).ulr: unknown key (see collector/collector.example.yaml for every key)"),
+            ("name: a\nkind: webhook\nurl: http://x\nulr: http://y", "\(p).ulr: unknown key; did you mean 'url'? (known keys here: argv, headers, kind, name, timeout, url)"),
             ("name: a\nkind: webhook\nurl: ftp://example.com/x", "\(p).url: must be an http:// or https:// URL"),
             ("name: a\nkind: slack\nurl: hooks.slack.com/services/T/B/x", "\(p).url: must be an http:// or https:// URL"),
             ("name: a\nkind: webhook\nurl: 'http://'", "\(p).url: not a valid URL (it needs a host, and no spaces)"),

@@ -49,7 +49,9 @@ public struct ShipperStatus: Sendable, Equatable {
 ///   at least `Retry-After` when given;
 /// - 413 halves the batch; 400 `invalid_report` naming `observations[i]` sends the records before it,
 ///   then skips that one record (logged, counted in `dropped.corrupt`) so it cannot block the spool;
-/// - other 400s, 401, 403, 404, 415 keep everything and retry every 5 min until an operator fixes it.
+/// - other 400s, 401, 403, 404, 415 keep everything and retry every 5 min until an operator fixes it;
+///   after a 401/403, or while the token file gives no token, a change of the token file ends the
+///   wait at once (it is looked at every `tokenFilePollMs`).
 public final class Shipper: @unchecked Sendable {
     /// What one `shipOnce` did.
     public enum Outcome: Equatable, Sendable {
@@ -77,6 +79,10 @@ public final class Shipper: @unchecked Sendable {
     private let tokens: TokenSource
     private var thread: AgentThread?
     private let commandHandler: (@Sendable ([AgentCommand]) -> Void)?
+    /// The last `shipOnce` failed for want of an accepted token (401/403, or none in the file).
+    private var waitingForToken = false
+    /// How often a wait for a token looks at the token file.
+    static let tokenFilePollMs: Int64 = 250
 
     /// `commandHandler` gets the `commands` of every 200 answer (the agent's `ActionRunner`); it
     /// must return quickly. Without one, commands are only logged.
@@ -129,7 +135,23 @@ public final class Shipper: @unchecked Sendable {
             switch shipOnce() {
             case .idle: wakeup.wait(ms: max(options.shipIntervalMs, 1_000))
             case .sent, .shrunk, .rejected: continue
-            case .retry(let ms): wakeup.sleep(ms: ms)
+            case .retry(let ms):
+                if waitingForToken && tokens.watchesFile { sleepWatchingTokenFile(ms: ms) } else { wakeup.sleep(ms: ms) }
+            }
+        }
+    }
+
+    /// Sleeps up to `ms` unless stopped, ending early when the token file changes: an operator
+    /// who fixes the token should not wait out a backoff of minutes.
+    private func sleepWatchingTokenFile(ms: Int64) {
+        let deadline = WallClock.monotonicNanos() + UInt64(max(0, ms)) * 1_000_000
+        while true {
+            let now = WallClock.monotonicNanos()
+            guard now < deadline else { return }
+            if wakeup.sleep(ms: min(Int64((deadline - now) / 1_000_000) + 1, Self.tokenFilePollMs)) { return }
+            if tokens.fileChangedSinceRead() {
+                logger.notice("the collector token file changed; retrying now")
+                return
             }
         }
     }
@@ -137,6 +159,7 @@ public final class Shipper: @unchecked Sendable {
     /// Sends one batch and handles the answer. Called by the shipper thread (or a test), never
     /// from two threads at once.
     public func shipOnce() -> Outcome {
+        waitingForToken = false
         let batch: [Observation]
         do {
             batch = try spool.readBatch(maxRecords: batchLimit, maxBytes: options.maxBatchBytes)
@@ -152,11 +175,14 @@ public final class Shipper: @unchecked Sendable {
             batchLimit = max(1, batch.count / 2)
             return .shrunk(to: batchLimit)
         }
-        var headers = [("Content-Type", "application/json"), ("Content-Encoding", "gzip")]
+        // The agent id beside the token: a refused token is still told apart at the collector.
+        var headers = [("Content-Type", "application/json"), ("Content-Encoding", "gzip"), ("Gapwatch-Agent-Id", options.identity.id)]
         switch tokens.current() {
         case .none: break
         case .token(let token): headers.append(("Authorization", "Bearer \(token)"))
-        case .unavailable(let why): return fail("no collector token yet: \(why)", delay: backoff.next())
+        case .unavailable(let why):
+            waitingForToken = true
+            return fail("no collector token yet: \(why)", delay: backoff.next())
         }
         let response: HTTPResponse
         do {
@@ -230,6 +256,7 @@ public final class Shipper: @unchecked Sendable {
             switch response.status {
             case 401, 403:
                 tokens.refresh()  // a rotated token file is picked up on the next attempt
+                waitingForToken = true
                 hint = "; check the collector token and agent.id"
             case 404: hint = "; check collector.url"
             default: hint = ""

@@ -6,9 +6,12 @@ import Logging
 public struct CollectorContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var identity: TokenIdentity?
+    /// The TCP peer's IP address (recorded for refused reports).
+    public var remoteAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// The authenticated identity; the auth middleware guarantees one on every /v1 route.
@@ -31,22 +34,37 @@ public struct CollectorContext: RequestContext {
 }
 
 /// Every /v1 call needs `Authorization: Bearer <token>`; 401 when missing, unknown or revoked.
+/// Refused reports (`POST /v1/reports`) are noted in `rejections`, when given.
 struct TokenAuthMiddleware: RouterMiddleware {
     typealias Context = CollectorContext
     let tokens: TokenStore
+    var rejections: RejectedAgents? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization] else { throw APIError.missingToken }
+        func refuse(_ reason: RejectionReason, tokenID: String? = nil, _ error: APIError) -> APIError {
+            if let rejections, request.method == .post, request.uri.path == "/v1/reports" {
+                rejections.record(
+                    claimedAgentID: request.headers[ReportsController.agentIDHeader], tokenID: tokenID, source: context.remoteAddress,
+                    reason: reason, at: WallClock.nowMillis())
+            }
+            return error
+        }
+        guard let header = request.headers[.authorization] else { throw refuse(.missingToken, APIError.missingToken) }
         let prefix = "Bearer "
-        guard header.count > prefix.count, header.lowercased().hasPrefix("bearer ") else { throw APIError.missingToken }
+        guard header.count > prefix.count, header.lowercased().hasPrefix("bearer ") else { throw refuse(.missingToken, APIError.missingToken) }
         let token = String(header.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
-        let identity: TokenIdentity?
+        let identity: TokenIdentity
         do {
-            identity = try tokens.authenticate(token, now: WallClock.nowMillis())
+            switch try tokens.lookup(token, now: WallClock.nowMillis()) {
+            case .valid(let valid): identity = valid
+            case .revoked(let id): throw refuse(.revokedToken, tokenID: id, APIError.unknownToken)
+            case .unknown: throw refuse(.unknownToken, APIError.unknownToken)
+            }
+        } catch let error as APIError {
+            throw error
         } catch {
             throw APIError.unavailable("cannot check the token: storage unavailable")
         }
-        guard let identity else { throw APIError.unknownToken }
         var context = context
         context.identity = identity
         context.logger[metadataKey: "token.id"] = .string(identity.tokenID)

@@ -4,17 +4,22 @@ import Hummingbird
 /// Read endpoints: agents and the timeline.
 struct QueryController {
     let database: AppDatabase
+    let rejections: RejectedAgents
 
     func register(on group: RouterGroup<CollectorContext>) {
         group.get("agents", use: agents)
         group.get("timeline", use: timeline)
     }
 
-    struct AgentsResponse: Encodable { var agents: [AgentInfo] }
+    /// The agents that reported, and the callers whose reports were refused (401/403).
+    struct AgentsResponse: Encodable {
+        var agents: [AgentInfo]
+        var rejected: [RejectedAgentInfo]
+    }
 
     @Sendable func agents(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireReader()
-        return jsonResponse(AgentsResponse(agents: try database.agents()))
+        return jsonResponse(AgentsResponse(agents: try database.agents(), rejected: try rejections.list()))
     }
 
     @Sendable func timeline(request: Request, context: CollectorContext) async throws -> Response {

@@ -7,6 +7,11 @@ import NIOCore
 struct ReportsController {
     let writer: IngestWriter
     let limits: ReportLimits
+    var rejections: RejectedAgents? = nil
+
+    /// The agent id an agent claims, sent beside its token so a refused token (401, body unread)
+    /// can still be told apart in `gapwatch agents`. Only ever recorded, never trusted.
+    static let agentIDHeader = HTTPFields.Element.Name("Gapwatch-Agent-Id")!
 
     func register(on group: RouterGroup<CollectorContext>) {
         group.post("reports", use: receive)
@@ -37,6 +42,9 @@ struct ReportsController {
             throw APIError(status: status, body: error.body)
         }
         guard identity.mayReport(as: report.agent.id) else {
+            rejections?.record(
+                claimedAgentID: report.agent.id, tokenID: identity.tokenID, source: context.remoteAddress,
+                reason: identity.kind == .agent ? .wrongAgentID : .readToken, at: WallClock.nowMillis())
             throw APIError.forbidden(
                 identity.kind == .agent
                     ? "this agent token is bound to agent id '\(identity.agentID ?? "")', not '\(report.agent.id)'"

@@ -91,27 +91,45 @@ public final class TokenStore: Sendable {
         self.database = database
     }
 
+    /// What a presented token is.
+    public enum Lookup: Sendable, Equatable {
+        case valid(TokenIdentity)
+        /// A token this collector issued and revoked.
+        case revoked(tokenID: String)
+        case unknown
+    }
+
     /// Resolves a presented bearer token; nil when unknown or revoked.
     public func authenticate(_ token: String, now: Millis) throws -> TokenIdentity? {
+        if case .valid(let identity) = try lookup(token, now: now) { return identity }
+        return nil
+    }
+
+    /// Resolves a presented bearer token, telling a revoked one from an unknown one.
+    public func lookup(_ token: String, now: Millis) throws -> Lookup {
         let hash = SHA256.hash(Array(token.utf8))
         if let hit = cache.withLock({ $0[hash] }), now - hit.fetchedAt < cacheTTLMs {
-            return hit.identity
+            return .valid(hit.identity)
         }
         let row = try database.pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT id, kind, agent_id, hash FROM tokens WHERE hash = ? AND revoked_at IS NULL", arguments: [Data(hash)])
+            try Row.fetchOne(db, sql: "SELECT id, kind, agent_id, hash, revoked_at FROM tokens WHERE hash = ?", arguments: [Data(hash)])
         }
         guard let row, let kind = TokenKind(rawValue: row["kind"]) else {
             cache.withLock { _ = $0.removeValue(forKey: hash) }
-            return nil
+            return .unknown
         }
         let stored: [UInt8] = Array((row["hash"] as Data?) ?? Data())
-        guard constantTimeEquals(stored, hash) else { return nil }
+        guard constantTimeEquals(stored, hash) else { return .unknown }
+        if (row["revoked_at"] as Millis?) != nil {
+            cache.withLock { _ = $0.removeValue(forKey: hash) }
+            return .revoked(tokenID: row["id"])
+        }
         let identity = TokenIdentity(tokenID: row["id"], kind: kind, agentID: row["agent_id"])
         cache.withLock { cache in
             if cache.count > 10_000 { cache.removeAll() }  // bounded: a flood of distinct tokens cannot grow it
             cache[hash] = (identity, now)
         }
-        return identity
+        return .valid(identity)
     }
 
     /// Creates a token and returns its secret (shown once).

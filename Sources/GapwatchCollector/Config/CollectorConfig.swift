@@ -46,7 +46,16 @@ public struct CollectorConfig: Sendable {
     }
 
     /// Parses a config file's text. Unknown keys are errors: a typo must not silently fall back to a default.
+    /// Errors carry the line of the key they name (`ConfigError.line`), found in the composed YAML.
     public static func parse(yaml text: String) throws(ConfigError) -> CollectorConfig {
+        do {
+            return try parseValues(yaml: text)
+        } catch {
+            throw error.located(in: text)
+        }
+    }
+
+    private static func parseValues(yaml text: String) throws(ConfigError) -> CollectorConfig {
         let loaded: Any?
         do {
             loaded = try Yams.load(yaml: text)
@@ -114,15 +123,76 @@ public struct CollectorConfig: Sendable {
         do {
             return try parse(yaml: String(decoding: data, as: UTF8.self))
         } catch {
-            throw ConfigError("\(path): \(error.message)")
+            // "collector.yaml: line 12: storage.retension: unknown key; did you mean 'retention'?"
+            throw ConfigError("\(path): \(error.description)")
         }
     }
 }
 
+/// A config problem. `message` names the key path ("storage.retention: ..."); `line` and
+/// `column` (1-based) locate that key in the file when it is there; `description` shows both,
+/// as the agent's config errors do ("line 12: storage.retension: unknown key; ...").
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
     public var message: String
+    public var line: Int?
+    public var column: Int?
+    /// The key path the error is about when `message` does not start with it.
+    var keyPath: String?
+
     public init(_ message: String) { self.message = message }
-    public var description: String { message }
+
+    init(_ message: String, keyPath: String) {
+        self.message = message
+        self.keyPath = keyPath
+    }
+
+    public var description: String { line.map { "line \($0): \(message)" } ?? message }
+
+    /// This error with the line of its key in `yaml` (the deepest part of the key path that is
+    /// in the file: a missing required key points at the map that lacks it).
+    func located(in yaml: String) -> ConfigError {
+        guard line == nil, let path = keyPath ?? Self.leadingKeyPath(message),
+            let root = try? Yams.compose(yaml: yaml), let mark = Self.mark(of: path, in: root)
+        else { return self }
+        var located = self
+        located.line = mark.line
+        located.column = mark.column
+        return located
+    }
+
+    /// "checks[0].every" from "checks[0].every: must be longer than 0"; nil when the message
+    /// does not start with a key path.
+    static func leadingKeyPath(_ message: String) -> String? {
+        guard let colon = message.firstIndex(of: ":") else { return nil }
+        let path = message[..<colon]
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.[]")
+        guard !path.isEmpty, path.allSatisfy(allowed.contains) else { return nil }
+        return String(path)
+    }
+
+    /// The mark of the deepest node on `path` ("a.b[2].c"): a key's own mark for a map key, the
+    /// item's for a list index.
+    static func mark(of path: String, in root: Node) -> Mark? {
+        var node = root
+        var found: Mark?
+        for part in path.split(separator: ".", omittingEmptySubsequences: false) {
+            var key = Substring(part)
+            var indexes: [Int] = []
+            while key.hasSuffix("]"), let open = key.lastIndex(of: "["), let i = Int(key[key.index(after: open)..<key.index(before: key.endIndex)]) {
+                indexes.insert(i, at: 0)
+                key = key[..<open]
+            }
+            guard let mapping = node.mapping, let pair = mapping.first(where: { $0.key.string == String(key) }) else { return found }
+            found = pair.key.mark ?? found
+            node = pair.value
+            for i in indexes {
+                guard let items = node.sequence, i >= 0, i < items.count else { return found }
+                node = items[i]
+                found = node.mark ?? found
+            }
+        }
+        return found
+    }
 }
 
 /// "127.0.0.1:7070", "[::1]:7070", "0.0.0.0:80" → (host, port).
@@ -139,6 +209,12 @@ public func parseListen(_ text: String) throws(ConfigError) -> (String, Int) {
 struct MapReader {
     private var map: [String: Any]
     let path: String
+    /// Every key asked for here: what an unknown key is compared with for "did you mean".
+    private var asked: Set<String> = []
+
+    /// While set, every key path any reader asks for is recorded (the documentation test
+    /// checks each appears in collector/collector.example.yaml).
+    @TaskLocal static var recorder: KeyRecorder?
 
     init(_ map: [String: Any], path: String) {
         self.map = map
@@ -147,7 +223,11 @@ struct MapReader {
 
     private func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
-    mutating func raw(_ key: String) -> Any? { map.removeValue(forKey: key) }
+    mutating func raw(_ key: String) -> Any? {
+        asked.insert(key)
+        Self.recorder?.record(name(key))
+        return map.removeValue(forKey: key)
+    }
 
     mutating func string(_ key: String) throws(ConfigError) -> String? {
         guard let value = raw(key) else { return nil }
@@ -239,9 +319,37 @@ struct MapReader {
         return MapReader(m, path: name(key))
     }
 
+    /// Fails on the first key nobody asked for, suggesting the nearest known key.
     func finish() throws(ConfigError) {
-        if let unknown = map.keys.sorted().first {
-            throw ConfigError("\(name(unknown)): unknown key (see collector/collector.example.yaml for every key)")
+        guard let unknown = map.keys.sorted().first else { return }
+        var message = "\(name(unknown)): unknown key"
+        let known = asked.sorted()
+        if let guess = known.min(by: { editDistance($0, unknown) < editDistance($1, unknown) }),
+            editDistance(guess, unknown) <= max(2, unknown.count / 3)
+        {
+            message += "; did you mean '\(guess)'?"
         }
+        message += known.isEmpty ? "" : " (known keys here: \(known.joined(separator: ", ")))"
+        throw ConfigError(message, keyPath: name(unknown))
+    }
+}
+
+/// Records the key paths config readers ask for, list indexes folded ("checks[].every").
+public final class KeyRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var paths: Set<String> = []
+
+    public init() {}
+
+    func record(_ path: String) {
+        let folded = path.replacingOccurrences(of: #"\[[0-9]+\]"#, with: "[]", options: .regularExpression)
+        lock.withLock { _ = paths.insert(folded) }
+    }
+
+    public var recorded: Set<String> { lock.withLock { paths } }
+
+    /// Runs `body` with every key asked for by the collector config's readers recorded here.
+    public func recording<T>(_ body: () throws -> T) rethrows -> T {
+        try MapReader.$recorder.withValue(self, operation: body)
     }
 }

@@ -14,12 +14,13 @@ struct Dashboard {
 
     /// The pages, in the navigation's order.
     enum Section: String, CaseIterable {
-        case overview = "/", workflows = "/workflows", completeness = "/completeness", jobs = "/jobs", locks = "/locks"
+        case overview = "/", checks = "/checks", workflows = "/workflows", completeness = "/completeness", jobs = "/jobs", locks = "/locks"
         case incidents = "/incidents", actions = "/actions", story = "/story"
 
         var title: String {
             switch self {
             case .overview: "Overview"
+            case .checks: "Checks"
             case .workflows: "Workflows"
             case .completeness: "Completeness"
             case .jobs: "Jobs"
@@ -59,6 +60,7 @@ struct Dashboard {
         router.post("login", use: login)
         router.post("logout", use: logout)
         router.get("/", use: page(.overview, overview))
+        router.get("checks", use: page(.checks, checks))
         router.get("workflows", use: page(.workflows, workflows))
         router.get("completeness", use: page(.completeness, completeness))
         router.get("story", use: page(.story, story))

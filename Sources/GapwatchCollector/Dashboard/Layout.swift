@@ -90,10 +90,12 @@ extension Dashboard {
         .notice{background:#e3ecfb;color:#1f4f99;padding:8px 12px;border-radius:4px}
         .empty,.more,.hint{color:var(--muted)}
         .filters a{margin-right:10px}
+        form.filters p{margin:4px 0} .kinds label{margin-right:8px;white-space:nowrap;font-size:12px}
+        .fold{color:var(--muted);font-size:12px;white-space:nowrap}
         form.inline{display:inline;margin:0}
         button{font:inherit;white-space:nowrap;padding:2px 10px;border:1px solid #8a93a6;border-radius:4px;background:#fff;cursor:pointer}
         button.danger{border-color:var(--bad);color:var(--bad)}
-        input[type=text],input[type=password]{font:inherit;padding:4px 8px;border:1px solid #8a93a6;border-radius:4px}
+        input[type=text],input[type=password],select{font:inherit;padding:4px 8px;border:1px solid #8a93a6;border-radius:4px}
         .heat td{text-align:center;padding:0;min-width:46px}
         .heat td.name{text-align:left;padding:4px 8px;white-space:nowrap}
         .heat td a{display:block;padding:6px 2px;color:#111;text-decoration:none;font-size:12px}

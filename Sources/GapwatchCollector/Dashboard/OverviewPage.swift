@@ -4,10 +4,13 @@ import Hummingbird
 extension Dashboard {
     /// Most agents listed on the front page (down ones first).
     static let overviewAgentRows = 200
+    /// Most refused callers listed on the front page (most recently seen first).
+    static let overviewRejectedRows = 50
 
     /// `/`: the whole system on one screen, from `runtime.overview(now:)`.
     @Sendable func overview(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
         let o = try runtime.overview(now: now)
+        let rejected = try runtime.rejections.list()
         let down = o.agents.filter { $0.state == "down" }.count
         let openIncidents = o.openByRule.values.reduce(0, +)
         let inFlight = o.actionsByState.values.reduce(0, +)
@@ -22,6 +25,7 @@ extension Dashboard {
         html += tile(o.jobsDisabled, "jobs disabled (\(o.jobsDisabledByGapwatch) by Gapwatch) of \(o.jobs)", bad: o.jobsDisabled > 0, href: "/jobs")
         html += tile(o.jobsTargetFailing, "jobs on a failing target", bad: o.jobsTargetFailing > 0, href: "/jobs")
         html += tile(o.stuckLocks.count, "stuck locks", bad: !o.stuckLocks.isEmpty, href: "/locks")
+        html += tile(rejected.count, "rejected agents", bad: !rejected.isEmpty, href: "#rejected")
         html += "</div>"
         if !o.checks.isEmpty {
             html += "<p>Checks: " + o.checks.sorted { $0.key < $1.key }.map { "\(badge($0.key)) \($0.value)" }.joined(separator: " · ") + "</p>"
@@ -62,6 +66,18 @@ extension Dashboard {
             agents.prefix(Self.overviewAgentRows).map { a in [storyLink("agent:\(a.id)", text: a.id), esc(a.service), badge(a.state), dashAgo(a.lastSeen, now: now)] },
             empty: "No agent has reported yet.")
         html += leftOut(shown: min(agents.count, Self.overviewAgentRows), total: agents.count, what: "agents", how: "down ones are listed first")
+
+        html += "<h2 id=\"rejected\">Rejected agents</h2>"
+        html += "<p class=\"hint\">Reports refused with 401 (missing, unknown or revoked token) or 403 (a token for another agent id, or a read token). The claimed agent id is the caller's word.</p>"
+        html += table(
+            ["claimed agent", "token", "source", "reason", "count", "first seen", "last seen"],
+            rejected.prefix(Self.overviewRejectedRows).map { r in
+                [
+                    esc(r.claimedAgentID.isEmpty ? "–" : r.claimedAgentID), esc(r.tokenID ?? "–"), esc(r.source.isEmpty ? "–" : r.source),
+                    badge(r.reason.rawValue), "\(r.count)", dashAgo(r.firstSeen, now: now), dashAgo(r.lastSeen, now: now),
+                ]
+            }, empty: "No report was refused.")
+        html += leftOut(shown: min(rejected.count, Self.overviewRejectedRows), total: rejected.count, what: "rejected callers", how: "the most recently seen are listed; all in `gapwatch agents`")
         return Page(title: "Overview", body: html)
     }
 

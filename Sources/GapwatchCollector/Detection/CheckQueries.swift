@@ -48,20 +48,12 @@ extension Detector {
             try Row.fetchAll(db, sql: "SELECT * FROM checks ORDER BY kind, name").map { row in
                 let name: String = row["name"]
                 let kind: String = row["kind"]
-                var expects = "?"
-                var grace: Millis = 0
+                let (expects, grace) = describeExpectation(kind: kind, name: name)
                 var late = false
-                if kind == "expectation", let e = expectations[name] {
-                    expects = "RUN of \(e.rule.workflow) within \(Units.formatDuration(e.rule.windows.durationMs)) of cron '\(e.rule.windows.opens.expression.text)' (\(e.rule.windows.opens.timeZoneID))"
-                        + (e.rule.condition.map { " when \($0.dataset) has rows for the date" } ?? "")
-                    grace = e.rule.graceMs
-                } else if let (rule, _) = kind == "liveness" ? (config.liveness.rule, [:]) : heartbeats[name].map({ ($0.rule, $0.labels) }) {
-                    expects = rule.expectation.summary
-                    grace = rule.graceMs
-                    if let state = CheckState(rawValue: row["state"]), state == .up || state == .new {
-                        let facts = HeartbeatFacts(since: row["created_at"], lastPingAt: row["last_ping_at"])
-                        late = rule.evaluate(current: state, facts: facts, now: now).late
-                    }
+                let rule: HeartbeatRule? = kind == "liveness" ? config.liveness.rule : kind == "heartbeat" ? heartbeats[name]?.rule : nil
+                if let rule, let state = CheckState(rawValue: row["state"]), state == .up || state == .new {
+                    let facts = HeartbeatFacts(since: row["created_at"], lastPingAt: row["last_ping_at"])
+                    late = rule.evaluate(current: state, facts: facts, now: now).late
                 }
                 return CheckInfo(
                     name: name, kind: kind, state: row["state"], late: late, reason: row["reason"], expects: expects, graceMs: grace,

@@ -41,7 +41,7 @@ enum RuleName {
     static let heartbeat = "heartbeat"
     static let liveness = "liveness"
     static let workflowGap = "workflow_gap"
-    static let probeFailing = "probe_failing"
+    static let probeFailing = IncidentRule.probeFailing.rawValue
 }
 
 /// Evaluates due checks: heartbeat checks, agents' liveness and run expectations. Pure rules

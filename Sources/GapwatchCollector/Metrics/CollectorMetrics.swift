@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GapwatchProtocol
+import GapwatchRules
 import Metrics
 import Prometheus
 
@@ -16,6 +17,8 @@ public final class CollectorMetrics: Sendable {
 
     /// Outcome label → counter; `ingestOutcome(status:)` names the outcome.
     private let ingestRequests: [String: Metrics.Counter]
+    /// Refused reports by reason (`RejectedAgents` records who).
+    private let ingestRejections: [RejectionReason: Metrics.Counter]
     private let ingestDuration: Metrics.Timer
     private let observationsStored: Metrics.Counter
     private let duplicates: Metrics.Counter
@@ -34,10 +37,7 @@ public final class CollectorMetrics: Sendable {
         "server_error",
     ]
     static let actionStates = ["pending", "awaiting_approval", "running", "verifying", "verified", "escalated", "dry_run", "cancelled"]
-    static let knownRules = [
-        RuleName.heartbeat, RuleName.liveness, RuleName.workflowGap, Detector.completenessRule, Detector.staleRule,
-        Detector.freshnessRule, Detector.targetRule, Detector.noSuccessRule, Detector.stuckLockRule,
-    ]
+    static let knownRules = IncidentRule.names
 
     /// `notifyChannels`: the configured channel names, reported as 0 before their first delivery.
     public init(notifyChannels: [String] = []) {
@@ -48,6 +48,10 @@ public final class CollectorMetrics: Sendable {
         ingestRequests = Dictionary(
             uniqueKeysWithValues: Self.ingestOutcomes.map {
                 ($0, Metrics.Counter(label: MetricName.ingestRequests, dimensions: [("outcome", $0)], factory: factory))
+            })
+        ingestRejections = Dictionary(
+            uniqueKeysWithValues: RejectionReason.allCases.map {
+                ($0, Metrics.Counter(label: MetricName.ingestRejected, dimensions: [("reason", $0.rawValue)], factory: factory))
             })
         ingestDuration = Metrics.Timer(label: MetricName.ingestDuration, factory: factory)
         observationsStored = Metrics.Counter(label: MetricName.observationsStored, factory: factory)
@@ -86,6 +90,11 @@ public final class CollectorMetrics: Sendable {
         let outcome = Self.ingestOutcome(status: status)
         ingestRequests[outcome]?.increment()
         if outcome == "ok" { ingestDuration.recordNanoseconds(Self.nanos(since: began)) }
+    }
+
+    /// A report was refused with 401 or 403.
+    func ingestRejected(reason: RejectionReason) {
+        ingestRejections[reason]?.increment()
     }
 
     /// A report's transaction committed.

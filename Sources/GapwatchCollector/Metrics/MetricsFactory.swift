@@ -6,6 +6,7 @@ import Prometheus
 enum MetricName {
     static let ingestRequests = "gapwatch_ingest_requests_total"
     static let ingestDuration = "gapwatch_ingest_duration_seconds"
+    static let ingestRejected = "gapwatch_ingest_rejected_total"
     static let observationsStored = "gapwatch_ingest_observations_stored_total"
     static let duplicates = "gapwatch_ingest_duplicates_total"
     static let ingestLag = "gapwatch_ingest_lag_seconds"
@@ -20,6 +21,7 @@ enum MetricName {
 
     static let help: [String: String] = [
         ingestRequests: "POST /v1/reports answers, by outcome (from the HTTP status)",
+        ingestRejected: "POST /v1/reports refused with 401 or 403, by reason (gapwatch agents lists who)",
         ingestDuration: "Time from a report request reaching the router to its transaction's commit (200 answers)",
         observationsStored: "Observations stored (new agent, spool and seq)",
         duplicates: "Observations received again and dropped as duplicates",

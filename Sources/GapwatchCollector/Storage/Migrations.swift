@@ -278,6 +278,24 @@ extension AppDatabase {
         migrator.registerMigration("v9-probe-fail-streak") { db in
             try db.execute(sql: "ALTER TABLE checks ADD COLUMN fail_streak INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v11-rejected-agents") { db in
+            // Reports refused with 401/403, one row per (claimed agent id, token, source, reason);
+            // token_id '' when the token is unknown or missing. RejectedAgents keeps it bounded.
+            try db.execute(
+                sql: """
+                    CREATE TABLE rejected_agents (
+                        claimed_agent_id TEXT NOT NULL,
+                        token_id TEXT NOT NULL,
+                        source TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        count INTEGER NOT NULL,
+                        first_seen INTEGER NOT NULL,
+                        last_seen INTEGER NOT NULL,
+                        PRIMARY KEY (claimed_agent_id, token_id, source, reason)
+                    );
+                    CREATE INDEX rejected_agents_last_seen ON rejected_agents (last_seen);
+                    """)
+        }
         return migrator
     }
 

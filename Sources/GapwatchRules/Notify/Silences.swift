@@ -1,5 +1,35 @@
 import GapwatchProtocol
 
+/// Every rule that opens incidents: the one list that silences accept, metrics report and
+/// `protocol/openapi.yaml`'s `RuleName` enum names (a test holds them equal). A rule added to the
+/// detector is added here, or a silence on it is refused.
+public enum IncidentRule: String, CaseIterable, Sendable {
+    /// A heartbeat check from `checks:` (subject check:NAME).
+    case heartbeat
+    /// An agent stopped reporting (subject agent:ID).
+    case liveness
+    /// A run window closed with no RUN (subject expectation:NAME).
+    case workflowGap = "workflow_gap"
+    /// Date partitions need a backfill or a scrape (subject completeness:NAME:backfill|scrape).
+    case completeness
+    /// Items not final by their deadline (subject stale:NAME).
+    case staleItems = "stale_items"
+    /// A dataset stopped updating (subject freshness:NAME).
+    case freshness
+    /// Scheduler jobs point at a failing service (subject target:SERVICE).
+    case targetUnhealthy = "target_unhealthy"
+    /// An enabled job has not succeeded for its schedule (subject job:JOB).
+    case jobNoSuccess = "job_no_success"
+    /// A lock held past its expiry (subject lock:NAME).
+    case stuckLock = "stuck_lock"
+    /// An agent's probe failed `probe_failures.after` runs in a row: its command failed or its
+    /// output could not be read (subject probe:AGENT/PROBE).
+    case probeFailing = "probe_failing"
+
+    /// The names, in declaration order.
+    public static var names: [String] { allCases.map(\.rawValue) }
+}
+
 /// A maintenance window: incidents it matches during [startsAt, endsAt) are recorded but not notified.
 public struct Silence: Sendable, Equatable, Codable {
     public var id: Int64

@@ -1,0 +1,211 @@
+import GRDB
+import GapwatchProtocol
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Why `POST /v1/reports` refused a caller (401 or 403).
+public enum RejectionReason: String, Codable, Sendable, CaseIterable {
+    /// 401: no `Authorization: Bearer` header.
+    case missingToken = "missing_token"
+    /// 401: a token this collector never issued.
+    case unknownToken = "unknown_token"
+    /// 401: a token that was revoked (its id is known).
+    case revokedToken = "revoked_token"
+    /// 403: an agent token bound to another agent id than the report's.
+    case wrongAgentID = "wrong_agent_id"
+    /// 403: a read token, which may not send reports.
+    case readToken = "read_token"
+}
+
+/// One (claimed agent id, token, source address, reason) whose reports were refused.
+public struct RejectedAgentInfo: Codable, Sendable, Equatable {
+    /// The agent id the caller claimed (its report's `agent.id`, or its `Gapwatch-Agent-Id`
+    /// header when the token was refused before the body was read); sanitised and bounded, "" when none.
+    public var claimedAgentID: String
+    /// The token's id when the token is known (revoked, or valid but not for this agent id).
+    public var tokenID: String?
+    /// The address the request came from (the TCP peer: a proxy's address behind one).
+    public var source: String
+    public var reason: RejectionReason
+    public var count: Int64
+    public var firstSeen: Millis
+    public var lastSeen: Millis
+
+    enum CodingKeys: String, CodingKey {
+        case source, reason, count
+        case claimedAgentID = "claimed_agent_id"
+        case tokenID = "token_id"
+        case firstSeen = "first_seen"
+        case lastSeen = "last_seen"
+    }
+}
+
+/// Refused reports, recorded so an operator can see an agent with a wrong, revoked or misbound
+/// token. The claimed id is the caller's word, so everything here is bounded: refusals are
+/// aggregated in memory (at most `maxPending` distinct keys between flushes; more are counted in
+/// the metric only), written at most once per flush interval in one transaction, and the table
+/// keeps the `maxRows` most recently seen rows.
+public final class RejectedAgents: Sendable {
+    public static let maxRows = 1000
+    static let maxPending = 1000
+    static let maxClaimedIDBytes = FieldLimits.id
+    static let maxSourceBytes = 64
+
+    struct Key: Hashable, Sendable {
+        var claimedAgentID: String
+        var tokenID: String
+        var source: String
+        var reason: RejectionReason
+    }
+
+    struct Tally: Sendable {
+        var count: Int64
+        var firstSeen: Millis
+        var lastSeen: Millis
+
+        /// Both tallies together (the count saturates).
+        func merged(_ other: Tally) -> Tally {
+            let (sum, overflow) = count.addingReportingOverflow(other.count)
+            return Tally(count: overflow ? Int64.max : sum, firstSeen: min(firstSeen, other.firstSeen), lastSeen: max(lastSeen, other.lastSeen))
+        }
+    }
+
+    private let database: AppDatabase
+    private let metrics: CollectorMetrics
+    private let pending = Mutex<[Key: Tally]>([:])
+
+    public init(database: AppDatabase, metrics: CollectorMetrics) {
+        self.database = database
+        self.metrics = metrics
+    }
+
+    /// Notes one refused report. Never touches the database; cheap enough for a flood.
+    public func record(claimedAgentID: String?, tokenID: String?, source: String?, reason: RejectionReason, at now: Millis) {
+        metrics.ingestRejected(reason: reason)
+        let key = Key(
+            claimedAgentID: Self.sanitise(claimedAgentID ?? "", maxBytes: Self.maxClaimedIDBytes), tokenID: tokenID ?? "",
+            source: Self.sanitise(source ?? "", maxBytes: Self.maxSourceBytes), reason: reason)
+        pending.withLock { pending in
+            let one = Tally(count: 1, firstSeen: now, lastSeen: now)
+            if let tally = pending[key] {
+                pending[key] = tally.merged(one)
+            } else if pending.count < Self.maxPending {
+                pending[key] = one
+            }
+        }
+    }
+
+    /// Writes what was noted since the last flush in one transaction and trims the table to the
+    /// `maxRows` most recently seen. Returns the number of rows written. What cannot be written
+    /// stays pending for the next flush.
+    @discardableResult
+    public func flush() throws -> Int {
+        let batch = pending.withLock { pending in
+            let taken = pending
+            pending.removeAll()
+            return taken
+        }
+        guard !batch.isEmpty else { return 0 }
+        do {
+            try database.pool.write { db in
+                let upsert = try db.cachedStatement(
+                    sql: """
+                        INSERT INTO rejected_agents (claimed_agent_id, token_id, source, reason, count, first_seen, last_seen)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (claimed_agent_id, token_id, source, reason) DO UPDATE SET
+                            count = MIN(count + excluded.count, 9223372036854775807),
+                            first_seen = MIN(first_seen, excluded.first_seen),
+                            last_seen = MAX(last_seen, excluded.last_seen)
+                        """)
+                for (key, tally) in batch {
+                    try upsert.execute(arguments: [
+                        key.claimedAgentID, key.tokenID, key.source, key.reason.rawValue, tally.count, tally.firstSeen, tally.lastSeen,
+                    ])
+                }
+                try db.execute(
+                    sql: """
+                        DELETE FROM rejected_agents WHERE rowid IN
+                            (SELECT rowid FROM rejected_agents ORDER BY last_seen DESC LIMIT -1 OFFSET ?)
+                        """, arguments: [Self.maxRows])
+            }
+        } catch {
+            // Put it back (merged with anything noted meanwhile, still bounded) for the next flush.
+            pending.withLock { pending in
+                for (key, tally) in batch {
+                    if let current = pending[key] {
+                        pending[key] = current.merged(tally)
+                    } else if pending.count < Self.maxPending {
+                        pending[key] = tally
+                    }
+                }
+            }
+            throw error
+        }
+        return batch.count
+    }
+
+    /// The rejected callers, most recently seen first: the table plus what is not flushed yet.
+    public func list(limit: Int = RejectedAgents.maxRows) throws -> [RejectedAgentInfo] {
+        let snapshot = pending.withLock { $0 }
+        var byKey: [Key: Tally] = [:]
+        try database.pool.read { db in
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT claimed_agent_id, token_id, source, reason, count, first_seen, last_seen FROM rejected_agents
+                    ORDER BY last_seen DESC LIMIT ?
+                    """, arguments: [Self.maxRows])
+            {
+                guard let reason = RejectionReason(rawValue: row["reason"]) else { continue }
+                let key = Key(claimedAgentID: row["claimed_agent_id"], tokenID: row["token_id"], source: row["source"], reason: reason)
+                byKey[key] = Tally(count: row["count"], firstSeen: row["first_seen"], lastSeen: row["last_seen"])
+            }
+        }
+        for (key, tally) in snapshot { byKey[key] = byKey[key]?.merged(tally) ?? tally }
+        return byKey.map { key, tally in
+            RejectedAgentInfo(
+                claimedAgentID: key.claimedAgentID, tokenID: key.tokenID.isEmpty ? nil : key.tokenID, source: key.source, reason: key.reason,
+                count: tally.count, firstSeen: tally.firstSeen, lastSeen: tally.lastSeen)
+        }
+        .sorted { ($0.lastSeen, $0.claimedAgentID, $0.source) > ($1.lastSeen, $1.claimedAgentID, $1.source) }
+        .prefix(max(0, limit)).map { $0 }
+    }
+
+    /// `text` with anything but letters, digits and `. _ : - [ ]` replaced by `?`, cut to `maxBytes`
+    /// (the characters left are ASCII, so bytes are characters): safe in a table, a log and HTML.
+    static func sanitise(_ text: String, maxBytes: Int) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars.prefix(maxBytes) {
+            let ok = scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "._:-[]".unicodeScalars.contains(scalar))
+            out.unicodeScalars.append(ok ? scalar : "?")
+        }
+        return out
+    }
+}
+
+/// Flushes the refused reports noted in memory every `intervalMs` (the rate limit on their
+/// writes), and once more on shutdown.
+struct RejectedAgentsService: Service {
+    let rejections: RejectedAgents
+    let intervalMs: Millis
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(intervalMs))
+                flush()
+            }
+        }
+        flush()
+    }
+
+    private func flush() {
+        do {
+            try rejections.flush()
+        } catch {
+            logger.warning("cannot record refused reports; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+}
