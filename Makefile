@@ -1,13 +1,13 @@
 # Gapwatch. `make demo` runs the main job, `make test` runs every test; both install what a fresh
 # Debian/Ubuntu machine with Swift 6 lacks (libcurl4-openssl-dev, zlib1g-dev, libsqlite3-dev; for
-# the tests also promtool from `prometheus`, chromium-headless-shell and two Python packages).
+# the tests also promtool from `prometheus`, chromium-headless-shell, the sqlite3 CLI and two Python packages).
 SWIFT ?= swift
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev libsqlite3-dev
 # MetricsTests parse /metrics with promtool; DashboardTests render pages in headless Chromium;
 # protocol/validate.sh checks the OpenAPI file and golden examples with Python.
-TEST_APT_PACKAGES := prometheus chromium-headless-shell python3-pip
+TEST_APT_PACKAGES := prometheus chromium-headless-shell python3-pip sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps test-deps build demo test test-swift check-protocol faults bench release clean
