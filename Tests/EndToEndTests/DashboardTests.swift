@@ -335,7 +335,7 @@ final class DashboardTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try count("svg.chart"), 1, "the hourly chart")
         XCTAssertGreaterThanOrEqual(try count("svg.chart rect[fill='#fbd3d2']"), 1, "the gap hour is highlighted")
         XCTAssertEqual(try count("script"), 0, "the hostile reason stays text")
-        _ = try visit("/completeness", shot: "completeness", expect: ["boxscores", "summaries", "analytics.player_games ← raw.boxscores", "Stale items", "0022500610", "Dates with a gap"])
+        _ = try visit("/completeness", shot: "completeness", expect: ["boxscores", "summaries", "analytics.player_games ← raw.boxscores", "Stale items", "0022500610", "Partitions with a gap", "not due"])
         XCTAssertGreaterThanOrEqual(try count("table.heat td.c-healing"), 1, "the gap with its backfill waiting")
         XCTAssertGreaterThanOrEqual(try count("table.heat td.c-gap"), 1, "the gap with no action")
         // A heatmap cell opens that partition's story: both datasets' counts for the date.
