@@ -99,9 +99,17 @@ struct DemoCommand: ParsableCommand {
         let tracker = DemoTracker(startedAt: failuresAt)
         let deadline = Date().addingTimeInterval(Double(timeout))
         var healed = false
+        var onSchedule = false
         while !stopRequested.withLock({ $0 }) && !outputClosed.withLock({ $0 }) && Date() < deadline {
             if let exited = processes.exited() { throw CLIError("\(exited) exited; see \(dirPath)/\(exited).log") }
             for line in tracker.poll(api) { say(line) }
+            // The missed window was re-run: the replayed outage is over, and the orchestrator runs
+            // each window itself again (else the demo would page for every window it let pass).
+            if !onSchedule, tracker.windowsHealed(scenario: scenario) {
+                try DemoWorld(dir: dirPath).update { $0.orchestratorOnSchedule = true }
+                onSchedule = true
+                say(tracker.line("WORLD", "the orchestrator runs each post-game window on schedule again: the replayed outage is over"))
+            }
             if tracker.allHealed(scenario: scenario) {
                 healed = true
                 break
@@ -117,7 +125,7 @@ struct DemoCommand: ParsableCommand {
         }
         if stopRequested.withLock({ $0 }) || outputClosed.withLock({ $0 }) { return }
         let world = try DemoWorld(dir: dirPath).read()
-        let summary = tracker.summary(scenario: scenario, world: world, healed: healed)
+        let summary = tracker.summary(scenario: scenario, world: world, pager: DemoPager(dir: dirPath).tally(), healed: healed)
         for line in summary.lines { say(line) }
         try summary.write(to: dirPath + "/summary.json")
         guard healed else {
@@ -175,7 +183,7 @@ enum DemoFiles {
         for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
             let demoFile =
                 name.hasPrefix("gapwatch.") || name.hasPrefix("world.") || name.hasSuffix(".log") || name.hasSuffix(".yaml")
-                || name.hasSuffix("-spool") || name == "agents.token" || name == "summary.json"
+                || name.hasSuffix("-spool") || name == "agents.token" || name == "summary.json" || name == "pager.jsonl"
             if demoFile { try fm.removeItem(atPath: dir + "/" + name) }
         }
     }

@@ -274,6 +274,18 @@ extension AppDatabase {
         migrator.registerMigration(observationsRewrite) { db in
             try migrateToSubjectClusteredObservations(db)
         }
+        migrator.registerMigration("v10-scheduler-repoint") { db in
+            try db.execute(
+                sql: """
+                    -- One page per cause: a job belongs to its dead target's incident while it is open,
+                    -- Gapwatch's disables are announced on it as one batch, and a job's no-success
+                    -- judgement starts over when its target changed or last failed a probe.
+                    ALTER TABLE jobs ADD COLUMN failing_service TEXT;          -- the open target incident's service it is part of
+                    ALTER TABLE jobs ADD COLUMN disable_announce_incident INTEGER;  -- disabled by Gapwatch, not yet announced on this incident
+                    ALTER TABLE jobs ADD COLUMN target_changed_at INTEGER;     -- observed time the inventory last changed its target or health_url
+                    ALTER TABLE jobs ADD COLUMN last_probe_failure_at INTEGER; -- observed time of its latest failed probe
+                    """)
+        }
         return migrator
     }
 
