@@ -61,6 +61,10 @@ final class WorkflowHealedTests: XCTestCase {
         try await start(window: #"{cron: "* * * * *", duration: 30s}"#)
         let t0 = WallClock.nowMillis()
         let w1 = try XCTUnwrap(try CronSchedule("* * * * *", timeZone: "UTC").next(after: t0))
+        // Watched from just before window 1 (a window closing between the start and then would count too).
+        _ = try await collector.database.pool.write { db in
+            try db.execute(sql: "UPDATE checks SET created_at = ?, judged_through = ?, next_due = ? WHERE name = 'post-game'", arguments: [w1 - 1, w1 - 1, w1])
+        }
         // Window 1 passes with no run: a gap, its rerun is sent, the RUN arrives, verified.
         try await tick(w1 + 36_000)
         try await run(at: w1 + 40_000)

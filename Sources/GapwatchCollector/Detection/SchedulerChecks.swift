@@ -50,7 +50,7 @@ extension Detector {
                 try db.execute(sql: "UPDATE jobs SET failing_service = ? WHERE name = ?", arguments: [service, name])
                 try foldNoSuccess(db, job: name, into: incident, service: service, now: now)
             }
-            try healJobs(db, config, names.compactMap { byName[$0] }, service: service, incident: incident, now: now)
+            try healJobs(db, config, names.compactMap { byName[$0] }, service: service, incident: incident, jobs: jobs, now: now)
         }
         try announceDisabledJobs(db, jobs, now: now)
         try resolveTargets(db, current: current, jobs: jobs, now: now)
@@ -72,10 +72,12 @@ extension Detector {
 
     /// Each failing job that is enabled, or that Gapwatch disabled, is re-pointed when its target
     /// has a healthy replacement; otherwise an enabled one is disabled.
-    private func healJobs(_ db: Database, _ config: SchedulerTargetsConfig, _ failing: [JobRow], service: String, incident: Int64, now: Millis) throws {
+    private func healJobs(
+        _ db: Database, _ config: SchedulerTargetsConfig, _ failing: [JobRow], service: String, incident: Int64, jobs: [JobRow], now: Millis
+    ) throws {
         let repoint = config.repoint.flatMap { remediation.actions[$0] }
         let replacement = repoint == nil ? nil : config.replacement(for: service)
-        let healthy = try replacement.map { try replacementHealthy(db, $0, maxAgeMs: config.replacementMaxAgeMs, now: now) } ?? false
+        let healthy = try replacement.map { try replacementHealthy(db, $0, jobs: jobs, maxAgeMs: config.replacementMaxAgeMs, now: now) } ?? false
         let disable = config.disable.flatMap { remediation.actions[$0] }
         for job in failing {
             // A re-point that failed for good falls back to disabling the job.
@@ -105,13 +107,13 @@ extension Detector {
     /// Whether a dead service's replacement is healthy: the latest probe of a URL on it, no older
     /// than `maxAgeMs`, passed. Probes count from the jobs already pointing at it and from agents'
     /// http probes (`probes.http`); with neither, it is not known to be healthy.
-    func replacementHealthy(_ db: Database, _ replacement: TargetReplacement, maxAgeMs: Millis, now: Millis) throws -> Bool {
+    func replacementHealthy(_ db: Database, _ replacement: TargetReplacement, jobs: [JobRow], maxAgeMs: Millis, now: Millis) throws -> Bool {
         guard let service = serviceOf(url: replacement.replacement) else { return false }
         var latest: (at: Millis, healthy: Bool)?
         func consider(_ at: Millis, _ healthy: Bool) {
             if at >= now - maxAgeMs, at > latest?.at ?? .min { latest = (at, healthy) }
         }
-        for job in try JobRow.fetchAll(db, presentOnly: true) where job.probeTarget.flatMap(serviceOf(url:)) == service {
+        for job in jobs where job.probeTarget.flatMap(serviceOf(url:)) == service {
             if let at = job.lastProbeAt { consider(at, job.probeFailures == 0) }
         }
         // An agent's http probe is filed under `target:URL`; probed URLs are few.

@@ -93,8 +93,6 @@ struct JobRow {
     var lastProbeAt: Millis?
     var lastProbeDetail: String?
     var disabledByGapwatch: Bool
-    /// The service of the open target incident this job is part of (kept until it resolves).
-    var failingService: String?
     var targetChangedAt: Millis?
     var lastProbeFailureAt: Millis?
 
@@ -118,7 +116,6 @@ struct JobRow {
         lastProbeAt = row["last_probe_at"]
         lastProbeDetail = row["last_probe_detail"]
         disabledByGapwatch = row["disabled_by_gapwatch"]
-        failingService = row["failing_service"]
         targetChangedAt = row["target_changed_at"]
         lastProbeFailureAt = row["last_probe_failure_at"]
     }
