@@ -83,6 +83,48 @@ final class SchedulerEndToEndTests: XCTestCase {
         try ("[\n" + entries.joined(separator: ",\n") + "\n]\n").write(toFile: workspace.file("jobs.json"), atomically: true, encoding: .utf8)
     }
 
+    /// The agent's scheduler: section for the jobs file, read every 2 s, targets probed every second.
+    var schedulerListing: String {
+        """
+        scheduler:
+          name: test-scheduler
+          jobs_command: {argv: ["/bin/cat", "\(workspace.file("jobs.json"))"], timeout: 10s}
+          inventory_interval: 2s
+          probe_interval: 1s
+          probe_timeout: 2s
+        """
+    }
+
+    /// The scheduler of the jobs file (listed with cat), with pause and resume commands that flip
+    /// a job's "enabled" on its own line (names end with a quote, so phase1-1 never matches
+    /// phase1-10; up to four run at once, max_concurrent: flock keeps their edits apart), each
+    /// logged to pauses.txt / resumes.txt; the collector disables jobs on failing targets with
+    /// them and re-enables them. `collectorConfig` is added to the collector's config.
+    func pauseAndResumeJobs(collectorConfig: String = "") throws {
+        let jobs = workspace.file("jobs.json")
+        let pause = try script(
+            "pause.sh", #"echo "$1" >> \#(workspace.file("pauses.txt"))"# + "\n"
+                + #"flock \#(jobs).lock sed -i "s/^\(.*\"name\":\"$1\",.*\"enabled\":\)true/\1false/" \#(jobs)"#)
+        let resume = try script(
+            "resume.sh", #"echo "$1" >> \#(workspace.file("resumes.txt"))"# + "\n"
+                + #"flock \#(jobs).lock sed -i "s/^\(.*\"name\":\"$1\",.*\"enabled\":\)false/\1true/" \#(jobs)"#)
+        agent.extraConfig = """
+            \(schedulerListing)
+            actions:
+              - {name: pause-job, argv: ["/bin/sh", "\(pause)", "{job}"], parameters: {job: identifier}, timeout: 30s}
+              - {name: resume-job, argv: ["/bin/sh", "\(resume)", "{job}"], parameters: {job: identifier}, timeout: 30s}
+            """
+        collector.extraConfig = """
+            recheck_interval: 2s
+            scheduler_targets: {failures: 3, reenable_after: 2, disable: pause-job, reenable: resume-job}
+            guardrails: {max_per_hour: 100, max_concurrent: 4}
+            actions:
+              - {name: pause-job, kind: agent, agent: e2e-agent, command: pause-job, parameters: {job: "{job}"}, cooldown: 0s}
+              - {name: resume-job, kind: agent, agent: e2e-agent, command: resume-job, parameters: {job: "{job}"}, cooldown: 0s}
+            \(collectorConfig)
+            """
+    }
+
     func cli(_ arguments: [String]) throws -> (status: Int32, output: String) {
         try runCommand(
             Binaries.gapwatch, arguments,
@@ -100,35 +142,7 @@ final class SchedulerEndToEndTests: XCTestCase {
         // Two jobs on a healthy service: the collector under test answers its own /healthz.
         entries += ["healthy-a", "healthy-b"].map { #"{"name":"\#($0)","target":"\#(collector.url)/healthz","enabled":true}"# }
         try ("[\n" + entries.joined(separator: ",\n") + "\n]\n").write(toFile: workspace.file("jobs.json"), atomically: true, encoding: .utf8)
-        let jobs = workspace.file("jobs.json")
-        // Pause / resume one job: flip its "enabled" on its own line (names end with a quote, so
-        // phase1-1 never matches phase1-10).
-        // Up to four run at once (max_concurrent): flock keeps their edits of the file apart.
-        let pause = try script(
-            "pause.sh", #"echo "$1" >> \#(workspace.file("pauses.txt"))"# + "\n"
-                + #"flock \#(jobs).lock sed -i "s/^\(.*\"name\":\"$1\",.*\"enabled\":\)true/\1false/" \#(jobs)"#)
-        let resume = try script(
-            "resume.sh", #"echo "$1" >> \#(workspace.file("resumes.txt"))"# + "\n"
-                + #"flock \#(jobs).lock sed -i "s/^\(.*\"name\":\"$1\",.*\"enabled\":\)false/\1true/" \#(jobs)"#)
-        agent.extraConfig = """
-            scheduler:
-              name: test-scheduler
-              jobs_command: {argv: ["/bin/cat", "\(jobs)"], timeout: 10s}
-              inventory_interval: 2s
-              probe_interval: 1s
-              probe_timeout: 2s
-            actions:
-              - {name: pause-job, argv: ["/bin/sh", "\(pause)", "{job}"], parameters: {job: identifier}, timeout: 30s}
-              - {name: resume-job, argv: ["/bin/sh", "\(resume)", "{job}"], parameters: {job: identifier}, timeout: 30s}
-            """
-        collector.extraConfig = """
-            recheck_interval: 2s
-            scheduler_targets: {failures: 3, reenable_after: 2, disable: pause-job, reenable: resume-job}
-            guardrails: {max_per_hour: 100, max_concurrent: 4}
-            actions:
-              - {name: pause-job, kind: agent, agent: e2e-agent, command: pause-job, parameters: {job: "{job}"}, cooldown: 0s}
-              - {name: resume-job, kind: agent, agent: e2e-agent, command: resume-job, parameters: {job: "{job}"}, cooldown: 0s}
-            """
+        try pauseAndResumeJobs()
         try collector.start()
         try agent.start()
 
@@ -178,33 +192,11 @@ final class SchedulerEndToEndTests: XCTestCase {
         let deadJobs = (1...9).map { "phase1-\($0)" }
         try writeJobs(deadJobs.map { ($0, dead) }, lastSuccessAgo: 3 * 86_400_000)
         let jobs = workspace.file("jobs.json")
-        let pause = try script(
-            "pause.sh", #"echo "$1" >> \#(workspace.file("pauses.txt"))"# + "\n"
-                + #"flock \#(jobs).lock sed -i "s/^\(.*\"name\":\"$1\",.*\"enabled\":\)true/\1false/" \#(jobs)"#)
-        let resume = try script(
-            "resume.sh", #"flock \#(jobs).lock sed -i "s/^\(.*\"name\":\"$1\",.*\"enabled\":\)false/\1true/" \#(jobs)"#)
-        agent.extraConfig = """
-            scheduler:
-              name: test-scheduler
-              jobs_command: {argv: ["/bin/cat", "\(jobs)"], timeout: 10s}
-              inventory_interval: 2s
-              probe_interval: 1s
-              probe_timeout: 2s
-            actions:
-              - {name: pause-job, argv: ["/bin/sh", "\(pause)", "{job}"], parameters: {job: identifier}, timeout: 30s}
-              - {name: resume-job, argv: ["/bin/sh", "\(resume)", "{job}"], parameters: {job: identifier}, timeout: 30s}
-            """
-        collector.extraConfig = """
-            recheck_interval: 2s
+        try pauseAndResumeJobs(collectorConfig: """
             notify:
               channels:
                 - {name: pager, kind: webhook, url: "\(pager.base)/ok"}
-            scheduler_targets: {failures: 3, reenable_after: 2, disable: pause-job, reenable: resume-job}
-            guardrails: {max_per_hour: 100, max_concurrent: 4}
-            actions:
-              - {name: pause-job, kind: agent, agent: e2e-agent, command: pause-job, parameters: {job: "{job}"}, cooldown: 0s}
-              - {name: resume-job, kind: agent, agent: e2e-agent, command: resume-job, parameters: {job: "{job}"}, cooldown: 0s}
-            """
+            """)
         try collector.start()
         try agent.start()
 
@@ -249,12 +241,7 @@ final class SchedulerEndToEndTests: XCTestCase {
                 + #"flock \#(jobs).lock sed -i "/\"name\":\"$1\"/ { s|\"target\":\"[^\"]*\"|\"target\":\"$3\"|; s|$old/|$new/|g }" \#(jobs)"#)
         let pause = try script("pause.sh", #"echo "$1" >> \#(workspace.file("pauses.txt"))"#)
         agent.extraConfig = """
-            scheduler:
-              name: test-scheduler
-              jobs_command: {argv: ["/bin/cat", "\(jobs)"], timeout: 10s}
-              inventory_interval: 2s
-              probe_interval: 1s
-              probe_timeout: 2s
+            \(schedulerListing)
             probes:
               http:
                 - {name: replacement-health, url: "\(collector.url)/healthz", interval: 1s, timeout: 2s}
