@@ -14,12 +14,12 @@ struct DemoCommand: ParsableCommand {
             Starts, as separate processes on 127.0.0.1: `gapwatch collector` (port 7070, database in --dir), five simulated services of a sports-data pipeline (scrapers, an analytics processor with /backfill, a schedule source, an orchestrator that takes a lock and records workflow decisions, an on-call pager) and a `gapwatch-agent` beside each of them and beside the scheduler. Then it replays the failure chain of the post-mortem in accelerated time (each minute stands for a post-game window):
 
               1. 9 scheduler jobs point at nba-phase1-scrapers, a deleted service;
-              2. the post-game windows pass without a run;
+              2. the post-game windows pass without a run (until Gapwatch has re-run the missed one; then the orchestrator runs each window itself again);
               3. 3 games stay "In Progress" in the schedule hours after they ended;
               4. the workflow_controller lock is held by an orchestrator that died;
               5. 282 player records of "Jan 22" (yesterday) never reach analytics.
 
-            It prints the live timeline (detected, notified, action sent, verified, healed) and a summary: time to detect and to heal each failure, actions taken, records recovered, manual steps. Then it keeps serving the dashboard until Ctrl-C, or exits with --exit.
+            It prints the live timeline (detected, notified, action sent, verified, healed) and a summary: time to detect and to heal each failure, actions taken, records recovered, manual steps, and the messages the on-call pager received (one opening per cause; each message is in pager.jsonl). Then it keeps serving the dashboard until Ctrl-C, or exits with --exit.
 
             Everything (database, tokens, configs, world.json, logs) stays in --dir, which is reset at each start. A run takes under a minute or two; a failure not healed within --timeout makes it exit 1.
             """)
