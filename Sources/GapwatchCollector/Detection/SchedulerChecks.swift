@@ -164,8 +164,8 @@ extension Detector {
     /// even with disables still on their way (the incident is about to resolve).
     private func announcePendingDisables(_ db: Database, now: Millis, force: Set<Int64> = []) throws {
         let waiting = try Row.fetchAll(
-            db, sql: "SELECT disable_announce_incident AS incident, name, target FROM jobs WHERE disable_announce_incident IS NOT NULL ORDER BY name")
-        for (incident, rows) in Dictionary(grouping: waiting, by: { $0["incident"] as Int64 }) {
+            db, sql: "SELECT disable_announce_incident AS incident, name FROM jobs WHERE disable_announce_incident IS NOT NULL ORDER BY name")
+        for (incident, rows) in Dictionary(grouping: waiting, by: { $0["incident"] as Int64 }).sorted(by: { $0.key < $1.key }) {
             let unsettled = try Int.fetchOne(
                 db,
                 sql: """
@@ -190,12 +190,12 @@ extension Detector {
         let open = try Row.fetchAll(
             db.cachedStatement(sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = 'open' AND subject >= 'target:' AND subject < 'target;'"),
             arguments: [Self.targetRule])
+        let byName = Dictionary(uniqueKeysWithValues: jobs.map { ($0.name, $0) })
         for row in open where !current.contains(row["subject"] as String) {
             let incident: Int64 = row["id"]
             let service = String((row["subject"] as String).dropFirst("target:".count))
             try announcePendingDisables(db, now: now, force: [incident])
             let members = try Row.fetchAll(db, sql: "SELECT name, present FROM jobs WHERE failing_service = ?", arguments: [service])
-            let byName = Dictionary(uniqueKeysWithValues: jobs.map { ($0.name, $0) })
             let deleted = members.filter { !($0["present"] as Bool) }.count
             let repointed = members.filter { ($0["present"] as Bool) && byName[$0["name"] as String]?.service != service }.count
             let stillPointing = jobs.contains { $0.service == service }
@@ -230,9 +230,10 @@ extension Detector {
                     || (job.lastProbeAt == nil && now < job.firstSeenAt + config.noSuccess.graceMs)
                 if held {
                     // Keep an incident already open (its target was healthy when it opened).
-                    if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM incidents WHERE rule = ? AND subject = ? AND state = 'open')", arguments: [Self.noSuccessRule, subject]) == true {
-                        current.insert(subject)
-                    }
+                    let open = try Bool.fetchOne(
+                        db, sql: "SELECT EXISTS (SELECT 1 FROM incidents WHERE rule = ? AND subject = ? AND state = 'open')",
+                        arguments: [Self.noSuccessRule, subject])
+                    if open == true { current.insert(subject) }
                     continue
                 }
             }
