@@ -389,9 +389,9 @@ struct WorkflowsCommand: ParsableCommand {
 
     struct Gaps: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Per expectation and hour (UTC): expected runs, RUN/SKIP/FAIL decisions seen, and gaps.",
+            abstract: "Per expectation and hour (UTC): expected runs, RUN/SKIP/FAIL decisions seen, missed windows and how many were healed.",
             discussion: """
-                One row per run expectation (expectations: in the collector config) and UTC hour. EXPECTED counts the run windows that opened in the hour, have closed, and were expected (an only_when condition can rule a window out); GAPS counts those of them that closed with no RUN. RUNS, SKIPS and FAILS count the workflow's decisions observed in the hour; REASONS are the distinct SKIP and FAIL reasons. Hours with nothing in them are left out.
+                One row per run expectation (expectations: in the collector config) and UTC hour. EXPECTED counts the run windows that opened in the hour, have closed, and were expected (an only_when condition can rule a window out); MISSED counts those of them that closed with no RUN; HEALED those of the missed ones whose rerun action ran and was verified (a RUN came afterwards); GAPS the missed ones still not healed. RUNS, SKIPS and FAILS count the workflow's decisions observed in the hour; REASONS are the distinct SKIP and FAIL reasons. Hours with nothing in them are left out.
 
                 Examples:
                   gapwatch workflows gaps                  # the last 24 hours
@@ -414,11 +414,11 @@ struct WorkflowsCommand: ParsableCommand {
             print("from \(range)")
             print(
                 renderTable(
-                    ["EXPECTATION", "WORKFLOW", "HOUR", "EXPECTED", "RUNS", "SKIPS", "FAILS", "GAPS", "REASONS"],
+                    ["EXPECTATION", "WORKFLOW", "HOUR", "EXPECTED", "RUNS", "SKIPS", "FAILS", "MISSED", "HEALED", "GAPS", "REASONS"],
                     report.hours.map { h in
                         [
                             h.expectation, h.workflow, TimeParsing.format(h.hour), "\(h.expected)", "\(h.runs)", "\(h.skips)", "\(h.fails)",
-                            "\(h.gaps)", h.reasons.isEmpty ? "-" : h.reasons.joined(separator: "; "),
+                            "\(h.gaps)", "\(h.healed)", "\(h.unhealed)", h.reasons.isEmpty ? "-" : h.reasons.joined(separator: "; "),
                         ]
                     }))
         }

@@ -41,7 +41,22 @@ final class TargetHealthRuleTests: XCTestCase {
         XCTAssertNil(serviceOf(url: "not a url"))
         XCTAssertNil(serviceOf(url: "http:///path"))
     }
+
+    func testAReplacementKeepsEachJobsPathAndQueryOnTheNewService() throws {
+        let r = try XCTUnwrap(TargetReplacement(target: "https://nba-phase1-scrapers.run.app/", replacement: "https://nba-scrapers.run.app/"))
+        XCTAssertEqual(r.service, "https://nba-phase1-scrapers.run.app")
+        XCTAssertEqual(r.rewrite("https://nba-phase1-scrapers.run.app/execute?x=1"), "https://nba-scrapers.run.app/execute?x=1")
+        XCTAssertEqual(r.rewrite("https://NBA-phase1-scrapers.run.app:443"), "https://nba-scrapers.run.app", "same service, default port")
+        XCTAssertNil(r.rewrite("https://other.run.app/execute"), "a job on another service is not moved")
+        let prefixed = try XCTUnwrap(TargetReplacement(target: "http://old:8080", replacement: "http://gateway/old-svc"))
+        XCTAssertEqual(prefixed.rewrite("http://old:8080/run/a"), "http://gateway/old-svc/run/a")
+        XCTAssertNil(TargetReplacement(target: "http://old/run", replacement: "http://new"), "the target is a service, no path")
+        XCTAssertNil(TargetReplacement(target: "http://old", replacement: "http://OLD:80/x"), "the same service")
+        XCTAssertNil(TargetReplacement(target: "ftp://old", replacement: "http://new"))
+        XCTAssertNil(TargetReplacement(target: "http://old", replacement: "http://new?q=1"))
+    }
 }
+
 
 final class NoSuccessRuleTests: XCTestCase {
     let hourly = try! CronSchedule("5 * * * *", timeZone: "UTC")

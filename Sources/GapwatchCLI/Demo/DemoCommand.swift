@@ -14,12 +14,12 @@ struct DemoCommand: ParsableCommand {
             Starts, as separate processes on 127.0.0.1: `gapwatch collector` (port 7070, database in --dir), five simulated services of a sports-data pipeline (scrapers, an analytics processor with /backfill, a schedule source, an orchestrator that takes a lock and records workflow decisions, an on-call pager) and a `gapwatch-agent` beside each of them and beside the scheduler. Then it replays the failure chain of the post-mortem in accelerated time (each minute stands for a post-game window):
 
               1. 9 scheduler jobs point at nba-phase1-scrapers, a deleted service;
-              2. the post-game windows pass without a run;
+              2. the post-game windows pass without a run (until Gapwatch has re-run the missed one; then the orchestrator runs each window itself again);
               3. 3 games stay "In Progress" in the schedule hours after they ended;
               4. the workflow_controller lock is held by an orchestrator that died;
               5. 282 player records of "Jan 22" (yesterday) never reach analytics.
 
-            It prints the live timeline (detected, notified, action sent, verified, healed) and a summary: time to detect and to heal each failure, actions taken, records recovered, manual steps. Then it keeps serving the dashboard until Ctrl-C, or exits with --exit.
+            It prints the live timeline (detected, notified, action sent, verified, healed) and a summary: time to detect and to heal each failure, actions taken, records recovered, manual steps, and the messages the on-call pager received (one opening per cause; each message is in pager.jsonl). Then it keeps serving the dashboard until Ctrl-C, or exits with --exit.
 
             Everything (database, tokens, configs, world.json, logs) stays in --dir, which is reset at each start. A run takes under a minute or two; a failure not healed within --timeout makes it exit 1.
             """)
@@ -99,9 +99,17 @@ struct DemoCommand: ParsableCommand {
         let tracker = DemoTracker(startedAt: failuresAt)
         let deadline = Date().addingTimeInterval(Double(timeout))
         var healed = false
+        var onSchedule = false
         while !stopRequested.withLock({ $0 }) && !outputClosed.withLock({ $0 }) && Date() < deadline {
             if let exited = processes.exited() { throw CLIError("\(exited) exited; see \(dirPath)/\(exited).log") }
             for line in tracker.poll(api) { say(line) }
+            // The missed window was re-run: the replayed outage is over, and the orchestrator runs
+            // each window itself again (else the demo would page for every window it let pass).
+            if !onSchedule, tracker.windowsHealed(scenario: scenario) {
+                try DemoWorld(dir: dirPath).update { $0.orchestratorOnSchedule = true }
+                onSchedule = true
+                say(tracker.line("WORLD", "the orchestrator runs each post-game window on schedule again: the replayed outage is over"))
+            }
             if tracker.allHealed(scenario: scenario) {
                 healed = true
                 break
@@ -117,7 +125,7 @@ struct DemoCommand: ParsableCommand {
         }
         if stopRequested.withLock({ $0 }) || outputClosed.withLock({ $0 }) { return }
         let world = try DemoWorld(dir: dirPath).read()
-        let summary = tracker.summary(scenario: scenario, world: world, healed: healed)
+        let summary = tracker.summary(scenario: scenario, world: world, pager: DemoPager(dir: dirPath).tally(), healed: healed)
         for line in summary.lines { say(line) }
         try summary.write(to: dirPath + "/summary.json")
         guard healed else {
@@ -175,7 +183,7 @@ enum DemoFiles {
         for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
             let demoFile =
                 name.hasPrefix("gapwatch.") || name.hasPrefix("world.") || name.hasSuffix(".log") || name.hasSuffix(".yaml")
-                || name.hasSuffix("-spool") || name == "agents.token" || name == "summary.json"
+                || name.hasSuffix("-spool") || name == "agents.token" || name == "summary.json" || name == "pager.jsonl"
             if demoFile { try fm.removeItem(atPath: dir + "/" + name) }
         }
     }

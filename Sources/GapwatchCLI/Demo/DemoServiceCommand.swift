@@ -61,9 +61,13 @@ struct DemoServiceCommand: AsyncParsableCommand {
                 let body = try await Self.fields(request)
                 return try Self.runWorkflow(world, workflow: body["workflow"] ?? "", partition: body["partition"] ?? "", agentURL: agentURL)
             }
+            // Its own schedule, once the replay's outage is over (see WorldState.orchestratorOnSchedule).
+            Task.detached { await Self.runWindowsOnSchedule(world, agentURL: agentURL) }
         case .pager:
+            let pager = DemoPager(dir: self.world)
             router.post("notify") { request, _ -> Response in
                 let body = try await request.body.collect(upTo: 1 << 20)
+                try pager.record(String(buffer: body))
                 say("page: \(String(buffer: body))")
                 return Self.json(["received": "true"])
             }
@@ -113,9 +117,27 @@ struct DemoServiceCommand: AsyncParsableCommand {
         return json(["processed": processed.joined(separator: ", "), "skipped": skipped.joined(separator: ", ")])
     }
 
+    /// While the world says the orchestrator is on schedule, runs each post-game window once, early
+    /// in the window, as the real orchestrator does when nothing is broken.
+    static func runWindowsOnSchedule(_ world: DemoWorld, agentURL: String) async {
+        var lastWindow: Millis = 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(500))
+            let now = WallClock.nowMillis()
+            let window = now - now % 60_000
+            // Leave a second of the window for the decision to reach the agent.
+            guard window != lastWindow, now < window + Millis(DemoScenario.windowSeconds - 1) * 1000,
+                (try? world.read().orchestratorOnSchedule) == true
+            else { continue }
+            lastWindow = window
+            _ = try? runWorkflow(
+                world, workflow: DemoScenario.workflow, partition: String(TimeParsing.format(window).prefix(10)), agentURL: agentURL, scheduled: true)
+        }
+    }
+
     /// Runs a workflow window if it can take the controller lock: records RUN when every game
     /// that has started is Final, SKIP otherwise, through its agent like the real one.
-    static func runWorkflow(_ world: DemoWorld, workflow: String, partition: String, agentURL: String) throws -> Response {
+    static func runWorkflow(_ world: DemoWorld, workflow: String, partition: String, agentURL: String, scheduled: Bool = false) throws -> Response {
         let now = WallClock.nowMillis()
         let outcome = try world.update { state -> (blockedBy: WorldState.Lock?, unfinished: Int) in
             if let held = state.locks.first(where: { $0.name == DemoScenario.lockName }) { return (held, 0) }
@@ -130,7 +152,9 @@ struct DemoServiceCommand: AsyncParsableCommand {
                 status: .serviceUnavailable, headers: [.retryAfter: "5"])
         }
         let decision: WorkflowDecision.Decision = outcome.unfinished == 0 ? .run : .skip
-        let reason = outcome.unfinished == 0 ? "rerun of \(partition): all started games Final" : "\(outcome.unfinished) games still In Progress"
+        let reason =
+            outcome.unfinished == 0
+            ? "\(scheduled ? "scheduled run" : "rerun") of \(partition): all started games Final" : "\(outcome.unfinished) games still In Progress"
         let body = ReportCodec.encode(ObservationBody.decision(WorkflowDecision(workflow: workflow, decision: decision, reason: reason)))
         let response = try HTTPClient(connectTimeoutMs: 1000, timeoutMs: 5000).send(
             GapwatchHTTPClient.HTTPRequest(method: "POST", url: agentURL + "/v1/observations", headers: [("Content-Type", "application/json")], body: body))

@@ -104,8 +104,8 @@ struct DemoSetup {
             # Post-game windows: here one opens each minute and lasts 10 s (on Jan 22: hourly at :05).
             expectations:
               - name: post-game-window-1
-                workflow: post_game_window_1
-                window: {cron: "* * * * *", duration: 10s}
+                workflow: \(DemoScenario.workflow)
+                window: {cron: "* * * * *", duration: \(DemoScenario.windowSeconds)s}
                 only_when: {dataset: nba_raw.nbac_schedule}
                 grace: 3s
                 rerun: rerun-window

@@ -16,6 +16,18 @@ final class DemoTracker {
         String(format: "%+7.1fs", Double(ms - startedAt) / 1000)
     }
 
+    /// A timeline line for something the demo itself did, now.
+    func line(_ kind: String, _ text: String) -> String {
+        "\(at(WallClock.nowMillis()))  \(kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(text)"
+    }
+
+    /// Whether the missed post-game window was re-run and its incident resolved.
+    func windowsHealed(scenario: DemoScenario) -> Bool {
+        failures(scenario: scenario).contains { $0.name == Self.missedWindows && $0.healed }
+    }
+
+    static let missedWindows = "missed post-game windows"
+
     /// New lines for what changed since the last poll. A failed poll prints nothing: the next one
     /// catches up (the demo's volume is small).
     func poll(_ api: DemoAPI) -> [String] {
@@ -40,8 +52,8 @@ final class DemoTracker {
             // Deliveries: one line per channel and event once it was sent.
             if let detail = try? ReportCodec.decode(IncidentInfo.self, from: api.get("/v1/incidents/\(incident.id)")) {
                 for event in detail.events ?? [] {
-                    // Openings and resolutions; per-job announcements would repeat the same page.
-                    guard ["opened", "resolved", "escalated", "reminder"].contains(event.event) else { continue }
+                    // Every event the pager gets (updates that are only recorded have no delivery).
+                    guard ["opened", "resolved", "escalated", "reminder", "job_disabled"].contains(event.event) else { continue }
                     for delivery in event.deliveries where delivery.state == "sent" {
                         let key = "\(event.id)/\(delivery.channel)"
                         guard notified.insert(key).inserted else { continue }
@@ -97,7 +109,7 @@ final class DemoTracker {
                 healedAt: paused.count == DemoScenario.deadJobs.count ? paused.map(\.updatedAt).max() : nil,
                 outcome: "\(paused.count) of \(DemoScenario.deadJobs.count) jobs paused (verified in the scheduler's inventory)", since: startedAt))
         for (name, rule, subject, outcome) in [
-            ("missed post-game windows", "workflow_gap", "expectation:post-game-window-1", "the missed window rerun, RUN recorded"),
+            (Self.missedWindows, "workflow_gap", "expectation:post-game-window-1", "the missed window rerun, RUN recorded"),
             ("stale \"In Progress\" games", "stale_items", "stale:games-final", "\(DemoScenario.staleGames.count) games refreshed to Final"),
             ("stuck workflow_controller lock", "stuck_lock", "lock:\(DemoScenario.lockName)", "released, then seen free"),
             ("analytics gap (282 records)", "completeness", "completeness:boxscores:", "backfilled and verified by the counts"),
@@ -118,13 +130,15 @@ final class DemoTracker {
     /// Whether some action is still between queued and its verdict.
     var actionsInFlight: Bool { actions.values.contains { ["pending", "awaiting_approval", "running", "verifying"].contains($0.state) } }
 
-    func summary(scenario: DemoScenario, world: WorldState, healed: Bool) -> DemoSummary {
+    func summary(scenario: DemoScenario, world: WorldState, pager: DemoPager.Tally, healed: Bool) -> DemoSummary {
         let failures = failures(scenario: scenario)
         let date = scenario.incidentDate
         let recovered = min(world.analytics[date] ?? 0, world.raw[date] ?? 0)
         // A person's step would show as a manual action or an approval; the demo has neither.
         let manual = actions.values.filter { $0.origin == "manual" || $0.approvedBy != nil }.count
-        return DemoSummary(startedAt: startedAt, failures: failures, recordsRecovered: recovered, recordsMissing: DemoScenario.missingRecords, manualSteps: manual, allHealed: healed)
+        return DemoSummary(
+            startedAt: startedAt, failures: failures, recordsRecovered: recovered, recordsMissing: DemoScenario.missingRecords, manualSteps: manual,
+            pager: pager, allHealed: healed)
     }
 }
 
@@ -145,6 +159,8 @@ struct DemoSummary {
     var recordsRecovered: Int64
     var recordsMissing: Int64
     var manualSteps: Int
+    /// What the on-call pager received by the time of the summary.
+    var pager: DemoPager.Tally
     var allHealed: Bool
 
     private static func seconds(_ ms: Millis?, after start: Millis?) -> Double? {
@@ -165,6 +181,7 @@ struct DemoSummary {
             + [
                 "  records recovered: \(recordsRecovered) of \(recordsMissing)",
                 "  manual steps: \(manualSteps)",
+                "  \(pager.line)",
                 allHealed ? "  every failure detected and healed by Gapwatch" : "  NOT every failure was healed",
             ]
     }
@@ -185,6 +202,7 @@ struct DemoSummary {
             var recordsRecovered: Int64
             var recordsMissing: Int64
             var manualSteps: Int
+            var pager: DemoPager.Tally
             var allHealed: Bool
         }
         let encoder = JSONEncoder()
@@ -196,7 +214,8 @@ struct DemoSummary {
                     name: $0.name, incidentID: $0.incident?.id, secondsToDetect: Self.seconds($0.incident?.openedAt, after: $0.since),
                     secondsToHeal: Self.seconds($0.healedAt, after: $0.incident?.openedAt),
                     healed: $0.healed, actions: $0.actions.count, attempts: $0.actions.reduce(0) { $0 + $1.attempts }, outcome: $0.outcome)
-            }, recordsRecovered: recordsRecovered, recordsMissing: recordsMissing, manualSteps: manualSteps, allHealed: allHealed)
+            }, recordsRecovered: recordsRecovered, recordsMissing: recordsMissing, manualSteps: manualSteps, pager: pager,
+            allHealed: allHealed)
         try encoder.encode(file).write(to: URL(fileURLWithPath: path))
     }
 }

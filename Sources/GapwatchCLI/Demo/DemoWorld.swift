@@ -50,6 +50,66 @@ struct WorldState: Codable, Sendable {
     var locks: [Lock]
     /// Workflow runs the orchestrator made (workflow, partition, decision), for the summary.
     var runs: [String] = []
+    /// false while the replay's outage lasts: no post-game window runs unless asked (a rerun).
+    /// Once Gapwatch has re-run the missed window the outage is over and the orchestrator runs
+    /// each window itself again, so the demo does not keep paging for windows it made pass.
+    var orchestratorOnSchedule = false
+
+    enum CodingKeys: String, CodingKey {
+        case raw, analytics, games, jobs, locks, runs
+        case orchestratorOnSchedule = "orchestrator_on_schedule"
+    }
+}
+
+/// What the demo's on-call pager received: each message as one JSON line in DIR/pager.jsonl,
+/// appended with one write (O_APPEND), so concurrent deliveries never interleave.
+struct DemoPager: Sendable {
+    let dir: String
+    var file: String { dir + "/pager.jsonl" }
+
+    func record(_ body: String) throws {
+        let line = body.replacingOccurrences(of: "\n", with: " ") + "\n"
+        let fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CLIError("cannot open \(file): \(Errno.current)") }
+        defer { close(fd) }
+        let bytes = Array(line.utf8)
+        guard write(fd, bytes, bytes.count) == bytes.count else { throw CLIError("cannot append to \(file): \(Errno.current)") }
+    }
+
+    /// One received message, as far as the tally needs it.
+    struct Message: Decodable {
+        var event: String
+        var rule: String
+        var subject: String
+    }
+
+    /// The messages so far, in the order received (a line that is not a message is skipped).
+    func messages() -> [Message] {
+        guard let data = FileManager.default.contents(atPath: file) else { return [] }
+        return data.split(separator: UInt8(ascii: "\n")).compactMap { try? JSONDecoder().decode(Message.self, from: Data($0)) }
+    }
+
+    struct Tally: Encodable, Equatable {
+        var messages: Int
+        /// Opening pages, and the distinct causes (rule and subject) they were for.
+        var openings: Int
+        var causesOpened: Int
+        var byEvent: [String: Int]
+
+        var line: String {
+            let others = byEvent.filter { $0.key != "opened" }.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
+            return "pager: \(messages) message(s) received: \(openings) opening(s) for \(causesOpened) cause(s)"
+                + (others.isEmpty ? "" : "; " + others.joined(separator: ", "))
+        }
+    }
+
+    func tally() -> Tally {
+        let all = messages()
+        let openings = all.filter { $0.event == "opened" }
+        return Tally(
+            messages: all.count, openings: openings.count, causesOpened: Set(openings.map { "\($0.rule) \($0.subject)" }).count,
+            byEvent: Dictionary(grouping: all, by: \.event).mapValues(\.count))
+    }
 }
 
 struct DemoWorld: Sendable {
@@ -113,6 +173,10 @@ struct DemoScenario: Sendable {
     static let missingRecords: Int64 = 282
     static let lockName = "workflow_controller"
     static let lockHolder = "orchestrator-7f9c"
+    /// The post-game windows: one opens each minute and stays open `windowSeconds` (on Jan 22:
+    /// hourly at :05).
+    static let workflow = "post_game_window_1"
+    static let windowSeconds = 10
 
     func day(_ daysAgo: Int) -> String { String(TimeParsing.format(now - Millis(daysAgo) * 86_400_000).prefix(10)) }
     var incidentDate: String { day(1) }

@@ -185,6 +185,7 @@ public final class ActionRunner: Sendable {
         if action.parameters["start"] != nil { return "every partition in range is complete" }
         if action.key.hasPrefix("job:disable:") { return "the scheduler's inventory shows the job disabled" }
         if action.key.hasPrefix("job:enable:") { return "the scheduler's inventory shows the job enabled" }
+        if action.key.hasPrefix("job:repoint:") { return "the scheduler's inventory shows the job's target at \(action.parameters["replacement"] ?? "its replacement")" }
         if action.key.hasPrefix("lock:release:") { return "the lock was seen free or held anew" }
         return "every refreshed item is final"
     }

@@ -70,6 +70,16 @@ public struct SchedulerTargetsConfig: Sendable {
     /// Action that disables a job ({job}, {target}, {scheduler}); and one that re-enables it.
     public var disable: String?
     public var reenable: String?
+    /// Action that re-points a job at its dead target's healthy replacement ({job}, {target},
+    /// {replacement}: the job's new URL, {scheduler}); jobs with no healthy replacement are disabled.
+    public var repoint: String?
+    /// Dead services and where their jobs go instead (`replacements:`).
+    public var replacements: [TargetReplacement] = []
+    /// A replacement counts as healthy when the latest probe of it (a job's or an agent's http
+    /// probe), no older than this, passed.
+    public var replacementMaxAgeMs: Millis = 600_000
+
+    func replacement(for service: String) -> TargetReplacement? { replacements.first { $0.service == service } }
     /// When the audit report goes to every notification channel (e.g. Monday 08:00).
     public var auditReport: CronSchedule?
     /// The audit flags an enabled job with no success for this many days.
@@ -111,7 +121,8 @@ public struct RemediationConfig: Sendable {
 
 extension RemediationConfig {
     static let placeholders: Set<String> = [
-        "start", "end", "dataset", "partition", "items", "bypass_checks", "job", "target", "scheduler", "lock", "holder", "workflow",
+        "start", "end", "dataset", "partition", "items", "bypass_checks", "job", "target", "replacement", "scheduler", "lock", "holder",
+        "workflow",
     ]
 
     mutating func parse(_ reader: inout MapReader, names: inout Set<String>) throws(ConfigError) {
@@ -212,6 +223,32 @@ extension RemediationConfig {
             c.noSuccessDays = try m.int("audit_no_success_days") ?? c.noSuccessDays
             c.disable = try actionRef(&m, "disable")
             c.reenable = try actionRef(&m, "reenable")
+            c.repoint = try actionRef(&m, "repoint")
+            if let list = try m.list("replacements") {
+                for (i, item) in list.enumerated() {
+                    var r = try MapReader.item(item, path: "scheduler_targets.replacements[\(i)]")
+                    guard let target = try r.string("target"), let url = try r.string("replacement") else {
+                        throw ConfigError("scheduler_targets.replacements[\(i)]: target and replacement are required (e.g. {target: http://old-svc, replacement: http://new-svc})")
+                    }
+                    guard let replacement = TargetReplacement(target: target, replacement: url) else {
+                        throw ConfigError(
+                            "scheduler_targets.replacements[\(i)]: target must be an http(s) service without a path (scheme://host[:port], got '\(target)'), "
+                                + "replacement an http(s) URL on another service, without a query (got '\(url)')")
+                    }
+                    guard c.replacement(for: replacement.service) == nil else {
+                        throw ConfigError("scheduler_targets.replacements[\(i)].target: \(replacement.service) already has a replacement")
+                    }
+                    try r.finish()
+                    c.replacements.append(replacement)
+                }
+            }
+            c.replacementMaxAgeMs = try m.duration("replacement_max_age") ?? c.replacementMaxAgeMs
+            if c.repoint != nil && c.replacements.isEmpty {
+                throw ConfigError("scheduler_targets.repoint: needs replacements: (which service replaces which) to know where jobs go")
+            }
+            if c.repoint == nil && !c.replacements.isEmpty {
+                throw ConfigError("scheduler_targets.replacements: needs repoint: (the action that re-points a job)")
+            }
             if var r = try m.map("audit_report") {
                 guard let cron = try r.string("cron") else { throw ConfigError("scheduler_targets.audit_report.cron: required (e.g. '0 8 * * 1')") }
                 let zone = try r.string("timezone") ?? "UTC"

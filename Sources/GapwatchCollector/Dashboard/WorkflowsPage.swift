@@ -6,8 +6,9 @@ extension Dashboard {
     static let decisionRows = 100
 
     /// `/workflows?hours=`: per run expectation, expected runs against the decisions observed, per
-    /// hour (the detector's workflow gaps), as a chart with the gap hours highlighted; then the
-    /// latest decisions of every workflow.
+    /// hour (the detector's workflow gaps), as a chart with the gap hours highlighted (a missed
+    /// window that was re-run and verified reads as healed, not as a gap); then the latest
+    /// decisions of every workflow.
     @Sendable func workflows(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
         let hours = try intParameter(request, "hours", default: 48, range: 1...168)
         let since = hourStart(now - Millis(hours - 1) * 3_600_000)
@@ -19,7 +20,7 @@ extension Dashboard {
         html += """
             <p class="legend"><span style="border:1px dashed #1d2330">expected runs</span><span style="background:#3fa66a;color:#fff">RUN</span>\
             <span style="background:#e5a13a">SKIP</span><span style="background:#c62828;color:#fff">FAIL</span>\
-            <span style="background:#fbd3d2">hour with a gap</span></p>
+            <span style="background:#fbd3d2">hour with a gap</span><span style="background:#d3f0dc">missed, healed by a verified rerun</span></p>
             """
         if expectations.isEmpty {
             html += "<p class=\"empty\">No run expectations are configured (<code>expectations:</code> in the collector config).</p>"
@@ -27,23 +28,28 @@ extension Dashboard {
         for expectation in expectations {
             let rule = expectation.rule
             let rows = report.hours.filter { $0.expectation == expectation.name }
-            let gaps = rows.reduce(0) { $0 + $1.gaps }, expected = rows.reduce(0) { $0 + $1.expected }
-            html += "<h2>\(esc(expectation.name)) \(gaps > 0 ? badge("gap") : badge("ok"))</h2>"
+            let missed = rows.reduce(0) { $0 + $1.gaps }, healed = rows.reduce(0) { $0 + $1.healed }
+            let open = rows.reduce(0) { $0 + $1.unhealed }, expected = rows.reduce(0) { $0 + $1.expected }
+            html += "<h2>\(esc(expectation.name)) \(open > 0 ? badge("gap") : badge("ok"))</h2>"
             html += "<p>Workflow \(storyLink("workflow:\(rule.workflow)", text: rule.workflow)): a RUN in each window opening at "
             html += "<code>\(esc(rule.windows.opens.description))</code>, open \(esc(Units.formatAge(rule.windows.durationMs))), judged \(esc(Units.formatAge(rule.graceMs))) after it closes"
             if let condition = rule.condition {
                 html += ", only on dates where \(storyLink("dataset:\(condition.dataset)", text: condition.dataset)) has at least \(condition.minCount) row(s)"
             }
-            html += ". In these \(hours) h: \(expected) run(s) expected, <strong>\(gaps) gap(s)</strong>.</p>"
+            html += ". In these \(hours) h: \(expected) run(s) expected, \(missed) missed, \(healed) healed (re-run and verified), "
+            html += "<strong>\(open) gap(s)</strong> still open.</p>"
             html += hourChart(rows, since: since, hours: hours, now: now)
             let gapHours = rows.filter { $0.gaps > 0 }.sorted { $0.hour > $1.hour }
             if !gapHours.isEmpty {
                 html += table(
-                    ["hour", "expected", "gaps", "RUN", "SKIP", "FAIL", "reasons"],
+                    ["hour", "expected", "missed", "healed", "open gaps", "RUN", "SKIP", "FAIL", "reasons"],
                     gapHours.prefix(50).map { h in
-                        [esc(dashTime(h.hour)), "\(h.expected)", "<strong>\(h.gaps)</strong>", "\(h.runs)", "\(h.skips)", "\(h.fails)", esc(h.reasons.joined(separator: "; "))]
+                        [
+                            esc(dashTime(h.hour)), "\(h.expected)", "\(h.gaps)", "\(h.healed)", h.unhealed > 0 ? "<strong>\(h.unhealed)</strong>" : "0",
+                            "\(h.runs)", "\(h.skips)", "\(h.fails)", esc(h.reasons.joined(separator: "; ")),
+                        ]
                     }, empty: "")
-                html += leftOut(shown: min(50, gapHours.count), total: gapHours.count, what: "hours with a gap", how: "the latest are listed")
+                html += leftOut(shown: min(50, gapHours.count), total: gapHours.count, what: "hours with a missed window", how: "the latest are listed")
             }
         }
 
@@ -85,7 +91,8 @@ extension Dashboard {
     }
 
     /// One bar group per hour: the expected runs as a dashed outline, the decisions stacked (RUN,
-    /// SKIP, FAIL), and hours with a gap shaded red. Each hour's numbers are in its tooltip.
+    /// SKIP, FAIL), hours with an open gap shaded red and hours whose missed windows were all
+    /// healed shaded green. Each hour's numbers are in its tooltip.
     func hourChart(_ rows: [WorkflowHour], since: Millis, hours: Int, now: Millis) -> String {
         let byHour = Dictionary(rows.map { ($0.hour, $0) }, uniquingKeysWith: { a, _ in a })
         let slot = max(4, min(24, 1100 / hours)), left = 34, top = 10, plot = 110
@@ -101,10 +108,12 @@ extension Dashboard {
             let x = left + i * slot
             let h = byHour[hour]
             if let h {
-                var tip = "\(dashTime(h.hour)): expected \(h.expected), gaps \(h.gaps), RUN \(h.runs), SKIP \(h.skips), FAIL \(h.fails)"
+                var tip = "\(dashTime(h.hour)): expected \(h.expected), missed \(h.gaps), healed \(h.healed), RUN \(h.runs), SKIP \(h.skips), FAIL \(h.fails)"
                 if !h.reasons.isEmpty { tip += " — " + h.reasons.joined(separator: "; ") }
                 svg += "<g><title>\(esc(tip))</title>"
-                if h.gaps > 0 { svg += "<rect x=\"\(x)\" y=\"\(top)\" width=\"\(slot)\" height=\"\(plot)\" fill=\"#fbd3d2\"/>" }
+                if h.gaps > 0 {
+                    svg += "<rect x=\"\(x)\" y=\"\(top)\" width=\"\(slot)\" height=\"\(plot)\" fill=\"\(h.unhealed > 0 ? "#fbd3d2" : "#d3f0dc")\"/>"
+                }
                 var base = 0
                 for (n, colour) in [(h.runs, "#3fa66a"), (h.skips, "#e5a13a"), (h.fails, "#c62828")] where n > 0 {
                     svg += "<rect x=\"\(x + 1)\" y=\"\(y(base + n))\" width=\"\(max(1, slot - 2))\" height=\"\(y(base) - y(base + n))\" fill=\"\(colour)\"/>"

@@ -12,8 +12,12 @@ extension Detector {
 
     static func disableKey(_ job: String) -> String { "job:disable:\(job)" }
     static func enableKey(_ job: String) -> String { "job:enable:\(job)" }
+    static func repointKey(_ job: String) -> String { "job:repoint:\(job)" }
     static func releaseKey(_ lock: String) -> String { "lock:release:\(lock)" }
 
+    /// One incident per dead target: it lists every job on the target, its disables are announced
+    /// on it in batches, and it resolves when the target answers again or no job points at it.
+    /// A job on a failing target never has an incident of its own (see `evaluateNoSuccess`).
     func evaluateJobTargets(_ db: Database, row: Row, now: Millis) throws {
         let id: Int64 = row["id"]
         guard let config = remediation.schedulerTargets, config.name == row["name"] as String else {
@@ -21,37 +25,44 @@ extension Detector {
             return
         }
         let jobs = try JobRow.fetchAll(db, presentOnly: true)
-        try noteDisabledJobs(db, jobs, now: now)
+        for job in jobs where job.enabled && job.disabledByGapwatch {
+            // Enabled again, by Gapwatch or a person: no longer Gapwatch's to re-enable.
+            try db.execute(
+                sql: "UPDATE jobs SET disabled_by_gapwatch = 0, disable_announce_incident = NULL WHERE name = ?", arguments: [job.name])
+        }
         let verdict = config.rule.evaluate(jobs.map(\.health))
         let byName = Dictionary(uniqueKeysWithValues: jobs.map { ($0.name, $0) })
+        let byService = Dictionary(grouping: jobs.filter { $0.service != nil }) { $0.service ?? "" }
         var current: Set<String> = []
         for (service, names) in verdict.failingServices.sorted(by: { $0.key < $1.key }) {
             let subject = "target:\(service)"
             current.insert(subject)
+            // Every job on the target known now, failing or not yet: they share the cause.
+            let members = (byService[service] ?? []).map(\.name)
             let last = byName[names[0]]?.lastProbeDetail ?? "no answer"
-            let reason = "\(names.count) job(s) point at \(service), which failed \(config.rule.failuresToOpen)+ probes in a row (last: \(last)): "
-                + names.joined(separator: ", ")
+            let listed = members.prefix(100).joined(separator: ", ") + (members.count > 100 ? " and \(members.count - 100) more" : "")
+            let reason = "\(members.count) job(s) point at \(service), which failed \(config.rule.failuresToOpen)+ probes in a row (last: \(last)): "
+                + listed
             let incident = try incidents(db).open(
                 rule: Self.targetRule, subject: subject, reason: reason, labels: ["check": config.name, "service": service], feederAgent: nil,
                 at: now)
-            guard let actionName = config.disable, let action = remediation.actions[actionName] else { continue }
-            for name in names where verdict.toDisable.contains(name) {
-                let job = byName[name]!
-                _ = try ActionQueue(db: db).enqueue(
-                    action, key: Self.disableKey(name), incidentID: incident, origin: "rule",
-                    parameters: ["job": name, "target": job.target ?? job.healthURL ?? "", "scheduler": job.scheduler ?? ""], now: now)
+            for name in members {
+                try db.execute(sql: "UPDATE jobs SET failing_service = ? WHERE name = ?", arguments: [service, name])
+                try foldNoSuccess(db, job: name, into: incident, service: service, now: now)
             }
+            try healJobs(db, config, names.compactMap { byName[$0] }, service: service, incident: incident, jobs: jobs, now: now)
         }
-        try resolveGone(db, rule: Self.targetRule, prefix: "target:", current: current, reason: "the target answers its probes again", now: now)
+        try announceDisabledJobs(db, jobs, now: now)
+        try resolveTargets(db, current: current, jobs: jobs, now: now)
         if let actionName = config.reenable, let action = remediation.actions[actionName] {
             for name in verdict.toReenable {
-                let job = byName[name]!
+                guard let job = byName[name] else { continue }
                 _ = try ActionQueue(db: db).enqueue(
                     action, key: Self.enableKey(name), incidentID: nil, origin: "rule",
                     parameters: ["job": name, "target": job.target ?? job.healthURL ?? "", "scheduler": job.scheduler ?? ""], now: now)
             }
         }
-        try evaluateNoSuccess(db, config, jobs, now: now)
+        try evaluateNoSuccess(db, config, jobs, failingServices: Set(verdict.failingServices.keys), now: now)
         let failing = verdict.failingServices.values.reduce(0) { $0 + $1.count }
         try setRemediationState(
             db, id: id, state: failing == 0 ? "up" : "down",
@@ -59,13 +70,80 @@ extension Detector {
             detail: verdict.failingServices, next: now + remediation.recheckMs, now: now)
     }
 
-    /// Jobs the disable action turned off are marked, and each one is announced on its incident
-    /// (a person should know every job Gapwatch disabled). A job enabled again, by Gapwatch or a
-    /// person, loses the mark.
-    private func noteDisabledJobs(_ db: Database, _ jobs: [JobRow], now: Millis) throws {
-        for job in jobs where job.enabled && job.disabledByGapwatch {
-            try db.execute(sql: "UPDATE jobs SET disabled_by_gapwatch = 0 WHERE name = ?", arguments: [job.name])
+    /// Each failing job that is enabled, or that Gapwatch disabled, is re-pointed when its target
+    /// has a healthy replacement; otherwise an enabled one is disabled.
+    private func healJobs(
+        _ db: Database, _ config: SchedulerTargetsConfig, _ failing: [JobRow], service: String, incident: Int64, jobs: [JobRow], now: Millis
+    ) throws {
+        let repoint = config.repoint.flatMap { remediation.actions[$0] }
+        let replacement = repoint == nil ? nil : config.replacement(for: service)
+        let healthy = try replacement.map { try replacementHealthy(db, $0, jobs: jobs, maxAgeMs: config.replacementMaxAgeMs, now: now) } ?? false
+        let disable = config.disable.flatMap { remediation.actions[$0] }
+        for job in failing {
+            // A re-point that failed for good falls back to disabling the job.
+            let repointGaveUp = try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE key = ? AND incident_id = ? AND state IN ('escalated', 'failed'))",
+                arguments: [Self.repointKey(job.name), incident]) ?? false
+            let parameters = ["job": job.name, "target": job.target ?? job.healthURL ?? "", "scheduler": job.scheduler ?? ""]
+            if healthy, !repointGaveUp, let repoint, let replacement, job.enabled || job.disabledByGapwatch,
+                let url = job.target.flatMap(replacement.rewrite)
+            {
+                _ = try ActionQueue(db: db).enqueue(
+                    repoint, key: Self.repointKey(job.name), incidentID: incident, origin: "rule",
+                    parameters: parameters.merging(["replacement": url]) { $1 }, now: now)
+            } else if job.enabled, let disable, try !actionInFlight(db, key: Self.repointKey(job.name)) {
+                _ = try ActionQueue(db: db).enqueue(
+                    disable, key: Self.disableKey(job.name), incidentID: incident, origin: "rule", parameters: parameters, now: now)
+            }
         }
+    }
+
+    private func actionInFlight(_ db: Database, key: String) throws -> Bool {
+        try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE key = ? AND state IN ('pending', 'awaiting_approval', 'running', 'verifying'))"),
+            arguments: [key]) ?? false
+    }
+
+    /// Whether a dead service's replacement is healthy: the latest probe of a URL on it, no older
+    /// than `maxAgeMs`, passed. Probes count from the jobs already pointing at it and from agents'
+    /// http probes (`probes.http`); with neither, it is not known to be healthy.
+    func replacementHealthy(_ db: Database, _ replacement: TargetReplacement, jobs: [JobRow], maxAgeMs: Millis, now: Millis) throws -> Bool {
+        guard let service = serviceOf(url: replacement.replacement) else { return false }
+        var latest: (at: Millis, healthy: Bool)?
+        func consider(_ at: Millis, _ healthy: Bool) {
+            if at >= now - maxAgeMs, at > latest?.at ?? .min { latest = (at, healthy) }
+        }
+        for job in jobs where job.probeTarget.flatMap(serviceOf(url:)) == service {
+            if let at = job.lastProbeAt { consider(at, job.probeFailures == 0) }
+        }
+        // An agent's http probe is filed under `target:URL`; probed URLs are few.
+        let subjects = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT id, name FROM subjects WHERE name >= 'target:' AND name < 'target;' LIMIT 10000"))
+        for subject in subjects where serviceOf(url: String((subject["name"] as String).dropFirst("target:".count))) == service {
+            if let probe = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT observed_at, status FROM observations WHERE subject_id = ? AND kind = \(ObservationKind.probe.storageCode) AND observed_at >= ?
+                        ORDER BY observed_at DESC LIMIT 1
+                        """), arguments: [subject["id"] as Int64, now - maxAgeMs])
+            {
+                consider(probe["observed_at"], (probe["status"] as String?) == "healthy")
+            }
+        }
+        return latest?.healthy ?? false
+    }
+
+    /// A job's open no-success incident is folded into its target's incident: resolved, and (if
+    /// its opening was never sent) never sent.
+    private func foldNoSuccess(_ db: Database, job: String, into incident: Int64, service: String, now: Millis) throws {
+        try incidents(db).resolve(
+            rule: Self.noSuccessRule, subject: "job:\(job)", reason: "folded into incident \(incident): its target \(service) is failing", at: now)
+    }
+
+    /// Jobs the disable action turned off are marked, and announced on their incident: one event
+    /// (one message) per batch, sent once no disable of that incident is still on its way, so
+    /// nine jobs disabled together are one update, not nine pages.
+    private func announceDisabledJobs(_ db: Database, _ jobs: [JobRow], now: Millis) throws {
         for job in jobs where !job.enabled && !job.disabledByGapwatch {
             guard
                 let action = try Row.fetchOne(
@@ -75,25 +153,93 @@ extension Detector {
                         ORDER BY created_at DESC LIMIT 1
                         """, arguments: [Self.disableKey(job.name)])
             else { continue }
-            try db.execute(sql: "UPDATE jobs SET disabled_by_gapwatch = 1 WHERE name = ?", arguments: [job.name])
-            if let incident: Int64 = action["incident_id"] {
-                try incidents(db).addEvent(
-                    incident, event: "job_disabled", old: "open", new: "open",
-                    reason: "Gapwatch disabled job \(job.name) (target \(job.service ?? job.target ?? "?") failing; action \(action["id"] as String))",
-                    at: now, notifyAt: now)
+            try db.execute(
+                sql: "UPDATE jobs SET disabled_by_gapwatch = 1, disable_announce_incident = ? WHERE name = ?",
+                arguments: [action["incident_id"] as Int64?, job.name])
+        }
+        try announcePendingDisables(db, now: now)
+    }
+
+    /// Sends each incident's waiting batch of disables; `force`: these incidents' batches go now,
+    /// even with disables still on their way (the incident is about to resolve).
+    private func announcePendingDisables(_ db: Database, now: Millis, force: Set<Int64> = []) throws {
+        let waiting = try Row.fetchAll(
+            db, sql: "SELECT disable_announce_incident AS incident, name FROM jobs WHERE disable_announce_incident IS NOT NULL ORDER BY name")
+        for (incident, rows) in Dictionary(grouping: waiting, by: { $0["incident"] as Int64 }).sorted(by: { $0.key < $1.key }) {
+            let unsettled = try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM actions a JOIN jobs j ON j.name = json_extract(a.parameters, '$.job')
+                    WHERE a.incident_id = ? AND a.key >= 'job:disable:' AND a.key < 'job:disable;'
+                        AND a.state IN ('pending', 'running', 'verifying') AND j.enabled = 1 AND j.present = 1
+                    """, arguments: [incident]) ?? 0
+            guard unsettled == 0 || force.contains(incident) else { continue }
+            let names = rows.map { $0["name"] as String }
+            let service = try String.fetchOne(db, sql: "SELECT subject FROM incidents WHERE id = ?", arguments: [incident]).map { String($0.dropFirst("target:".count)) }
+            let listed = names.prefix(100).joined(separator: ", ") + (names.count > 100 ? " and \(names.count - 100) more" : "")
+            try incidents(db).addEvent(
+                incident, event: "job_disabled", old: "open", new: "open",
+                reason: "Gapwatch disabled \(names.count) job(s) pointing at \(service ?? "a failing target"): \(listed)", at: now, notifyAt: now)
+            try db.execute(sql: "UPDATE jobs SET disable_announce_incident = NULL WHERE disable_announce_incident = ?", arguments: [incident])
+        }
+    }
+
+    /// Resolves the target incidents whose service has no failing job any more, saying why: its
+    /// jobs' probes pass again, or no job points at it (re-pointed elsewhere or deleted).
+    private func resolveTargets(_ db: Database, current: Set<String>, jobs: [JobRow], now: Millis) throws {
+        let open = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = 'open' AND subject >= 'target:' AND subject < 'target;'"),
+            arguments: [Self.targetRule])
+        let byName = Dictionary(uniqueKeysWithValues: jobs.map { ($0.name, $0) })
+        for row in open where !current.contains(row["subject"] as String) {
+            let incident: Int64 = row["id"]
+            let service = String((row["subject"] as String).dropFirst("target:".count))
+            try announcePendingDisables(db, now: now, force: [incident])
+            let members = try Row.fetchAll(db, sql: "SELECT name, present FROM jobs WHERE failing_service = ?", arguments: [service])
+            let deleted = members.filter { !($0["present"] as Bool) }.count
+            let repointed = members.filter { ($0["present"] as Bool) && byName[$0["name"] as String]?.service != service }.count
+            let stillPointing = jobs.contains { $0.service == service }
+            let reason: String
+            if stillPointing || members.isEmpty {
+                reason = "the target answers its probes again"
+                    + (repointed + deleted > 0 ? " (meanwhile \(repointed) job(s) re-pointed, \(deleted) deleted)" : "")
+            } else {
+                reason = "no job points at \(service) any more: \(repointed) re-pointed, \(deleted) deleted"
             }
+            try incidents(db).resolve(rule: Self.targetRule, subject: "target:\(service)", reason: reason, at: now)
+            try ActionQueue(db: db).incidentResolved(incident, reason: reason, now: now)
+            try db.execute(sql: "UPDATE jobs SET failing_service = NULL WHERE failing_service = ?", arguments: [service])
         }
     }
 
     /// Enabled jobs whose scheduler reports their runs, with no success for `no_success_periods`
-    /// scheduled runs: one incident per job.
-    private func evaluateNoSuccess(_ db: Database, _ config: SchedulerTargetsConfig, _ jobs: [JobRow], now: Millis) throws {
+    /// scheduled runs: one incident per job. A job whose target is failing is part of the target's
+    /// incident instead, and judgement waits while its target has failed probes (not yet enough
+    /// to open that incident) or, for a probed target, before its first probe: otherwise the job
+    /// would page before its target's incident and for the same cause. Runs count only from when
+    /// the target last failed a probe or was changed (re-pointed), so a job back on a healthy
+    /// target is not paged for runs its dead target failed.
+    private func evaluateNoSuccess(
+        _ db: Database, _ config: SchedulerTargetsConfig, _ jobs: [JobRow], failingServices: Set<String>, now: Millis
+    ) throws {
         var current: Set<String> = []
         for job in jobs where job.enabled && job.lastAttemptAt != nil {
-            guard let text = job.schedule, let schedule = try? CronSchedule(text, timeZone: job.timeZone ?? "UTC") else { continue }
-            let reference = job.lastSuccessAt ?? job.firstSeenAt
-            guard config.noSuccess.overdueSince(schedule: schedule, reference: reference, now: now) != nil else { continue }
             let subject = "job:\(job.name)"
+            if let service = job.service {
+                let held = failingServices.contains(service) || job.probeFailures > 0
+                    || (job.lastProbeAt == nil && now < job.firstSeenAt + config.noSuccess.graceMs)
+                if held {
+                    // Keep an incident already open (its target was healthy when it opened).
+                    let open = try Bool.fetchOne(
+                        db, sql: "SELECT EXISTS (SELECT 1 FROM incidents WHERE rule = ? AND subject = ? AND state = 'open')",
+                        arguments: [Self.noSuccessRule, subject])
+                    if open == true { current.insert(subject) }
+                    continue
+                }
+            }
+            guard let text = job.schedule, let schedule = try? CronSchedule(text, timeZone: job.timeZone ?? "UTC") else { continue }
+            let reference = max(job.lastSuccessAt ?? job.firstSeenAt, job.lastProbeFailureAt ?? .min, job.targetChangedAt ?? .min)
+            guard config.noSuccess.overdueSince(schedule: schedule, reference: reference, now: now) != nil else { continue }
             current.insert(subject)
             let since = job.lastSuccessAt.map { "since \(TimeParsing.format($0))" } ?? "since it was first seen \(TimeParsing.format(job.firstSeenAt))"
             let reason = "job \(job.name) (\(text) \(job.timeZone ?? "UTC")) has had no successful run \(since)"
@@ -145,8 +291,12 @@ extension Detector {
     }
 
     /// Disable and enable actions are healed when the inventory shows the job in the asked
-    /// state; a release when the lock is free, or held by someone else or anew.
+    /// state; a re-point when it shows the job's target at the replacement; a release when the
+    /// lock is free, or held by someone else or anew.
     func schedulerActionHealed(_ db: Database, _ action: ActionInfo) throws -> Bool? {
+        if let job = action.parameters["job"], let replacement = action.parameters["replacement"], action.key == Self.repointKey(job) {
+            return try String.fetchOne(db, sql: "SELECT target FROM jobs WHERE name = ? AND present = 1", arguments: [job]) == replacement
+        }
         if let job = action.parameters["job"], action.key == Self.disableKey(job) || action.key == Self.enableKey(job) {
             guard let enabled = try Bool.fetchOne(db, sql: "SELECT enabled FROM jobs WHERE name = ?", arguments: [job]) else { return false }
             return enabled == (action.key == Self.enableKey(job))

@@ -93,6 +93,8 @@ struct JobRow {
     var lastProbeAt: Millis?
     var lastProbeDetail: String?
     var disabledByGapwatch: Bool
+    var targetChangedAt: Millis?
+    var lastProbeFailureAt: Millis?
 
     init(row: Row) {
         name = row["name"]
@@ -114,6 +116,8 @@ struct JobRow {
         lastProbeAt = row["last_probe_at"]
         lastProbeDetail = row["last_probe_detail"]
         disabledByGapwatch = row["disabled_by_gapwatch"]
+        targetChangedAt = row["target_changed_at"]
+        lastProbeFailureAt = row["last_probe_failure_at"]
     }
 
     /// The service of the URL the agent probes (health_url, else target).
@@ -134,7 +138,9 @@ struct JobRow {
 struct SchedulerFacts {
     let db: Database
 
-    /// An inventory change. A job seen again after being removed is present again.
+    /// An inventory change. A job seen again after being removed is present again. A job whose
+    /// target or health URL changed (re-pointed) starts its probe counts afresh: the old target's
+    /// failures say nothing about the new one.
     func record(_ job: JobSighting, agentID: String, observedAt: Millis) throws {
         guard job.change != .removed else {
             try db.cachedStatement(sql: "UPDATE jobs SET present = 0, updated_at = ? WHERE name = ? AND updated_at <= ?")
@@ -150,6 +156,10 @@ struct SchedulerFacts {
                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?11, ?12, ?12)
                 ON CONFLICT (name) DO UPDATE SET
                     agent_id = ?2, scheduler = ?3, schedule = ?4, timezone = ?5, target = ?6, health_url = ?7, enabled = ?8, present = 1,
+                    probe_failures = CASE WHEN \(Self.pointsElsewhere) THEN 0 ELSE probe_failures END,
+                    probe_successes = CASE WHEN \(Self.pointsElsewhere) THEN 0 ELSE probe_successes END,
+                    probe_target = CASE WHEN \(Self.pointsElsewhere) THEN NULL ELSE probe_target END,
+                    target_changed_at = CASE WHEN \(Self.pointsElsewhere) THEN ?12 ELSE target_changed_at END,
                     last_attempt_at = COALESCE(?9, last_attempt_at), last_result = COALESCE(?10, last_result),
                     last_success_at = MAX(COALESCE(?11, 0), COALESCE(last_success_at, 0)), updated_at = ?12
                 WHERE excluded.updated_at >= jobs.updated_at
@@ -161,10 +171,19 @@ struct SchedulerFacts {
         try db.execute(sql: "UPDATE jobs SET last_success_at = NULL WHERE name = ? AND last_success_at = 0", arguments: [job.name])
     }
 
+    /// The upsert's test for a re-pointed job (in an ON CONFLICT update, bare columns are the old row).
+    private static let pointsElsewhere = "(target IS NOT excluded.target OR health_url IS NOT excluded.health_url)"
+
     /// A probe of a job's target: counts failures and successes in a row. Returns the new counts,
-    /// or nil if the job is unknown or the probe is older than the latest one counted.
+    /// or nil if the job is unknown, the probe is older than the latest one counted, or it hit a
+    /// URL the job no longer points at (a probe of the old target, sent before a re-point).
     func record(_ probe: TargetProbe, observedAt: Millis) throws -> (failures: Int, successes: Int)? {
         guard let job = probe.job else { return nil }
+        // The agent probes health_url, else target (user info redacted): compare services.
+        guard let pointsAt = try Row.fetchOne(db.cachedStatement(sql: "SELECT health_url, target FROM jobs WHERE name = ?"), arguments: [job]),
+            let current = ((pointsAt["health_url"] as String?) ?? (pointsAt["target"] as String?)).flatMap(serviceOf(url:)),
+            serviceOf(url: probe.target) == current
+        else { return nil }
         let detail = probe.httpStatus.map { "HTTP \($0)" } ?? probe.error ?? ""
         return try Row.fetchOne(
             db.cachedStatement(
@@ -172,8 +191,9 @@ struct SchedulerFacts {
                     UPDATE jobs SET
                         probe_failures = CASE WHEN ?1 THEN 0 ELSE probe_failures + 1 END,
                         probe_successes = CASE WHEN ?1 THEN probe_successes + 1 ELSE 0 END,
-                        probe_target = ?2, last_probe_at = ?3, last_probe_detail = ?4
-                    WHERE name = ?5 AND COALESCE(last_probe_at, 0) <= ?3
+                        probe_target = ?2, last_probe_at = ?3, last_probe_detail = ?4,
+                        last_probe_failure_at = CASE WHEN ?1 THEN last_probe_failure_at ELSE ?3 END
+                    WHERE name = ?5 AND COALESCE(last_probe_at, 0) <= ?3 AND COALESCE(target_changed_at, 0) <= ?3
                     RETURNING probe_failures, probe_successes
                     """), arguments: [probe.healthy, probe.target, observedAt, detail, job]
         ).map { ($0[0], $0[1]) }

@@ -278,6 +278,18 @@ extension AppDatabase {
         migrator.registerMigration("v9-probe-fail-streak") { db in
             try db.execute(sql: "ALTER TABLE checks ADD COLUMN fail_streak INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v10-scheduler-repoint") { db in
+            try db.execute(
+                sql: """
+                    -- One page per cause: a job belongs to its dead target's incident while it is open,
+                    -- Gapwatch's disables are announced on it as one batch, and a job's no-success
+                    -- judgement starts over when its target changed or last failed a probe.
+                    ALTER TABLE jobs ADD COLUMN failing_service TEXT;          -- the open target incident's service it is part of
+                    ALTER TABLE jobs ADD COLUMN disable_announce_incident INTEGER;  -- disabled by Gapwatch, not yet announced on this incident
+                    ALTER TABLE jobs ADD COLUMN target_changed_at INTEGER;     -- observed time the inventory last changed its target or health_url
+                    ALTER TABLE jobs ADD COLUMN last_probe_failure_at INTEGER; -- observed time of its latest failed probe
+                    """)
+        }
         migrator.registerMigration("v11-rejected-agents") { db in
             // Reports refused with 401/403, one row per (claimed agent id, token, source, reason);
             // token_id '' when the token is unknown or missing. RejectedAgents keeps it bounded.

@@ -79,6 +79,47 @@ public func serviceOf(url: String) -> String? {
     return "\(scheme)://\(host)"
 }
 
+/// Where jobs on a dead service go instead: `service` (`scheme://host[:port]`, see `serviceOf`)
+/// is replaced by `replacement`, a base URL, keeping each job's path and query
+/// (`http://old-svc/run/a` → `https://new-svc/run/a`).
+public struct TargetReplacement: Sendable, Equatable {
+    public var service: String
+    /// The base URL, without a trailing slash.
+    public var replacement: String
+
+    /// nil when `target` is not an http(s) service without a path, or `replacement` is not an
+    /// http(s) URL on another service.
+    public init?(target: String, replacement: String) {
+        guard let service = serviceOf(url: target), Self.hasNoPath(target),
+            let other = serviceOf(url: replacement), other != service, !replacement.contains(where: { $0 == " " || $0 == "?" || $0 == "#" || $0.isNewline })
+        else { return nil }
+        self.service = service
+        self.replacement = replacement.trimmingSuffix("/")
+    }
+
+    private static func hasNoPath(_ url: String) -> Bool {
+        guard let schemeEnd = url.range(of: "://") else { return false }
+        let rest = url[schemeEnd.upperBound...].trimmingSuffix("/")
+        return !rest.contains { $0 == "/" || $0 == "?" || $0 == "#" }
+    }
+
+    /// The URL a job that calls `url` should call instead; nil if `url` is not on `service`.
+    public func rewrite(_ url: String) -> String? {
+        guard serviceOf(url: url) == service, let schemeEnd = url.range(of: "://") else { return nil }
+        let rest = url[schemeEnd.upperBound...]
+        let pathStart = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        return replacement + rest[pathStart...]
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingSuffix(_ suffix: Character) -> String {
+        var text = String(self)
+        while text.last == suffix { text.removeLast() }
+        return text
+    }
+}
+
 /// An enabled job whose scheduler reports its runs should succeed at least once every `periods`
 /// scheduled fires: with no success since `reference` (its last success, or when it was first
 /// seen) and `periods` fires passed more than `graceMs` ago, it is overdue.
