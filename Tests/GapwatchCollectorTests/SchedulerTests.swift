@@ -340,7 +340,7 @@ final class SchedulerTests: XCTestCase {
             "scheduler_targets.replacements[1].target: http://old already has a replacement")
         XCTAssertEqual(
             message("scheduler_targets: {repoint: rp, replacements: [{target: 'http://old', replacement: 'http://new', note: x}]}"),
-            "scheduler_targets.replacements[0].note: unknown key (see collector/collector.example.yaml for every key)")
+            "scheduler_targets.replacements[0].note: unknown key (known keys here: replacement, target)")
         // {replacement} is a placeholder an action may use; a misspelt one is refused.
         XCTAssertNoThrow(try CollectorConfig.parse(yaml: "actions:\n  - {name: w, kind: agent, agent: a, command: c, parameters: {to: '{replacement}'}}"))
         XCTAssertThrowsError(try CollectorConfig.parse(yaml: "actions:\n  - {name: w, kind: agent, agent: a, command: c, parameters: {to: '{replacment}'}}")) {
