@@ -43,14 +43,21 @@ final class CLITests: XCTestCase {
             stderr: String(decoding: stderr, as: UTF8.self))
     }
 
-    func testPushCommandsExitZeroOnlyAfterTheAgentSpooledThem() throws {
+    /// A spool behind the real push endpoint on a free loopback port, stopped at the test's end.
+    func localAgent() throws -> (Spool, String) {
         let spool = try Spool(dir: makeTempDir(self), logger: quietLogger)
-        defer { spool.close() }
         let api = PushAPI(spool: spool, logger: quietLogger) { fatalError("unused") }
         let server = try LocalHTTPServer(host: "127.0.0.1", port: 0, logger: quietLogger) { api.handle($0) }
         server.start()
-        defer { server.stop() }
-        let url = "http://127.0.0.1:\(server.port)"
+        addTeardownBlock {
+            server.stop()
+            spool.close()
+        }
+        return (spool, "http://127.0.0.1:\(server.port)")
+    }
+
+    func testPushCommandsExitZeroOnlyAfterTheAgentSpooledThem() throws {
+        let (spool, url) = try localAgent()
 
         let ping = try run(["ping", "nightly", "--exit-code", "3", "--duration-ms", "5", "--agent-url", url, "-v"])
         XCTAssertEqual(ping.status, 0, ping.stderr)
@@ -73,13 +80,7 @@ final class CLITests: XCTestCase {
     }
 
     func testCountMistakesAreExplainedAndCompleteBatchesZeroWhatVanished() throws {
-        let spool = try Spool(dir: makeTempDir(self), logger: quietLogger)
-        defer { spool.close() }
-        let api = PushAPI(spool: spool, logger: quietLogger) { fatalError("unused") }
-        let server = try LocalHTTPServer(host: "127.0.0.1", port: 0, logger: quietLogger) { api.handle($0) }
-        server.start()
-        defer { server.stop() }
-        let url = "http://127.0.0.1:\(server.port)"
+        let (spool, url) = try localAgent()
         for (arguments, message) in [
             (["count", "d", "2026-01-22", "-5"], "gapwatch-agent: count: -5 is negative; a count is 0 or more (0: the partition has no rows)\n"),
             (["count", "d", "2026-13-45", "5"], "gapwatch-agent: partition: '2026-13-45' is not a real date (YYYY-MM-DD)\n"),

@@ -69,5 +69,11 @@ final class ProbeFailureTests: DetectionHarness {
         try await tick(t0 + 1_000 + 3_600_000)
         XCTAssertEqual(try runtime.database.incidents(IncidentFilter(state: "open")).count, 0)
         XCTAssertFalse(try runtime.detector.checks(now: t0 + 3_700_000).contains { $0.name == "probe:agent-1/lock-listing" })
+        // It reports again: its check is made again (the ingest writer's cached id is stale).
+        let back = t0 + 3_800_000
+        try await ingest(report(firstSeq: 2, at: back, [probeRun("lock-listing", .fail, message: "stdout is not JSON")]), receivedAt: back)
+        try await tick(back + 1)
+        XCTAssertEqual(try check("probe:agent-1/lock-listing", at: back + 2).state, "down")
+        XCTAssertEqual(try runtime.database.incidents(IncidentFilter(state: "open")).count, 1)
     }
 }

@@ -101,10 +101,8 @@ struct WriterCache: Sendable {
     var streamIDs: [StreamKey: Int64] = [:]
     /// The identity and boot id last written for each agent.
     var agents: [String: AgentSnapshot] = [:]
-    /// Agent id → its liveness check's id.
-    var livenessIDs: [String: Int64] = [:]
-    /// `probe:AGENT/NAME` → its probe check's id.
-    var probeIDs: [String: Int64] = [:]
+    /// `agent:ID` and `probe:AGENT/NAME` → the id of that liveness or probe check.
+    var automaticCheckIDs: [String: Int64] = [:]
     /// Stream id → its last seq run (the one ending at the highest stored seq); nil: none yet.
     var lastRuns: [Int64: SeqRun?] = [:]
 }
@@ -299,21 +297,8 @@ private struct BatchWriter {
     /// Any observation proves the agent was alive when it observed it (judged by observed time,
     /// so spool data arriving late still counts for the moment it was taken).
     private mutating func recordLiveness(agentID: String, observedAt: Millis, now: Millis) throws {
-        let checkID: Int64
-        if let id = cache.livenessIDs[agentID] {
-            checkID = id
-        } else {
-            let name = "agent:\(agentID)"
-            try db.cachedStatement(
-                sql: """
-                    INSERT OR IGNORE INTO checks (name, kind, state, created_at, changed_at, reason, next_due)
-                    VALUES (?, 'liveness', 'new', ?, ?, 'first report from the agent', ?)
-                    """
-            ).execute(arguments: [name, now, now, now])
-            guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM checks WHERE name = ?"), arguments: [name]) else { return }
-            cache.livenessIDs[agentID] = id
-            checkID = id
-        }
+        let name = "agent:\(agentID)"
+        guard let checkID = try automaticCheck(name, kind: "liveness", reason: "first report from the agent", now: now) else { return }
         // An up check needs no evaluation now: its deadline pass will see the newer ping.
         try db.cachedStatement(
             sql: """
@@ -324,44 +309,52 @@ private struct BatchWriter {
         ).execute(arguments: [observedAt, agentID, now, checkID])
     }
 
+    /// The id of a check the collector makes itself (an agent's liveness, a probe's runs), made
+    /// on first sight; remembered, so the hot path looks it up once.
+    private mutating func automaticCheck(_ name: String, kind: String, reason: String, now: Millis) throws -> Int64? {
+        if let id = cache.automaticCheckIDs[name] { return id }
+        try db.cachedStatement(
+            sql: """
+                INSERT OR IGNORE INTO checks (name, kind, state, created_at, changed_at, reason, next_due)
+                VALUES (?, ?, 'new', ?, ?, ?, ?)
+                """
+        ).execute(arguments: [name, kind, now, now, reason, now])
+        guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM checks WHERE name = ?"), arguments: [name]) else { return nil }
+        cache.automaticCheckIDs[name] = id
+        return id
+    }
+
     /// A run of one of the agent's probes: a failed run lengthens its check's streak of failures,
     /// a good one ends it. The check (`probe:AGENT/NAME`) is judged when the streak reaches the
     /// threshold, and when a good run follows a down state.
     private mutating func recordProbeRun(_ ping: Heartbeat, observedAt: Millis, agentID: String, now: Millis) throws {
         let name = "probe:\(agentID)/\(ping.name)"
-        let checkID: Int64
-        if let id = cache.probeIDs[name] {
-            checkID = id
-        } else {
-            try db.cachedStatement(
-                sql: """
-                    INSERT OR IGNORE INTO checks (name, kind, state, created_at, changed_at, reason, next_due)
-                    VALUES (?, 'probe', 'new', ?, ?, 'first run of the probe', ?)
-                    """
-            ).execute(arguments: [name, now, now, now])
-            guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM checks WHERE name = ?"), arguments: [name]) else { return }
-            cache.probeIDs[name] = id
-            checkID = id
-        }
         let failed = ping.status == .fail || (ping.exitCode ?? 0) != 0
-        if failed {
-            let reason = ping.message.flatMap { $0.isEmpty ? nil : $0 } ?? ping.exitCode.map { "exit code \($0)" } ?? "failed"
-            try db.cachedStatement(
-                sql: """
-                    UPDATE checks SET fail_streak = fail_streak + 1, last_fail_reason = ?1,
-                        last_fail_at = MAX(COALESCE(last_fail_at, ?2), ?2), feeder_agent_id = ?3,
-                        next_due = CASE WHEN state != 'paused' THEN ?4 ELSE next_due END
-                    WHERE id = ?5
-                    """
-            ).execute(arguments: [reason, observedAt, agentID, now, checkID])
-        } else if ping.status == .ok {
-            try db.cachedStatement(
-                sql: """
-                    UPDATE checks SET fail_streak = 0, last_ping_at = MAX(COALESCE(last_ping_at, ?1), ?1), feeder_agent_id = ?2,
-                        next_due = CASE WHEN state IN ('new', 'down') THEN ?3 ELSE next_due END
-                    WHERE id = ?4
-                    """
-            ).execute(arguments: [observedAt, agentID, now, checkID])
+        guard failed || ping.status == .ok else { return }
+        for _ in 0..<2 {
+            guard let checkID = try automaticCheck(name, kind: "probe", reason: "first run of the probe", now: now) else { return }
+            if failed {
+                let reason = ping.message.flatMap { $0.isEmpty ? nil : $0 } ?? ping.exitCode.map { "exit code \($0)" } ?? "failed"
+                try db.cachedStatement(
+                    sql: """
+                        UPDATE checks SET fail_streak = fail_streak + 1, last_fail_reason = ?1,
+                            last_fail_at = MAX(COALESCE(last_fail_at, ?2), ?2), feeder_agent_id = ?3,
+                            next_due = CASE WHEN state != 'paused' THEN ?4 ELSE next_due END
+                        WHERE id = ?5
+                        """
+                ).execute(arguments: [reason, observedAt, agentID, now, checkID])
+            } else {
+                try db.cachedStatement(
+                    sql: """
+                        UPDATE checks SET fail_streak = 0, last_ping_at = MAX(COALESCE(last_ping_at, ?1), ?1), feeder_agent_id = ?2,
+                            next_due = CASE WHEN state IN ('new', 'down') THEN ?3 ELSE next_due END
+                        WHERE id = ?4
+                        """
+                ).execute(arguments: [observedAt, agentID, now, checkID])
+            }
+            if db.changesCount > 0 { return }
+            // Forgotten (silent for forget_after) since its id was cached: make it again.
+            cache.automaticCheckIDs[name] = nil
         }
     }
 
