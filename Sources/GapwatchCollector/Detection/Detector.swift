@@ -403,16 +403,3 @@ public final class Detector: Sendable {
         ).execute(arguments: [state.rawValue, reason, max(next, now + 1), state.rawValue, now, id])
     }
 }
-
-/// Clamped arithmetic on times that came from reports: never traps.
-enum ClampedTime {
-    static func add(_ a: Millis, _ b: Millis) -> Millis {
-        let (r, overflow) = a.addingReportingOverflow(b)
-        return overflow ? (b > 0 ? .max : .min) : r
-    }
-
-    static func subtract(_ a: Millis, _ b: Millis) -> Millis {
-        let (r, overflow) = a.subtractingReportingOverflow(b)
-        return overflow ? (b > 0 ? .min : .max) : r
-    }
-}

@@ -282,7 +282,7 @@ public struct CompletenessRule: Sendable {
     /// When `partition` is due (its period's end plus `due_after`); nil when it is not a key of
     /// this rule's granularity.
     public func dueAt(_ partition: String) -> Millis? {
-        PartitionKey.period(of: partition, granularity).map { CompletenessSupport.add(periodEnd($0), dueAfterMs) }
+        PartitionKey.period(of: partition, granularity).map { ClampedTime.add(periodEnd($0), dueAfterMs) }
     }
 
     /// Whether `partition` is due at `now` (a key of another granularity never is).
@@ -291,7 +291,7 @@ public struct CompletenessRule: Sendable {
     }
 
     private func settled(_ updatedAt: Millis, now: Millis) -> Bool {
-        CompletenessSupport.subtract(now, updatedAt) >= settleMs
+        ClampedTime.subtract(now, updatedAt) >= settleMs
     }
 
     /// Every partition of the window at `now`, oldest first, with its state (see the type's
@@ -303,7 +303,7 @@ public struct CompletenessRule: Sendable {
         return windowPeriods(at: now).map { period in
             let p = PartitionKey.key(ofPeriod: period, granularity)
             let end = periodEnd(period)
-            let due = CompletenessSupport.add(end, dueAfterMs)
+            let due = ClampedTime.add(end, dueAfterMs)
             let s = sources[p]
             let d = deriveds[p]
             let ratio: Double? = s.flatMap { s in s.count > 0 ? d.map { Double($0.count) / Double(s.count) } : nil }
@@ -317,7 +317,7 @@ public struct CompletenessRule: Sendable {
                 return verdict((ratio ?? 0) < minRatio ? .incomplete : .complete)
             }
             if let expected, expected.contains(p) {
-                if now < CompletenessSupport.add(end, settleMs) { return verdict(.settling) }
+                if now < ClampedTime.add(end, settleMs) { return verdict(.settling) }
                 if let s, !settled(s.updatedAt, now: now) { return verdict(.settling) }
                 return verdict(.sourceMissing)
             }

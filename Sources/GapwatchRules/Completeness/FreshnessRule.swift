@@ -17,7 +17,7 @@ public struct FreshnessRule: Sendable {
 
     /// The instant the dataset becomes stale if no (further) update arrives.
     public func staleAt(lastUpdate: Millis?, since: Millis) -> Millis {
-        CompletenessSupport.add(lastUpdate ?? since, Swift.max(0, maxAgeMs))
+        ClampedTime.add(lastUpdate ?? since, Swift.max(0, maxAgeMs))
     }
 
     /// since = when watching started (no update ever: stale once since + maxAge passed).

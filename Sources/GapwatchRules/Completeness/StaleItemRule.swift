@@ -63,7 +63,7 @@ public struct StaleItemRule: Sendable {
     }
 
     private func deadline(of s: ItemSighting) -> Millis? {
-        s.referenceTime.map { CompletenessSupport.add($0, Swift.max(0, deadlineMs)) }
+        s.referenceTime.map { ClampedTime.add($0, Swift.max(0, deadlineMs)) }
     }
 
     static func statusKey(_ status: String) -> String {
