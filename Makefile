@@ -27,9 +27,9 @@ OBJCOPY ?= objcopy
 
 # The static-stdlib agent's link, for a small resident footprint (bench/README.md, "Agent memory"):
 # lld with packed relative relocations (DT_RELR, glibc 2.36+: the 0.9 MiB relocation table is no
-# longer read at each start), no exported symbol table, and libstdc++ (which
-# the Swift runtime needs) linked in, instead of mapping all of the shared libstdc++. Each part is
-# skipped where the toolchain or libc lacks it; the agent works the same either way.
+# longer read at each start), no exported symbol table, and libstdc++ (which the Swift runtime
+# needs) linked in, instead of mapping all of the shared libstdc++. Each part is skipped where the
+# toolchain or libc lacks it; the agent works the same either way.
 SWIFT_BIN_DIR := $(dir $(realpath $(shell command -v $(SWIFT))))
 AGENT_CXX_DIR := $(CURDIR)/.build-static/libstdc++
 AGENT_LINK_FLAGS := $(if $(wildcard $(SWIFT_BIN_DIR)ld.lld),-Xswiftc -use-ld=lld -Xlinker --no-export-dynamic \
@@ -98,7 +98,8 @@ agent-static: deps
 install: release
 	@$(MAKE) --no-print-directory install-built
 
-## The install step alone, from binaries already built (GAPWATCH_BIN, AGENT_BIN).
+## The install step alone, from binaries already built (GAPWATCH_BIN, AGENT_BIN): `make release`
+## as yourself, then `sudo make install-built`, keeps root out of the build folders.
 install-built:
 	@for b in $(GAPWATCH_BIN) $(AGENT_BIN); do [ -x "$$b" ] || { echo "$$b is not built (make release)"; exit 1; }; done
 	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(CONFDIR)
@@ -137,7 +138,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/gapwatch $(DESTDIR)$(BINDIR)/gapwatch-agent
 	rm -f $(DESTDIR)$(SYSTEMD_UNIT_DIR)/gapwatch-agent.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/gapwatch-collector.service
 	rm -f $(DESTDIR)$(DATADIR)/collector.example.yaml $(DESTDIR)$(DATADIR)/agent.example.yaml
-	-rmdir $(DESTDIR)$(DATADIR) 2>/dev/null
+	@[ ! -d $(DESTDIR)$(DATADIR) ] || rmdir --ignore-fail-on-non-empty $(DESTDIR)$(DATADIR)
 	@for c in collector agent; do [ -e $(DESTDIR)$(CONFDIR)/$$c.yaml ] && echo "kept $(DESTDIR)$(CONFDIR)/$$c.yaml (your config; remove it yourself)"; done; true
 
 ## Benchmarks (figures, not pass/fail): see bench/README.md.
