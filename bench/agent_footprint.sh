@@ -59,7 +59,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 echo "   $("$zabbix" -V | head -1); node_exporter $("$node" --version 2>&1 | grep -o 'version [0-9.]*' | head -1)"
 
-cport=$((20000 + RANDOM % 20000)); aport=$((cport + 1)); zport=$((cport + 2)); nport=$((cport + 3))
+# Four ports the kernel hands out, all held until all are known, so no two are the same.
+read -r cport aport zport nport < <(python3 -c '
+import socket
+held = [socket.socket() for _ in range(4)]
+for s in held: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in held))')
 start_collector() {
   (cd "$work" && exec "$collector" collector --listen 127.0.0.1:$cport --database gapwatch.db --log-level warning) >>"$work/collector.log" 2>&1 &
   cpid=$!
@@ -110,6 +115,8 @@ print(data[13:].decode(errors="replace"))
 PY
 }
 for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$nport/metrics && zabbix_get agent.ping >/dev/null 2>&1 && break; sleep 0.1; done
+kill -0 "$zpid" 2>/dev/null || { echo "zabbix_agentd did not start:"; tail -5 "$work/zabbix.log"; exit 1; }
+kill -0 "$npid" 2>/dev/null || { echo "prometheus-node-exporter did not start:"; tail -5 "$work/node.log"; exit 1; }
 echo "== settling ${settle}s: a heartbeat shipped, 3 Zabbix checks answered, node exporter scraped, every 15 s"
 end=$((SECONDS + settle))
 while [ $SECONDS -lt $end ]; do
