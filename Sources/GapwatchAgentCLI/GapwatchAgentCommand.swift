@@ -30,19 +30,4 @@ struct GapwatchAgentCommand: ParsableCommand {
             LockCommand.self, StatusCommand.self,
         ]
     )
-
-    static func main() {
-        // The long-running `run` skips ArgumentParser when its arguments are plain (Run.plainArguments).
-        if let plain = Run.plainArguments(Array(CommandLine.arguments.dropFirst())) {
-            do {
-                try Run.runAgent(configPath: plain.config, logLevel: plain.logLevel)
-            } catch is ArgumentParser.ValidationError {
-                main(nil)  // before anything started: ArgumentParser says it, with `run`'s usage
-            } catch {
-                exit(withError: error)
-            }
-            return
-        }
-        main(nil)
-    }
 }

@@ -28,37 +28,6 @@ struct Run: ParsableCommand {
     var logLevel: String?
 
     func run() throws {
-        try Self.runAgent(configPath: config, logLevel: logLevel)
-    }
-
-    /// `gapwatch-agent run --config PATH [--log-level LEVEL]`, read without ArgumentParser: the
-    /// agent's long-running process then never executes ArgumentParser's code, which stays out of
-    /// resident memory (bench/README.md, "Agent memory"). nil for anything else (another
-    /// subcommand, --help, a repeated or unknown option): ArgumentParser reads those as always.
-    static func plainArguments(_ arguments: [String]) -> (config: String, logLevel: String?)? {
-        guard arguments.first == "run" else { return nil }
-        var config: String?
-        var logLevel: String?
-        var rest = arguments.dropFirst()[...]
-        while let argument = rest.popFirst() {
-            var name = argument
-            var value: String?
-            if argument.hasPrefix("--"), let eq = argument.firstIndex(of: "=") {
-                name = String(argument[..<eq])
-                value = String(argument[argument.index(after: eq)...])
-            }
-            guard let text = value ?? rest.popFirst(), !text.hasPrefix("-") || value != nil else { return nil }
-            switch name {
-            case "-c", "--config" where config == nil: config = text
-            case "--log-level" where logLevel == nil: logLevel = text
-            default: return nil
-            }
-        }
-        guard let config else { return nil }
-        return (config, logLevel)
-    }
-
-    static func runAgent(configPath: String, logLevel: String?) throws {
         let environment = currentEnvironment()
         let levelText = logLevel ?? environment["GAPWATCH_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
@@ -67,7 +36,7 @@ struct Run: ParsableCommand {
         // The agent's JSON in plain Swift: Foundation's encoder and decoder stay unloaded from
         // memory for the process's life (bench/README.md, "Agent memory").
         ReportCodec.engine = .compact
-        let config = try loadConfig(configPath)
+        let config = try loadConfig(self.config)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
