@@ -59,11 +59,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 echo "   $("$zabbix" -V | head -1); node_exporter $("$node" --version 2>&1 | grep -o 'version [0-9.]*' | head -1)"
 
-# Four ports the kernel hands out, all held until all are known, so no two are the same.
+# Four free ports, all held until all are known, so no two are the same. zabbix_agentd takes only
+# 1024-32767, below the kernel's ephemeral range, so its port is drawn from 20000-32767.
 read -r cport aport zport nport < <(python3 -c '
-import socket
+import random, socket
 held = [socket.socket() for _ in range(4)]
-for s in held: s.bind(("127.0.0.1", 0))
+for s in held[:2] + held[3:]: s.bind(("127.0.0.1", 0))
+for _ in range(1000):
+    try:
+        held[2].bind(("127.0.0.1", random.randint(20000, 32767))); break
+    except OSError: pass
 print(*(s.getsockname()[1] for s in held))')
 start_collector() {
   (cd "$work" && exec "$collector" collector --listen 127.0.0.1:$cport --database gapwatch.db --log-level warning) >>"$work/collector.log" 2>&1 &
