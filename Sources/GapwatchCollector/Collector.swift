@@ -161,13 +161,15 @@ public struct StartupFiles: Sendable {
     public let absent: [String]
 
     public init(config: CollectorConfig) {
+        func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
         let db = config.databasePath
-        var paths = [config.effectiveTokenFile]
-        // SQLite's in-memory and temporary databases have no files.
-        if !db.isEmpty && db != ":memory:" && !db.hasPrefix("file::memory:") {
-            paths += [db, db + "-wal", db + "-shm", db + "-journal"]
+        var paths = exists(config.effectiveTokenFile) ? [] : [config.effectiveTokenFile]
+        // SQLite's in-memory and temporary databases have no files. The side files go only with a
+        // database this start creates: an existing database's WAL may hold its last transactions.
+        if !db.isEmpty && db != ":memory:" && !db.hasPrefix("file::memory:") && !exists(db) {
+            paths += [db, db + "-wal", db + "-shm", db + "-journal"].filter { !exists($0) }
         }
-        absent = paths.filter { access($0, F_OK) != 0 }
+        absent = paths
     }
 
     /// Removes what this start created. Close the database first, or SQLite recreates its side files.
