@@ -10,7 +10,31 @@ APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev libsqlite3-dev
 TEST_APT_PACKAGES := prometheus chromium-headless-shell python3-pip sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps build demo test test-swift check-protocol faults bench release clean
+.PHONY: deps test-deps build demo test test-swift check-protocol faults bench release gapwatch-release agent-static \
+	install install-built uninstall clean
+
+# `make install` (README "Installing"): where things go. DESTDIR stages them (packaging, tests).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share/gapwatch
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+CONFDIR ?= /etc/gapwatch
+# The binaries `make install-built` copies (`make install` builds them first).
+GAPWATCH_BIN ?= .build/release/gapwatch
+AGENT_BIN ?= .build-static/release/gapwatch-agent
+STRIP ?= strip
+OBJCOPY ?= objcopy
+
+# The static-stdlib agent's link, for a small resident footprint (bench/README.md, "Agent memory"):
+# lld with packed relative relocations (DT_RELR, glibc 2.36+: the 0.9 MiB relocation table is no
+# longer read at each start), no exported symbol table, and libstdc++ (which the Swift runtime
+# needs) linked in, instead of mapping all of the shared libstdc++. Each part is skipped where the
+# toolchain or libc lacks it; the agent works the same either way.
+SWIFT_BIN_DIR := $(dir $(realpath $(shell command -v $(SWIFT))))
+AGENT_CXX_DIR := $(CURDIR)/.build-static/libstdc++
+AGENT_LINK_FLAGS := $(if $(wildcard $(SWIFT_BIN_DIR)ld.lld),-Xswiftc -use-ld=lld -Xlinker --no-export-dynamic \
+	$(if $(shell getconf GNU_LIBC_VERSION 2>/dev/null | awk '{ split($$2, v, "."); if (v[1] > 2 || (v[1] == 2 && v[2] >= 36)) print "yes" }'),-Xlinker -z -Xlinker pack-relative-relocs)) \
+	-Xswiftc -L$(AGENT_CXX_DIR)
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -35,8 +59,10 @@ build: deps
 	$(SWIFT) build
 
 ## The main job: a collector on its embedded default with an agent beside it, data arriving.
+## `make demo PORT=7171` runs the collector on another port (`gapwatch demo --port 7171`); only a
+## PORT given on the command line counts, not one in the environment.
 demo: build
-	.build/debug/gapwatch demo
+	.build/debug/gapwatch demo$(if $(filter command line,$(origin PORT)), --port $(PORT))
 
 ## Every test: unit, collector over HTTP, end to end with our binaries as processes, protocol files.
 test: test-deps
@@ -54,9 +80,66 @@ test: test-deps
 faults: build
 	bash faults/run.sh
 
-release: deps
+release: gapwatch-release agent-static
+
+gapwatch-release: deps
 	$(SWIFT) build -c release
-	$(SWIFT) build -c release --product gapwatch-agent --static-swift-stdlib --scratch-path .build-static
+
+## The agent as installed: release, Swift runtime linked in (no Swift toolchain on the host).
+agent-static: deps
+	@mkdir -p $(AGENT_CXX_DIR); lib=$$($(SWIFT_BIN_DIR)clang -print-file-name=libstdc++.a 2>/dev/null); \
+	 if [ -f "$$lib" ]; then ln -sfn "$$lib" $(AGENT_CXX_DIR)/libstdc++.a; \
+	 else rm -f $(AGENT_CXX_DIR)/libstdc++.a; echo "no libstdc++.a: the agent links the shared libstdc++"; fi
+	$(SWIFT) build -c release --product gapwatch-agent --static-swift-stdlib --scratch-path .build-static $(AGENT_LINK_FLAGS)
+
+## Installs gapwatch (release) and gapwatch-agent (release, static Swift runtime), stripped, to
+## $(BINDIR); the systemd units, with their paths set to BINDIR and CONFDIR, to $(SYSTEMD_UNIT_DIR);
+## the example configs to $(DATADIR), and to $(CONFDIR)/*.yaml only where no config is there yet.
+install: release
+	@$(MAKE) --no-print-directory install-built
+
+## The install step alone, from binaries already built (GAPWATCH_BIN, AGENT_BIN): `make release`
+## as yourself, then `sudo make install-built`, keeps root out of the build folders.
+install-built:
+	@for b in $(GAPWATCH_BIN) $(AGENT_BIN); do [ -x "$$b" ] || { echo "$$b is not built (make release)"; exit 1; }; done
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(CONFDIR)
+	install -m 0755 $(GAPWATCH_BIN) $(DESTDIR)$(BINDIR)/gapwatch
+	install -m 0755 $(AGENT_BIN) $(DESTDIR)$(BINDIR)/gapwatch-agent
+	$(STRIP) $(DESTDIR)$(BINDIR)/gapwatch $(DESTDIR)$(BINDIR)/gapwatch-agent
+	@# The commit goes into the installed copies (an unloaded ELF section that --version reads), so
+	@# the build itself never needs git and is not redone per commit.
+	@commit=$$(git rev-parse --short=12 HEAD 2>/dev/null || true); \
+	 if [ -n "$$commit" ] && command -v $(OBJCOPY) >/dev/null; then \
+	   git diff --quiet HEAD 2>/dev/null || commit=$$commit-dirty; \
+	   stamp=$$(mktemp); printf '%s' "$$commit" >"$$stamp"; \
+	   for b in gapwatch gapwatch-agent; do \
+	     $(OBJCOPY) --add-section .gapwatch.commit="$$stamp" --set-section-flags .gapwatch.commit=noload,readonly $(DESTDIR)$(BINDIR)/$$b; \
+	   done; rm -f "$$stamp"; echo "stamped commit $$commit"; \
+	 fi
+	for u in agent/gapwatch-agent.service collector/gapwatch-collector.service; do \
+	  sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/etc/gapwatch/|$(CONFDIR)/|g' $$u >$(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$(basename $$u); \
+	  chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$(basename $$u); \
+	done
+	install -m 0644 collector/collector.example.yaml agent/agent.example.yaml $(DESTDIR)$(DATADIR)/
+	@# A config already there is the user's: never overwritten, not even when it equals the example.
+	@for c in collector agent; do \
+	  if [ -e $(DESTDIR)$(CONFDIR)/$$c.yaml ]; then \
+	    echo "kept $(DESTDIR)$(CONFDIR)/$$c.yaml (yours); the new example is $(DESTDIR)$(DATADIR)/$$c.example.yaml"; \
+	  else \
+	    install -m 0644 $$c/$$c.example.yaml $(DESTDIR)$(CONFDIR)/$$c.yaml; \
+	    echo "installed $(DESTDIR)$(CONFDIR)/$$c.yaml from the example: edit it"; \
+	  fi; \
+	done
+	@echo "next: systemctl daemon-reload && systemctl enable --now gapwatch-collector (and gapwatch-agent)"
+
+## Removes what `make install` put in place, with the same PREFIX/DESTDIR. The configs in $(CONFDIR)
+## are yours (edited or not) and stay.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/gapwatch $(DESTDIR)$(BINDIR)/gapwatch-agent
+	rm -f $(DESTDIR)$(SYSTEMD_UNIT_DIR)/gapwatch-agent.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/gapwatch-collector.service
+	rm -f $(DESTDIR)$(DATADIR)/collector.example.yaml $(DESTDIR)$(DATADIR)/agent.example.yaml
+	@[ ! -d $(DESTDIR)$(DATADIR) ] || rmdir --ignore-fail-on-non-empty $(DESTDIR)$(DATADIR)
+	@for c in collector agent; do [ -e $(DESTDIR)$(CONFDIR)/$$c.yaml ] && echo "kept $(DESTDIR)$(CONFDIR)/$$c.yaml (your config; remove it yourself)"; done; true
 
 ## Benchmarks (figures, not pass/fail): see bench/README.md.
 bench: release

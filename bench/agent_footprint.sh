@@ -1,31 +1,77 @@
 #!/usr/bin/env bash
-# Agent footprint: binary sizes; RSS and CPU while idle-shipping a heartbeat every 15 s, with a
-# breakdown of where the resident memory is (by mapping, from /proc/PID/smaps); then RSS and CPU
-# while it drains a backlog spooled during a collector outage.
-# Usage: bench/agent_footprint.sh [seconds-to-idle (default 60)] [agent binary] [backlog (default 20000)]
+# Agent footprint, side by side in one run: the installed gapwatch-agent (`make install` into a
+# temporary DESTDIR: release build, static Swift runtime, stripped), zabbix_agentd and
+# prometheus-node-exporter (the Debian packages, installed if missing), each started here on
+# loopback with a minimal config and doing its job every 15 s: the agent ships a heartbeat to a
+# collector, zabbix_agentd answers three passive checks, node exporter is scraped. After the settle
+# time it prints RSS, PSS and private memory of each (summed over a program's processes, from
+# /proc/PID/smaps_rollup). Then, for gapwatch-agent alone: binary size, where its resident memory
+# is (by mapping), and RSS and CPU while it drains a backlog spooled during a collector outage.
+# Usage: bench/agent_footprint.sh [settle seconds (default 60)] [agent binary] [backlog (default 20000)]
+#   With an agent binary, the collector is $GAPWATCH_COLLECTOR or .build/release/gapwatch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-idle=${1:-60}
-agent=${2:-.build-static/release/gapwatch-agent}
+settle=${1:-60}
+agent=${2:-}
 backlog=${3:-20000}
-collector=${GAPWATCH_COLLECTOR:-.build/release/gapwatch}
-[ -x "$agent" ] && [ -x "$collector" ] || { echo "build first: make release"; exit 1; }
-
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-cport=$((20000 + RANDOM % 20000)); aport=$((cport + 1))
+sudo=$([ "$(id -u)" = 0 ] || echo sudo)
 
-echo "== binary sizes"
-for b in .build/release/gapwatch-agent "$agent"; do
-  [ -x "$b" ] || continue
-  s=$(mktemp); strip -o "$s" "$b"
-  printf '%-45s %8d KiB unstripped, %8d KiB stripped\n' "$b" $(( $(stat -c %s "$b") / 1024 )) $(( $(stat -c %s "$s") / 1024 ))
-  rm -f "$s"
-done
-ldd "$agent" | awk '{print "  links: " $1}'
+if [ -z "$agent" ]; then
+  echo "== make install DESTDIR=$work/root PREFIX=/usr (log: make-install.log)"
+  make install DESTDIR="$work/root" PREFIX=/usr >"$work/make-install.log" 2>&1 || { tail -20 "$work/make-install.log"; exit 1; }
+  agent=$work/root/usr/bin/gapwatch-agent
+  collector=$work/root/usr/bin/gapwatch
+else
+  collector=${GAPWATCH_COLLECTOR:-.build/release/gapwatch}
+fi
+[ -x "$agent" ] && [ -x "$collector" ] || { echo "missing $agent or $collector: make release"; exit 1; }
+agent=$(realpath "$agent"); collector=$(realpath "$collector")
+echo "   $("$agent" --version 2>&1 | head -1) ($agent)"
 
+# The two agents people already run beside services, from Debian. Their packages enable and start
+# system services: a policy-rc.d that refuses (Debian's documented switch) keeps them from starting
+# during the install, and they are disabled after it. This script runs the binaries itself.
+zabbix=/usr/sbin/zabbix_agentd
+node=/usr/bin/prometheus-node-exporter
+missing=()
+[ -x "$zabbix" ] || missing+=(zabbix-agent)
+[ -x "$node" ] || missing+=(prometheus-node-exporter)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]} (their services are not started, and disabled)"
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null && $sudo chmod 0755 /usr/sbin/policy-rc.d
+    made_policy=yes
+  fi
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -n "$made_policy" ] && $sudo rm -f /usr/sbin/policy-rc.d
+  for p in "${missing[@]}"; do
+    if [ -d /run/systemd/system ]; then
+      $sudo systemctl disable --now "$p" >/dev/null 2>&1 || true
+    else
+      $sudo deb-systemd-helper disable "$p.service" >/dev/null 2>&1 || true
+      $sudo update-rc.d "$p" disable >/dev/null 2>&1 || true
+    fi
+  done
+fi
+echo "   $("$zabbix" -V | head -1); node_exporter $("$node" --version 2>&1 | grep -o 'version [0-9.]*' | head -1)"
+
+# Four free ports, all held until all are known, so no two are the same. zabbix_agentd takes only
+# 1024-32767, below the kernel's ephemeral range, so its port is drawn from 20000-32767.
+read -r cport aport zport nport < <(python3 -c '
+import random, socket
+held = [socket.socket() for _ in range(4)]
+for s in held[:2] + held[3:]: s.bind(("127.0.0.1", 0))
+for _ in range(1000):
+    try:
+        held[2].bind(("127.0.0.1", random.randint(20000, 32767))); break
+    except OSError: pass
+print(*(s.getsockname()[1] for s in held))')
 start_collector() {
-  (cd "$work" && exec "$OLDPWD/$collector" collector --listen 127.0.0.1:$cport --database gapwatch.db --log-level warning) >>"$work/collector.log" 2>&1 &
+  (cd "$work" && exec "$collector" collector --listen 127.0.0.1:$cport --database gapwatch.db --log-level warning) >>"$work/collector.log" 2>&1 &
   cpid=$!
   for _ in $(seq 100); do curl -sf http://127.0.0.1:$cport/healthz >/dev/null && break; sleep 0.1; done
 }
@@ -45,16 +91,74 @@ listen: 127.0.0.1:$aport
 YAML
 "$agent" run --config "$work/agent.yaml" >"$work/agent.log" 2>&1 &
 apid=$!
-sleep "$idle"
-echo "== agent after ${idle}s idle-shipping every 15s (pid $apid)"
-grep -E 'VmRSS|VmHWM|RssAnon|RssFile' /proc/$apid/status | sed 's/^/  /'
-# Pss splits shared library pages among the processes mapping them; Private is this process's own.
-grep -E '^(Pss|Private_Clean|Private_Dirty):' /proc/$apid/smaps_rollup | sed 's/^/  /'
-cpu=$(awk '{print $14+$15}' /proc/$apid/stat); echo "  CPU time so far: $((cpu * 10)) ms (utime+stime)"
-echo "== resident memory by mapping (KiB, top 12)"
+
+# Passive checks only (no ServerActive: no Zabbix server here); the default 3 listener processes.
+cat >"$work/zabbix_agentd.conf" <<CONF
+LogType=console
+PidFile=$work/zabbix_agentd.pid
+Server=127.0.0.1
+ListenIP=127.0.0.1
+ListenPort=$zport
+Hostname=gapwatch-bench
+AllowRoot=1
+CONF
+"$zabbix" -f -c "$work/zabbix_agentd.conf" >"$work/zabbix.log" 2>&1 &
+zpid=$!
+# The default collectors, as the Debian service runs it.
+"$node" --web.listen-address=127.0.0.1:$nport >"$work/node.log" 2>&1 &
+npid=$!
+
+zabbix_get() {  # one passive check over Zabbix's TCP protocol: header, little-endian length, key
+  python3 - "$zport" "$1" <<'PY'
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+key = sys.argv[2].encode()
+s.sendall(b"ZBXD\x01" + struct.pack("<Q", len(key)) + key)
+data = b""
+while chunk := s.recv(65536): data += chunk
+print(data[13:].decode(errors="replace"))
+PY
+}
+for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$nport/metrics && zabbix_get agent.ping >/dev/null 2>&1 && break; sleep 0.1; done
+kill -0 "$zpid" 2>/dev/null || { echo "zabbix_agentd did not start:"; tail -5 "$work/zabbix.log"; exit 1; }
+kill -0 "$npid" 2>/dev/null || { echo "prometheus-node-exporter did not start:"; tail -5 "$work/node.log"; exit 1; }
+echo "== settling ${settle}s: a heartbeat shipped, 3 Zabbix checks answered, node exporter scraped, every 15 s"
+end=$((SECONDS + settle))
+while [ $SECONDS -lt $end ]; do
+  curl -sf http://127.0.0.1:$nport/metrics >/dev/null || echo "   node exporter did not answer"
+  for key in agent.ping 'system.cpu.load[all,avg1]' 'vm.memory.size[available]'; do
+    zabbix_get "$key" >/dev/null 2>&1 || echo "   zabbix_agentd did not answer $key"
+  done
+  left=$((end - SECONDS)); sleep $((left < 15 ? (left > 0 ? left : 0) : 15))
+done
+
+tree() {  # a pid and its descendants
+  echo "$1"
+  for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do tree "$c"; done
+}
+# Pss splits each shared page among the processes mapping it; Private is only this program's own.
+memory() {
+  local name=$1 pids; pids=$(tree "$2")
+  for p in $pids; do cat /proc/"$p"/smaps_rollup; done | awk -v name="$name" -v n="$(echo "$pids" | wc -w)" \
+    '/^Rss:/{r+=$2} /^Pss:/{p+=$2} /^Private_(Clean|Dirty):/{v+=$2}
+     END{printf "| %-24s | %9d | %7.1f MiB | %7.1f MiB | %7.1f MiB |\n", name, n, r/1024, p/1024, v/1024}'
+}
+stored=$(curl -s -H "Authorization: Bearer $(grep GAPWATCH_ADMIN_TOKEN "$work/gapwatch.tokens" | cut -d= -f2)" "http://127.0.0.1:$cport/v1/agents" | grep -o '"last_seq":[0-9]*' || true)
+echo "== memory after ${settle}s (collector has the agent's $stored)"
+echo "| program                  | processes |         RSS |         PSS |     private |"
+echo "|--------------------------|-----------|-------------|-------------|-------------|"
+memory "gapwatch-agent" "$apid"
+memory "zabbix_agentd" "$zpid"
+memory "prometheus-node-exporter" "$npid"
+echo "   (RSS sums the processes' resident pages, shared ones once per process; PSS shares them out)"
+kill "$zpid" "$npid" 2>/dev/null || true
+
+echo "== gapwatch-agent: binary"
+printf '  %s: %d KiB%s\n' "$agent" $(( $(stat -c %s "$agent") / 1024 )) "$(readelf -S "$agent" | grep -q '\.symtab' && echo ', not stripped' || echo ', stripped')"
+ldd "$agent" | awk '{printf "%s ", $1} END{print ""}' | fold -s -w 100 | sed 's/^/  links: /'
+echo "== gapwatch-agent: resident memory by mapping (KiB, top 12; $(grep Threads /proc/$apid/status | tr -s '\t' ' '))"
 awk '/^[0-9a-f]+-[0-9a-f]+ /{name=($6==""?"[anon]":$6)} /^Rss:/{rss[name]+=$2} END{for(n in rss) if (rss[n]>0) printf "%8d  %s\n", rss[n], n}' /proc/$apid/smaps | sort -rn | head -12
-stored=$(curl -s -H "Authorization: Bearer $(grep GAPWATCH_ADMIN_TOKEN "$work/gapwatch.tokens" | cut -d= -f2)" "http://127.0.0.1:$cport/v1/agents" | grep -o '"last_seq":[0-9]*')
-echo "== collector has: $stored"
+cpu=$(awk '{print $14+$15}' /proc/$apid/stat); echo "  CPU time so far: $((cpu * 10)) ms (utime+stime)"
 
 # Draining: the collector goes away, a service keeps pushing (each push is spooled and fsynced
 # before the agent answers), then the collector returns and the agent ships the backlog.

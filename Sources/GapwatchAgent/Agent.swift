@@ -1,6 +1,11 @@
 import GapwatchHTTPClient
 import GapwatchProtocol
 import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Why the agent could not start.
 public struct AgentError: Error, Sendable, CustomStringConvertible {
@@ -89,7 +94,9 @@ public final class Agent: @unchecked Sendable {
             server = try LocalHTTPServer(host: config.listen.host, port: config.listen.port, logger: logger) { api.handle($0) }
         } catch {
             spool.close()
-            throw AgentError("cannot open the local push endpoint on \(config.listen): \(error.message)")
+            // One line with what to do: the usual cause is a second agent with the same `listen`.
+            let advice = error.code == EADDRINUSE ? "another agent running? set listen: in the agent config" : "set listen: in the agent config"
+            throw AgentError("\(error.message) (the local push endpoint; \(advice))")
         }
         statusSource.agent = self
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import GapwatchProtocol
 
 @main
 struct GapwatchAgentCommand: ParsableCommand {
@@ -24,7 +25,7 @@ struct GapwatchAgentCommand: ParsableCommand {
             Push commands talk to http://127.0.0.1:7071 unless --agent-url, --config (its
             `listen`) or GAPWATCH_AGENT_URL says otherwise.
             """,
-        version: "0.1.0",
+        version: GapwatchVersion.description,
         subcommands: [
             Run.self, CheckConfig.self, Ping.self, CountCommand.self, CountsCommand.self, DecisionCommand.self, ItemCommand.self,
             LockCommand.self, StatusCommand.self,

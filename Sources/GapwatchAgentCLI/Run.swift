@@ -1,5 +1,6 @@
 import ArgumentParser
 import GapwatchAgent
+import GapwatchProtocol
 import Logging
 
 #if canImport(Glibc)
@@ -32,6 +33,9 @@ struct Run: ParsableCommand {
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
             throw ValidationError("--log-level: '\(levelText)' is not a level (trace, debug, info, notice, warning, error, critical)")
         }
+        // The agent's JSON in plain Swift: Foundation's encoder and decoder stay unloaded from
+        // memory for the process's life (bench/README.md, "Agent memory").
+        ReportCodec.engine = .compact
         let config = try loadConfig(self.config)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import GapwatchCollector
+import GapwatchHTTPClient
 import Logging
+import Synchronization
 
 struct CollectorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,14 +44,50 @@ struct CollectorCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "gapwatch.collector")
-        let runtime = try Collector.open(config: settings, logger: logger)
+        // Everything a start can be refused for is checked before the first file is created; a
+        // start that fails later still removes what it created, so a retry starts from nothing.
+        let listenAdvice = (
+            inUse: "another collector running? set listen: in the config or --listen",
+            elsewhere: "set listen: in the config or --listen")
+        do {
+            try Collector.checkCanStart(config: settings)
+        } catch {
+            throw startFailure(error.message(inUse: listenAdvice.inUse, elsewhere: listenAdvice.elsewhere))
+        }
+        let files = StartupFiles(config: settings)
+        let runtime: CollectorRuntime
+        do {
+            runtime = try Collector.open(config: settings, logger: logger)
+        } catch {
+            files.removeCreated()
+            throw error
+        }
         let (host, databasePath) = (settings.listenHost, settings.databasePath)
+        let serving = Mutex(false)
         let app = Collector.buildApplication(runtime, logger: logger, onServerRunning: { port in
+            serving.withLock { $0 = true }
             logger.notice(
                 "collector listening",
                 metadata: ["address": "\(host):\(port)", "database": "\(databasePath)"])
         })
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch {
+            // Only a start that never served gives its files back; a running collector's store stays.
+            guard !serving.withLock({ $0 }) else { throw error }
+            try? runtime.database.pool.close()
+            files.removeCreated()
+            if let listen = Collector.listenError(in: error, config: settings) {
+                throw startFailure(listen.message(inUse: listenAdvice.inUse, elsewhere: listenAdvice.elsewhere))
+            }
+            throw error
+        }
         logger.notice("collector stopped")
     }
+}
+
+/// Prints `gapwatch collector: <message>` as the one line on stderr and exits 1.
+private func startFailure(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("gapwatch collector: \(message)\n".utf8))
+    return ExitCode(1)
 }

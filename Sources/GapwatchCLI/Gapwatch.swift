@@ -1,4 +1,5 @@
 import ArgumentParser
+import GapwatchProtocol
 
 @main
 struct Gapwatch: AsyncParsableCommand {
@@ -42,6 +43,7 @@ struct Gapwatch: AsyncParsableCommand {
               gapwatch locks
               gapwatch locks release workflow_controller
             """,
+        version: GapwatchVersion.description,
         subcommands: [
             CollectorCommand.self, DemoCommand.self, StatusCommand.self, GapsCommand.self, StaleCommand.self, DecisionsCommand.self,
             AgentsCommand.self, TimelineCommand.self, ChecksCommand.self,

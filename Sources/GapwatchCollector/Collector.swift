@@ -1,4 +1,5 @@
 import Foundation
+import GapwatchHTTPClient
 import GapwatchProtocol
 import Hummingbird
 import Logging
@@ -51,6 +52,19 @@ public enum Collector {
             writer: IngestWriter(database: database, logger: logger, routing: routing, metrics: metrics), detector: detector,
             notifier: Notifier(database: database, detection: config.detection, collectorName: HostName.current(), logger: logger, metrics: metrics),
             actions: actions, metrics: metrics, rejections: RejectedAgents(database: database, metrics: metrics))
+    }
+
+    /// Checks what a start needs before it creates anything: that the listen address can be bound
+    /// now. The config has been read and validated by then (`CollectorConfig.load`), so a collector
+    /// that cannot start leaves no database or token file behind.
+    public static func checkCanStart(config: CollectorConfig) throws(ListenError) {
+        try ListenCheck.probe(host: config.listenHost, port: config.listenPort)
+    }
+
+    /// The bind failure inside an error the HTTP server threw while starting, if that is what it is.
+    public static func listenError(in error: any Error, config: CollectorConfig) -> ListenError? {
+        guard let io = error as? IOError, [EADDRINUSE, EACCES, EADDRNOTAVAIL].contains(io.errnoCode) else { return nil }
+        return ListenError(host: config.listenHost, port: config.listenPort, code: io.errnoCode)
     }
 
     /// The HTTP routes. `extra` lets benchmarks add endpoints without them existing in production.
@@ -139,6 +153,31 @@ struct CheckpointService: Service {
                 }
             }
         }
+    }
+}
+
+/// The files a collector start may create: the database with its WAL and shared-memory files, and
+/// the token file. Taken before the start, so that a start that fails removes only what it created
+/// and never touches an existing store.
+public struct StartupFiles: Sendable {
+    /// The paths that did not exist when the start began.
+    public let absent: [String]
+
+    public init(config: CollectorConfig) {
+        func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+        let db = config.databasePath
+        var paths = exists(config.effectiveTokenFile) ? [] : [config.effectiveTokenFile]
+        // SQLite's in-memory and temporary databases have no files. The side files go only with a
+        // database this start creates: an existing database's WAL may hold its last transactions.
+        if !db.isEmpty && db != ":memory:" && !db.hasPrefix("file::memory:") && !exists(db) {
+            paths += [db, db + "-wal", db + "-shm", db + "-journal"].filter { !exists($0) }
+        }
+        absent = paths
+    }
+
+    /// Removes what this start created. Close the database first, or SQLite recreates its side files.
+    public func removeCreated() {
+        for path in absent { unlink(path) }
     }
 }
 

@@ -49,8 +49,9 @@ public final class HTTPClient {
     /// Responses larger than this are cut off with an error, so a hostile server cannot fill memory.
     public var maxResponseBytes: Int = 16 << 20
 
-    /// Initialises libcurl once per process. TLS is initialised only when asked for: loading the TLS
-    /// library and its configuration costs several MiB of RSS that an http-only agent never needs.
+    /// Initialises libcurl once per process. Without `tls`, OpenSSL (which libcurl loads and
+    /// initialises in any case) skips its error strings, config file and cipher tables: about 1 MiB
+    /// of RSS that an http-only agent never needs.
     public static func globalInit(tls: Bool) {
         GlobalInit.once(tls: tls)
     }
@@ -180,6 +181,9 @@ private enum GlobalInit {
         defer { pthread_mutex_unlock(&mutex) }
         guard !done else { return }
         done = true
+        // curl_global_init initialises the TLS library whatever the flags; without TLS, OpenSSL is
+        // set up first without the tables only a TLS connection would read.
+        if !tls { _ = gw_tls_init_minimal() }
         curl_global_init(tls ? Int(CURL_GLOBAL_ALL) : Int(CURL_GLOBAL_NOTHING))
     }
 }

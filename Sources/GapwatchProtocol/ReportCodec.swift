@@ -29,13 +29,34 @@ public enum ReportDecodeError: Error, Sendable, Equatable {
     }
 }
 
+/// Which JSON implementation `ReportCodec.encode` and `decode` use in this process.
+public enum JSONEngine: Sendable {
+    /// Foundation's JSONEncoder and JSONDecoder: the collector and the CLI.
+    case foundation
+    /// `CompactJSON`: the running agent, whose steady state then never executes Foundation's JSON
+    /// code (about 1.5 MiB less resident memory).
+    case compact
+}
+
 /// Encodes and decodes protocol bodies. One place so both sides agree on the JSON shape.
 public enum ReportCodec {
+    /// Set once at process start, before any thread runs (`gapwatch-agent run` picks `.compact`);
+    /// both engines write the same JSON and read it the same way.
+    nonisolated(unsafe) public static var engine = JSONEngine.foundation
+
     public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        // Every protocol type encodes cleanly; a failure here is a programming error.
+        if engine == .compact { return try! CompactJSON.encode(value) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        // Every protocol type encodes cleanly; a failure here is a programming error.
         return Array(try! encoder.encode(value))
+    }
+
+    /// Decodes with this process's engine, throwing the `DecodingError` (or syntax error) as is:
+    /// for callers that word errors themselves (`describe`).
+    public static func decodeJSON<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        if engine == .compact { return try CompactJSON.decode(T.self, from: bytes) }
+        return try JSONDecoder().decode(T.self, from: Data(bytes))
     }
 
     /// Pretty, key-sorted JSON for golden files and `--json` output.
@@ -47,7 +68,7 @@ public enum ReportCodec {
 
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws(ReportDecodeError) -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: Data(bytes))
+            return try decodeJSON(T.self, from: bytes)
         } catch let error as DecodingError {
             throw .badJSON(describe(error))
         } catch {

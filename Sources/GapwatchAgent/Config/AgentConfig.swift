@@ -126,7 +126,7 @@ public struct AgentConfig: Sendable {
     public var locks: Locks?
 
     /// The agent's version, sent in its identity.
-    public static let version = "0.1.0"
+    public static let version = GapwatchVersion.number
 
     /// Whether any configured URL needs TLS (so libcurl's TLS setup is worth its memory).
     public var needsTLS: Bool {

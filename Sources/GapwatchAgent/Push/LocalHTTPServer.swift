@@ -1,3 +1,4 @@
+import GapwatchHTTPClient
 import GapwatchProtocol
 import GapwatchSubprocess
 #if canImport(Glibc)
@@ -90,15 +91,10 @@ public final class LocalHTTPServer: @unchecked Sendable {
             }
         }
         let address = v6 ? "[\(host)]:\(port)" : "\(host):\(port)"
-        guard bindResult == 0 else {
+        guard bindResult == 0, listen(fd, 128) == 0 else {
             let code = errno
             close(fd)
-            throw FileError("cannot listen on", address, errno: code)
-        }
-        guard listen(fd, 128) == 0 else {
-            let code = errno
-            close(fd)
-            throw FileError("cannot listen on", address, errno: code)
+            throw FileError(message: ListenError(address: address, code: code, reason: ListenCheck.reason(code)).description, code: code)
         }
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import GapwatchProtocol
 import GapwatchSubprocess
 import Logging
@@ -246,10 +241,9 @@ public struct PushAPI: Sendable {
     /// Decodes and validates a push body into an observation body and its optional time.
     public static func decode(_ body: [UInt8]) -> Result<(ObservationBody, Millis?), PushRejection> {
         if body.isEmpty { return .failure(PushRejection(error: "bad_json", message: "the body is empty; send an observation as JSON")) }
-        let decoder = JSONDecoder()
         let envelope: PushEnvelope
         do {
-            envelope = try decoder.decode(PushEnvelope.self, from: Data(body))
+            envelope = try ReportCodec.decodeJSON(PushEnvelope.self, from: body)
         } catch let e as DecodingError {
             return .failure(PushRejection(describe(e)))
         } catch {
@@ -269,7 +263,7 @@ public struct PushAPI: Sendable {
         // Unknown fields (a `seq`, say) are ignored, as everywhere in the protocol.
         let observation: ObservationBody
         do {
-            observation = try decoder.decode(ObservationBody.self, from: Data(body))
+            observation = try ReportCodec.decodeJSON(ObservationBody.self, from: body)
         } catch let e as DecodingError {
             return .failure(PushRejection(describe(e)))
         } catch {

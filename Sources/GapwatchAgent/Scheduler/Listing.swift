@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import GapwatchProtocol
 
 /// Any JSON value, for listings whose shape is not ours (a cloud CLI's job list, a lock table).
@@ -37,7 +32,7 @@ public enum JSONValue: Decodable, Sendable, Equatable {
     /// Parses JSON text. The error says what is wrong, for a heartbeat message.
     public static func parse(_ bytes: [UInt8]) throws(ListingError) -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+            return try ReportCodec.decodeJSON(JSONValue.self, from: bytes)
         } catch let error as DecodingError {
             throw ListingError("stdout is not JSON: \(ReportCodec.describe(error))")
         } catch {

@@ -8,13 +8,19 @@ import Darwin
 /// A failed file operation: what was attempted, on which path, and the OS's reason.
 public struct FileError: Error, Sendable, CustomStringConvertible {
     public var message: String
+    /// The errno behind it, when a system call failed.
+    public var code: Int32?
     public var description: String { message }
 
     init(_ operation: String, _ path: String, errno code: Int32 = errno) {
         message = "\(operation) \(path): \(Errno.describe(code))"
+        self.code = code
     }
 
-    init(message: String) { self.message = message }
+    init(message: String, code: Int32? = nil) {
+        self.message = message
+        self.code = code
+    }
 }
 
 /// Small POSIX file helpers: whole-file reads, atomic replacement, directory listing.

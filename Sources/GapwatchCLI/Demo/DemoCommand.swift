@@ -11,7 +11,7 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Replay the Jan 22-23 incident and watch Gapwatch detect and heal every part of it.",
         discussion: """
-            Starts, as separate processes on 127.0.0.1: `gapwatch collector` (port 7070, database in --dir), five simulated services of a sports-data pipeline (scrapers, an analytics processor with /backfill, a schedule source, an orchestrator that takes a lock and records workflow decisions, an on-call pager) and a `gapwatch-agent` beside each of them and beside the scheduler. Then it replays the failure chain of the post-mortem in accelerated time (each minute stands for a post-game window):
+            Starts, as separate processes on 127.0.0.1: `gapwatch collector` (port 7070, or --port; database in --dir), five simulated services of a sports-data pipeline (scrapers, an analytics processor with /backfill, a schedule source, an orchestrator that takes a lock and records workflow decisions, an on-call pager) and a `gapwatch-agent` beside each of them and beside the scheduler. Then it replays the failure chain of the post-mortem in accelerated time (each minute stands for a post-game window):
 
               1. 9 scheduler jobs point at nba-phase1-scrapers, a deleted service;
               2. the post-game windows pass without a run (until Gapwatch has re-run the missed one; then the orchestrator runs each window itself again);
@@ -26,7 +26,8 @@ struct DemoCommand: ParsableCommand {
 
     @Option(help: "Folder for the database, tokens, configs, simulated world and logs (reset at start).")
     var dir: String = "./gapwatch-demo"
-    @Option(help: "Collector port on 127.0.0.1.") var port: Int = 7070
+    @Option(help: "The collector's port on 127.0.0.1 (the dashboard and API are there); `make demo PORT=7171` passes it. The simulated services and agents take free ports of their own.")
+    var port: Int = 7070
     @Flag(help: "Exit once the summary is printed instead of serving the dashboard until Ctrl-C.") var exit = false
     @Option(help: "Give up on healing after this many seconds.") var timeout: Int = 170
 
@@ -40,8 +41,14 @@ struct DemoCommand: ParsableCommand {
             throw CLIError("gapwatch-agent is not beside this binary (\(agentBinary)); build both with `swift build`")
         }
         let collectorURL = "http://127.0.0.1:\(port)"
-        if (try? HTTPClient(connectTimeoutMs: 300, timeoutMs: 1000).send(HTTPRequest(url: collectorURL + "/healthz"))) != nil {
-            throw CLIError("something already listens on 127.0.0.1:\(port); stop it or pass --port")
+        // Before anything is reset or started: a taken port is one line, not a collector that dies.
+        do {
+            try ListenCheck.probe(host: "127.0.0.1", port: port)
+        } catch {
+            let another = "pass another port: gapwatch demo --port 7171, or make demo PORT=7171"
+            let line = error.message(inUse: "another collector or demo running? " + another, elsewhere: another)
+            FileHandle.standardError.write(Data("gapwatch demo: \(line)\n".utf8))
+            throw ExitCode(1)
         }
         try DemoFiles.reset(dirPath)
         let stopRequested = DemoSignals.install()
