@@ -227,6 +227,15 @@ final class PushedCountBatchTests: XCTestCase {
         XCTAssertEqual(r.status, 200, "a count of 0 is a count: \(r.bodyText)")
     }
 
+    /// The running agent decodes with CompactJSON: the same batches, the same answers.
+    func testTheRunningAgentsJSONEngineReadsBatchesTheSameWay() throws {
+        let before = ReportCodec.engine
+        ReportCodec.engine = .compact
+        defer { ReportCodec.engine = before }
+        try testACompleteBatchZeroesWhatItNoLongerListsAndASingleZeroIsAccepted()
+        try testBadBatchesAreRefusedWholeNamingTheField()
+    }
+
     func testBadBatchesAreRefusedWholeNamingTheField() throws {
         let before = try spooledCounts().count
         for (json, field, part) in [

@@ -400,7 +400,7 @@ public struct CountBatch: Sendable {
         if body.isEmpty { return .failure(PushRejection(error: "bad_json", message: "the body is empty; send {\"dataset\", \"covers\", \"counts\"}")) }
         let wire: Wire
         do {
-            wire = try JSONDecoder().decode(Wire.self, from: Data(body))
+            wire = try ReportCodec.decodeJSON(Wire.self, from: body)
         } catch let e as DecodingError {
             return .failure(PushRejection(PushAPI.describe(e)))
         } catch {
