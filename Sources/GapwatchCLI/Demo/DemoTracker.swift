@@ -73,19 +73,24 @@ final class DemoTracker {
             }
             if action.state != before?.state {
                 switch action.state {
-                case "verified": lines.append((action.updatedAt, "\(at(action.updatedAt))  VERIFIED  \(action.id): \(action.detail)"))
+                case "verified": lines.append((action.updatedAt, "\(at(action.updatedAt))  VERIFIED  \(action.id): \(oneLine(action.detail))"))
                 // What the service answered: a 200 is not yet a heal.
-                case "verifying": lines.append((action.updatedAt, "\(at(action.updatedAt))  ANSWERED  \(action.id): \(action.detail)"))
+                case "verifying": lines.append((action.updatedAt, "\(at(action.updatedAt))  ANSWERED  \(action.id): \(oneLine(action.detail))"))
                 case "pending" where (before?.attempts ?? 0) > 0 || action.attempts > 0:
-                    lines.append((action.updatedAt, "\(at(action.updatedAt))  RETRY     \(action.id): \(action.detail)"))
+                    lines.append((action.updatedAt, "\(at(action.updatedAt))  RETRY     \(action.id): \(oneLine(action.detail))"))
                 case "escalated", "failed":
-                    lines.append((action.updatedAt, "\(at(action.updatedAt))  \(action.state.uppercased().padding(toLength: 9, withPad: " ", startingAt: 0)) \(action.id): \(action.detail)"))
+                    lines.append((action.updatedAt, "\(at(action.updatedAt))  \(action.state.uppercased().padding(toLength: 9, withPad: " ", startingAt: 0)) \(action.id): \(oneLine(action.detail))"))
                 default: break
                 }
             }
             actions[action.id] = action
         }
         return lines.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
+    /// A detail on one timeline line: a command's output may end in a newline or hold several.
+    func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
     }
 
     /// The scenario's five failures, each with the incident that shows it and what "healed" means.

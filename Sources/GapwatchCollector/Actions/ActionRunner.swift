@@ -144,7 +144,8 @@ public final class ActionRunner: Sendable {
             let definition = config.actions[action.name]
             if action.state == "running" {
                 if let outcome: String = row["result_outcome"] {
-                    let detail: String = row["result_detail"] ?? ""
+                    // A command's output usually ends in a newline: not part of the detail line.
+                    let detail = (row["result_detail"] as String? ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
                     if outcome == "ok" {
                         try succeeded(action.id, detail: "agent ran \(action.name): ok\(detail.isEmpty ? "" : ": " + detail)", verifyWithinMs: definition?.verifyWithinMs ?? 1_800_000, now: now)
                     } else {
