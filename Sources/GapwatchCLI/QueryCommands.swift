@@ -8,10 +8,53 @@ struct AgentsCommand: ParsableCommand {
         commandName: "agents",
         abstract: "List the agents that have reported, with last seen, last seq, drops and clock skew; and the rejected ones.",
         discussion: """
-            Rejected: callers whose reports the collector refused (401: missing, unknown or revoked token; 403: a token bound to another agent id, or a read token), by claimed agent id, token id, source address and reason, with how often and when. The claimed id is the caller's word: the report's agent.id, or the Gapwatch-Agent-Id header agents send beside a refused token.
+            Rejected: callers whose reports the collector refused (401: missing, unknown or revoked token; 403: a token bound to another agent id, or a read token; 429 new_agent_rate: a new agent id from a fleet token past fleet.new_agents_per_hour), by claimed agent id, token id, source address and reason, with how often and when. The claimed id is the caller's word: the report's agent.id, or the Gapwatch-Agent-Id header agents send beside a refused token.
+
+            Streams: an agent's commands go to the one stream (spool) its id is bound to. --streams AGENT lists its streams; --rebind AGENT (admin) moves its commands to its most recently seen stream, or to --stream N (e.g. after its spool folder was recreated while a fleet token's old stream holds the binding).
             """)
 
     @OptionGroup var client: ClientOptions
+
+    @Option(help: "List this agent's streams (spools) and which one gets its commands.")
+    var streams: String?
+
+    @Option(help: "Move this agent's commands to its most recently seen stream, or to --stream (admin token).")
+    var rebind: String?
+
+    @Option(help: "With --rebind: the stream number (from --streams).")
+    var stream: Int64?
+
+    struct StreamsResponse: Decodable {
+        var streams: [AgentStreamInfo]
+    }
+
+    func validate() throws {
+        if streams != nil && rebind != nil { throw ValidationError("give --streams or --rebind, not both") }
+        if stream != nil && rebind == nil { throw ValidationError("--stream goes with --rebind AGENT") }
+    }
+
+    /// `--streams` and `--rebind`: one agent's streams.
+    func runStreams() throws {
+        let body: [UInt8]
+        if let agent = rebind {
+            let ask = stream.map { "{\"stream\":\($0)}" } ?? "{}"
+            body = try client.call("POST", "/v1/agents/\(agent)/rebind", body: Array(ask.utf8))
+        } else {
+            body = try client.call("GET", "/v1/agents/\(streams ?? "")/streams")
+        }
+        if client.json { return printJSON(body) }
+        let now = WallClock.nowMillis()
+        let list = try ReportCodec.decode(StreamsResponse.self, from: body).streams
+        print(
+            renderTable(
+                ["STREAM", "SPOOL", "ROTATED FROM", "FIRST SEEN", "LAST SEEN", "LAST SEQ", "COMMANDS"],
+                list.map { s in
+                    [
+                        "\(s.stream)", s.spoolPrefix + "…", s.previousSpoolPrefix.map { $0 + "…" } ?? "-", "\(Units.formatAge(now - s.firstSeen)) ago",
+                        "\(Units.formatAge(now - s.lastSeen)) ago", "\(s.lastSeq)", s.bound ? "yes" : "",
+                    ]
+                }))
+    }
 
     struct Response: Decodable {
         var agents: [AgentInfo]
@@ -19,6 +62,7 @@ struct AgentsCommand: ParsableCommand {
     }
 
     func run() throws {
+        if streams != nil || rebind != nil { return try runStreams() }
         let body = try client.call("GET", "/v1/agents")
         if client.json { return printJSON(body) }
         let response = try ReportCodec.decode(Response.self, from: body)
@@ -38,7 +82,7 @@ struct AgentsCommand: ParsableCommand {
                     }))
         }
         guard !rejected.isEmpty else { return }
-        print("\nRejected (reports refused with 401/403, newest first):")
+        print("\nRejected (reports refused with 401/403/429, newest first):")
         print(
             renderTable(
                 ["CLAIMED AGENT", "TOKEN", "SOURCE", "REASON", "COUNT", "FIRST SEEN", "LAST SEEN"],

@@ -49,7 +49,7 @@ public enum Collector {
         actions.healVerifier.verify = { action in try detector.actionHealed(action) }
         return CollectorRuntime(
             config: config, database: database, tokens: tokens,
-            writer: IngestWriter(database: database, logger: logger, routing: routing, metrics: metrics), detector: detector,
+            writer: IngestWriter(database: database, logger: logger, routing: routing, metrics: metrics, fleet: config.fleet), detector: detector,
             notifier: Notifier(database: database, detection: config.detection, collectorName: HostName.current(), logger: logger, metrics: metrics),
             actions: actions, metrics: metrics, rejections: RejectedAgents(database: database, metrics: metrics))
     }
@@ -92,6 +92,7 @@ public enum Collector {
         SchedulerController(runtime: runtime).register(on: v1)
         InsightController(runtime: runtime).register(on: v1)
         QueryController(database: runtime.database, rejections: runtime.rejections).register(on: v1)
+        AgentStreamsController(database: runtime.database).register(on: v1)
         TokensController(tokens: runtime.tokens).register(on: v1)
         ChecksController(database: runtime.database, detector: runtime.detector).register(on: v1)
         IncidentsController(database: runtime.database).register(on: v1)

@@ -22,18 +22,23 @@ public struct Report: Codable, Sendable, Equatable {
     /// Identifies one spool (a state folder). A spool created afresh gets a new id, so its seq 1
     /// is a new observation, not a duplicate of the old spool's seq 1.
     public var spoolID: String
+    /// The spool this one replaced when the agent rotated it (a restored spool, see `conflictingSeq`);
+    /// nil otherwise. The collector moves the agent's commands to the new spool at once when this
+    /// names the spool they were bound to.
+    public var previousSpoolID: String?
     /// The agent's clock when it sent the report; the collector derives clock skew from it.
     public var sentAt: Millis
     public var observations: [Observation]
 
     public init(
         protocolVersion: Int = ProtocolVersion.current, agent: AgentIdentity, bootID: String,
-        spoolID: String, sentAt: Millis, observations: [Observation]
+        spoolID: String, sentAt: Millis, observations: [Observation], previousSpoolID: String? = nil
     ) {
         self.protocolVersion = protocolVersion
         self.agent = agent
         self.bootID = bootID
         self.spoolID = spoolID
+        self.previousSpoolID = previousSpoolID
         self.sentAt = sentAt
         self.observations = observations
     }
@@ -43,6 +48,7 @@ public struct Report: Codable, Sendable, Equatable {
         case agent
         case bootID = "boot_id"
         case spoolID = "spool_id"
+        case previousSpoolID = "previous_spool_id"
         case sentAt = "sent_at"
         case observations
     }
@@ -83,17 +89,24 @@ public struct ReportResponse: Codable, Sendable, Equatable {
     public var duplicates: Int
     /// Work for the agent. Always present; empty until remediation is configured.
     public var commands: [AgentCommand]
+    /// Set when the collector already holds this seq of this spool with other content: the spool
+    /// was restored from a copy (a VM or disk snapshot) and reuses seqs. Nothing from this seq on
+    /// was stored and `ackedSeq` stays below it; the agent rotates to a new spool id and sends the
+    /// records again under it. Absent otherwise.
+    public var conflictingSeq: UInt64?
 
-    public init(ackedSeq: UInt64, stored: Int, duplicates: Int, commands: [AgentCommand] = []) {
+    public init(ackedSeq: UInt64, stored: Int, duplicates: Int, commands: [AgentCommand] = [], conflictingSeq: UInt64? = nil) {
         self.ackedSeq = ackedSeq
         self.stored = stored
         self.duplicates = duplicates
         self.commands = commands
+        self.conflictingSeq = conflictingSeq
     }
 
     enum CodingKeys: String, CodingKey {
         case ackedSeq = "acked_seq"
         case stored, duplicates, commands
+        case conflictingSeq = "conflicting_seq"
     }
 }
 

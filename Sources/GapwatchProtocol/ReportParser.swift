@@ -41,6 +41,7 @@ struct ReportParser {
         var agent: AgentIdentity?
         var bootID: String?
         var spoolID: String?
+        var previousSpoolID: String?
         var sentAt: Int64?
         var observations: [Observation]?
         let first = try peek()
@@ -57,6 +58,7 @@ struct ReportParser {
             case "agent": agent = try p.agentIdentity()
             case "boot_id": bootID = try p.string(path: "boot_id")
             case "spool_id": spoolID = try p.string(path: "spool_id")
+            case "previous_spool_id": previousSpoolID = try p.string(path: "previous_spool_id")
             case "sent_at": sentAt = try p.int(path: "sent_at")
             case "observations": observations = try p.observations()
             default: try p.skipValue()
@@ -68,7 +70,7 @@ struct ReportParser {
             bootID: try required(bootID, "boot_id", type: "a string"),
             spoolID: try required(spoolID, "spool_id", type: "a string"),
             sentAt: try required(sentAt, "sent_at", type: "an integer"),
-            observations: try required(observations, "observations", type: "an array"))
+            observations: try required(observations, "observations", type: "an array"), previousSpoolID: previousSpoolID)
     }
 
     private mutating func agentIdentity() throws(Failure) -> AgentIdentity? {
@@ -310,7 +312,7 @@ struct ReportParser {
         return Observation(seq: seq, observedAt: observedAt, body: body)
     }
 
-    static let reportKeys = ["protocol", "agent", "boot_id", "spool_id", "sent_at", "observations"]
+    static let reportKeys = ["protocol", "agent", "boot_id", "spool_id", "sent_at", "observations", "previous_spool_id"]
     static let agentKeys = ["id", "service", "host", "version", "labels"]
     static let duplicate = "a key appears twice in one object"
 

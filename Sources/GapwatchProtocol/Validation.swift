@@ -17,6 +17,7 @@ extension Report {
         try agent.validate(limits: limits)
         try check(token: bootID, field: "boot_id", max: 64)
         try check(token: spoolID, field: "spool_id", max: 64)
+        if let previousSpoolID { try check(token: previousSpoolID, field: "previous_spool_id", max: 64) }
         try check(time: sentAt, field: "sent_at")
         if observations.count > limits.maxObservations {
             throw ValidationError(

@@ -85,6 +85,8 @@ final class ConfigDocsTests: XCTestCase {
         notify:
           channels:
             - {name: n, kind: webhook, url: 'http://127.0.0.1:9/x'}
+          group: {window: 10s}
+        fleet: {new_agents_per_hour: 5}
         actions:
           - {name: a, kind: webhook, url: 'http://127.0.0.1:9/x'}
           - {name: b, kind: agent, agent: x, command: y}

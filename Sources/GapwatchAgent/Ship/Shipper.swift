@@ -65,6 +65,9 @@ public final class Shipper: @unchecked Sendable {
         case shrunk(to: Int)
         /// A single refused observation was skipped.
         case rejected(seq: UInt64)
+        /// The collector holds seqs of this spool with other content, or seqs it never wrote (it
+        /// was restored from a copy): the spool took a new id and sends again from `fromSeq`.
+        case rotated(fromSeq: UInt64)
     }
 
     public let options: ShipperOptions
@@ -134,7 +137,7 @@ public final class Shipper: @unchecked Sendable {
             partialSince = nil
             switch shipOnce() {
             case .idle: wakeup.wait(ms: max(options.shipIntervalMs, 1_000))
-            case .sent, .shrunk, .rejected: continue
+            case .sent, .shrunk, .rejected, .rotated: continue
             case .retry(let ms):
                 if waitingForToken && tokens.watchesFile { sleepWatchingTokenFile(ms: ms) } else { wakeup.sleep(ms: ms) }
             }
@@ -169,7 +172,9 @@ public final class Shipper: @unchecked Sendable {
         guard let first = batch.first, let last = batch.last else { return .idle }
         let now = WallClock.nowMillis()
         statusBox.withLock { $0.lastAttemptAt = now }
-        let report = Report(agent: options.identity, bootID: options.bootID, spoolID: spool.spoolID, sentAt: now, observations: batch)
+        let report = Report(
+            agent: options.identity, bootID: options.bootID, spoolID: spool.spoolID, sentAt: now, observations: batch,
+            previousSpoolID: spool.previousSpoolID)
         let body = Gzip.compress(ReportCodec.encode(report))
         if body.count > ReportLimits.default.maxBodyBytes && batch.count > 1 {
             batchLimit = max(1, batch.count / 2)
@@ -208,6 +213,15 @@ public final class Shipper: @unchecked Sendable {
                         logger.debug("collector sent a command; no command handler", metadata: ["action.id": "\(command.actionID)", "command.name": "\(command.name)"])
                     }
                 }
+            }
+            if let conflict = answer.conflictingSeq {
+                return rotate(keepingBelow: conflict, why: "the collector holds seq \(conflict) of this spool with other content", metadata: meta)
+            }
+            if answer.ackedSeq > spool.lastWrittenSeq {
+                // Seqs this spool never wrote: the next ones it writes would be taken for repeats.
+                return rotate(
+                    keepingBelow: last.seq + 1,
+                    why: "the collector acknowledged seq \(answer.ackedSeq), above the highest this spool wrote (\(spool.lastWrittenSeq))", metadata: meta)
             }
             if answer.ackedSeq < first.seq {
                 return fail("the collector acknowledged seq \(answer.ackedSeq), below the batch \(first.seq)...\(last.seq)", delay: backoff.next())
@@ -265,6 +279,23 @@ public final class Shipper: @unchecked Sendable {
                 "the collector refused the report (HTTP \(response.status))\(errorText(response))\(hint)",
                 delay: options.backoffCapMs, level: .error, metadata: meta)
         }
+    }
+
+    /// A spool restored from a copy (a VM or disk snapshot) reuses seqs the collector already
+    /// holds: acks what the collector stored (everything below `keepingBelow`) and gives the spool
+    /// a new id, so the rest is sent again as new records rather than dropped as duplicates.
+    private func rotate(keepingBelow seq: UInt64, why: String, metadata: Logger.Metadata) -> Outcome {
+        do {
+            if seq > 1 { try spool.ack(upTo: seq - 1) }
+            let ids = try spool.rotate()
+            logger.warning(
+                "the spool was restored from a copy (\(why)); rotated to a new spool id, the records from seq \(seq) on are sent again under it",
+                metadata: metadata.merging(["spool.previous_id": "\(ids.old)", "spool.id": "\(ids.new)", "from_seq": "\(seq)"]) { $1 })
+        } catch {
+            return fail("cannot rotate the restored spool: \(error)", delay: backoff.next())
+        }
+        backoff.reset()
+        return .rotated(fromSeq: seq)
     }
 
     /// Skips one observation the collector refuses on its own (400 `invalid_report` naming it, or 413

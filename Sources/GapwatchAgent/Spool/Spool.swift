@@ -51,6 +51,10 @@ public final class Spool: @unchecked Sendable {
     public let maxBytes: Int64
     public let segmentBytes: Int64
     public var spoolID: String { lock.withLock { state.spoolID } }
+    /// The spool id this one replaced at its last rotation; nil if it never rotated.
+    public var previousSpoolID: String? { lock.withLock { state.previousSpoolID } }
+    /// The highest seq this spool has given out (0: none yet).
+    public var lastWrittenSeq: UInt64 { lock.withLock { nextSeq - 1 } }
 
     private let lock = ConditionLock()
     private let logger: Logger
@@ -427,6 +431,28 @@ public final class Spool: @unchecked Sendable {
             try saveState(new)
             try deleteAckedSegments()
             try reportDropsLocked()
+        }
+    }
+
+    /// Gives the spool a new id, keeping its records and seqs: the collector holds seqs of the old
+    /// id that this spool never wrote, or other content under seqs it reuses (the folder was
+    /// restored from a copy, e.g. a VM or disk snapshot). Under the new id the unacked records are
+    /// new to the collector, so none of them is dropped as a duplicate. The drop totals start over
+    /// from what the old id's stream was not told yet (it keeps what it was told).
+    @discardableResult
+    public func rotate() throws(SpoolError) -> (old: String, new: String) {
+        try lock.withLock { () throws(SpoolError) -> (old: String, new: String) in
+            guard !closed else { throw SpoolError("the spool is closed") }
+            var new = state
+            new.previousSpoolID = state.spoolID
+            new.spoolID = RandomID.make()
+            new.overflow = max(0, state.overflow - state.reportedOverflow)
+            new.corrupt = max(0, state.corrupt - state.reportedCorrupt)
+            new.reportedOverflow = 0
+            new.reportedCorrupt = 0
+            try saveState(new)
+            try reportDropsLocked()
+            return (new.previousSpoolID ?? "", new.spoolID)
         }
     }
 

@@ -3,6 +3,9 @@
 struct SpoolState: Equatable {
     /// Made when the folder is first used; a new folder means a new spool and seqs from 1.
     var spoolID: String
+    /// The spool id this one replaced when the spool rotated (`Spool.rotate`); sent with every
+    /// report so the collector can move the agent's commands to the new id at once.
+    var previousSpoolID: String?
     /// Every record at or below this seq is stored by the collector (or deliberately skipped).
     var ackedSeq: UInt64 = 0
     /// Cumulative records dropped because the spool passed its size cap.
@@ -27,7 +30,7 @@ struct SpoolState: Equatable {
             reported_corrupt=\(reportedCorrupt)
 
             """
-        return Array(text.utf8)
+        return Array((text + (previousSpoolID.map { "previous_spool_id=\($0)\n" } ?? "")).utf8)
     }
 
     /// Parses a state file; nil when it is not one this agent wrote.
@@ -38,15 +41,19 @@ struct SpoolState: Equatable {
             guard let eq = line.firstIndex(of: "=") else { return nil }
             values[String(line[..<eq])] = String(line[line.index(after: eq)...])
         }
-        guard values["version"] == "1", let id = values["spool_id"], !id.isEmpty, id.count <= 64,
-            id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }),
+        guard values["version"] == "1", let id = values["spool_id"], isSpoolID(id),
             let acked = values["acked_seq"].flatMap({ UInt64($0) })
         else { return nil }
         var state = SpoolState(spoolID: id, ackedSeq: acked)
+        state.previousSpoolID = values["previous_spool_id"].flatMap { isSpoolID($0) ? $0 : nil }
         state.overflow = values["overflow"].flatMap { Int64($0) } ?? 0
         state.corrupt = values["corrupt"].flatMap { Int64($0) } ?? 0
         state.reportedOverflow = values["reported_overflow"].flatMap { Int64($0) } ?? 0
         state.reportedCorrupt = values["reported_corrupt"].flatMap { Int64($0) } ?? 0
         return state
+    }
+
+    private static func isSpoolID(_ id: String) -> Bool {
+        !id.isEmpty && id.count <= 64 && id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") })
     }
 }

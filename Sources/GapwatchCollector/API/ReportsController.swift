@@ -52,13 +52,23 @@ struct ReportsController {
         }
         let result: IngestResult
         do {
-            result = try await writer.ingest(report, receivedAt: WallClock.nowMillis())
+            result = try await writer.ingest(report, receivedAt: WallClock.nowMillis(), token: identity)
+        } catch let refused as NewAgentRefused {
+            // Bounded like every refusal: shown by `gapwatch agents`, counted in the metric.
+            rejections?.record(
+                claimedAgentID: report.agent.id, tokenID: identity.tokenID, source: context.remoteAddress, reason: .newAgentRate,
+                at: WallClock.nowMillis())
+            throw APIError(
+                .tooManyRequests, "too_many_new_agents", refused.message, field: "agent.id",
+                retryAfterSeconds: Int((refused.retryAfterMs + 999) / 1000))
         } catch {
             // Nothing of this report was committed; the agent keeps it spooled and retries.
             throw APIError.unavailable("storage unavailable, nothing was stored: \(error)")
         }
         return jsonResponse(
-            ReportResponse(ackedSeq: result.ackedSeq, stored: result.stored, duplicates: result.duplicates, commands: result.commands))
+            ReportResponse(
+                ackedSeq: result.ackedSeq, stored: result.stored, duplicates: result.duplicates, commands: result.commands,
+                conflictingSeq: result.conflictingSeq))
     }
 }
 

@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Why `POST /v1/reports` refused a caller (401 or 403).
+/// Why `POST /v1/reports` refused a caller (401, 403, or 429 for a new agent id).
 public enum RejectionReason: String, Codable, Sendable, CaseIterable {
     /// 401: no `Authorization: Bearer` header.
     case missingToken = "missing_token"
@@ -16,6 +16,9 @@ public enum RejectionReason: String, Codable, Sendable, CaseIterable {
     case wrongAgentID = "wrong_agent_id"
     /// 403: a read token, which may not send reports.
     case readToken = "read_token"
+    /// 429: a new agent id from a fleet token that brought `fleet.new_agents_per_hour` already
+    /// (the agent keeps its spool and retries after `Retry-After`).
+    case newAgentRate = "new_agent_rate"
 }
 
 /// One (claimed agent id, token, source address, reason) whose reports were refused.

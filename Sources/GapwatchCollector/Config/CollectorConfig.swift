@@ -26,6 +26,8 @@ public struct CollectorConfig: Sendable {
     public var detection = DetectionConfig()
     /// Completeness and staleness rules, actions and their guardrails.
     public var remediation = RemediationConfig()
+    /// What a shared (fleet) token may do: new agent ids per hour, when commands follow a new stream.
+    public var fleet = FleetConfig()
 
     public init() {}
 
@@ -99,6 +101,7 @@ public struct CollectorConfig: Sendable {
             try limits.finish()
         }
         try config.detection.parse(&reader)
+        try config.fleet.parse(&reader)
         var names = Set(config.detection.checks.map(\.name) + config.detection.expectations.map(\.name))
         try config.remediation.parse(&reader, names: &names)
         try reader.finish()

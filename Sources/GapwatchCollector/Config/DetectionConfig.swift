@@ -63,6 +63,13 @@ public struct NotifyConfig: Sendable {
     public var retryMaxMs: Millis = 300_000
     /// Attempts per channel before a notification is given up as failed.
     public var maxAttempts = 20
+    /// Events of these rules are held until no other event of the same rule and kind has fallen
+    /// due for `groupWindowMs` (at most `groupMaxWaitMs`), then go out as one message per channel
+    /// listing them all: 2,000 agents going silent are one page, not 2,000. Each incident and
+    /// event still exists on its own. A window of 0: no grouping.
+    public var groupWindowMs: Millis = 10_000
+    public var groupMaxWaitMs: Millis = 60_000
+    public var groupRules: [String] = [IncidentRule.liveness.rawValue]
 }
 
 /// The detection part of the collector config.
@@ -132,6 +139,17 @@ extension DetectionConfig {
             notify.retryInitialMs = try m.duration("retry_initial") ?? notify.retryInitialMs
             notify.retryMaxMs = try m.duration("retry_max") ?? notify.retryMaxMs
             notify.maxAttempts = try m.int("max_attempts") ?? notify.maxAttempts
+            if var g = try m.map("group") {
+                notify.groupWindowMs = try g.duration("window", allowZero: true) ?? notify.groupWindowMs
+                notify.groupMaxWaitMs = try g.duration("max_wait", allowZero: true) ?? notify.groupMaxWaitMs
+                if let rules = try g.stringList("rules") {
+                    for (i, rule) in rules.enumerated() where IncidentRule(rawValue: rule) == nil {
+                        throw ConfigError("notify.group.rules[\(i)]: unknown rule '\(rule)'; one of \(IncidentRule.names.joined(separator: ", "))")
+                    }
+                    notify.groupRules = rules
+                }
+                try g.finish()
+            }
             try m.finish()
         }
         let names = Set(checks.map(\.name))

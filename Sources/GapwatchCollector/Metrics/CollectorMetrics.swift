@@ -22,6 +22,8 @@ public final class CollectorMetrics: Sendable {
     private let ingestDuration: Metrics.Timer
     private let observationsStored: Metrics.Counter
     private let duplicates: Metrics.Counter
+    /// Action results from an agent or stream their command was not handed to.
+    private let refusedActionResults: Metrics.Counter
     private let ingestLag: Metrics.Timer
     private let evaluationDuration: Metrics.Timer
     private let checksEvaluated: Metrics.Counter
@@ -56,6 +58,7 @@ public final class CollectorMetrics: Sendable {
         ingestDuration = Metrics.Timer(label: MetricName.ingestDuration, factory: factory)
         observationsStored = Metrics.Counter(label: MetricName.observationsStored, factory: factory)
         duplicates = Metrics.Counter(label: MetricName.duplicates, factory: factory)
+        refusedActionResults = Metrics.Counter(label: MetricName.observationsRefused, dimensions: [("reason", "action_result")], factory: factory)
         ingestLag = Metrics.Timer(label: MetricName.ingestLag, factory: factory)
         evaluationDuration = Metrics.Timer(label: MetricName.evaluationDuration, factory: factory)
         checksEvaluated = Metrics.Counter(label: MetricName.checksEvaluated, factory: factory)
@@ -101,6 +104,7 @@ public final class CollectorMetrics: Sendable {
     func ingestCommitted(_ result: IngestResult) {
         if result.stored > 0 { observationsStored.increment(by: result.stored) }
         if result.duplicates > 0 { duplicates.increment(by: result.duplicates) }
+        if result.refusedResults > 0 { refusedActionResults.increment(by: result.refusedResults) }
         for lagMs in result.storedLagsMs { ingestLag.recordNanoseconds(max(0, lagMs) * 1_000_000) }
     }
 

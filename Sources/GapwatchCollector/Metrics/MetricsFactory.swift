@@ -9,6 +9,7 @@ enum MetricName {
     static let ingestRejected = "gapwatch_ingest_rejected_total"
     static let observationsStored = "gapwatch_ingest_observations_stored_total"
     static let duplicates = "gapwatch_ingest_duplicates_total"
+    static let observationsRefused = "gapwatch_ingest_observations_refused_total"
     static let ingestLag = "gapwatch_ingest_lag_seconds"
     static let evaluationDuration = "gapwatch_rule_evaluation_duration_seconds"
     static let checksEvaluated = "gapwatch_checks_evaluated_total"
@@ -21,10 +22,11 @@ enum MetricName {
 
     static let help: [String: String] = [
         ingestRequests: "POST /v1/reports answers, by outcome (from the HTTP status)",
-        ingestRejected: "POST /v1/reports refused with 401 or 403, by reason (gapwatch agents lists who)",
+        ingestRejected: "POST /v1/reports refused with 401, 403 or 429 (a new agent id over fleet.new_agents_per_hour), by reason (gapwatch agents lists who)",
         ingestDuration: "Time from a report request reaching the router to its transaction's commit (200 answers)",
         observationsStored: "Observations stored (new agent, spool and seq)",
         duplicates: "Observations received again and dropped as duplicates",
+        observationsRefused: "Observations stored but not applied, by reason (action_result: its command was not handed to that agent and stream)",
         ingestLag: "received_at minus observed_at of each stored observation (late data, e.g. a drained spool)",
         evaluationDuration: "Duration of one rule evaluation pass over the due checks",
         checksEvaluated: "Checks evaluated by the rule evaluation passes",

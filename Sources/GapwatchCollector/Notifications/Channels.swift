@@ -69,13 +69,16 @@ public struct NotificationMessage: Sendable, Codable, Equatable {
     public var labels: [String: String]
     /// The collector's name or host, for the reader.
     public var collector: String
+    /// A grouped message (`notify.group`): every incident it stands for, this one first. The
+    /// top-level fields are the first one's; `reason` lists them all. Absent for a single incident.
+    public var incidents: [GroupedIncident]?
 
     enum CodingKeys: String, CodingKey {
         case eventID = "event_id"
         case incidentID = "incident_id"
         case rule, subject, event, reason, at
         case openedAt = "opened_at"
-        case labels, collector
+        case labels, collector, incidents
     }
 
     public init(
@@ -92,6 +95,29 @@ public struct NotificationMessage: Sendable, Codable, Equatable {
         self.openedAt = openedAt
         self.labels = labels
         self.collector = collector
+    }
+}
+
+/// One incident of a grouped notification.
+public struct GroupedIncident: Sendable, Codable, Equatable {
+    public var eventID: Int64
+    public var incidentID: Int64
+    public var subject: String
+    public var reason: String
+    public var at: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case eventID = "event_id"
+        case incidentID = "incident_id"
+        case subject, reason, at
+    }
+
+    public init(eventID: Int64, incidentID: Int64, subject: String, reason: String, at: Int64) {
+        self.eventID = eventID
+        self.incidentID = incidentID
+        self.subject = subject
+        self.reason = reason
+        self.at = at
     }
 }
 

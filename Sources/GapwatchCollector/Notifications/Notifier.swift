@@ -61,7 +61,7 @@ public final class Notifier: Sendable {
     /// Longest a claimed event can take: every channel timing out, plus slack.
     private var leaseMs: Millis { config.channels.reduce(30_000) { $0 + $1.timeoutMs } }
 
-    private func claimEvent(_ id: Int64, now: Millis) throws -> Bool {
+    fileprivate func claimEvent(_ id: Int64, now: Millis) throws -> Bool {
         try database.pool.write { db in
             try db.execute(
                 sql: """
@@ -72,7 +72,7 @@ public final class Notifier: Sendable {
         }
     }
 
-    private struct Pending {
+    fileprivate struct Pending {
         var eventID: Int64
         var incidentID: Int64
         var event: String
@@ -91,7 +91,7 @@ public final class Notifier: Sendable {
         var done: Set<String>
     }
 
-    private func load(_ eventID: Int64, now: Millis) throws -> Pending? {
+    fileprivate func load(_ eventID: Int64, now: Millis) throws -> Pending? {
         try database.pool.read { db in
             guard let row = try Row.fetchOne(
                 db,
@@ -134,43 +134,57 @@ public final class Notifier: Sendable {
 
     private func handle(_ eventID: Int64, now: Millis) async throws {
         guard let p = try load(eventID, now: now) else { return }
+        if try settleWithoutSending(p, now: now) { return }
+        if config.groupWindowMs > 0 && config.groupRules.contains(p.rule) {
+            return try await handleGrouped(p, now: now)
+        }
+        let message = NotificationMessage(
+            eventID: eventID, incidentID: p.incidentID, rule: p.rule, subject: p.subject, event: p.event, reason: p.reason, at: p.at,
+            openedAt: p.openedAt, labels: p.labels, collector: collectorName)
+        try await send(message, for: [p], now: now)
+    }
+
+    /// Finishes or postpones a claimed event that is not to be sent now (resolved before its
+    /// opening went out, silenced, suppressed, not needed, waiting for its feeder). False: send it.
+    fileprivate func settleWithoutSending(_ p: Pending, now: Millis) throws -> Bool {
         if p.event == "opened" && p.incidentState != "open" {
-            try finish(eventID, notify: "not_needed", detail: "resolved before it was notified")
-            return
+            try finish(p.eventID, notify: "not_needed", detail: "resolved before it was notified")
+            return true
         }
         let decision = decideNotification(
             event: p.event, rule: p.rule, subject: p.subject, labels: p.labels, feederAgent: p.feederAgent, feeder: p.feeder,
             openingNotified: p.notified, silences: p.silences, now: now)
         switch decision {
         case .silenced(let id):
-            try finish(eventID, notify: "silenced", detail: "silence \(id)")
-            return
+            try finish(p.eventID, notify: "silenced", detail: "silence \(id)")
         case .suppressed(let why):
-            try finish(eventID, notify: "suppressed", detail: why)
-            return
+            try finish(p.eventID, notify: "suppressed", detail: why)
         case .notNeeded(let why):
-            try finish(eventID, notify: "not_needed", detail: why)
-            return
+            try finish(p.eventID, notify: "not_needed", detail: why)
         case .deferUntil(let t):
-            try release(eventID, nextAttemptAt: max(now + 100, t + evaluateIntervalMs + 500), attempts: p.attempts, detail: "waiting: the feeding agent is late")
-            return
+            try release(p.eventID, nextAttemptAt: max(now + 100, t + evaluateIntervalMs + 500), attempts: p.attempts, detail: "waiting: the feeding agent is late")
         case .send:
-            break
+            return false
         }
-        let message = NotificationMessage(
-            eventID: eventID, incidentID: p.incidentID, rule: p.rule, subject: p.subject, event: p.event, reason: p.reason, at: p.at,
-            openedAt: p.openedAt, labels: p.labels, collector: collectorName)
+        return true
+    }
+
+    /// Sends `message` to every channel not yet done with the first of `events` and records the
+    /// outcome on each of them (one event, or a group standing for several).
+    fileprivate func send(_ message: NotificationMessage, for events: [Pending], now: Millis) async throws {
+        guard let lead = events.first else { return }
         var failedFinal: [String] = []
         var retrying: [String] = []
         var retryAfter: Millis?
-        for channel in config.channels where !p.done.contains(channel.name) {
+        for channel in config.channels where !lead.done.contains(channel.name) {
             let outcome = await sender.send(message, via: channel)
             let attemptAt = WallClock.nowMillis()
-            try record(outcome, eventID: eventID, channel: channel.name, message: message, at: attemptAt)
+            let pending = events.filter { !$0.done.contains(channel.name) }.map(\.eventID)
+            try record(outcome, eventIDs: pending, channel: channel.name, message: message, at: attemptAt)
             switch outcome {
             case .delivered: break
             case .failed(_, let retryable, let after):
-                if retryable && p.attempts + 1 < config.maxAttempts {
+                if retryable && lead.attempts + 1 < config.maxAttempts {
                     retrying.append(channel.name)
                     if let after { retryAfter = max(retryAfter ?? 0, after) }
                 } else {
@@ -178,59 +192,72 @@ public final class Notifier: Sendable {
                 }
             }
         }
+        let eventIDs = events.map(\.eventID)
         if !failedFinal.isEmpty {
             // Given up: a retryable failure on the last allowed attempt is final too.
             let failedFinal = failedFinal
             try await database.pool.write { db in
                 try db.execute(
-                    sql: "UPDATE deliveries SET state = 'failed' WHERE event_id = ? AND channel IN (\(failedFinal.map { _ in "?" }.joined(separator: ",")))",
-                    arguments: StatementArguments([eventID] + failedFinal))
+                    sql: """
+                        UPDATE deliveries SET state = 'failed'
+                        WHERE event_id IN (\(eventIDs.map { _ in "?" }.joined(separator: ","))) AND channel IN (\(failedFinal.map { _ in "?" }.joined(separator: ",")))
+                        """,
+                    arguments: StatementArguments(eventIDs.map { $0 as any DatabaseValueConvertible } + failedFinal.map { $0 as any DatabaseValueConvertible }))
             }
             for channel in failedFinal { metrics?.notificationGaveUp(channel: channel) }
         }
-        let (sentCount, failedChannels) = try await database.pool.read { db in
-            (
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries WHERE event_id = ? AND state = 'sent'", arguments: [eventID]) ?? 0,
-                try String.fetchAll(db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state = 'failed' ORDER BY channel", arguments: [eventID])
-            )
-        }
-        let anyDelivered = sentCount > 0
-        if retrying.isEmpty {
-            let notify = failedChannels.isEmpty ? "sent" : "failed"
-            let detail = failedChannels.isEmpty ? "sent to \(sentCount) channel(s)" : "gave up on \(failedChannels.joined(separator: ", "))"
-            try finish(eventID, notify: notify, detail: detail, attempts: p.attempts + 1, markNotified: anyDelivered ? p.incidentID : nil, now: now)
-        } else {
-            let backoff = notificationBackoff(
-                attempt: p.attempts + 1, initialMs: config.retryInitialMs, maxMs: config.retryMaxMs, random: { Double.random(in: $0) })
-            try release(
-                eventID, nextAttemptAt: now + max(backoff, retryAfter ?? 0, Self.minRetryDelayMs), attempts: p.attempts + 1,
-                detail: "retrying \(retrying.joined(separator: ", "))", markNotified: anyDelivered ? p.incidentID : nil, now: now)
+        // One backoff for the whole group, so its events stay together for the retry.
+        let backoff = notificationBackoff(
+            attempt: lead.attempts + 1, initialMs: config.retryInitialMs, maxMs: config.retryMaxMs, random: { Double.random(in: $0) })
+        for p in events {
+            let (sentCount, failedChannels) = try await database.pool.read { db in
+                (
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries WHERE event_id = ? AND state = 'sent'", arguments: [p.eventID]) ?? 0,
+                    try String.fetchAll(db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state = 'failed' ORDER BY channel", arguments: [p.eventID])
+                )
+            }
+            let anyDelivered = sentCount > 0
+            if retrying.isEmpty {
+                let notify = failedChannels.isEmpty ? "sent" : "failed"
+                var detail = failedChannels.isEmpty ? "sent to \(sentCount) channel(s)" : "gave up on \(failedChannels.joined(separator: ", "))"
+                if events.count > 1 { detail += " in one message for \(events.count) incidents (event \(lead.eventID))" }
+                try finish(p.eventID, notify: notify, detail: detail, attempts: p.attempts + 1, markNotified: anyDelivered ? p.incidentID : nil, now: now)
+            } else {
+                try release(
+                    p.eventID, nextAttemptAt: now + max(backoff, retryAfter ?? 0, Self.minRetryDelayMs), attempts: p.attempts + 1,
+                    detail: "retrying \(retrying.joined(separator: ", "))", markNotified: anyDelivered ? p.incidentID : nil, now: now)
+            }
         }
     }
 
-    /// Records one attempt: the per-channel delivery row and an entry on the timeline.
-    private func record(_ outcome: DeliveryOutcome, eventID: Int64, channel: String, message: NotificationMessage, at: Millis) throws {
+    /// Records one attempt: the per-channel delivery row of each event it was for, and one entry
+    /// on the timeline.
+    private func record(_ outcome: DeliveryOutcome, eventIDs: [Int64], channel: String, message: NotificationMessage, at: Millis) throws {
         let (state, detail, ok): (String, String, Bool) =
             switch outcome {
             case .delivered(let d): ("sent", d, true)
             case .failed(let d, let retryable, _): (retryable ? "retrying" : "failed", d, false)
             }
         try database.pool.write { db in
-            try db.execute(
+            let upsert = try db.cachedStatement(
                 sql: """
                     INSERT INTO deliveries (event_id, channel, state, attempts, last_attempt_at, detail) VALUES (?, ?, ?, 1, ?, ?)
                     ON CONFLICT (event_id, channel) DO UPDATE SET state = excluded.state, attempts = attempts + 1,
                         last_attempt_at = excluded.last_attempt_at, detail = excluded.detail
-                    """, arguments: [eventID, channel, state, at, detail])
-            let text = "incident \(message.incidentID) \(message.event) (\(message.rule) \(message.subject)): \(detail)"
+                    """)
+            for eventID in eventIDs { try upsert.execute(arguments: [eventID, channel, state, at, detail]) }
+            let what =
+                message.incidents.map { "incidents \($0.prefix(20).map { String($0.incidentID) }.joined(separator: ", "))\($0.count > 20 ? " and \($0.count - 20) more" : "") \(message.event) (\(message.rule), one message)" }
+                ?? "incident \(message.incidentID) \(message.event) (\(message.rule) \(message.subject))"
             try CollectorTimeline.append(
-                db, body: .actionResult(ActionResult(actionID: "notify:\(channel)", outcome: ok ? .ok : .failed, outputTail: text)), at: at)
+                db, body: .actionResult(ActionResult(actionID: "notify:\(channel)", outcome: ok ? .ok : .failed, outputTail: "\(what): \(detail)")), at: at)
         }
         metrics?.notificationAttempt(channel: channel, delivered: ok)
+        let events = message.incidents.map { "\(message.eventID) (+\($0.count - 1) grouped)" } ?? "\(message.eventID)"
         if ok {
-            logger.info("notification sent", metadata: ["channel": "\(channel)", "event": "\(eventID)", "detail": "\(detail)"])
+            logger.info("notification sent", metadata: ["channel": "\(channel)", "event": "\(events)", "detail": "\(detail)"])
         } else {
-            logger.warning("notification failed", metadata: ["channel": "\(channel)", "event": "\(eventID)", "detail": "\(detail)"])
+            logger.warning("notification failed", metadata: ["channel": "\(channel)", "event": "\(events)", "detail": "\(detail)"])
         }
     }
 
@@ -248,7 +275,7 @@ public final class Notifier: Sendable {
         }
     }
 
-    private func release(_ eventID: Int64, nextAttemptAt: Millis, attempts: Int, detail: String, markNotified: Int64? = nil, now: Millis = 0) throws {
+    fileprivate func release(_ eventID: Int64, nextAttemptAt: Millis, attempts: Int, detail: String, markNotified: Int64? = nil, now: Millis = 0) throws {
         try database.pool.write { db in
             try db.execute(
                 sql: """
@@ -274,6 +301,68 @@ public final class Notifier: Sendable {
                 try db.execute(sql: "UPDATE incidents SET last_notified_at = ? WHERE id = ?", arguments: [now, id])
             }
         }
+    }
+}
+
+// MARK: - Bursts (issue 14: 2,000 agents going silent are one message per channel, not 2,000)
+
+extension Notifier {
+    /// Most events in one grouped message; a larger burst goes out in several.
+    static let maxGroup = 500
+
+    /// An event of a rule in `notify.group.rules` is held until no other event of the same rule
+    /// and kind has fallen due for `notify.group.window` (at most `notify.group.max_wait` after it
+    /// fell due itself), then sent with all of them as one message per channel that lists them.
+    /// Each incident and event still stands on its own: silences, suppression and the per-event
+    /// delivery records apply to each. A retry re-forms the group that failed (same attempt count).
+    fileprivate func handleGrouped(_ lead: Pending, now: Millis) async throws {
+        let dueAt = ClampedTime.add(lead.at, config.waitMs)
+        let fellDueBy = ClampedTime.subtract(now, config.waitMs)
+        if lead.attempts == 0 {
+            let latest = try await database.pool.read { db in
+                try Millis.fetchOne(
+                    db,
+                    sql: """
+                        SELECT MAX(e.at) FROM incident_events e JOIN incidents i ON i.id = e.incident_id
+                        WHERE e.notify = 'pending' AND e.event = ? AND i.rule = ? AND e.attempts = 0 AND e.at <= ?
+                        """, arguments: [lead.event, lead.rule, fellDueBy])
+            }
+            let quietAt = ClampedTime.add(ClampedTime.add(max(lead.at, latest ?? lead.at), config.waitMs), config.groupWindowMs)
+            let sendAt = min(quietAt, ClampedTime.add(dueAt, max(config.groupMaxWaitMs, config.groupWindowMs)))
+            if now < sendAt {
+                try release(
+                    lead.eventID, nextAttemptAt: sendAt, attempts: 0,
+                    detail: "held until no other \(lead.rule) event falls due for \(Units.formatDuration(config.groupWindowMs)) (notify.group), to send them as one message")
+                return
+            }
+        }
+        var members = [lead]
+        let candidates = try await database.pool.read { db in
+            try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT e.id FROM incident_events e JOIN incidents i ON i.id = e.incident_id
+                    WHERE e.notify = 'pending' AND e.event = ? AND i.rule = ? AND e.attempts = ? AND e.at <= ? AND e.id != ?
+                        AND (e.claimed_until IS NULL OR e.claimed_until < ?)
+                    ORDER BY e.id LIMIT ?
+                    """, arguments: [lead.event, lead.rule, lead.attempts, fellDueBy, lead.eventID, now, Self.maxGroup - 1])
+        }
+        for eventID in candidates where try claimEvent(eventID, now: now) {
+            guard let member = try load(eventID, now: now) else { continue }
+            // Decided one by one: a silenced or suppressed one, or one whose feeder is late, is not sent.
+            if try settleWithoutSending(member, now: now) { continue }
+            members.append(member)
+        }
+        var message = NotificationMessage(
+            eventID: lead.eventID, incidentID: lead.incidentID, rule: lead.rule, subject: lead.subject, event: lead.event,
+            reason: lead.reason, at: lead.at, openedAt: lead.openedAt, labels: lead.labels, collector: collectorName)
+        if members.count > 1 {
+            message.incidents = members.map { GroupedIncident(eventID: $0.eventID, incidentID: $0.incidentID, subject: $0.subject, reason: $0.reason, at: $0.at) }
+            message.subject = "\(lead.subject) and \(members.count - 1) more"
+            let listed = members.prefix(50).map(\.subject).joined(separator: ", ")
+            message.reason = "\(members.count) \(lead.rule) incidents \(lead.event): \(listed)\(members.count > 50 ? " and \(members.count - 50) more" : "")"
+        }
+        try await send(message, for: members, now: now)
     }
 }
 

@@ -9,10 +9,40 @@ public struct IngestResult: Sendable, Equatable {
     public var ackedSeq: UInt64
     public var stored: Int
     public var duplicates: Int
-    /// Commands waiting for this agent, handed to it in the response (same transaction).
+    /// Commands waiting for this agent, handed to it in the response (same transaction). Only a
+    /// report from the stream the agent id is bound to gets them.
     public var commands: [AgentCommand] = []
+    /// The report's lowest seq that the collector already holds with other content (a spool
+    /// restored from a copy); nothing from it on was stored, and `ackedSeq` stays below it.
+    public var conflictingSeq: UInt64?
     /// received_at - observed_at of each stored observation (ms), for the ingest lag histogram.
     var storedLagsMs: [Millis] = []
+    /// Action results stored but not applied: their command was not handed to this agent and stream.
+    var refusedResults = 0
+    /// Lines for the collector's log, written once the transaction committed.
+    var notices: [IngestNotice] = []
+}
+
+/// A line the ingest writer logs after a commit (a stream rebound, a restored spool found).
+struct IngestNotice: Sendable, Equatable {
+    var level: Logger.Level
+    var message: String
+    var metadata: [String: String]
+}
+
+/// A fleet token brought `fleet.new_agents_per_hour` new agent ids in the last hour already; the
+/// report was refused before anything of it was written (429: the agent keeps it and retries).
+public struct NewAgentRefused: Error, Sendable, Equatable {
+    public var agentID: String
+    public var tokenID: String
+    public var limit: Int
+    public var retryAfterMs: Millis
+
+    public var message: String {
+        limit == 0
+            ? "agent id '\(agentID)' is new, and fleet token \(tokenID) may not bring new agent ids (fleet.new_agents_per_hour: 0); use an agent token for it"
+            : "agent id '\(agentID)' is new, and fleet token \(tokenID) brought \(limit) new agent ids in the last hour (fleet.new_agents_per_hour); retry in \(Units.formatDuration(retryAfterMs))"
+    }
 }
 
 /// The collector's single writer. Reports that arrive while a transaction is being written wait
@@ -31,12 +61,16 @@ public actor IngestWriter {
     /// Which checks observations feed; set by the detector once the config is synced.
     private var routing = CheckRouting()
     private let metrics: CollectorMetrics?
+    /// What a fleet token may do (new agent ids per hour, when commands follow a new stream).
+    private let fleet: FleetConfig
 
     func setRouting(_ routing: CheckRouting) { self.routing = routing }
 
     private struct Pending {
         var report: Report
         var receivedAt: Millis
+        /// The token the report came with; nil: in-process (trusted like the agent's own token).
+        var token: TokenIdentity?
         var continuation: CheckedContinuation<IngestResult, any Error>
     }
 
@@ -44,19 +78,23 @@ public actor IngestWriter {
         self.database = database
         self.logger = logger
         self.metrics = nil
+        self.fleet = FleetConfig()
     }
 
-    init(database: AppDatabase, logger: Logger, routing: CheckRouting, metrics: CollectorMetrics? = nil) {
+    init(database: AppDatabase, logger: Logger, routing: CheckRouting, metrics: CollectorMetrics? = nil, fleet: FleetConfig = FleetConfig()) {
         self.database = database
         self.logger = logger
         self.routing = routing
         self.metrics = metrics
+        self.fleet = fleet
     }
 
     /// Stores `report` (deduplicating by agent, spool and seq) and returns once it is committed.
-    public func ingest(_ report: Report, receivedAt: Millis) async throws -> IngestResult {
+    /// `token` is the one the report came with (nil: in-process, trusted as the agent's own).
+    /// Throws `NewAgentRefused` for a new agent id a fleet token may not bring now.
+    public func ingest(_ report: Report, receivedAt: Millis, token: TokenIdentity? = nil) async throws -> IngestResult {
         try await withCheckedThrowingContinuation { continuation in
-            pending.append(Pending(report: report, receivedAt: receivedAt, continuation: continuation))
+            pending.append(Pending(report: report, receivedAt: receivedAt, token: token, continuation: continuation))
             if !flushing {
                 flushing = true
                 Task { await self.flushPending() }
@@ -68,30 +106,50 @@ public actor IngestWriter {
         while !pending.isEmpty {
             let group = pending
             pending = []
-            let items = group.map { ($0.report, $0.receivedAt) }
+            let items = group.map { ($0.report, $0.receivedAt, $0.token) }
             let known = cache
             let routing = self.routing
+            let fleet = self.fleet
             do {
                 let outcome = try await database.pool.write { db in
-                    var batch = BatchWriter(db: db, cache: known, routing: routing)
-                    var results: [IngestResult] = []
+                    var batch = BatchWriter(db: db, cache: known, routing: routing, fleet: fleet)
+                    var results: [Result<IngestResult, NewAgentRefused>] = []
                     results.reserveCapacity(items.count)
-                    for (report, receivedAt) in items {
-                        results.append(try batch.store(report, receivedAt: receivedAt))
+                    for (report, receivedAt, token) in items {
+                        do {
+                            results.append(.success(try batch.store(report, receivedAt: receivedAt, token: token)))
+                        } catch let refused as NewAgentRefused {
+                            // Refused before the report wrote anything: the rest of the group commits.
+                            results.append(.failure(refused))
+                        }
                     }
                     return (results, batch.cache)
                 }
                 cache = outcome.1
                 transactions += 1
                 committedReports += group.count
-                if let metrics { for result in outcome.0 { metrics.ingestCommitted(result) } }
-                for (item, result) in zip(group, outcome.0) { item.continuation.resume(returning: result) }
+                for (item, result) in zip(group, outcome.0) {
+                    switch result {
+                    case .success(let stored):
+                        metrics?.ingestCommitted(stored)
+                        log(stored.notices)
+                        item.continuation.resume(returning: stored)
+                    case .failure(let refused):
+                        item.continuation.resume(throwing: refused)
+                    }
+                }
             } catch {
                 logger.error("ingest transaction failed", metadata: ["error": "\(error)", "reports": "\(group.count)"])
                 for item in group { item.continuation.resume(throwing: error) }
             }
         }
         flushing = false
+    }
+
+    private func log(_ notices: [IngestNotice]) {
+        for notice in notices {
+            logger.log(level: notice.level, "\(notice.message)", metadata: notice.metadata.mapValues { .string($0) })
+        }
     }
 }
 
@@ -128,9 +186,13 @@ private struct BatchWriter {
     let db: Database
     var cache: WriterCache
     let routing: CheckRouting
+    let fleet: FleetConfig
 
-    mutating func store(_ report: Report, receivedAt: Millis) throws -> IngestResult {
+    mutating func store(_ report: Report, receivedAt: Millis, token: TokenIdentity?) throws -> IngestResult {
         let agent = report.agent
+        // Before anything is written: a refusal must leave the rest of the group intact.
+        let newAgent = try isNewAgent(agent.id)
+        if newAgent { try admitNewAgent(agent.id, token: token, now: receivedAt) }
         let snapshot = AgentSnapshot(identity: agent, bootID: report.bootID)
         if cache.agents[agent.id] == snapshot {
             // Same identity as last time: only the liveness columns change (no label JSON to encode).
@@ -141,7 +203,10 @@ private struct BatchWriter {
             try upsertAgent(report, receivedAt: receivedAt)
             cache.agents[agent.id] = snapshot
         }
-        let streamID = try stream(StreamKey(agentID: agent.id, spoolID: report.spoolID), at: receivedAt)
+        if newAgent { try recordBringer(agent.id, token: token) }
+        let streamID = try stream(StreamKey(agentID: agent.id, spoolID: report.spoolID), at: receivedAt, previousSpoolID: report.previousSpoolID)
+        var notices: [IngestNotice] = []
+        let holdsCommands = try bindCommands(report, streamID: streamID, token: token, now: receivedAt, notices: &notices)
 
         let insert = try db.cachedStatement(
             sql: """
@@ -154,60 +219,29 @@ private struct BatchWriter {
         var run = try lastRun(streamID)
         var runChanged = false
         var stored = 0
+        var processed = 0
         var maxSeq: UInt64 = 0
-        var maxObservedAt: Millis = .min
+        var maxStoredAt: Millis?
         var dropped: DroppedRecords?
         var lags: [Millis] = []
+        var conflict: UInt64?
+        var refusedResults = 0
         for observation in report.observations {
             let body = observation.body
-            maxObservedAt = max(maxObservedAt, observation.observedAt)
-            switch body {
-            case .heartbeat(let ping):
-                if let targets = routing.pings[ping.name] {
-                    for target in targets where target.accepts(agent) {
-                        try recordPing(ping, observedAt: observation.observedAt, checkID: target.checkID, agentID: agent.id, now: receivedAt)
-                    }
-                }
-                if ping.probe == true && routing.probeFailuresAfter > 0 {
-                    try recordProbeRun(ping, observedAt: observation.observedAt, agentID: agent.id, now: receivedAt)
-                }
-            case .decision(let decision) where decision.decision == .run:
-                try markDue(routing.workflows[decision.workflow], now: receivedAt)
-            case .count(let count):
-                try markDue(routing.datasets[count.dataset], now: receivedAt)
-            case .itemStatus(let item):
-                try markDue(routing.itemKinds[item.itemKind], now: receivedAt)
-            case .job(let job):
-                try SchedulerFacts(db: db).record(job, agentID: agent.id, observedAt: observation.observedAt)
-                try markDue(routing.jobTargets.map { [$0] }, now: receivedAt)
-            case .probe(let probe) where probe.job != nil:
-                // Re-judge only when a target's health crosses a threshold, not on every probe.
-                if let counts = try SchedulerFacts(db: db).record(probe, observedAt: observation.observedAt),
-                    counts.failures == routing.jobFailures || counts.successes == 1 || counts.successes == routing.jobReenableAfter
-                {
-                    try markDue(routing.jobTargets.map { [$0] }, now: receivedAt)
-                }
-            case .lock(let lock):
-                try SchedulerFacts(db: db).record(lock, agentID: agent.id, observedAt: observation.observedAt)
-                try markDue(routing.locks, now: receivedAt)
-            case .actionResult(let result):
-                // The outcome of a command this collector handed to the agent; the action runner
-                // takes it from here.
-                try db.cachedStatement(
-                    sql: """
-                        UPDATE actions SET result_outcome = ?, result_detail = ?
-                        WHERE id = ? AND kind = 'agent' AND state = 'running' AND result_outcome IS NULL
-                        """
-                ).execute(arguments: [
-                    result.outcome.rawValue,
-                    [result.exitCode.map { "exit code \($0)" }, result.outputTail].compactMap { $0 }.joined(separator: ": "), result.actionID,
-                ])
-            default: break
-            }
-            maxSeq = max(maxSeq, observation.seq)
             let seq = Int64(observation.seq)
             if let current = run, seq <= current.to {
-                guard try isGapBelow(streamID, seq: seq, lastRun: current) else { continue }
+                if try !isGapBelow(streamID, seq: seq, lastRun: current) {
+                    // A repeat: stored before, so it changes nothing now. One whose stored copy
+                    // differs is a reused seq (a spool restored from a copy): it and everything
+                    // after it wait for the agent to send them again under a new spool id.
+                    guard try storedCopyMatches(observation, agentID: agent.id, streamID: streamID) else {
+                        conflict = observation.seq
+                        break
+                    }
+                    processed += 1
+                    maxSeq = max(maxSeq, observation.seq)
+                    continue
+                }
                 try saveRun(streamID, SeqRun(from: seq, to: seq))
             } else if let current = run, seq == current.to + 1 {
                 run = SeqRun(from: current.from, to: seq)
@@ -217,6 +251,8 @@ private struct BatchWriter {
                 run = SeqRun(from: seq, to: seq)
                 runChanged = true
             }
+            processed += 1
+            maxSeq = max(maxSeq, observation.seq)
             let subjectID = try subject(body.subject(agentID: agent.id))
             // Bound with the C API: GRDB's StatementArguments boxing cost a third of ingest's time.
             let c = body.columns
@@ -242,18 +278,22 @@ private struct BatchWriter {
                 sqlite3_reset(s)
                 throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message)
             }
-            if sqlite3_changes(db.sqliteConnection) > 0 {
-                stored += 1
-                lags.append(receivedAt - observation.observedAt)
-                if case .dropped(let d) = body { dropped = d }
+            guard sqlite3_changes(db.sqliteConnection) > 0 else { continue }
+            stored += 1
+            lags.append(receivedAt - observation.observedAt)
+            maxStoredAt = max(maxStoredAt ?? observation.observedAt, observation.observedAt)
+            if case .dropped(let d) = body { dropped = d }
+            // Effects only for what was stored: a repeat must not move a lock, a job or an action.
+            if try !applyEffects(observation, agent: agent, streamID: streamID, holdsCommands: holdsCommands, now: receivedAt) {
+                refusedResults += 1
             }
         }
         if let run, runChanged {
             try saveRun(streamID, run)
         }
         cache.lastRuns[streamID] = .some(run)
-        if routing.livenessEnabled && !report.observations.isEmpty {
-            try recordLiveness(agentID: agent.id, observedAt: maxObservedAt, now: receivedAt)
+        if routing.livenessEnabled, let maxStoredAt {
+            try recordLiveness(agentID: agent.id, observedAt: maxStoredAt, now: receivedAt)
         }
         let acked = try Int64.fetchOne(
             db.cachedStatement(
@@ -267,14 +307,118 @@ private struct BatchWriter {
                     """
             ).execute(arguments: [dropped.overflow, dropped.corrupt, streamID])
         }
+        var ackedSeq = UInt64(max(0, acked))
+        if let conflict {
+            ackedSeq = min(ackedSeq, conflict - 1)
+            notices.append(
+                IngestNotice(
+                    level: .warning,
+                    message: "a repeated seq holds other content than the stored one: the agent's spool was restored from a copy (a VM or disk snapshot) and reuses seqs; nothing from this seq on was stored, and the agent is told to rotate to a new spool id and send it again",
+                    metadata: ["agent.id": agent.id, "stream": "\(streamID)", "seq": "\(conflict)"]))
+        }
+        if refusedResults > 0 {
+            notices.append(
+                IngestNotice(
+                    level: .warning,
+                    message: "refused action results: their command was not handed to this agent and stream (kept on the timeline, not applied)",
+                    metadata: ["agent.id": agent.id, "stream": "\(streamID)", "results": "\(refusedResults)"]))
+        }
         return IngestResult(
-            ackedSeq: UInt64(acked), stored: stored, duplicates: report.observations.count - stored,
-            commands: try waitingCommands(agentID: agent.id, now: receivedAt), storedLagsMs: lags)
+            ackedSeq: ackedSeq, stored: stored, duplicates: processed - stored,
+            commands: holdsCommands ? try waitingCommands(agentID: agent.id, streamID: streamID, now: receivedAt) : [],
+            conflictingSeq: conflict, storedLagsMs: lags, refusedResults: refusedResults, notices: notices)
+    }
+
+    /// What a stored observation changes besides the timeline: the checks, jobs, locks and actions
+    /// it feeds. Returns false for an action result that was refused (not applied).
+    private mutating func applyEffects(_ observation: Observation, agent: AgentIdentity, streamID: Int64, holdsCommands: Bool, now receivedAt: Millis) throws -> Bool {
+        switch observation.body {
+        case .heartbeat(let ping):
+            if let targets = routing.pings[ping.name] {
+                for target in targets where target.accepts(agent) {
+                    try recordPing(ping, observedAt: observation.observedAt, checkID: target.checkID, agentID: agent.id, now: receivedAt)
+                }
+            }
+            if ping.probe == true && routing.probeFailuresAfter > 0 {
+                try recordProbeRun(ping, observedAt: observation.observedAt, agentID: agent.id, now: receivedAt)
+            }
+        case .decision(let decision) where decision.decision == .run:
+            try markDue(routing.workflows[decision.workflow], now: receivedAt)
+        case .count(let count):
+            try markDue(routing.datasets[count.dataset], now: receivedAt)
+        case .itemStatus(let item):
+            try markDue(routing.itemKinds[item.itemKind], now: receivedAt)
+        case .job(let job):
+            try SchedulerFacts(db: db).record(job, agentID: agent.id, observedAt: observation.observedAt)
+            try markDue(routing.jobTargets.map { [$0] }, now: receivedAt)
+        case .probe(let probe) where probe.job != nil:
+            // Re-judge only when a target's health crosses a threshold, not on every probe.
+            if let counts = try SchedulerFacts(db: db).record(probe, observedAt: observation.observedAt),
+                counts.failures == routing.jobFailures || counts.successes == 1 || counts.successes == routing.jobReenableAfter
+            {
+                try markDue(routing.jobTargets.map { [$0] }, now: receivedAt)
+            }
+        case .lock(let lock):
+            try SchedulerFacts(db: db).record(lock, agentID: agent.id, observedAt: observation.observedAt)
+            try markDue(routing.locks, now: receivedAt)
+        case .actionResult(let result):
+            return try recordActionResult(result, agentID: agent.id, streamID: streamID, holdsCommands: holdsCommands)
+        default: break
+        }
+        return true
+    }
+
+    /// The outcome of a command this collector handed out; the action runner takes it from here.
+    /// Taken only from the agent the command is for, over the stream it was handed to or the
+    /// agent's bound stream: anyone else's result (another agent's, a stream claiming the id with
+    /// a shared token) is refused, so it cannot move the action on.
+    private func recordActionResult(_ result: ActionResult, agentID: String, streamID: Int64, holdsCommands: Bool) throws -> Bool {
+        guard let command = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT agent_id, handed_stream_id FROM agent_commands WHERE action_id = ?"), arguments: [result.actionID]),
+            (command["agent_id"] as String) == agentID, holdsCommands || (command["handed_stream_id"] as Int64?) == streamID
+        else { return false }
+        try db.cachedStatement(
+            sql: """
+                UPDATE actions SET result_outcome = ?, result_detail = ?
+                WHERE id = ? AND kind = 'agent' AND state = 'running' AND result_outcome IS NULL
+                """
+        ).execute(arguments: [
+            result.outcome.rawValue,
+            [result.exitCode.map { "exit code \($0)" }, result.outputTail].compactMap { $0 }.joined(separator: ": "), result.actionID,
+        ])
+        return true
+    }
+
+    /// Whether the stored observation with this seq is `observation` itself (sent again after a
+    /// lost answer) rather than another under a reused seq (a spool restored from a copy). Looked
+    /// up by the table's full key, so a repeat costs one index probe. A copy pruned by retention
+    /// counts as different: the agent then sends it again under a new spool id, which loses nothing.
+    private mutating func storedCopyMatches(_ observation: Observation, agentID: String, streamID: Int64) throws -> Bool {
+        let body = observation.body
+        let name = body.subject(agentID: agentID)
+        let subjectID: Int64?
+        if let known = cache.subjectIDs[name] {
+            subjectID = known
+        } else {
+            subjectID = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM subjects WHERE name = ?"), arguments: [name])
+        }
+        guard let subjectID, let row = try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT kind, status, part, num, code, at1, at2, text, target FROM observations
+                    WHERE subject_id = ? AND observed_at = ? AND stream_id = ? AND seq = ?
+                    """),
+            arguments: [subjectID, observation.observedAt, streamID, Int64(observation.seq)])
+        else { return false }
+        let stored = ObservationColumns(
+            status: row["status"], part: row["part"], num: row["num"], code: row["code"], at1: row["at1"], at2: row["at2"],
+            text: row["text"], target: row["target"])
+        return (row["kind"] as Int64) == Int64(body.kind.storageCode) && stored == body.columns
     }
 
     /// Commands for the agent: never handed, or handed a minute ago with no result yet (a lost
     /// response). The agent runs each action id at most once, so a repeat is harmless.
-    private func waitingCommands(agentID: String, now: Millis) throws -> [AgentCommand] {
+    private func waitingCommands(agentID: String, streamID: Int64, now: Millis) throws -> [AgentCommand] {
         let rows = try Row.fetchAll(
             db.cachedStatement(sql: "SELECT action_id, command FROM agent_commands WHERE agent_id = ? AND (handed_at IS NULL OR handed_at < ?) LIMIT 20"),
             arguments: [agentID, now - 60_000])
@@ -283,7 +427,8 @@ private struct BatchWriter {
             let json: String = row["command"]
             guard let command = try? ReportCodec.decode(AgentCommand.self, from: Array(json.utf8)) else { continue }
             commands.append(command)
-            try db.cachedStatement(sql: "UPDATE agent_commands SET handed_at = ? WHERE action_id = ?").execute(arguments: [now, row["action_id"] as String])
+            try db.cachedStatement(sql: "UPDATE agent_commands SET handed_at = ?, handed_stream_id = ? WHERE action_id = ?")
+                .execute(arguments: [now, streamID, row["action_id"] as String])
         }
         return commands
     }
@@ -425,7 +570,7 @@ private struct BatchWriter {
         }
     }
 
-    private mutating func stream(_ key: StreamKey, at now: Millis) throws -> Int64 {
+    private mutating func stream(_ key: StreamKey, at now: Millis, previousSpoolID: String?) throws -> Int64 {
         if let id = cache.streamIDs[key] { return id }
         if let id = try Int64.fetchOne(
             db.cachedStatement(sql: "SELECT id FROM streams WHERE agent_id = ? AND spool_id = ?"),
@@ -435,8 +580,8 @@ private struct BatchWriter {
             return id
         }
         try db.cachedStatement(
-            sql: "INSERT INTO streams (agent_id, spool_id, last_seq, first_seen, last_seen) VALUES (?, ?, 0, ?, ?)"
-        ).execute(arguments: [key.agentID, key.spoolID, now, now])
+            sql: "INSERT INTO streams (agent_id, spool_id, last_seq, first_seen, last_seen, previous_spool_id) VALUES (?, ?, 0, ?, ?, ?)"
+        ).execute(arguments: [key.agentID, key.spoolID, now, now, previousSpoolID])
         let id = db.lastInsertedRowID
         cache.streamIDs[key] = id
         return id
@@ -482,5 +627,82 @@ private struct BatchWriter {
         let id = db.lastInsertedRowID
         cache.subjectIDs[name] = id
         return id
+    }
+}
+
+// MARK: - Streams and shared tokens (issue 14: who gets an agent's commands, who may add agents)
+
+extension BatchWriter {
+    /// Whether no agent with this id has reported before.
+    fileprivate func isNewAgent(_ agentID: String) throws -> Bool {
+        if cache.agents[agentID] != nil { return false }
+        return try Int64.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM agents WHERE id = ?"), arguments: [agentID]) == nil
+    }
+
+    /// A fleet token may bring at most `fleet.new_agents_per_hour` new agent ids in any hour, so a
+    /// leaked one cannot invent thousands of agents (and their liveness pages). Other tokens name
+    /// one agent (agent) or may do anything (admin). Throws before anything is written.
+    fileprivate func admitNewAgent(_ agentID: String, token: TokenIdentity?, now: Millis) throws {
+        guard let token, token.kind == .fleet else { return }
+        let hourAgo = now - 3_600_000
+        let brought = try Int.fetchOne(
+            db.cachedStatement(sql: "SELECT COUNT(*) FROM agents WHERE created_by_token = ? AND first_seen > ?"),
+            arguments: [token.tokenID, hourAgo]) ?? 0
+        let limit = fleet.newAgentsPerHour
+        guard brought >= limit else { return }
+        var retryAfterMs: Millis = 3_600_000
+        if limit > 0, let leaving = try Millis.fetchOne(
+            db.cachedStatement(
+                sql: "SELECT first_seen FROM agents WHERE created_by_token = ? AND first_seen > ? ORDER BY first_seen LIMIT 1 OFFSET ?"),
+            arguments: [token.tokenID, hourAgo, brought - limit])
+        {
+            // When enough of them have left the hour for one more.
+            retryAfterMs = min(3_600_000, max(1_000, leaving - hourAgo + 1))
+        }
+        throw NewAgentRefused(agentID: agentID, tokenID: token.tokenID, limit: limit, retryAfterMs: retryAfterMs)
+    }
+
+    /// Notes the fleet token that brought a new agent id (what `admitNewAgent` counts).
+    fileprivate func recordBringer(_ agentID: String, token: TokenIdentity?) throws {
+        guard let token, token.kind == .fleet else { return }
+        try db.cachedStatement(sql: "UPDATE agents SET created_by_token = ? WHERE id = ?").execute(arguments: [token.tokenID, agentID])
+    }
+
+    /// Whether this report's stream is the one its agent's commands go to, binding it when it may
+    /// be: the agent's first stream; any stream of a report sent with the agent's own token (or an
+    /// admin token, or in-process); a stream whose `previous_spool_id` names the bound spool (the
+    /// agent rotated it); or, with a fleet token, once the bound stream has sent nothing for
+    /// `fleet.rebind_after`. So a new stream that claims an agent id with a shared token never
+    /// gets that agent's commands while the agent still reports.
+    fileprivate func bindCommands(_ report: Report, streamID: Int64, token: TokenIdentity?, now: Millis, notices: inout [IngestNotice]) throws -> Bool {
+        let agentID = report.agent.id
+        let bound = try Row.fetchOne(
+            db.cachedStatement(
+                sql: "SELECT a.bound_stream_id, s.spool_id, s.last_seen FROM agents a LEFT JOIN streams s ON s.id = a.bound_stream_id WHERE a.id = ?"),
+            arguments: [agentID])
+        let boundID: Int64? = bound?["bound_stream_id"]
+        if boundID == streamID { return true }
+        let boundSpool: String? = bound?["spool_id"]
+        let boundLastSeen: Millis? = bound?["last_seen"]
+        let why: String
+        if boundID == nil || boundLastSeen == nil {
+            why = "its first stream"
+        } else if token?.kind != .fleet {
+            why = "a report with the agent's own token"
+        } else if let previous = report.previousSpoolID, previous == boundSpool {
+            why = "the agent rotated its spool from the bound one"
+        } else if let boundLastSeen, now - boundLastSeen >= fleet.rebindAfterMs {
+            why = "the bound stream sent nothing for \(Units.formatDuration(now - boundLastSeen)) (fleet.rebind_after)"
+        } else {
+            return false
+        }
+        try db.cachedStatement(sql: "UPDATE agents SET bound_stream_id = ? WHERE id = ?").execute(arguments: [streamID, agentID])
+        if let boundID {
+            notices.append(
+                IngestNotice(
+                    level: .notice, message: "the agent's commands now go to another stream",
+                    metadata: ["agent.id": agentID, "stream": "\(streamID)", "previous_stream": "\(boundID)", "why": why]))
+        }
+        return true
     }
 }

@@ -308,6 +308,22 @@ extension AppDatabase {
                     CREATE INDEX rejected_agents_last_seen ON rejected_agents (last_seen);
                     """)
         }
+        migrator.registerMigration("v13-streams-bound") { db in
+            // Issue 14: commands go to the stream (spool) an agent id is bound to, a result counts
+            // only from the stream its command was handed to, and a shared token brings new agent
+            // ids at a bounded rate (counted by the token that brought them).
+            try db.execute(
+                sql: """
+                    ALTER TABLE agents ADD COLUMN bound_stream_id INTEGER;   -- the stream its commands go to
+                    ALTER TABLE agents ADD COLUMN created_by_token TEXT;     -- the fleet token whose report made the id
+                    ALTER TABLE agent_commands ADD COLUMN handed_stream_id INTEGER;  -- the stream it was last handed to
+                    ALTER TABLE streams ADD COLUMN previous_spool_id TEXT;   -- the spool it rotated from, as the agent said
+                    CREATE INDEX agents_created_by_token ON agents (created_by_token, first_seen) WHERE created_by_token IS NOT NULL;
+                    -- Agents that reported before: the stream they reported from last.
+                    UPDATE agents SET bound_stream_id =
+                        (SELECT s.id FROM streams s WHERE s.agent_id = agents.id ORDER BY s.last_seen DESC, s.id DESC LIMIT 1);
+                    """)
+        }
         return migrator
     }
 

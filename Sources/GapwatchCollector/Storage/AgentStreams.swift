@@ -1,0 +1,69 @@
+import GRDB
+import GapwatchProtocol
+
+/// One stream (spool) an agent id has reported from, as `GET /v1/agents/{id}/streams` shows it.
+/// The spool id is the stream's credential with a shared token, so only its first 8 characters are
+/// shown: enough to match `gapwatch-agent status` on the host, not enough to report under it.
+public struct AgentStreamInfo: Codable, Sendable, Equatable {
+    /// The collector's number for the stream (what `rebind` takes).
+    public var stream: Int64
+    public var spoolPrefix: String
+    public var previousSpoolPrefix: String?
+    public var firstSeen: Millis
+    public var lastSeen: Millis
+    public var lastSeq: Int64
+    /// The agent's commands go to this stream.
+    public var bound: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case stream, bound
+        case spoolPrefix = "spool_prefix"
+        case previousSpoolPrefix = "previous_spool_prefix"
+        case firstSeen = "first_seen"
+        case lastSeen = "last_seen"
+        case lastSeq = "last_seq"
+    }
+}
+
+extension AppDatabase {
+    /// The agent's streams, most recently seen first; nil when no such agent reported.
+    public func agentStreams(agentID: String) throws -> [AgentStreamInfo]? {
+        try pool.read { db in
+            guard let bound = try Row.fetchOne(db, sql: "SELECT bound_stream_id FROM agents WHERE id = ?", arguments: [agentID]) else { return nil }
+            let boundID: Int64? = bound["bound_stream_id"]
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM streams WHERE agent_id = ? ORDER BY last_seen DESC, id DESC LIMIT 100", arguments: [agentID]
+            ).map { row in
+                let id: Int64 = row["id"]
+                return AgentStreamInfo(
+                    stream: id, spoolPrefix: String((row["spool_id"] as String).prefix(8)),
+                    previousSpoolPrefix: (row["previous_spool_id"] as String?).map { String($0.prefix(8)) },
+                    firstSeen: row["first_seen"], lastSeen: row["last_seen"], lastSeq: row["last_seq"], bound: id == boundID)
+            }
+        }
+    }
+
+    /// An admin moves the agent's commands to `stream` (default: its most recently seen stream),
+    /// e.g. after its spool folder was recreated while a stale stream still holds the binding.
+    /// Commands already handed out are handed again to the new stream at its next report.
+    /// Returns the stream now bound, or nil when the agent or the stream is unknown.
+    public func rebindAgent(_ agentID: String, stream: Int64?, by tokenID: String, now: Millis) throws -> Int64? {
+        try pool.write { db in
+            let target: Int64?
+            if let stream {
+                target = try Int64.fetchOne(db, sql: "SELECT id FROM streams WHERE id = ? AND agent_id = ?", arguments: [stream, agentID])
+            } else {
+                target = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM streams WHERE agent_id = ? ORDER BY last_seen DESC, id DESC LIMIT 1", arguments: [agentID])
+            }
+            guard let target else { return nil }
+            try db.execute(sql: "UPDATE agents SET bound_stream_id = ? WHERE id = ?", arguments: [target, agentID])
+            try db.execute(sql: "UPDATE agent_commands SET handed_at = NULL, handed_stream_id = NULL WHERE agent_id = ?", arguments: [agentID])
+            try CollectorTimeline.append(
+                db,
+                body: .actionResult(ActionResult(actionID: "agent:\(agentID)", outcome: .ok, outputTail: "commands for agent \(agentID) now go to stream \(target), by token \(tokenID)")),
+                at: now)
+            return target
+        }
+    }
+}
