@@ -45,7 +45,9 @@ final class MetricsTests: XCTestCase {
         let now = WallClock.nowMillis()
         var r = try await collector.post(report(seqs: 1...4, observedAt: now - 1_000))
         XCTAssertEqual(r.status, 200, r.bodyText)
-        r = try await collector.post(report(seqs: 2...6, observedAt: now - 2 * 3_600_000))
+        var late = report(seqs: 2...6, observedAt: now - 2 * 3_600_000)
+        for i in 0..<3 { late.observations[i].observedAt = now - 1_000 }  // the repeats are the observations sent before
+        r = try await collector.post(late)
         XCTAssertEqual(r.status, 200, r.bodyText)
         r = try await collector.postRaw(Array("{not json".utf8), token: collector.agentToken, encoding: nil)
         XCTAssertEqual(r.status, 400, r.bodyText)

@@ -92,7 +92,11 @@ final class MigrationTests: XCTestCase {
         let again = try await writer.ingest(makeTestReport(seqs: 1...16, at: base), receivedAt: base + 30_000)
         XCTAssertEqual(again.stored, 0)
         XCTAssertEqual(again.duplicates, 16)
-        let otherSpool = try await writer.ingest(makeTestReport(spool: "spool-b", seqs: 1...2, at: base), receivedAt: base + 30_000)
+        // Seq 1 of spool-b sent again as stored (the fail ping), seq 2 new.
+        var otherSpoolReport = makeTestReport(spool: "spool-b", seqs: 1...2, at: base)
+        otherSpoolReport.observations[0] = Observation(
+            seq: 1, observedAt: base, body: .heartbeat(Heartbeat(name: "nightly", status: .fail, durationMs: 42, message: "disk full")))
+        let otherSpool = try await writer.ingest(otherSpoolReport, receivedAt: base + 30_000)
         XCTAssertEqual(otherSpool.stored, 1)
         XCTAssertEqual(otherSpool.duplicates, 1)
         XCTAssertEqual(try database.observationCount(), 18)
