@@ -135,7 +135,7 @@ final class GoldenExampleTests: XCTestCase {
     func testErrorExamplesUseOnlyDocumentedCodes() throws {
         let documented: Set<String> = [
             "bad_gzip", "bad_json", "invalid_report", "unsupported_version", "bad_request", "unauthorized", "forbidden",
-            "not_found", "method_not_allowed", "payload_too_large", "unsupported_media_type", "unavailable",
+            "not_found", "method_not_allowed", "payload_too_large", "unsupported_media_type", "unavailable", "too_many_new_agents",
         ]
         var seen: Set<String> = []
         for name in try exampleNames() where name.hasPrefix("error-") {
