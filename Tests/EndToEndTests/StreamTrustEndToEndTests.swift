@@ -280,5 +280,26 @@ final class StreamTrustEndToEndTests: XCTestCase {
         let bound = try XCTUnwrap(try streams("worker-1").first { $0.bound })
         XCTAssertTrue(rotated.spoolID.hasPrefix(bound.spoolPrefix))
         XCTAssertTrue(original.hasPrefix(bound.previousSpoolPrefix ?? "-"))
+
+        // `gapwatch agents --streams` shows both; an admin moves the commands with `--rebind`.
+        let env = ["GAPWATCH_URL": collector.url, "GAPWATCH_TOKEN_FILE": collector.tokenFile]
+        let listed = try runCommand(Binaries.gapwatch, ["agents", "--streams", "worker-1"], environment: env)
+        XCTAssertEqual(listed.status, 0, listed.output)
+        XCTAssertTrue(listed.output.contains(String(rotated.spoolID.prefix(8))) && listed.output.contains(String(original.prefix(8))), listed.output)
+        XCTAssertFalse(listed.output.contains(rotated.spoolID), "never the whole spool id: it is the stream's credential")
+        let old = try XCTUnwrap(try streams("worker-1").first { !$0.bound }).stream
+        let moved = try runCommand(Binaries.gapwatch, ["agents", "--rebind", "worker-1", "--stream", "\(old)"], environment: env)
+        XCTAssertEqual(moved.status, 0, moved.output)
+        XCTAssertEqual(try streams("worker-1").first { $0.bound }?.stream, old)
+        let unknown = try runCommand(Binaries.gapwatch, ["agents", "--rebind", "worker-1", "--stream", "99999"], environment: env)
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.output.contains("has no stream 99999"), unknown.output)
+        let misused = try runCommand(Binaries.gapwatch, ["agents", "--stream", "3"], environment: env)
+        XCTAssertNotEqual(misused.status, 0)
+        XCTAssertTrue(misused.output.contains("--stream goes with --rebind"), misused.output)
+        // A read token may list, not move.
+        let read = try issue("read").secret
+        let refused = try call("POST", "/v1/agents/worker-1/rebind", token: read, body: Array("{}".utf8))
+        XCTAssertEqual(refused.status, 403)
     }
 }

@@ -262,6 +262,32 @@ final class StreamTrustTests: XCTestCase {
         XCTAssertEqual(try runtime.database.observationCount(), 14)
     }
 
+    func testARepeatedWarningIsLoggedOnceAMinutePerAgentAndRebindsAlways() async throws {
+        try open()
+        let lines = CollectedLog()
+        let writer = IngestWriter(database: runtime.database, logger: Logger(label: "ingest") { _ in CollectingLogHandler(lines) })
+        _ = try await writer.ingest(makeTestReport(agent: "worker-1", spool: "s", seqs: 1...3, at: t0), receivedAt: t0, token: workerToken)
+        // A restored spool sends reused seqs over and over (say it never rotates): one line, not twenty.
+        for i in 0..<20 {
+            var reused = makeTestReport(agent: "worker-1", spool: "s", seqs: 2...3, at: t0)
+            reused.observations[0].observedAt += Millis(i + 1)
+            let answer = try await writer.ingest(reused, receivedAt: t0 + 1_000, token: workerToken)
+            XCTAssertEqual(answer.conflictingSeq, 2)
+        }
+        XCTAssertEqual(lines.messages.filter { $0.contains("restored from a copy") }.count, 1)
+        // Another agent's own trouble gets its own line.
+        _ = try await writer.ingest(makeTestReport(agent: "agent-2", spool: "t", seqs: 1...1, at: t0), receivedAt: t0, token: otherToken)
+        var other = makeTestReport(agent: "agent-2", spool: "t", seqs: 1...1, at: t0)
+        other.observations[0].observedAt += 1
+        _ = try await writer.ingest(other, receivedAt: t0 + 1_000, token: otherToken)
+        XCTAssertEqual(lines.messages.filter { $0.contains("restored from a copy") }.count, 2)
+        // Commands moving to another stream is a change: every one is logged.
+        for spool in ["a", "b", "c"] {
+            _ = try await writer.ingest(report(spool: spool, seq: 1, at: t0 + 2_000), receivedAt: t0 + 2_000, token: workerToken)
+        }
+        XCTAssertEqual(lines.messages.filter { $0.contains("commands now go to another stream") }.count, 3)
+    }
+
     func testTheResponseCarriesTheConflictingSeqOverHTTP() async throws {
         let collector = try await TestCollector.start()
         defer { collector.stop() }
@@ -276,5 +302,30 @@ final class StreamTrustTests: XCTestCase {
             ReportResponse(ackedSeq: 2, stored: 0, duplicates: 0, commands: [], conflictingSeq: 3))
         let plain = try await collector.post(makeTestReport(agent: "agent-1", seqs: 1...3))
         XCTAssertFalse(plain.bodyText.contains("conflicting_seq"), "absent when there is no conflict")
+    }
+}
+
+/// Log lines written through `CollectingLogHandler`, for tests of what the collector logs.
+final class CollectedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    var messages: [String] { lock.withLock { lines } }
+}
+
+struct CollectingLogHandler: LogHandler {
+    let log: CollectedLog
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    init(_ log: CollectedLog) { self.log = log }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        log.append("\(message)")
     }
 }

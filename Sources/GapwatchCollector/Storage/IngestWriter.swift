@@ -146,8 +146,21 @@ public actor IngestWriter {
         flushing = false
     }
 
+    /// When each (message, agent) was last logged: an agent that repeats what makes a notice (a
+    /// restored spool resending, forged results) gets one line a minute, not one per report.
+    private var lastLogged: [String: UInt64] = [:]
+    static let noticeIntervalNanos: UInt64 = 60_000_000_000
+
     private func log(_ notices: [IngestNotice]) {
+        let now = WallClock.monotonicNanos()
         for notice in notices {
+            // Warnings are what a caller can repeat at will; a rebind is a rare change, always logged.
+            if notice.level >= .warning {
+                let key = notice.message + "\u{0}" + (notice.metadata["agent.id"] ?? "")
+                if let last = lastLogged[key], now - last < Self.noticeIntervalNanos { continue }
+                if lastLogged.count >= 10_000 { lastLogged.removeAll() }  // bounded: claimed agent ids are the caller's word
+                lastLogged[key] = now
+            }
             logger.log(level: notice.level, "\(notice.message)", metadata: notice.metadata.mapValues { .string($0) })
         }
     }
