@@ -18,8 +18,8 @@ public enum ActionParameterType: String, Sendable, CaseIterable {
         switch self {
         case .date: "a date (YYYY-MM-DD)"
         case .int: "an int (optional sign and digits, within 64-bit range)"
-        case .identifier: "an identifier (1-128 of A-Z a-z 0-9 . _ : -, not beginning with -)"
-        case .text: "text (1-256 bytes, no control characters, not beginning with -)"
+        case .identifier: "an identifier (1-128 of A-Z a-z 0-9 . _ : -)"
+        case .text: "text (1-256 bytes, no control characters)"
         }
     }
 

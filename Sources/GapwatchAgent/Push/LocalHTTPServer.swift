@@ -326,7 +326,12 @@ public final class LocalHTTPServer: @unchecked Sendable {
                 buffer.removeFirst(length)
                 var path = String(requestLine[1])
                 if let q = path.firstIndex(of: "?") { path = String(path[..<q]) }
-                guard let hostHeader = headers["host"], server.allowedHosts.contains(hostHeader.lowercased()) else {
+                // No Host at all (HTTP/1.0) cannot come from a browser, so it is no rebinding.
+                if headers["host"] == nil && !http10 {
+                    send(status: 400, error: "bad_request", message: "an HTTP/1.1 request needs a Host header", close: true)
+                    return
+                }
+                if let hostHeader = headers["host"], !server.allowedHosts.contains(hostHeader.lowercased()) {
                     let allowed = server.allowedHosts.sorted().joined(separator: ", ")
                     send(
                         status: 403, error: "forbidden",
