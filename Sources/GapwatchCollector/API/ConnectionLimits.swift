@@ -19,7 +19,9 @@ public struct ListenLimits: Sendable, Equatable {
     /// From the end of a request's head to the end of its body.
     public var bodyTimeoutMs: Millis = 30_000
     /// From the end of a response to the head of the next request on a kept-alive connection.
-    public var idleTimeoutMs: Millis = 30_000
+    /// Longer than an agent's usual heartbeat (30 s), so its kept-alive connection is not closed
+    /// just as it sends the next report.
+    public var idleTimeoutMs: Millis = 60_000
     /// Connections open at once; past it new ones wait in the kernel's accept queue.
     public var maxConnections = 1024
     /// Connections open at once from one source address; past it new ones are closed at once.
