@@ -200,12 +200,13 @@ func check(optionalText: String?, field: @autoclosure () -> String, max: Int) th
 }
 
 /// Free text (a message, a reason, an error, a command's output): may hold tabs and line feeds;
-/// no other control character and no bidirectional control. (Agents replace those in text they
-/// compose from command output or errors before they spool it.)
+/// no other C0 control character (carriage return included) and no bidirectional control.
+/// (Agents replace those in text they compose from command output or errors before they spool it.)
 func check(text: String, field: @autoclosure () -> String, max: Int) throws(ValidationError) {
     try check(length: text, field: field(), max: max)
-    if let scalar = text.unicodeScalars.first(where: { ($0 != "\t" && $0 != "\n" && DisplayUnsafe.isControl($0)) || DisplayUnsafe.isHidden($0) }) {
-        throw ValidationError(field: field(), message: "contains \(DisplayUnsafe.describe(scalar)); free text may hold tabs and line feeds, but no other control or bidirectional character")
+    if let scalar = text.unicodeScalars.first(where: { ($0.value < 0x20 && $0 != "\t" && $0 != "\n") || DisplayUnsafe.isHidden($0) }) {
+        throw ValidationError(
+            field: field(), message: "contains \(DisplayUnsafe.describe(scalar)); free text may hold tabs and line feeds, but no other control or bidirectional character")
     }
 }
 
