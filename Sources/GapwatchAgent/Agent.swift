@@ -88,8 +88,17 @@ public final class Agent: @unchecked Sendable {
         let actions = self.actions
         shipper = Shipper(spool: spool, options: options, logger: logger) { actions.handle($0) }
 
+        var pushToken: String?
+        if let path = config.listenTokenFile {
+            do {
+                pushToken = try PushToken.read(path, requirePrivate: true)
+            } catch {
+                spool.close()
+                throw AgentError(error.message)
+            }
+        }
         let statusSource = StatusSource()
-        let api = PushAPI(spool: spool, logger: logger) { statusSource.status() }
+        let api = PushAPI(spool: spool, logger: logger, pushToken: pushToken) { statusSource.status() }
         do {
             server = try LocalHTTPServer(host: config.listen.host, port: config.listen.port, logger: logger) { api.handle($0) }
         } catch {

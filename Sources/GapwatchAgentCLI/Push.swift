@@ -14,17 +14,39 @@ struct EndpointOptions: ParsableArguments {
     @Option(help: "The agent's local endpoint, e.g. http://127.0.0.1:7071. Default: $GAPWATCH_AGENT_URL, else http://127.0.0.1:7071.")
     var agentURL: String?
 
-    @Option(name: .customLong("config"), help: "Read the endpoint from this agent config's `listen` instead.")
+    @Option(
+        name: .customLong("config"),
+        help: "Read the endpoint from this agent config's `listen` instead, and its push token from `listen_token_file`.")
     var configPath: String?
 
     @Flag(name: .shortAndLong, help: "Print the seq the agent assigned.")
     var verbose = false
 
-    func resolvedURL() throws -> String {
-        if let agentURL { return trimSlash(agentURL) }
-        if let configPath { return try loadConfig(configPath).listen.url }
-        if let env = currentEnvironment()["GAPWATCH_AGENT_URL"], !env.isEmpty { return trimSlash(env) }
-        return "http://127.0.0.1:7071"
+    /// The agent's URL and its push token: from --agent-url or the config's `listen`, else
+    /// $GAPWATCH_AGENT_URL; the token from the config's `listen_token_file`, else $GAPWATCH_PUSH_TOKEN.
+    func resolved() throws -> AgentEndpoint {
+        let environment = currentEnvironment()
+        let config = try configPath.map { try loadConfig($0) }
+        var token = environment["GAPWATCH_PUSH_TOKEN"].map(\.trimmed).flatMap { $0.isEmpty ? nil : $0 }
+        if let file = config?.listenTokenFile {
+            do {
+                token = try PushToken.read(file, requirePrivate: false)
+            } catch {
+                printError(error.message)
+                throw ExitCode(exitConfigError)
+            }
+        }
+        let url: String
+        if let agentURL {
+            url = trimSlash(agentURL)
+        } else if let config {
+            url = config.listen.url
+        } else if let env = environment["GAPWATCH_AGENT_URL"], !env.isEmpty {
+            url = trimSlash(env)
+        } else {
+            url = "http://127.0.0.1:7071"
+        }
+        return AgentEndpoint(url: url, token: token)
     }
 
     private func trimSlash(_ s: String) -> String {
@@ -56,8 +78,20 @@ struct PushBody: Encodable {
     }
 }
 
+/// Where the running agent listens, and the token its push endpoint wants (nil: none).
+struct AgentEndpoint {
+    var url: String
+    var token: String?
+}
+
 enum AgentClient {
-    /// Sends a request to the local agent, or exits 1 with a one-line reason.
+    /// Sends `method path` to the local agent (with its push token), or exits 1 with a one-line reason.
+    static func send(_ method: String, _ path: String, json: [UInt8]? = nil, to endpoint: AgentEndpoint) throws -> HTTPResponse {
+        var headers: [(String, String)] = json == nil ? [] : [("Content-Type", "application/json")]
+        if let token = endpoint.token { headers.append(("Authorization", "Bearer \(token)")) }
+        return try send(HTTPRequest(method: method, url: endpoint.url + path, headers: headers, body: json), baseURL: endpoint.url)
+    }
+
     static func send(_ request: HTTPRequest, baseURL: String) throws -> HTTPResponse {
         HTTPClient.globalInit(tls: baseURL.hasPrefix("https://"))
         let client = HTTPClient(connectTimeoutMs: 3_000, timeoutMs: 15_000)
@@ -87,11 +121,9 @@ enum AgentClient {
         }
         var observedAt: Millis? = nil
         if let text = options.observedAt { observedAt = try parseTime(text, option: "--observed-at") }
-        let base = try options.endpoint.resolvedURL()
-        let json = ReportCodec.encode(PushBody(body: body, observedAt: observedAt))
-        let response = try send(
-            HTTPRequest(method: "POST", url: base + "/v1/observations", headers: [("Content-Type", "application/json")], body: json),
-            baseURL: base)
+        let endpoint = try options.endpoint.resolved()
+        let base = endpoint.url
+        let response = try send("POST", "/v1/observations", json: ReportCodec.encode(PushBody(body: body, observedAt: observedAt)), to: endpoint)
         guard response.status == 200 else {
             printError("the agent at \(base) did not record it (HTTP \(response.status)): \(describe(response))")
             throw ExitCode(1)
@@ -276,10 +308,9 @@ struct CountsCommand: ParsableCommand {
         }
         let batch = Batch(
             dataset: dataset, covers: covers, range: from.map { Range(from: $0, to: to ?? $0) }, timezone: timezone, counts: rows, observedAt: observedAt)
-        let base = try options.endpoint.resolvedURL()
-        let response = try AgentClient.send(
-            HTTPRequest(method: "POST", url: base + "/v1/counts", headers: [("Content-Type", "application/json")], body: ReportCodec.encode(batch)),
-            baseURL: base)
+        let endpoint = try options.endpoint.resolved()
+        let base = endpoint.url
+        let response = try AgentClient.send("POST", "/v1/counts", json: ReportCodec.encode(batch), to: endpoint)
         guard response.status == 200, let answer = try? ReportCodec.decode(CountBatchResponse.self, from: response.body) else {
             printError("the agent at \(base) did not record the batch (HTTP \(response.status)): \(AgentClient.describe(response))")
             throw ExitCode(response.status == 400 ? 2 : 1)
@@ -393,8 +424,9 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var endpoint: EndpointOptions
 
     func run() throws {
-        let base = try endpoint.resolvedURL()
-        let response = try AgentClient.send(HTTPRequest(method: "GET", url: base + "/v1/status"), baseURL: base)
+        let resolved = try endpoint.resolved()
+        let base = resolved.url
+        let response = try AgentClient.send("GET", "/v1/status", to: resolved)
         guard response.status == 200 else {
             printError("the agent at \(base) answered HTTP \(response.status): \(AgentClient.describe(response))")
             throw ExitCode(1)

@@ -51,6 +51,9 @@ struct Run: ParsableCommand {
         for sig in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, sig) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         signal(SIGPIPE, SIG_IGN)
+        // Past a file-size limit (ulimit -f, systemd LimitFSIZE) a spool write must fail like a
+        // full disk (EFBIG: the push is answered 503 and retried), not kill the agent with SIGXFSZ.
+        signal(SIGXFSZ, SIG_IGN)
 
         let agent: Agent
         do {

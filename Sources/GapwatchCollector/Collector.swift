@@ -2,6 +2,7 @@ import Foundation
 import GapwatchHTTPClient
 import GapwatchProtocol
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -109,10 +110,22 @@ public enum Collector {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = buildRouter(runtime, extra: extraRoutes)
+        let limits = runtime.config.listenLimits
+        let fileLimit = ListenLimits.openFileLimit()
+        let maxConnections = limits.effectiveMaxConnections(fileLimit: fileLimit)
+        if maxConnections < limits.maxConnections, let fileLimit {
+            logger.notice(
+                "listen_limits.max_connections lowered to fit the open-file limit",
+                metadata: ["max_connections": "\(maxConnections)", "configured": "\(limits.maxConnections)", "open_file_limit": "\(fileLimit)"])
+        }
         var app = Application(
             router: router,
+            // Slow or idle clients are closed, and one source address cannot hold every connection.
+            server: .guardedHTTP1(ConnectionGuard(limits: limits, logger: logger)),
             configuration: .init(
-                address: .hostname(runtime.config.listenHost, port: runtime.config.listenPort), serverName: "gapwatch"),
+                address: .hostname(runtime.config.listenHost, port: runtime.config.listenPort), serverName: "gapwatch",
+                // Past the cap new connections wait in the kernel's accept queue, holding no descriptor.
+                availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: logger)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
         app.addServices(CheckpointService(database: runtime.database, intervalMs: runtime.config.checkpointIntervalMs, logger: logger))

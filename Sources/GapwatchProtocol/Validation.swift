@@ -59,15 +59,15 @@ extension AgentIdentity {
 
     func validate(limits: ReportLimits) throws(ValidationError) {
         try check(token: id, field: "agent.id", max: FieldLimits.id, allowed: "._:-")
-        try check(text: service, field: "agent.service", max: FieldLimits.name)
-        try check(text: host, field: "agent.host", max: FieldLimits.name)
-        try check(text: version, field: "agent.version", max: 64)
+        try check(line: service, field: "agent.service", max: FieldLimits.name)
+        try check(line: host, field: "agent.host", max: FieldLimits.name)
+        try check(line: version, field: "agent.version", max: 64)
         if labels.count > limits.maxLabels {
             throw ValidationError(field: "agent.labels", message: "at most \(limits.maxLabels) labels")
         }
         for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
             try check(token: key, field: "agent.labels", max: 64, allowed: "._-")
-            try check(text: value, field: "agent.labels.\(key)", max: FieldLimits.label)
+            try check(line: value, field: "agent.labels.\(key)", max: FieldLimits.label)
         }
     }
 }
@@ -179,23 +179,80 @@ func check(partition: String, field: @autoclosure () -> String) throws(Validatio
     }
 }
 
-/// A non-empty printable name with no control characters.
+/// A non-empty name: one line of printable text (`check(line:)`).
 func check(name: String, field: @autoclosure () -> String, max: Int = FieldLimits.name) throws(ValidationError) {
     if name.isEmpty { throw ValidationError(field: field(), message: "must not be empty") }
-    try check(text: name, field: field(), max: max)
+    try check(line: name, field: field(), max: max)
+}
+
+/// Text shown on one line of a table or a log (a name, a label, a host): no control character
+/// at all (not even tab or line feed), no line or paragraph separator, no bidirectional control.
+/// Any of them would let the text end a log line early or show itself as something else.
+func check(line: String, field: @autoclosure () -> String, max: Int) throws(ValidationError) {
+    try check(length: line, field: field(), max: max)
+    if let scalar = line.unicodeScalars.first(where: { DisplayUnsafe.breaksLine($0) || DisplayUnsafe.isHidden($0) }) {
+        throw ValidationError(
+            field: field(), message: "contains \(DisplayUnsafe.describe(scalar)); names and labels are one line of printable text")
+    }
 }
 
 func check(optionalText: String?, field: @autoclosure () -> String, max: Int) throws(ValidationError) {
     if let text = optionalText { try check(text: text, field: field(), max: max) }
 }
 
+/// Free text (a message, a reason, an error, a command's output): may hold tabs and line feeds;
+/// no other C0 control character (carriage return included) and no bidirectional control.
+/// (Agents replace those in text they compose from command output or errors before they spool it.)
 func check(text: String, field: @autoclosure () -> String, max: Int) throws(ValidationError) {
+    try check(length: text, field: field(), max: max)
+    if let scalar = text.unicodeScalars.first(where: { ($0.value < 0x20 && $0 != "\t" && $0 != "\n") || DisplayUnsafe.isHidden($0) }) {
+        throw ValidationError(
+            field: field(), message: "contains \(DisplayUnsafe.describe(scalar)); free text may hold tabs and line feeds, but no other control or bidirectional character")
+    }
+}
+
+private func check(length text: String, field: @autoclosure () -> String, max: Int) throws(ValidationError) {
     let length = text.utf8.count
     if length > max {
         throw ValidationError(field: field(), message: "\(length) bytes; at most \(max)")
     }
-    for byte in text.utf8 where byte < 0x20 && byte != 0x09 && byte != 0x0A {
-        throw ValidationError(field: field(), message: "contains a control character")
+}
+
+/// Unicode scalars that make text display as something other than what it holds.
+public enum DisplayUnsafe {
+    /// C0 controls (tab, line feed and carriage return included), DEL and C1 controls.
+    public static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+    }
+
+    /// A control character, or U+2028 / U+2029 (line and paragraph separators).
+    public static func breaksLine(_ scalar: Unicode.Scalar) -> Bool {
+        isControl(scalar) || scalar.value == 0x2028 || scalar.value == 0x2029
+    }
+
+    /// Invisible bidirectional controls: embeddings and overrides (U+202A-U+202E), isolates
+    /// (U+2066-U+2069) and the marks U+200E, U+200F and U+061C. They reorder the text around them.
+    public static func isHidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x202A...0x202E, 0x2066...0x2069, 0x200E, 0x200F, 0x061C: true
+        default: false
+        }
+    }
+
+    /// "a line feed (U+000A)", "a bidirectional control (U+202E)".
+    public static func describe(_ scalar: Unicode.Scalar) -> String {
+        let hex = String(scalar.value, radix: 16, uppercase: true)
+        let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        let what: String =
+            switch scalar.value {
+            case 0x09: "a tab"
+            case 0x0A: "a line feed"
+            case 0x0D: "a carriage return"
+            case 0x2028: "a line separator"
+            case 0x2029: "a paragraph separator"
+            default: isHidden(scalar) ? "a bidirectional control" : "a control character"
+            }
+        return "\(what) (\(code))"
     }
 }
 

@@ -113,7 +113,8 @@ public struct CommandRunner: Sendable {
         posix_spawnattr_setsigmask(&attr, &empty)
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        for sig in [SIGPIPE, SIGTERM, SIGINT, SIGHUP] { sigaddset(&defaults, sig) }
+        // SIGXFSZ too: the agent and the collector ignore it, and an ignored signal survives exec.
+        for sig in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGXFSZ] { sigaddset(&defaults, sig) }
         posix_spawnattr_setsigdefault(&attr, &defaults)
 
         let cArgv = argv.map { strdup($0) } + [nil]

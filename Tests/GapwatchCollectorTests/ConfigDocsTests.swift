@@ -76,6 +76,7 @@ final class ConfigDocsTests: XCTestCase {
         log_level: info
         storage: {synchronous: normal}
         limits: {max_observations: 10}
+        listen_limits: {header_timeout: 5s}
         checks:
           - {name: c, ping: c, every: 1h}
         expectations:

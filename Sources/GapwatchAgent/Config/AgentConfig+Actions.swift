@@ -7,9 +7,10 @@ public enum ActionParameterType: String, Sendable, CaseIterable {
     case date
     /// An optional `+`/`-` and ASCII digits, within the signed 64-bit range.
     case int
-    /// 1-128 bytes of `A-Z a-z 0-9 . _ : -`.
+    /// 1-128 bytes of `A-Z a-z 0-9 . _ : -`, not beginning with `-`.
     case identifier
-    /// 1-256 UTF-8 bytes without control characters (no tab, no line feed either).
+    /// 1-256 UTF-8 bytes without control or bidirectional characters (no tab, no line feed
+    /// either), not beginning with `-`.
     case text
 
     /// What a valid value is, for messages: "a date (YYYY-MM-DD)".
@@ -22,8 +23,14 @@ public enum ActionParameterType: String, Sendable, CaseIterable {
         }
     }
 
+    /// Whether a value may begin with `-`. A value filled into an argv element from observed data
+    /// (a job or lock name) must never be read as an option by the program: only a number, whose
+    /// sign is its meaning, may.
+    public var mayBeginWithDash: Bool { self == .int }
+
     /// Whether `value` is a valid value of this type.
     public func accepts(_ value: String) -> Bool {
+        if value.hasPrefix("-") && !mayBeginWithDash { return false }
         switch self {
         case .date: return Self.isDate(value)
         case .int:
@@ -36,8 +43,8 @@ public enum ActionParameterType: String, Sendable, CaseIterable {
         case .text:
             let bytes = value.utf8.count
             guard bytes >= 1 && bytes <= 256 else { return false }
-            // C0 controls (tab and line feed included), DEL and C1 controls.
-            return !value.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
+            // C0 controls (tab and line feed included), DEL, C1 controls and bidirectional controls.
+            return !value.unicodeScalars.contains { DisplayUnsafe.breaksLine($0) || DisplayUnsafe.isHidden($0) }
         }
     }
 
@@ -160,7 +167,11 @@ extension AgentConfig {
                     out.append("parameter \(name) is missing")
                     continue
                 }
-                if !type.accepts(value) {
+                if value.hasPrefix("-") && !type.mayBeginWithDash {
+                    out.append(
+                        "parameter \(name): '\(Self.shown(value))' begins with '-', which the program could read as an option; \(type.rawValue) values may not (only int values may be negative)"
+                    )
+                } else if !type.accepts(value) {
                     out.append("parameter \(name): '\(Self.shown(value))' is not \(type.expectation)")
                 }
             }

@@ -34,6 +34,7 @@ extension AgentConfig {
         out.append("  max_bytes: \(Units.formatSize(spool.maxBytes))")
         out.append("  segment_bytes: \(Units.formatSize(spool.segmentBytes))")
         out.append("listen: \(q(listen.description))")
+        if let listenTokenFile { out.append("listen_token_file: \(q(listenTokenFile))") }
         out.append("probes:")
         if httpProbes.isEmpty {
             out.append("  http: []")

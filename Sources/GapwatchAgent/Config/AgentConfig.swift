@@ -116,6 +116,8 @@ public struct AgentConfig: Sendable {
     public var heartbeat: Heartbeat
     public var spool = Spool()
     public var listen = Listen()
+    /// A file holding the push endpoint's token (`listen_token_file:`); nil: pushes need none.
+    public var listenTokenFile: String?
     public var httpProbes: [HTTPProbe] = []
     public var commandProbes: [CommandProbe] = []
     /// The allow-list of commands the collector may ask this agent to run (`actions:`).
@@ -177,6 +179,10 @@ public struct AgentConfig: Sendable {
                 throw ConfigError(line: listenNode.line, key: "listen", error.message)
             }
         }
+        if let path = try top.string("listen_token_file") {
+            guard !path.isEmpty else { throw ConfigError(line: top.node("listen_token_file")?.line, key: "listen_token_file", "is empty") }
+            config.listenTokenFile = path
+        }
         try readProbes(top, into: &config)
         try readActions(top, into: &config)
         try readScheduler(top, into: &config)
@@ -185,7 +191,8 @@ public struct AgentConfig: Sendable {
         return config
     }
 
-    /// Parses `host:port` and refuses anything but a loopback host: the push endpoint has no auth.
+    /// Parses `host:port` and refuses anything but a loopback host: the push endpoint is for this
+    /// host's services only (its token, `listen_token_file`, is optional).
     public static func parseListen(_ text: String) throws(ConfigError) -> Listen {
         var host: String
         var portText: String
@@ -206,7 +213,7 @@ public struct AgentConfig: Sendable {
         if host == "localhost" { host = "127.0.0.1" }
         guard isLoopback(host) else {
             throw ConfigError(
-                "'\(host)' is not a loopback address; the local push endpoint has no authentication, so it may only listen on 127.0.0.1, ::1 or localhost")
+                "'\(host)' is not a loopback address; the local push endpoint is for this host's services, so it may only listen on 127.0.0.1, ::1 or localhost")
         }
         return Listen(host: host, port: port)
     }

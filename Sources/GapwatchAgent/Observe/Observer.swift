@@ -113,10 +113,15 @@ extension String {
         return out + "..."
     }
 
-    /// Control characters (other than tab and line feed) replaced by spaces, as every
-    /// observation text field requires.
+    /// Control characters (other than tab and line feed) replaced by spaces and bidirectional
+    /// controls by U+FFFD, as every observation text field requires (protocol `check(text:)`).
     var sanitizedText: String {
-        String(String.UnicodeScalarView(unicodeScalars.map { $0.value < 0x20 && $0 != "\t" && $0 != "\n" || $0.value == 0x7F ? " " : $0 }))
+        String(
+            String.UnicodeScalarView(
+                unicodeScalars.map { scalar in
+                    if DisplayUnsafe.isHidden(scalar) { return "\u{FFFD}" }
+                    return DisplayUnsafe.isControl(scalar) && scalar != "\t" && scalar != "\n" ? " " : scalar
+                }))
     }
 
     /// Like `truncatedUTF8` but keeps the end: control characters replaced by spaces, then at

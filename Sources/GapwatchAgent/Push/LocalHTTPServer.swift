@@ -37,6 +37,11 @@ public struct ServerResponse: Sendable {
 /// One thread accepts; each connection gets its own thread, so a slow client never blocks the
 /// others. Keep-alive is supported; a connection idle (or a request incomplete) for `idleTimeoutMs`
 /// is closed. Bodies need a Content-Length and may not pass `maxBodyBytes` (413).
+///
+/// At `maxConnections`, a new connection closes the connection that has waited longest without a
+/// request being handled (idle, or still sending one), so sockets held open by anyone cannot lock
+/// out a push. A request whose `Host` is not this server's own loopback address is refused (403):
+/// a web page whose name resolves to 127.0.0.1 (DNS rebinding) cannot reach the endpoint.
 public final class LocalHTTPServer: @unchecked Sendable {
     public typealias Handler = @Sendable (ServerRequest) -> ServerResponse
 
@@ -54,7 +59,19 @@ public final class LocalHTTPServer: @unchecked Sendable {
     private let stopSignal = Wakeup()
     private var acceptThread: AgentThread?
     private let connections = ConditionLock()
+    /// Connection threads running (evicted ones included until they end).
     private var openConnections = 0
+    /// The connections that count against `maxConnections`, by id; each fd here is still open.
+    private var slots: [Int: Slot] = [:]
+    private var nextSlotID = 0
+
+    private struct Slot {
+        let fd: Int32
+        /// Whether the handler is working on one of its requests (never evicted then).
+        var handling = false
+        /// When it last started waiting for a request.
+        var since: UInt64
+    }
 
     /// Binds and listens at once, so that callers learn about a busy port before starting threads.
     public init(host: String, port: UInt16, logger: Logger, handler: @escaping Handler) throws(FileError) {
@@ -154,12 +171,8 @@ public final class LocalHTTPServer: @unchecked Sendable {
                 }
                 continue
             }
-            let admitted = connections.withLock { () -> Bool in
-                if openConnections >= maxConnections { return false }
-                openConnections += 1
-                return true
-            }
-            guard admitted else {
+            let slotID = connections.withLock { () -> Int? in admit(client) }
+            guard let slotID else {
                 let conn = Connection(fd: client, server: self)
                 conn.send(
                     status: 503, body: Array(#"{"error":"unavailable","message":"too many connections; retry later"}"#.utf8),
@@ -168,10 +181,12 @@ public final class LocalHTTPServer: @unchecked Sendable {
                 continue
             }
             AgentThread.detached(name: "gw-push-conn") { [self] in
-                var connection = Connection(fd: client, server: self)
+                var connection = Connection(fd: client, server: self, slotID: slotID)
                 connection.serve()
-                close(client)
                 connections.withLock {
+                    // Out of `slots` before the close, so an eviction never shuts down a reused fd.
+                    slots.removeValue(forKey: slotID)
+                    close(client)
                     openConnections -= 1
                     connections.broadcast()
                 }
@@ -179,15 +194,53 @@ public final class LocalHTTPServer: @unchecked Sendable {
         }
     }
 
+    /// Takes a slot for `fd` (under `connections`): a free one, else the one of the connection
+    /// waiting longest without a request being handled, which is shut down. nil when every
+    /// connection is handling a request, or evicted ones have not ended yet.
+    private func admit(_ fd: Int32) -> Int? {
+        guard openConnections < 2 * maxConnections else { return nil }
+        if slots.count >= maxConnections {
+            guard let (oldest, slot) = slots.filter({ !$0.value.handling }).min(by: { $0.value.since < $1.value.since }) else { return nil }
+            slots.removeValue(forKey: oldest)
+            // Its thread sees the end of the stream at once and ends.
+            shutdown(slot.fd, Int32(SHUT_RDWR))
+            evictions += 1
+        }
+        nextSlotID += 1
+        slots[nextSlotID] = Slot(fd: fd, since: WallClock.monotonicNanos())
+        openConnections += 1
+        return nextSlotID
+    }
+
+    /// Connections closed to make room for a new one, since the start.
+    public private(set) var evictions = 0
+
+    fileprivate func setHandling(_ slotID: Int, _ handling: Bool) {
+        connections.withLock {
+            slots[slotID]?.handling = handling
+            if !handling { slots[slotID]?.since = WallClock.monotonicNanos() }
+        }
+    }
+
+    /// The `Host` values a request may carry: this server's port with 127.0.0.1, localhost, [::1]
+    /// or the address it is bound to (without the port only on port 80).
+    var allowedHosts: Set<String> {
+        let bound = host.contains(":") ? "[\(host)]" : host
+        let names = Set(["127.0.0.1", "localhost", "[::1]", bound.lowercased()])
+        return Set(names.map { "\($0):\(port)" } + (port == 80 ? Array(names) : []))
+    }
+
     /// One client connection, served request after request.
     private struct Connection {
         let fd: Int32
         let server: LocalHTTPServer
+        let slotID: Int
         var buffer: [UInt8] = []
 
-        init(fd: Int32, server: LocalHTTPServer) {
+        init(fd: Int32, server: LocalHTTPServer, slotID: Int = 0) {
             self.fd = fd
             self.server = server
+            self.slotID = slotID
         }
 
         mutating func serve() {
@@ -273,10 +326,30 @@ public final class LocalHTTPServer: @unchecked Sendable {
                 buffer.removeFirst(length)
                 var path = String(requestLine[1])
                 if let q = path.firstIndex(of: "?") { path = String(path[..<q]) }
+                // No Host at all (HTTP/1.0) cannot come from a browser, so it is no rebinding.
+                if headers["host"] == nil && !http10 {
+                    send(status: 400, error: "bad_request", message: "an HTTP/1.1 request needs a Host header", close: true)
+                    return
+                }
+                if let hostHeader = headers["host"], !server.allowedHosts.contains(hostHeader.lowercased()) {
+                    let allowed = server.allowedHosts.sorted().joined(separator: ", ")
+                    send(
+                        status: 403, error: "forbidden",
+                        message: "Host '\(jsonSafe(headers["host"] ?? "none"))' is not this agent's loopback address (allowed: \(allowed))", close: true)
+                    return
+                }
+                server.setHandling(slotID, true)
                 let response = server.handler(ServerRequest(method: method, path: path, headers: headers, body: body))
-                guard send(status: response.status, body: response.body, contentType: response.contentType, headers: response.headers, close: wantsClose) else { return }
+                let sent = send(status: response.status, body: response.body, contentType: response.contentType, headers: response.headers, close: wantsClose)
+                server.setHandling(slotID, false)
+                guard sent else { return }
                 if wantsClose { return }
             }
+        }
+
+        /// `text` fit to quote inside a JSON string: at most 64 printable ASCII characters.
+        func jsonSafe(_ text: String) -> String {
+            String(text.unicodeScalars.prefix(64).map { $0.isASCII && $0.value >= 0x20 && $0 != "\"" && $0 != "\\" ? Character($0) : "?" })
         }
 
         func findHeadEnd() -> Int? {

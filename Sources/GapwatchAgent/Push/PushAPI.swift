@@ -131,11 +131,14 @@ public struct PushAPI: Sendable {
     let logger: Logger
     /// What was pushed per dataset, to zero partitions a complete batch no longer lists.
     let pushedCounts: PushedCounts
+    /// With a token (`listen_token_file`), every route but `/healthz` needs it as a bearer token.
+    let pushToken: String?
 
-    public init(spool: Spool, logger: Logger, status: @escaping @Sendable () -> AgentStatus) {
+    public init(spool: Spool, logger: Logger, pushToken: String? = nil, status: @escaping @Sendable () -> AgentStatus) {
         self.spool = spool
         self.logger = logger
         self.status = status
+        self.pushToken = pushToken
         self.pushedCounts = PushedCounts(dir: spool.dir, logger: logger)
     }
 
@@ -143,6 +146,13 @@ public struct PushAPI: Sendable {
     static let pushableKinds: [ObservationKind] = [.heartbeat, .probe, .count, .itemStatus, .decision, .lock, .job]
 
     public func handle(_ request: ServerRequest) -> ServerResponse {
+        if let pushToken, request.path != "/healthz", !PushToken.matches(authorization: request.headers["authorization"], token: pushToken) {
+            var response = error(
+                401, "unauthorized",
+                "this agent's push endpoint needs 'Authorization: Bearer <token>' with the token in its listen_token_file (gapwatch-agent --config reads it)")
+            response.headers.append(("WWW-Authenticate", "Bearer"))
+            return response
+        }
         switch (request.method, request.path) {
         case ("POST", "/v1/observations"):
             if let type = request.headers["content-type"],

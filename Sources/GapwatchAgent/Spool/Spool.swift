@@ -33,8 +33,9 @@ public struct SpoolStats: Sendable, Equatable {
 /// - `append` gives the next seq and returns only after `fdatasync`.
 /// - `ack(upTo:)` records what the collector has stored and deletes fully acked segments.
 /// - Past `maxBytes`, the oldest segments are deleted and their unacked records counted as overflow.
-/// - On open, torn tails are truncated and garbage is skipped and counted as corrupt; the spool
-///   always opens, whatever the files hold. Count changes are spooled as a `dropped` observation.
+/// - On open, torn tails are truncated and garbage is skipped; the records it destroyed are counted
+///   as corrupt (`DamageCount`). The spool always opens, whatever the files hold. Count changes
+///   are spooled as a `dropped` observation.
 /// - One process at a time: a `flock` on `<dir>/lock` refuses a second agent on the same folder.
 ///
 /// Thread-safe: every method takes the spool's lock.
@@ -163,21 +164,23 @@ public final class Spool: @unchecked Sendable {
             try? FileIO.remove(dir + "/" + name)
         }
 
-        var corruptFound: Int64 = 0
+        var losses = DamageCount(ackedSeq: state.ackedSeq)
         var lastSeq: UInt64 = 0
         for name in names where Self.isSegmentName(name) {
             let path = dir + "/" + name
+            losses.segmentStarts(firstSeq: UInt64(name.dropFirst(4).dropLast(4)) ?? 0)
             let bytes: [UInt8]
             do {
                 bytes = try FileIO.read(path, limit: Int(max(segmentBytes * 4, 16 << 20)))
             } catch {
                 logger.error("spool segment is unreadable or too large; moved aside", metadata: ["file": "\(path)", "error": "\(error)"])
                 rename(path, path + ".corrupt")
-                corruptFound += 1
+                losses.damage()
                 continue
             }
             let scan = SpoolRecord.scan(bytes, after: lastSeq)
-            corruptFound += Int64(scan.corruptRegions)
+            for record in scan.records { losses.good(record) }
+            if scan.badTail { losses.damage() }
             if scan.records.isEmpty {
                 if !bytes.isEmpty {
                     logger.warning("spool segment holds no valid record; deleted", metadata: ["file": "\(path)", "bytes": "\(bytes.count)"])
@@ -211,6 +214,10 @@ public final class Spool: @unchecked Sendable {
             segments.append(Segment(path: path, firstSeq: first, lastSeq: last, count: scan.records.count, bytes: size))
         }
         nextSeq = max(lastSeq, state.ackedSeq) + 1
+        let corruptFound = losses.finish()
+        if corruptFound > 0 {
+            logger.warning("spool records lost to damage on disk", metadata: ["records.lost": "\(corruptFound)", "spool.dir": "\(dir)"])
+        }
         state.corrupt += corruptFound
         if stateIsNew || corruptFound > 0 {
             try saveState(state)
@@ -498,5 +505,54 @@ public final class Spool: @unchecked Sendable {
                 backlogBytes: bytes, totalBytes: totalBytes, segments: segments.count,
                 overflow: state.overflow, corrupt: state.corrupt)
         }
+    }
+}
+
+/// How many records damage on disk destroyed, found while a spool opens. Seqs are consecutive, so
+/// where damage lies between two valid records the seqs between them are what it destroyed (less
+/// those the collector had already stored). Damage after the last valid record (a torn write, the
+/// usual case, or a lost end of the newest segment) has no record after it to tell how far it
+/// went: it counts as one. Each damage site is removed once counted (rewritten, truncated, moved
+/// aside), so a reopen does not count it again.
+struct DamageCount {
+    /// Records up to here are stored at the collector: losing their copy loses nothing.
+    let ackedSeq: UInt64
+    private var lastGood: UInt64?
+    /// Where the current segment's records begin (from its name), for damage at its very start.
+    private var segmentFirstSeq: UInt64 = 1
+    /// Damage seen since `lastGood` whose extent is not known yet.
+    private var openDamage = false
+    private var lost: Int64 = 0
+
+    init(ackedSeq: UInt64) {
+        self.ackedSeq = ackedSeq
+    }
+
+    mutating func segmentStarts(firstSeq: UInt64) {
+        segmentFirstSeq = max(firstSeq, 1)
+    }
+
+    mutating func damage() {
+        openDamage = true
+    }
+
+    mutating func good(_ record: SpoolRecord.Found) {
+        if record.afterDamage || openDamage {
+            // The seqs strictly between the last valid record (or the start of this segment) and this one.
+            let before = lastGood ?? (segmentFirstSeq - 1)
+            let from = max(before, ackedSeq)
+            if record.seq > from + 1 { lost += Int64(clamping: record.seq - from - 1) }
+        }
+        openDamage = false
+        lastGood = record.seq
+    }
+
+    /// The records lost; damage with no valid record after it counts as one.
+    mutating func finish() -> Int64 {
+        if openDamage {
+            lost += 1
+            openDamage = false
+        }
+        return lost
     }
 }

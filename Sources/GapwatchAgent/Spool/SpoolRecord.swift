@@ -43,12 +43,14 @@ enum SpoolRecord {
         var length: Int  // header + payload
         var seq: UInt64
         var payload: Range<Int>
+        /// Whether bytes that held no valid record come right before this one in the segment.
+        var afterDamage = false
     }
 
     /// The result of scanning one segment's bytes.
     struct Scan {
         var records: [Found] = []
-        /// Runs of bytes that held no valid record (each counts as one corrupt record).
+        /// Runs of bytes that held no valid record.
         var corruptRegions = 0
         /// Whether the bytes after the last valid record are garbage or a torn write.
         var badTail = false
@@ -67,11 +69,12 @@ enum SpoolRecord {
         var pos = 0
         var inGarbage = false
         while pos < bytes.count {
-            if let found = record(in: bytes, at: pos, after: last) {
+            if var found = record(in: bytes, at: pos, after: last) {
                 if inGarbage {
                     result.corruptRegions += 1
                     result.badMiddle = true
                     inGarbage = false
+                    found.afterDamage = true
                 }
                 result.records.append(found)
                 last = found.seq

@@ -1,6 +1,8 @@
 import GapwatchProtocol
 import Hummingbird
+import Logging
 import NIOCore
+import NIOHTTP1
 
 /// An error answered to an API client as the protocol's `ErrorBody` JSON.
 public struct APIError: HTTPResponseError {
@@ -118,8 +120,41 @@ struct ErrorBodyMiddleware<Context: RequestContext>: RouterMiddleware {
             let message = error.body ?? (error.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : error.status.reasonPhrase)
             throw APIError(status: error.status, body: ErrorBody(error: code, message: message))
         } catch {
+            if let refusal = BodyReadFailure(error) {
+                // The client's fault (a malformed chunked body, a body cut off): 400, and one
+                // throttled log line however many clients do it.
+                refusal.log(context.logger, path: request.uri.path)
+                throw refusal.apiError
+            }
             context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             throw APIError(.internalServerError, "internal", "internal error; see the collector log")
         }
+    }
+}
+
+/// A request body that could not be read because of the client: the HTTP decoder refused its
+/// framing (a bad chunk size, a body that ended before its Content-Length), or the connection
+/// broke while it was arriving.
+struct BodyReadFailure {
+    let reason: String
+    static let throttle = LogThrottle()
+
+    init?(_ error: any Error) {
+        switch error {
+        case let parse as HTTPParserError: reason = "malformed request body (\(parse))"
+        case let io as IOError: reason = "the connection broke while the body arrived (\(io.description))"
+        case let channel as ChannelError: reason = "the connection broke while the body arrived (\(channel))"
+        default: return nil
+        }
+    }
+
+    var apiError: APIError { APIError.badRequest("the request body could not be read: \(reason)") }
+
+    func log(_ logger: Logger, path: String) {
+        let line = Self.throttle.admit(now: WallClock.nowMillis())
+        guard line.log else { return }
+        logger.warning(
+            "refused request bodies that could not be read",
+            metadata: ["reason": "\(reason)", "path": "\(excerpt(path, max: 256))", "refused_unlogged_since_last_line": "\(line.suppressed)"])
     }
 }

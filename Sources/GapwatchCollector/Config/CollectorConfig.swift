@@ -21,6 +21,8 @@ public struct CollectorConfig: Sendable {
     /// Observations deleted per transaction while pruning: small, so ingest never waits long.
     public var retentionBatch = 2_000
     public var limits = ReportLimits.default
+    /// Timeouts and connection caps of the HTTP server (`listen_limits:`).
+    public var listenLimits = ListenLimits()
     public var logLevel = "info"
     /// Checks, run expectations, liveness and notification channels.
     public var detection = DetectionConfig()
@@ -100,6 +102,7 @@ public struct CollectorConfig: Sendable {
             config.limits.maxObservations = try limits.int("max_observations") ?? config.limits.maxObservations
             try limits.finish()
         }
+        try config.listenLimits.parse(&reader)
         try config.detection.parse(&reader)
         try config.fleet.parse(&reader)
         var names = Set(config.detection.checks.map(\.name) + config.detection.expectations.map(\.name))

@@ -11,6 +11,9 @@ import NIOCore
 struct Dashboard {
     let runtime: CollectorRuntime
     let sessions = DashboardSessions()
+    let loginThrottle = LoginThrottle()
+    /// Logins refused while their source waits: logged at most once a minute.
+    let throttledLog = LogThrottle()
 
     /// The pages, in the navigation's order.
     enum Section: String, CaseIterable {
@@ -111,8 +114,23 @@ struct Dashboard {
         html(loginPage(next: safeNext(request.uri.queryParameters["next"].map(String.init)), error: nil))
     }
 
-    /// Checks the token from the form field (never from the URL) and starts a session.
+    /// Checks the token from the form field (never from the URL) and starts a session. Failures are
+    /// logged (never the token) and throttled per source address (`LoginThrottle`).
     @Sendable func login(request: Request, context: CollectorContext) async throws -> Response {
+        let source = context.remoteAddress ?? "unknown"
+        if let waitMs = loginThrottle.wait(source: source, now: WallClock.nowMillis()) {
+            let seconds = Int((waitMs + 999) / 1000)
+            let line = throttledLog.admit(now: WallClock.nowMillis())
+            if line.log {
+                context.logger.warning(
+                    "dashboard login refused: too many failed logins from this source",
+                    metadata: ["source": "\(source)", "retry_after": "\(seconds)s", "refused_unlogged_since_last_line": "\(line.suppressed)"])
+            }
+            var response = html(
+                loginPage(next: "/", error: "Too many failed logins from this address. Try again in \(seconds) s."), status: .tooManyRequests)
+            response.headers[.retryAfter] = String(seconds)
+            return response
+        }
         let form: [String: String]
         do {
             form = try await formBody(request)
@@ -121,17 +139,26 @@ struct Dashboard {
         }
         let next = safeNext(form["next"])
         let token = (form["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty else { return html(loginPage(next: next, error: "Give a token."), status: .unauthorized) }
+        func failed(_ reason: String, tokenID: String? = nil, _ page: String, _ status: HTTPResponse.Status) -> Response {
+            let (failures, waitMs) = loginThrottle.failed(source: source, now: WallClock.nowMillis())
+            var metadata: Logger.Metadata = ["source": "\(source)", "reason": "\(reason)", "failures": "\(failures)"]
+            if let tokenID { metadata["token.id"] = "\(tokenID)" }
+            if waitMs > 0 { metadata["next_try_after"] = "\(Units.formatDuration(waitMs))" }
+            context.logger.warning("dashboard login failed", metadata: metadata)
+            return html(loginPage(next: next, error: page), status: status)
+        }
+        guard !token.isEmpty else { return failed("no token", "Give a token.", .unauthorized) }
         let now = WallClock.nowMillis()
         guard let identity = try runtime.tokens.authenticate(token, now: now) else {
-            return html(loginPage(next: next, error: "Unknown or revoked token."), status: .unauthorized)
+            return failed("unknown or revoked token", "Unknown or revoked token.", .unauthorized)
         }
         guard identity.canRead else {
-            return html(
-                loginPage(next: next, error: "\(identity.kind.rawValue) tokens may not read the dashboard; log in with a read or admin token."),
-                status: .forbidden)
+            return failed(
+                "\(identity.kind.rawValue) token may not read", tokenID: identity.tokenID,
+                "\(identity.kind.rawValue) tokens may not read the dashboard; log in with a read or admin token.", .forbidden)
         }
-        context.logger.notice("dashboard login", metadata: ["token.id": "\(identity.tokenID)"])
+        loginThrottle.succeeded(source: source)
+        context.logger.notice("dashboard login", metadata: ["token.id": "\(identity.tokenID)", "source": "\(source)"])
         var response = redirect(to: next)
         response.setCookie(sessionCookie(sessions.create(token: token, now: now), request: request, maxAge: Int(DashboardSessions.lifetimeMs / 1000)))
         return response
@@ -185,7 +212,7 @@ struct Dashboard {
         }
         do {
             return DashboardHTML.formFields(Array(buffer: try await request.body.collect(upTo: 16 * 1024)))
-        } catch {
+        } catch let error as HTTPError where error.status == .contentTooLarge {
             throw Refusal(status: .contentTooLarge, message: "The form is too large.")
         }
     }

@@ -73,3 +73,59 @@ func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
     let inner = SHA256.hash(block.map { $0 ^ 0x36 } + message)
     return SHA256.hash(block.map { $0 ^ 0x5c } + inner)
 }
+
+/// Failed dashboard logins per source address. The first `freeFailures` failures within
+/// `forgetAfterMs` of each other cost nothing; each one after them makes that source wait before
+/// its next try: 1 s, then twice as long per further failure, at most `maxDelayMs`. While a source
+/// waits, its logins are answered 429 with Retry-After and no token is looked at. A success clears
+/// the source's count; so do `forgetAfterMs` without a failure.
+final class LoginThrottle: Sendable {
+    struct Entry: Sendable {
+        var failures: Int
+        var lastFailureAt: Millis
+        var blockedUntil: Millis
+    }
+
+    static let freeFailures = 10
+    static let forgetAfterMs: Millis = 30 * 60_000
+    static let maxDelayMs: Millis = 15 * 60_000
+    /// Most sources remembered; past it the one whose last failure is oldest is forgotten.
+    static let maxSources = 10_000
+
+    private let entries = Mutex<[String: Entry]>([:])
+
+    /// How long `source` must still wait before its next login, in ms; nil when it may try now.
+    func wait(source: String, now: Millis) -> Millis? {
+        entries.withLock { entries in
+            guard let entry = entries[source], entry.blockedUntil > now else { return nil }
+            return entry.blockedUntil - now
+        }
+    }
+
+    /// Counts a failed login; returns the failures counted so far and how long the source must now wait.
+    func failed(source: String, now: Millis) -> (failures: Int, waitMs: Millis) {
+        entries.withLock { entries in
+            var entry = entries[source] ?? Entry(failures: 0, lastFailureAt: now, blockedUntil: 0)
+            if now - entry.lastFailureAt > Self.forgetAfterMs { entry.failures = 0 }
+            entry.failures += 1
+            entry.lastFailureAt = now
+            var waitMs: Millis = 0
+            if entry.failures > Self.freeFailures {
+                let doublings = min(entry.failures - Self.freeFailures - 1, 20)
+                waitMs = min(Self.maxDelayMs, 1_000 << Millis(doublings))
+                entry.blockedUntil = now + waitMs
+            }
+            if entries[source] == nil, entries.count >= Self.maxSources,
+                let oldest = entries.min(by: { $0.value.lastFailureAt < $1.value.lastFailureAt })?.key
+            {
+                entries.removeValue(forKey: oldest)
+            }
+            entries[source] = entry
+            return (entry.failures, waitMs)
+        }
+    }
+
+    func succeeded(source: String) {
+        _ = entries.withLock { $0.removeValue(forKey: source) }
+    }
+}

@@ -2,6 +2,10 @@ import GRDB
 import GapwatchProtocol
 import Logging
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// How hard SQLite works to survive a power loss (`PRAGMA synchronous`).
 public enum SynchronousMode: String, Sendable, CaseIterable {
     /// Survives a process crash; a power loss can lose the last transactions. The default.
@@ -39,6 +43,7 @@ public final class AppDatabase: Sendable {
             // 1,838 -> 2,324 reports/s). CheckpointService still truncates the WAL on its interval.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
         }
+        Self.createPrivately(options.path)
         pool = try DatabasePool(path: options.path, configuration: config)
         path = options.path
         // The writer inserts at each subject's end of the table, so its hot pages are one leaf
@@ -55,6 +60,26 @@ public final class AppDatabase: Sendable {
             } catch {
                 Logger(label: "gapwatch.storage").warning("VACUUM after the v8 migration failed", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// Creates a missing database file with mode 0600 before SQLite opens it: SQLite gives its WAL,
+    /// shared-memory and journal files the database file's mode, so none of them is readable by
+    /// other users, whatever the umask. An existing file keeps its mode (a warning says when others
+    /// may read it). In-memory and URI databases are left to SQLite.
+    static func createPrivately(_ path: String) {
+        guard !path.isEmpty, path != ":memory:", !path.hasPrefix("file:") else { return }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            fchmod(fd, 0o600)
+            close(fd)
+            return
+        }
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
+            Logger(label: "gapwatch.storage").warning(
+                "the database file may be read by other users; its WAL and shared-memory files get the same mode",
+                metadata: ["database": "\(path)", "mode": "\(String(info.st_mode & 0o777, radix: 8))", "fix": "chmod 600 the file"])
         }
     }
 
