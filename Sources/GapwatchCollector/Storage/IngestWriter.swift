@@ -13,6 +13,8 @@ public struct IngestResult: Sendable, Equatable {
     public var commands: [AgentCommand] = []
     /// received_at - observed_at of each stored observation (ms), for the ingest lag histogram.
     var storedLagsMs: [Millis] = []
+    /// Observations acknowledged but not stored, one by one (dated beyond the clock tolerance).
+    var refused: [RefusedObservation] = []
 }
 
 /// The collector's single writer. Reports that arrive while a transaction is being written wait
@@ -105,6 +107,8 @@ struct WriterCache: Sendable {
     var automaticCheckIDs: [String: Int64] = [:]
     /// Stream id → its last seq run (the one ending at the highest stored seq); nil: none yet.
     var lastRuns: [Int64: SeqRun?] = [:]
+    /// Agent id → whether its clock was off by more than the tolerance in its last report.
+    var clockOff: [String: Bool] = [:]
 }
 
 /// Seqs `from...to` of one stream are all stored (see `stream_seq_runs`).
@@ -136,7 +140,7 @@ private struct BatchWriter {
             // Same identity as last time: only the liveness columns change (no label JSON to encode).
             try db.cachedStatement(
                 sql: "UPDATE agents SET last_seen = MAX(last_seen, ?), clock_skew_ms = ? WHERE id = ?"
-            ).execute(arguments: [receivedAt, receivedAt - report.sentAt, agent.id])
+            ).execute(arguments: [receivedAt, ClampedTime.subtract(receivedAt, report.sentAt), agent.id])
         } else {
             try upsertAgent(report, receivedAt: receivedAt)
             cache.agents[agent.id] = snapshot
@@ -158,7 +162,12 @@ private struct BatchWriter {
         var maxObservedAt: Millis = .min
         var dropped: DroppedRecords?
         var lags: [Millis] = []
-        for observation in report.observations {
+        let clock = ClockBound(receivedAt: receivedAt, sentAt: report.sentAt, toleranceMs: routing.clockToleranceMs)
+        var refused: [RefusedObservation] = []
+        var corrected = 0
+        for (index, sent) in report.observations.enumerated() {
+            maxSeq = max(maxSeq, sent.seq)  // a refused observation is acknowledged too
+            guard let (observation, moved) = bounded(sent, index: index, by: clock, refused: &refused) else { continue }
             let body = observation.body
             maxObservedAt = max(maxObservedAt, observation.observedAt)
             switch body {
@@ -204,7 +213,6 @@ private struct BatchWriter {
                 ])
             default: break
             }
-            maxSeq = max(maxSeq, observation.seq)
             let seq = Int64(observation.seq)
             if let current = run, seq <= current.to {
                 guard try isGapBelow(streamID, seq: seq, lastRun: current) else { continue }
@@ -225,7 +233,7 @@ private struct BatchWriter {
             sqlite3_bind_int64(s, 1, streamID)
             sqlite3_bind_int64(s, 2, seq)
             sqlite3_bind_int64(s, 3, observation.observedAt)
-            sqlite3_bind_int64(s, 4, receivedAt - observation.observedAt)
+            sqlite3_bind_int64(s, 4, ClampedTime.subtract(receivedAt, observation.observedAt))
             sqlite3_bind_int64(s, 5, Int64(body.kind.storageCode))
             sqlite3_bind_int64(s, 6, subjectID)
             bind(s, 7, c.status)
@@ -244,7 +252,8 @@ private struct BatchWriter {
             }
             if sqlite3_changes(db.sqliteConnection) > 0 {
                 stored += 1
-                lags.append(receivedAt - observation.observedAt)
+                if moved { corrected += 1 }
+                lags.append(ClampedTime.subtract(receivedAt, observation.observedAt))
                 if case .dropped(let d) = body { dropped = d }
             }
         }
@@ -252,9 +261,10 @@ private struct BatchWriter {
             try saveRun(streamID, run)
         }
         cache.lastRuns[streamID] = .some(run)
-        if routing.livenessEnabled && !report.observations.isEmpty {
+        if routing.livenessEnabled && maxObservedAt != .min {
             try recordLiveness(agentID: agent.id, observedAt: maxObservedAt, now: receivedAt)
         }
+        try recordClock(agentID: agent.id, clock: clock, corrected: corrected, refused: refused.count, now: receivedAt)
         let acked = try Int64.fetchOne(
             db.cachedStatement(
                 sql: "UPDATE streams SET last_seq = MAX(last_seq, ?), last_seen = ? WHERE id = ? RETURNING last_seq"),
@@ -268,8 +278,40 @@ private struct BatchWriter {
             ).execute(arguments: [dropped.overflow, dropped.corrupt, streamID])
         }
         return IngestResult(
-            ackedSeq: UInt64(acked), stored: stored, duplicates: report.observations.count - stored,
-            commands: try waitingCommands(agentID: agent.id, now: receivedAt), storedLagsMs: lags)
+            ackedSeq: UInt64(acked), stored: stored, duplicates: report.observations.count - stored - refused.count,
+            commands: try waitingCommands(agentID: agent.id, now: receivedAt), storedLagsMs: lags, refused: refused)
+    }
+
+    /// `sent` as stored, its times judged by the collector's clock (see `ClockBound`), and whether
+    /// its observed_at was corrected for the agent's clock; nil when it is refused (added to `refused`).
+    private func bounded(_ sent: Observation, index: Int, by clock: ClockBound, refused: inout [RefusedObservation]) -> (Observation, Bool)? {
+        switch clock.judge(sent, index: index) {
+        case .accept(let observation, let corrected): return (observation, corrected)
+        case .refuse(let refusal):
+            refused.append(refusal)
+            return nil
+        }
+    }
+
+    /// Counts an agent's corrected and refused observations, and keeps its clock check
+    /// (`clock:ID`, judged by the detector) in step: made when its clock is first off by more than
+    /// the tolerance, and due whenever that changes.
+    private mutating func recordClock(agentID: String, clock: ClockBound, corrected: Int, refused: Int, now: Millis) throws {
+        if corrected > 0 || refused > 0 {
+            try db.cachedStatement(
+                sql: "UPDATE agents SET clock_corrected = clock_corrected + ?, clock_refused = clock_refused + ? WHERE id = ?"
+            ).execute(arguments: [corrected, refused, agentID])
+        }
+        guard routing.clockChecks, cache.clockOff[agentID] != clock.clockOff else { return }
+        cache.clockOff[agentID] = clock.clockOff
+        let name = "clock:\(agentID)"
+        let checkID: Int64?
+        if clock.clockOff {
+            checkID = try automaticCheck(name, kind: "clock_skew", reason: "the agent's clock is off", now: now)
+        } else {
+            checkID = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM checks WHERE name = ?"), arguments: [name])
+        }
+        try markDue(checkID.map { [$0] }, now: now)
     }
 
     /// Commands for the agent: never handed, or handed a minute ago with no result yet (a lost
@@ -405,7 +447,7 @@ private struct BatchWriter {
                 """
         ).execute(arguments: [
             agent.id, agent.service, agent.host, agent.version, labels, report.bootID, receivedAt, receivedAt,
-            receivedAt - report.sentAt,
+            ClampedTime.subtract(receivedAt, report.sentAt),
         ])
     }
 

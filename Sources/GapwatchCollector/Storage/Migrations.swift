@@ -308,6 +308,15 @@ extension AppDatabase {
                     CREATE INDEX rejected_agents_last_seen ON rejected_agents (last_seen);
                     """)
         }
+        migrator.registerMigration("v14-clock-skew") { db in
+            // Observations whose time was corrected for the agent's clock, and ones refused as
+            // dated too far after their receive time (see ClockBound).
+            try db.execute(
+                sql: """
+                    ALTER TABLE agents ADD COLUMN clock_corrected INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE agents ADD COLUMN clock_refused INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return migrator
     }
 

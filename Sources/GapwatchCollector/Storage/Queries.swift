@@ -17,6 +17,10 @@ public struct AgentInfo: Codable, Sendable, Equatable {
     public var droppedCorrupt: Int64
     /// Collector receive time minus the agent's `sent_at` in its latest report (positive: agent clock behind).
     public var clockSkewMs: Int64
+    /// Stored observations whose time was moved back by the agent's skew (its clock ran ahead).
+    public var clockCorrected: Int64 = 0
+    /// Observations refused as dated after their receive time plus the clock tolerance.
+    public var clockRefused: Int64 = 0
 
     enum CodingKeys: String, CodingKey {
         case id, service, host, version, labels
@@ -27,6 +31,8 @@ public struct AgentInfo: Codable, Sendable, Equatable {
         case droppedOverflow = "dropped_overflow"
         case droppedCorrupt = "dropped_corrupt"
         case clockSkewMs = "clock_skew_ms"
+        case clockCorrected = "clock_corrected"
+        case clockRefused = "clock_refused"
     }
 }
 
@@ -111,7 +117,8 @@ extension AppDatabase {
                     id: row["id"], service: row["service"], host: row["host"], version: row["version"], labels: labels,
                     bootID: row["boot_id"], firstSeen: row["first_seen"], lastSeen: row["last_seen"],
                     lastSeq: UInt64(row["last_seq"] as Int64), droppedOverflow: row["dropped_overflow"],
-                    droppedCorrupt: row["dropped_corrupt"], clockSkewMs: row["clock_skew_ms"])
+                    droppedCorrupt: row["dropped_corrupt"], clockSkewMs: row["clock_skew_ms"], clockCorrected: row["clock_corrected"],
+                    clockRefused: row["clock_refused"])
             }
         }
     }
