@@ -51,7 +51,7 @@ struct AgentsCommand: ParsableCommand {
                 rejected.map { r in
                     [
                         r.claimedAgentID.isEmpty ? "-" : r.claimedAgentID, r.tokenID ?? "-", r.source.isEmpty ? "-" : r.source, r.reason.rawValue,
-                        "\(r.count)", "\(Units.formatAge(now - r.firstSeen)) ago", "\(Units.formatAge(now - r.lastSeen)) ago",
+                        "\(r.count)", "\(Units.formatAge(ClampedTime.subtract(now, r.firstSeen))) ago", "\(Units.formatAge(ClampedTime.subtract(now, r.lastSeen))) ago",
                     ]
                 }))
     }

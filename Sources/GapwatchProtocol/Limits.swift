@@ -30,4 +30,6 @@ public enum FieldLimits {
     /// Longest duration (`duration_ms`, `latency_ms`): 366 days. A run or a probe that took
     /// longer is a wrong unit or clock, not a measurement.
     public static let maxDurationMs: Int64 = 31_622_400_000
+    /// Exit codes (`exit_code`): a 32-bit signed integer, which every system's exit statuses fit.
+    public static let exitCodes: ClosedRange<Int64> = Int64(Int32.min)...Int64(Int32.max)
 }

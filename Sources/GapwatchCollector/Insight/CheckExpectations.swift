@@ -82,10 +82,7 @@ extension Detector {
     }
 
     /// "90%", "99.5%".
-    static func percent(_ ratio: Double) -> String {
-        let value = (ratio * 1000).rounded() / 10
-        return value == value.rounded() ? "\(Int(value))%" : "\(value)%"
-    }
+    static func percent(_ ratio: Double) -> String { Units.formatPercent(ratio) }
 
     private static func notConfigured(_ kind: String) -> (String, Millis) {
         ("nothing: this \(kind) check is no longer in the config", 0)

@@ -101,7 +101,7 @@ public final class CollectorMetrics: Sendable {
     func ingestCommitted(_ result: IngestResult) {
         if result.stored > 0 { observationsStored.increment(by: result.stored) }
         if result.duplicates > 0 { duplicates.increment(by: result.duplicates) }
-        for lagMs in result.storedLagsMs { ingestLag.recordNanoseconds(max(0, lagMs) * 1_000_000) }
+        for lagMs in result.storedLagsMs { ingestLag.recordNanoseconds(min(max(0, lagMs), Int64.max / 1_000_000) * 1_000_000) }
     }
 
     /// One evaluation pass finished.

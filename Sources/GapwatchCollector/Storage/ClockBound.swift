@@ -84,9 +84,9 @@ struct ClockBound {
 
     private func refusal(_ observation: Observation, field: String, time: Millis) -> RefusedObservation {
         let ahead = ClampedTime.subtract(time, receivedAt)
-        var reason = "dated \(TimeParsing.format(time)), \(Units.formatDuration(ahead)) after the collector received it"
+        var reason = "dated \(TimeParsing.format(time)), \(Units.formatAge(ahead)) after the collector received it"
         reason += " (tolerance \(Units.formatDuration(toleranceMs)))"
-        if correctionMs != 0 { reason += ", even after moving it back by the agent's clock skew of \(Units.formatDuration(-correctionMs))" }
+        if correctionMs != 0 { reason += ", even after moving it back by the agent's clock skew of \(Units.formatAge(-correctionMs))" }
         return RefusedObservation(seq: observation.seq, field: field, reason: reason + ": not stored")
     }
 }

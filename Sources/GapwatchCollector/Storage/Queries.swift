@@ -106,8 +106,10 @@ extension AppDatabase {
                 sql: """
                     SELECT a.*,
                         COALESCE((SELECT last_seq FROM streams s WHERE s.agent_id = a.id ORDER BY last_seen DESC, id DESC LIMIT 1), 0) AS last_seq,
-                        COALESCE((SELECT SUM(dropped_overflow) FROM streams s WHERE s.agent_id = a.id), 0) AS dropped_overflow,
-                        COALESCE((SELECT SUM(dropped_corrupt) FROM streams s WHERE s.agent_id = a.id), 0) AS dropped_corrupt
+                        -- TOTAL, not SUM: SUM stops the query with an error when a sum passes 2^63;
+                        -- TOTAL is a float, which CAST brings back, held at the largest integer.
+                        (SELECT CAST(TOTAL(dropped_overflow) AS INTEGER) FROM streams s WHERE s.agent_id = a.id) AS dropped_overflow,
+                        (SELECT CAST(TOTAL(dropped_corrupt) AS INTEGER) FROM streams s WHERE s.agent_id = a.id) AS dropped_corrupt
                     FROM agents a WHERE a.id != '@collector' ORDER BY a.id
                     """)
             return rows.map { row in
@@ -116,7 +118,7 @@ extension AppDatabase {
                 return AgentInfo(
                     id: row["id"], service: row["service"], host: row["host"], version: row["version"], labels: labels,
                     bootID: row["boot_id"], firstSeen: row["first_seen"], lastSeen: row["last_seen"],
-                    lastSeq: UInt64(row["last_seq"] as Int64), droppedOverflow: row["dropped_overflow"],
+                    lastSeq: UInt64(clamping: row["last_seq"] as Int64), droppedOverflow: row["dropped_overflow"],
                     droppedCorrupt: row["dropped_corrupt"], clockSkewMs: row["clock_skew_ms"], clockCorrected: row["clock_corrected"],
                     clockRefused: row["clock_refused"])
             }
@@ -201,7 +203,7 @@ extension AppDatabase {
                 entries.append(
                     TimelineEntry(
                         agentID: row["agent_id"], spoolID: row["spool_id"], subject: subject, receivedAt: row["received_at"],
-                        observation: Observation(seq: UInt64(seq), observedAt: observedAt, body: body)))
+                        observation: Observation(seq: UInt64(clamping: seq), observedAt: observedAt, body: body)))
                 last = TimelineCursor(observedAt: observedAt, streamID: row["stream_id"], seq: seq)
             }
             let more = rows.count > filter.limit
