@@ -14,7 +14,7 @@ public struct IngestResult: Sendable, Equatable {
     /// received_at - observed_at of each stored observation (ms), for the ingest lag histogram.
     var storedLagsMs: [Millis] = []
     /// Observations acknowledged but not stored, one by one (dated beyond the clock tolerance).
-    var refused: [RefusedObservation] = []
+    public internal(set) var refused: [RefusedObservation] = []
 }
 
 /// The collector's single writer. Reports that arrive while a transaction is being written wait
