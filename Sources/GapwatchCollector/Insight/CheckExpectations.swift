@@ -63,6 +63,8 @@ extension Detector {
         case "probe":
             let after = config.probeFailures.after
             return ("the agent's probe runs without failing (an incident after \(after) failed run\(after == 1 ? "" : "s") in a row)", 0)
+        case "clock_skew":
+            return ("the agent's clock within \(Units.formatDuration(config.clockSkew.toleranceMs)) of the collector's, judged from its reports' sent_at", 0)
         default:
             return ("a \(kind) check (this collector cannot describe the kind)", 0)
         }
