@@ -86,8 +86,8 @@ public final class ActionRunner: Sendable {
         logger.notice("action started", metadata: ["action": "\(action.id)", "name": "\(action.name)", "attempt": "\(attempt)"])
         guard case .webhook = definition.target else { return }
         // Each call runs in a task of its own: a slow endpoint holds one max_concurrent slot, not
-        // the pass (follow-ups and other starts go on). After a crash the action's running
-        // deadline (timeout + 1 m) sends it back to a retry.
+        // the pass (follow-ups and other starts go on). A call cut off by a stop is called again
+        // at the next start (`settleInterruptedCalls`).
         calls.start(action.id) { [self] in
             do {
                 try await call(action, definition, attempt: attempt, now: now)
