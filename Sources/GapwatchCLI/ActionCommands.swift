@@ -124,7 +124,7 @@ struct ActionsCommand: ParsableCommand {
                 "updated:     \(TimeParsing.format(a.updatedAt)) (\(agoText(a.updatedAt, now: now)))",
             ]
             if let label = nextAttemptLabel(a), let t = a.nextAttemptAt {
-                let when = t >= now ? "in \(Units.formatAge(t - now))" : "\(Units.formatAge(now - t)) ago"
+                let when = t >= now ? "in \(Units.formatAge(ClampedTime.subtract(t, now)))" : "\(Units.formatAge(ClampedTime.subtract(now, t))) ago"
                 lines.append("\(label.padding(toLength: 12, withPad: " ", startingAt: 0)) \(TimeParsing.format(t)) (\(when))")
             }
             if let by = a.approvedBy { lines.append("approved by: token \(by)") }

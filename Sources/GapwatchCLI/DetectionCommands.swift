@@ -8,7 +8,7 @@ import GapwatchProtocol
 /// A point in time from a flag: a duration means that long ago (`24h` is now minus 24 hours);
 /// anything else is RFC 3339, a date (its midnight UTC) or milliseconds since 1970.
 func parsePastTime(_ text: String, now: Millis = WallClock.nowMillis()) -> Millis? {
-    if let ms = Units.parseDuration(text) { return now - ms }
+    if let ms = Units.parseDuration(text) { return ClampedTime.subtract(now, ms) }
     return TimeParsing.parse(text)
 }
 
@@ -22,7 +22,7 @@ func sinceMillis(_ text: String) throws -> Millis {
 
 /// "5m ago", or "-" when it never happened.
 func agoText(_ t: Millis?, now: Millis) -> String {
-    t.map { "\(Units.formatAge(now - $0)) ago" } ?? "-"
+    t.map { "\(Units.formatAge(ClampedTime.subtract(now, $0))) ago" } ?? "-"
 }
 
 func labelsText(_ labels: [String: String]) -> String {

@@ -29,7 +29,7 @@ struct StatusCommand: ParsableCommand {
         out.append("")
         out.append(
             "agents      \(o.agents.count) reporting, \(down.count) down"
-                + (down.isEmpty ? "" : ": " + down.map { "\($0.id) (last seen \(Units.formatAge(now - $0.lastSeen)) ago)" }.joined(separator: ", ")))
+                + (down.isEmpty ? "" : ": " + down.map { "\($0.id) (last seen \(Units.formatAge(ClampedTime.subtract(now, $0.lastSeen))) ago)" }.joined(separator: ", ")))
         let checks = o.checks.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         out.append("checks      \(checks.isEmpty ? "none configured" : checks)")
         let rules = o.openByRule.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
@@ -45,7 +45,7 @@ struct StatusCommand: ParsableCommand {
                 renderTable(
                     ["INCIDENT", "RULE", "SUBJECT", "OPENED", "REASON"],
                     o.openIncidents.map { i in
-                        ["\(i.id)\(i.escalated ? " !" : "")", i.rule, i.subject, "\(Units.formatAge(now - i.openedAt)) ago", i.reason]
+                        ["\(i.id)\(i.escalated ? " !" : "")", i.rule, i.subject, "\(Units.formatAge(ClampedTime.subtract(now, i.openedAt))) ago", i.reason]
                     }))
         }
         if !o.actionsInFlight.isEmpty {
@@ -140,7 +140,7 @@ struct StaleCommand: ParsableCommand {
                     group.map { s in
                         [
                             "\(s.itemKind)/\(s.itemID)", s.check, s.referenceTime.map(TimeParsing.format) ?? "-",
-                            s.deadline.map { Units.formatAge(now - $0) } ?? "-", agoText(s.lastSeen, now: now),
+                            s.deadline.map { Units.formatAge(ClampedTime.subtract(now, $0)) } ?? "-", agoText(s.lastSeen, now: now),
                         ]
                     }))
         }

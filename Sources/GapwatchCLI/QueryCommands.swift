@@ -59,6 +59,12 @@ struct AgentsCommand: ParsableCommand {
     struct Response: Decodable {
         var agents: [AgentInfo]
         var rejected: [RejectedAgentInfo]?
+        var clockToleranceMs: Millis?
+
+        enum CodingKeys: String, CodingKey {
+            case agents, rejected
+            case clockToleranceMs = "clock_tolerance_ms"
+        }
     }
 
     func run() throws {
@@ -73,11 +79,11 @@ struct AgentsCommand: ParsableCommand {
         } else {
             print(
                 renderTable(
-                    ["AGENT", "SERVICE", "HOST", "VERSION", "LAST SEEN", "LAST SEQ", "DROPPED", "SKEW"],
+                    ["AGENT", "SERVICE", "HOST", "VERSION", "LAST SEEN", "LAST SEQ", "DROPPED", "CLOCK"],
                     agents.map { a in
                         [
-                            a.id, a.service, a.host, a.version, "\(Units.formatAge(now - a.lastSeen)) ago", "\(a.lastSeq)",
-                            "\(a.droppedOverflow + a.droppedCorrupt)", "\(a.clockSkewMs)ms",
+                            a.id, a.service, a.host, a.version, "\(Units.formatAge(ClampedTime.subtract(now, a.lastSeen))) ago", "\(a.lastSeq)",
+                            "\(ClampedTime.add(a.droppedOverflow, a.droppedCorrupt))", Self.clock(a, toleranceMs: response.clockToleranceMs),
                         ]
                     }))
         }
@@ -89,9 +95,28 @@ struct AgentsCommand: ParsableCommand {
                 rejected.map { r in
                     [
                         r.claimedAgentID.isEmpty ? "-" : r.claimedAgentID, r.tokenID ?? "-", r.source.isEmpty ? "-" : r.source, r.reason.rawValue,
-                        "\(r.count)", "\(Units.formatAge(now - r.firstSeen)) ago", "\(Units.formatAge(now - r.lastSeen)) ago",
+                        "\(r.count)", "\(Units.formatAge(ClampedTime.subtract(now, r.firstSeen))) ago", "\(Units.formatAge(ClampedTime.subtract(now, r.lastSeen))) ago",
                     ]
                 }))
+    }
+}
+
+extension AgentsCommand {
+    /// "+120ms ok", "3h 12m ahead: OFF (over 5m); 40 corrected, 2 refused".
+    static func clock(_ agent: AgentInfo, toleranceMs: Millis?) -> String {
+        let skew = agent.clockSkewMs
+        let size = skew == .min ? Units.formatAge(.max) : Units.formatAge(skew < 0 ? -skew : skew)
+        var text: String
+        if let tolerance = toleranceMs, skew > tolerance || skew < -tolerance {
+            text = "\(size) \(skew < 0 ? "ahead" : "behind"): OFF (over \(Units.formatDuration(tolerance)))"
+        } else {
+            text = "\(skew)ms" + (toleranceMs == nil ? "" : " ok")
+        }
+        var counts: [String] = []
+        if agent.clockCorrected > 0 { counts.append("\(agent.clockCorrected) corrected") }
+        if agent.clockRefused > 0 { counts.append("\(agent.clockRefused) refused") }
+        if !counts.isEmpty { text += "; " + counts.joined(separator: ", ") }
+        return text
     }
 }
 

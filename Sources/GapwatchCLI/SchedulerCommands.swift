@@ -113,7 +113,7 @@ struct LocksCommand: ParsableCommand {
                     locks.map { l in
                         [
                             l.name, l.state, l.holder ?? "-", l.ageMs.map(Units.formatAge) ?? "-",
-                            l.expiresAt.map { $0 >= now ? "in \(Units.formatAge($0 - now))" : "\(Units.formatAge(now - $0)) ago" } ?? "-",
+                            l.expiresAt.map { $0 >= now ? "in \(Units.formatAge(ClampedTime.subtract($0, now)))" : "\(Units.formatAge(ClampedTime.subtract(now, $0))) ago" } ?? "-",
                             agoText(l.seenAt, now: now), l.reason ?? "-",
                         ]
                     }))

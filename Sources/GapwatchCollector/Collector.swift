@@ -92,7 +92,9 @@ public enum Collector {
         ActionsController(runtime: runtime).register(on: v1)
         SchedulerController(runtime: runtime).register(on: v1)
         InsightController(runtime: runtime).register(on: v1)
-        QueryController(database: runtime.database, rejections: runtime.rejections).register(on: v1)
+        QueryController(
+            database: runtime.database, rejections: runtime.rejections, clockToleranceMs: runtime.config.detection.clockSkew.toleranceMs
+        ).register(on: v1)
         AgentStreamsController(database: runtime.database).register(on: v1)
         TokensController(tokens: runtime.tokens).register(on: v1)
         ChecksController(database: runtime.database, detector: runtime.detector).register(on: v1)

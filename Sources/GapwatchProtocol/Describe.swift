@@ -11,6 +11,20 @@ extension Units {
     }
 }
 
+extension Units {
+    /// `ratio` as a percentage for people: "90%", "99.5%", and "99.9%" for anything just below
+    /// 100 % (never rounded up to a complete-looking "100%"). Any Double works, however large (a
+    /// derived count far above its source), infinite or NaN: this never traps.
+    public static func formatPercent(_ ratio: Double) -> String {
+        let p = ratio * 100
+        guard p.isFinite else { return p.isNaN ? "?%" : (p > 0 ? "inf%" : "-inf%") }
+        if p >= 99.95 && p < 100 { return "99.9%" }
+        let tenths = (p * 10).rounded() / 10
+        if tenths == tenths.rounded(), let whole = Int64(exactly: tenths) { return "\(whole)%" }
+        return "\(tenths)%"
+    }
+}
+
 extension TimeParsing {
     /// `2026-01-22 19:00:05 UTC`: RFC 3339 without the milliseconds, easier to read in a table.
     public static func formatForPeople(_ ms: Millis) -> String {

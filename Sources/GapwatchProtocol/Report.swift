@@ -94,19 +94,61 @@ public struct ReportResponse: Codable, Sendable, Equatable {
     /// was stored and `ackedSeq` stays below it; the agent rotates to a new spool id and sends the
     /// records again under it. Absent otherwise.
     public var conflictingSeq: UInt64?
+    /// Observations of this report the collector acknowledged without storing them, one by one
+    /// (e.g. dated beyond its clock tolerance). `acked_seq` covers them: the agent must not send
+    /// them again, and counts them. On the wire only when not empty.
+    public var refused: [RefusedObservation]
 
-    public init(ackedSeq: UInt64, stored: Int, duplicates: Int, commands: [AgentCommand] = [], conflictingSeq: UInt64? = nil) {
+    public init(
+        ackedSeq: UInt64, stored: Int, duplicates: Int, commands: [AgentCommand] = [], conflictingSeq: UInt64? = nil,
+        refused: [RefusedObservation] = []
+    ) {
         self.ackedSeq = ackedSeq
         self.stored = stored
         self.duplicates = duplicates
         self.commands = commands
         self.conflictingSeq = conflictingSeq
+        self.refused = refused
     }
 
     enum CodingKeys: String, CodingKey {
         case ackedSeq = "acked_seq"
-        case stored, duplicates, commands
+        case stored, duplicates, commands, refused
         case conflictingSeq = "conflicting_seq"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        ackedSeq = try c.decode(UInt64.self, forKey: .ackedSeq)
+        stored = try c.decode(Int.self, forKey: .stored)
+        duplicates = try c.decode(Int.self, forKey: .duplicates)
+        commands = try c.decode([AgentCommand].self, forKey: .commands)
+        conflictingSeq = try c.decodeIfPresent(UInt64.self, forKey: .conflictingSeq)
+        refused = try c.decodeIfPresent([RefusedObservation].self, forKey: .refused) ?? []
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ackedSeq, forKey: .ackedSeq)
+        try c.encode(stored, forKey: .stored)
+        try c.encode(duplicates, forKey: .duplicates)
+        try c.encode(commands, forKey: .commands)
+        try c.encodeIfPresent(conflictingSeq, forKey: .conflictingSeq)
+        if !refused.isEmpty { try c.encode(refused, forKey: .refused) }
+    }
+}
+
+/// One observation of a report that the collector acknowledged but did not store or apply, and
+/// why. `field` names what was wrong (`observations[3].observed_at`), as in an error body.
+public struct RefusedObservation: Codable, Sendable, Equatable {
+    public var seq: UInt64
+    public var field: String
+    public var reason: String
+
+    public init(seq: UInt64, field: String, reason: String) {
+        self.seq = seq
+        self.field = field
+        self.reason = reason
     }
 }
 

@@ -256,8 +256,8 @@ struct ReportParser {
         }
         func small(_ value: Int64?, _ key: String) throws(Failure) -> Int? {
             guard let value else { return nil }
-            guard let int = Int(exactly: value), int >= Int32.min, int <= Int32.max else {
-                throw Failure(message: "\(path).\(key): \(value) is out of range")
+            guard FieldLimits.exitCodes.contains(value), let int = Int(exactly: value) else {
+                throw Failure(message: "\(path).\(key): \(value) is out of range (\(FieldLimits.exitCodes.lowerBound) to \(FieldLimits.exitCodes.upperBound))")
             }
             return int
         }

@@ -102,6 +102,9 @@ public enum TimeParsing {
 
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-01-22T19:00:00.000Z`.
     public static func format(_ ms: Millis) -> String {
+        // ±273,790 years (JavaScript's Date range): far beyond any valid time, and small enough
+        // that no step below can overflow, whatever a caller passes (Int64.min included).
+        let ms = min(max(ms, -8_640_000_000_000_000), 8_640_000_000_000_000)
         let totalSeconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
         let milli = Int(ms - totalSeconds * 1000)
         var days = Int(totalSeconds / 86_400)

@@ -79,7 +79,7 @@ extension ObservationBody {
         switch self {
         case .heartbeat(let h):
             try check(name: h.name, field: "\(path).name")
-            if let d = h.durationMs, d < 0 { throw ValidationError(field: "\(path).duration_ms", message: "must not be negative") }
+            if let d = h.durationMs { try check(duration: d, field: "\(path).duration_ms") }
             try check(optionalText: h.message, field: "\(path).message", max: FieldLimits.text)
         case .probe(let p):
             if let job = p.job { try check(name: job, field: "\(path).job") }
@@ -91,11 +91,11 @@ extension ObservationBody {
                 throw ValidationError(field: "\(path).http_status", message: "a probe needs http_status or error")
             }
             try check(optionalText: p.error, field: "\(path).error", max: FieldLimits.text)
-            if p.latencyMs < 0 { throw ValidationError(field: "\(path).latency_ms", message: "must not be negative") }
+            try check(duration: p.latencyMs, field: "\(path).latency_ms")
         case .count(let c):
             try check(identifier: c.dataset, field: "\(path).dataset")
             try check(partition: c.partition, field: "\(path).partition")
-            if c.count < 0 { throw ValidationError(field: "\(path).count", message: "\(c.count) is negative; a count is 0 or more") }
+            try check(count: c.count, field: "\(path).count")
         case .itemStatus(let s):
             try check(identifier: s.itemKind, field: "\(path).item_kind")
             if s.itemKind.contains("/") {
@@ -116,8 +116,8 @@ extension ObservationBody {
             try check(token: a.actionID, field: "\(path).action_id", max: FieldLimits.id, allowed: "._:-")
             try check(optionalText: a.outputTail, field: "\(path).output_tail", max: FieldLimits.outputTail)
         case .dropped(let d):
-            if d.overflow < 0 { throw ValidationError(field: "\(path).overflow", message: "must not be negative") }
-            if d.corrupt < 0 { throw ValidationError(field: "\(path).corrupt", message: "must not be negative") }
+            try check(count: d.overflow, field: "\(path).overflow")
+            try check(count: d.corrupt, field: "\(path).corrupt")
         case .job(let j):
             try check(name: j.name, field: "\(path).name")
             if let t = j.target { try check(name: t, field: "\(path).target", max: FieldLimits.url) }
@@ -267,6 +267,22 @@ func check(token: String, field: @autoclosure () -> String, max: Int, allowed: S
             throw ValidationError(
                 field: field(), message: "'\(token)' may hold only letters, digits and \(allowed.map { "'\($0)'" }.joined(separator: " "))")
         }
+    }
+}
+
+/// A count: 0 ... `FieldLimits.maxCount`.
+func check(count: Int64, field: @autoclosure () -> String) throws(ValidationError) {
+    if count < 0 { throw ValidationError(field: field(), message: "\(count) is negative; a count is 0 or more") }
+    if count > FieldLimits.maxCount {
+        throw ValidationError(field: field(), message: "\(count) is above the largest count, \(FieldLimits.maxCount) (2^53-1)")
+    }
+}
+
+/// A duration in milliseconds: 0 ... `FieldLimits.maxDurationMs` (366 days).
+func check(duration: Int64, field: @autoclosure () -> String) throws(ValidationError) {
+    if duration < 0 { throw ValidationError(field: field(), message: "\(duration) is negative; a duration is 0 or more") }
+    if duration > FieldLimits.maxDurationMs {
+        throw ValidationError(field: field(), message: "\(duration) ms is longer than the longest duration, \(FieldLimits.maxDurationMs) ms (366 days)")
     }
 }
 

@@ -41,8 +41,9 @@ final class CheckDescriptionTests: XCTestCase {
         } while Date() < deadline
         let expects = Dictionary(uniqueKeysWithValues: checks.map { ($0.name, $0.expects) })
         XCTAssertEqual(
-            Set(checks.map(\.kind)), ["heartbeat", "liveness", "expectation", "completeness", "stale_items", "freshness", "job_targets", "stuck_locks"],
-            "one check of every kind")
+            Set(checks.map(\.kind)),
+            ["heartbeat", "liveness", "expectation", "completeness", "stale_items", "freshness", "job_targets", "stuck_locks", "clock_skew"],
+            "one check of every kind (the test report's sent_at, in January 2026, makes agent-1's clock look far behind)")
         for check in checks {
             XCTAssertFalse(check.expects.contains("?"), "\(check.kind) \(check.name): \(check.expects)")
             XCTAssertFalse(check.expects.contains("cannot describe"), "\(check.kind) \(check.name): \(check.expects)")
@@ -50,6 +51,7 @@ final class CheckDescriptionTests: XCTestCase {
         XCTAssertEqual(expects["loop"], "a ping 'scraper-loop' every 5m (grace 1m)")
         XCTAssertEqual(expects["nightly"], "a ping 'nightly-export' at each cron '0 6 * * *' (America/New_York) from service scrapers (grace 15m)")
         XCTAssertEqual(expects["agent:agent-1"], "anything from the agent every 30s (grace 1m)")
+        XCTAssertEqual(expects["clock:agent-1"], "the agent's clock within 5m of the collector's, judged from its reports' sent_at")
         XCTAssertEqual(
             expects["post-game"],
             "a RUN of post_game_window within 6h of each cron '0 19 * * *' (America/New_York), when nba_raw.schedule has rows for the date (grace 10m)")

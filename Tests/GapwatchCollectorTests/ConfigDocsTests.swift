@@ -83,6 +83,7 @@ final class ConfigDocsTests: XCTestCase {
           - {name: e, workflow: w, window: {cron: '0 19 * * *', duration: 6h}, only_when: {dataset: d}}
         liveness: {enabled: true}
         probe_failures: {after: 3, forget_after: 7d}
+        clock_skew: {tolerance: 5m, incidents: true}
         notify:
           channels:
             - {name: n, kind: webhook, url: 'http://127.0.0.1:9/x'}

@@ -262,7 +262,7 @@ final class DetectionTests: DetectionHarness {
             }
         }
         XCTAssertEqual(error(SilenceRequest(duration: "1h")), "rule: a silence needs at least one of rule, subject or labels (it would silence everything)")
-        XCTAssertEqual(error(SilenceRequest(rule: "hartbeat", duration: "1h")), "rule: rule: 'hartbeat' is not one of heartbeat, liveness, workflow_gap, completeness, stale_items, freshness, target_unhealthy, job_no_success, stuck_lock, probe_failing")
+        XCTAssertEqual(error(SilenceRequest(rule: "hartbeat", duration: "1h")), "rule: rule: 'hartbeat' is not one of heartbeat, liveness, workflow_gap, completeness, stale_items, freshness, target_unhealthy, job_no_success, stuck_lock, probe_failing, clock_skew")
         XCTAssertEqual(
             error(SilenceRequest(rule: "heartbeat", startsAt: "2030-01-02T00:00:00Z", endsAt: "2030-01-01T00:00:00Z")),
             "ends_at: the range is reversed or empty: ends_at is not after starts_at")

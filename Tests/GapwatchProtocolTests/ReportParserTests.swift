@@ -21,7 +21,7 @@ final class ReportParserTests: XCTestCase {
             .heartbeat(Heartbeat(name: "nightly \"export\"", status: .fail, durationMs: 0, exitCode: -2, message: text)),
             .probe(TargetProbe(job: "job/ü", target: "https://x.example/a?b=c&d=é", error: "connection refused", latencyMs: 3, healthy: false)),
             .probe(TargetProbe(target: "http://x/", httpStatus: 503, latencyMs: 9_000, healthy: false)),
-            .count(Count(dataset: "nba_raw.bdl_player_boxscores", partition: "2026-01-22", count: Int64.max)),
+            .count(Count(dataset: "nba_raw.bdl_player_boxscores", partition: "2026-01-22", count: FieldLimits.maxCount)),
             .itemStatus(ItemStatus(itemKind: "game", itemID: "0022500612", status: "In Progress", referenceTime: 1_769_108_400_000)),
             .decision(WorkflowDecision(workflow: "post_game_window_1", decision: .skip, reason: text)),
             .lock(LockSighting(name: "workflow_controller", holder: nil)),

@@ -5,6 +5,8 @@ import Hummingbird
 struct QueryController {
     let database: AppDatabase
     let rejections: RejectedAgents
+    /// `clock_skew.tolerance`, shown beside the agents' skews.
+    var clockToleranceMs = ClockSkewConfig.defaultToleranceMs
 
     func register(on group: RouterGroup<CollectorContext>) {
         group.get("agents", use: agents)
@@ -15,11 +17,17 @@ struct QueryController {
     struct AgentsResponse: Encodable {
         var agents: [AgentInfo]
         var rejected: [RejectedAgentInfo]
+        var clockToleranceMs: Millis
+
+        enum CodingKeys: String, CodingKey {
+            case agents, rejected
+            case clockToleranceMs = "clock_tolerance_ms"
+        }
     }
 
     @Sendable func agents(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireReader()
-        return jsonResponse(AgentsResponse(agents: try database.agents(), rejected: try rejections.list()))
+        return jsonResponse(AgentsResponse(agents: try database.agents(), rejected: try rejections.list(), clockToleranceMs: clockToleranceMs))
     }
 
     @Sendable func timeline(request: Request, context: CollectorContext) async throws -> Response {

@@ -86,8 +86,8 @@ public final class ActionRunner: Sendable {
         logger.notice("action started", metadata: ["action": "\(action.id)", "name": "\(action.name)", "attempt": "\(attempt)"])
         guard case .webhook = definition.target else { return }
         // Each call runs in a task of its own: a slow endpoint holds one max_concurrent slot, not
-        // the pass (follow-ups and other starts go on). After a crash the action's running
-        // deadline (timeout + 1 m) sends it back to a retry.
+        // the pass (follow-ups and other starts go on). A call cut off by a stop is called again
+        // at the next start (`settleInterruptedCalls`).
         calls.start(action.id) { [self] in
             do {
                 try await call(action, definition, attempt: attempt, now: now)
@@ -103,8 +103,7 @@ public final class ActionRunner: Sendable {
         guard case .webhook(let method, let url, let headers, let body) = definition.target else { return }
         let channel = ChannelConfig(name: action.name, kind: .webhook, url: url, headers: headers, timeoutMs: definition.timeoutMs)
         let payload = Array(fill(body, action.parameters, json: true).utf8)
-        let requestHeaders = [("Content-Type", "application/json"), ("Idempotency-Key", "gapwatch-\(action.id)-\(attempt)"), ("User-Agent", "gapwatch")]
-            + headers.map { ($0.key, $0.value) }
+        let requestHeaders = Self.webhookHeaders(actionID: action.id, attempt: attempt) + headers.map { ($0.key, $0.value) }
         let began = WallClock.monotonicNanos()
         let outcome = await offPool { ChannelDelivery.post(channel: channel, headers: requestHeaders, body: payload, method: method) }
         // On the pass's clock (tests drive it), advanced by how long the call took.
@@ -118,6 +117,40 @@ public final class ActionRunner: Sendable {
             current.attempts = attempt
             try fail(current, detail: "\(action.name) failed: \(detail)", retry: retryable, notBefore: retryAfterMs.map { done + $0 }, now: done)
         }
+    }
+
+    /// What every webhook call of an action carries: one `Idempotency-Key` per action, the same on
+    /// every attempt and on a call repeated after a collector restart, so a receiver can drop a
+    /// repeat; `Gapwatch-Attempt` tells a deliberate retry (a new number) from a repeat of one call.
+    static func webhookHeaders(actionID: String, attempt: Int) -> [(String, String)] {
+        [("Content-Type", "application/json"), ("Idempotency-Key", "gapwatch-\(actionID)"), ("Gapwatch-Attempt", "\(attempt)"), ("User-Agent", "gapwatch")]
+    }
+
+    /// At start: webhook calls that were in flight when the collector stopped (killed, power
+    /// lost) died with it, and nothing will ever answer them. Each such action is settled at once
+    /// as interrupted and due again now, keeping its attempt number (the call may have reached
+    /// the receiver, which the same Idempotency-Key and attempt let it recognise), instead of
+    /// holding a `max_concurrent` slot until its timeout and then counting as a failure.
+    /// Returns how many were settled.
+    @discardableResult
+    public func settleInterruptedCalls(now: Millis) throws -> Int {
+        let interrupted = try database.pool.write { db in
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM actions WHERE state = 'running' AND kind = 'webhook' ORDER BY id")
+            for id in ids {
+                let detail = "the collector stopped while the webhook call was in flight; calling again under the same Idempotency-Key"
+                try db.execute(
+                    sql: """
+                        UPDATE actions SET state = 'pending', attempts = MAX(attempts - 1, 0), updated_at = ?, next_attempt_at = ?,
+                            detail = ?, result_outcome = NULL
+                        WHERE id = ?
+                        """, arguments: [now, now, detail, id])
+                try CollectorTimeline.append(
+                    db, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "interrupted: \(detail)")), at: now)
+            }
+            return ids
+        }
+        for id in interrupted { logger.notice("webhook action interrupted by a restart; calling again", metadata: ["action": "\(id)"]) }
+        return interrupted.count
     }
 
     /// Webhook calls in flight, by action id.
@@ -297,6 +330,11 @@ struct ActionService: Service {
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
+            do {
+                try runner.settleInterruptedCalls(now: WallClock.nowMillis())
+            } catch {
+                logger.error("cannot settle webhook actions interrupted by the last stop", metadata: ["error": "\(error)"])
+            }
             // The scheduled catch-up (e.g. every morning): every rule over its whole lookback.
             var nextCatchUp = runner.config.catchUp?.next(after: WallClock.nowMillis())
             while !Task.isCancelled {

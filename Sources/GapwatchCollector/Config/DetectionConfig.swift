@@ -52,6 +52,17 @@ public struct ProbeFailuresConfig: Sendable {
     public var forgetAfterMs: Millis = 7 * 86_400_000
 }
 
+/// Agents' clocks (`clock_skew:`). An agent's skew is the collector's receive time minus the
+/// report's `sent_at` (positive: the agent's clock is behind).
+public struct ClockSkewConfig: Sendable {
+    public static let defaultToleranceMs: Millis = 300_000
+    /// How far an observation may be dated after its receive time, and how far an agent's clock
+    /// may be off before its `clock_skew` incident opens.
+    public var toleranceMs: Millis = ClockSkewConfig.defaultToleranceMs
+    /// false: no clock checks and no clock_skew incidents (times are still bounded).
+    public var incidents = true
+}
+
 /// Where and how incident state changes are sent (`notify:`).
 public struct NotifyConfig: Sendable {
     public var channels: [ChannelConfig] = []
@@ -78,6 +89,7 @@ public struct DetectionConfig: Sendable {
     public var expectations: [RunExpectationConfig] = []
     public var liveness = LivenessConfig()
     public var probeFailures = ProbeFailuresConfig()
+    public var clockSkew = ClockSkewConfig()
     public var notify = NotifyConfig()
     /// How often the evaluator looks for due checks at the latest.
     public var evaluateIntervalMs: Millis = 250
@@ -120,6 +132,16 @@ extension DetectionConfig {
         if var m = try reader.map("probe_failures") {
             probeFailures.after = try m.int("after", allowZero: true) ?? probeFailures.after
             probeFailures.forgetAfterMs = try m.duration("forget_after") ?? probeFailures.forgetAfterMs
+            try m.finish()
+        }
+        if var m = try reader.map("clock_skew") {
+            if let tolerance = try m.duration("tolerance") {
+                guard (1_000...86_400_000).contains(tolerance) else {
+                    throw ConfigError("clock_skew.tolerance: \(Units.formatDuration(tolerance)) is outside 1s...1d")
+                }
+                clockSkew.toleranceMs = tolerance
+            }
+            clockSkew.incidents = try m.bool("incidents") ?? clockSkew.incidents
             try m.finish()
         }
         if var m = try reader.map("notify") {

@@ -130,8 +130,5 @@ extension Dashboard {
         DashboardHTML.link(["story"], [("subject", "dataset:\(check.derived)"), ("subject", "dataset:\(check.source)"), ("partition", date)])
     }
 
-    func percent(_ ratio: Double) -> String {
-        let p = ratio * 100
-        return p >= 99.95 && p < 100 ? "99.9%" : p == p.rounded() ? "\(Int(p))%" : "\((p * 10).rounded() / 10)%"
-    }
+    func percent(_ ratio: Double) -> String { Units.formatPercent(ratio) }
 }

@@ -102,7 +102,7 @@ func dashTime(_ ms: Millis?) -> String {
 /// `<time>` with the absolute time as its title and the age as its text (`5m ago`, `in 3m`).
 func dashAgo(_ ms: Millis?, now: Millis) -> String {
     guard let ms else { return "–" }
-    let text = ms <= now ? Units.formatAge(now - ms) + " ago" : "in " + Units.formatAge(ms - now)
+    let text = ms <= now ? Units.formatAge(ClampedTime.subtract(now, ms)) + " ago" : "in " + Units.formatAge(ClampedTime.subtract(ms, now))
     return "<time title=\"\(esc(dashTime(ms)))\">\(esc(text))</time>"
 }
 

@@ -34,6 +34,10 @@ struct CheckRouting: Sendable {
     var locks: [Int64] = []
     /// A probe's failed runs in a row that open its incident; 0: probe checks are off.
     var probeFailuresAfter = 0
+    /// How far an observation may be dated after its receive time (`clock_skew.tolerance`).
+    var clockToleranceMs = ClockSkewConfig.defaultToleranceMs
+    /// Whether agents whose clocks are off get a clock check (`clock_skew.incidents`).
+    var clockChecks = false
 }
 
 /// Rule names: they key incidents (rule + subject) and are what silences match.
@@ -42,6 +46,7 @@ enum RuleName {
     static let liveness = "liveness"
     static let workflowGap = "workflow_gap"
     static let probeFailing = IncidentRule.probeFailing.rawValue
+    static let clockSkew = IncidentRule.clockSkew.rawValue
 }
 
 /// Evaluates due checks: heartbeat checks, agents' liveness and run expectations. Pure rules
@@ -90,6 +95,7 @@ public final class Detector: Sendable {
                 }
                 try db.execute(sql: "DELETE FROM checks WHERE kind = 'liveness'")
             }
+            try syncClockChecks(db, now: now)
             if config.probeFailures.after == 0 {
                 for name in try String.fetchAll(db, sql: "SELECT name FROM checks WHERE kind = 'probe'") {
                     try incidents(db).resolve(rule: RuleName.probeFailing, subject: name, reason: "probe checks were turned off in the config", at: now)
@@ -132,6 +138,8 @@ public final class Detector: Sendable {
             var routing = CheckRouting()
             routing.livenessEnabled = config.liveness.enabled
             routing.probeFailuresAfter = config.probeFailures.after
+            routing.clockToleranceMs = config.clockSkew.toleranceMs
+            routing.clockChecks = config.clockSkew.incidents
             for check in config.checks {
                 routing.pings[check.ping, default: []].append(
                     .init(checkID: ids[check.name]!, service: check.service, agentLabels: check.agentLabels))
@@ -197,6 +205,8 @@ public final class Detector: Sendable {
                     try evaluateStuckLocks(db, row: row, now: now)
                 case "probe":
                     try evaluateProbe(db, row: row, now: now)
+                case "clock_skew":
+                    try evaluateClock(db, row: row, now: now)
                 default:
                     try db.cachedStatement(sql: "UPDATE checks SET next_due = NULL WHERE id = ?").execute(arguments: [row["id"] as Int64])
                 }

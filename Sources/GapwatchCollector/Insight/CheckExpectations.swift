@@ -63,6 +63,8 @@ extension Detector {
         case "probe":
             let after = config.probeFailures.after
             return ("the agent's probe runs without failing (an incident after \(after) failed run\(after == 1 ? "" : "s") in a row)", 0)
+        case "clock_skew":
+            return ("the agent's clock within \(Units.formatDuration(config.clockSkew.toleranceMs)) of the collector's, judged from its reports' sent_at", 0)
         default:
             return ("a \(kind) check (this collector cannot describe the kind)", 0)
         }
@@ -82,10 +84,7 @@ extension Detector {
     }
 
     /// "90%", "99.5%".
-    static func percent(_ ratio: Double) -> String {
-        let value = (ratio * 1000).rounded() / 10
-        return value == value.rounded() ? "\(Int(value))%" : "\(value)%"
-    }
+    static func percent(_ ratio: Double) -> String { Units.formatPercent(ratio) }
 
     private static func notConfigured(_ kind: String) -> (String, Millis) {
         ("nothing: this \(kind) check is no longer in the config", 0)

@@ -105,7 +105,7 @@ public final class CollectorMetrics: Sendable {
         if result.stored > 0 { observationsStored.increment(by: result.stored) }
         if result.duplicates > 0 { duplicates.increment(by: result.duplicates) }
         if result.refusedResults > 0 { refusedActionResults.increment(by: result.refusedResults) }
-        for lagMs in result.storedLagsMs { ingestLag.recordNanoseconds(max(0, lagMs) * 1_000_000) }
+        for lagMs in result.storedLagsMs { ingestLag.recordNanoseconds(min(max(0, lagMs), Int64.max / 1_000_000) * 1_000_000) }
     }
 
     /// One evaluation pass finished.

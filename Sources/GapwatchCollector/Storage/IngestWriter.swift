@@ -21,6 +21,8 @@ public struct IngestResult: Sendable, Equatable {
     var refusedResults = 0
     /// Lines for the collector's log, written once the transaction committed.
     var notices: [IngestNotice] = []
+    /// Observations acknowledged but not stored, one by one (dated beyond the clock tolerance).
+    public internal(set) var refused: [RefusedObservation] = []
 }
 
 /// A line the ingest writer logs after a commit (a stream rebound, a restored spool found).
@@ -176,6 +178,8 @@ struct WriterCache: Sendable {
     var automaticCheckIDs: [String: Int64] = [:]
     /// Stream id → its last seq run (the one ending at the highest stored seq); nil: none yet.
     var lastRuns: [Int64: SeqRun?] = [:]
+    /// Agent id → whether its clock was off by more than the tolerance in its last report.
+    var clockOff: [String: Bool] = [:]
 }
 
 /// Seqs `from...to` of one stream are all stored (see `stream_seq_runs`).
@@ -211,7 +215,7 @@ private struct BatchWriter {
             // Same identity as last time: only the liveness columns change (no label JSON to encode).
             try db.cachedStatement(
                 sql: "UPDATE agents SET last_seen = MAX(last_seen, ?), clock_skew_ms = ? WHERE id = ?"
-            ).execute(arguments: [receivedAt, receivedAt - report.sentAt, agent.id])
+            ).execute(arguments: [receivedAt, ClampedTime.subtract(receivedAt, report.sentAt), agent.id])
         } else {
             try upsertAgent(report, receivedAt: receivedAt)
             cache.agents[agent.id] = snapshot
@@ -239,7 +243,14 @@ private struct BatchWriter {
         var lags: [Millis] = []
         var conflict: UInt64?
         var refusedResults = 0
-        for observation in report.observations {
+        let clock = ClockBound(receivedAt: receivedAt, sentAt: report.sentAt, toleranceMs: routing.clockToleranceMs)
+        var refused: [RefusedObservation] = []
+        var corrected = 0
+        for (index, sent) in report.observations.enumerated() {
+            guard let (observation, moved) = bounded(sent, index: index, by: clock, refused: &refused) else {
+                maxSeq = max(maxSeq, sent.seq)  // a refused observation is acknowledged too
+                continue
+            }
             let body = observation.body
             let seq = Int64(observation.seq)
             if let current = run, seq <= current.to {
@@ -247,7 +258,7 @@ private struct BatchWriter {
                     // A repeat: stored before, so it changes nothing now. One whose stored copy
                     // differs is a reused seq (a spool restored from a copy): it and everything
                     // after it wait for the agent to send them again under a new spool id.
-                    guard try storedCopyMatches(observation, agentID: agent.id, streamID: streamID) else {
+                    guard try storedCopyMatches(observation, sentAt: sent.observedAt, agentID: agent.id, streamID: streamID, clock: clock) else {
                         conflict = observation.seq
                         break
                     }
@@ -274,7 +285,7 @@ private struct BatchWriter {
             sqlite3_bind_int64(s, 1, streamID)
             sqlite3_bind_int64(s, 2, seq)
             sqlite3_bind_int64(s, 3, observation.observedAt)
-            sqlite3_bind_int64(s, 4, receivedAt - observation.observedAt)
+            sqlite3_bind_int64(s, 4, ClampedTime.subtract(receivedAt, observation.observedAt))
             sqlite3_bind_int64(s, 5, Int64(body.kind.storageCode))
             sqlite3_bind_int64(s, 6, subjectID)
             bind(s, 7, c.status)
@@ -293,7 +304,8 @@ private struct BatchWriter {
             }
             guard sqlite3_changes(db.sqliteConnection) > 0 else { continue }
             stored += 1
-            lags.append(receivedAt - observation.observedAt)
+            if moved { corrected += 1 }
+            lags.append(ClampedTime.subtract(receivedAt, observation.observedAt))
             maxStoredAt = max(maxStoredAt ?? observation.observedAt, observation.observedAt)
             if case .dropped(let d) = body { dropped = d }
             // Effects only for what was stored: a repeat must not move a lock, a job or an action.
@@ -308,6 +320,7 @@ private struct BatchWriter {
         if routing.livenessEnabled, let maxStoredAt {
             try recordLiveness(agentID: agent.id, observedAt: maxStoredAt, now: receivedAt)
         }
+        try recordClock(agentID: agent.id, clock: clock, corrected: corrected, refused: refused.count, now: receivedAt)
         let acked = try Int64.fetchOne(
             db.cachedStatement(
                 sql: "UPDATE streams SET last_seq = MAX(last_seq, ?), last_seen = ? WHERE id = ? RETURNING last_seq"),
@@ -339,7 +352,39 @@ private struct BatchWriter {
         return IngestResult(
             ackedSeq: ackedSeq, stored: stored, duplicates: processed - stored,
             commands: holdsCommands ? try waitingCommands(agentID: agent.id, streamID: streamID, now: receivedAt) : [],
-            conflictingSeq: conflict, storedLagsMs: lags, refusedResults: refusedResults, notices: notices)
+            conflictingSeq: conflict, storedLagsMs: lags, refusedResults: refusedResults, notices: notices, refused: refused)
+    }
+
+    /// `sent` as stored, its times judged by the collector's clock (see `ClockBound`), and whether
+    /// its observed_at was corrected for the agent's clock; nil when it is refused (added to `refused`).
+    private func bounded(_ sent: Observation, index: Int, by clock: ClockBound, refused: inout [RefusedObservation]) -> (Observation, Bool)? {
+        switch clock.judge(sent, index: index) {
+        case .accept(let observation, let corrected): return (observation, corrected)
+        case .refuse(let refusal):
+            refused.append(refusal)
+            return nil
+        }
+    }
+
+    /// Counts an agent's corrected and refused observations, and keeps its clock check
+    /// (`clock:ID`, judged by the detector) in step: made when its clock is first off by more than
+    /// the tolerance, and due whenever that changes.
+    private mutating func recordClock(agentID: String, clock: ClockBound, corrected: Int, refused: Int, now: Millis) throws {
+        if corrected > 0 || refused > 0 {
+            try db.cachedStatement(
+                sql: "UPDATE agents SET clock_corrected = clock_corrected + ?, clock_refused = clock_refused + ? WHERE id = ?"
+            ).execute(arguments: [corrected, refused, agentID])
+        }
+        guard routing.clockChecks, cache.clockOff[agentID] != clock.clockOff else { return }
+        cache.clockOff[agentID] = clock.clockOff
+        let name = "clock:\(agentID)"
+        let checkID: Int64?
+        if clock.clockOff {
+            checkID = try automaticCheck(name, kind: "clock_skew", reason: "the agent's clock is off", now: now)
+        } else {
+            checkID = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM checks WHERE name = ?"), arguments: [name])
+        }
+        try markDue(checkID.map { [$0] }, now: now)
     }
 
     /// What a stored observation changes besides the timeline: the checks, jobs, locks and actions
@@ -404,9 +449,14 @@ private struct BatchWriter {
 
     /// Whether the stored observation with this seq is `observation` itself (sent again after a
     /// lost answer) rather than another under a reused seq (a spool restored from a copy). Looked
-    /// up by the table's full key, so a repeat costs one index probe. A copy pruned by retention
-    /// counts as different: the agent then sends it again under a new spool id, which loses nothing.
-    private mutating func storedCopyMatches(_ observation: Observation, agentID: String, streamID: Int64) throws -> Bool {
+    /// up by the table's key over a short time range, so a repeat costs one index range probe: a
+    /// clock correction (see `ClockBound`) only moves times back, by the agent's skew of that
+    /// send, which may differ a little from this one's. A copy pruned by retention, or one moved by
+    /// a very different skew, counts as different: the agent then sends it again under a new spool
+    /// id, which loses nothing.
+    private mutating func storedCopyMatches(
+        _ observation: Observation, sentAt sentObservedAt: Millis, agentID: String, streamID: Int64, clock: ClockBound
+    ) throws -> Bool {
         let body = observation.body
         let name = body.subject(agentID: agentID)
         let subjectID: Int64?
@@ -419,9 +469,12 @@ private struct BatchWriter {
             db.cachedStatement(
                 sql: """
                     SELECT kind, status, part, num, code, at1, at2, text, target FROM observations
-                    WHERE subject_id = ? AND observed_at = ? AND stream_id = ? AND seq = ?
+                    WHERE subject_id = ? AND observed_at BETWEEN ? AND ? AND stream_id = ? AND seq = ?
                     """),
-            arguments: [subjectID, observation.observedAt, streamID, Int64(observation.seq)])
+            arguments: [
+                subjectID, ClampedTime.subtract(observation.observedAt, ClampedTime.add(clock.toleranceMs, 60_000)),
+                max(sentObservedAt, observation.observedAt), streamID, Int64(observation.seq),
+            ])
         else { return false }
         let stored = ObservationColumns(
             status: row["status"], part: row["part"], num: row["num"], code: row["code"], at1: row["at1"], at2: row["at2"],
@@ -563,7 +616,7 @@ private struct BatchWriter {
                 """
         ).execute(arguments: [
             agent.id, agent.service, agent.host, agent.version, labels, report.bootID, receivedAt, receivedAt,
-            receivedAt - report.sentAt,
+            ClampedTime.subtract(receivedAt, report.sentAt),
         ])
     }
 

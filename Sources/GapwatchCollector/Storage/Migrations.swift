@@ -324,6 +324,15 @@ extension AppDatabase {
                         (SELECT s.id FROM streams s WHERE s.agent_id = agents.id ORDER BY s.last_seen DESC, s.id DESC LIMIT 1);
                     """)
         }
+        migrator.registerMigration("v14-clock-skew") { db in
+            // Observations whose time was corrected for the agent's clock, and ones refused as
+            // dated too far after their receive time (see ClockBound).
+            try db.execute(
+                sql: """
+                    ALTER TABLE agents ADD COLUMN clock_corrected INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE agents ADD COLUMN clock_refused INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return migrator
     }
 

@@ -17,6 +17,10 @@ public struct AgentInfo: Codable, Sendable, Equatable {
     public var droppedCorrupt: Int64
     /// Collector receive time minus the agent's `sent_at` in its latest report (positive: agent clock behind).
     public var clockSkewMs: Int64
+    /// Stored observations whose time was moved back by the agent's skew (its clock ran ahead).
+    public var clockCorrected: Int64 = 0
+    /// Observations refused as dated after their receive time plus the clock tolerance.
+    public var clockRefused: Int64 = 0
 
     enum CodingKeys: String, CodingKey {
         case id, service, host, version, labels
@@ -27,6 +31,8 @@ public struct AgentInfo: Codable, Sendable, Equatable {
         case droppedOverflow = "dropped_overflow"
         case droppedCorrupt = "dropped_corrupt"
         case clockSkewMs = "clock_skew_ms"
+        case clockCorrected = "clock_corrected"
+        case clockRefused = "clock_refused"
     }
 }
 
@@ -100,8 +106,10 @@ extension AppDatabase {
                 sql: """
                     SELECT a.*,
                         COALESCE((SELECT last_seq FROM streams s WHERE s.agent_id = a.id ORDER BY last_seen DESC, id DESC LIMIT 1), 0) AS last_seq,
-                        COALESCE((SELECT SUM(dropped_overflow) FROM streams s WHERE s.agent_id = a.id), 0) AS dropped_overflow,
-                        COALESCE((SELECT SUM(dropped_corrupt) FROM streams s WHERE s.agent_id = a.id), 0) AS dropped_corrupt
+                        -- TOTAL, not SUM: SUM stops the query with an error when a sum passes 2^63;
+                        -- TOTAL is a float, which CAST brings back, held at the largest integer.
+                        (SELECT CAST(TOTAL(dropped_overflow) AS INTEGER) FROM streams s WHERE s.agent_id = a.id) AS dropped_overflow,
+                        (SELECT CAST(TOTAL(dropped_corrupt) AS INTEGER) FROM streams s WHERE s.agent_id = a.id) AS dropped_corrupt
                     FROM agents a WHERE a.id != '@collector' ORDER BY a.id
                     """)
             return rows.map { row in
@@ -110,8 +118,9 @@ extension AppDatabase {
                 return AgentInfo(
                     id: row["id"], service: row["service"], host: row["host"], version: row["version"], labels: labels,
                     bootID: row["boot_id"], firstSeen: row["first_seen"], lastSeen: row["last_seen"],
-                    lastSeq: UInt64(row["last_seq"] as Int64), droppedOverflow: row["dropped_overflow"],
-                    droppedCorrupt: row["dropped_corrupt"], clockSkewMs: row["clock_skew_ms"])
+                    lastSeq: UInt64(clamping: row["last_seq"] as Int64), droppedOverflow: row["dropped_overflow"],
+                    droppedCorrupt: row["dropped_corrupt"], clockSkewMs: row["clock_skew_ms"], clockCorrected: row["clock_corrected"],
+                    clockRefused: row["clock_refused"])
             }
         }
     }
@@ -194,7 +203,7 @@ extension AppDatabase {
                 entries.append(
                     TimelineEntry(
                         agentID: row["agent_id"], spoolID: row["spool_id"], subject: subject, receivedAt: row["received_at"],
-                        observation: Observation(seq: UInt64(seq), observedAt: observedAt, body: body)))
+                        observation: Observation(seq: UInt64(clamping: seq), observedAt: observedAt, body: body)))
                 last = TimelineCursor(observedAt: observedAt, streamID: row["stream_id"], seq: seq)
             }
             let more = rows.count > filter.limit

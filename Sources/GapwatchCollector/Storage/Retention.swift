@@ -82,7 +82,9 @@ public struct Retention: Sendable {
             sql: """
                 INSERT INTO daily_rollups (subject_id, kind, day, observations, first_at, last_at, failed, num_min, num_max, num_sum)
                 SELECT o.subject_id, o.kind, strftime('%Y-%m-%d', o.observed_at / 1000, 'unixepoch'), COUNT(*), MIN(o.observed_at), MAX(o.observed_at),
-                       SUM(o.status IN ('fail', 'unhealthy', 'FAIL', 'failed', 'timeout', 'rejected')), MIN(o.num), MAX(o.num), SUM(o.num)
+                       COALESCE(SUM(o.status IN ('fail', 'unhealthy', 'FAIL', 'failed', 'timeout', 'rejected')), 0), MIN(o.num), MAX(o.num),
+                       -- TOTAL, not SUM: a sum past 2^63 must not stop pruning; CAST holds it at the largest integer.
+                       CASE WHEN COUNT(o.num) = 0 THEN NULL ELSE CAST(TOTAL(o.num) AS INTEGER) END
                 FROM observations o JOIN temp.prune_batch b
                     ON b.subject_id = o.subject_id AND b.observed_at = o.observed_at AND b.stream_id = o.stream_id AND b.seq = o.seq
                 GROUP BY 1, 2, 3
@@ -92,7 +94,7 @@ public struct Retention: Sendable {
                     failed = failed + excluded.failed,
                     num_min = MIN(COALESCE(num_min, excluded.num_min), COALESCE(excluded.num_min, num_min)),
                     num_max = MAX(COALESCE(num_max, excluded.num_max), COALESCE(excluded.num_max, num_max)),
-                    num_sum = COALESCE(num_sum, 0) + COALESCE(excluded.num_sum, 0)
+                    num_sum = CAST(COALESCE(num_sum, 0) + COALESCE(excluded.num_sum, 0) AS INTEGER)
                 """)
         try db.execute(
             sql: """

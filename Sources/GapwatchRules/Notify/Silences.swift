@@ -25,6 +25,8 @@ public enum IncidentRule: String, CaseIterable, Sendable {
     /// An agent's probe failed `probe_failures.after` runs in a row: its command failed or its
     /// output could not be read (subject probe:AGENT/PROBE).
     case probeFailing = "probe_failing"
+    /// An agent's clock is off by more than `clock_skew.tolerance` (subject clock:AGENT).
+    case clockSkew = "clock_skew"
 
     /// The names, in declaration order.
     public static var names: [String] { allCases.map(\.rawValue) }

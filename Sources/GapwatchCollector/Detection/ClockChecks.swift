@@ -1,0 +1,68 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// Agents' clocks: an agent whose reports' `sent_at` is off the collector's receive time by more
+/// than `clock_skew.tolerance` has a check `clock:ID` (made by the ingest writer when that first
+/// happens, judged when it changes) and, while it is off, a `clock_skew` incident. It resolves at
+/// the first report whose clock is within the tolerance again.
+extension Detector {
+    /// With `clock_skew.incidents: false`, the clock checks go and their incidents resolve.
+    func syncClockChecks(_ db: Database, now: Millis) throws {
+        if config.clockSkew.incidents {
+            // The tolerance may have changed: judge every clock again.
+            try db.execute(sql: "UPDATE checks SET next_due = ? WHERE kind = 'clock_skew' AND state != 'paused'", arguments: [now])
+            return
+        }
+        for name in try String.fetchAll(db, sql: "SELECT name FROM checks WHERE kind = 'clock_skew'") {
+            try incidents(db).resolve(rule: RuleName.clockSkew, subject: name, reason: "clock checks were turned off in the config", at: now)
+        }
+        try db.execute(sql: "DELETE FROM checks WHERE kind = 'clock_skew'")
+    }
+
+    func evaluateClock(_ db: Database, row: Row, now: Millis) throws {
+        let id: Int64 = row["id"]
+        let name: String = row["name"]
+        let agentID = String(name.dropFirst("clock:".count))
+        guard config.clockSkew.incidents, let current = CheckState(rawValue: row["state"]), current != .paused,
+            let agent = try Row.fetchOne(db.cachedStatement(sql: "SELECT service, clock_skew_ms FROM agents WHERE id = ?"), arguments: [agentID])
+        else {
+            try db.cachedStatement(sql: "UPDATE checks SET next_due = NULL WHERE id = ?").execute(arguments: [id])
+            return
+        }
+        let skew: Millis = agent["clock_skew_ms"]
+        let tolerance = config.clockSkew.toleranceMs
+        let state: CheckState
+        let reason: String
+        if skew > tolerance || skew < -tolerance {
+            reason = Self.clockReason(agentID: agentID, skewMs: skew, toleranceMs: tolerance)
+            var labels = ["agent": agentID]
+            if let service: String = agent["service"], !service.isEmpty { labels["service"] = service }
+            try incidents(db).open(rule: RuleName.clockSkew, subject: name, reason: reason, labels: labels, feederAgent: nil, at: now)
+            if current != .down { logger.notice("agent clock off", metadata: ["agent.id": "\(agentID)", "clock_skew_ms": "\(skew)"]) }
+            state = .down
+        } else {
+            reason = "agent \(agentID)'s clock is within \(Units.formatDuration(tolerance)) of the collector's (off by \(Self.clockAmount(skew)))"
+            if current == .down {
+                try incidents(db).resolve(rule: RuleName.clockSkew, subject: name, reason: "the clock is right again: \(reason)", at: now)
+            }
+            state = .up
+        }
+        try db.cachedStatement(
+            sql: "UPDATE checks SET state = ?, reason = ?, next_due = NULL, changed_at = CASE WHEN state != ? THEN ? ELSE changed_at END WHERE id = ?"
+        ).execute(arguments: [state.rawValue, reason, state.rawValue, now, id])
+    }
+
+    /// Why a clock incident is open, in one sentence; what the collector does with the agent's times.
+    static func clockReason(agentID: String, skewMs: Millis, toleranceMs: Millis) -> String {
+        let what = "agent \(agentID)'s clock is \(clockAmount(skewMs)) \(skewMs < 0 ? "ahead of" : "behind") the collector's (tolerance \(Units.formatDuration(toleranceMs)))"
+        return skewMs < 0
+            ? "\(what): its observations are stored moved back by that much, and any still dated after their receive time plus the tolerance are refused"
+            : "\(what): its observations are stored as dated, so they look late to its checks"
+    }
+
+    /// "3h 12m", "45s": the size of a skew, rounded for people.
+    static func clockAmount(_ skewMs: Millis) -> String {
+        skewMs == .min ? Units.formatAge(.max) : Units.formatAge(skewMs < 0 ? -skewMs : skewMs)
+    }
+}
