@@ -49,7 +49,7 @@ public enum Collector {
         actions.healVerifier.verify = { action in try detector.actionHealed(action) }
         return CollectorRuntime(
             config: config, database: database, tokens: tokens,
-            writer: IngestWriter(database: database, logger: logger, routing: routing, metrics: metrics), detector: detector,
+            writer: IngestWriter(database: database, logger: logger, routing: routing, ownership: config.ownership, metrics: metrics), detector: detector,
             notifier: Notifier(database: database, detection: config.detection, collectorName: HostName.current(), logger: logger, metrics: metrics),
             actions: actions, metrics: metrics, rejections: RejectedAgents(database: database, metrics: metrics))
     }
@@ -93,6 +93,7 @@ public enum Collector {
         InsightController(runtime: runtime).register(on: v1)
         QueryController(database: runtime.database, rejections: runtime.rejections).register(on: v1)
         TokensController(tokens: runtime.tokens).register(on: v1)
+        OwnersController(database: runtime.database, ownership: runtime.config.ownership).register(on: v1)
         ChecksController(database: runtime.database, detector: runtime.detector).register(on: v1)
         IncidentsController(database: runtime.database).register(on: v1)
         SilencesController(database: runtime.database).register(on: v1)

@@ -83,17 +83,37 @@ public struct ReportResponse: Codable, Sendable, Equatable {
     public var duplicates: Int
     /// Work for the agent. Always present; empty until remediation is configured.
     public var commands: [AgentCommand]
+    /// Observations of this report the collector refused one by one (absent when none). They are
+    /// acknowledged with the rest (`acked_seq` covers them): the agent counts them and never sends
+    /// them again, since the same claim would be refused again.
+    public var refused: [RefusedObservation]?
 
-    public init(ackedSeq: UInt64, stored: Int, duplicates: Int, commands: [AgentCommand] = []) {
+    public init(ackedSeq: UInt64, stored: Int, duplicates: Int, commands: [AgentCommand] = [], refused: [RefusedObservation]? = nil) {
         self.ackedSeq = ackedSeq
         self.stored = stored
         self.duplicates = duplicates
         self.commands = commands
+        self.refused = refused
     }
 
     enum CodingKeys: String, CodingKey {
         case ackedSeq = "acked_seq"
-        case stored, duplicates, commands
+        case stored, duplicates, commands, refused
+    }
+}
+
+/// One observation of an accepted report that the collector did not store, and why.
+public struct RefusedObservation: Codable, Sendable, Equatable {
+    public var seq: UInt64
+    /// A stable code: `not_owner` (a fact another agent owns; see protocol/README.md "Fact owners").
+    public var error: String
+    /// What was refused and who may report it, for people.
+    public var message: String
+
+    public init(seq: UInt64, error: String, message: String) {
+        self.seq = seq
+        self.error = error
+        self.message = message
     }
 }
 

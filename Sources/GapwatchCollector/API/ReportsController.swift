@@ -52,13 +52,15 @@ struct ReportsController {
         }
         let result: IngestResult
         do {
-            result = try await writer.ingest(report, receivedAt: WallClock.nowMillis())
+            result = try await writer.ingest(report, receivedAt: WallClock.nowMillis(), token: identity)
         } catch {
             // Nothing of this report was committed; the agent keeps it spooled and retries.
             throw APIError.unavailable("storage unavailable, nothing was stored: \(error)")
         }
         return jsonResponse(
-            ReportResponse(ackedSeq: result.ackedSeq, stored: result.stored, duplicates: result.duplicates, commands: result.commands))
+            ReportResponse(
+                ackedSeq: result.ackedSeq, stored: result.stored, duplicates: result.duplicates, commands: result.commands,
+                refused: result.refused.isEmpty ? nil : result.refused))
     }
 }
 

@@ -26,6 +26,8 @@ public struct CollectorConfig: Sendable {
     public var detection = DetectionConfig()
     /// Completeness and staleness rules, actions and their guardrails.
     public var remediation = RemediationConfig()
+    /// Agents' vouched-for service and labels (`agents:`) and who may report which facts (`owners:`).
+    public var ownership = OwnershipConfig()
 
     public init() {}
 
@@ -101,6 +103,7 @@ public struct CollectorConfig: Sendable {
         try config.detection.parse(&reader)
         var names = Set(config.detection.checks.map(\.name) + config.detection.expectations.map(\.name))
         try config.remediation.parse(&reader, names: &names)
+        try config.ownership.parse(&reader)
         try reader.finish()
         for (i, expectation) in config.detection.expectations.enumerated() {
             if let rerun = expectation.rerun, config.remediation.actions[rerun] == nil {

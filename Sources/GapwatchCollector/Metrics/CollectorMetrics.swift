@@ -22,6 +22,8 @@ public final class CollectorMetrics: Sendable {
     private let ingestDuration: Metrics.Timer
     private let observationsStored: Metrics.Counter
     private let duplicates: Metrics.Counter
+    /// Observations refused because another agent owns their fact, by observation kind.
+    private let refused: [ObservationKind: Metrics.Counter]
     private let ingestLag: Metrics.Timer
     private let evaluationDuration: Metrics.Timer
     private let checksEvaluated: Metrics.Counter
@@ -56,6 +58,10 @@ public final class CollectorMetrics: Sendable {
         ingestDuration = Metrics.Timer(label: MetricName.ingestDuration, factory: factory)
         observationsStored = Metrics.Counter(label: MetricName.observationsStored, factory: factory)
         duplicates = Metrics.Counter(label: MetricName.duplicates, factory: factory)
+        refused = Dictionary(
+            uniqueKeysWithValues: [ObservationKind.job, .probe, .lock, .count, .heartbeat].map {
+                ($0, Metrics.Counter(label: MetricName.refused, dimensions: [("kind", $0.rawValue)], factory: factory))
+            })
         ingestLag = Metrics.Timer(label: MetricName.ingestLag, factory: factory)
         evaluationDuration = Metrics.Timer(label: MetricName.evaluationDuration, factory: factory)
         checksEvaluated = Metrics.Counter(label: MetricName.checksEvaluated, factory: factory)
@@ -101,6 +107,7 @@ public final class CollectorMetrics: Sendable {
     func ingestCommitted(_ result: IngestResult) {
         if result.stored > 0 { observationsStored.increment(by: result.stored) }
         if result.duplicates > 0 { duplicates.increment(by: result.duplicates) }
+        for kind in result.refusedKinds { refused[kind]?.increment() }
         for lagMs in result.storedLagsMs { ingestLag.recordNanoseconds(max(0, lagMs) * 1_000_000) }
     }
 

@@ -9,6 +9,7 @@ enum MetricName {
     static let ingestRejected = "gapwatch_ingest_rejected_total"
     static let observationsStored = "gapwatch_ingest_observations_stored_total"
     static let duplicates = "gapwatch_ingest_duplicates_total"
+    static let refused = "gapwatch_ingest_refused_total"
     static let ingestLag = "gapwatch_ingest_lag_seconds"
     static let evaluationDuration = "gapwatch_rule_evaluation_duration_seconds"
     static let checksEvaluated = "gapwatch_checks_evaluated_total"
@@ -25,6 +26,7 @@ enum MetricName {
         ingestDuration: "Time from a report request reaching the router to its transaction's commit (200 answers)",
         observationsStored: "Observations stored (new agent, spool and seq)",
         duplicates: "Observations received again and dropped as duplicates",
+        refused: "Observations refused one by one because another agent owns their fact, by kind (gapwatch agents lists who)",
         ingestLag: "received_at minus observed_at of each stored observation (late data, e.g. a drained spool)",
         evaluationDuration: "Duration of one rule evaluation pass over the due checks",
         checksEvaluated: "Checks evaluated by the rule evaluation passes",

@@ -13,6 +13,10 @@ public struct IngestResult: Sendable, Equatable {
     public var commands: [AgentCommand] = []
     /// received_at - observed_at of each stored observation (ms), for the ingest lag histogram.
     var storedLagsMs: [Millis] = []
+    /// Observations refused one by one (facts another agent owns): acknowledged, not stored.
+    public var refused: [RefusedObservation] = []
+    /// The kinds of the refused observations, for the refusal metric.
+    var refusedKinds: [ObservationKind] = []
 }
 
 /// The collector's single writer. Reports that arrive while a transaction is being written wait
@@ -30,6 +34,8 @@ public actor IngestWriter {
     public private(set) var committedReports = 0
     /// Which checks observations feed; set by the detector once the config is synced.
     private var routing = CheckRouting()
+    /// Who may report which facts, and what the config vouches for about agents.
+    private let ownership: OwnershipConfig
     private let metrics: CollectorMetrics?
 
     func setRouting(_ routing: CheckRouting) { self.routing = routing }
@@ -37,6 +43,7 @@ public actor IngestWriter {
     private struct Pending {
         var report: Report
         var receivedAt: Millis
+        var token: TokenIdentity?
         var continuation: CheckedContinuation<IngestResult, any Error>
     }
 
@@ -44,19 +51,22 @@ public actor IngestWriter {
         self.database = database
         self.logger = logger
         self.metrics = nil
+        self.ownership = OwnershipConfig()
     }
 
-    init(database: AppDatabase, logger: Logger, routing: CheckRouting, metrics: CollectorMetrics? = nil) {
+    init(database: AppDatabase, logger: Logger, routing: CheckRouting, ownership: OwnershipConfig = OwnershipConfig(), metrics: CollectorMetrics? = nil) {
         self.database = database
         self.logger = logger
         self.routing = routing
+        self.ownership = ownership
         self.metrics = metrics
     }
 
     /// Stores `report` (deduplicating by agent, spool and seq) and returns once it is committed.
-    public func ingest(_ report: Report, receivedAt: Millis) async throws -> IngestResult {
+    /// `token`: the token it came with, whose bound service and labels the agent is judged by.
+    public func ingest(_ report: Report, receivedAt: Millis, token: TokenIdentity? = nil) async throws -> IngestResult {
         try await withCheckedThrowingContinuation { continuation in
-            pending.append(Pending(report: report, receivedAt: receivedAt, continuation: continuation))
+            pending.append(Pending(report: report, receivedAt: receivedAt, token: token, continuation: continuation))
             if !flushing {
                 flushing = true
                 Task { await self.flushPending() }
@@ -68,16 +78,17 @@ public actor IngestWriter {
         while !pending.isEmpty {
             let group = pending
             pending = []
-            let items = group.map { ($0.report, $0.receivedAt) }
+            let items = group.map { ($0.report, $0.receivedAt, $0.token) }
             let known = cache
             let routing = self.routing
+            let ownership = self.ownership
             do {
                 let outcome = try await database.pool.write { db in
-                    var batch = BatchWriter(db: db, cache: known, routing: routing)
+                    var batch = BatchWriter(db: db, cache: known, routing: routing, ownership: ownership)
                     var results: [IngestResult] = []
                     results.reserveCapacity(items.count)
-                    for (report, receivedAt) in items {
-                        results.append(try batch.store(report, receivedAt: receivedAt))
+                    for (report, receivedAt, token) in items {
+                        results.append(try batch.store(report, receivedAt: receivedAt, token: token))
                     }
                     return (results, batch.cache)
                 }
@@ -116,6 +127,7 @@ struct SeqRun: Equatable, Sendable {
 struct AgentSnapshot: Equatable, Sendable {
     var identity: AgentIdentity
     var bootID: String
+    var binding: AgentBinding
 }
 
 struct StreamKey: Hashable, Sendable {
@@ -128,17 +140,29 @@ private struct BatchWriter {
     let db: Database
     var cache: WriterCache
     let routing: CheckRouting
+    let ownership: OwnershipConfig
+    /// Fact → owner (nil: none), looked up once per transaction: a reassignment commits between
+    /// transactions, so this never outlives what it read.
+    var owners: [String: String?] = [:]
 
-    mutating func store(_ report: Report, receivedAt: Millis) throws -> IngestResult {
+    init(db: Database, cache: WriterCache, routing: CheckRouting, ownership: OwnershipConfig) {
+        self.db = db
+        self.cache = cache
+        self.routing = routing
+        self.ownership = ownership
+    }
+
+    mutating func store(_ report: Report, receivedAt: Millis, token: TokenIdentity?) throws -> IngestResult {
         let agent = report.agent
-        let snapshot = AgentSnapshot(identity: agent, bootID: report.bootID)
+        let binding = ownership.binding(agentID: agent.id, token: token)
+        let snapshot = AgentSnapshot(identity: agent, bootID: report.bootID, binding: binding)
         if cache.agents[agent.id] == snapshot {
             // Same identity as last time: only the liveness columns change (no label JSON to encode).
             try db.cachedStatement(
                 sql: "UPDATE agents SET last_seen = MAX(last_seen, ?), clock_skew_ms = ? WHERE id = ?"
             ).execute(arguments: [receivedAt, receivedAt - report.sentAt, agent.id])
         } else {
-            try upsertAgent(report, receivedAt: receivedAt)
+            try upsertAgent(report, binding: binding, receivedAt: receivedAt)
             cache.agents[agent.id] = snapshot
         }
         let streamID = try stream(StreamKey(agentID: agent.id, spoolID: report.spoolID), at: receivedAt)
@@ -158,13 +182,24 @@ private struct BatchWriter {
         var maxObservedAt: Millis = .min
         var dropped: DroppedRecords?
         var lags: [Millis] = []
+        var refused: [RefusedObservation] = []
+        var refusedKinds: [ObservationKind] = []
         for observation in report.observations {
             let body = observation.body
             maxObservedAt = max(maxObservedAt, observation.observedAt)
+            if let refusal = try ownershipRefusal(observation, agentID: agent.id, binding: binding, now: receivedAt) {
+                // Not stored and no effect; its seq is taken, so the ack covers it and a resend is a duplicate.
+                maxSeq = max(maxSeq, observation.seq)
+                guard try takeSeq(Int64(observation.seq), streamID: streamID, run: &run, runChanged: &runChanged) else { continue }
+                try tallyRefusal(refusal, agentID: agent.id, now: receivedAt)
+                refused.append(refusal.observation)
+                refusedKinds.append(body.kind)
+                continue
+            }
             switch body {
             case .heartbeat(let ping):
                 if let targets = routing.pings[ping.name] {
-                    for target in targets where target.accepts(agent) {
+                    for target in targets where target.accepts(binding) {
                         try recordPing(ping, observedAt: observation.observedAt, checkID: target.checkID, agentID: agent.id, now: receivedAt)
                     }
                 }
@@ -206,17 +241,7 @@ private struct BatchWriter {
             }
             maxSeq = max(maxSeq, observation.seq)
             let seq = Int64(observation.seq)
-            if let current = run, seq <= current.to {
-                guard try isGapBelow(streamID, seq: seq, lastRun: current) else { continue }
-                try saveRun(streamID, SeqRun(from: seq, to: seq))
-            } else if let current = run, seq == current.to + 1 {
-                run = SeqRun(from: current.from, to: seq)
-                runChanged = true
-            } else {
-                if let current = run, runChanged { try saveRun(streamID, current) }
-                run = SeqRun(from: seq, to: seq)
-                runChanged = true
-            }
+            guard try takeSeq(seq, streamID: streamID, run: &run, runChanged: &runChanged) else { continue }
             let subjectID = try subject(body.subject(agentID: agent.id))
             // Bound with the C API: GRDB's StatementArguments boxing cost a third of ingest's time.
             let c = body.columns
@@ -259,6 +284,9 @@ private struct BatchWriter {
             db.cachedStatement(
                 sql: "UPDATE streams SET last_seq = MAX(last_seq, ?), last_seen = ? WHERE id = ? RETURNING last_seq"),
             arguments: [Int64(maxSeq), receivedAt, streamID]) ?? 0
+        if !refused.isEmpty {
+            try db.cachedStatement(sql: "UPDATE agents SET refused = refused + ? WHERE id = ?").execute(arguments: [refused.count, agent.id])
+        }
         if let dropped {
             try db.cachedStatement(
                 sql: """
@@ -268,8 +296,83 @@ private struct BatchWriter {
             ).execute(arguments: [dropped.overflow, dropped.corrupt, streamID])
         }
         return IngestResult(
-            ackedSeq: UInt64(acked), stored: stored, duplicates: report.observations.count - stored,
-            commands: try waitingCommands(agentID: agent.id, now: receivedAt), storedLagsMs: lags)
+            ackedSeq: UInt64(acked), stored: stored, duplicates: report.observations.count - stored - refused.count,
+            commands: try waitingCommands(agentID: agent.id, now: receivedAt), storedLagsMs: lags, refused: refused, refusedKinds: refusedKinds)
+    }
+
+    /// Marks `seq` of the stream as taken: seqs above the last run are new (the usual case: the
+    /// next records of the spool) and extend it in memory; one at or below it is new only if it
+    /// falls in no stored run. Returns false for a duplicate.
+    private func takeSeq(_ seq: Int64, streamID: Int64, run: inout SeqRun?, runChanged: inout Bool) throws -> Bool {
+        if let current = run, seq <= current.to {
+            guard try isGapBelow(streamID, seq: seq, lastRun: current) else { return false }
+            try saveRun(streamID, SeqRun(from: seq, to: seq))
+        } else if let current = run, seq == current.to + 1 {
+            run = SeqRun(from: current.from, to: seq)
+            runChanged = true
+        } else {
+            if let current = run, runChanged { try saveRun(streamID, current) }
+            run = SeqRun(from: seq, to: seq)
+            runChanged = true
+        }
+        return true
+    }
+
+    // MARK: - Fact owners (see FactOwners)
+
+    /// A refused observation and the fact it stated.
+    struct Refusal {
+        var observation: RefusedObservation
+        var fact: String
+        var entitled: String
+    }
+
+    /// nil when `agentID` may report this observation's fact (recording it as the owner when
+    /// nobody owned it), else why not. The config's owners decide first; where it is silent the
+    /// fact's first reporter owns it.
+    private mutating func ownershipRefusal(_ observation: Observation, agentID: String, binding: AgentBinding, now: Millis) throws -> Refusal? {
+        guard let stated = observation.body.statedFact(routing: routing) else { return nil }
+        switch try ownership.judge(stated, agentID: agentID, binding: binding, owner: { try owner(of: stated.fact) }) {
+        case .accept:
+            return nil
+        case .claim:
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO fact_owners (fact, agent_id, since) VALUES (?, ?, ?)")
+                .execute(arguments: [stated.fact, agentID, now])
+            owners[stated.fact] = .some(agentID)
+            return nil
+        case .refuse(let entitled):
+            let message = "\(stated.fact): agent \(agentID) may not report it; only \(entitled) may"
+            return Refusal(
+                observation: RefusedObservation(seq: observation.seq, error: FactOwners.refusalCode, message: message), fact: stated.fact,
+                entitled: entitled)
+        }
+    }
+
+    private mutating func owner(of fact: String) throws -> String? {
+        if let known = owners[fact] { return known }
+        let owner = try String.fetchOne(db.cachedStatement(sql: "SELECT agent_id FROM fact_owners WHERE fact = ?"), arguments: [fact])
+        owners[fact] = .some(owner)
+        return owner
+    }
+
+    /// Counts a refusal under its agent and fact: the first `maxRefusedFactsPerAgent` facts an agent
+    /// was refused keep a row each (a flood of invented names cannot grow the table); the agent's
+    /// `refused` column counts them all.
+    private func tallyRefusal(_ refusal: Refusal, agentID: String, now: Millis) throws {
+        let seq = Int64(refusal.observation.seq)
+        try db.cachedStatement(
+            sql: """
+                UPDATE refused_claims SET count = count + 1, owner = ?3, last_at = MAX(last_at, ?4), last_seq = ?5
+                WHERE agent_id = ?1 AND fact = ?2
+                """
+        ).execute(arguments: [agentID, refusal.fact, refusal.entitled, now, seq])
+        guard db.changesCount == 0 else { return }
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO refused_claims (agent_id, fact, owner, count, first_at, last_at, last_seq)
+                SELECT ?1, ?2, ?3, 1, ?4, ?4, ?5 WHERE (SELECT COUNT(*) FROM refused_claims WHERE agent_id = ?1) < ?6
+                """
+        ).execute(arguments: [agentID, refusal.fact, refusal.entitled, now, seq, FactOwners.maxRefusedFactsPerAgent])
     }
 
     /// Commands for the agent: never handed, or handed a minute ago with no result yet (a lost
@@ -392,20 +495,22 @@ private struct BatchWriter {
         }
     }
 
-    private func upsertAgent(_ report: Report, receivedAt: Millis) throws {
+    private func upsertAgent(_ report: Report, binding: AgentBinding, receivedAt: Millis) throws {
         let agent = report.agent
         let labels = String(decoding: ReportCodec.encode(agent.labels), as: UTF8.self)
+        let boundLabels = binding.labels.isEmpty ? nil : String(decoding: ReportCodec.encode(binding.labels), as: UTF8.self)
         try db.cachedStatement(
             sql: """
-                INSERT INTO agents (id, service, host, version, labels, boot_id, first_seen, last_seen, clock_skew_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO agents (id, service, host, version, labels, boot_id, first_seen, last_seen, clock_skew_ms, bound_service, bound_labels)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET service = excluded.service, host = excluded.host,
                     version = excluded.version, labels = excluded.labels, boot_id = excluded.boot_id,
-                    last_seen = MAX(last_seen, excluded.last_seen), clock_skew_ms = excluded.clock_skew_ms
+                    last_seen = MAX(last_seen, excluded.last_seen), clock_skew_ms = excluded.clock_skew_ms,
+                    bound_service = excluded.bound_service, bound_labels = excluded.bound_labels
                 """
         ).execute(arguments: [
             agent.id, agent.service, agent.host, agent.version, labels, report.bootID, receivedAt, receivedAt,
-            receivedAt - report.sentAt,
+            receivedAt - report.sentAt, binding.service, boundLabels,
         ])
     }
 

@@ -17,9 +17,17 @@ public struct AgentInfo: Codable, Sendable, Equatable {
     public var droppedCorrupt: Int64
     /// Collector receive time minus the agent's `sent_at` in its latest report (positive: agent clock behind).
     public var clockSkewMs: Int64
+    /// What its token or the collector config vouches for (check filters and owner rules match
+    /// these); `service` and `labels` above are the report's own claim.
+    public var boundService: String?
+    public var boundLabels: [String: String]?
+    /// Its observations refused because another agent owns their fact (`GET /v1/owners` lists which).
+    public var refused: Int64 = 0
 
     enum CodingKeys: String, CodingKey {
-        case id, service, host, version, labels
+        case id, service, host, version, labels, refused
+        case boundService = "bound_service"
+        case boundLabels = "bound_labels"
         case bootID = "boot_id"
         case firstSeen = "first_seen"
         case lastSeen = "last_seen"
@@ -111,7 +119,8 @@ extension AppDatabase {
                     id: row["id"], service: row["service"], host: row["host"], version: row["version"], labels: labels,
                     bootID: row["boot_id"], firstSeen: row["first_seen"], lastSeen: row["last_seen"],
                     lastSeq: UInt64(row["last_seq"] as Int64), droppedOverflow: row["dropped_overflow"],
-                    droppedCorrupt: row["dropped_corrupt"], clockSkewMs: row["clock_skew_ms"])
+                    droppedCorrupt: row["dropped_corrupt"], clockSkewMs: row["clock_skew_ms"], boundService: row["bound_service"],
+                    boundLabels: TokenStore.labels(row["bound_labels"]), refused: row["refused"])
             }
         }
     }
