@@ -45,7 +45,8 @@ public enum Collector {
             database: database, config: config.detection, remediation: config.remediation, startedAt: WallClock.nowMillis(), logger: logger,
             metrics: metrics)
         let routing = try detector.syncConfig(now: WallClock.nowMillis())
-        let actions = ActionRunner(database: database, config: config.remediation, detection: config.detection, logger: logger)
+        let actions = ActionRunner(
+            database: database, config: config.remediation, detection: config.detection, logger: logger, ownership: config.ownership)
         actions.healVerifier.verify = { action in try detector.actionHealed(action) }
         return CollectorRuntime(
             config: config, database: database, tokens: tokens,

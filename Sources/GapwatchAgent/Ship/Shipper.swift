@@ -37,14 +37,16 @@ public struct ShipperStatus: Sendable, Equatable {
     public var lastOKAt: Millis?
     /// The last failure, cleared by the next success. Never contains the token.
     public var lastError: String?
-    /// Observations the collector refused one by one with 400/413 and that were skipped.
+    /// Observations the collector refused one by one and that were skipped: with 400/413, or
+    /// listed in a 200's `refused` (acknowledged with the rest, never sent again).
     public var rejected: Int64 = 0
 }
 
 /// Ships the spool to the collector, oldest first, on its own thread.
 ///
 /// Follows the protocol README's "Agent retry rules":
-/// - 200 acks what the collector acknowledged and goes on at once while a backlog remains;
+/// - 200 acks what the collector acknowledged and goes on at once while a backlog remains; the
+///   observations it lists as `refused` are acknowledged too: logged and counted, never resent;
 /// - transport errors, 408, 429, 5xx back off exponentially with full jitter (up to 5 min), waiting
 ///   at least `Retry-After` when given;
 /// - 413 halves the batch; 400 `invalid_report` naming `observations[i]` sends the records before it,
@@ -208,6 +210,15 @@ public final class Shipper: @unchecked Sendable {
                         logger.debug("collector sent a command; no command handler", metadata: ["action.id": "\(command.actionID)", "command.name": "\(command.name)"])
                     }
                 }
+            }
+            if let refused = answer.refused, !refused.isEmpty {
+                logger.warning(
+                    "the collector refused observations of this report one by one; they are acknowledged and not sent again",
+                    metadata: meta.merging([
+                        "refused.count": "\(refused.count)", "refused.seqs": "\(refused.prefix(20).map(\.seq))",
+                        "refused.first": "\(refused[0].error): \(refused[0].message)",
+                    ]) { $1 })
+                statusBox.withLock { $0.rejected += Int64(refused.count) }
             }
             if answer.ackedSeq < first.seq {
                 return fail("the collector acknowledged seq \(answer.ackedSeq), below the batch \(first.seq)...\(last.seq)", delay: backoff.next())
