@@ -114,6 +114,13 @@ public struct OwnerRuleInfo: Codable, Sendable, Equatable {
     public var agents: [String]
     public var service: String?
     public var labels: [String: String]
+
+    public init(facts: [String], agents: [String], service: String?, labels: [String: String]) {
+        self.facts = facts
+        self.agents = agents
+        self.service = service
+        self.labels = labels
+    }
 }
 
 /// `GET /v1/owners`.
