@@ -159,8 +159,8 @@ extension ActionRunner {
                     """, arguments: [now - breaker.windowMs, action.key, agentID, scheduler]) ?? 0
             guard total > 0, Double(disabled + 1) > breaker.maxShare * Double(total) else { return nil }
             let percent = Int((breaker.maxShare * 100).rounded())
-            return "breaker: this would be disable \(disabled + 1) of the \(total) job(s) of scheduler \(scheduler ?? "-") on agent \(agentID) "
-                + "within \(Units.formatDuration(breaker.windowMs)), more than \(percent)% (scheduler_targets.breaker)"
+            return "breaker: disabling it would make \(disabled + 1) of the \(total) job(s) of scheduler \(scheduler ?? "-") on agent \(agentID) "
+                + "disabled within \(Units.formatDuration(breaker.windowMs)), more than \(percent)% (scheduler_targets.breaker)"
         }
     }
 }
