@@ -88,17 +88,26 @@ extension ActionRunner {
         }
     }
 
-    /// Says on each due action of a full scope why it waits (written once, when it changes).
+    /// Says on each due action of a full scope why it waits. Written only when it changes: a
+    /// read finds whether any says something else, so a full scope costs no write per pass.
     func noteWaiting(_ full: (rules: [String: String], targets: [String: String]), now: Millis) throws {
-        guard !full.rules.isEmpty || !full.targets.isEmpty else { return }
-        try database.pool.write { db in
+        let condition = "state = 'pending' AND next_attempt_at <= ?2 AND %@ = ?3 AND detail != ?1"
+        var stale: [(column: String, scope: String, detail: String)] = []
+        try database.pool.read { db in
             for (column, scopes) in [("scope_rule", full.rules), ("scope_target", full.targets)] {
                 for (scope, why) in scopes {
-                    try db.execute(
-                        sql: """
-                            UPDATE actions SET detail = ?1 WHERE state = 'pending' AND next_attempt_at <= ?2 AND \(column) = ?3 AND detail != ?1
-                            """, arguments: ["waiting: \(why)", now, scope])
+                    let sql = "SELECT EXISTS (SELECT 1 FROM actions WHERE \(condition.replacingOccurrences(of: "%@", with: column)))"
+                    if try Bool.fetchOne(db, sql: sql, arguments: ["waiting: \(why)", now, scope]) == true {
+                        stale.append((column, scope, "waiting: \(why)"))
+                    }
                 }
+            }
+        }
+        guard !stale.isEmpty else { return }
+        try database.pool.write { db in
+            for (column, scope, detail) in stale {
+                try db.execute(
+                    sql: "UPDATE actions SET detail = ?1 WHERE \(condition.replacingOccurrences(of: "%@", with: column))", arguments: [detail, now, scope])
             }
         }
     }
