@@ -149,6 +149,21 @@ final class HostileAgentEndToEndTests: XCTestCase {
             shown.output)
         let owners = try cli(["owners", "list", "--fact", "lock:*"])
         XCTAssertTrue(owners.output.split(separator: "\n").contains { $0.contains("lock:workflow_controller") && $0.contains("e2e-agent") }, owners.output)
+
+        // An admin may move a fact (and only an admin); a token may bind what its agents are.
+        let moved = try cli(["owners", "reassign", "lock:workflow_controller", "orchestrator-2"])
+        XCTAssertEqual(moved.status, 0, moved.output)
+        XCTAssertTrue(moved.output.contains("lock:workflow_controller is now owned by agent orchestrator-2"), moved.output)
+        let byToken = try cli(["owners", "list", "--fact", "lock:*"])
+        XCTAssertTrue(byToken.output.split(separator: "\n").contains { $0.contains("orchestrator-2") && $0.contains("token tok_") }, byToken.output)
+        let fleet = try cli(["tokens", "create", "--kind", "fleet", "--service", "nba-scrapers", "--label", "role=scraper", "--label", "env=prod"])
+        XCTAssertEqual(fleet.status, 0, fleet.output)
+        XCTAssertTrue(fleet.output.contains("service: nba-scrapers") && fleet.output.contains("labels: env=prod,role=scraper"), fleet.output)
+        let listed = try cli(["tokens", "list"])
+        XCTAssertTrue(listed.output.split(separator: "\n").contains { $0.contains("fleet") && $0.contains("env=prod,role=scraper") }, listed.output)
+        let refusedLabel = try cli(["tokens", "create", "--kind", "read", "--label", "role=x"])
+        XCTAssertNotEqual(refusedLabel.status, 0)
+        XCTAssertTrue(refusedLabel.output.contains("only agent and fleet tokens report"), refusedLabel.output)
     }
 
     struct AgentsList: Decodable { var agents: [AgentInfo] }
