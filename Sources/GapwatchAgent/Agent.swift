@@ -143,7 +143,7 @@ public final class Agent: @unchecked Sendable {
             spoolID: s.spoolID, lastSeq: s.nextSeq - 1, nextSeq: s.nextSeq, ackedSeq: s.ackedSeq, pending: s.backlogRecords,
             pendingBytes: s.backlogBytes, spoolBytes: s.totalBytes, dropped: .init(overflow: s.overflow, corrupt: s.corrupt),
             rejected: ship.rejected, collectorURL: config.collector.url, lastShipAt: ship.lastAttemptAt,
-            lastShipOKAt: ship.lastOKAt, lastError: ship.lastError)
+            lastShipOKAt: ship.lastOKAt, lastError: ship.lastError, refused: ship.refused)
     }
 }
 

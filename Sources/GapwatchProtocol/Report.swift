@@ -83,12 +83,12 @@ public struct ReportResponse: Codable, Sendable, Equatable {
     public var duplicates: Int
     /// Work for the agent. Always present; empty until remediation is configured.
     public var commands: [AgentCommand]
-    /// Observations of this report the collector refused one by one (absent when none). They are
-    /// acknowledged with the rest (`acked_seq` covers them): the agent counts them and never sends
-    /// them again, since the same claim would be refused again.
-    public var refused: [RefusedObservation]?
+    /// Observations of this report the collector acknowledged without storing them, one by one
+    /// (e.g. dated beyond its clock tolerance). `acked_seq` covers them: the agent must not send
+    /// them again, and counts them. On the wire only when not empty.
+    public var refused: [RefusedObservation]
 
-    public init(ackedSeq: UInt64, stored: Int, duplicates: Int, commands: [AgentCommand] = [], refused: [RefusedObservation]? = nil) {
+    public init(ackedSeq: UInt64, stored: Int, duplicates: Int, commands: [AgentCommand] = [], refused: [RefusedObservation] = []) {
         self.ackedSeq = ackedSeq
         self.stored = stored
         self.duplicates = duplicates
@@ -100,20 +100,37 @@ public struct ReportResponse: Codable, Sendable, Equatable {
         case ackedSeq = "acked_seq"
         case stored, duplicates, commands, refused
     }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        ackedSeq = try c.decode(UInt64.self, forKey: .ackedSeq)
+        stored = try c.decode(Int.self, forKey: .stored)
+        duplicates = try c.decode(Int.self, forKey: .duplicates)
+        commands = try c.decode([AgentCommand].self, forKey: .commands)
+        refused = try c.decodeIfPresent([RefusedObservation].self, forKey: .refused) ?? []
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ackedSeq, forKey: .ackedSeq)
+        try c.encode(stored, forKey: .stored)
+        try c.encode(duplicates, forKey: .duplicates)
+        try c.encode(commands, forKey: .commands)
+        if !refused.isEmpty { try c.encode(refused, forKey: .refused) }
+    }
 }
 
-/// One observation of an accepted report that the collector did not store, and why.
+/// One observation of a report that the collector acknowledged but did not store or apply, and
+/// why. `field` names what was wrong (`observations[3].observed_at`), as in an error body.
 public struct RefusedObservation: Codable, Sendable, Equatable {
     public var seq: UInt64
-    /// A stable code: `not_owner` (a fact another agent owns; see protocol/README.md "Fact owners").
-    public var error: String
-    /// What was refused and who may report it, for people.
-    public var message: String
+    public var field: String
+    public var reason: String
 
-    public init(seq: UInt64, error: String, message: String) {
+    public init(seq: UInt64, field: String, reason: String) {
         self.seq = seq
-        self.error = error
-        self.message = message
+        self.field = field
+        self.reason = reason
     }
 }
 

@@ -138,10 +138,10 @@ final class HostileAgentEndToEndTests: XCTestCase {
         let stored = try collector.timeline("agent=forger").map(\.subject)
         XCTAssertTrue(stored.contains("dataset:forger.rows") && stored.contains("ping:forger-loop"), "\(stored)")
         XCTAssertFalse(stored.contains { $0.hasPrefix("job:") || $0.hasPrefix("lock:") }, "\(stored)")
-        XCTAssertEqual(try forgerStatus(forger)["rejected"] as? Int, 121, "the forger counted its 121 refused observations")
+        XCTAssertEqual(try forgerStatus(forger)["refused"] as? Int, 121, "the forger counted its 121 refused observations")
         let agents = try decoded(AgentsList.self, "/v1/agents").agents
         XCTAssertEqual(agents.first { $0.id == "forger" }?.refused, 121)
-        XCTAssertTrue(forger.child?.log.contains("the collector refused observations of this report one by one") ?? false)
+        XCTAssertTrue(forger.child?.log.contains("the collector refused an observation and will not store it") ?? false)
         let shown = try cli(["agents"])
         XCTAssertTrue(shown.output.contains("Refused (observations about facts another agent owns"), shown.output)
         XCTAssertTrue(

@@ -95,7 +95,7 @@ final class FactOwnerTests: XCTestCase {
         let lock = LockSighting(name: "workflow_controller", holder: "worker-7", acquiredAt: now - 60_000, expiresAt: now + 3_600_000)
         let own = try await post("scheduler-agent", token: scheduler, jobs.map(job) + jobs.map { probe($0, healthy: true) } + [.lock(lock)], at: now)
         XCTAssertEqual(own.stored, 81)
-        XCTAssertNil(own.refused)
+        XCTAssertEqual(own.refused, [])
 
         let forged = LockSighting(name: "workflow_controller", holder: "worker-7", acquiredAt: now - 3 * 3_600_000, expiresAt: now - 2 * 3_600_000)
         let honest: [ObservationBody] = [
@@ -106,12 +106,13 @@ final class FactOwnerTests: XCTestCase {
         XCTAssertEqual(answer.stored, 2, "the honest observations are stored")
         XCTAssertEqual(answer.duplicates, 0)
         XCTAssertEqual(answer.ackedSeq, UInt64(attack.count), "refused ones are acknowledged: the agent does not send them again")
-        let refused = try XCTUnwrap(answer.refused)
+        let refused = answer.refused
         XCTAssertEqual(refused.map(\.seq), Array(1...121).map(UInt64.init), "each forged observation, by its seq")
-        XCTAssertTrue(refused.allSatisfy { $0.error == "not_owner" })
+        XCTAssertEqual(refused[0].field, "observations[0].job", "the field that names the fact")
+        XCTAssertEqual(refused[120].field, "observations[120].name")
         XCTAssertEqual(
-            refused[0].message, "job:job-1: agent forger may not report it; only agent scheduler-agent (its owner; gapwatch owners reassign moves it) may")
-        XCTAssertTrue(refused[120].message.hasPrefix("lock:workflow_controller: agent forger may not report it"), refused[120].message)
+            refused[0].reason, "job:job-1: agent forger may not report it; only agent scheduler-agent (its owner; gapwatch owners reassign moves it) may")
+        XCTAssertTrue(refused[120].reason.hasPrefix("lock:workflow_controller: agent forger may not report it"), refused[120].reason)
 
         try await settle()
         let queued = try await get(Actions.self, "/v1/actions").actions.map(\.key)
@@ -143,7 +144,7 @@ final class FactOwnerTests: XCTestCase {
         // A resend (a lost response) is a duplicate: not refused or counted again.
         let resend = try await post("forger", token: forger, attack, at: now + 1_000, resendFrom: 1)
         XCTAssertEqual(resend.duplicates, attack.count)
-        XCTAssertNil(resend.refused)
+        XCTAssertEqual(resend.refused, [])
         let forgerRefused = try await get(Agents.self, "/v1/agents").agents.first { $0.id == "forger" }?.refused
         XCTAssertEqual(forgerRefused, 121)
     }
@@ -233,10 +234,11 @@ final class FactOwnerTests: XCTestCase {
         XCTAssertEqual(firstStored, 1)
         let second = try await post("counter-b", token: b, [count("raw.games", 0), count("bound.x", 1)])
         XCTAssertEqual(second.stored, 1)
-        XCTAssertEqual(second.refused?.map(\.seq), [1])
+        XCTAssertEqual(second.refused.map(\.seq), [1])
+        XCTAssertEqual(second.refused.first?.field, "observations[0].dataset")
         // The config binds bound.*: its first reporter does not matter.
         let a2 = try await post("counter-a", token: a, [count("bound.x", 9)])
-        XCTAssertEqual(a2.refused?.first?.message, "dataset:bound.x: agent counter-a may not report it; only agent counter-b (owners: in the collector config) may")
+        XCTAssertEqual(a2.refused.first?.reason, "dataset:bound.x: agent counter-a may not report it; only agent counter-b (owners: in the collector config) may")
 
         var listing = try await get(OwnersListing.self, "/v1/owners")
         XCTAssertEqual(listing.owners.map(\.fact), ["dataset:raw.games"])
@@ -260,8 +262,8 @@ final class FactOwnerTests: XCTestCase {
         XCTAssertEqual(moved.status, 200, moved.bodyText)
 
         let newOwner = try await post("counter-b", token: b, [count("raw.games", 11)]).refused
-        XCTAssertNil(newOwner, "the new owner is accepted...")
-        let oldOwner = try await post("counter-a", token: a, [count("raw.games", 12)]).refused?.count
+        XCTAssertEqual(newOwner, [], "the new owner is accepted...")
+        let oldOwner = try await post("counter-a", token: a, [count("raw.games", 12)]).refused.count
         XCTAssertEqual(oldOwner, 1, "...the old one refused")
         listing = try await get(OwnersListing.self, "/v1/owners?fact=dataset:raw.*")
         XCTAssertEqual(listing.owners.first?.agentID, "counter-b")
@@ -281,11 +283,11 @@ final class FactOwnerTests: XCTestCase {
         let other = try agentToken("worker-1")
         let sighting = JobSighting(name: "nightly", change: .added, enabled: true, target: "http://127.0.0.1:9/run")
         let first = try await post("worker-1", token: other, [.job(sighting)], labels: ["role": "scheduler"])
-        XCTAssertEqual(first.refused?.first?.message, "job:nightly: agent worker-1 may not report it; only agents bound to role=scheduler (owners: in the collector config) may")
+        XCTAssertEqual(first.refused.first?.reason, "job:nightly: agent worker-1 may not report it; only agents bound to role=scheduler (owners: in the collector config) may")
         let sched1 = try await post("sched-1", token: fleet, [.job(sighting)]).refused
-        XCTAssertNil(sched1)
+        XCTAssertEqual(sched1, [])
         let sched2 = try await post("sched-2", token: fleet, [.job(sighting)]).refused
-        XCTAssertNil(sched2, "every agent of the fleet token carries the label")
+        XCTAssertEqual(sched2, [], "every agent of the fleet token carries the label")
         XCTAssertEqual(try collector.runtime.auditJobs(now: WallClock.nowMillis()).map(\.agentID), ["sched-2"])
     }
 }

@@ -33,6 +33,8 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     public var dropped: Dropped
     /// Observations the collector refused one by one and the agent skipped (also in `dropped.corrupt`).
     public var rejected: Int64
+    /// Observations the collector acknowledged but refused to store (a 200's `refused`).
+    public var refused: Int64
     public var collectorURL: String
     public var lastShipAt: Millis?
     public var lastShipOKAt: Millis?
@@ -42,8 +44,9 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     public init(
         agentID: String, service: String, version: String, bootID: String, spoolID: String, lastSeq: UInt64, nextSeq: UInt64,
         ackedSeq: UInt64, pending: Int, pendingBytes: Int, spoolBytes: Int, dropped: Dropped, rejected: Int64,
-        collectorURL: String, lastShipAt: Millis?, lastShipOKAt: Millis?, lastError: String?
+        collectorURL: String, lastShipAt: Millis?, lastShipOKAt: Millis?, lastError: String?, refused: Int64 = 0
     ) {
+        self.refused = refused
         self.agentID = agentID
         self.service = service
         self.version = version
@@ -65,7 +68,7 @@ public struct AgentStatus: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case agentID = "agent_id"
-        case service, version, dropped, rejected, pending
+        case service, version, dropped, rejected, refused, pending
         case bootID = "boot_id"
         case spoolID = "spool_id"
         case lastSeq = "last_seq"
@@ -95,6 +98,7 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         try c.encode(spoolBytes, forKey: .spoolBytes)
         try c.encode(dropped, forKey: .dropped)
         try c.encode(rejected, forKey: .rejected)
+        try c.encode(refused, forKey: .refused)
         try c.encode(collectorURL, forKey: .collectorURL)
         try c.encode(lastShipAt, forKey: .lastShipAt)
         try c.encode(lastShipOKAt, forKey: .lastShipOKAt)

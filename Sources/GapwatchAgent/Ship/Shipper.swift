@@ -37,16 +37,17 @@ public struct ShipperStatus: Sendable, Equatable {
     public var lastOKAt: Millis?
     /// The last failure, cleared by the next success. Never contains the token.
     public var lastError: String?
-    /// Observations the collector refused one by one and that were skipped: with 400/413, or
-    /// listed in a 200's `refused` (acknowledged with the rest, never sent again).
+    /// Observations the collector refused one by one with 400/413 and that were skipped.
     public var rejected: Int64 = 0
+    /// Observations the collector acknowledged but refused to store, named in a 200's `refused`
+    /// (e.g. dated beyond its clock tolerance): skipped, not sent again.
+    public var refused: Int64 = 0
 }
 
 /// Ships the spool to the collector, oldest first, on its own thread.
 ///
 /// Follows the protocol README's "Agent retry rules":
-/// - 200 acks what the collector acknowledged and goes on at once while a backlog remains; the
-///   observations it lists as `refused` are acknowledged too: logged and counted, never resent;
+/// - 200 acks what the collector acknowledged and goes on at once while a backlog remains;
 /// - transport errors, 408, 429, 5xx back off exponentially with full jitter (up to 5 min), waiting
 ///   at least `Retry-After` when given;
 /// - 413 halves the batch; 400 `invalid_report` naming `observations[i]` sends the records before it,
@@ -211,15 +212,6 @@ public final class Shipper: @unchecked Sendable {
                     }
                 }
             }
-            if let refused = answer.refused, !refused.isEmpty {
-                logger.warning(
-                    "the collector refused observations of this report one by one; they are acknowledged and not sent again",
-                    metadata: meta.merging([
-                        "refused.count": "\(refused.count)", "refused.seqs": "\(refused.prefix(20).map(\.seq))",
-                        "refused.first": "\(refused[0].error): \(refused[0].message)",
-                    ]) { $1 })
-                statusBox.withLock { $0.rejected += Int64(refused.count) }
-            }
             if answer.ackedSeq < first.seq {
                 return fail("the collector acknowledged seq \(answer.ackedSeq), below the batch \(first.seq)...\(last.seq)", delay: backoff.next())
             }
@@ -228,6 +220,7 @@ public final class Shipper: @unchecked Sendable {
             } catch {
                 return fail("cannot record the ack: \(error)", delay: backoff.next())
             }
+            noteRefused(answer.refused, batch: batch, metadata: meta)
             if backoff.failures > 0 { logger.info("shipping to the collector works again", metadata: meta) }
             backoff.reset()
             batchLimit = min(max(1, min(options.batchMax, ReportLimits.default.maxObservations)), batchLimit * 2)
@@ -294,6 +287,24 @@ public final class Shipper: @unchecked Sendable {
         }
         statusBox.withLock { $0.rejected += 1 }
         return .rejected(seq: observation.seq)
+    }
+
+    /// The observations a 200 named as refused one by one: acknowledged (the ack covers them, so
+    /// they leave the spool and are not sent again), counted in `refused` and logged, one line each
+    /// for the first few of a report.
+    private func noteRefused(_ refused: [RefusedObservation], batch: [Observation], metadata: Logger.Metadata) {
+        guard !refused.isEmpty else { return }
+        let sent = Set(batch.map(\.seq))
+        let ours = refused.filter { sent.contains($0.seq) }
+        statusBox.withLock { $0.refused += Int64(ours.count) }
+        for refusal in ours.prefix(5) {
+            logger.warning(
+                "the collector refused an observation and will not store it; skipping it",
+                metadata: metadata.merging(["seq": "\(refusal.seq)", "field": "\(refusal.field)", "reason": "\(refusal.reason)"]) { $1 })
+        }
+        if ours.count > 5 {
+            logger.warning("the collector refused more observations of this report", metadata: metadata.merging(["refused": "\(ours.count)"]) { $1 })
+        }
     }
 
     /// `3` from `observations[3].seq`.

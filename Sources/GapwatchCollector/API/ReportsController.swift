@@ -57,10 +57,18 @@ struct ReportsController {
             // Nothing of this report was committed; the agent keeps it spooled and retries.
             throw APIError.unavailable("storage unavailable, nothing was stored: \(error)")
         }
+        if let first = result.refused.first {
+            // Acknowledged, so the agent does not resend them: say so here too.
+            context.logger.warning(
+                "observations refused one by one",
+                metadata: [
+                    "agent.id": "\(report.agent.id)", "refused": "\(result.refused.count)", "seq": "\(first.seq)", "field": "\(first.field)",
+                    "reason": "\(first.reason)",
+                ])
+        }
         return jsonResponse(
             ReportResponse(
-                ackedSeq: result.ackedSeq, stored: result.stored, duplicates: result.duplicates, commands: result.commands,
-                refused: result.refused.isEmpty ? nil : result.refused))
+                ackedSeq: result.ackedSeq, stored: result.stored, duplicates: result.duplicates, commands: result.commands, refused: result.refused))
     }
 }
 

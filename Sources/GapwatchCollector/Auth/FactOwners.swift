@@ -10,8 +10,6 @@ import GapwatchRules
 enum FactOwners {
     /// Refused facts remembered per agent (`refused_claims`); later ones are only counted.
     static let maxRefusedFactsPerAgent = 20
-    /// The refusal's code in a report response.
-    static let refusalCode = "not_owner"
 }
 
 /// The fact an observation states, and how ownership applies to it.
@@ -29,6 +27,8 @@ struct StatedFact: Equatable {
     }
     var fact: String
     var mode: Mode
+    /// The observation's field that names the fact (for the refusal's `field`).
+    var field: String
 }
 
 extension ObservationBody {
@@ -36,13 +36,13 @@ extension ObservationBody {
     /// decision, the agent's own records) and for pings that feed no configured check.
     func statedFact(routing: CheckRouting) -> StatedFact? {
         switch self {
-        case .job(let job): return StatedFact(fact: "job:\(job.name)", mode: .claims)
-        case .probe(let probe): return probe.job.map { StatedFact(fact: "job:\($0)", mode: .ownerOnly) }
-        case .lock(let lock): return StatedFact(fact: "lock:\(lock.name)", mode: .claims)
-        case .count(let count): return StatedFact(fact: "dataset:\(count.dataset)", mode: .claims)
+        case .job(let job): return StatedFact(fact: "job:\(job.name)", mode: .claims, field: "name")
+        case .probe(let probe): return probe.job.map { StatedFact(fact: "job:\($0)", mode: .ownerOnly, field: "job") }
+        case .lock(let lock): return StatedFact(fact: "lock:\(lock.name)", mode: .claims, field: "name")
+        case .count(let count): return StatedFact(fact: "dataset:\(count.dataset)", mode: .claims, field: "dataset")
         case .heartbeat(let ping):
             guard let targets = routing.pings[ping.name] else { return nil }
-            return StatedFact(fact: "ping:\(ping.name)", mode: targets.allSatisfy(\.filtersAgents) ? .configOnly : .claims)
+            return StatedFact(fact: "ping:\(ping.name)", mode: targets.allSatisfy(\.filtersAgents) ? .configOnly : .claims, field: "name")
         case .itemStatus, .decision, .actionResult, .dropped: return nil
         }
     }

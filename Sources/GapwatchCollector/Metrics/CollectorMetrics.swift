@@ -22,7 +22,7 @@ public final class CollectorMetrics: Sendable {
     private let ingestDuration: Metrics.Timer
     private let observationsStored: Metrics.Counter
     private let duplicates: Metrics.Counter
-    /// Observations refused because another agent owns their fact, by observation kind.
+    /// Observations refused one by one (a 200's `refused`), by observation kind.
     private let refused: [ObservationKind: Metrics.Counter]
     private let ingestLag: Metrics.Timer
     private let evaluationDuration: Metrics.Timer
@@ -59,7 +59,7 @@ public final class CollectorMetrics: Sendable {
         observationsStored = Metrics.Counter(label: MetricName.observationsStored, factory: factory)
         duplicates = Metrics.Counter(label: MetricName.duplicates, factory: factory)
         refused = Dictionary(
-            uniqueKeysWithValues: [ObservationKind.job, .probe, .lock, .count, .heartbeat].map {
+            uniqueKeysWithValues: ObservationKind.allCases.map {
                 ($0, Metrics.Counter(label: MetricName.refused, dimensions: [("kind", $0.rawValue)], factory: factory))
             })
         ingestLag = Metrics.Timer(label: MetricName.ingestLag, factory: factory)
@@ -107,8 +107,14 @@ public final class CollectorMetrics: Sendable {
     func ingestCommitted(_ result: IngestResult) {
         if result.stored > 0 { observationsStored.increment(by: result.stored) }
         if result.duplicates > 0 { duplicates.increment(by: result.duplicates) }
-        for kind in result.refusedKinds { refused[kind]?.increment() }
         for lagMs in result.storedLagsMs { ingestLag.recordNanoseconds(max(0, lagMs) * 1_000_000) }
+    }
+
+    /// The observations of `report` that were refused one by one, counted by kind.
+    func refused(_ refusals: [RefusedObservation], of report: Report) {
+        guard !refusals.isEmpty else { return }
+        let kinds = Dictionary(report.observations.map { ($0.seq, $0.body.kind) }) { first, _ in first }
+        for refusal in refusals { kinds[refusal.seq].map { refused[$0]?.increment() } }
     }
 
     /// One evaluation pass finished.

@@ -26,7 +26,7 @@ enum MetricName {
         ingestDuration: "Time from a report request reaching the router to its transaction's commit (200 answers)",
         observationsStored: "Observations stored (new agent, spool and seq)",
         duplicates: "Observations received again and dropped as duplicates",
-        refused: "Observations refused one by one because another agent owns their fact, by kind (gapwatch agents lists who)",
+        refused: "Observations refused one by one (acknowledged, not stored), by kind; facts another agent owns: gapwatch owners lists who",
         ingestLag: "received_at minus observed_at of each stored observation (late data, e.g. a drained spool)",
         evaluationDuration: "Duration of one rule evaluation pass over the due checks",
         checksEvaluated: "Checks evaluated by the rule evaluation passes",

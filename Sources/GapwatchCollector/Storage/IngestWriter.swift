@@ -13,10 +13,8 @@ public struct IngestResult: Sendable, Equatable {
     public var commands: [AgentCommand] = []
     /// received_at - observed_at of each stored observation (ms), for the ingest lag histogram.
     var storedLagsMs: [Millis] = []
-    /// Observations refused one by one (facts another agent owns): acknowledged, not stored.
-    public var refused: [RefusedObservation] = []
-    /// The kinds of the refused observations, for the refusal metric.
-    var refusedKinds: [ObservationKind] = []
+    /// Observations acknowledged but not stored, one by one (facts another agent owns).
+    public internal(set) var refused: [RefusedObservation] = []
 }
 
 /// The collector's single writer. Reports that arrive while a transaction is being written wait
@@ -95,7 +93,12 @@ public actor IngestWriter {
                 cache = outcome.1
                 transactions += 1
                 committedReports += group.count
-                if let metrics { for result in outcome.0 { metrics.ingestCommitted(result) } }
+                if let metrics {
+                    for (item, result) in zip(group, outcome.0) {
+                        metrics.ingestCommitted(result)
+                        metrics.refused(result.refused, of: item.report)
+                    }
+                }
                 for (item, result) in zip(group, outcome.0) { item.continuation.resume(returning: result) }
             } catch {
                 logger.error("ingest transaction failed", metadata: ["error": "\(error)", "reports": "\(group.count)"])
@@ -183,17 +186,15 @@ private struct BatchWriter {
         var dropped: DroppedRecords?
         var lags: [Millis] = []
         var refused: [RefusedObservation] = []
-        var refusedKinds: [ObservationKind] = []
         for observation in report.observations {
             let body = observation.body
             maxObservedAt = max(maxObservedAt, observation.observedAt)
-            if let refusal = try ownershipRefusal(observation, agentID: agent.id, binding: binding, now: receivedAt) {
+            if let refusal = try ownershipRefusal(observation, in: report, binding: binding, now: receivedAt) {
                 // Not stored and no effect; its seq is taken, so the ack covers it and a resend is a duplicate.
                 maxSeq = max(maxSeq, observation.seq)
                 guard try takeSeq(Int64(observation.seq), streamID: streamID, run: &run, runChanged: &runChanged) else { continue }
                 try tallyRefusal(refusal, agentID: agent.id, now: receivedAt)
                 refused.append(refusal.observation)
-                refusedKinds.append(body.kind)
                 continue
             }
             switch body {
@@ -297,7 +298,7 @@ private struct BatchWriter {
         }
         return IngestResult(
             ackedSeq: UInt64(acked), stored: stored, duplicates: report.observations.count - stored - refused.count,
-            commands: try waitingCommands(agentID: agent.id, now: receivedAt), storedLagsMs: lags, refused: refused, refusedKinds: refusedKinds)
+            commands: try waitingCommands(agentID: agent.id, now: receivedAt), storedLagsMs: lags, refused: refused)
     }
 
     /// Marks `seq` of the stream as taken: seqs above the last run are new (the usual case: the
@@ -330,8 +331,9 @@ private struct BatchWriter {
     /// nil when `agentID` may report this observation's fact (recording it as the owner when
     /// nobody owned it), else why not. The config's owners decide first; where it is silent the
     /// fact's first reporter owns it.
-    private mutating func ownershipRefusal(_ observation: Observation, agentID: String, binding: AgentBinding, now: Millis) throws -> Refusal? {
+    private mutating func ownershipRefusal(_ observation: Observation, in report: Report, binding: AgentBinding, now: Millis) throws -> Refusal? {
         guard let stated = observation.body.statedFact(routing: routing) else { return nil }
+        let agentID = report.agent.id
         switch try ownership.judge(stated, agentID: agentID, binding: binding, owner: { try owner(of: stated.fact) }) {
         case .accept:
             return nil
@@ -341,11 +343,20 @@ private struct BatchWriter {
             owners[stated.fact] = .some(agentID)
             return nil
         case .refuse(let entitled):
-            let message = "\(stated.fact): agent \(agentID) may not report it; only \(entitled) may"
-            return Refusal(
-                observation: RefusedObservation(seq: observation.seq, error: FactOwners.refusalCode, message: message), fact: stated.fact,
-                entitled: entitled)
+            let reason = "\(stated.fact): agent \(agentID) may not report it; only \(entitled) may"
+            let field = "observations[\(Self.index(ofSeq: observation.seq, in: report.observations))].\(stated.field)"
+            return Refusal(observation: RefusedObservation(seq: observation.seq, field: field, reason: reason), fact: stated.fact, entitled: entitled)
         }
+    }
+
+    /// The position of `seq` in a report's observations (seqs strictly increase: validated).
+    static func index(ofSeq seq: UInt64, in observations: [Observation]) -> Int {
+        var low = 0, high = observations.count
+        while low < high {
+            let middle = (low + high) / 2
+            if observations[middle].seq < seq { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     private mutating func owner(of fact: String) throws -> String? {
