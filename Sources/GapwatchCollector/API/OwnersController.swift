@@ -45,7 +45,7 @@ struct OwnersController {
             throw APIError(status: .badRequest, body: error.body)
         }
         if let problem = AgentIdentity.problem(withID: ask.agentID) { throw APIError.badRequest("agent_id: \(problem)", field: "agent_id") }
-        if ask.fact.utf8.count > FieldLimits.name + 16 { throw APIError.badRequest("fact: too long", field: "fact") }
+        if ask.fact.utf8.count > 4 * FieldLimits.name { throw APIError.badRequest("fact: at most \(4 * FieldLimits.name) bytes", field: "fact") }
         do {
             let owner = try database.reassignOwner(
                 fact: ask.fact, to: ask.agentID, by: identity.tokenID, config: ownership, now: WallClock.nowMillis())

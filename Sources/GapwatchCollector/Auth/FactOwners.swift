@@ -167,9 +167,11 @@ extension AppDatabase {
     /// is the config's to change.
     public func reassignOwner(fact: String, to agentID: String, by tokenID: String, config: OwnershipConfig, now: Millis) throws -> FactOwnerInfo {
         let kind = fact.prefix { $0 != ":" }
-        guard OwnershipConfig.factKinds.contains(String(kind)), fact.count > kind.count + 1, !fact.contains(where: { $0 == "*" || $0 == "?" }) else {
+        guard OwnershipConfig.factKinds.contains(String(kind)), fact.count > kind.count + 1,
+            !fact.unicodeScalars.contains(where: { $0 == "*" || $0 == "?" || $0.value < 0x20 })
+        else {
             throw ReassignError.badFact(
-                "'\(fact)' is not one fact: KIND:NAME with KIND one of \(OwnershipConfig.factKinds.joined(separator: ", ")), no glob")
+                "'\(fact)' is not one fact: KIND:NAME with KIND one of \(OwnershipConfig.factKinds.joined(separator: ", ")), no glob or control character")
         }
         let covering = config.rules(covering: fact)
         guard covering.isEmpty else {
