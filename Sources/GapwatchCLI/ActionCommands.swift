@@ -145,7 +145,7 @@ struct ActionsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Approve an action waiting for approval: it runs at the collector's next pass (admin token).",
             discussion: """
-                Only actions in state awaiting_approval (their action has mode: approval) can be approved; anything else is refused (409). An approved action keeps its approval for its retries.
+                Only actions in state awaiting_approval can be approved; anything else is refused (409). An action waits for approval when its action has mode: approval, when the breaker holds it (disabling more than scheduler_targets.breaker.max_share of one scheduler's jobs within its window), or when it would run a command about a job or lock on an agent other than the one that reports it; its DETAIL says which. An approved action keeps its approval for its retries.
 
                 Example:
                   gapwatch actions --state awaiting_approval

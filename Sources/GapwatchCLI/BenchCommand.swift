@@ -176,7 +176,8 @@ func runPhase(seconds: Double, clients: Int, send: @escaping @Sendable (HTTPClie
         latenciesNs: all.flatMap(\.2))
 }
 
-/// A realistic report: a heartbeat, counts per date, game statuses, decisions, a probe.
+/// A realistic report: a heartbeat, counts per date, game statuses, decisions, a probe. Each agent
+/// counts a dataset of its own: a dataset has one owner, and another agent's counts would be refused.
 func makeReport(agent: Int, firstSeq: UInt64, count: Int) -> Report {
     let now = WallClock.nowMillis()
     var observations: [Observation] = []
@@ -185,7 +186,7 @@ func makeReport(agent: Int, firstSeq: UInt64, count: Int) -> Report {
         let body: ObservationBody
         switch i % 5 {
         case 0: body = .heartbeat(Heartbeat(name: "post_game_window_\(i % 3 + 1)", status: .ok, durationMs: 1234, exitCode: 0, message: "processed 282 player records"))
-        case 1: body = .count(Count(dataset: "nba_raw.bdl_player_boxscores", partition: "2026-01-\(10 + i % 20)", count: Int64(200 + i)))
+        case 1: body = .count(Count(dataset: "nba_raw.bdl_player_boxscores.\(agent)", partition: "2026-01-\(10 + i % 20)", count: Int64(200 + i)))
         case 2: body = .itemStatus(ItemStatus(itemKind: "game", itemID: "00225006\(10 + i)", status: "In Progress", referenceTime: now - 14_400_000))
         case 3: body = .decision(WorkflowDecision(workflow: "post_game_window_2", decision: .skip, reason: "games not finished: 3 games still In Progress"))
         default: body = .probe(TargetProbe(job: "execute-workflows-\(i)", target: "https://nba-scrapers.example.run.app/execute", httpStatus: 200, latencyMs: 87, healthy: true))

@@ -304,18 +304,7 @@ struct SilenceCommand: ParsableCommand {
             _ = try labels()
         }
 
-        func labels() throws -> [String: String] {
-            var labels: [String: String] = [:]
-            for item in label {
-                guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
-                    throw ValidationError("--label '\(item)' is not KEY=VALUE")
-                }
-                let key = String(item[..<eq])
-                guard labels[key] == nil else { throw ValidationError("--label \(key) is given twice") }
-                labels[key] = String(item[item.index(after: eq)...])
-            }
-            return labels
-        }
+        func labels() throws -> [String: String] { try parseLabels(label) }
 
         func run() throws {
             let labels = try labels()

@@ -42,13 +42,18 @@ struct Gapwatch: AsyncParsableCommand {
               gapwatch audit service nba-phase1-scrapers
               gapwatch locks
               gapwatch locks release workflow_controller
+
+            Who may say what (owners: and agents: in the collector config, service and labels on tokens):
+              gapwatch owners                          # owned facts and the refused claims
+              gapwatch owners reassign job:nightly-export scheduler-2
+              gapwatch tokens create --kind fleet --label role=scraper
             """,
         version: GapwatchVersion.description,
         subcommands: [
             CollectorCommand.self, DemoCommand.self, StatusCommand.self, GapsCommand.self, StaleCommand.self, DecisionsCommand.self,
             AgentsCommand.self, TimelineCommand.self, ChecksCommand.self,
             IncidentsCommand.self, SilenceCommand.self, WorkflowsCommand.self, ActionsCommand.self, BackfillCommand.self,
-            CatchUpCommand.self, AuditCommand.self, LocksCommand.self, TokensCommand.self, BenchCommand.self,
+            CatchUpCommand.self, AuditCommand.self, LocksCommand.self, TokensCommand.self, OwnersCommand.self, BenchCommand.self,
             DemoServiceCommand.self, DemoWorldCommand.self,
         ])
 }

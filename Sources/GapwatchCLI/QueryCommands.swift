@@ -6,8 +6,10 @@ import GapwatchProtocol
 struct AgentsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agents",
-        abstract: "List the agents that have reported, with last seen, last seq, drops and clock skew; and the rejected ones.",
+        abstract: "List the agents that have reported, with last seen, last seq, drops, refused observations and clock skew; and the rejected ones.",
         discussion: """
+            SERVICE is what the agent's token or the collector config vouches for (bound, never a report's claim; check filters and owners: match it), else the report's claim in parentheses. REFUSED counts its observations refused because another agent owns their fact (a job, a lock, a dataset, a configured check's ping); they are listed below by fact, with who may report it (gapwatch owners shows every owner).
+
             Rejected: callers whose reports the collector refused (401: missing, unknown or revoked token; 403: a token bound to another agent id, or a read token; 429 new_agent_rate: a new agent id from a fleet token past fleet.new_agents_per_hour), by claimed agent id, token id, source address and reason, with how often and when. The claimed id is the caller's word: the report's agent.id, or the Gapwatch-Agent-Id header agents send beside a refused token.
 
             Streams: an agent's commands go to the one stream (spool) its id is bound to. --streams AGENT lists its streams; --rebind AGENT (admin) moves its commands to its most recently seen stream, or to --stream N (e.g. after its spool folder was recreated while a fleet token's old stream holds the binding).
@@ -79,13 +81,19 @@ struct AgentsCommand: ParsableCommand {
         } else {
             print(
                 renderTable(
-                    ["AGENT", "SERVICE", "HOST", "VERSION", "LAST SEEN", "LAST SEQ", "DROPPED", "CLOCK"],
+                    ["AGENT", "SERVICE", "HOST", "VERSION", "LAST SEEN", "LAST SEQ", "DROPPED", "REFUSED", "CLOCK"],
                     agents.map { a in
                         [
-                            a.id, a.service, a.host, a.version, "\(Units.formatAge(ClampedTime.subtract(now, a.lastSeen))) ago", "\(a.lastSeq)",
-                            "\(ClampedTime.add(a.droppedOverflow, a.droppedCorrupt))", Self.clock(a, toleranceMs: response.clockToleranceMs),
+                            a.id, a.boundService ?? (a.service.isEmpty ? "-" : "(\(a.service))"), a.host, a.version,
+                            "\(Units.formatAge(ClampedTime.subtract(now, a.lastSeen))) ago", "\(a.lastSeq)",
+                            "\(ClampedTime.add(a.droppedOverflow, a.droppedCorrupt))", "\(a.refused)", Self.clock(a, toleranceMs: response.clockToleranceMs),
                         ]
                     }))
+        }
+        if agents.contains(where: { $0.refused > 0 }) {
+            let refused = try ReportCodec.decode(OwnersListing.self, from: try client.call("GET", "/v1/owners")).refused
+            print("\nRefused (observations about facts another agent owns; not stored, acknowledged to the agent):")
+            print(renderRefused(refused, now: now))
         }
         guard !rejected.isEmpty else { return }
         print("\nRejected (reports refused with 401/403/429, newest first):")
@@ -246,25 +254,51 @@ struct TokensCommand: ParsableCommand {
             abstract: "Issue a token; its secret is printed once.",
             discussion: """
                 Kinds: admin (everything), agent (reports for one --agent-id), fleet (reports for any agent id),
-                read (GET endpoints only). Example: gapwatch tokens create --kind agent --agent-id scrapers-1
+                read (GET endpoints only).
+
+                --service and --label bind what the agents reporting with an agent or fleet token are: check filters
+                (service:, agent_labels:) and owners: rules match these, never the service and labels a report claims.
+
+                Examples:
+                  gapwatch tokens create --kind agent --agent-id scrapers-1 --service nba-scrapers --label env=prod
+                  gapwatch tokens create --kind fleet --label role=scraper --name "scraper fleet"
                 """)
         @Option(help: "admin, agent, fleet or read.") var kind: String
         @Option(help: "The agent id an agent token is bound to.") var agentId: String?
+        @Option(help: "The service the token's agents are (agent and fleet tokens).") var service: String?
+        @Option(help: "A label the token's agents carry, KEY=VALUE (repeatable; agent and fleet tokens).") var label: [String] = []
         @Option(help: "A note saying what the token is for.") var name: String?
         @OptionGroup var client: ClientOptions
 
-        func run() throws {
+        struct Request: Encodable {
+            var kind: String
+            var agentID: String?
+            var name: String?
+            var service: String?
+            var labels: [String: String]?
+            enum CodingKeys: String, CodingKey {
+                case kind, name, service, labels
+                case agentID = "agent_id"
+            }
+        }
+
+        func validate() throws {
             guard TokenKind(rawValue: kind) != nil else {
                 throw ValidationError("--kind '\(kind)' is not one of admin, agent, fleet, read")
             }
-            var body: [String: String] = ["kind": kind]
-            if let agentId { body["agent_id"] = agentId }
-            if let name { body["name"] = name }
+            _ = try parseLabels(label)
+        }
+
+        func run() throws {
+            let labels = try parseLabels(label)
+            let body = Request(kind: kind, agentID: agentId, name: name, service: service, labels: labels.isEmpty ? nil : labels)
             let response = try client.call("POST", "/v1/tokens", body: ReportCodec.encode(body))
             if client.json { return printJSON(response) }
             let issued = try ReportCodec.decode(IssuedToken.self, from: response)
             print("id:    \(issued.info.id)\nkind:  \(issued.info.kind.rawValue)")
             if let agent = issued.info.agentID { print("agent: \(agent)") }
+            if let service = issued.info.service { print("service: \(service)") }
+            if let labels = issued.info.labels { print("labels: \(labelsText(labels))") }
             print("token: \(issued.token)\n(shown only now; store it where the agent reads collector.token_file)")
         }
     }
@@ -280,9 +314,12 @@ struct TokensCommand: ParsableCommand {
             let tokens = try ReportCodec.decode(Response.self, from: body).tokens
             print(
                 renderTable(
-                    ["ID", "KIND", "AGENT", "NAME", "CREATED", "REVOKED"],
+                    ["ID", "KIND", "AGENT", "SERVICE", "LABELS", "NAME", "CREATED", "REVOKED"],
                     tokens.map {
-                        [$0.id, $0.kind.rawValue, $0.agentID ?? "-", $0.name, TimeParsing.format($0.createdAt), $0.revokedAt.map(TimeParsing.format) ?? "-"]
+                        [
+                            $0.id, $0.kind.rawValue, $0.agentID ?? "-", $0.service ?? "-", $0.labels.map(labelsText) ?? "-", $0.name,
+                            TimeParsing.format($0.createdAt), $0.revokedAt.map(TimeParsing.format) ?? "-",
+                        ]
                     }))
         }
     }

@@ -46,11 +46,14 @@ public enum Collector {
             database: database, config: config.detection, remediation: config.remediation, startedAt: WallClock.nowMillis(), logger: logger,
             metrics: metrics)
         let routing = try detector.syncConfig(now: WallClock.nowMillis())
-        let actions = ActionRunner(database: database, config: config.remediation, detection: config.detection, logger: logger)
+        let actions = ActionRunner(
+            database: database, config: config.remediation, detection: config.detection, logger: logger, ownership: config.ownership)
         actions.healVerifier.verify = { action in try detector.actionHealed(action) }
         return CollectorRuntime(
             config: config, database: database, tokens: tokens,
-            writer: IngestWriter(database: database, logger: logger, routing: routing, metrics: metrics, fleet: config.fleet), detector: detector,
+            writer: IngestWriter(
+                database: database, logger: logger, routing: routing, ownership: config.ownership, metrics: metrics, fleet: config.fleet),
+            detector: detector,
             notifier: Notifier(database: database, detection: config.detection, collectorName: HostName.current(), logger: logger, metrics: metrics),
             actions: actions, metrics: metrics, rejections: RejectedAgents(database: database, metrics: metrics))
     }
@@ -97,6 +100,7 @@ public enum Collector {
         ).register(on: v1)
         AgentStreamsController(database: runtime.database).register(on: v1)
         TokensController(tokens: runtime.tokens).register(on: v1)
+        OwnersController(database: runtime.database, ownership: runtime.config.ownership).register(on: v1)
         ChecksController(database: runtime.database, detector: runtime.detector).register(on: v1)
         IncidentsController(database: runtime.database).register(on: v1)
         SilencesController(database: runtime.database).register(on: v1)

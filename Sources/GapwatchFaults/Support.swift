@@ -245,7 +245,9 @@ final class Fleet {
     init(_ workspace: Workspace, collectorExtraConfig: String = "", database: String? = nil) {
         self.workspace = workspace
         collector = CollectorProcess(workspace: workspace, agentID: "faults-bootstrap")
-        collector.extraConfig = collectorExtraConfig
+        // Every agent of the fleet pushes to the same datasets: the fleet token's label makes them
+        // all owners (otherwise the first agent to report a dataset would own it alone).
+        collector.extraConfig = "owners:\n  - {facts: ['dataset:faults.*'], labels: {fleet: faults}}\n" + collectorExtraConfig
         collector.appendLogs = true
         if let database { collector.database = database }
     }
@@ -257,7 +259,7 @@ final class Fleet {
             .init(
                 method: "POST", url: collector.url + "/v1/tokens",
                 headers: [("Authorization", "Bearer \(try collector.token("GAPWATCH_ADMIN_TOKEN"))"), ("Content-Type", "application/json")],
-                body: Array(#"{"kind":"fleet","name":"fault suite"}"#.utf8)))
+                body: Array(#"{"kind":"fleet","name":"fault suite","labels":{"fleet":"faults"}}"#.utf8)))
         guard response.status == 201 else { throw HarnessError("POST /v1/tokens answered \(response.status): \(response.bodyText)") }
         struct Issued: Decodable { var token: String }
         let token = try ReportCodec.decode(Issued.self, from: response.body).token

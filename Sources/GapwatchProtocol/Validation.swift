@@ -62,12 +62,28 @@ extension AgentIdentity {
         try check(line: service, field: "agent.service", max: FieldLimits.name)
         try check(line: host, field: "agent.host", max: FieldLimits.name)
         try check(line: version, field: "agent.version", max: 64)
+        try Self.validate(labels: labels, field: "agent.labels", limits: limits)
+    }
+
+    static func validate(labels: [String: String], field: String, limits: ReportLimits) throws(ValidationError) {
         if labels.count > limits.maxLabels {
-            throw ValidationError(field: "agent.labels", message: "at most \(limits.maxLabels) labels")
+            throw ValidationError(field: field, message: "at most \(limits.maxLabels) labels")
         }
         for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
-            try check(token: key, field: "agent.labels", max: 64, allowed: "._-")
-            try check(line: value, field: "agent.labels.\(key)", max: FieldLimits.label)
+            try check(token: key, field: field, max: 64, allowed: "._-")
+            try check(line: value, field: "\(field).\(key)", max: FieldLimits.label)
+        }
+    }
+
+    /// What is wrong with a service and labels an operator binds to a token (the rules of a
+    /// report's agent object), or nil when nothing is.
+    public static func bindingProblem(service: String?, labels: [String: String], limits: ReportLimits = .default) -> ValidationError? {
+        do {
+            if let service { try check(name: service, field: "service", max: FieldLimits.name) }
+            try validate(labels: labels, field: "labels", limits: limits)
+            return nil
+        } catch {
+            return error
         }
     }
 }

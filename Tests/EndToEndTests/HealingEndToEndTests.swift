@@ -87,7 +87,7 @@ final class HealingEndToEndTests: XCTestCase {
         collector.extraConfig = """
             completeness:
               - {name: wide, source: raw, derived: derived, due_after: 0s, lookback: 201d, settle: 0s, backfill: backfill}
-            guardrails: {max_per_hour: 10, max_concurrent: 4}
+            guardrails: {max_per_hour: 10, max_concurrent: 4, per_rule: {max_per_hour: 10, max_concurrent: 4}, per_target: {max_per_hour: 10, max_concurrent: 4}}
             actions:
               - {name: backfill, kind: webhook, url: "\(service.base)/hang", body: '{"start":"{start}"}', cooldown: 10m, verify_within: 2s}
             """

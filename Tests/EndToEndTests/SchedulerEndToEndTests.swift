@@ -114,10 +114,12 @@ final class SchedulerEndToEndTests: XCTestCase {
               - {name: pause-job, argv: ["/bin/sh", "\(pause)", "{job}"], parameters: {job: identifier}, timeout: 30s}
               - {name: resume-job, argv: ["/bin/sh", "\(resume)", "{job}"], parameters: {job: identifier}, timeout: 30s}
             """
+        // Every dead job of the scheduler is disabled unattended: the breaker is off (100%), and the
+        // scheduler rule and agent may use every slot.
         collector.extraConfig = """
             recheck_interval: 2s
-            scheduler_targets: {failures: 3, reenable_after: 2, disable: pause-job, reenable: resume-job}
-            guardrails: {max_per_hour: 100, max_concurrent: 4}
+            scheduler_targets: {failures: 3, reenable_after: 2, disable: pause-job, reenable: resume-job, breaker: {max_share: 100%}}
+            guardrails: {max_per_hour: 100, max_concurrent: 4, per_rule: {max_concurrent: 4}, per_target: {max_concurrent: 4}}
             actions:
               - {name: pause-job, kind: agent, agent: e2e-agent, command: pause-job, parameters: {job: "{job}"}, cooldown: 0s}
               - {name: resume-job, kind: agent, agent: e2e-agent, command: resume-job, parameters: {job: "{job}"}, cooldown: 0s}

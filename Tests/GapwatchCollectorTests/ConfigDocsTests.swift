@@ -98,10 +98,14 @@ final class ConfigDocsTests: XCTestCase {
           - {name: st, item_kind: game, final: [Final], deadline: 4h}
         freshness:
           - {name: f, dataset: d, max_age: 6h}
-        scheduler_targets: {audit_report: {cron: '0 8 * * 1'}}
+        scheduler_targets: {audit_report: {cron: '0 8 * * 1'}, breaker: {max_share: 50%, window: 1h}}
         stuck_locks:
           - {name: l}
-        guardrails: {max_per_hour: 3}
+        guardrails: {max_per_hour: 3, per_rule: {max_per_hour: 2, max_concurrent: 1}, per_target: {max_per_hour: 2, max_concurrent: 1}}
+        agents:
+          - {id: x, service: s, labels: {role: r}}
+        owners:
+          - {facts: ['job:*'], agents: [x], service: s, labels: {role: r}}
         recheck_interval: 60s
         catch_up: {cron: '0 7 * * *'}
         """

@@ -146,6 +146,8 @@ final class DetectionTests: DetectionHarness {
             liveness: {enabled: false}
             checks:
               - {name: prod-job, ping: job, service: scrapers, every: 1m, grace: 0s}
+            agents:
+              - {id: a2, service: scrapers}
             """)
         try await ingest(report(service: "other", firstSeq: 1, at: t0 + 1_000, [ping("job")]), receivedAt: t0 + 1_000)
         try await tick(t0 + 2_000)
@@ -207,6 +209,8 @@ final class DetectionTests: DetectionHarness {
             checks:
               - {name: fed, ping: fed-job, every: 10s, grace: 5s}
               - {name: shared, ping: shared-job, every: 10s, grace: 5s}
+            owners:
+              - {facts: ["ping:shared-job"], agents: [agent-1, agent-2]}
             """)
         let at = t0 + 1_000
         try await ingest(report(firstSeq: 1, at: at, [ping("fed-job"), ping("shared-job")]), receivedAt: at)

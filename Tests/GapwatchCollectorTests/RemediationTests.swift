@@ -238,7 +238,7 @@ final class RemediationTests: XCTestCase {
         try open("""
             completeness:
               - {name: wide, source: raw, derived: derived, due_after: 0s, lookback: 201d, settle: 0s, backfill: backfill}
-            guardrails: {max_per_hour: 10, max_concurrent: 4}
+            guardrails: {max_per_hour: 10, max_concurrent: 4, per_rule: {max_per_hour: 10, max_concurrent: 4}, per_target: {max_per_hour: 10, max_concurrent: 4}}
             actions:
               - {name: backfill, kind: webhook, url: "SERVICE/ok", cooldown: 10m}
             """.replacingOccurrences(of: "SERVICE", with: service.base))

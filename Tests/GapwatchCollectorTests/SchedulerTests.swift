@@ -72,9 +72,11 @@ final class SchedulerTests: XCTestCase {
         service.requests.compactMap { (try? JSONDecoder().decode([String: String].self, from: Data($0.body)))?["job"] }
     }
 
+    // The breaker would hold disables past half the scheduler's jobs for approval, and one rule
+    // would get half the global slots (GuardrailScopeTests).
     static let config = """
-        scheduler_targets: {failures: 3, reenable_after: 2, disable: disable-job, reenable: enable-job}
-        guardrails: {max_per_hour: 100, max_concurrent: 4}
+        scheduler_targets: {failures: 3, reenable_after: 2, disable: disable-job, reenable: enable-job, breaker: {max_share: 100%}}
+        guardrails: {max_per_hour: 100, max_concurrent: 4, per_rule: {max_concurrent: 4}, per_target: {max_concurrent: 4}}
         actions:
           - {name: disable-job, kind: webhook, url: "SERVICE/ok", body: '{"job":"{job}","op":"pause"}', cooldown: 0s}
           - {name: enable-job, kind: webhook, url: "SERVICE/ok", body: '{"job":"{job}","op":"resume"}', cooldown: 0s}

@@ -50,6 +50,9 @@ final class TimelineAndTokenTests: XCTestCase {
     }
 
     func testTimelineFiltersBySubjectKindAgentAndRangeAndPagesWithACursor() async throws {
+        // Two agents count the same dataset: the config must say both may.
+        collector.stop()
+        collector = try await TestCollector.start { $0.ownership.rules = [OwnerRule(facts: ["dataset:nba_raw.*"], agents: ["agent-1", "agent-2"])] }
         let base: Millis = 1_769_100_000_000
         _ = try await collector.post(makeTestReport(seqs: 1...25, at: base))
         let fleet = try collector.runtime.tokens.issue(kind: .fleet, agentID: nil, name: "f", now: 0).token

@@ -113,7 +113,9 @@ struct DemoSetup {
               - {name: boxscores, source: nba_raw.bdl_player_boxscores, derived: nba_analytics.player_game_summary, min_ratio: 0.9, lookback: 3d, settle: 2s, due_after: 0s, backfill: backfill-analytics}
             stale_items:
               - {name: games-final, item_kind: game, final: [Final], deadline: 4h, refresh: refresh-schedule}
-            scheduler_targets: {failures: 3, reenable_after: 3, disable: pause-job, reenable: resume-job}
+            # 9 of the scheduler's 12 jobs point at the deleted service. The breaker holds a disable past
+            # max_share of one scheduler's jobs for approval (default 50%); this team lets 80% go unattended.
+            scheduler_targets: {failures: 3, reenable_after: 3, disable: pause-job, reenable: resume-job, breaker: {max_share: 80%}}
             stuck_locks:
               - {name: controller-locks, locks: 'workflow_*', slack: 1m, release: release-lock}
             recheck_interval: 3s

@@ -15,8 +15,11 @@ struct TokensController {
         var kind: TokenKind
         var agentID: String?
         var name: String?
+        /// What the collector vouches for about the agents using the token (agent and fleet only).
+        var service: String?
+        var labels: [String: String]?
         enum CodingKeys: String, CodingKey {
-            case kind, name
+            case kind, name, service, labels
             case agentID = "agent_id"
         }
     }
@@ -47,9 +50,21 @@ struct TokensController {
         } else if create.agentID != nil {
             throw APIError.badRequest("agent_id applies only to agent tokens", field: "agent_id")
         }
+        if create.service != nil || !(create.labels ?? [:]).isEmpty {
+            guard create.kind == .agent || create.kind == .fleet else {
+                throw APIError.badRequest(
+                    "service and labels bind what agents reporting with the token are; only agent and fleet tokens report",
+                    field: create.service != nil ? "service" : "labels")
+            }
+            if let problem = AgentIdentity.bindingProblem(service: create.service, labels: create.labels ?? [:]) {
+                throw APIError.badRequest(problem.description, field: problem.field)
+            }
+        }
         let name = create.name ?? "\(create.kind.rawValue) token"
         if name.utf8.count > FieldLimits.name { throw APIError.badRequest("name: at most \(FieldLimits.name) bytes", field: "name") }
-        let issued = try tokens.issue(kind: create.kind, agentID: create.agentID, name: name, now: WallClock.nowMillis())
+        let issued = try tokens.issue(
+            kind: create.kind, agentID: create.agentID, name: name, now: WallClock.nowMillis(), service: create.service,
+            labels: create.labels ?? [:])
         return jsonResponse(issued, status: .created)
     }
 

@@ -16,26 +16,47 @@ public final class ActionRunner: Sendable {
     let notifyWaitMs: Millis
     let hasChannels: Bool
     let logger: Logger
+    /// Who may report which facts: an action on a job or lock goes unattended only to an agent
+    /// entitled to that fact.
+    let ownership: OwnershipConfig
 
-    public init(database: AppDatabase, config: RemediationConfig, detection: DetectionConfig, logger: Logger) {
+    public init(
+        database: AppDatabase, config: RemediationConfig, detection: DetectionConfig, logger: Logger, ownership: OwnershipConfig = OwnershipConfig()
+    ) {
         self.database = database
         self.config = config
         self.notifyWaitMs = detection.notify.waitMs
         self.hasChannels = !detection.notify.channels.isEmpty
         self.logger = logger
+        self.ownership = ownership
     }
 
-    /// One pass at `now`: follows running and verifying actions, then starts due pending ones.
+    /// One pass at `now`: follows running and verifying actions, then starts due pending ones,
+    /// under the global guardrails and those of each action's rule and target. Actions of a scope
+    /// that is full are not even read, so a flood in one scope cannot crowd the others out.
     @discardableResult
     public func runPass(now: Millis) async throws -> Int {
         try followUp(now: now)
+        var load = try guardrailLoad(now: now)
+        let full = load.fullScopes(config.guardrails)
+        try noteWaiting(full, now: now)
         let due = try await database.pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM actions WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 50", arguments: [now]
-            ).map(ActionInfo.init(row:))
+                db,
+                sql: """
+                    SELECT * FROM actions WHERE state = 'pending' AND next_attempt_at <= ?
+                        AND COALESCE(scope_rule, '') NOT IN (SELECT value FROM json_each(?))
+                        AND COALESCE(scope_target, '') NOT IN (SELECT value FROM json_each(?))
+                    ORDER BY next_attempt_at LIMIT 50
+                    """,
+                arguments: [
+                    now, String(decoding: ReportCodec.encode(full.rules.keys.sorted()), as: UTF8.self),
+                    String(decoding: ReportCodec.encode(full.targets.keys.sorted()), as: UTF8.self),
+                ]
+            ).map { (ActionInfo(row: $0), ActionScopes(rule: $0["scope_rule"] ?? "", target: $0["scope_target"] ?? "")) }
         }
         var started = 0
-        for action in due {
+        for (action, scopes) in due {
             guard let definition = config.actions[action.name] else {
                 try fail(action, detail: "action '\(action.name)' is no longer in the config", retry: false, now: now)
                 continue
@@ -48,20 +69,19 @@ public final class ActionRunner: Sendable {
                 try settle(action.id, state: "awaiting_approval", detail: "waiting for `gapwatch actions approve \(action.id)`", now: now, keepDue: false)
                 continue
             }
-            guard try mayStart(now: now) else { break }
+            if action.approvedBy == nil, action.origin != "manual", let why = try approvalNeeded(action, definition, now: now) {
+                try settle(action.id, state: "awaiting_approval", detail: "\(why): waiting for `gapwatch actions approve \(action.id)`", now: now)
+                logger.warning("action held for approval", metadata: ["action": "\(action.id)", "reason": "\(why)"])
+                continue
+            }
+            guard load.allowsGlobal(config.guardrails) else { break }
+            // A scope that filled up during this pass: the action waits for the next one.
+            guard load.allows(scopes, config.guardrails) else { continue }
             try await start(action, definition, now: now)
+            load.started(scopes)
             started += 1
         }
         return started
-    }
-
-    /// The global guardrails: concurrency and starts per rolling hour.
-    private func mayStart(now: Millis) throws -> Bool {
-        try database.pool.read { db in
-            let running = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM actions WHERE state = 'running'") ?? 0
-            let lastHour = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM action_starts WHERE at > ?", arguments: [now - 3_600_000]) ?? 0
-            return running < config.guardrails.maxConcurrent && lastHour < config.guardrails.maxPerHour
-        }
     }
 
     private func start(_ action: ActionInfo, _ definition: ActionConfig, now: Millis) async throws {

@@ -1,5 +1,6 @@
 import GRDB
 import GapwatchProtocol
+import GapwatchRules
 
 /// An action as `GET /v1/actions` shows it.
 public struct ActionInfo: Codable, Sendable, Equatable {
@@ -127,13 +128,14 @@ struct ActionQueue {
         let kind: String = if case .webhook = action.target { "webhook" } else { "agent" }
         try db.execute(
             sql: """
-                INSERT INTO actions (id, name, kind, key, incident_id, origin, parameters, state, max_attempts, created_at, updated_at, next_attempt_at, detail, requested_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)
+                INSERT INTO actions (id, name, kind, key, incident_id, origin, parameters, state, max_attempts, created_at, updated_at, next_attempt_at, detail, requested_by,
+                                     scope_rule, scope_target)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 id, action.name, kind, key, incidentID, origin, String(decoding: ReportCodec.encode(parameters), as: UTF8.self),
                 action.maxAttempts, now, now, notBefore, notBefore > now ? "cooling down until \(TimeParsing.format(notBefore))" : "queued",
-                requestedBy,
+                requestedBy, ActionScope.rule(key: key, origin: origin), ActionScope.target(action),
             ])
         try CollectorTimeline.append(
             db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: "queued \(action.name) for \(key)\(incidentID.map { " (incident \($0))" } ?? "")\(requestedBy.map { ", asked by token \($0)" } ?? "") with \(describe(parameters))")),
@@ -162,6 +164,32 @@ struct ActionQueue {
         try db.execute(sql: "DELETE FROM agent_commands WHERE action_id = ?", arguments: [id])
         try CollectorTimeline.append(
             db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: state == "cancelled" ? "cancelled, " + detail : detail)), at: now)
+    }
+}
+
+/// The guardrail scopes of an action (`guardrails.per_rule`, `per_target`): the rule that queued
+/// it and what it acts on.
+enum ActionScope {
+    /// From the action's key: `completeness:NAME`, `stale:NAME`, `freshness:NAME`,
+    /// `expectation:NAME`, `scheduler_targets` (every job action), `stuck_locks` (every lock
+    /// release), or `manual` for what a person asked for.
+    static func rule(key: String, origin: String) -> String {
+        if origin == "manual" || key.hasPrefix("manual:") { return "manual" }
+        if key.hasPrefix("job:") { return "scheduler_targets" }
+        if key.hasPrefix("lock:") { return "stuck_locks" }
+        // completeness:NAME:HEAL:START..END and expectation:NAME:rerun; names may hold ':'.
+        let parts = key.split(separator: ":", omittingEmptySubsequences: false)
+        if key.hasPrefix("completeness:"), parts.count >= 4 { return parts.dropLast(2).joined(separator: ":") }
+        if key.hasPrefix("expectation:"), parts.count >= 3 { return parts.dropLast().joined(separator: ":") }
+        return key
+    }
+
+    /// `agent:ID` for an agent's command, `webhook:SCHEME://HOST[:PORT]` for a call.
+    static func target(_ action: ActionConfig) -> String {
+        switch action.target {
+        case .agent(let agentID, _, _): "agent:\(agentID)"
+        case .webhook(_, let url, _, _): "webhook:\(serviceOf(url: url) ?? url)"
+        }
     }
 }
 

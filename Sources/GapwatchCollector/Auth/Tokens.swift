@@ -13,7 +13,8 @@ public enum TokenKind: String, Codable, Sendable, CaseIterable {
     case admin
     /// Reports for one agent id only (403 for any other).
     case agent
-    /// Reports for any agent id: one token for a large fleet.
+    /// Reports for any agent id: one token for a large fleet. What it may say about facts is
+    /// bounded by owners and by the service and labels bound on it, not by the ids it claims.
     case fleet
     /// GET endpoints only.
     case read
@@ -24,6 +25,18 @@ public struct TokenIdentity: Sendable, Equatable {
     public var tokenID: String
     public var kind: TokenKind
     public var agentID: String?
+    /// The service and labels vouched for about every agent reporting with this token (agent
+    /// and fleet tokens; bound at creation): what check filters and owner rules match.
+    public var service: String?
+    public var labels: [String: String] = [:]
+
+    public init(tokenID: String, kind: TokenKind, agentID: String? = nil, service: String? = nil, labels: [String: String] = [:]) {
+        self.tokenID = tokenID
+        self.kind = kind
+        self.agentID = agentID
+        self.service = service
+        self.labels = labels
+    }
 
     public var canRead: Bool { kind == .admin || kind == .read }
     public var isAdmin: Bool { kind == .admin }
@@ -43,12 +56,15 @@ public struct TokenInfo: Codable, Sendable, Equatable {
     public var id: String
     public var kind: TokenKind
     public var agentID: String?
+    /// The service and labels bound on the token (absent when none).
+    public var service: String?
+    public var labels: [String: String]?
     public var name: String
     public var createdAt: Millis
     public var revokedAt: Millis?
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, name
+        case id, kind, name, service, labels
         case agentID = "agent_id"
         case createdAt = "created_at"
         case revokedAt = "revoked_at"
@@ -112,7 +128,8 @@ public final class TokenStore: Sendable {
             return .valid(hit.identity)
         }
         let row = try database.pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT id, kind, agent_id, hash, revoked_at FROM tokens WHERE hash = ?", arguments: [Data(hash)])
+            try Row.fetchOne(
+                db, sql: "SELECT id, kind, agent_id, service, labels, hash, revoked_at FROM tokens WHERE hash = ?", arguments: [Data(hash)])
         }
         guard let row, let kind = TokenKind(rawValue: row["kind"]) else {
             cache.withLock { _ = $0.removeValue(forKey: hash) }
@@ -124,7 +141,8 @@ public final class TokenStore: Sendable {
             cache.withLock { _ = $0.removeValue(forKey: hash) }
             return .revoked(tokenID: row["id"])
         }
-        let identity = TokenIdentity(tokenID: row["id"], kind: kind, agentID: row["agent_id"])
+        let identity = TokenIdentity(
+            tokenID: row["id"], kind: kind, agentID: row["agent_id"], service: row["service"], labels: Self.labels(row["labels"]) ?? [:])
         cache.withLock { cache in
             if cache.count > 10_000 { cache.removeAll() }  // bounded: a flood of distinct tokens cannot grow it
             cache[hash] = (identity, now)
@@ -132,18 +150,31 @@ public final class TokenStore: Sendable {
         return .valid(identity)
     }
 
-    /// Creates a token and returns its secret (shown once).
-    public func issue(kind: TokenKind, agentID: String?, name: String, now: Millis) throws -> IssuedToken {
+    /// Creates a token and returns its secret (shown once). `service` and `labels` are what the
+    /// collector vouches for about the agents reporting with it (agent and fleet tokens).
+    public func issue(
+        kind: TokenKind, agentID: String?, name: String, now: Millis, service: String? = nil, labels: [String: String] = [:]
+    ) throws -> IssuedToken {
         let secret = "gw_\(kind.rawValue)_" + randomToken(bytes: 32)
         let id = "tok_" + randomToken(bytes: 6)
         let hash = SHA256.hash(Array(secret.utf8))
+        let labelsJSON = labels.isEmpty ? nil : String(decoding: ReportCodec.encode(labels), as: UTF8.self)
         try database.pool.write { db in
             try db.execute(
-                sql: "INSERT INTO tokens (id, kind, agent_id, name, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [id, kind.rawValue, agentID, name, Data(hash), now])
+                sql: "INSERT INTO tokens (id, kind, agent_id, name, hash, created_at, service, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [id, kind.rawValue, agentID, name, Data(hash), now, service, labelsJSON])
         }
         return IssuedToken(
-            info: TokenInfo(id: id, kind: kind, agentID: agentID, name: name, createdAt: now, revokedAt: nil), token: secret)
+            info: TokenInfo(
+                id: id, kind: kind, agentID: agentID, service: service, labels: labels.isEmpty ? nil : labels, name: name, createdAt: now,
+                revokedAt: nil),
+            token: secret)
+    }
+
+    /// A token's labels column (JSON), nil when none.
+    static func labels(_ json: String?) -> [String: String]? {
+        guard let json else { return nil }
+        return try? ReportCodec.decode([String: String].self, from: Array(json.utf8))
     }
 
     /// Revokes a token at once. Returns false when no such active token exists.
@@ -160,11 +191,11 @@ public final class TokenStore: Sendable {
 
     public func list() throws -> [TokenInfo] {
         try database.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, kind, agent_id, name, created_at, revoked_at FROM tokens ORDER BY created_at, id")
+            try Row.fetchAll(db, sql: "SELECT id, kind, agent_id, service, labels, name, created_at, revoked_at FROM tokens ORDER BY created_at, id")
                 .map { row in
                     TokenInfo(
-                        id: row["id"], kind: TokenKind(rawValue: row["kind"]) ?? .read, agentID: row["agent_id"],
-                        name: row["name"], createdAt: row["created_at"], revokedAt: row["revoked_at"])
+                        id: row["id"], kind: TokenKind(rawValue: row["kind"]) ?? .read, agentID: row["agent_id"], service: row["service"],
+                        labels: Self.labels(row["labels"]), name: row["name"], createdAt: row["created_at"], revokedAt: row["revoked_at"])
                 }
         }
     }

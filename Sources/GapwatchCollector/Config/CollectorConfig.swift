@@ -30,6 +30,8 @@ public struct CollectorConfig: Sendable {
     public var remediation = RemediationConfig()
     /// What a shared (fleet) token may do: new agent ids per hour, when commands follow a new stream.
     public var fleet = FleetConfig()
+    /// Agents' vouched-for service and labels (`agents:`) and who may report which facts (`owners:`).
+    public var ownership = OwnershipConfig()
 
     public init() {}
 
@@ -107,6 +109,7 @@ public struct CollectorConfig: Sendable {
         try config.fleet.parse(&reader)
         var names = Set(config.detection.checks.map(\.name) + config.detection.expectations.map(\.name))
         try config.remediation.parse(&reader, names: &names)
+        try config.ownership.parse(&reader)
         try reader.finish()
         for (i, expectation) in config.detection.expectations.enumerated() {
             if let rerun = expectation.rerun, config.remediation.actions[rerun] == nil {

@@ -6,18 +6,14 @@ public struct HeartbeatCheckConfig: Sendable {
     public var name: String
     /// The ping (heartbeat) name it listens to.
     public var ping: String
-    /// Only pings from agents of this service count; nil: any.
+    /// Only pings from agents bound to this service (on their token or in the config's `agents:`,
+    /// never a report's claim) count; nil: any.
     public var service: String?
-    /// Only pings from agents carrying all these labels count.
+    /// Only pings from agents bound to all these labels count.
     public var agentLabels: [String: String] = [:]
     public var rule: HeartbeatRule
     /// Labels put on the check's incidents (for silences and receivers).
     public var labels: [String: String] = [:]
-
-    func accepts(_ agent: AgentIdentity) -> Bool {
-        if let service, service != agent.service { return false }
-        return agentLabels.allSatisfy { agent.labels[$0.key] == $0.value }
-    }
 }
 
 /// A run expectation declared in the config (`expectations:`).

@@ -84,6 +84,7 @@ public struct SchedulerTargetsConfig: Sendable {
     public var auditReport: CronSchedule?
     /// The audit flags an enabled job with no success for this many days.
     public var noSuccessDays = 7
+    public var breaker = DisableBreaker()
 }
 
 /// `stuck_locks:` — locks held past their expiry (plus slack) or longer than a max age.
@@ -96,12 +97,39 @@ public struct StuckLocksConfig: Sendable {
     public var release: String?
 }
 
-/// Global guardrails over every action.
+/// Guardrails over every action: global, and per scope (`per_rule`, `per_target`) so that one
+/// flood (a rule firing for forty jobs, one agent's commands) cannot take every slot.
 public struct GuardrailConfig: Sendable {
     /// Actions started per rolling hour, all keys together.
     public var maxPerHour = 30
     /// Actions running (webhook call or agent command in flight) at once.
     public var maxConcurrent = 4
+    /// Each rule's actions (a completeness check's backfills, scheduler_targets' disables...).
+    public var perRule = ScopeGuardrail()
+    /// Each target's actions (one agent's commands, one webhook service's calls).
+    public var perTarget = ScopeGuardrail()
+
+    /// A scope's limits: as configured, else half the global ones (rounded up).
+    func limits(_ scope: ScopeGuardrail) -> (maxPerHour: Int, maxConcurrent: Int) {
+        (scope.maxPerHour ?? (maxPerHour + 1) / 2, scope.maxConcurrent ?? (maxConcurrent + 1) / 2)
+    }
+}
+
+/// The limits of one guardrail scope; nil: half the global limit.
+public struct ScopeGuardrail: Sendable, Equatable {
+    public var maxPerHour: Int?
+    public var maxConcurrent: Int?
+    public init(maxPerHour: Int? = nil, maxConcurrent: Int? = nil) {
+        self.maxPerHour = maxPerHour
+        self.maxConcurrent = maxConcurrent
+    }
+}
+
+/// Disabling more than `maxShare` of one scheduler's jobs within `windowMs` waits for a person
+/// (`scheduler_targets.breaker`): a flood of dead jobs, forged or real, is not healed unattended.
+public struct DisableBreaker: Sendable, Equatable {
+    public var maxShare = 0.5
+    public var windowMs: Millis = 3_600_000
 }
 
 public struct RemediationConfig: Sendable {
@@ -243,6 +271,11 @@ extension RemediationConfig {
                 }
             }
             c.replacementMaxAgeMs = try m.duration("replacement_max_age") ?? c.replacementMaxAgeMs
+            if var b = try m.map("breaker") {
+                c.breaker.maxShare = try Self.share(&b, "max_share") ?? c.breaker.maxShare
+                c.breaker.windowMs = try b.duration("window") ?? c.breaker.windowMs
+                try b.finish()
+            }
             if c.repoint != nil && c.replacements.isEmpty {
                 throw ConfigError("scheduler_targets.repoint: needs replacements: (which service replaces which) to know where jobs go")
             }
@@ -278,6 +311,11 @@ extension RemediationConfig {
         if var g = try reader.map("guardrails") {
             guardrails.maxPerHour = try g.int("max_per_hour") ?? guardrails.maxPerHour
             guardrails.maxConcurrent = try g.int("max_concurrent") ?? guardrails.maxConcurrent
+            for (key, path) in [("per_rule", \GuardrailConfig.perRule), ("per_target", \GuardrailConfig.perTarget)] {
+                guard var scope = try g.map(key) else { continue }
+                guardrails[keyPath: path] = ScopeGuardrail(maxPerHour: try scope.int("max_per_hour"), maxConcurrent: try scope.int("max_concurrent"))
+                try scope.finish()
+            }
             try g.finish()
         }
         recheckMs = try reader.duration("recheck_interval") ?? recheckMs
@@ -291,6 +329,23 @@ extension RemediationConfig {
             }
             try c.finish()
         }
+    }
+
+    /// A share: `50%` or a number in (0, 1].
+    static func share(_ m: inout MapReader, _ key: String) throws(ConfigError) -> Double? {
+        guard let value = m.raw(key) else { return nil }
+        var share: Double?
+        if let text = value as? String, text.hasSuffix("%"), let percent = Double(text.dropLast().trimmingCharacters(in: .whitespaces)) {
+            share = percent / 100
+        } else if let number = value as? Double {
+            share = number
+        } else if let number = value as? Int {
+            share = Double(number)
+        }
+        guard let share, share > 0, share <= 1 else {
+            throw ConfigError("\(m.path).\(key): '\(value)' is not a share above 0 and at most 100% (e.g. 50% or 0.5)")
+        }
+        return share
     }
 
     /// `env:VAR` → the variable's value, `file:PATH` → the file's trimmed contents; either must be

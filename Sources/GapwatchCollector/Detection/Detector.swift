@@ -10,10 +10,11 @@ struct CheckRouting: Sendable {
         var checkID: Int64
         var service: String?
         var agentLabels: [String: String]
-        func accepts(_ agent: AgentIdentity) -> Bool {
-            if let service, service != agent.service { return false }
-            return agentLabels.allSatisfy { agent.labels[$0.key] == $0.value }
-        }
+        /// Matched against what the agent's token or the config vouches for, never against the
+        /// service and labels its report claims: a claim would satisfy any filter.
+        func accepts(_ binding: AgentBinding) -> Bool { binding.matches(service: service, labels: agentLabels) }
+        /// Whether only some agents may feed the check.
+        var filtersAgents: Bool { service != nil || !agentLabels.isEmpty }
     }
     var livenessEnabled = false
     /// Ping name → checks listening to it.

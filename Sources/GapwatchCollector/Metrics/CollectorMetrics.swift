@@ -24,6 +24,8 @@ public final class CollectorMetrics: Sendable {
     private let duplicates: Metrics.Counter
     /// Action results from an agent or stream their command was not handed to.
     private let refusedActionResults: Metrics.Counter
+    /// Observations refused one by one (a 200's `refused`), by observation kind.
+    private let refused: [ObservationKind: Metrics.Counter]
     private let ingestLag: Metrics.Timer
     private let evaluationDuration: Metrics.Timer
     private let checksEvaluated: Metrics.Counter
@@ -59,6 +61,10 @@ public final class CollectorMetrics: Sendable {
         observationsStored = Metrics.Counter(label: MetricName.observationsStored, factory: factory)
         duplicates = Metrics.Counter(label: MetricName.duplicates, factory: factory)
         refusedActionResults = Metrics.Counter(label: MetricName.observationsRefused, dimensions: [("reason", "action_result")], factory: factory)
+        refused = Dictionary(
+            uniqueKeysWithValues: ObservationKind.allCases.map {
+                ($0, Metrics.Counter(label: MetricName.refused, dimensions: [("kind", $0.rawValue)], factory: factory))
+            })
         ingestLag = Metrics.Timer(label: MetricName.ingestLag, factory: factory)
         evaluationDuration = Metrics.Timer(label: MetricName.evaluationDuration, factory: factory)
         checksEvaluated = Metrics.Counter(label: MetricName.checksEvaluated, factory: factory)
@@ -106,6 +112,13 @@ public final class CollectorMetrics: Sendable {
         if result.duplicates > 0 { duplicates.increment(by: result.duplicates) }
         if result.refusedResults > 0 { refusedActionResults.increment(by: result.refusedResults) }
         for lagMs in result.storedLagsMs { ingestLag.recordNanoseconds(min(max(0, lagMs), Int64.max / 1_000_000) * 1_000_000) }
+    }
+
+    /// The observations of `report` that were refused one by one, counted by kind.
+    func refused(_ refusals: [RefusedObservation], of report: Report) {
+        guard !refusals.isEmpty else { return }
+        let kinds = Dictionary(report.observations.map { ($0.seq, $0.body.kind) }) { first, _ in first }
+        for refusal in refusals { kinds[refusal.seq].map { refused[$0]?.increment() } }
     }
 
     /// One evaluation pass finished.

@@ -10,6 +10,7 @@ enum MetricName {
     static let observationsStored = "gapwatch_ingest_observations_stored_total"
     static let duplicates = "gapwatch_ingest_duplicates_total"
     static let observationsRefused = "gapwatch_ingest_observations_refused_total"
+    static let refused = "gapwatch_ingest_refused_total"
     static let ingestLag = "gapwatch_ingest_lag_seconds"
     static let evaluationDuration = "gapwatch_rule_evaluation_duration_seconds"
     static let checksEvaluated = "gapwatch_checks_evaluated_total"
@@ -27,6 +28,7 @@ enum MetricName {
         observationsStored: "Observations stored (new agent, spool and seq)",
         duplicates: "Observations received again and dropped as duplicates",
         observationsRefused: "Observations stored but not applied, by reason (action_result: its command was not handed to that agent and stream)",
+        refused: "Observations refused one by one (acknowledged, not stored), by kind; facts another agent owns: gapwatch owners lists who",
         ingestLag: "received_at minus observed_at of each stored observation (late data, e.g. a drained spool)",
         evaluationDuration: "Duration of one rule evaluation pass over the due checks",
         checksEvaluated: "Checks evaluated by the rule evaluation passes",

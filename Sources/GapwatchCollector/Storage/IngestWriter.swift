@@ -21,7 +21,8 @@ public struct IngestResult: Sendable, Equatable {
     var refusedResults = 0
     /// Lines for the collector's log, written once the transaction committed.
     var notices: [IngestNotice] = []
-    /// Observations acknowledged but not stored, one by one (dated beyond the clock tolerance).
+    /// Observations acknowledged but not stored, one by one: dated beyond the clock tolerance, or
+    /// facts another agent owns.
     public internal(set) var refused: [RefusedObservation] = []
 }
 
@@ -62,6 +63,8 @@ public actor IngestWriter {
     public private(set) var committedReports = 0
     /// Which checks observations feed; set by the detector once the config is synced.
     private var routing = CheckRouting()
+    /// Who may report which facts, and what the config vouches for about agents.
+    private let ownership: OwnershipConfig
     private let metrics: CollectorMetrics?
     /// What a fleet token may do (new agent ids per hour, when commands follow a new stream).
     private let fleet: FleetConfig
@@ -81,18 +84,24 @@ public actor IngestWriter {
         self.logger = logger
         self.metrics = nil
         self.fleet = FleetConfig()
+        self.ownership = OwnershipConfig()
     }
 
-    init(database: AppDatabase, logger: Logger, routing: CheckRouting, metrics: CollectorMetrics? = nil, fleet: FleetConfig = FleetConfig()) {
+    init(
+        database: AppDatabase, logger: Logger, routing: CheckRouting, ownership: OwnershipConfig = OwnershipConfig(),
+        metrics: CollectorMetrics? = nil, fleet: FleetConfig = FleetConfig()
+    ) {
         self.database = database
         self.logger = logger
         self.routing = routing
+        self.ownership = ownership
         self.metrics = metrics
         self.fleet = fleet
     }
 
     /// Stores `report` (deduplicating by agent, spool and seq) and returns once it is committed.
-    /// `token` is the one the report came with (nil: in-process, trusted as the agent's own).
+    /// `token` is the one the report came with (nil: in-process, trusted as the agent's own); its
+    /// bound service and labels are what the agent is judged by.
     /// Throws `NewAgentRefused` for a new agent id a fleet token may not bring now.
     public func ingest(_ report: Report, receivedAt: Millis, token: TokenIdentity? = nil) async throws -> IngestResult {
         try await withCheckedThrowingContinuation { continuation in
@@ -112,9 +121,10 @@ public actor IngestWriter {
             let known = cache
             let routing = self.routing
             let fleet = self.fleet
+            let ownership = self.ownership
             do {
                 let outcome = try await database.pool.write { db in
-                    var batch = BatchWriter(db: db, cache: known, routing: routing, fleet: fleet)
+                    var batch = BatchWriter(db: db, cache: known, routing: routing, fleet: fleet, ownership: ownership)
                     var results: [Result<IngestResult, NewAgentRefused>] = []
                     results.reserveCapacity(items.count)
                     for (report, receivedAt, token) in items {
@@ -134,6 +144,7 @@ public actor IngestWriter {
                     switch result {
                     case .success(let stored):
                         metrics?.ingestCommitted(stored)
+                        metrics?.refused(stored.refused, of: item.report)
                         log(stored.notices)
                         item.continuation.resume(returning: stored)
                     case .failure(let refused):
@@ -191,6 +202,7 @@ struct SeqRun: Equatable, Sendable {
 struct AgentSnapshot: Equatable, Sendable {
     var identity: AgentIdentity
     var bootID: String
+    var binding: AgentBinding
 }
 
 struct StreamKey: Hashable, Sendable {
@@ -204,20 +216,33 @@ private struct BatchWriter {
     var cache: WriterCache
     let routing: CheckRouting
     let fleet: FleetConfig
+    let ownership: OwnershipConfig
+    /// Fact → owner (nil: none), looked up once per transaction: a reassignment commits between
+    /// transactions, so this never outlives what it read.
+    var owners: [String: String?] = [:]
+
+    init(db: Database, cache: WriterCache, routing: CheckRouting, fleet: FleetConfig, ownership: OwnershipConfig) {
+        self.db = db
+        self.cache = cache
+        self.routing = routing
+        self.fleet = fleet
+        self.ownership = ownership
+    }
 
     mutating func store(_ report: Report, receivedAt: Millis, token: TokenIdentity?) throws -> IngestResult {
         let agent = report.agent
         // Before anything is written: a refusal must leave the rest of the group intact.
         let newAgent = try isNewAgent(agent.id)
         if newAgent { try admitNewAgent(agent.id, token: token, now: receivedAt) }
-        let snapshot = AgentSnapshot(identity: agent, bootID: report.bootID)
+        let binding = ownership.binding(agentID: agent.id, token: token)
+        let snapshot = AgentSnapshot(identity: agent, bootID: report.bootID, binding: binding)
         if cache.agents[agent.id] == snapshot {
             // Same identity as last time: only the liveness columns change (no label JSON to encode).
             try db.cachedStatement(
                 sql: "UPDATE agents SET last_seen = MAX(last_seen, ?), clock_skew_ms = ? WHERE id = ?"
             ).execute(arguments: [receivedAt, ClampedTime.subtract(receivedAt, report.sentAt), agent.id])
         } else {
-            try upsertAgent(report, receivedAt: receivedAt)
+            try upsertAgent(report, binding: binding, receivedAt: receivedAt)
             cache.agents[agent.id] = snapshot
         }
         if newAgent { try recordBringer(agent.id, token: token) }
@@ -245,6 +270,7 @@ private struct BatchWriter {
         var refusedResults = 0
         let clock = ClockBound(receivedAt: receivedAt, sentAt: report.sentAt, toleranceMs: routing.clockToleranceMs)
         var refused: [RefusedObservation] = []
+        var ownerRefused = 0
         var corrected = 0
         for (index, sent) in report.observations.enumerated() {
             guard let (observation, moved) = bounded(sent, index: index, by: clock, refused: &refused) else {
@@ -253,28 +279,30 @@ private struct BatchWriter {
             }
             let body = observation.body
             let seq = Int64(observation.seq)
-            if let current = run, seq <= current.to {
-                if try !isGapBelow(streamID, seq: seq, lastRun: current) {
-                    // A repeat: stored before, so it changes nothing now. One whose stored copy
-                    // differs is a reused seq (a spool restored from a copy): it and everything
-                    // after it wait for the agent to send them again under a new spool id.
-                    guard try storedCopyMatches(observation, sentAt: sent.observedAt, agentID: agent.id, streamID: streamID, clock: clock) else {
-                        conflict = observation.seq
-                        break
-                    }
-                    processed += 1
-                    maxSeq = max(maxSeq, observation.seq)
-                    continue
-                }
-                try saveRun(streamID, SeqRun(from: seq, to: seq))
-            } else if let current = run, seq == current.to + 1 {
-                run = SeqRun(from: current.from, to: seq)
-                runChanged = true
-            } else {
-                if let current = run, runChanged { try saveRun(streamID, current) }
-                run = SeqRun(from: seq, to: seq)
-                runChanged = true
+            if let refusal = try ownershipRefusal(observation, in: report, binding: binding, now: receivedAt) {
+                // Not stored and no effect; its seq is taken, so the ack covers it and a resend is a duplicate.
+                maxSeq = max(maxSeq, observation.seq)
+                processed += 1
+                guard try !isRepeat(seq, streamID: streamID, run: run) else { continue }
+                try takeSeq(seq, streamID: streamID, run: &run, runChanged: &runChanged)
+                try tallyRefusal(refusal, agentID: agent.id, now: receivedAt)
+                refused.append(refusal.observation)
+                ownerRefused += 1
+                continue
             }
+            if try isRepeat(seq, streamID: streamID, run: run) {
+                // A repeat: stored before, so it changes nothing now. One whose stored copy differs
+                // is a reused seq (a spool restored from a copy): it and everything after it wait
+                // for the agent to send them again under a new spool id.
+                guard try storedCopyMatches(observation, sentAt: sent.observedAt, agentID: agent.id, streamID: streamID, clock: clock) else {
+                    conflict = observation.seq
+                    break
+                }
+                processed += 1
+                maxSeq = max(maxSeq, observation.seq)
+                continue
+            }
+            try takeSeq(seq, streamID: streamID, run: &run, runChanged: &runChanged)
             processed += 1
             maxSeq = max(maxSeq, observation.seq)
             let subjectID = try subject(body.subject(agentID: agent.id))
@@ -309,7 +337,7 @@ private struct BatchWriter {
             maxStoredAt = max(maxStoredAt ?? observation.observedAt, observation.observedAt)
             if case .dropped(let d) = body { dropped = d }
             // Effects only for what was stored: a repeat must not move a lock, a job or an action.
-            if try !applyEffects(observation, agent: agent, streamID: streamID, holdsCommands: holdsCommands, now: receivedAt) {
+            if try !applyEffects(observation, agentID: agent.id, binding: binding, streamID: streamID, holdsCommands: holdsCommands, now: receivedAt) {
                 refusedResults += 1
             }
         }
@@ -325,6 +353,9 @@ private struct BatchWriter {
             db.cachedStatement(
                 sql: "UPDATE streams SET last_seq = MAX(last_seq, ?), last_seen = ? WHERE id = ? RETURNING last_seq"),
             arguments: [Int64(maxSeq), receivedAt, streamID]) ?? 0
+        if ownerRefused > 0 {
+            try db.cachedStatement(sql: "UPDATE agents SET refused = refused + ? WHERE id = ?").execute(arguments: [ownerRefused, agent.id])
+        }
         if let dropped {
             try db.cachedStatement(
                 sql: """
@@ -350,7 +381,7 @@ private struct BatchWriter {
                     metadata: ["agent.id": agent.id, "stream": "\(streamID)", "results": "\(refusedResults)"]))
         }
         return IngestResult(
-            ackedSeq: ackedSeq, stored: stored, duplicates: processed - stored,
+            ackedSeq: ackedSeq, stored: stored, duplicates: processed - stored - ownerRefused,
             commands: holdsCommands ? try waitingCommands(agentID: agent.id, streamID: streamID, now: receivedAt) : [],
             conflictingSeq: conflict, storedLagsMs: lags, refusedResults: refusedResults, notices: notices, refused: refused)
     }
@@ -389,16 +420,18 @@ private struct BatchWriter {
 
     /// What a stored observation changes besides the timeline: the checks, jobs, locks and actions
     /// it feeds. Returns false for an action result that was refused (not applied).
-    private mutating func applyEffects(_ observation: Observation, agent: AgentIdentity, streamID: Int64, holdsCommands: Bool, now receivedAt: Millis) throws -> Bool {
+    private mutating func applyEffects(
+        _ observation: Observation, agentID: String, binding: AgentBinding, streamID: Int64, holdsCommands: Bool, now receivedAt: Millis
+    ) throws -> Bool {
         switch observation.body {
         case .heartbeat(let ping):
             if let targets = routing.pings[ping.name] {
-                for target in targets where target.accepts(agent) {
-                    try recordPing(ping, observedAt: observation.observedAt, checkID: target.checkID, agentID: agent.id, now: receivedAt)
+                for target in targets where target.accepts(binding) {
+                    try recordPing(ping, observedAt: observation.observedAt, checkID: target.checkID, agentID: agentID, now: receivedAt)
                 }
             }
             if ping.probe == true && routing.probeFailuresAfter > 0 {
-                try recordProbeRun(ping, observedAt: observation.observedAt, agentID: agent.id, now: receivedAt)
+                try recordProbeRun(ping, observedAt: observation.observedAt, agentID: agentID, now: receivedAt)
             }
         case .decision(let decision) where decision.decision == .run:
             try markDue(routing.workflows[decision.workflow], now: receivedAt)
@@ -407,7 +440,7 @@ private struct BatchWriter {
         case .itemStatus(let item):
             try markDue(routing.itemKinds[item.itemKind], now: receivedAt)
         case .job(let job):
-            try SchedulerFacts(db: db).record(job, agentID: agent.id, observedAt: observation.observedAt)
+            try SchedulerFacts(db: db).record(job, agentID: agentID, observedAt: observation.observedAt)
             try markDue(routing.jobTargets.map { [$0] }, now: receivedAt)
         case .probe(let probe) where probe.job != nil:
             // Re-judge only when a target's health crosses a threshold, not on every probe.
@@ -417,13 +450,36 @@ private struct BatchWriter {
                 try markDue(routing.jobTargets.map { [$0] }, now: receivedAt)
             }
         case .lock(let lock):
-            try SchedulerFacts(db: db).record(lock, agentID: agent.id, observedAt: observation.observedAt)
+            try SchedulerFacts(db: db).record(lock, agentID: agentID, observedAt: observation.observedAt)
             try markDue(routing.locks, now: receivedAt)
         case .actionResult(let result):
-            return try recordActionResult(result, agentID: agent.id, streamID: streamID, holdsCommands: holdsCommands)
+            return try recordActionResult(result, agentID: agentID, streamID: streamID, holdsCommands: holdsCommands)
         default: break
         }
         return true
+    }
+
+    /// Whether `seq` of the stream is stored already (a resend): at or below the last run and in
+    /// no gap below it.
+    private func isRepeat(_ seq: Int64, streamID: Int64, run: SeqRun?) throws -> Bool {
+        guard let current = run, seq <= current.to else { return false }
+        return try !isGapBelow(streamID, seq: seq, lastRun: current)
+    }
+
+    /// Marks a new `seq` of the stream as taken: seqs above the last run are new (the usual case:
+    /// the next records of the spool) and extend it in memory; one in a gap below it gets a run of
+    /// its own.
+    private func takeSeq(_ seq: Int64, streamID: Int64, run: inout SeqRun?, runChanged: inout Bool) throws {
+        if let current = run, seq <= current.to {
+            try saveRun(streamID, SeqRun(from: seq, to: seq))
+        } else if let current = run, seq == current.to + 1 {
+            run = SeqRun(from: current.from, to: seq)
+            runChanged = true
+        } else {
+            if let current = run, runChanged { try saveRun(streamID, current) }
+            run = SeqRun(from: seq, to: seq)
+            runChanged = true
+        }
     }
 
     /// The outcome of a command this collector handed out; the action runner takes it from here.
@@ -480,6 +536,73 @@ private struct BatchWriter {
             status: row["status"], part: row["part"], num: row["num"], code: row["code"], at1: row["at1"], at2: row["at2"],
             text: row["text"], target: row["target"])
         return (row["kind"] as Int64) == Int64(body.kind.storageCode) && stored == body.columns
+    }
+
+    // MARK: - Fact owners (see FactOwners)
+
+    /// A refused observation and the fact it stated.
+    struct Refusal {
+        var observation: RefusedObservation
+        var fact: String
+        var entitled: String
+    }
+
+    /// nil when `agentID` may report this observation's fact (recording it as the owner when
+    /// nobody owned it), else why not. The config's owners decide first; where it is silent the
+    /// fact's first reporter owns it.
+    private mutating func ownershipRefusal(_ observation: Observation, in report: Report, binding: AgentBinding, now: Millis) throws -> Refusal? {
+        guard let stated = observation.body.statedFact(routing: routing) else { return nil }
+        let agentID = report.agent.id
+        switch try ownership.judge(stated, agentID: agentID, binding: binding, owner: { try owner(of: stated.fact) }) {
+        case .accept:
+            return nil
+        case .claim:
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO fact_owners (fact, agent_id, since) VALUES (?, ?, ?)")
+                .execute(arguments: [stated.fact, agentID, now])
+            owners[stated.fact] = .some(agentID)
+            return nil
+        case .refuse(let entitled):
+            let reason = "\(stated.fact): agent \(agentID) may not report it; only \(entitled) may"
+            let field = "observations[\(Self.index(ofSeq: observation.seq, in: report.observations))].\(stated.field)"
+            return Refusal(observation: RefusedObservation(seq: observation.seq, field: field, reason: reason), fact: stated.fact, entitled: entitled)
+        }
+    }
+
+    /// The position of `seq` in a report's observations (seqs strictly increase: validated).
+    static func index(ofSeq seq: UInt64, in observations: [Observation]) -> Int {
+        var low = 0, high = observations.count
+        while low < high {
+            let middle = (low + high) / 2
+            if observations[middle].seq < seq { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    private mutating func owner(of fact: String) throws -> String? {
+        if let known = owners[fact] { return known }
+        let owner = try String.fetchOne(db.cachedStatement(sql: "SELECT agent_id FROM fact_owners WHERE fact = ?"), arguments: [fact])
+        owners[fact] = .some(owner)
+        return owner
+    }
+
+    /// Counts a refusal under its agent and fact: the first `maxRefusedFactsPerAgent` facts an agent
+    /// was refused keep a row each (a flood of invented names cannot grow the table); the agent's
+    /// `refused` column counts them all.
+    private func tallyRefusal(_ refusal: Refusal, agentID: String, now: Millis) throws {
+        let seq = Int64(refusal.observation.seq)
+        try db.cachedStatement(
+            sql: """
+                UPDATE refused_claims SET count = count + 1, owner = ?3, last_at = MAX(last_at, ?4), last_seq = ?5
+                WHERE agent_id = ?1 AND fact = ?2
+                """
+        ).execute(arguments: [agentID, refusal.fact, refusal.entitled, now, seq])
+        guard db.changesCount == 0 else { return }
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO refused_claims (agent_id, fact, owner, count, first_at, last_at, last_seq)
+                SELECT ?1, ?2, ?3, 1, ?4, ?4, ?5 WHERE (SELECT COUNT(*) FROM refused_claims WHERE agent_id = ?1) < ?6
+                """
+        ).execute(arguments: [agentID, refusal.fact, refusal.entitled, now, seq, FactOwners.maxRefusedFactsPerAgent])
     }
 
     /// Commands for the agent: never handed, or handed a minute ago with no result yet (a lost
@@ -603,20 +726,22 @@ private struct BatchWriter {
         }
     }
 
-    private func upsertAgent(_ report: Report, receivedAt: Millis) throws {
+    private func upsertAgent(_ report: Report, binding: AgentBinding, receivedAt: Millis) throws {
         let agent = report.agent
         let labels = String(decoding: ReportCodec.encode(agent.labels), as: UTF8.self)
+        let boundLabels = binding.labels.isEmpty ? nil : String(decoding: ReportCodec.encode(binding.labels), as: UTF8.self)
         try db.cachedStatement(
             sql: """
-                INSERT INTO agents (id, service, host, version, labels, boot_id, first_seen, last_seen, clock_skew_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO agents (id, service, host, version, labels, boot_id, first_seen, last_seen, clock_skew_ms, bound_service, bound_labels)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET service = excluded.service, host = excluded.host,
                     version = excluded.version, labels = excluded.labels, boot_id = excluded.boot_id,
-                    last_seen = MAX(last_seen, excluded.last_seen), clock_skew_ms = excluded.clock_skew_ms
+                    last_seen = MAX(last_seen, excluded.last_seen), clock_skew_ms = excluded.clock_skew_ms,
+                    bound_service = excluded.bound_service, bound_labels = excluded.bound_labels
                 """
         ).execute(arguments: [
             agent.id, agent.service, agent.host, agent.version, labels, report.bootID, receivedAt, receivedAt,
-            ClampedTime.subtract(receivedAt, report.sentAt),
+            ClampedTime.subtract(receivedAt, report.sentAt), binding.service, boundLabels,
         ])
     }
 

@@ -308,6 +308,49 @@ extension AppDatabase {
                     CREATE INDEX rejected_agents_last_seen ON rejected_agents (last_seen);
                     """)
         }
+        migrator.registerMigration("v12-fact-owners") { db in
+            // Issue 14: facts have owners, the trusted service and labels come from the token or
+            // the config, and guardrails apply per rule and per target as well as globally.
+            try db.execute(
+                sql: """
+                    -- Who may report a fact that the config does not bind: its first reporter, until an
+                    -- admin reassigns it. fact: job:NAME, lock:NAME, dataset:NAME, ping:NAME.
+                    CREATE TABLE fact_owners (
+                        fact TEXT PRIMARY KEY NOT NULL,
+                        agent_id TEXT NOT NULL,
+                        since INTEGER NOT NULL,
+                        assigned_by TEXT                   -- NULL: the first report; else the admin token id
+                    ) WITHOUT ROWID;
+                    -- Observations refused because another agent owns their fact: per agent, at most a few
+                    -- facts (FactOwners.maxRefusedFactsPerAgent); agents.refused counts every one.
+                    CREATE TABLE refused_claims (
+                        agent_id TEXT NOT NULL,
+                        fact TEXT NOT NULL,
+                        owner TEXT NOT NULL,               -- who may report it, as the refusal said
+                        count INTEGER NOT NULL,
+                        first_at INTEGER NOT NULL,
+                        last_at INTEGER NOT NULL,
+                        last_seq INTEGER NOT NULL,
+                        PRIMARY KEY (agent_id, fact)
+                    ) WITHOUT ROWID;
+                    ALTER TABLE agents ADD COLUMN refused INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE agents ADD COLUMN bound_service TEXT;   -- from the token or the config, never the report
+                    ALTER TABLE agents ADD COLUMN bound_labels TEXT;    -- JSON object, likewise
+                    ALTER TABLE tokens ADD COLUMN service TEXT;
+                    ALTER TABLE tokens ADD COLUMN labels TEXT;          -- JSON object; NULL: none
+                    ALTER TABLE actions ADD COLUMN scope_rule TEXT;     -- the rule that queued it, for per-rule guardrails
+                    ALTER TABLE actions ADD COLUMN scope_target TEXT;   -- agent:ID or the webhook's service, for per-target ones
+                    -- What agents reported before owners existed stays theirs.
+                    INSERT OR IGNORE INTO fact_owners (fact, agent_id, since) SELECT 'job:' || name, agent_id, first_seen_at FROM jobs;
+                    INSERT OR IGNORE INTO fact_owners (fact, agent_id, since) SELECT 'lock:' || name, agent_id, seen_at FROM locks;
+                    INSERT OR IGNORE INTO fact_owners (fact, agent_id, since)
+                        SELECT s.name, st.agent_id, o.observed_at FROM subjects s
+                        JOIN observations o ON o.subject_id = s.id
+                            AND o.observed_at = (SELECT MIN(observed_at) FROM observations WHERE subject_id = s.id AND kind = 3)
+                        JOIN streams st ON st.id = o.stream_id
+                        WHERE s.name GLOB 'dataset:*' AND o.kind = 3;
+                    """)
+        }
         migrator.registerMigration("v13-streams-bound") { db in
             // Issue 14: commands go to the stream (spool) an agent id is bound to, a result counts
             // only from the stream its command was handed to, and a shared token brings new agent

@@ -21,9 +21,17 @@ public struct AgentInfo: Codable, Sendable, Equatable {
     public var clockCorrected: Int64 = 0
     /// Observations refused as dated after their receive time plus the clock tolerance.
     public var clockRefused: Int64 = 0
+    /// What its token or the collector config vouches for (check filters and owner rules match
+    /// these); `service` and `labels` above are the report's own claim.
+    public var boundService: String?
+    public var boundLabels: [String: String]?
+    /// Its observations refused because another agent owns their fact (`GET /v1/owners` lists which).
+    public var refused: Int64 = 0
 
     enum CodingKeys: String, CodingKey {
-        case id, service, host, version, labels
+        case id, service, host, version, labels, refused
+        case boundService = "bound_service"
+        case boundLabels = "bound_labels"
         case bootID = "boot_id"
         case firstSeen = "first_seen"
         case lastSeen = "last_seen"
@@ -120,7 +128,8 @@ extension AppDatabase {
                     bootID: row["boot_id"], firstSeen: row["first_seen"], lastSeen: row["last_seen"],
                     lastSeq: UInt64(clamping: row["last_seq"] as Int64), droppedOverflow: row["dropped_overflow"],
                     droppedCorrupt: row["dropped_corrupt"], clockSkewMs: row["clock_skew_ms"], clockCorrected: row["clock_corrected"],
-                    clockRefused: row["clock_refused"])
+                    clockRefused: row["clock_refused"], boundService: row["bound_service"], boundLabels: TokenStore.labels(row["bound_labels"]),
+                    refused: row["refused"])
             }
         }
     }

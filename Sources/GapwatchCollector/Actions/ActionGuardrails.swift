@@ -1,0 +1,175 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// The guardrail scopes of one action (see `ActionScope`).
+struct ActionScopes: Hashable, Sendable {
+    var rule: String
+    var target: String
+}
+
+/// How many actions run now and started in the last hour: in all, per rule and per target.
+struct GuardrailLoad {
+    var running = 0
+    var lastHour = 0
+    var runningByRule: [String: Int] = [:]
+    var runningByTarget: [String: Int] = [:]
+    var hourByRule: [String: Int] = [:]
+    var hourByTarget: [String: Int] = [:]
+
+    mutating func add(_ scopes: ActionScopes, running isRunning: Bool) {
+        if isRunning {
+            running += 1
+            runningByRule[scopes.rule, default: 0] += 1
+            runningByTarget[scopes.target, default: 0] += 1
+        } else {
+            lastHour += 1
+            hourByRule[scopes.rule, default: 0] += 1
+            hourByTarget[scopes.target, default: 0] += 1
+        }
+    }
+
+    /// An action just started: it runs and counts against the hour.
+    mutating func started(_ scopes: ActionScopes) {
+        add(scopes, running: true)
+        add(scopes, running: false)
+    }
+
+    func allowsGlobal(_ limits: GuardrailConfig) -> Bool { running < limits.maxConcurrent && lastHour < limits.maxPerHour }
+
+    func allows(_ scopes: ActionScopes, _ limits: GuardrailConfig) -> Bool {
+        why(rule: scopes.rule, limits) == nil && why(target: scopes.target, limits) == nil
+    }
+
+    /// Why the rule's scope is full, nil when it is not.
+    func why(rule: String, _ limits: GuardrailConfig) -> String? {
+        let (perHour, concurrent) = limits.limits(limits.perRule)
+        if runningByRule[rule, default: 0] >= concurrent { return "rule \(rule) has \(concurrent) action(s) running (guardrails.per_rule.max_concurrent)" }
+        if hourByRule[rule, default: 0] >= perHour { return "rule \(rule) started \(perHour) action(s) in the last hour (guardrails.per_rule.max_per_hour)" }
+        return nil
+    }
+
+    func why(target: String, _ limits: GuardrailConfig) -> String? {
+        let (perHour, concurrent) = limits.limits(limits.perTarget)
+        if runningByTarget[target, default: 0] >= concurrent {
+            return "target \(target) has \(concurrent) action(s) running (guardrails.per_target.max_concurrent)"
+        }
+        if hourByTarget[target, default: 0] >= perHour {
+            return "target \(target) was sent \(perHour) action(s) in the last hour (guardrails.per_target.max_per_hour)"
+        }
+        return nil
+    }
+
+    /// Every full rule and target scope, with why.
+    func fullScopes(_ limits: GuardrailConfig) -> (rules: [String: String], targets: [String: String]) {
+        var rules: [String: String] = [:], targets: [String: String] = [:]
+        for rule in Set(runningByRule.keys).union(hourByRule.keys) { rules[rule] = why(rule: rule, limits) }
+        for target in Set(runningByTarget.keys).union(hourByTarget.keys) { targets[target] = why(target: target, limits) }
+        return (rules, targets)
+    }
+}
+
+extension ActionRunner {
+    /// What runs now and what started in the last hour. Both are few: the global limits bound them.
+    func guardrailLoad(now: Millis) throws -> GuardrailLoad {
+        try database.pool.read { db in
+            var load = GuardrailLoad()
+            for row in try Row.fetchAll(db, sql: "SELECT scope_rule, scope_target FROM actions WHERE state = 'running'") {
+                load.add(ActionScopes(rule: row[0] ?? "", target: row[1] ?? ""), running: true)
+            }
+            for row in try Row.fetchAll(
+                db,
+                sql: "SELECT a.scope_rule, a.scope_target FROM action_starts s JOIN actions a ON a.id = s.action_id WHERE s.at > ?",
+                arguments: [now - 3_600_000])
+            {
+                load.add(ActionScopes(rule: row[0] ?? "", target: row[1] ?? ""), running: false)
+            }
+            return load
+        }
+    }
+
+    /// Says on each due action of a full scope why it waits. Written only when it changes: a
+    /// read finds whether any says something else, so a full scope costs no write per pass.
+    func noteWaiting(_ full: (rules: [String: String], targets: [String: String]), now: Millis) throws {
+        let condition = "state = 'pending' AND next_attempt_at <= ?2 AND %@ = ?3 AND detail != ?1"
+        var stale: [(column: String, scope: String, detail: String)] = []
+        try database.pool.read { db in
+            for (column, scopes) in [("scope_rule", full.rules), ("scope_target", full.targets)] {
+                for (scope, why) in scopes {
+                    let sql = "SELECT EXISTS (SELECT 1 FROM actions WHERE \(condition.replacingOccurrences(of: "%@", with: column)))"
+                    if try Bool.fetchOne(db, sql: sql, arguments: ["waiting: \(why)", now, scope]) == true {
+                        stale.append((column, scope, "waiting: \(why)"))
+                    }
+                }
+            }
+        }
+        guard !stale.isEmpty else { return }
+        try database.pool.write { db in
+            for (column, scope, detail) in stale {
+                try db.execute(
+                    sql: "UPDATE actions SET detail = ?1 WHERE \(condition.replacingOccurrences(of: "%@", with: column))", arguments: [detail, now, scope])
+            }
+        }
+    }
+
+    /// Why `action` must wait for a person rather than run unattended, nil when it need not:
+    /// a command about a job or lock bound for an agent not entitled to that fact, and the
+    /// breaker on disabling a large share of one scheduler's jobs.
+    func approvalNeeded(_ action: ActionInfo, _ definition: ActionConfig, now: Millis) throws -> String? {
+        if let why = try crossAgentCommand(action, definition) { return why }
+        return try disableBreaker(action, now: now)
+    }
+
+    /// A job's or lock's actions go to the agent that reports it (or one the config's owners bind
+    /// it to): otherwise whoever reported the fact would steer another agent's commands.
+    private func crossAgentCommand(_ action: ActionInfo, _ definition: ActionConfig) throws -> String? {
+        guard case .agent(let agentID, _, _) = definition.target else { return nil }
+        let fact: String
+        let table: String
+        if action.key.hasPrefix("job:"), let job = action.parameters["job"] {
+            (fact, table) = ("job:\(job)", "jobs")
+        } else if action.key.hasPrefix("lock:"), let lock = action.parameters["lock"] {
+            (fact, table) = ("lock:\(lock)", "locks")
+        } else {
+            return nil
+        }
+        let name = String(fact.drop { $0 != ":" }.dropFirst())
+        let (reporter, target) = try database.pool.read { db in
+            (
+                try String.fetchOne(db, sql: "SELECT agent_id FROM \(table) WHERE name = ?", arguments: [name]),
+                try Row.fetchOne(db, sql: "SELECT bound_service, bound_labels FROM agents WHERE id = ?", arguments: [agentID])
+            )
+        }
+        guard let reporter, reporter != agentID else { return nil }
+        let binding = AgentBinding(service: target?["bound_service"], labels: TokenStore.labels(target?["bound_labels"]) ?? [:])
+        if ownership.rules(covering: fact).contains(where: { $0.admits(agentID: agentID, binding: binding) }) { return nil }
+        return "\(fact) is reported by agent \(reporter), but this command would run on agent \(agentID)"
+    }
+
+    /// The breaker: disabling more than `breaker.max_share` of one scheduler's jobs (the jobs one
+    /// agent reports under one scheduler name) within `breaker.window` waits for a person.
+    private func disableBreaker(_ action: ActionInfo, now: Millis) throws -> String? {
+        guard action.key.hasPrefix(Detector.disableKey("")), let job = action.parameters["job"], let breaker = config.schedulerTargets?.breaker
+        else { return nil }
+        return try database.pool.read { db -> String? in
+            guard let owner = try Row.fetchOne(db, sql: "SELECT agent_id, scheduler FROM jobs WHERE name = ?", arguments: [job]) else { return nil }
+            let agentID: String = owner["agent_id"]
+            let scheduler: String? = owner["scheduler"]
+            let total = try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM jobs WHERE agent_id = ? AND scheduler IS ? AND present = 1", arguments: [agentID, scheduler]) ?? 0
+            // Other jobs of the scheduler whose disable started within the window (a retry is the same job).
+            let disabled = try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(DISTINCT a.key) FROM action_starts s JOIN actions a ON a.id = s.action_id
+                    JOIN jobs j ON j.name = json_extract(a.parameters, '$.job')
+                    WHERE s.at > ? AND a.key >= 'job:disable:' AND a.key < 'job:disable;' AND a.key != ?
+                        AND j.agent_id = ? AND j.scheduler IS ?
+                    """, arguments: [now - breaker.windowMs, action.key, agentID, scheduler]) ?? 0
+            guard total > 0, Double(disabled + 1) > breaker.maxShare * Double(total) else { return nil }
+            let percent = Int((breaker.maxShare * 100).rounded())
+            return "breaker: disabling it would make \(disabled + 1) of the \(total) job(s) of scheduler \(scheduler ?? "-") on agent \(agentID) "
+                + "disabled within \(Units.formatDuration(breaker.windowMs)), more than \(percent)% (scheduler_targets.breaker)"
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// Facts have owners: a scheduler's jobs (and their probes), a lock, a dataset's counts and the
+/// pings of a configured check may be reported only by the agents entitled to them. The config's
+/// `owners:` decides first; where it is silent, the first agent that reported a fact owns it until
+/// an admin reassigns it (`gapwatch owners reassign`). Anything else is refused per observation,
+/// counted on the agent and listed in the report's response.
+enum FactOwners {
+    /// Refused facts remembered per agent (`refused_claims`); later ones are only counted.
+    static let maxRefusedFactsPerAgent = 20
+}
+
+/// The fact an observation states, and how ownership applies to it.
+struct StatedFact: Equatable {
+    enum Mode: Equatable {
+        /// Owned: the first reporter claims it (an inventory's job, a lock, a dataset's count, a ping
+        /// feeding an unfiltered check).
+        case claims
+        /// Owned, but never claimed by this kind (a probe of a job): a fact nobody owns yet has no
+        /// state to change.
+        case ownerOnly
+        /// Only the config's owners apply: a ping whose every check filters its agents by service or
+        /// labels, which are themselves bound on tokens or in the config.
+        case configOnly
+    }
+    var fact: String
+    var mode: Mode
+    /// The observation's field that names the fact (for the refusal's `field`).
+    var field: String
+}
+
+extension ObservationBody {
+    /// The owned fact this observation states; nil for kinds no one owns (an item status, a
+    /// decision, the agent's own records) and for pings that feed no configured check.
+    func statedFact(routing: CheckRouting) -> StatedFact? {
+        switch self {
+        case .job(let job): return StatedFact(fact: "job:\(job.name)", mode: .claims, field: "name")
+        case .probe(let probe): return probe.job.map { StatedFact(fact: "job:\($0)", mode: .ownerOnly, field: "job") }
+        case .lock(let lock): return StatedFact(fact: "lock:\(lock.name)", mode: .claims, field: "name")
+        case .count(let count): return StatedFact(fact: "dataset:\(count.dataset)", mode: .claims, field: "dataset")
+        case .heartbeat(let ping):
+            guard let targets = routing.pings[ping.name] else { return nil }
+            return StatedFact(fact: "ping:\(ping.name)", mode: targets.allSatisfy(\.filtersAgents) ? .configOnly : .claims, field: "name")
+        case .itemStatus, .decision, .actionResult, .dropped: return nil
+        }
+    }
+}
+
+/// What ownership says about one observation.
+enum OwnershipVerdict: Equatable {
+    case accept
+    /// Accept, and record the reporter as the fact's owner: nobody owned it.
+    case claim
+    /// Refuse: only `entitled` (for people) may report it.
+    case refuse(entitled: String)
+}
+
+extension OwnershipConfig {
+    /// Judges `agentID` (with its token's and the config's `binding`) stating `stated`; `owner`
+    /// looks up the fact's recorded owner, asked only where the config is silent.
+    func judge(_ stated: StatedFact, agentID: String, binding: AgentBinding, owner: () throws -> String?) rethrows -> OwnershipVerdict {
+        let covering = rules(covering: stated.fact)
+        if !covering.isEmpty {
+            if covering.contains(where: { $0.admits(agentID: agentID, binding: binding) }) { return .accept }
+            return .refuse(entitled: covering.map(\.described).joined(separator: " or ") + " (owners: in the collector config)")
+        }
+        if stated.mode == .configOnly { return .accept }
+        guard let current = try owner() else { return stated.mode == .claims ? .claim : .accept }
+        return current == agentID ? .accept : .refuse(entitled: "agent \(current) (its owner; gapwatch owners reassign moves it)")
+    }
+}
+
+/// An owned fact as `GET /v1/owners` lists it.
+public struct FactOwnerInfo: Codable, Sendable, Equatable {
+    public var fact: String
+    public var agentID: String
+    public var since: Millis
+    /// The admin token that reassigned it; absent: its first report made the owner.
+    public var assignedBy: String?
+
+    enum CodingKeys: String, CodingKey {
+        case fact, since
+        case agentID = "agent_id"
+        case assignedBy = "assigned_by"
+    }
+}
+
+/// A fact an agent reported and was refused, with how often (`GET /v1/owners`, `gapwatch agents`).
+public struct RefusedClaimInfo: Codable, Sendable, Equatable {
+    public var agentID: String
+    public var fact: String
+    /// Who may report it, as the latest refusal said.
+    public var entitled: String
+    public var count: Int64
+    public var firstAt: Millis
+    public var lastAt: Millis
+    /// The seq of the latest refused observation (its agent's spool).
+    public var lastSeq: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case fact, entitled, count
+        case agentID = "agent_id"
+        case firstAt = "first_at"
+        case lastAt = "last_at"
+        case lastSeq = "last_seq"
+    }
+}
+
+/// An `owners:` rule of the config, as `GET /v1/owners` shows it.
+public struct OwnerRuleInfo: Codable, Sendable, Equatable {
+    public var facts: [String]
+    public var agents: [String]
+    public var service: String?
+    public var labels: [String: String]
+
+    public init(facts: [String], agents: [String], service: String?, labels: [String: String]) {
+        self.facts = facts
+        self.agents = agents
+        self.service = service
+        self.labels = labels
+    }
+}
+
+/// `GET /v1/owners`.
+public struct OwnersListing: Codable, Sendable, Equatable {
+    public var owners: [FactOwnerInfo]
+    public var rules: [OwnerRuleInfo]
+    public var refused: [RefusedClaimInfo]
+}
+
+/// Why a reassignment was not made.
+public enum ReassignError: Error, Equatable {
+    case badFact(String)
+    case boundByConfig(String)
+}
+
+extension AppDatabase {
+    /// Owned facts matching the glob `fact` (all when nil) and refused claims, most recent first.
+    public func owners(fact: String? = nil, agentID: String? = nil, limit: Int = 1000) throws -> (owners: [FactOwnerInfo], refused: [RefusedClaimInfo]) {
+        try pool.read { db in
+            let owners = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM fact_owners WHERE (?1 IS NULL OR fact GLOB ?1) AND (?2 IS NULL OR agent_id = ?2)
+                    ORDER BY fact LIMIT ?3
+                    """, arguments: [fact, agentID, limit]
+            ).map { FactOwnerInfo(fact: $0["fact"], agentID: $0["agent_id"], since: $0["since"], assignedBy: $0["assigned_by"]) }
+            let refused = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM refused_claims WHERE (?1 IS NULL OR fact GLOB ?1) AND (?2 IS NULL OR agent_id = ?2)
+                    ORDER BY last_at DESC, agent_id, fact LIMIT ?3
+                    """, arguments: [fact, agentID, limit]
+            ).map {
+                RefusedClaimInfo(
+                    agentID: $0["agent_id"], fact: $0["fact"], entitled: $0["owner"], count: $0["count"], firstAt: $0["first_at"],
+                    lastAt: $0["last_at"], lastSeq: $0["last_seq"])
+            }
+            return (owners, refused)
+        }
+    }
+
+    /// Makes `agentID` the owner of `fact` (an admin's decision): its reports of the fact are
+    /// accepted from now on, the previous owner's refused. A fact the config's `owners:` covers
+    /// is the config's to change.
+    public func reassignOwner(fact: String, to agentID: String, by tokenID: String, config: OwnershipConfig, now: Millis) throws -> FactOwnerInfo {
+        let kind = fact.prefix { $0 != ":" }
+        guard OwnershipConfig.factKinds.contains(String(kind)), fact.count > kind.count + 1,
+            !fact.unicodeScalars.contains(where: { $0 == "*" || $0 == "?" || $0.value < 0x20 })
+        else {
+            throw ReassignError.badFact(
+                "'\(fact)' is not one fact: KIND:NAME with KIND one of \(OwnershipConfig.factKinds.joined(separator: ", ")), no glob or control character")
+        }
+        let covering = config.rules(covering: fact)
+        guard covering.isEmpty else {
+            throw ReassignError.boundByConfig(
+                "\(fact) is bound by the collector config's owners: to \(covering.map(\.described).joined(separator: " or ")); change the config instead")
+        }
+        return try pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO fact_owners (fact, agent_id, since, assigned_by) VALUES (?1, ?2, ?3, ?4)
+                    ON CONFLICT (fact) DO UPDATE SET agent_id = ?2, since = ?3, assigned_by = ?4
+                    """, arguments: [fact, agentID, now, tokenID])
+            return FactOwnerInfo(fact: fact, agentID: agentID, since: now, assignedBy: tokenID)
+        }
+    }
+}
