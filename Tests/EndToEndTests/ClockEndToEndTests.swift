@@ -119,7 +119,7 @@ final class ClockEndToEndTests: XCTestCase {
     func postFromClock(_ agentNow: Millis, agent: String, seq: UInt64) throws -> ReportResponse {
         let report = Report(
             agent: AgentIdentity(id: agent, service: "skewed-svc", host: "h", version: "t"), bootID: "b", spoolID: "s", sentAt: agentNow,
-            observations: [Observation(seq: seq, observedAt: agentNow, body: .heartbeat(Heartbeat(name: "svc", status: .ok)))])
+            observations: [Observation(seq: seq, observedAt: agentNow, body: .heartbeat(Heartbeat(name: "svc-\(agent)", status: .ok)))])
         let response = try client.send(
             .init(
                 method: "POST", url: collector.url + "/v1/reports",

@@ -292,6 +292,7 @@ final class HostileNumbersEndToEndTests: XCTestCase {
             case "/v1/incidents": urls += ["/v1/incidents", "/v1/incidents?state=resolved&limit=1000", "/v1/incidents?since=0"]
             case "/v1/workflows/gaps": urls += ["/v1/workflows/gaps", "/v1/workflows/gaps?since=2000-01-01"]
             case "/v1/audit/jobs": urls += ["/v1/audit/jobs", "/v1/audit/jobs?flagged=true"]
+            case "/v1/agents/{id}/streams": urls += ["/v1/agents/e2e-agent/streams", "/v1/agents/unknown-agent/streams"]
             default:
                 XCTAssertFalse(path.contains("{"), "no way to fill \(path): add it here")
                 urls.append(path)

@@ -66,6 +66,27 @@ final class ClockSkewTests: DetectionHarness {
         XCTAssertTrue(try runtime.database.incidents(IncidentFilter()).allSatisfy { $0.rule != "clock_skew" }, "the clock itself is right")
     }
 
+    /// A report of an agent ahead, sent again after a lost answer: each send moves its times back
+    /// by that send's skew, which differs by the network's delay. The resend is a duplicate (not a
+    /// reused seq that would make the agent rotate its spool), and a reused seq with other
+    /// content is still told apart.
+    func testAResendOfAnAgentAheadIsADuplicateThoughItsCorrectionDiffers() async throws {
+        try open(Self.config)
+        let r = t0 + 1_000
+        let ahead: Millis = 2 * 3_600_000
+        let sent = [observation(1, at: r + ahead - 500, ping("hb")), observation(2, at: r + ahead, ping("hb", .fail, exit: 3))]
+        let first = try await send(sent, sentAt: r + ahead, receivedAt: r)
+        XCTAssertEqual(first.stored, 2)
+        let again = try await send(sent, sentAt: r + ahead + 10, receivedAt: r + 850)
+        XCTAssertEqual(again.stored, 0)
+        XCTAssertEqual(again.duplicates, 2)
+        XCTAssertNil(again.conflictingSeq)
+        XCTAssertEqual(try runtime.database.observationCount(), 2)
+        let reused = [observation(2, at: r + ahead, ping("hb"))]
+        let other = try await send(reused, sentAt: r + ahead + 20, receivedAt: r + 900)
+        XCTAssertEqual(other.conflictingSeq, 2, "a status that differs is another observation under a reused seq")
+    }
+
     /// An agent whose clock runs 2 h ahead: its times are moved back by its skew (a lock's
     /// acquired_at too, when only that fits) and stored; one still too far ahead even so is
     /// refused; its clock check goes down with one clock_skew incident, which resolves with its
@@ -149,7 +170,7 @@ final class ClockSkewTests: DetectionHarness {
         r = WallClock.nowMillis()
         let incidents = try runtime.database.incidents(IncidentFilter()).filter { $0.rule == "clock_skew" }
         XCTAssertEqual(incidents.map(\.state), ["resolved"])
-        _ = try await send([observation(1, at: r, ping("hb"))], sentAt: r + 7_200_000, receivedAt: r, agent: "agent-2")
+        _ = try await send([observation(1, at: r, ping("hb-of-agent-2"))], sentAt: r + 7_200_000, receivedAt: r, agent: "agent-2")
         try await tick(r + 1)
         XCTAssertFalse(try runtime.detector.checks(now: r + 1).contains { $0.name.hasPrefix("clock:") })
         XCTAssertEqual(try agent("agent-2").clockCorrected, 1, "times are bounded all the same")

@@ -11,7 +11,10 @@ final class FleetBoundsTests: XCTestCase {
     // MARK: - New agent ids per fleet token (real HTTP, real SQLite)
 
     func post(_ collector: TestCollector, agent: String, seq: UInt64 = 1, token: String) async throws -> HTTPResponse {
-        try await collector.post(makeTestReport(agent: agent, seqs: seq...seq), token: token)
+        // A dataset of its own: the first agent to report a dataset owns it.
+        var report = makeTestReport(agent: agent, seqs: seq...seq)
+        report.observations[0].body = .count(Count(dataset: "ds.\(agent)", partition: "2026-01-22", count: Int64(seq)))
+        return try await collector.post(report, token: token)
     }
 
     func testAFleetTokenBringsNewAgentIdsAtABoundedRateAndTheRefusalsAreShown() async throws {

@@ -276,8 +276,11 @@ final class StreamTrustTests: XCTestCase {
         }
         XCTAssertEqual(lines.messages.filter { $0.contains("restored from a copy") }.count, 1)
         // Another agent's own trouble gets its own line.
-        _ = try await writer.ingest(makeTestReport(agent: "agent-2", spool: "t", seqs: 1...1, at: t0), receivedAt: t0, token: otherToken)
-        var other = makeTestReport(agent: "agent-2", spool: "t", seqs: 1...1, at: t0)
+        // (a dataset of its own: worker-1 reported the other first, so owns it)
+        var first = makeTestReport(agent: "agent-2", spool: "t", seqs: 1...1, at: t0)
+        first.observations[0].body = .count(Count(dataset: "ds.agent-2", partition: "2026-01-22", count: 1))
+        _ = try await writer.ingest(first, receivedAt: t0, token: otherToken)
+        var other = first
         other.observations[0].observedAt += 1
         _ = try await writer.ingest(other, receivedAt: t0 + 1_000, token: otherToken)
         XCTAssertEqual(lines.messages.filter { $0.contains("restored from a copy") }.count, 2)

@@ -294,7 +294,7 @@ private struct BatchWriter {
                 // A repeat: stored before, so it changes nothing now. One whose stored copy differs
                 // is a reused seq (a spool restored from a copy): it and everything after it wait
                 // for the agent to send them again under a new spool id.
-                guard try storedCopyMatches(observation, sentAt: sent.observedAt, agentID: agent.id, streamID: streamID, clock: clock) else {
+                guard try storedCopyMatches(observation, agentID: agent.id, streamID: streamID, corrected: moved) else {
                     conflict = observation.seq
                     break
                 }
@@ -503,16 +503,17 @@ private struct BatchWriter {
         return true
     }
 
+    /// How far a resent observation's corrected time may be from the stored copy's.
+    static let correctedSlackMs: Millis = 5_000
+
     /// Whether the stored observation with this seq is `observation` itself (sent again after a
     /// lost answer) rather than another under a reused seq (a spool restored from a copy). Looked
-    /// up by the table's key over a short time range, so a repeat costs one index range probe: a
-    /// clock correction (see `ClockBound`) only moves times back, by the agent's skew of that
-    /// send, which may differ a little from this one's. A copy pruned by retention, or one moved by
-    /// a very different skew, counts as different: the agent then sends it again under a new spool
-    /// id, which loses nothing.
-    private mutating func storedCopyMatches(
-        _ observation: Observation, sentAt sentObservedAt: Millis, agentID: String, streamID: Int64, clock: ClockBound
-    ) throws -> Bool {
+    /// up by the table's full key, so a repeat costs one index probe. When the agent's clock runs
+    /// ahead its times are moved back by this send's skew (see `ClockBound`), which differs from
+    /// the first send's by the network's jitter: then a copy within `correctedSlackMs` counts. A
+    /// copy pruned by retention, or one moved by a very different skew, counts as different: the
+    /// agent then sends it again under a new spool id, which loses nothing.
+    private mutating func storedCopyMatches(_ observation: Observation, agentID: String, streamID: Int64, corrected: Bool) throws -> Bool {
         let body = observation.body
         let name = body.subject(agentID: agentID)
         let subjectID: Int64?
@@ -528,8 +529,8 @@ private struct BatchWriter {
                     WHERE subject_id = ? AND observed_at BETWEEN ? AND ? AND stream_id = ? AND seq = ?
                     """),
             arguments: [
-                subjectID, ClampedTime.subtract(observation.observedAt, ClampedTime.add(clock.toleranceMs, 60_000)),
-                max(sentObservedAt, observation.observedAt), streamID, Int64(observation.seq),
+                subjectID, ClampedTime.subtract(observation.observedAt, corrected ? Self.correctedSlackMs : 0),
+                ClampedTime.add(observation.observedAt, corrected ? Self.correctedSlackMs : 0), streamID, Int64(observation.seq),
             ])
         else { return false }
         let stored = ObservationColumns(
