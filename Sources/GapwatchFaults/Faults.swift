@@ -9,8 +9,8 @@ import GapwatchProcessHarness
 struct Faults: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gapwatch-faults",
-        abstract: "The fault suite: SIGKILLs, a long outage and a full disk, against our own binaries.",
-        subcommands: [CollectorKill.self, AgentKill.self, Outage.self, DiskFull.self])
+        abstract: "The fault suite: SIGKILLs, a long outage, a full disk and a hostile agent, against our own binaries.",
+        subcommands: [CollectorKill.self, AgentKill.self, Outage.self, DiskFull.self, Hostile.self])
 }
 
 /// Options every suite has.
