@@ -5,10 +5,6 @@ import GapwatchHTTPClient
 import GapwatchProcessHarness
 import GapwatchProtocol
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Issue 14 as one attack: while honest agents run (a scheduler agent with 40 jobs, a lock table and
 /// the collector's pause and release commands; two agents pushing counts under load), one agent
 /// holding a valid token for itself only tries every forgery at once: another owner's probes,
@@ -126,9 +122,10 @@ struct Hostile: ParsableCommand {
             // held while they run (the collector closes them after its 2 s timeouts).
             let port = collector.port
             let slowStart = Date()
-            var slow: [SlowSocket] = []
+            var slow: [RawConnection] = []
             for i in 0..<sockets {
-                guard let socket = SlowSocket(port: port) else { continue }
+                // From 127.0.0.2: the honest agents use 127.0.0.1, so the per-source cap applies to the attacker alone.
+                guard let socket = RawConnection(port: port, from: "127.0.0.2") else { continue }
                 switch i % 3 {
                 case 0: break
                 case 1: socket.send("POST /v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ")
@@ -143,7 +140,7 @@ struct Hostile: ParsableCommand {
                 "POST /v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(hostile.token)\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
                 "POST /v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(hostile.token)\r\nContent-Length: 50\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"protocol\":1}",
             ] {
-                guard let socket = SlowSocket(port: port, from: "127.0.0.3") else { continue }
+                guard let socket = RawConnection(port: port, from: "127.0.0.3") else { continue }
                 socket.send(bad)
                 socket.finishSending()
                 socket.waitClosed(waitMs: 5_000)
@@ -261,7 +258,7 @@ struct Hostile: ParsableCommand {
                 return actions.contains { $0.parameters["lock"] == "workflow_stale" && ["verified", "succeeded", "failed", "unverified"].contains($0.state) }
             }
             sleep(4)
-            let slowClosed = slow.filter { $0.waitClosed(waitMs: 0) }.count
+            let slowClosed = slow.filter { $0.waitClosed(waitMs: 500) }.count
             let slowSeconds = Date().timeIntervalSince(slowStart)
             stop.write { $0 = true }
             watchers.wait()
@@ -442,67 +439,7 @@ final class HostileAgent: @unchecked Sendable {  // each instance is used by one
     }
 }
 
-/// A TCP connection to the collector that sends only what it is told and never reads a request
-/// to its end: a bare, half-sent or stalled client.
-final class SlowSocket {
-    let fd: Int32
-    private(set) var received: [UInt8] = []
-    private(set) var closed = false
-
-    /// Connects from `source` (any of 127.0.0.0/8 reaches loopback): the honest agents use
-    /// 127.0.0.1, so the collector's per-source cap applies to the attacker alone.
-    init?(port: Int, from source: String = "127.0.0.2") {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        var local = sockaddr_in()
-        local.sin_family = sa_family_t(AF_INET)
-        guard inet_pton(AF_INET, source, &local.sin_addr) == 1,
-            withUnsafePointer(to: &local, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0
-        else {
-            close(fd)
-            return nil
-        }
-        var remote = sockaddr_in()
-        remote.sin_family = sa_family_t(AF_INET)
-        remote.sin_port = UInt16(port).bigEndian
-        remote.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        let rc = withUnsafePointer(to: &remote) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else {
-            close(fd)
-            return nil
-        }
-    }
-
-    deinit { close(fd) }
-
-    func send(_ text: String) {
-        let bytes = Array(text.utf8)
-        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-    }
-
-    func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
-
-    /// Reads what has arrived, waiting up to `waitMs` for the server to close; true once it has.
-    @discardableResult
-    func waitClosed(waitMs: Int) -> Bool {
-        let deadline = Date().addingTimeInterval(Double(waitMs) / 1000)
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while !closed {
-            let left = Int32(max(0, deadline.timeIntervalSinceNow * 1000))
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            if poll(&pfd, 1, left) <= 0 { return false }
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if n > 0 {
-                received += buffer[0..<n]
-            } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
-                closed = true
-            }
-        }
-        return true
-    }
-
+extension RawConnection {
     /// The status code of the answer received so far, if any.
     var status: Int? {
         let text = String(decoding: received.prefix(32), as: UTF8.self)

@@ -6,15 +6,16 @@ import Glibc
 
 /// A TCP connection to 127.0.0.1 that plays a broken or hostile client: it connects from a chosen
 /// loopback address (all of 127.0.0.0/8 reaches the loopback interface), sends exactly the bytes
-/// the test says, and tells when the server has closed it.
-final class RawConnection {
-    let fd: Int32
-    private(set) var received: [UInt8] = []
-    private(set) var closed = false
+/// the test says, and tells when the server has closed it. Used by the end-to-end tests and the
+/// hostile fault suite.
+public final class RawConnection {
+    public let fd: Int32
+    public private(set) var received: [UInt8] = []
+    public private(set) var closed = false
 
     /// Connects (non-blocking, at most `timeoutMs`); nil when the connection did not complete, as
     /// when the server's accept queue is full.
-    init?(port: Int, from source: String = "127.0.0.1", timeoutMs: Int32 = 2_000) {
+    public init?(port: Int, from source: String = "127.0.0.1", timeoutMs: Int32 = 2_000) {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { return nil }
         var local = sockaddr_in()
@@ -46,7 +47,7 @@ final class RawConnection {
     deinit { close(fd) }
 
     /// Sends all of `text` (bounded: gives up after 2 s of a full send buffer).
-    func send(_ text: String) {
+    public func send(_ text: String) {
         let bytes = Array(text.utf8)
         var sent = 0
         let deadline = Date().addingTimeInterval(2)
@@ -57,12 +58,12 @@ final class RawConnection {
     }
 
     /// Ends the sending side: the server sees the end of the request stream.
-    func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
+    public func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
 
     /// Reads what has arrived, waiting up to `waitMs` for the server to close; true once it has
     /// (end of stream or reset).
     @discardableResult
-    func waitClosed(waitMs: Int) -> Bool {
+    public func waitClosed(waitMs: Int) -> Bool {
         let deadline = Date().addingTimeInterval(Double(waitMs) / 1000)
         var buffer = [UInt8](repeating: 0, count: 4096)
         while !closed {
@@ -80,10 +81,10 @@ final class RawConnection {
         return true
     }
 
-    var text: String { String(decoding: received, as: UTF8.self) }
+    public var text: String { String(decoding: received, as: UTF8.self) }
 
     /// The response to `request`, read until the server closes or `waitMs` passes.
-    static func exchange(port: Int, _ request: String, waitMs: Int = 5_000) -> String? {
+    public static func exchange(port: Int, _ request: String, waitMs: Int = 5_000) -> String? {
         guard let connection = RawConnection(port: port) else { return nil }
         connection.send(request)
         connection.waitClosed(waitMs: waitMs)
