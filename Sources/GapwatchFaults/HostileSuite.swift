@@ -167,6 +167,13 @@ struct Hostile: ParsableCommand {
             }
             // A second sender of its own (another spool): the main thread's sender is not shared.
             let resultForger = HostileAgent(url: collector.url, token: hostile.token, spool: "results")
+            // A fleet member turned hostile (items 5 and 8): the shared fleet token lets it claim
+            // any agent id, so it reports as the scheduler and as a fleet agent from spools of its
+            // own, hoping to be handed their commands.
+            let fleetToken = try String(contentsOfFile: fleet.fleetTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let impostor = HostileAgent(url: collector.url, token: fleetToken, spool: "impostor")
+            let impostorAnswers = Locked<[Int]>([])
+            let impostorCommands = Locked(0)
             watchers.enter()
             Thread.detachNewThread {
                 defer { watchers.leave() }
@@ -180,6 +187,12 @@ struct Hostile: ParsableCommand {
                         if (try? resultForger.send(results)).map({ $0.status == 200 }) == true {
                             forgedResults.write { $0 += known.count }
                             if known.contains(where: { $0.state == "running" }) { forgedWhileRunning.write { $0 += 1 } }
+                        }
+                    }
+                    for claimed in [Self.schedulerID, "faults-agent-0"] {
+                        if let answer = try? impostor.send([.heartbeat(Heartbeat(name: "impostor", status: .ok))], agentID: claimed) {
+                            impostorAnswers.write { $0.append(answer.status) }
+                            impostorCommands.write { $0 += answer.commands }
                         }
                     }
                     usleep(300_000)
@@ -248,6 +261,14 @@ struct Hostile: ParsableCommand {
                 if answer.status == 403 { inventedIDs += 1 }
             }
             let inventedSeconds = Date().timeIntervalSince(inventedStart)
+            // The fleet member invents as many agent ids (each would be a liveness check).
+            let fleetInventor = HostileAgent(url: collector.url, token: fleetToken, spool: "invented")
+            var fleetAnswers: [Int: Int] = [:]
+            for i in 0..<invented {
+                let answer = try fleetInventor.send(
+                    [.heartbeat(Heartbeat(name: "x", status: .ok))], agentID: "fleet-invented-\(i)", spool: "inv", client: keepAlive)
+                fleetAnswers[answer.status, default: 0] += 1
+            }
 
             // The scheduler's real failure, after the forged ok pings.
             _ = try scheduler.push(.heartbeat(Heartbeat(name: "scheduler-loop", status: .fail, exitCode: 3, message: "upstream 500")), client: client)
@@ -295,6 +316,9 @@ struct Hostile: ParsableCommand {
             report.figure("invented_jobs_stored", inventedJobs)
             report.figure("invented_agent_ids_refused_403", "\(inventedIDs) of \(invented)")
             report.figure("invented_s", seconds(inventedSeconds))
+            report.figure("fleet_token_invented_agent_ids", fleetAnswers.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " "))
+            let impostorStatuses = impostorAnswers.read { $0 }
+            report.figure("fleet_token_impostor_reports", "\(impostorStatuses.count), commands handed: \(impostorCommands.read { $0 })")
             report.figure("slow_sockets_opened", slow.count)
             report.figure("slow_sockets_closed_by_the_collector", "\(slowClosed) within \(seconds(slowSeconds)) s")
             report.figure("unreadable_bodies_answered", unreadable)
@@ -336,7 +360,16 @@ struct Hostile: ParsableCommand {
                 "a changed resend is answered conflicting_seq and the stored copy stays", "\(changed.conflictingSeq as Any)")
             report.check(hostileInfo?.refused == Int64(ownerRefused), "the collector counted the hostile agent's refusals", "\(hostileInfo?.refused as Any)")
             report.check(inventedIDs == invented, "every invented agent id was refused (403)", "\(inventedIDs) of \(invented)")
-            report.check(!agentList.agents.contains { $0.id.hasPrefix("invented-agent-") }, "no invented agent id exists")
+            // The fleet token brought the honest fleet agents already; the default allows 100 an hour.
+            let fleetNew = fleetAnswers[200] ?? 0
+            report.check(
+                fleetNew == 100 - agents && fleetAnswers[429] == invented - fleetNew,
+                "a fleet token brings at most fleet.new_agents_per_hour (100) new agent ids; the rest are answered 429",
+                "\(fleetAnswers)")
+            report.check(
+                !impostorStatuses.isEmpty && impostorCommands.read { $0 } == 0,
+                "a fleet-token impostor of the scheduler and of a fleet agent was handed no command", "\(impostorCommands.read { $0 }) commands")
+            report.check(!agentList.agents.contains { $0.id.hasPrefix("invented-agent-") }, "no agent id invented with an agent token exists")
             report.check(unreadable.allSatisfy { $0 == 400 }, "unreadable bodies are answered 400", "\(unreadable)")
             report.check(slowClosed == slow.count, "every idle, half-sent and stalled socket was closed by the collector", "\(slowClosed) of \(slow.count)")
             report.check((health.max() ?? 99) < 5, "/healthz answered within 5 s throughout", seconds(health.max() ?? 99))
@@ -399,6 +432,7 @@ final class HostileAgent: @unchecked Sendable {  // each instance is used by one
         var refused: [RefusedObservation] = []
         var stored = 0
         var ackedSeq: UInt64 = 0
+        var commands = 0
         var conflictingSeq: UInt64?
     }
 
@@ -434,6 +468,7 @@ final class HostileAgent: @unchecked Sendable {  // each instance is used by one
             answer.stored = decoded.stored
             answer.ackedSeq = decoded.ackedSeq
             answer.conflictingSeq = decoded.conflictingSeq
+            answer.commands = decoded.commands.count
         }
         return answer
     }

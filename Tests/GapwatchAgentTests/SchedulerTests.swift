@@ -172,6 +172,18 @@ final class SchedulerTests: XCTestCase {
         }
     }
 
+    /// The prober sees a read only once its sightings are spooled: a probe of a new job spooled
+    /// ahead of the job's `added` sighting would reach the collector about a job it does not know.
+    func testTheProberSeesAReadOnlyOnceItIsSpooled() throws {
+        let inventory = ScriptedInventory(self)
+        inventory.setOutput(Self.gcloudShape)
+        let observer = inventory.observer()
+        XCTAssertEqual(jobSightings(observer.observe(cancel: Wakeup())).count, 3)
+        XCTAssertEqual(inventory.catalog.current.count, 0, "not spooled yet")
+        observer.committed()
+        XCTAssertEqual(inventory.catalog.current.count, 3)
+    }
+
     func testJobsCommandInBothShapesReportsChangesAndAHeartbeat() throws {
         let inventory = ScriptedInventory(self)
         inventory.setOutput(Self.gcloudShape)

@@ -31,7 +31,10 @@ public final class ListingObserver<Item: Codable & Sendable & Equatable>: Observ
     private var uncommitted: [Item]?
 
     /// Loads the previous read from `statePath` (none when the file is missing or unreadable).
-    /// `onRead` gets every successful read's items, and the loaded ones at once.
+    /// `onRead` gets every successful read's items once they are spooled, and the loaded ones at
+    /// once. Not before: the target prober probes a new job as soon as the catalog holds it, and
+    /// a probe spooled ahead of its job's `added` sighting would reach the collector first, about
+    /// a job it does not know yet.
     public init(
         name: String, noun: String, intervalMs: Int64, statePath: String, logger: Logger, key: @escaping @Sendable (Item) -> String,
         read: @escaping @Sendable (Wakeup) -> Result<Listing<Item>, ListingError>,
@@ -63,7 +66,6 @@ public final class ListingObserver<Item: Codable & Sendable & Equatable>: Observ
             logger.warning("\(name): the listing could not be read; nothing reported from it", metadata: ["error": "\(error)"])
             return [.heartbeat(Heartbeat(name: name, status: .fail, durationMs: durationMs, message: error.message.truncatedUTF8(FieldLimits.text), probe: true))]
         case .success(let listing):
-            onRead(listing.items)
             let bodies = lock.withLock {
                 // An invalid entry is not a removal: what was known of it stands (all of what was
                 // known, when an invalid entry has no readable name).
@@ -91,12 +93,13 @@ public final class ListingObserver<Item: Codable & Sendable & Equatable>: Observ
     }
 
     public func committed() {
-        let save: [Item]? = lock.withLock {
-            guard let items = uncommitted else { return nil }
+        let (read, save): ([Item]?, [Item]?) = lock.withLock {
+            guard let items = uncommitted else { return (nil, nil) }
             uncommitted = nil
             defer { previous = items }
-            return previous == items && FileIO.exists(statePath) ? nil : items
+            return (items, previous == items && FileIO.exists(statePath) ? nil : items)
         }
+        if let read { onRead(read) }
         guard let save else { return }
         do {
             try FileIO.writeAtomically(statePath, ReportCodec.encode(Snapshot(version: 1, items: save)))
