@@ -291,6 +291,23 @@ final class StreamTrustTests: XCTestCase {
         XCTAssertEqual(lines.messages.filter { $0.contains("commands now go to another stream") }.count, 3)
     }
 
+    /// Path parameters are percent-decoded, as clients send them (schemathesis found `%3A` refused
+    /// as a character an agent id may not hold); a broken escape is a 400 naming the parameter.
+    func testPathParametersArePercentDecoded() async throws {
+        let collector = try await TestCollector.start()
+        defer { collector.stop() }
+        var report = makeTestReport(agent: "edge:1", seqs: 1...1)
+        report.observations[0].body = .count(Count(dataset: "ds.edge", partition: "2026-01-22", count: 1))
+        let stored = try await collector.post(report, token: collector.adminToken)
+        XCTAssertEqual(stored.status, 200, stored.bodyText)
+        let streams = try await collector.send("GET", "/v1/agents/edge%3A1/streams", token: collector.adminToken)
+        XCTAssertEqual(streams.status, 200, streams.bodyText)
+        XCTAssertTrue(streams.bodyText.contains(#""agent_id":"edge:1""#), streams.bodyText)
+        let broken = try await collector.send("GET", "/v1/agents/edge%ZZ/streams", token: collector.adminToken)
+        XCTAssertEqual(broken.status, 400, broken.bodyText)
+        XCTAssertEqual(try decodeError(broken).field, "id")
+    }
+
     func testTheResponseCarriesTheConflictingSeqOverHTTP() async throws {
         let collector = try await TestCollector.start()
         defer { collector.stop() }

@@ -61,7 +61,7 @@ struct ActionsController {
 
     @Sendable func one(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireReader()
-        let id = context.parameters.get("id") ?? ""
+        let id = try context.pathParameter("id")
         guard var action = try runtime.database.action(id: id) else { throw APIError.notFound("no action '\(id)'") }
         action.progress = try runtime.detector.actionProgress(action)
         return jsonResponse(action)
@@ -69,7 +69,7 @@ struct ActionsController {
 
     @Sendable func approve(request: Request, context: CollectorContext) async throws -> Response {
         let identity = try context.requireAdmin()
-        let id = context.parameters.get("id") ?? ""
+        let id = try context.pathParameter("id")
         guard let action = try runtime.database.action(id: id) else { throw APIError.notFound("no action '\(id)'") }
         guard try runtime.database.approveAction(id: id, by: identity.tokenID, now: WallClock.nowMillis()) else {
             throw APIError(.conflict, "conflict", "action \(id) is \(action.state), not awaiting approval")

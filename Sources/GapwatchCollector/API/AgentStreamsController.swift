@@ -52,7 +52,7 @@ struct AgentStreamsController {
     }
 
     private func agentID(_ context: CollectorContext) throws -> String {
-        let id = context.parameters.get("id") ?? ""
+        let id = try context.pathParameter("id")
         if let problem = AgentIdentity.problem(withID: id) { throw APIError.badRequest("agent id: \(problem)", field: "id") }
         return id
     }

@@ -31,6 +31,16 @@ public struct CollectorContext: RequestContext {
         guard identity.isAdmin else { throw APIError.forbidden("this call needs the admin token") }
         return identity
     }
+
+    /// A path parameter, percent-decoded: a client may encode any character of a name or id
+    /// (`agent:1` as `agent%3A1`), and the router hands the segment over as sent.
+    func pathParameter(_ name: String) throws -> String {
+        let raw = parameters.get(name) ?? ""
+        guard let decoded = raw.removingPercentEncoding else {
+            throw APIError.badRequest("\(name): '\(raw.prefix(64))' is not valid percent-encoding", field: name)
+        }
+        return decoded
+    }
 }
 
 /// Every /v1 call needs `Authorization: Bearer <token>`; 401 when missing, unknown or revoked.

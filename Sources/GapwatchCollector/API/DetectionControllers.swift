@@ -32,7 +32,7 @@ struct ChecksController {
 
     private func change(_ request: Request, _ context: CollectorContext, paused: Bool) async throws -> Response {
         _ = try context.requireAdmin()
-        let name = context.parameters.get("name") ?? ""
+        let name = try context.pathParameter("name")
         let now = WallClock.nowMillis()
         let result = paused ? try detector.pause(name: name, now: now) : try detector.resume(name: name, now: now)
         switch result {
@@ -98,7 +98,7 @@ struct IncidentsController {
 
     @Sendable func one(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireReader()
-        let text = context.parameters.get("id") ?? ""
+        let text = try context.pathParameter("id")
         guard let id = Int64(text) else { throw APIError.badRequest("incident id '\(excerpt(String(text)))' is not a number", field: "id") }
         guard let incident = try database.incident(id: id) else { throw APIError.notFound("no incident \(id)") }
         return jsonResponse(incident)
@@ -159,7 +159,7 @@ struct SilencesController {
 
     @Sendable func remove(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireAdmin()
-        let text = context.parameters.get("id") ?? ""
+        let text = try context.pathParameter("id")
         guard let id = Int64(text) else { throw APIError.badRequest("silence id '\(excerpt(String(text)))' is not a number", field: "id") }
         guard try database.deleteSilence(id: id, now: WallClock.nowMillis()) else { throw APIError.notFound("no live silence \(id)") }
         return Response(status: .noContent)

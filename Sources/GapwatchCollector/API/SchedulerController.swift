@@ -56,7 +56,7 @@ struct SchedulerController {
     @Sendable func release(request: Request, context: CollectorContext) async throws -> Response {
         let identity = try context.requireAdmin()
         try rejectUnknown(request.uri.queryParameters, known: [])
-        let name = context.parameters.get("name") ?? ""
+        let name = try context.pathParameter("name")
         let now = WallClock.nowMillis()
         guard let lock = try runtime.locks(now: now).first(where: { $0.name == name }) else {
             throw APIError.notFound("no lock '\(name)' has been seen (GET /v1/locks lists them)")

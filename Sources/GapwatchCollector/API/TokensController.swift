@@ -70,7 +70,7 @@ struct TokensController {
 
     @Sendable func revoke(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireAdmin()
-        let id = context.parameters.get("id") ?? ""
+        let id = try context.pathParameter("id")
         guard try tokens.revoke(id: id, now: WallClock.nowMillis()) else {
             throw APIError.notFound("no active token with id '\(id)'")
         }
