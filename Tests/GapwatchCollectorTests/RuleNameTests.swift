@@ -16,14 +16,17 @@ final class RuleNameTests: XCTestCase {
         let ruleName = try XCTUnwrap(schemas["RuleName"] as? [String: Any])
         XCTAssertEqual(ruleName["enum"] as? [String], IncidentRule.names)
         XCTAssertEqual(knownRuleNames, IncidentRule.names)
+        XCTAssertEqual(RuleRegistry.ruleNames, IncidentRule.names, "every rule belongs to one kind in RuleRegistry")
     }
 
-    /// Every rule name the detector opens incidents under is in the list: the names are string
-    /// constants in Sources/GapwatchCollector/Detection (`static let …Rule = "…"` and `enum RuleName`).
+    /// Every rule name the detector opens incidents under is in the list: the rule kinds declare
+    /// theirs (`RuleRegistry`), and no string constant in Sources/GapwatchCollector/Rules
+    /// (`static let …Rule = "…"`, `rule: "…"`, `enum RuleName`) names another.
     func testEveryRuleTheDetectorUsesIsInTheList() throws {
-        let folder = Self.package.appendingPathComponent("Sources/GapwatchCollector/Detection")
-        var found = Set<String>()
-        for file in try FileManager.default.contentsOfDirectory(atPath: folder.path) where file.hasSuffix(".swift") {
+        let folder = Self.package.appendingPathComponent("Sources/GapwatchCollector/Rules")
+        var found = Set<String>(RuleRegistry.ruleNames)
+        let files = try XCTUnwrap(FileManager.default.enumerator(atPath: folder.path)).compactMap { $0 as? String }
+        for file in files where file.hasSuffix(".swift") {
             let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
             for pattern in [#"static let \w*[Rr]ule = "([a-z_]+)""#, #"rule: "([a-z_]+)""#] {
                 let regex = try NSRegularExpression(pattern: pattern)

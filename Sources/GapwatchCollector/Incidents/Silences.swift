@@ -59,7 +59,7 @@ public struct SilenceValidationError: Error, Sendable {
 }
 
 /// Known rule names, so a typo in a silence is refused instead of silently matching nothing.
-public let knownRuleNames: [String] = IncidentRule.names
+public let knownRuleNames: [String] = RuleRegistry.ruleNames
 
 extension AppDatabase {
     /// Longest silence: a year. Longer ones are almost always a mistake (use pause for a check).

@@ -41,7 +41,7 @@ public final class CollectorMetrics: Sendable {
         "server_error",
     ]
     static let actionStates = ["pending", "awaiting_approval", "running", "verifying", "verified", "escalated", "dry_run", "cancelled"]
-    static let knownRules = IncidentRule.names
+    static let knownRules = RuleRegistry.ruleNames
 
     /// `notifyChannels`: the configured channel names, reported as 0 before their first delivery.
     public init(notifyChannels: [String] = []) {

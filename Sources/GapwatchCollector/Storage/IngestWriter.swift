@@ -434,24 +434,24 @@ private struct BatchWriter {
                 try recordProbeRun(ping, observedAt: observation.observedAt, agentID: agentID, now: receivedAt)
             }
         case .decision(let decision) where decision.decision == .run:
-            try markDue(routing.workflows[decision.workflow], now: receivedAt)
+            try markDue(routing.checks(for: .run(workflow: decision.workflow)), now: receivedAt)
         case .count(let count):
-            try markDue(routing.datasets[count.dataset], now: receivedAt)
+            try markDue(routing.checks(for: .count(dataset: count.dataset)), now: receivedAt)
         case .itemStatus(let item):
-            try markDue(routing.itemKinds[item.itemKind], now: receivedAt)
+            try markDue(routing.checks(for: .itemStatus(itemKind: item.itemKind)), now: receivedAt)
         case .job(let job):
             try SchedulerFacts(db: db).record(job, agentID: agentID, observedAt: observation.observedAt)
-            try markDue(routing.jobTargets.map { [$0] }, now: receivedAt)
+            try markDue(routing.checks(for: .jobs), now: receivedAt)
         case .probe(let probe) where probe.job != nil:
             // Re-judge only when a target's health crosses a threshold, not on every probe.
             if let counts = try SchedulerFacts(db: db).record(probe, observedAt: observation.observedAt),
-                counts.failures == routing.jobFailures || counts.successes == 1 || counts.successes == routing.jobReenableAfter
+                routing.crossesTargetThreshold(failures: counts.failures, successes: counts.successes)
             {
-                try markDue(routing.jobTargets.map { [$0] }, now: receivedAt)
+                try markDue(routing.checks(for: .jobs), now: receivedAt)
             }
         case .lock(let lock):
             try SchedulerFacts(db: db).record(lock, agentID: agentID, observedAt: observation.observedAt)
-            try markDue(routing.locks, now: receivedAt)
+            try markDue(routing.checks(for: .lock), now: receivedAt)
         case .actionResult(let result):
             return try recordActionResult(result, agentID: agentID, streamID: streamID, holdsCommands: holdsCommands)
         default: break

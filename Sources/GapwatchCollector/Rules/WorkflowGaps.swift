@@ -91,7 +91,7 @@ extension Detector {
                             EXISTS (SELECT 1 FROM actions a WHERE a.incident_id = i.id AND a.state = 'verified') AS rerun_verified
                         FROM incidents i WHERE i.rule = ? AND i.subject = ? AND (i.resolved_at IS NULL OR i.resolved_at >= ?)
                         ORDER BY i.opened_at LIMIT 50000
-                        """, arguments: [RuleName.workflowGap, "expectation:\(expectation.name)", since]
+                        """, arguments: [IncidentRule.workflowGap.rawValue, "expectation:\(expectation.name)", since]
                 ).map { row -> (firstStart: Millis, resolvedAt: Millis?, rerunVerified: Bool) in
                     let opened: Millis = row["opened_at"]
                     let first = rule.windows.opens.previous(atOrBefore: opened - rule.graceMs - rule.windows.durationMs) ?? opened

@@ -74,7 +74,7 @@ extension Detector {
                 try db.execute(
                     sql: "UPDATE checks SET state = 'paused', reason = 'paused', next_due = NULL, changed_at = ? WHERE id = ?",
                     arguments: [now, row["id"] as Int64])
-                try resolveIncidents(db, kind: row["kind"], name: name, reason: "the check was paused", now: now)
+                try RuleRegistry.kind(of: row["kind"])?.resolveIncidents(db, check: name, reason: "the check was paused", self, now: now)
                 return .changed
             }
     }
@@ -95,39 +95,5 @@ extension Detector {
                         """, arguments: [now, now, now, now, row["id"] as Int64])
                 return .changed
             }
-    }
-
-    /// Resolves a check's open incidents (remediation checks have one per gap range) and settles
-    /// the actions that served them.
-    func resolveIncidents(_ db: Database, kind: String, name: String, reason: String, now: Millis) throws {
-        let prefixes: [String: [(String, String)]] = [
-            "completeness": [(Self.completenessRule, "completeness:\(name):")], "stale_items": [(Self.staleRule, "stale:\(name)")],
-            "freshness": [(Self.freshnessRule, "freshness:\(name)")],
-            "job_targets": [(Self.targetRule, "target:"), (Self.noSuccessRule, "job:")], "stuck_locks": [(Self.stuckLockRule, "lock:")],
-        ]
-        guard let keys = prefixes[kind] else {
-            let (rule, subject) = Self.incidentKey(kind: kind, name: name)
-            try incidents(db).resolve(rule: rule, subject: subject, reason: reason, at: now)
-            return
-        }
-        // Several stuck_locks checks share the lock: subjects; each owns the incidents it opened.
-        let owner = kind == "stuck_locks" ? " AND json_extract(labels, '$.check') = ?" : ""
-        for (rule, prefix) in keys {
-            for row in try Row.fetchAll(
-                db, sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = 'open' AND subject >= ? AND subject < ?" + owner,
-                arguments: StatementArguments([rule, prefix, prefix + "\u{10FFFF}"] + (owner.isEmpty ? [] : [name])))
-            {
-                try incidents(db).resolve(rule: rule, subject: row["subject"], reason: reason, at: now)
-                try ActionQueue(db: db).incidentResolved(row["id"], reason: reason, now: now)
-            }
-        }
-    }
-
-    static func incidentKey(kind: String, name: String) -> (String, String) {
-        switch kind {
-        case "liveness": (RuleName.liveness, name)
-        case "expectation": (RuleName.workflowGap, "expectation:\(name)")
-        default: (RuleName.heartbeat, "check:\(name)")
-        }
     }
 }

@@ -2,20 +2,45 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
-/// Completeness and stale-item checks: evaluated when their datasets or items get new data and
-/// every `recheck_interval`; each gap opens an incident and queues its healing action.
-extension Detector {
-    static let completenessRule = "completeness"
-    static let staleRule = "stale_items"
-    static let freshnessRule = "freshness"
+/// A completeness check (`completeness:`): date partitions of a derived dataset judged against
+/// its source's counts; each gap range opens an incident (rule completeness, subject
+/// completeness:NAME:backfill|scrape) and queues its healing action, verified by the range's
+/// partitions. Evaluated when its datasets get counts and every `recheck_interval`.
+struct CompletenessKind: RuleKind {
+    let checkKind = "completeness"
+    let rules: [IncidentRule] = [.completeness]
+    var checksFromConfig: Bool { true }
 
-    func evaluateCompleteness(_ db: Database, row: Row, now: Millis) throws {
-        let id: Int64 = row["id"]
-        let name: String = row["name"]
-        guard let check = remediation.completeness.first(where: { $0.name == name }) else {
-            try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [id])
-            return
+    func configuredChecks(_ detector: Detector) -> [String] { detector.remediation.completeness.map(\.name) }
+
+    func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
+        for check in detector.remediation.completeness {
+            guard let id = ids[check.name] else { continue }
+            for dataset in [check.rule.source, check.rule.derived] + (check.expectedFrom.map { [$0] } ?? []) {
+                routing.route(.count(dataset: dataset), to: id)
+            }
         }
+    }
+
+    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name: String = row["name"]
+        guard let check = detector.remediation.completeness.first(where: { $0.name == name }) else { return .unjudgeable }
+        return try detector.evaluateCompleteness(db, check, now: now)
+    }
+
+    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.resolveGone(db, rule: .completeness, prefix: "completeness:\(name):", current: [], reason: reason, now: now)
+    }
+
+    /// A range action's partitions are all healed.
+    func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
+        try detector.rangeProgress(db, action, now: now).map { $0.verified == $0.total }
+    }
+}
+
+extension Detector {
+    func evaluateCompleteness(_ db: Database, _ check: CompletenessConfig, now: Millis) throws -> Verdict {
+        let name = check.name
         let rule = check.rule
         let verdicts = try judge(db, check, partitions: rule.partitions(at: now), now: now)
         let partitions = verdicts.map(\.partition)
@@ -41,7 +66,7 @@ extension Detector {
             let more = healRanges.count > 20 ? " and \(healRanges.count - 20) more range(s)" : ""
             let reason = "\(dataset) needs a \(heal.rawValue) over \(healRanges.count) range(s): \(described)\(more)"
             let incident = try incidents(db).open(
-                rule: Self.completenessRule, subject: subject, reason: reason,
+                rule: IncidentRule.completeness.rawValue, subject: subject, reason: reason,
                 labels: ["check": name, "dataset": dataset, "heal": heal.rawValue], feederAgent: nil, at: now)
             let actionName = heal == .backfill ? check.backfill : check.scrape
             guard let actionName, let action = remediation.actions[actionName] else { continue }
@@ -51,8 +76,8 @@ extension Detector {
                     parameters: ["start": range.start, "end": range.end, "dataset": dataset, "partition": range.start], now: now)
             }
         }
-        try resolveGone(db, rule: Self.completenessRule, prefix: prefix, current: current, reason: "every partition in range is complete", now: now)
-        let state = ranges.isEmpty ? "up" : "down"
+        try resolveGone(db, rule: .completeness, prefix: prefix, current: current, reason: "every partition in range is complete", now: now)
+        let state: CheckState = ranges.isEmpty ? .up : .down
         let judged = verdicts.filter { $0.state != .notDue }.map(\.partition)
         let reason =
             !ranges.isEmpty ? "\(ranges.count) gap range(s)"
@@ -61,94 +86,7 @@ extension Detector {
         // Re-judge at the next recheck, or as soon as a partition of the window falls due.
         let nextDue = verdicts.map(\.dueAt).filter { $0 > now }.min()
         let next = min(now + remediation.recheckMs, nextDue ?? .max)
-        try setRemediationState(db, id: id, state: state, reason: reason, detail: ranges, next: next, now: now)
-    }
-
-    func evaluateStaleItems(_ db: Database, row: Row, now: Millis) throws {
-        let id: Int64 = row["id"]
-        let name: String = row["name"]
-        guard let check = remediation.staleItems.first(where: { $0.name == name }) else {
-            try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [id])
-            return
-        }
-        let sightings = try itemSightings(db, kind: check.rule.itemKind, since: now - 14 * 86_400_000)
-        let stale = check.rule.staleItems(sightings, now: now)
-        let subject = "stale:\(name)"
-        if stale.isEmpty {
-            try resolveGone(db, rule: Self.staleRule, prefix: subject, current: [], reason: "every \(check.rule.itemKind) is final or within its deadline", now: now)
-        } else {
-            let ids = stale.map(\.itemID)
-            let reason = "\(stale.count) \(check.rule.itemKind)(s) not final \(Units.formatDuration(check.rule.deadlineMs)) after their reference time: "
-                + stale.prefix(20).map { "\($0.itemID) (\($0.status))" }.joined(separator: ", ")
-            let incident = try incidents(db).open(
-                rule: Self.staleRule, subject: subject, reason: reason, labels: ["check": name, "item_kind": check.rule.itemKind], feederAgent: nil, at: now)
-            if let actionName = check.refresh, let action = remediation.actions[actionName] {
-                _ = try ActionQueue(db: db).enqueue(
-                    action, key: subject, incidentID: incident, origin: "rule", parameters: ["items": ids.joined(separator: ","), "partition": ids.first ?? ""],
-                    now: now)
-            }
-        }
-        var next = now + remediation.recheckMs
-        if let deadline = check.rule.nextDeadline(sightings, now: now) { next = min(next, deadline) }
-        try setRemediationState(
-            db, id: id, state: stale.isEmpty ? "up" : "down", reason: stale.isEmpty ? "nothing stale" : "\(stale.count) stale",
-            detail: stale.map(\.itemID), next: next, now: now)
-    }
-
-    func evaluateFreshness(_ db: Database, row: Row, now: Millis) throws {
-        let id: Int64 = row["id"]
-        let name: String = row["name"]
-        guard let check = remediation.freshness.first(where: { $0.name == name }) else {
-            try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [id])
-            return
-        }
-        let lastUpdate = try Millis.fetchOne(
-            db.cachedStatement(
-                sql: """
-                    SELECT MAX(o.observed_at) FROM observations o
-                    WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.kind = \(ObservationKind.count.storageCode)
-                    """), arguments: ["dataset:\(check.rule.dataset)"])
-        let since: Millis = row["created_at"]
-        let subject = "freshness:\(name)"
-        let stale = check.rule.isStale(lastUpdate: lastUpdate, since: since, now: now)
-        if stale {
-            let reason = "\(check.rule.dataset) has not updated since \(lastUpdate.map(TimeParsing.format) ?? "it was first watched") (max age \(Units.formatDuration(check.rule.maxAgeMs)))"
-            let incident = try incidents(db).open(
-                rule: Self.freshnessRule, subject: subject, reason: reason, labels: ["check": name, "dataset": check.rule.dataset], feederAgent: nil, at: now)
-            if let actionName = check.refresh, let action = remediation.actions[actionName] {
-                _ = try ActionQueue(db: db).enqueue(
-                    action, key: subject, incidentID: incident, origin: "rule", parameters: ["dataset": check.rule.dataset], now: now)
-            }
-        } else {
-            try resolveGone(db, rule: Self.freshnessRule, prefix: subject, current: [], reason: "\(check.rule.dataset) updated", now: now)
-        }
-        let next = stale ? now + remediation.recheckMs : min(now + remediation.recheckMs, check.rule.staleAt(lastUpdate: lastUpdate, since: since))
-        try setRemediationState(
-            db, id: id, state: stale ? "down" : "up", reason: stale ? "stale" : "fresh", detail: lastUpdate, next: max(next, now + 1), now: now)
-    }
-
-    /// Resolves this check's open incidents whose subject is no longer among the current gaps,
-    /// and settles the actions that served them.
-    func resolveGone(_ db: Database, rule: String, prefix: String, current: Set<String>, reason: String, now: Millis, check: String? = nil) throws {
-        // `check`: only the incidents that check opened (several may share a subject prefix).
-        let owner = check == nil ? "" : " AND json_extract(labels, '$.check') = ?"
-        let open = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = 'open' AND subject >= ? AND subject < ?" + owner),
-            arguments: StatementArguments([rule, prefix, prefix + "\u{10FFFF}"] + (check.map { [$0] } ?? [])))
-        for row in open where !current.contains(row["subject"] as String) {
-            let subject: String = row["subject"]
-            try incidents(db).resolve(rule: rule, subject: subject, reason: reason, at: now)
-            try ActionQueue(db: db).incidentResolved(row["id"], reason: reason, now: now)
-        }
-    }
-
-    func setRemediationState(_ db: Database, id: Int64, state: String, reason: String, detail: some Encodable, next: Millis, now: Millis) throws {
-        try db.cachedStatement(
-            sql: """
-                UPDATE checks SET changed_at = CASE WHEN state != ?1 THEN ?5 ELSE changed_at END, state = ?1, reason = ?2, detail = ?3, next_due = ?4
-                WHERE id = ?6
-                """
-        ).execute(arguments: [state, reason, String(decoding: ReportCodec.encode(detail), as: UTF8.self), next, now, id])
+        return .judged(.remediation(state, reason: reason, detail: ranges, next: next))
     }
 
     /// The partitions of a completeness check, judged at `now` from the stored counts.
@@ -232,22 +170,6 @@ extension Detector {
         }
     }
 
-    /// The latest status of every item of `kind` seen since `since`.
-    func itemSightings(_ db: Database, kind: String, since: Millis) throws -> [ItemSighting] {
-        let prefix = "item:\(kind)/"
-        return try Row.fetchAll(
-            db,
-            sql: """
-                SELECT s.name, o.status, o.at1, MAX(o.observed_at) AS at FROM subjects s
-                JOIN observations o ON o.subject_id = s.id AND o.observed_at >= ? AND o.kind = \(ObservationKind.itemStatus.storageCode)
-                WHERE s.name >= ? AND s.name < ?
-                GROUP BY s.id
-                """, arguments: [since, prefix, prefix + "\u{10FFFF}"]
-        ).map { row in
-            ItemSighting(itemID: String((row["name"] as String).dropFirst(prefix.count)), status: row["status"] ?? "", referenceTime: row["at1"], observedAt: row["at"])
-        }
-    }
-
     /// Rule actions not yet started whose range is no longer a current gap: the gap changed shape
     /// (the current ranges are queued instead) or healed on its own. A pending retry whose range
     /// is now complete counts as verified: an earlier attempt ran.
@@ -288,22 +210,6 @@ extension Detector {
         let derived = heal == .backfill ? try windowCounts(db, dataset: check.rule.derived, rule: check.rule, partitions: partitions) : []
         let healed = check.rule.healed(partitions, heal: heal, source: source, derived: derived, now: now)
         return ActionProgress(verified: healed.count, total: partitions.count)
-    }
-
-    /// Whether the subject an action healed is fixed, judged by the rule that owns it: a range's
-    /// partitions (completeness), or the refreshed items being final (stale items). nil: no rule
-    /// can judge it (the incident resolving decides).
-    public func actionHealed(_ action: ActionInfo, now: Millis = WallClock.nowMillis()) throws -> Bool? {
-        try database.pool.read { db in
-            if let progress = try rangeProgress(db, action, now: now) { return progress.verified == progress.total }
-            if let healed = try schedulerActionHealed(db, action) { return healed }
-            guard action.key.hasPrefix("stale:"), let items = action.parameters["items"], !items.isEmpty,
-                let check = remediation.staleItems.first(where: { action.key == "stale:\($0.name)" })
-            else { return nil }
-            let ids = Set(items.split(separator: ",").map(String.init))
-            let latest = try itemSightings(db, kind: check.rule.itemKind, since: action.createdAt - 14 * 86_400_000).filter { ids.contains($0.itemID) }
-            return latest.count == ids.count && latest.allSatisfy { check.rule.isFinal($0.status) }
-        }
     }
 
     /// Progress of a range action, for `GET /v1/actions/{id}` and `backfill --wait`.

@@ -2,28 +2,60 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
-/// Scheduler jobs pointing at unhealthy targets, jobs that stopped succeeding, and stuck locks:
-/// evaluated when an inventory or lock sighting arrives, when a target's health crosses a
-/// threshold, and every `recheck_interval`.
+/// The scheduler-targets check (`scheduler_targets:`): scheduler jobs pointing at unhealthy
+/// targets (rule target_unhealthy, subject target:SERVICE; the jobs disabled or re-pointed) and
+/// jobs that stopped succeeding (rule job_no_success, subject job:JOB). Evaluated when an
+/// inventory arrives, when a target's health crosses a threshold, and every `recheck_interval`.
+struct SchedulerTargetsKind: RuleKind {
+    let checkKind = "job_targets"
+    let rules: [IncidentRule] = [.targetUnhealthy, .jobNoSuccess]
+    var checksFromConfig: Bool { true }
+
+    func configuredChecks(_ detector: Detector) -> [String] { detector.remediation.schedulerTargets.map { [$0.name] } ?? [] }
+
+    func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
+        guard let targets = detector.remediation.schedulerTargets, let id = ids[targets.name] else { return }
+        routing.route(.jobs, to: id)
+        routing.jobFailures = targets.rule.failuresToOpen
+        routing.jobReenableAfter = targets.rule.successesToReenable
+    }
+
+    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
+        guard let config = detector.remediation.schedulerTargets, config.name == row["name"] as String else { return .unjudgeable }
+        return try detector.evaluateJobTargets(db, config, now: now)
+    }
+
+    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.resolveGone(db, rule: .targetUnhealthy, prefix: "target:", current: [], reason: reason, now: now)
+        try detector.resolveGone(db, rule: .jobNoSuccess, prefix: "job:", current: [], reason: reason, now: now)
+    }
+
+    /// Disable and enable actions are healed when the inventory shows the job in the asked state;
+    /// a re-point when it shows the job's target at the replacement.
+    func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
+        if let job = action.parameters["job"], let replacement = action.parameters["replacement"], action.key == Detector.repointKey(job) {
+            return try String.fetchOne(db, sql: "SELECT target FROM jobs WHERE name = ? AND present = 1", arguments: [job]) == replacement
+        }
+        if let job = action.parameters["job"], action.key == Detector.disableKey(job) || action.key == Detector.enableKey(job) {
+            guard let enabled = try Bool.fetchOne(db, sql: "SELECT enabled FROM jobs WHERE name = ?", arguments: [job]) else { return false }
+            return enabled == (action.key == Detector.enableKey(job))
+        }
+        return nil
+    }
+}
+
 extension Detector {
-    static let targetRule = "target_unhealthy"
-    static let noSuccessRule = "job_no_success"
-    static let stuckLockRule = "stuck_lock"
+    static let targetRule = IncidentRule.targetUnhealthy.rawValue
+    static let noSuccessRule = IncidentRule.jobNoSuccess.rawValue
 
     static func disableKey(_ job: String) -> String { "job:disable:\(job)" }
     static func enableKey(_ job: String) -> String { "job:enable:\(job)" }
     static func repointKey(_ job: String) -> String { "job:repoint:\(job)" }
-    static func releaseKey(_ lock: String) -> String { "lock:release:\(lock)" }
 
     /// One incident per dead target: it lists every job on the target, its disables are announced
     /// on it in batches, and it resolves when the target answers again or no job points at it.
     /// A job on a failing target never has an incident of its own (see `evaluateNoSuccess`).
-    func evaluateJobTargets(_ db: Database, row: Row, now: Millis) throws {
-        let id: Int64 = row["id"]
-        guard let config = remediation.schedulerTargets, config.name == row["name"] as String else {
-            try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [id])
-            return
-        }
+    func evaluateJobTargets(_ db: Database, _ config: SchedulerTargetsConfig, now: Millis) throws -> Verdict {
         let jobs = try JobRow.fetchAll(db, presentOnly: true)
         for job in jobs where job.enabled && job.disabledByGapwatch {
             // Enabled again, by Gapwatch or a person: no longer Gapwatch's to re-enable.
@@ -64,10 +96,11 @@ extension Detector {
         }
         try evaluateNoSuccess(db, config, jobs, failingServices: Set(verdict.failingServices.keys), now: now)
         let failing = verdict.failingServices.values.reduce(0) { $0 + $1.count }
-        try setRemediationState(
-            db, id: id, state: failing == 0 ? "up" : "down",
-            reason: failing == 0 ? "every probed target is healthy" : "\(failing) job(s) on \(verdict.failingServices.count) failing target(s)",
-            detail: verdict.failingServices, next: now + remediation.recheckMs, now: now)
+        return .judged(
+            .remediation(
+                failing == 0 ? .up : .down,
+                reason: failing == 0 ? "every probed target is healthy" : "\(failing) job(s) on \(verdict.failingServices.count) failing target(s)",
+                detail: verdict.failingServices, next: now + remediation.recheckMs))
     }
 
     /// Each failing job that is enabled, or that Gapwatch disabled, is re-pointed when its target
@@ -248,65 +281,6 @@ extension Detector {
                 rule: Self.noSuccessRule, subject: subject, reason: reason, labels: ["check": config.name, "job": job.name], feederAgent: nil,
                 at: now)
         }
-        try resolveGone(db, rule: Self.noSuccessRule, prefix: "job:", current: current, reason: "the job succeeded again, or is disabled", now: now)
-    }
-
-    func evaluateStuckLocks(_ db: Database, row: Row, now: Millis) throws {
-        let id: Int64 = row["id"]
-        let name: String = row["name"]
-        guard let check = remediation.stuckLocks.first(where: { $0.name == name }) else {
-            try db.execute(sql: "UPDATE checks SET next_due = NULL WHERE id = ?", arguments: [id])
-            return
-        }
-        let locks = try Row.fetchAll(db, sql: "SELECT * FROM locks ORDER BY name").map(LockState.init(row:))
-            .filter { globMatch(check.pattern, $0.name) }
-        var current: Set<String> = []
-        var next = now + remediation.recheckMs
-        for lock in locks {
-            guard let why = check.rule.stuckReason(lock, now: now) else {
-                if let at = check.rule.stuckAt(lock) { next = min(next, max(at, now + 1)) }
-                continue
-            }
-            let subject = "lock:\(lock.name)"
-            current.insert(subject)
-            let incident = try incidents(db).open(
-                rule: Self.stuckLockRule, subject: subject, reason: "lock \(lock.name) is stuck: \(why)",
-                labels: ["check": name, "lock": lock.name], feederAgent: nil, at: now)
-            if let actionName = check.release, let action = remediation.actions[actionName] {
-                _ = try ActionQueue(db: db).enqueue(
-                    action, key: Self.releaseKey(lock.name), incidentID: incident, origin: "rule", parameters: releaseParameters(lock), now: now)
-            }
-        }
-        try resolveGone(
-            db, rule: Self.stuckLockRule, prefix: "lock:", current: current, reason: "the lock was released or renewed", now: now, check: name)
-        try setRemediationState(
-            db, id: id, state: current.isEmpty ? "up" : "down", reason: current.isEmpty ? "no stuck lock" : "\(current.count) stuck",
-            detail: current.sorted(), next: next, now: now)
-    }
-
-    func releaseParameters(_ lock: LockState) -> [String: String] {
-        var p = ["lock": lock.name, "holder": lock.holder ?? ""]
-        if let acquired = lock.acquiredAt { p["acquired_at"] = String(acquired) }
-        return p
-    }
-
-    /// Disable and enable actions are healed when the inventory shows the job in the asked
-    /// state; a re-point when it shows the job's target at the replacement; a release when the
-    /// lock is free, or held by someone else or anew.
-    func schedulerActionHealed(_ db: Database, _ action: ActionInfo) throws -> Bool? {
-        if let job = action.parameters["job"], let replacement = action.parameters["replacement"], action.key == Self.repointKey(job) {
-            return try String.fetchOne(db, sql: "SELECT target FROM jobs WHERE name = ? AND present = 1", arguments: [job]) == replacement
-        }
-        if let job = action.parameters["job"], action.key == Self.disableKey(job) || action.key == Self.enableKey(job) {
-            guard let enabled = try Bool.fetchOne(db, sql: "SELECT enabled FROM jobs WHERE name = ?", arguments: [job]) else { return false }
-            return enabled == (action.key == Self.enableKey(job))
-        }
-        if let name = action.parameters["lock"], action.key == Self.releaseKey(name) {
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM locks WHERE name = ?", arguments: [name]) else { return false }
-            let lock = LockState(row: row)
-            guard let holder = lock.holder else { return true }
-            return holder != action.parameters["holder"] || lock.acquiredAt.map(String.init) != action.parameters["acquired_at"]
-        }
-        return nil
+        try resolveGone(db, rule: .jobNoSuccess, prefix: "job:", current: current, reason: "the job succeeded again, or is disabled", now: now)
     }
 }

@@ -6,53 +6,53 @@ import GapwatchRules
 /// than `clock_skew.tolerance` has a check `clock:ID` (made by the ingest writer when that first
 /// happens, judged when it changes) and, while it is off, a `clock_skew` incident. It resolves at
 /// the first report whose clock is within the tolerance again.
-extension Detector {
+struct ClockSkewKind: RuleKind {
+    let checkKind = "clock_skew"
+    let rules: [IncidentRule] = [.clockSkew]
+
     /// With `clock_skew.incidents: false`, the clock checks go and their incidents resolve.
-    func syncClockChecks(_ db: Database, now: Millis) throws {
-        if config.clockSkew.incidents {
+    func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws {
+        if detector.config.clockSkew.incidents {
             // The tolerance may have changed: judge every clock again.
             try db.execute(sql: "UPDATE checks SET next_due = ? WHERE kind = 'clock_skew' AND state != 'paused'", arguments: [now])
             return
         }
         for name in try String.fetchAll(db, sql: "SELECT name FROM checks WHERE kind = 'clock_skew'") {
-            try incidents(db).resolve(rule: RuleName.clockSkew, subject: name, reason: "clock checks were turned off in the config", at: now)
+            try detector.incidents(db).resolve(rule: IncidentRule.clockSkew.rawValue, subject: name, reason: "clock checks were turned off in the config", at: now)
         }
         try db.execute(sql: "DELETE FROM checks WHERE kind = 'clock_skew'")
     }
 
-    func evaluateClock(_ db: Database, row: Row, now: Millis) throws {
-        let id: Int64 = row["id"]
+    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
         let name: String = row["name"]
         let agentID = String(name.dropFirst("clock:".count))
-        guard config.clockSkew.incidents, let current = CheckState(rawValue: row["state"]), current != .paused,
+        let config = detector.config.clockSkew
+        guard config.incidents, let current = CheckState(rawValue: row["state"]), current != .paused,
             let agent = try Row.fetchOne(db.cachedStatement(sql: "SELECT service, clock_skew_ms FROM agents WHERE id = ?"), arguments: [agentID])
-        else {
-            try db.cachedStatement(sql: "UPDATE checks SET next_due = NULL WHERE id = ?").execute(arguments: [id])
-            return
-        }
+        else { return .unjudgeable }
         let skew: Millis = agent["clock_skew_ms"]
-        let tolerance = config.clockSkew.toleranceMs
+        let tolerance = config.toleranceMs
         let state: CheckState
         let reason: String
         if skew > tolerance || skew < -tolerance {
             reason = Self.clockReason(agentID: agentID, skewMs: skew, toleranceMs: tolerance)
             var labels = ["agent": agentID]
             if let service: String = agent["service"], !service.isEmpty { labels["service"] = service }
-            try incidents(db).open(rule: RuleName.clockSkew, subject: name, reason: reason, labels: labels, feederAgent: nil, at: now)
-            if current != .down { logger.notice("agent clock off", metadata: ["agent.id": "\(agentID)", "clock_skew_ms": "\(skew)"]) }
+            try detector.incidents(db).open(rule: IncidentRule.clockSkew.rawValue, subject: name, reason: reason, labels: labels, feederAgent: nil, at: now)
+            if current != .down { detector.logger.notice("agent clock off", metadata: ["agent.id": "\(agentID)", "clock_skew_ms": "\(skew)"]) }
             state = .down
         } else {
             reason = "agent \(agentID)'s clock is within \(Units.formatDuration(tolerance)) of the collector's (off by \(Self.clockAmount(skew)))"
             if current == .down {
-                try incidents(db).resolve(rule: RuleName.clockSkew, subject: name, reason: "the clock is right again: \(reason)", at: now)
+                try detector.incidents(db).resolve(rule: IncidentRule.clockSkew.rawValue, subject: name, reason: "the clock is right again: \(reason)", at: now)
             }
             state = .up
         }
-        try db.cachedStatement(
-            sql: "UPDATE checks SET state = ?, reason = ?, next_due = NULL, changed_at = CASE WHEN state != ? THEN ? ELSE changed_at END WHERE id = ?"
-        ).execute(arguments: [state.rawValue, reason, state.rawValue, now, id])
+        return .judged(CheckJudgement(state: state, reason: reason, nextDue: nil))
     }
+}
 
+extension ClockSkewKind {
     /// Why a clock incident is open, in one sentence; what the collector does with the agent's times.
     static func clockReason(agentID: String, skewMs: Millis, toleranceMs: Millis) -> String {
         let what = "agent \(agentID)'s clock is \(clockAmount(skewMs)) \(skewMs < 0 ? "ahead of" : "behind") the collector's (tolerance \(Units.formatDuration(toleranceMs)))"

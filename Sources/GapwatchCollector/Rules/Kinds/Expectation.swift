@@ -1,0 +1,103 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// A run expectation (`expectations:`): each run window closing with no RUN decision is a gap
+/// (rule workflow_gap, subject expectation:NAME), and its missed window may be rerun. Windows are
+/// judged once, in order, from the check's creation on; a RUN decision makes it due.
+struct ExpectationKind: RuleKind {
+    let checkKind = "expectation"
+    let rules: [IncidentRule] = [.workflowGap]
+    var checksFromConfig: Bool { true }
+    var judgesFromCreation: Bool { true }
+
+    func configuredChecks(_ detector: Detector) -> [String] { Array(detector.expectations.keys) }
+
+    func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
+        for expectation in detector.config.expectations {
+            guard let id = ids[expectation.name] else { continue }
+            routing.route(.run(workflow: expectation.rule.workflow), to: id)
+        }
+    }
+
+    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.incidents(db).resolve(rule: IncidentRule.workflowGap.rawValue, subject: "expectation:\(name)", reason: reason, at: now)
+    }
+
+    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name: String = row["name"]
+        guard let expectation = detector.expectations[name] else { return .unjudgeable }
+        if row["state"] as String == CheckState.paused.rawValue { return .unchanged }
+        let rule = expectation.rule
+        let subject = "expectation:\(name)"
+        let gapRule = IncidentRule.workflowGap.rawValue
+        let judgedThrough: Millis = row["judged_through"] ?? row["created_at"]
+        let windows = rule.windows.windowsClosing(after: judgedThrough, through: now - rule.graceMs)
+        var state = CheckState(rawValue: row["state"]) ?? .new
+        var reason: String = row["reason"]
+        var through = judgedThrough
+        for window in windows {
+            let decisions = try detector.decisions(db, workflow: rule.workflow, from: window.start, to: window.end)
+            let count = try rule.condition.map { try detector.partitionCount(db, dataset: $0.dataset, partition: window.partition) } ?? nil
+            switch rule.judge(window, decisions: decisions, partitionCount: count) {
+            case .ran(let at):
+                reason = "window \(window.partition) ran at \(TimeParsing.format(at))"
+                state = .up
+                try detector.incidents(db).resolve(rule: gapRule, subject: subject, reason: "a later window ran: \(reason)", at: now)
+            case .notExpected(let why):
+                reason = "window \(window.partition) not expected: \(why)"
+            case .gap(let why):
+                reason = why
+                state = .down
+                var labels = expectation.labels
+                labels["workflow"] = rule.workflow
+                labels["expectation"] = name
+                let incident = try detector.incidents(db).open(rule: gapRule, subject: subject, reason: why, labels: labels, feederAgent: nil, at: now)
+                detector.logger.notice("workflow gap", metadata: ["expectation": "\(name)", "reason": "\(why)"])
+                // Run the missed window again; verified when its incident resolves (a RUN arrives).
+                if let rerun = expectation.rerun, let action = detector.remediation.actions[rerun] {
+                    _ = try ActionQueue(db: db).enqueue(
+                        action, key: "\(subject):rerun", incidentID: incident, origin: "rule",
+                        parameters: ["workflow": rule.workflow, "partition": window.partition], now: now)
+                }
+            }
+            through = window.end
+        }
+        // A RUN after a gap (a catch-up run) resolves it, judged by observed time.
+        if state == .down, let opened = try Millis.fetchOne(db.cachedStatement(sql: "SELECT opened_at FROM incidents WHERE rule = ? AND subject = ? AND state = 'open'"), arguments: [gapRule, subject]),
+            let gapStart = rule.windows.opens.previous(atOrBefore: opened - rule.graceMs - rule.windows.durationMs),
+            let run = try detector.decisions(db, workflow: rule.workflow, from: gapStart, to: .max).first(where: { $0.decision == .run })
+        {
+            state = .up
+            reason = "caught up: RUN at \(TimeParsing.format(run.observedAt))"
+            try detector.incidents(db).resolve(rule: gapRule, subject: subject, reason: reason, at: now)
+        }
+        let nextClose = rule.windows.nextClose(after: through).map { $0 + rule.graceMs }
+        return .judged(CheckJudgement(state: state, reason: reason, nextDue: nextClose, judgedThrough: through))
+    }
+}
+
+extension Detector {
+    /// A workflow's decisions observed in [from, to), oldest first.
+    func decisions(_ db: Database, workflow: String, from: Millis, to: Millis) throws -> [DecisionSighting] {
+        try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT o.observed_at, o.status, o.text FROM observations o
+                WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.observed_at >= ? AND o.observed_at < ?
+                    AND o.kind = \(ObservationKind.decision.storageCode)
+                ORDER BY o.observed_at
+                """), arguments: ["workflow:\(workflow)", from, to]
+        ).compactMap { row in
+            guard let decision = WorkflowDecision.Decision(rawValue: row["status"]) else { return nil }
+            return DecisionSighting(observedAt: row["observed_at"], decision: decision, reason: row["text"])
+        }
+    }
+
+    /// The latest count of a dataset's partition (a window's run condition).
+    func partitionCount(_ db: Database, dataset: String, partition: String) throws -> Int64? {
+        try Int64.fetchOne(db.cachedStatement(sql: """
+                SELECT o.num FROM observations o
+                WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.kind = \(ObservationKind.count.storageCode) AND o.part = ?
+                ORDER BY o.observed_at DESC LIMIT 1
+                """), arguments: ["dataset:\(dataset)", partition])
+    }
+}

@@ -1,0 +1,54 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// A freshness check (`freshness:`): a dataset with no new count for its max age opens an
+/// incident (rule freshness, subject freshness:NAME) and queues a refresh. Evaluated when the
+/// dataset gets a count and every `recheck_interval`.
+struct FreshnessKind: RuleKind {
+    let checkKind = "freshness"
+    let rules: [IncidentRule] = [.freshness]
+    var checksFromConfig: Bool { true }
+
+    func configuredChecks(_ detector: Detector) -> [String] { detector.remediation.freshness.map(\.name) }
+
+    func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
+        for check in detector.remediation.freshness {
+            guard let id = ids[check.name] else { continue }
+            routing.route(.count(dataset: check.rule.dataset), to: id)
+        }
+    }
+
+    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.resolveGone(db, rule: .freshness, prefix: "freshness:\(name)", current: [], reason: reason, now: now)
+    }
+
+    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name: String = row["name"]
+        guard let check = detector.remediation.freshness.first(where: { $0.name == name }) else { return .unjudgeable }
+        let remediation = detector.remediation
+        let lastUpdate = try Millis.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT MAX(o.observed_at) FROM observations o
+                    WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.kind = \(ObservationKind.count.storageCode)
+                    """), arguments: ["dataset:\(check.rule.dataset)"])
+        let since: Millis = row["created_at"]
+        let subject = "freshness:\(name)"
+        let stale = check.rule.isStale(lastUpdate: lastUpdate, since: since, now: now)
+        if stale {
+            let reason = "\(check.rule.dataset) has not updated since \(lastUpdate.map(TimeParsing.format) ?? "it was first watched") (max age \(Units.formatDuration(check.rule.maxAgeMs)))"
+            let incident = try detector.incidents(db).open(
+                rule: IncidentRule.freshness.rawValue, subject: subject, reason: reason, labels: ["check": name, "dataset": check.rule.dataset],
+                feederAgent: nil, at: now)
+            if let actionName = check.refresh, let action = remediation.actions[actionName] {
+                _ = try ActionQueue(db: db).enqueue(
+                    action, key: subject, incidentID: incident, origin: "rule", parameters: ["dataset": check.rule.dataset], now: now)
+            }
+        } else {
+            try detector.resolveGone(db, rule: .freshness, prefix: subject, current: [], reason: "\(check.rule.dataset) updated", now: now)
+        }
+        let next = stale ? now + remediation.recheckMs : min(now + remediation.recheckMs, check.rule.staleAt(lastUpdate: lastUpdate, since: since))
+        return .judged(.remediation(stale ? .down : .up, reason: stale ? "stale" : "fresh", detail: lastUpdate, next: max(next, now + 1)))
+    }
+}

@@ -1,0 +1,74 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// A heartbeat check from `checks:`: down when its ping does not come in time or a run fails
+/// (rule heartbeat, subject check:NAME). Pings are recorded on the check by the ingest writer.
+struct HeartbeatKind: RuleKind {
+    let checkKind = "heartbeat"
+    let rules: [IncidentRule] = [.heartbeat]
+    var checksFromConfig: Bool { true }
+
+    func configuredChecks(_ detector: Detector) -> [String] { Array(detector.heartbeats.keys) }
+
+    func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
+        for check in detector.config.checks {
+            guard let id = ids[check.name] else { continue }
+            routing.pings[check.ping, default: []].append(.init(checkID: id, service: check.service, agentLabels: check.agentLabels))
+        }
+    }
+
+    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name: String = row["name"]
+        guard let check = detector.heartbeats[name] else { return .unjudgeable }
+        let feeder: String? = (row["feeder_agent_id"] as String?).flatMap { $0 == "*" ? nil : $0 }
+        return try Self.judge(
+            db, row, rule: check.rule, incident: (.heartbeat, "check:\(name)"), feederAgent: feeder, detector, now: now
+        ) { _ in
+            var labels = check.labels
+            labels["check"] = name
+            if let feeder { labels["agent"] = feeder }
+            return labels
+        }
+    }
+
+    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.incidents(db).resolve(rule: IncidentRule.heartbeat.rawValue, subject: "check:\(name)", reason: reason, at: now)
+    }
+
+    /// Judges a heartbeat-shaped check (a configured heartbeat, an agent's liveness) by `rule`:
+    /// opens its incident (with `labels`) when it goes down, resolves it when it comes back.
+    static func judge(
+        _ db: Database, _ row: Row, rule: HeartbeatRule, incident: (rule: IncidentRule, subject: String), feederAgent: String?,
+        _ detector: Detector, now: Millis, labels: (Database) throws -> [String: String]
+    ) throws -> Verdict {
+        let name: String = row["name"]
+        let dueBefore: Millis? = row["next_due"]
+        guard let current = CheckState(rawValue: row["state"]) else { return .unjudgeable }
+        let facts = HeartbeatFacts(
+            since: row["created_at"], lastPingAt: row["last_ping_at"], lastStartAt: row["last_start_at"],
+            lastFailAt: row["last_fail_at"], lastFailReason: row["last_fail_reason"])
+        // After a start, signals from while the collector was down may still be in agents' spools,
+        // and an agent that backed off retries up to its backoff_max later: a check whose last
+        // signal predates the start waits for that and one grace. (The fault suite's outage paged
+        // every spooling agent with a hold-off of one grace.)
+        let lastSignal = facts.lastPingAt ?? facts.since
+        let startedAt = detector.startedAt
+        let holdOff = startedAt + rule.graceMs + (lastSignal < startedAt ? detector.config.liveness.agentBackoffMaxMs : 0)
+        let verdict = rule.evaluate(current: current, facts: facts, now: now, holdOffUntil: holdOff)
+        var judgement = CheckJudgement(state: verdict.state, reason: verdict.reason, nextDue: verdict.nextEvaluation)
+        guard verdict.state != current else { return .judged(judgement) }
+
+        if verdict.state == .down {
+            try detector.incidents(db).open(
+                rule: incident.rule.rawValue, subject: incident.subject, reason: verdict.reason, labels: try labels(db), feederAgent: feederAgent,
+                at: now)
+            detector.logger.notice("check down", metadata: ["check": "\(name)", "reason": "\(verdict.reason)"])
+            judgement.latenessMs = dueBefore.map { max(0, now - $0) }
+        } else if current == .down {
+            try detector.incidents(db).resolve(rule: incident.rule.rawValue, subject: incident.subject, reason: verdict.reason, at: now)
+            detector.logger.notice("check up", metadata: ["check": "\(name)", "reason": "\(verdict.reason)"])
+        }
+        return .judged(judgement)
+    }
+}

@@ -1,0 +1,36 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// An agent's liveness (`liveness:`): every stored observation is a sign of life; down when the
+/// agent stops reporting (rule liveness, subject agent:ID). The ingest writer makes the check
+/// (`agent:ID`) at the agent's first report.
+struct LivenessKind: RuleKind {
+    let checkKind = "liveness"
+    let rules: [IncidentRule] = [.liveness]
+
+    func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws {
+        guard !detector.config.liveness.enabled else { return }
+        // Nothing feeds them any more: left alone they would go down and never resolve.
+        for name in try String.fetchAll(db, sql: "SELECT name FROM checks WHERE kind = 'liveness'") {
+            try detector.incidents(db).resolve(rule: IncidentRule.liveness.rawValue, subject: name, reason: "liveness checks were turned off in the config", at: now)
+        }
+        try db.execute(sql: "DELETE FROM checks WHERE kind = 'liveness'")
+    }
+
+    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name: String = row["name"]
+        return try HeartbeatKind.judge(db, row, rule: detector.config.liveness.rule, incident: (.liveness, name), feederAgent: nil, detector, now: now) { db in
+            let agentID = String(name.dropFirst("agent:".count))
+            var labels = ["agent": agentID]
+            if let service = try String.fetchOne(db.cachedStatement(sql: "SELECT service FROM agents WHERE id = ?"), arguments: [agentID]) {
+                labels["service"] = service
+            }
+            return labels
+        }
+    }
+
+    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.incidents(db).resolve(rule: IncidentRule.liveness.rawValue, subject: name, reason: reason, at: now)
+    }
+}

@@ -1,0 +1,70 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// An agent's probe (a command probe, its scheduler inventory, its lock listing): down, with an
+/// incident naming the probe and its last failure (rule probe_failing, subject probe:AGENT/PROBE),
+/// once `probe_failures.after` runs in a row failed; up again at its next good run. A probe silent
+/// for `forget_after` is forgotten. The ingest writer makes the check at the probe's first run and
+/// counts its failures in a row.
+struct ProbeFailuresKind: RuleKind {
+    let checkKind = "probe"
+    let rules: [IncidentRule] = [.probeFailing]
+
+    func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws {
+        if detector.config.probeFailures.after == 0 {
+            for name in try String.fetchAll(db, sql: "SELECT name FROM checks WHERE kind = 'probe'") {
+                try detector.incidents(db).resolve(
+                    rule: IncidentRule.probeFailing.rawValue, subject: name, reason: "probe checks were turned off in the config", at: now)
+            }
+            try db.execute(sql: "DELETE FROM checks WHERE kind = 'probe'")
+        } else {
+            // The threshold may have changed: judge every probe again.
+            try db.execute(sql: "UPDATE checks SET next_due = ? WHERE kind = 'probe' AND state != 'paused'", arguments: [now])
+        }
+    }
+
+    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name: String = row["name"]
+        let config = detector.config.probeFailures
+        let after = config.after
+        let rule = IncidentRule.probeFailing.rawValue
+        guard after > 0, let current = CheckState(rawValue: row["state"]), current != .paused else { return .unjudgeable }
+        let streak: Int64 = row["fail_streak"]
+        let lastSignal = max(row["last_ping_at"] as Millis? ?? .min, row["last_fail_at"] as Millis? ?? .min, row["created_at"] as Millis)
+        // "probe:AGENT/NAME": the agent id holds no '/'.
+        let rest = name.dropFirst("probe:".count)
+        let agentID = String(rest.prefix(while: { $0 != "/" }))
+        let probe = String(rest.dropFirst(agentID.count + 1))
+        if ClampedTime.subtract(now, lastSignal) >= config.forgetAfterMs {
+            try detector.incidents(db).resolve(
+                rule: rule, subject: name, reason: "the probe has not reported for \(Units.formatDuration(config.forgetAfterMs)); forgotten", at: now)
+            return .forgotten
+        }
+        var state = current
+        var reason: String = row["reason"]
+        if streak >= Int64(after) {
+            let last = (row["last_fail_reason"] as String?) ?? "no detail"
+            // Stable while the failure says the same thing: a longer streak is no news.
+            reason = "probe '\(probe)' on agent \(agentID) failed \(after)+ runs in a row; last: \(last)"
+            var labels = ["agent": agentID, "probe": probe]
+            if let service = try String.fetchOne(db.cachedStatement(sql: "SELECT service FROM agents WHERE id = ?"), arguments: [agentID]), !service.isEmpty {
+                labels["service"] = service
+            }
+            try detector.incidents(db).open(rule: rule, subject: name, reason: reason, labels: labels, feederAgent: agentID, at: now)
+            if current != .down { detector.logger.notice("probe failing", metadata: ["agent.id": "\(agentID)", "probe": "\(probe)", "reason": "\(last)"]) }
+            state = .down
+        } else if streak == 0 && row["last_ping_at"] as Millis? != nil {
+            if current == .down {
+                try detector.incidents(db).resolve(rule: rule, subject: name, reason: "probe '\(probe)' ran successfully again", at: now)
+            }
+            state = .up
+            reason = "last run ok"
+        } else if streak > 0 {
+            reason = "\(streak) failed run(s) in a row (an incident at \(after))"
+        }
+        // Checked again later only to forget a probe that went silent.
+        let next = ClampedTime.add(lastSignal, config.forgetAfterMs)
+        return .judged(CheckJudgement(state: state, reason: reason, nextDue: max(next, now + 1)))
+    }
+}

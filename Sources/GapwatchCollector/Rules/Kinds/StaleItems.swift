@@ -1,0 +1,82 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// A stale-items check (`stale_items:`): items of a kind not final by their deadline open an
+/// incident (rule stale_items, subject stale:NAME) and queue a refresh, verified when the
+/// refreshed items are final. Evaluated when an item of its kind reports and every `recheck_interval`.
+struct StaleItemsKind: RuleKind {
+    let checkKind = "stale_items"
+    let rules: [IncidentRule] = [.staleItems]
+    var checksFromConfig: Bool { true }
+
+    func configuredChecks(_ detector: Detector) -> [String] { detector.remediation.staleItems.map(\.name) }
+
+    func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
+        for check in detector.remediation.staleItems {
+            guard let id = ids[check.name] else { continue }
+            routing.route(.itemStatus(itemKind: check.rule.itemKind), to: id)
+        }
+    }
+
+    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.resolveGone(db, rule: .staleItems, prefix: "stale:\(name)", current: [], reason: reason, now: now)
+    }
+
+    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name: String = row["name"]
+        guard let check = detector.remediation.staleItems.first(where: { $0.name == name }) else { return .unjudgeable }
+        let remediation = detector.remediation
+        let sightings = try detector.itemSightings(db, kind: check.rule.itemKind, since: now - 14 * 86_400_000)
+        let stale = check.rule.staleItems(sightings, now: now)
+        let subject = "stale:\(name)"
+        if stale.isEmpty {
+            try detector.resolveGone(db, rule: .staleItems, prefix: subject, current: [], reason: "every \(check.rule.itemKind) is final or within its deadline", now: now)
+        } else {
+            let ids = stale.map(\.itemID)
+            let reason = "\(stale.count) \(check.rule.itemKind)(s) not final \(Units.formatDuration(check.rule.deadlineMs)) after their reference time: "
+                + stale.prefix(20).map { "\($0.itemID) (\($0.status))" }.joined(separator: ", ")
+            let incident = try detector.incidents(db).open(
+                rule: IncidentRule.staleItems.rawValue, subject: subject, reason: reason, labels: ["check": name, "item_kind": check.rule.itemKind],
+                feederAgent: nil, at: now)
+            if let actionName = check.refresh, let action = remediation.actions[actionName] {
+                _ = try ActionQueue(db: db).enqueue(
+                    action, key: subject, incidentID: incident, origin: "rule", parameters: ["items": ids.joined(separator: ","), "partition": ids.first ?? ""],
+                    now: now)
+            }
+        }
+        var next = now + remediation.recheckMs
+        if let deadline = check.rule.nextDeadline(sightings, now: now) { next = min(next, deadline) }
+        return .judged(
+            .remediation(stale.isEmpty ? .up : .down, reason: stale.isEmpty ? "nothing stale" : "\(stale.count) stale", detail: stale.map(\.itemID), next: next))
+    }
+
+    /// A refresh is healed when every item it refreshed is final.
+    func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
+        guard action.key.hasPrefix("stale:"), let items = action.parameters["items"], !items.isEmpty,
+            let check = detector.remediation.staleItems.first(where: { action.key == "stale:\($0.name)" })
+        else { return nil }
+        let ids = Set(items.split(separator: ",").map(String.init))
+        let latest = try detector.itemSightings(db, kind: check.rule.itemKind, since: action.createdAt - 14 * 86_400_000).filter { ids.contains($0.itemID) }
+        return latest.count == ids.count && latest.allSatisfy { check.rule.isFinal($0.status) }
+    }
+}
+
+extension Detector {
+    /// The latest status of every item of `kind` seen since `since`.
+    func itemSightings(_ db: Database, kind: String, since: Millis) throws -> [ItemSighting] {
+        let prefix = "item:\(kind)/"
+        return try Row.fetchAll(
+            db,
+            sql: """
+                SELECT s.name, o.status, o.at1, MAX(o.observed_at) AS at FROM subjects s
+                JOIN observations o ON o.subject_id = s.id AND o.observed_at >= ? AND o.kind = \(ObservationKind.itemStatus.storageCode)
+                WHERE s.name >= ? AND s.name < ?
+                GROUP BY s.id
+                """, arguments: [since, prefix, prefix + "\u{10FFFF}"]
+        ).map { row in
+            ItemSighting(itemID: String((row["name"] as String).dropFirst(prefix.count)), status: row["status"] ?? "", referenceTime: row["at1"], observedAt: row["at"])
+        }
+    }
+
+}

@@ -1,0 +1,76 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// A stuck-locks check (`stuck_locks:`): locks matching its pattern held past their expiry open an
+/// incident each (rule stuck_lock, subject lock:NAME) and may be released. Several checks may
+/// watch the same locks: each owns the incidents it opened. Evaluated when a lock sighting
+/// arrives and every `recheck_interval`.
+struct StuckLocksKind: RuleKind {
+    let checkKind = "stuck_locks"
+    let rules: [IncidentRule] = [.stuckLock]
+    var checksFromConfig: Bool { true }
+
+    func configuredChecks(_ detector: Detector) -> [String] { detector.remediation.stuckLocks.map(\.name) }
+
+    func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
+        for check in detector.remediation.stuckLocks {
+            guard let id = ids[check.name] else { continue }
+            routing.route(.lock, to: id)
+        }
+    }
+
+    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.resolveGone(db, rule: .stuckLock, prefix: "lock:", current: [], reason: reason, now: now, check: name)
+    }
+
+    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name: String = row["name"]
+        guard let check = detector.remediation.stuckLocks.first(where: { $0.name == name }) else { return .unjudgeable }
+        let remediation = detector.remediation
+        let locks = try Row.fetchAll(db, sql: "SELECT * FROM locks ORDER BY name").map(LockState.init(row:))
+            .filter { globMatch(check.pattern, $0.name) }
+        var current: Set<String> = []
+        var next = now + remediation.recheckMs
+        for lock in locks {
+            guard let why = check.rule.stuckReason(lock, now: now) else {
+                if let at = check.rule.stuckAt(lock) { next = min(next, max(at, now + 1)) }
+                continue
+            }
+            let subject = "lock:\(lock.name)"
+            current.insert(subject)
+            let incident = try detector.incidents(db).open(
+                rule: IncidentRule.stuckLock.rawValue, subject: subject, reason: "lock \(lock.name) is stuck: \(why)",
+                labels: ["check": name, "lock": lock.name], feederAgent: nil, at: now)
+            if let actionName = check.release, let action = remediation.actions[actionName] {
+                _ = try ActionQueue(db: db).enqueue(
+                    action, key: Detector.releaseKey(lock.name), incidentID: incident, origin: "rule", parameters: detector.releaseParameters(lock),
+                    now: now)
+            }
+        }
+        try detector.resolveGone(
+            db, rule: .stuckLock, prefix: "lock:", current: current, reason: "the lock was released or renewed", now: now, check: name)
+        return .judged(
+            .remediation(current.isEmpty ? .up : .down, reason: current.isEmpty ? "no stuck lock" : "\(current.count) stuck", detail: current.sorted(), next: next))
+    }
+
+    /// A release is healed when the lock is free, or held by someone else or anew.
+    func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
+        guard let name = action.parameters["lock"], action.key == Detector.releaseKey(name) else { return nil }
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM locks WHERE name = ?", arguments: [name]) else { return false }
+        let lock = LockState(row: row)
+        guard let holder = lock.holder else { return true }
+        return holder != action.parameters["holder"] || lock.acquiredAt.map(String.init) != action.parameters["acquired_at"]
+    }
+}
+
+extension Detector {
+    static func releaseKey(_ lock: String) -> String { "lock:release:\(lock)" }
+
+    func releaseParameters(_ lock: LockState) -> [String: String] {
+        var p = ["lock": lock.name, "holder": lock.holder ?? ""]
+        if let acquired = lock.acquiredAt { p["acquired_at"] = String(acquired) }
+        return p
+    }
+
+}

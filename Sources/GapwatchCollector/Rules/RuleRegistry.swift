@@ -1,0 +1,90 @@
+import GRDB
+import GapwatchProtocol
+import GapwatchRules
+
+/// Every rule kind, once: it drives config sync, ingest routing, evaluation, the rule names that
+/// silences accept and the metrics' rule labels. A new kind is one file in Rules/Kinds/ and one
+/// line here (its incident rules also go into `IncidentRule` and openapi's `RuleName`; a test
+/// holds the three equal).
+public enum RuleRegistry {
+    static let kinds: [any RuleKind] = [
+        HeartbeatKind(),
+        LivenessKind(),
+        ExpectationKind(),
+        CompletenessKind(),
+        StaleItemsKind(),
+        FreshnessKind(),
+        SchedulerTargetsKind(),
+        StuckLocksKind(),
+        ProbeFailuresKind(),
+        ClockSkewKind(),
+    ]
+
+    /// Every incident rule the kinds open, in the kinds' order.
+    public static let ruleNames: [String] = kinds.flatMap { $0.rules.map(\.rawValue) }
+
+    private static let byCheckKind: [String: any RuleKind] = Dictionary(uniqueKeysWithValues: kinds.map { ($0.checkKind, $0) })
+
+    /// The kind of a `checks.kind` value; nil for one no kind knows.
+    static func kind(of checkKind: String) -> (any RuleKind)? { byCheckKind[checkKind] }
+}
+
+extension Detector {
+    /// Brings the `checks` table in line with the config: new checks are created, every
+    /// configured check is re-evaluated now, and checks removed from the config are deleted
+    /// (their open incidents resolved). Returns the routing for the ingest writer.
+    func syncConfig(now: Millis) throws -> CheckRouting {
+        try database.pool.write { db in
+            for kind in RuleRegistry.kinds { try kind.syncAutomaticChecks(db, self, now: now) }
+            let configured = RuleRegistry.kinds.filter { $0.checksFromConfig }
+            let kindNames = configured.map { "'\($0.checkKind)'" }.joined(separator: ", ")
+            let existing = try Row.fetchAll(db, sql: "SELECT id, name, kind FROM checks WHERE kind IN (\(kindNames))")
+            let configuredKinds: [String: any RuleKind] = Dictionary(
+                uniqueKeysWithValues: configured.flatMap { kind in kind.configuredChecks(self).map { ($0, kind) } })
+            var ids: [String: Int64] = [:]
+            for row in existing {
+                let name: String = row["name"]
+                let kind: String = row["kind"]
+                if configuredKinds[name]?.checkKind == kind {
+                    ids[name] = row["id"]
+                    continue
+                }
+                try RuleRegistry.kind(of: kind)?.resolveIncidents(db, check: name, reason: "the check was removed from the config", self, now: now)
+                try db.cachedStatement(sql: "DELETE FROM checks WHERE id = ?").execute(arguments: [row["id"] as Int64])
+            }
+            for (name, kind) in configuredKinds {
+                if let id = ids[name] {
+                    // A changed definition takes effect now; paused checks stay paused.
+                    try db.cachedStatement(sql: "UPDATE checks SET next_due = ? WHERE id = ? AND state != 'paused'").execute(arguments: [now, id])
+                } else {
+                    try db.cachedStatement(sql: """
+                            INSERT INTO checks (name, kind, state, created_at, changed_at, reason, next_due, judged_through)
+                            VALUES (?, ?, 'new', ?, ?, 'created from the config', ?, ?)
+                            """).execute(arguments: [name, kind.checkKind, now, now, now, kind.judgesFromCreation ? now : nil])
+                    ids[name] = db.lastInsertedRowID
+                }
+            }
+            var routing = CheckRouting()
+            routing.livenessEnabled = config.liveness.enabled
+            routing.probeFailuresAfter = config.probeFailures.after
+            routing.clockToleranceMs = config.clockSkew.toleranceMs
+            routing.clockChecks = config.clockSkew.incidents
+            for kind in RuleRegistry.kinds { kind.route(&routing, ids: ids, self) }
+            return routing
+        }
+    }
+}
+
+extension Detector {
+    /// Whether the subject an action healed is fixed, judged by the kind that queued it: a range's
+    /// partitions (completeness), the refreshed items being final (stale items), the inventory or
+    /// lock showing the change (scheduler). nil: no kind can judge it (the incident resolving decides).
+    public func actionHealed(_ action: ActionInfo, now: Millis = WallClock.nowMillis()) throws -> Bool? {
+        try database.pool.read { db in
+            for kind in RuleRegistry.kinds {
+                if let healed = try kind.actionHealed(db, action, self, now: now) { return healed }
+            }
+            return nil
+        }
+    }
+}
