@@ -318,7 +318,7 @@ public final class Detector: Sendable {
                 // Run the missed window again; verified when its incident resolves (a RUN arrives).
                 if let rerun = expectation.rerun, let action = remediation.actions[rerun] {
                     _ = try ActionQueue(db: db).enqueue(
-                        action, key: "\(subject):rerun", incidentID: incident, origin: "rule",
+                        action, key: "\(subject):rerun", heals: ActionHeals(.expectation, name), incidentID: incident, origin: "rule",
                         parameters: ["workflow": rule.workflow, "partition": window.partition], now: now)
                 }
             }

@@ -47,7 +47,7 @@ extension Detector {
             guard let actionName, let action = remediation.actions[actionName] else { continue }
             for range in healRanges {
                 _ = try ActionQueue(db: db).enqueue(
-                    action, key: subject + ":\(range.start)..\(range.end)", incidentID: incident, origin: "rule",
+                    action, key: subject + ":\(range.start)..\(range.end)", heals: ActionHeals(.completeness, name), incidentID: incident, origin: "rule",
                     parameters: ["start": range.start, "end": range.end, "dataset": dataset, "partition": range.start], now: now)
             }
         }
@@ -84,7 +84,8 @@ extension Detector {
                 rule: Self.staleRule, subject: subject, reason: reason, labels: ["check": name, "item_kind": check.rule.itemKind], feederAgent: nil, at: now)
             if let actionName = check.refresh, let action = remediation.actions[actionName] {
                 _ = try ActionQueue(db: db).enqueue(
-                    action, key: subject, incidentID: incident, origin: "rule", parameters: ["items": ids.joined(separator: ","), "partition": ids.first ?? ""],
+                    action, key: subject, heals: ActionHeals(.staleItems, name), incidentID: incident, origin: "rule",
+                    parameters: ["items": ids.joined(separator: ","), "partition": ids.first ?? ""],
                     now: now)
             }
         }
@@ -117,7 +118,8 @@ extension Detector {
                 rule: Self.freshnessRule, subject: subject, reason: reason, labels: ["check": name, "dataset": check.rule.dataset], feederAgent: nil, at: now)
             if let actionName = check.refresh, let action = remediation.actions[actionName] {
                 _ = try ActionQueue(db: db).enqueue(
-                    action, key: subject, incidentID: incident, origin: "rule", parameters: ["dataset": check.rule.dataset], now: now)
+                    action, key: subject, heals: ActionHeals(.freshness, name), incidentID: incident, origin: "rule", parameters: ["dataset": check.rule.dataset],
+                    now: now)
             }
         } else {
             try resolveGone(db, rule: Self.freshnessRule, prefix: subject, current: [], reason: "\(check.rule.dataset) updated", now: now)
@@ -255,18 +257,19 @@ extension Detector {
         let rows = try Row.fetchAll(
             db.cachedStatement(
                 sql: """
-                    SELECT * FROM actions WHERE key >= ? AND key < ? AND origin = 'rule' AND state IN ('pending', 'awaiting_approval')
+                    SELECT * FROM actions WHERE key >= ? AND key < ? AND origin = 'rule'
+                        AND state IN (\(ActionState.sqlList([.pending, .awaitingApproval])))
                     """), arguments: [keyPrefix, keyPrefix + "\u{10FFFF}"])
         for action in rows.map(ActionInfo.init(row:)) where !current.contains(action.key) {
             let progress = try rangeProgress(db, action, now: now)
             if let progress, progress.verified == progress.total {
                 try ActionQueue(db: db).finish(
-                    action.id, state: action.attempts > 0 ? "verified" : "cancelled",
+                    action.id, as: action.attempts > 0 ? .verified : .cancelled,
                     detail: action.attempts > 0 ? "verified: every partition in range is complete" : "no longer needed: every partition in range is complete",
                     now: now)
             } else if action.attempts == 0 {
                 try ActionQueue(db: db).finish(
-                    action.id, state: "cancelled", detail: "no longer needed: the gap changed shape; its current ranges are queued instead", now: now)
+                    action.id, as: .cancelled, detail: "no longer needed: the gap changed shape; its current ranges are queued instead", now: now)
             }
         }
     }
@@ -297,8 +300,8 @@ extension Detector {
         try database.pool.read { db in
             if let progress = try rangeProgress(db, action, now: now) { return progress.verified == progress.total }
             if let healed = try schedulerActionHealed(db, action) { return healed }
-            guard action.key.hasPrefix("stale:"), let items = action.parameters["items"], !items.isEmpty,
-                let check = remediation.staleItems.first(where: { action.key == "stale:\($0.name)" })
+            guard let heals = try ActionQueue(db: db).heals(of: action.id), heals.rule == .staleItems, let items = action.parameters["items"], !items.isEmpty,
+                let check = remediation.staleItems.first(where: { $0.name == heals.check })
             else { return nil }
             let ids = Set(items.split(separator: ",").map(String.init))
             let latest = try itemSightings(db, kind: check.rule.itemKind, since: action.createdAt - 14 * 86_400_000).filter { ids.contains($0.itemID) }
