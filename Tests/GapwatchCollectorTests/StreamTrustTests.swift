@@ -64,7 +64,7 @@ final class StreamTrustTests: XCTestCase {
         let date = "2026-01-\(String(format: "%02d", day))"
         let queued = try await runtime.database.pool.write { db in
             try ActionQueue(db: db).enqueue(
-                action, key: "manual:backfill:\(date)", incidentID: nil, origin: "manual", parameters: ["start": date, "end": date], now: now)
+                action, key: "manual:backfill:\(date)", heals: nil, incidentID: nil, origin: "manual", parameters: ["start": date, "end": date], now: now)
         }
         let id = try XCTUnwrap(queued.id, queued.reason)
         try await runtime.actions.runPass(now: now)

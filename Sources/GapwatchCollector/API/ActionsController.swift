@@ -49,7 +49,8 @@ struct ActionsController {
             filter.incidentID = id
         }
         if let state = query["state"] {
-            let states = ["pending", "awaiting_approval", "running", "verifying", "verified", "escalated", "dry_run", "cancelled"]
+            // Every state this version writes (`failed` is never written).
+            let states = ActionState.allCases.filter { $0 != .failed }.map(\.rawValue)
             guard states.contains(String(state)) else {
                 throw APIError.badRequest("state: '\(state)' is not one of \(states.joined(separator: ", "))", field: "state")
             }
@@ -118,7 +119,7 @@ struct ActionsController {
         let dataset = check.map { $0.backfill == action.name ? $0.rule.derived : $0.rule.source } ?? ""
         let queued = try await runtime.database.pool.write { db in
             try ActionQueue(db: db).enqueue(
-                action, key: key, incidentID: nil, origin: "manual",
+                action, key: key, heals: nil, incidentID: nil, origin: "manual",
                 parameters: [
                     "start": ask.start, "end": ask.end, "partition": ask.start, "dataset": dataset,
                     "bypass_checks": (ask.bypassChecks ?? false) ? "true" : "false",

@@ -73,7 +73,7 @@ struct SchedulerController {
         let state = LockState(name: name, holder: holder, acquiredAt: lock.acquiredAt, expiresAt: lock.expiresAt)
         let queued = try await runtime.database.pool.write { db in
             try ActionQueue(db: db).enqueue(
-                action, key: Detector.releaseKey(name), incidentID: nil, origin: "manual", parameters: runtime.detector.releaseParameters(state),
+                action, key: Detector.releaseKey(name), heals: ActionHeals(.stuckLocks, name), incidentID: nil, origin: "manual", parameters: runtime.detector.releaseParameters(state),
                 now: now, requestedBy: identity.tokenID)
         }
         guard let id = queued.id, let info = try runtime.database.action(id: id) else {

@@ -74,7 +74,7 @@ extension ActionRunner {
     func guardrailLoad(now: Millis) throws -> GuardrailLoad {
         try database.pool.read { db in
             var load = GuardrailLoad()
-            for row in try Row.fetchAll(db, sql: "SELECT scope_rule, scope_target FROM actions WHERE state = 'running'") {
+            for row in try Row.fetchAll(db, sql: "SELECT scope_rule, scope_target FROM actions WHERE state = '\(ActionState.running.rawValue)'") {
                 load.add(ActionScopes(rule: row[0] ?? "", target: row[1] ?? ""), running: true)
             }
             for row in try Row.fetchAll(
@@ -91,7 +91,7 @@ extension ActionRunner {
     /// Says on each due action of a full scope why it waits. Written only when it changes: a
     /// read finds whether any says something else, so a full scope costs no write per pass.
     func noteWaiting(_ full: (rules: [String: String], targets: [String: String]), now: Millis) throws {
-        let condition = "state = 'pending' AND next_attempt_at <= ?2 AND %@ = ?3 AND detail != ?1"
+        let condition = "state = '\(ActionState.pending.rawValue)' AND next_attempt_at <= ?2 AND %@ = ?3 AND detail != ?1"
         var stale: [(column: String, scope: String, detail: String)] = []
         try database.pool.read { db in
             for (column, scopes) in [("scope_rule", full.rules), ("scope_target", full.targets)] {
@@ -115,20 +115,20 @@ extension ActionRunner {
     /// Why `action` must wait for a person rather than run unattended, nil when it need not:
     /// a command about a job or lock bound for an agent not entitled to that fact, and the
     /// breaker on disabling a large share of one scheduler's jobs.
-    func approvalNeeded(_ action: ActionInfo, _ definition: ActionConfig, now: Millis) throws -> String? {
-        if let why = try crossAgentCommand(action, definition) { return why }
+    func approvalNeeded(_ action: ActionInfo, _ heals: ActionHeals?, _ definition: ActionConfig, now: Millis) throws -> String? {
+        if let why = try crossAgentCommand(action, heals, definition) { return why }
         return try disableBreaker(action, now: now)
     }
 
     /// A job's or lock's actions go to the agent that reports it (or one the config's owners bind
     /// it to): otherwise whoever reported the fact would steer another agent's commands.
-    private func crossAgentCommand(_ action: ActionInfo, _ definition: ActionConfig) throws -> String? {
+    private func crossAgentCommand(_ action: ActionInfo, _ heals: ActionHeals?, _ definition: ActionConfig) throws -> String? {
         guard case .agent(let agentID, _, _) = definition.target else { return nil }
         let fact: String
         let table: String
-        if action.key.hasPrefix("job:"), let job = action.parameters["job"] {
+        if heals?.rule == .schedulerTargets, let job = action.parameters["job"] {
             (fact, table) = ("job:\(job)", "jobs")
-        } else if action.key.hasPrefix("lock:"), let lock = action.parameters["lock"] {
+        } else if heals?.rule == .stuckLocks, let lock = action.parameters["lock"] {
             (fact, table) = ("lock:\(lock)", "locks")
         } else {
             return nil

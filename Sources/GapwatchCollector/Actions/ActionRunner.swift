@@ -44,7 +44,7 @@ public final class ActionRunner: Sendable {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM actions WHERE state = 'pending' AND next_attempt_at <= ?
+                    SELECT * FROM actions WHERE state = '\(ActionState.pending.rawValue)' AND next_attempt_at <= ?
                         AND COALESCE(scope_rule, '') NOT IN (SELECT value FROM json_each(?))
                         AND COALESCE(scope_target, '') NOT IN (SELECT value FROM json_each(?))
                     ORDER BY next_attempt_at LIMIT 50
@@ -53,47 +53,51 @@ public final class ActionRunner: Sendable {
                     now, String(decoding: ReportCodec.encode(full.rules.keys.sorted()), as: UTF8.self),
                     String(decoding: ReportCodec.encode(full.targets.keys.sorted()), as: UTF8.self),
                 ]
-            ).map { (ActionInfo(row: $0), ActionScopes(rule: $0["scope_rule"] ?? "", target: $0["scope_target"] ?? "")) }
+            ).map {
+                (
+                    ActionInfo(row: $0), ActionScopes(rule: $0["scope_rule"] ?? "", target: $0["scope_target"] ?? ""),
+                    ActionHeals(rule: $0["heals_rule"], check: $0["heals_check"])
+                )
+            }
         }
         var started = 0
-        for (action, scopes) in due {
+        for (action, scopes, heals) in due {
             guard let definition = config.actions[action.name] else {
                 try fail(action, detail: "action '\(action.name)' is no longer in the config", retry: false, now: now)
                 continue
             }
             if definition.mode == .dryRun {
-                try settle(action.id, state: "dry_run", detail: "dry run: would run \(action.name) with \(describe(action.parameters))", now: now)
+                try settle(action.id, as: .dryRun, detail: "dry run: would run \(action.name) with \(describe(action.parameters))", now: now)
                 continue
             }
             if definition.mode == .approval && action.approvedBy == nil {
-                try settle(action.id, state: "awaiting_approval", detail: "waiting for `gapwatch actions approve \(action.id)`", now: now, keepDue: false)
+                try settle(action.id, as: .awaitingApproval, detail: "waiting for `gapwatch actions approve \(action.id)`", now: now)
                 continue
             }
-            if action.approvedBy == nil, action.origin != "manual", let why = try approvalNeeded(action, definition, now: now) {
-                try settle(action.id, state: "awaiting_approval", detail: "\(why): waiting for `gapwatch actions approve \(action.id)`", now: now)
+            if action.approvedBy == nil, action.origin != "manual", let why = try approvalNeeded(action, heals, definition, now: now) {
+                try settle(action.id, as: .awaitingApproval, detail: "\(why): waiting for `gapwatch actions approve \(action.id)`", now: now)
                 logger.warning("action held for approval", metadata: ["action": "\(action.id)", "reason": "\(why)"])
                 continue
             }
             guard load.allowsGlobal(config.guardrails) else { break }
             // A scope that filled up during this pass: the action waits for the next one.
             guard load.allows(scopes, config.guardrails) else { continue }
-            try await start(action, definition, now: now)
+            guard try await start(action, definition, now: now) else { continue }
             load.started(scopes)
             started += 1
         }
         return started
     }
 
-    private func start(_ action: ActionInfo, _ definition: ActionConfig, now: Millis) async throws {
+    /// Starts a pending action; false if it is no longer pending (settled meanwhile).
+    private func start(_ action: ActionInfo, _ definition: ActionConfig, now: Millis) async throws -> Bool {
         let attempt = action.attempts + 1
-        try await database.pool.write { db in
-            try db.execute(
-                sql: "UPDATE actions SET state = 'running', attempts = ?, updated_at = ?, next_attempt_at = ?, detail = ?, result_outcome = NULL WHERE id = ?",
-                arguments: [attempt, now, now + definition.timeoutMs + 60_000, "attempt \(attempt) of \(action.maxAttempts) running", action.id])
-            try db.execute(sql: "INSERT INTO action_starts (action_id, at) VALUES (?, ?)", arguments: [action.id, now])
-            try CollectorTimeline.append(
-                db, body: .actionResult(ActionResult(actionID: action.id, outcome: .ok, outputTail: "attempt \(attempt) started: \(action.name) \(describe(action.parameters))")),
-                at: now)
+        let started = try await database.pool.write { db in
+            guard
+                try ActionQueue(db: db).markRunning(
+                    action.id, attempt: attempt, giveUpAt: now + definition.timeoutMs + 60_000, detail: "attempt \(attempt) of \(action.maxAttempts) running",
+                    started: "attempt \(attempt) started: \(action.name) \(describe(action.parameters))", now: now)
+            else { return false }
             if case .agent(let agentID, let command, let templates) = definition.target {
                 let parameters = templates.mapValues { fill($0, action.parameters, json: false) }
                 let handOff = AgentCommand(
@@ -102,9 +106,11 @@ public final class ActionRunner: Sendable {
                     sql: "INSERT OR REPLACE INTO agent_commands (action_id, agent_id, command, handed_at) VALUES (?, ?, ?, NULL)",
                     arguments: [action.id, agentID, String(decoding: ReportCodec.encode(handOff), as: UTF8.self)])
             }
+            return true
         }
+        guard started else { return false }
         logger.notice("action started", metadata: ["action": "\(action.id)", "name": "\(action.name)", "attempt": "\(attempt)"])
-        guard case .webhook = definition.target else { return }
+        guard case .webhook = definition.target else { return true }
         // Each call runs in a task of its own: a slow endpoint holds one max_concurrent slot, not
         // the pass (follow-ups and other starts go on). A call cut off by a stop is called again
         // at the next start (`settleInterruptedCalls`).
@@ -115,6 +121,7 @@ public final class ActionRunner: Sendable {
                 logger.error("webhook action failed to record its outcome", metadata: ["action": "\(action.id)", "error": "\(error)"])
             }
         }
+        return true
     }
 
     /// Calls a webhook action's endpoint and records the outcome.
@@ -155,19 +162,8 @@ public final class ActionRunner: Sendable {
     @discardableResult
     public func settleInterruptedCalls(now: Millis) throws -> Int {
         let interrupted = try database.pool.write { db in
-            let ids = try String.fetchAll(db, sql: "SELECT id FROM actions WHERE state = 'running' AND kind = 'webhook' ORDER BY id")
-            for id in ids {
-                let detail = "the collector stopped while the webhook call was in flight; calling again under the same Idempotency-Key"
-                try db.execute(
-                    sql: """
-                        UPDATE actions SET state = 'pending', attempts = MAX(attempts - 1, 0), updated_at = ?, next_attempt_at = ?,
-                            detail = ?, result_outcome = NULL
-                        WHERE id = ?
-                        """, arguments: [now, now, detail, id])
-                try CollectorTimeline.append(
-                    db, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "interrupted: \(detail)")), at: now)
-            }
-            return ids
+            try ActionQueue(db: db).requeueInterruptedCalls(
+                detail: "the collector stopped while the webhook call was in flight; calling again under the same Idempotency-Key", now: now)
         }
         for id in interrupted { logger.notice("webhook action interrupted by a restart; calling again", metadata: ["action": "\(id)"]) }
         return interrupted.count
@@ -188,14 +184,15 @@ public final class ActionRunner: Sendable {
                 db,
                 sql: """
                     SELECT a.*, i.state AS incident_state FROM actions a LEFT JOIN incidents i ON i.id = a.incident_id
-                    WHERE (a.state = 'running' AND (a.result_outcome IS NOT NULL OR a.next_attempt_at <= ?)) OR a.state = 'verifying'
+                    WHERE (a.state = '\(ActionState.running.rawValue)' AND (a.result_outcome IS NOT NULL OR a.next_attempt_at <= ?))
+                        OR a.state = '\(ActionState.verifying.rawValue)'
                     """, arguments: [now])
         }
         for row in rows {
             let action = ActionInfo(row: row)
             let incidentState: String? = row["incident_state"]
             let definition = config.actions[action.name]
-            if action.state == "running" {
+            if action.state == ActionState.running.rawValue {
                 if let outcome: String = row["result_outcome"] {
                     // A command's output usually ends in a newline: not part of the detail line.
                     let detail = (row["result_detail"] as String? ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
@@ -209,7 +206,8 @@ public final class ActionRunner: Sendable {
                     try fail(action, detail: "no result within the timeout", retry: true, now: now)
                 }
             } else {
-                try followVerifying(action, incidentState: incidentState, definition: definition, now: now)
+                let heals = ActionHeals(rule: row["heals_rule"], check: row["heals_check"])
+                try followVerifying(action, heals: heals, incidentState: incidentState, definition: definition, now: now)
             }
         }
     }
@@ -218,15 +216,14 @@ public final class ActionRunner: Sendable {
     /// range's partitions, refreshed items final); with no such rule, when its incident resolves.
     /// A manual action no rule can judge counts as done once it succeeded (the detail says so),
     /// rather than holding its key forever.
-    private func followVerifying(_ action: ActionInfo, incidentState: String?, definition: ActionConfig?, now: Millis) throws {
+    private func followVerifying(_ action: ActionInfo, heals: ActionHeals?, incidentState: String?, definition: ActionConfig?, now: Millis) throws {
         let healed = try healVerifier.verify?(action)
-        if healed == true { return try settle(action.id, state: "verified", detail: "verified: \(Self.healedText(action))", now: now) }
+        if healed == true { return try settle(action.id, as: .verified, detail: "verified: \(healedText(action, heals: heals))", now: now) }
         if healed == nil {
             if action.incidentID == nil {
-                return try settle(
-                    action.id, state: "verified", detail: "succeeded; no rule covers this action, so nothing was checked", now: now)
+                return try settle(action.id, as: .verified, detail: "succeeded; no rule covers this action, so nothing was checked", now: now)
             }
-            if incidentState == "resolved" { return try settle(action.id, state: "verified", detail: "verified: the incident resolved", now: now) }
+            if incidentState == "resolved" { return try settle(action.id, as: .verified, detail: "verified: the incident resolved", now: now) }
         }
         guard let due = action.nextAttemptAt, due <= now else { return }
         try fail(
@@ -234,27 +231,27 @@ public final class ActionRunner: Sendable {
             retry: true, now: now)
     }
 
-    /// What the rule saw that verified an action, for people.
-    static func healedText(_ action: ActionInfo) -> String {
+    /// What the rule saw that verified an action, for people: by the rule it heals, and for a
+    /// job by the part the configured action plays in `scheduler_targets`.
+    func healedText(_ action: ActionInfo, heals: ActionHeals?) -> String {
         if action.parameters["start"] != nil { return "every partition in range is complete" }
-        if action.key.hasPrefix("job:disable:") { return "the scheduler's inventory shows the job disabled" }
-        if action.key.hasPrefix("job:enable:") { return "the scheduler's inventory shows the job enabled" }
-        if action.key.hasPrefix("job:repoint:") { return "the scheduler's inventory shows the job's target at \(action.parameters["replacement"] ?? "its replacement")" }
-        if action.key.hasPrefix("lock:release:") { return "the lock was seen free or held anew" }
-        return "every refreshed item is final"
+        switch heals?.rule {
+        case .schedulerTargets:
+            let roles = config.schedulerTargets
+            if action.name == roles?.repoint {
+                return "the scheduler's inventory shows the job's target at \(action.parameters["replacement"] ?? "its replacement")"
+            }
+            return "the scheduler's inventory shows the job \(action.name == roles?.reenable ? "enabled" : "disabled")"
+        case .stuckLocks: return "the lock was seen free or held anew"
+        case .completeness, .staleItems, .freshness, .expectation, nil: return "every refreshed item is final"
+        }
     }
 
     /// Set by the detector at start-up: whether an action's subject is healed by its rule.
     let healVerifier = HealVerifierBox()
 
     private func succeeded(_ id: String, detail: String, verifyWithinMs: Millis, now: Millis) throws {
-        try database.pool.write { db in
-            try db.execute(
-                sql: "UPDATE actions SET state = 'verifying', updated_at = ?, next_attempt_at = ?, detail = ? WHERE id = ? AND state = 'running'",
-                arguments: [now, now + verifyWithinMs, detail + "; verifying", id])
-            try db.execute(sql: "DELETE FROM agent_commands WHERE action_id = ?", arguments: [id])
-            try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: detail + "; verifying")), at: now)
-        }
+        try database.pool.write { db in try ActionQueue(db: db).markVerifying(id, verifyBy: now + verifyWithinMs, detail: detail, now: now) }
     }
 
     /// A failed attempt: retried after cooldown and backoff, or escalated once attempts are spent.
@@ -262,22 +259,17 @@ public final class ActionRunner: Sendable {
         let definition = config.actions[action.name]
         let attempts = max(action.attempts, 1)
         try database.pool.write { db in
-            try db.execute(sql: "DELETE FROM agent_commands WHERE action_id = ?", arguments: [action.id])
+            let queue = ActionQueue(db: db)
             if retry && attempts < action.maxAttempts {
                 let backoff = min(3_600_000, (definition?.cooldownMs ?? 60_000) * Int64(1 << min(attempts - 1, 10)))
                 let next = max(now + max(backoff, 1_000), notBefore ?? 0)  // honours Retry-After
-                try db.execute(
-                    sql: "UPDATE actions SET state = 'pending', updated_at = ?, next_attempt_at = ?, detail = ? WHERE id = ?",
-                    arguments: [now, next, "\(detail); retry \(attempts + 1) of \(action.maxAttempts) at \(TimeParsing.format(next))", action.id])
-                try CollectorTimeline.append(
-                    db, body: .actionResult(ActionResult(actionID: action.id, outcome: .failed, outputTail: "\(detail); will retry")), at: now)
+                try queue.retry(
+                    action.id, at: next, detail: "\(detail); retry \(attempts + 1) of \(action.maxAttempts) at \(TimeParsing.format(next))",
+                    failure: detail, now: now)
                 return
             }
             let why = retry ? "\(detail); gave up after \(attempts) attempt(s)" : detail
-            try db.execute(
-                sql: "UPDATE actions SET state = 'escalated', updated_at = ?, next_attempt_at = NULL, detail = ? WHERE id = ?",
-                arguments: [now, why, action.id])
-            try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: action.id, outcome: .failed, outputTail: "escalated: \(why)")), at: now)
+            guard try queue.escalate(action.id, why: why, now: now) else { return }
             if let incident = action.incidentID {
                 try db.execute(sql: "UPDATE incidents SET escalated = 1 WHERE id = ?", arguments: [incident])
                 try IncidentWriter(db: db, notifyWaitMs: 0, hasChannels: hasChannels).addEvent(
@@ -287,13 +279,8 @@ public final class ActionRunner: Sendable {
         logger.warning("action failed", metadata: ["action": "\(action.id)", "detail": "\(detail)"])
     }
 
-    private func settle(_ id: String, state: String, detail: String, now: Millis, keepDue: Bool = false) throws {
-        try database.pool.write { db in
-            try db.execute(
-                sql: "UPDATE actions SET state = ?, updated_at = ?, next_attempt_at = NULL, detail = ? WHERE id = ?",
-                arguments: [state, now, detail, id])
-            try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: detail)), at: now)
-        }
+    private func settle(_ id: String, as state: ActionState, detail: String, now: Millis) throws {
+        try database.pool.write { db in try ActionQueue(db: db).settle(id, as: state, detail: detail, now: now) }
     }
 }
 

@@ -63,7 +63,7 @@ extension Dashboard {
 
     /// `/actions[?state=]`: healing actions, newest first.
     @Sendable func actions(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
-        let states = ["pending", "awaiting_approval", "running", "verifying", "verified", "failed", "escalated", "cancelled"]
+        let states = ActionState.allCases.filter { $0 != .dryRun }.map(\.rawValue)
         let state = try stateParameter(request, allowed: states)
         var filter = ActionFilter()
         filter.state = state

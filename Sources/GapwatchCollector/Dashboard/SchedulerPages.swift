@@ -128,7 +128,7 @@ extension Dashboard {
             var releases: [String: (id: String, state: String)] = [:]
             for row in try Row.fetchAll(
                 db,
-                sql: "SELECT id, key, state FROM actions WHERE state IN ('pending', 'awaiting_approval', 'running', 'verifying') AND substr(key, 1, ?) = ?",
+                sql: "SELECT id, key, state FROM actions WHERE \(ActionState.inFlightCondition()) AND substr(key, 1, ?) = ?",
                 arguments: [prefix.count, prefix])
             {
                 releases[String((row["key"] as String).dropFirst(prefix.count))] = (row["id"], row["state"])

@@ -71,7 +71,7 @@ extension CollectorRuntime {
                             SELECT a.id, a.state, json_extract(a.parameters, '$.start') AS start, json_extract(a.parameters, '$.end') AS end
                             FROM actions a LEFT JOIN incidents i ON i.id = a.incident_id
                             WHERE a.name IN (?, ?) AND json_extract(a.parameters, '$.end') >= ? AND json_extract(a.parameters, '$.start') <= ?
-                              AND (a.state IN ('pending', 'awaiting_approval', 'running', 'verifying') OR (a.state = 'escalated' AND i.state = 'open'))
+                              AND (\(ActionState.inFlightCondition(column: "a.state")) OR (a.state = '\(ActionState.escalated.rawValue)' AND i.state = 'open'))
                             ORDER BY a.created_at DESC
                             """,
                         arguments: [check.backfill ?? "", check.scrape ?? "", verdicts.first?.partition ?? "", verdicts.last?.partition ?? ""])
@@ -88,7 +88,7 @@ extension CollectorRuntime {
                             case .derivedMissing, .incomplete, .sourceMissing: state = "gap"
                             }
                             let covering = actions.first { ($0["start"] as String? ?? "") <= p && p <= ($0["end"] as String? ?? "") }
-                            if short, let covering { state = (covering["state"] as String) == "escalated" ? "escalated" : "healing" }
+                            if short, let covering { state = (covering["state"] as String) == ActionState.escalated.rawValue ? "escalated" : "healing" }
                             let s = verdict.sourceCount, d = verdict.derivedCount
                             return GapReport.Day(
                                 date: p, sourceCount: s, derivedCount: d, gap: max(0, (s ?? 0) &- (d ?? 0)), ratio: verdict.ratio, state: state,

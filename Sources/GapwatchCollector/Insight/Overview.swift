@@ -65,14 +65,14 @@ extension CollectorRuntime {
             return (
                 agents, try counts("SELECT state, COUNT(*) FROM checks GROUP BY state"),
                 try counts("SELECT rule, COUNT(*) FROM incidents WHERE state = 'open' GROUP BY rule"),
-                try counts("SELECT state, COUNT(*) FROM actions WHERE state IN ('pending', 'awaiting_approval', 'running', 'verifying') GROUP BY state")
+                try counts("SELECT state, COUNT(*) FROM actions WHERE \(ActionState.inFlightCondition()) GROUP BY state")
             )
         }
         var incidentFilter = IncidentFilter()
         incidentFilter.state = "open"
         incidentFilter.limit = 20
         var inFlight: [ActionInfo] = []
-        for state in ["running", "verifying", "awaiting_approval", "pending"] where actionsByState[state] != nil {
+        for state in [ActionState.running, .verifying, .awaitingApproval, .pending].map(\.rawValue) where actionsByState[state] != nil {
             var filter = ActionFilter()
             filter.state = state
             filter.limit = 20

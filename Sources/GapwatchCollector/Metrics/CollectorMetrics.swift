@@ -40,7 +40,7 @@ public final class CollectorMetrics: Sendable {
         "ok", "bad_request", "unauthorized", "forbidden", "too_large", "unsupported_media_type", "unavailable", "client_error",
         "server_error",
     ]
-    static let actionStates = ["pending", "awaiting_approval", "running", "verifying", "verified", "escalated", "dry_run", "cancelled"]
+    static let actionStates = ActionState.allCases.filter { $0 != .failed }.map(\.rawValue)
     static let knownRules = RuleRegistry.ruleNames
 
     /// `notifyChannels`: the configured channel names, reported as 0 before their first delivery.

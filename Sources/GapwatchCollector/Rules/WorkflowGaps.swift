@@ -88,7 +88,7 @@ extension Detector {
                     db,
                     sql: """
                         SELECT i.opened_at, i.resolved_at,
-                            EXISTS (SELECT 1 FROM actions a WHERE a.incident_id = i.id AND a.state = 'verified') AS rerun_verified
+                            EXISTS (SELECT 1 FROM actions a WHERE a.incident_id = i.id AND a.state = '\(ActionState.verified.rawValue)') AS rerun_verified
                         FROM incidents i WHERE i.rule = ? AND i.subject = ? AND (i.resolved_at IS NULL OR i.resolved_at >= ?)
                         ORDER BY i.opened_at LIMIT 50000
                         """, arguments: [IncidentRule.workflowGap.rawValue, "expectation:\(expectation.name)", since]

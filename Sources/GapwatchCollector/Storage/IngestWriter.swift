@@ -491,15 +491,9 @@ private struct BatchWriter {
             db.cachedStatement(sql: "SELECT agent_id, handed_stream_id FROM agent_commands WHERE action_id = ?"), arguments: [result.actionID]),
             (command["agent_id"] as String) == agentID, holdsCommands || (command["handed_stream_id"] as Int64?) == streamID
         else { return false }
-        try db.cachedStatement(
-            sql: """
-                UPDATE actions SET result_outcome = ?, result_detail = ?
-                WHERE id = ? AND kind = 'agent' AND state = 'running' AND result_outcome IS NULL
-                """
-        ).execute(arguments: [
-            result.outcome.rawValue,
-            [result.exitCode.map { "exit code \($0)" }, result.outputTail].compactMap { $0 }.joined(separator: ": "), result.actionID,
-        ])
+        try ActionQueue(db: db).recordAgentResult(
+            result.actionID, outcome: result.outcome.rawValue,
+            detail: [result.exitCode.map { "exit code \($0)" }, result.outputTail].compactMap { $0 }.joined(separator: ": "))
         return true
     }
 

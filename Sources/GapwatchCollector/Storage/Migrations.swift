@@ -376,6 +376,33 @@ extension AppDatabase {
                     ALTER TABLE agents ADD COLUMN clock_refused INTEGER NOT NULL DEFAULT 0;
                     """)
         }
+        migrator.registerMigration("v15-action-heals") { db in
+            // Issue 15: the rule kind and check an action heals are columns, written at enqueue,
+            // rather than read back out of the key. Existing rows get them from their keys once,
+            // here: completeness:NAME:HEAL:START..END, stale:NAME, freshness:NAME,
+            // expectation:NAME:rerun, job:disable|enable|repoint:JOB, lock:release:LOCK (names may
+            // hold ':', so a completeness name is what lies between the prefix and its known suffix).
+            // A person's backfill (manual:...) heals no rule's check: both stay NULL.
+            try db.execute(
+                sql: """
+                    ALTER TABLE actions ADD COLUMN heals_rule TEXT;    -- the rule kind that judges it healed (ActionHeals.Rule)
+                    ALTER TABLE actions ADD COLUMN heals_check TEXT;   -- that kind's check name, or the job or lock it acts on
+                    UPDATE actions SET heals_rule = 'stale_items', heals_check = substr(key, 7) WHERE substr(key, 1, 6) = 'stale:';
+                    UPDATE actions SET heals_rule = 'freshness', heals_check = substr(key, 11) WHERE substr(key, 1, 10) = 'freshness:';
+                    UPDATE actions SET heals_rule = 'expectation', heals_check = substr(key, 13, length(key) - 18)
+                        WHERE substr(key, 1, 12) = 'expectation:' AND substr(key, -6) = ':rerun' AND length(key) > 18;
+                    UPDATE actions SET heals_rule = 'scheduler_targets', heals_check = substr(key, 13)
+                        WHERE substr(key, 1, 12) IN ('job:disable:', 'job:repoint:');
+                    UPDATE actions SET heals_rule = 'scheduler_targets', heals_check = substr(key, 12) WHERE substr(key, 1, 11) = 'job:enable:';
+                    UPDATE actions SET heals_rule = 'stuck_locks', heals_check = substr(key, 14) WHERE substr(key, 1, 13) = 'lock:release:';
+                    UPDATE actions SET heals_rule = 'completeness', heals_check = substr(key, 14, length(key) - 13 - length(':backfill:' || json_extract(parameters, '$.start') || '..' || json_extract(parameters, '$.end')))
+                        WHERE substr(key, 1, 13) = 'completeness:' AND substr(key, -length(':backfill:' || json_extract(parameters, '$.start') || '..' || json_extract(parameters, '$.end'))) = ':backfill:' || json_extract(parameters, '$.start') || '..' || json_extract(parameters, '$.end')
+                            AND length(key) > 13 + length(':backfill:' || json_extract(parameters, '$.start') || '..' || json_extract(parameters, '$.end'));
+                    UPDATE actions SET heals_rule = 'completeness', heals_check = substr(key, 14, length(key) - 13 - length(':scrape:' || json_extract(parameters, '$.start') || '..' || json_extract(parameters, '$.end')))
+                        WHERE substr(key, 1, 13) = 'completeness:' AND substr(key, -length(':scrape:' || json_extract(parameters, '$.start') || '..' || json_extract(parameters, '$.end'))) = ':scrape:' || json_extract(parameters, '$.start') || '..' || json_extract(parameters, '$.end')
+                            AND length(key) > 13 + length(':scrape:' || json_extract(parameters, '$.start') || '..' || json_extract(parameters, '$.end'));
+                    """)
+        }
         return migrator
     }
 

@@ -72,7 +72,7 @@ extension Detector {
             guard let actionName, let action = remediation.actions[actionName] else { continue }
             for range in healRanges {
                 _ = try ActionQueue(db: db).enqueue(
-                    action, key: subject + ":\(range.start)..\(range.end)", incidentID: incident, origin: "rule",
+                    action, key: subject + ":\(range.start)..\(range.end)", heals: ActionHeals(.completeness, name), incidentID: incident, origin: "rule",
                     parameters: ["start": range.start, "end": range.end, "dataset": dataset, "partition": range.start], now: now)
             }
         }
@@ -177,18 +177,19 @@ extension Detector {
         let rows = try Row.fetchAll(
             db.cachedStatement(
                 sql: """
-                    SELECT * FROM actions WHERE key >= ? AND key < ? AND origin = 'rule' AND state IN ('pending', 'awaiting_approval')
+                    SELECT * FROM actions WHERE key >= ? AND key < ? AND origin = 'rule'
+                        AND state IN (\(ActionState.sqlList([.pending, .awaitingApproval])))
                     """), arguments: [keyPrefix, keyPrefix + "\u{10FFFF}"])
         for action in rows.map(ActionInfo.init(row:)) where !current.contains(action.key) {
             let progress = try rangeProgress(db, action, now: now)
             if let progress, progress.verified == progress.total {
                 try ActionQueue(db: db).finish(
-                    action.id, state: action.attempts > 0 ? "verified" : "cancelled",
+                    action.id, as: action.attempts > 0 ? .verified : .cancelled,
                     detail: action.attempts > 0 ? "verified: every partition in range is complete" : "no longer needed: every partition in range is complete",
                     now: now)
             } else if action.attempts == 0 {
                 try ActionQueue(db: db).finish(
-                    action.id, state: "cancelled", detail: "no longer needed: the gap changed shape; its current ranges are queued instead", now: now)
+                    action.id, as: .cancelled, detail: "no longer needed: the gap changed shape; its current ranges are queued instead", now: now)
             }
         }
     }

@@ -57,7 +57,7 @@ struct ExpectationKind: RuleKind {
                 // Run the missed window again; verified when its incident resolves (a RUN arrives).
                 if let rerun = expectation.rerun, let action = detector.remediation.actions[rerun] {
                     _ = try ActionQueue(db: db).enqueue(
-                        action, key: "\(subject):rerun", incidentID: incident, origin: "rule",
+                        action, key: "\(subject):rerun", heals: ActionHeals(.expectation, name), incidentID: incident, origin: "rule",
                         parameters: ["workflow": rule.workflow, "partition": window.partition], now: now)
                 }
             }

@@ -43,7 +43,8 @@ struct FreshnessKind: RuleKind {
                 feederAgent: nil, at: now)
             if let actionName = check.refresh, let action = remediation.actions[actionName] {
                 _ = try ActionQueue(db: db).enqueue(
-                    action, key: subject, incidentID: incident, origin: "rule", parameters: ["dataset": check.rule.dataset], now: now)
+                    action, key: subject, heals: ActionHeals(.freshness, name), incidentID: incident, origin: "rule", parameters: ["dataset": check.rule.dataset],
+                    now: now)
             }
         } else {
             try detector.resolveGone(db, rule: .freshness, prefix: subject, current: [], reason: "\(check.rule.dataset) updated", now: now)

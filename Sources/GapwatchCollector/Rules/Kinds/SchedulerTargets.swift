@@ -90,7 +90,7 @@ extension Detector {
             for name in verdict.toReenable {
                 guard let job = byName[name] else { continue }
                 _ = try ActionQueue(db: db).enqueue(
-                    action, key: Self.enableKey(name), incidentID: nil, origin: "rule",
+                    action, key: Self.enableKey(name), heals: ActionHeals(.schedulerTargets, name), incidentID: nil, origin: "rule",
                     parameters: ["job": name, "target": job.target ?? job.healthURL ?? "", "scheduler": job.scheduler ?? ""], now: now)
             }
         }
@@ -115,25 +115,27 @@ extension Detector {
         for job in failing {
             // A re-point that failed for good falls back to disabling the job.
             let repointGaveUp = try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE key = ? AND incident_id = ? AND state IN ('escalated', 'failed'))",
+                db,
+                sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE key = ? AND incident_id = ? AND state IN (\(ActionState.sqlList([.escalated, .failed]))))",
                 arguments: [Self.repointKey(job.name), incident]) ?? false
             let parameters = ["job": job.name, "target": job.target ?? job.healthURL ?? "", "scheduler": job.scheduler ?? ""]
             if healthy, !repointGaveUp, let repoint, let replacement, job.enabled || job.disabledByGapwatch,
                 let url = job.target.flatMap(replacement.rewrite)
             {
                 _ = try ActionQueue(db: db).enqueue(
-                    repoint, key: Self.repointKey(job.name), incidentID: incident, origin: "rule",
+                    repoint, key: Self.repointKey(job.name), heals: ActionHeals(.schedulerTargets, job.name), incidentID: incident, origin: "rule",
                     parameters: parameters.merging(["replacement": url]) { $1 }, now: now)
             } else if job.enabled, let disable, try !actionInFlight(db, key: Self.repointKey(job.name)) {
                 _ = try ActionQueue(db: db).enqueue(
-                    disable, key: Self.disableKey(job.name), incidentID: incident, origin: "rule", parameters: parameters, now: now)
+                    disable, key: Self.disableKey(job.name), heals: ActionHeals(.schedulerTargets, job.name), incidentID: incident, origin: "rule",
+                    parameters: parameters, now: now)
             }
         }
     }
 
     private func actionInFlight(_ db: Database, key: String) throws -> Bool {
         try Bool.fetchOne(
-            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE key = ? AND state IN ('pending', 'awaiting_approval', 'running', 'verifying'))"),
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE key = ? AND \(ActionState.inFlightCondition()))"),
             arguments: [key]) ?? false
     }
 
@@ -182,7 +184,7 @@ extension Detector {
                 let action = try Row.fetchOne(
                     db,
                     sql: """
-                        SELECT id, incident_id FROM actions WHERE key = ? AND state IN ('running', 'verifying', 'verified')
+                        SELECT id, incident_id FROM actions WHERE key = ? AND state IN (\(ActionState.sqlList([.running, .verifying, .verified])))
                         ORDER BY created_at DESC LIMIT 1
                         """, arguments: [Self.disableKey(job.name)])
             else { continue }
@@ -204,7 +206,7 @@ extension Detector {
                 sql: """
                     SELECT COUNT(*) FROM actions a JOIN jobs j ON j.name = json_extract(a.parameters, '$.job')
                     WHERE a.incident_id = ? AND a.key >= 'job:disable:' AND a.key < 'job:disable;'
-                        AND a.state IN ('pending', 'running', 'verifying') AND j.enabled = 1 AND j.present = 1
+                        AND a.state IN (\(ActionState.sqlList([.pending, .running, .verifying]))) AND j.enabled = 1 AND j.present = 1
                     """, arguments: [incident]) ?? 0
             guard unsettled == 0 || force.contains(incident) else { continue }
             let names = rows.map { $0["name"] as String }

@@ -41,7 +41,7 @@ struct StaleItemsKind: RuleKind {
                 feederAgent: nil, at: now)
             if let actionName = check.refresh, let action = remediation.actions[actionName] {
                 _ = try ActionQueue(db: db).enqueue(
-                    action, key: subject, incidentID: incident, origin: "rule", parameters: ["items": ids.joined(separator: ","), "partition": ids.first ?? ""],
+                    action, key: subject, heals: ActionHeals(.staleItems, name), incidentID: incident, origin: "rule", parameters: ["items": ids.joined(separator: ","), "partition": ids.first ?? ""],
                     now: now)
             }
         }
@@ -53,8 +53,8 @@ struct StaleItemsKind: RuleKind {
 
     /// A refresh is healed when every item it refreshed is final.
     func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
-        guard action.key.hasPrefix("stale:"), let items = action.parameters["items"], !items.isEmpty,
-            let check = detector.remediation.staleItems.first(where: { action.key == "stale:\($0.name)" })
+        guard let heals = try ActionQueue(db: db).heals(of: action.id), heals.rule == .staleItems, let items = action.parameters["items"], !items.isEmpty,
+            let check = detector.remediation.staleItems.first(where: { $0.name == heals.check })
         else { return nil }
         let ids = Set(items.split(separator: ",").map(String.init))
         let latest = try detector.itemSightings(db, kind: check.rule.itemKind, since: action.createdAt - 14 * 86_400_000).filter { ids.contains($0.itemID) }

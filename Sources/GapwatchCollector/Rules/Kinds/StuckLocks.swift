@@ -44,7 +44,7 @@ struct StuckLocksKind: RuleKind {
                 labels: ["check": name, "lock": lock.name], feederAgent: nil, at: now)
             if let actionName = check.release, let action = remediation.actions[actionName] {
                 _ = try ActionQueue(db: db).enqueue(
-                    action, key: Detector.releaseKey(lock.name), incidentID: incident, origin: "rule", parameters: detector.releaseParameters(lock),
+                    action, key: Detector.releaseKey(lock.name), heals: ActionHeals(.stuckLocks, lock.name), incidentID: incident, origin: "rule", parameters: detector.releaseParameters(lock),
                     now: now)
             }
         }
