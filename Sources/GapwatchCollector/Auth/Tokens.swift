@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import GapwatchProtocol
@@ -66,7 +67,7 @@ public final class TokenStore: Sendable {
 
     /// Resolves a presented bearer token, telling a revoked one from an unknown one.
     public func lookup(_ token: String, now: Millis) throws -> Lookup {
-        let hash = SHA256.hash(Array(token.utf8))
+        let hash = tokenHash(token)
         if let hit = cache.withLock({ $0[hash] }), now - hit.fetchedAt < cacheTTLMs {
             return .valid(hit.identity)
         }
@@ -100,7 +101,7 @@ public final class TokenStore: Sendable {
     ) throws -> IssuedToken {
         let secret = "gw_\(kind.rawValue)_" + randomToken(bytes: 32)
         let id = "tok_" + randomToken(bytes: 6)
-        let hash = SHA256.hash(Array(secret.utf8))
+        let hash = tokenHash(secret)
         let labelsJSON = labels.isEmpty ? nil : String(decoding: ReportCodec.encode(labels), as: UTF8.self)
         try database.pool.write { db in
             try db.execute(
@@ -146,6 +147,20 @@ public final class TokenStore: Sendable {
     public func isEmpty() throws -> Bool {
         try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens") ?? 0 } == 0
     }
+}
+
+/// What the `tokens` table stores for a secret: its SHA-256. Tokens are 256-bit random values, so a
+/// plain unsalted hash is the right tool: nothing to brute-force, and lookup by hash stays indexed.
+func tokenHash(_ secret: String) -> [UInt8] {
+    Array(SHA256.hash(data: Array(secret.utf8)))
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var diff: UInt8 = 0
+    for i in 0..<a.count { diff |= a[i] ^ b[i] }
+    return diff == 0
 }
 
 /// `bytes` random bytes from the system CSPRNG (getrandom), base64url without padding.
