@@ -7,6 +7,8 @@ import PackageDescription
 //   GapwatchAgent      spool, shipper, probes, local push — links neither Hummingbird nor GRDB
 //   GapwatchRules      pure detection logic: cron schedules in time zones, check state machines,
 //                      run windows, silences — takes `now` as input, no I/O, no server dependencies
+//   GapwatchAPI        the HTTP API's wire types (answers and request bodies) — GapwatchProtocol only,
+//                      so the CLI's queries, the tests and the process harness need no server module
 //   GapwatchCollector  ingest, storage (GRDB/SQLite), auth, evaluation loop, incidents,
 //                      notifications, HTTP API (Hummingbird), /metrics (swift-metrics + swift-prometheus)
 let package = Package(
@@ -31,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
@@ -40,6 +43,8 @@ let package = Package(
         .target(name: "CFuzzerDriver"),
         .executableTarget(name: "GapwatchFuzz", dependencies: ["GapwatchProtocol", "CFuzzerDriver"]),
         .target(name: "GapwatchRules", dependencies: ["GapwatchProtocol"]),
+        // Keep this list to GapwatchProtocol alone (GapwatchAPITests reads it): no Hummingbird, GRDB or NIO.
+        .target(name: "GapwatchAPI", dependencies: ["GapwatchProtocol"]),
         // argv-only child processes (posix_spawn, never a shell): agent command probes and the
         // collector's command notification channel.
         .target(name: "GapwatchSubprocess", dependencies: ["GapwatchProtocol"]),
@@ -59,7 +64,7 @@ let package = Package(
         .target(
             name: "GapwatchCollector",
             dependencies: [
-                "GapwatchProtocol", "GapwatchRules", "GapwatchHTTPClient", "GapwatchSubprocess",
+                "GapwatchAPI", "GapwatchProtocol", "GapwatchRules", "GapwatchHTTPClient", "GapwatchSubprocess",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -68,28 +73,30 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),  // token hashes, dashboard session MACs
             ]),
         .executableTarget(
             name: "GapwatchCLI",
             dependencies: [
-                "GapwatchCollector", "GapwatchProtocol", "GapwatchHTTPClient",
+                "GapwatchCollector", "GapwatchAPI", "GapwatchProtocol", "GapwatchHTTPClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 // The demo's simulated services are small HTTP servers.
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         // Our binaries as child processes on 127.0.0.1: shared by EndToEndTests and gapwatch-faults.
-        .target(name: "GapwatchProcessHarness", dependencies: ["GapwatchCollector", "GapwatchHTTPClient", "GapwatchProtocol"]),
+        .target(name: "GapwatchProcessHarness", dependencies: ["GapwatchAPI", "GapwatchCollector", "GapwatchHTTPClient", "GapwatchProtocol"]),
         .executableTarget(
             name: "GapwatchFaults",
             dependencies: [
-                "GapwatchProcessHarness", "GapwatchAgent", "GapwatchHTTPClient", "GapwatchProtocol",
+                "GapwatchProcessHarness", "GapwatchAPI", "GapwatchAgent", "GapwatchHTTPClient", "GapwatchProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "GapwatchProtocolTests", dependencies: ["GapwatchProtocol"]),
         .testTarget(name: "GapwatchRulesTests", dependencies: ["GapwatchRules", "GapwatchProtocol"]),
+        .testTarget(name: "GapwatchAPITests", dependencies: ["GapwatchAPI", "GapwatchProtocol"]),
         .testTarget(
             name: "GapwatchAgentTests",
             dependencies: [
@@ -112,6 +119,8 @@ let package = Package(
             ]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCollector", "GapwatchTestSupport", "GapwatchProcessHarness", "CZlib"]),
+            dependencies: [
+                "GapwatchAPI", "GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCollector", "GapwatchTestSupport", "GapwatchProcessHarness", "CZlib",
+            ]),
     ]
 )

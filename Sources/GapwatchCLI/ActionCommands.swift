@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import GapwatchCollector
+import GapwatchAPI
 import GapwatchProtocol
 
 // Self-healing: actions, manual backfills and catch-up (protocol/README.md, "Self-healing API").

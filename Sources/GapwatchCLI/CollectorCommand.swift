@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GapwatchAPI
 import GapwatchCollector
 import GapwatchHTTPClient
 import Logging

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import GapwatchCollector
+import GapwatchAPI
+import GapwatchCollector  // knownRuleNames, for `silence add --rule`
 import GapwatchProtocol
 
 // Detection: checks, incidents, silences and the workflow gaps table (protocol/README.md, "Detection API").

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import GapwatchCollector
+import GapwatchAPI
 import GapwatchProtocol
 
 // One command per question a person asks during an incident (protocol/README.md, "Insight API").

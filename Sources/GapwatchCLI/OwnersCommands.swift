@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import GapwatchCollector
+import GapwatchAPI
 import GapwatchProtocol
 
 // Fact owners (protocol/README.md, "Fact owners"): who may report which job, lock, dataset and ping.

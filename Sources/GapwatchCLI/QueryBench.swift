@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GRDB
+import GapwatchAPI
 import GapwatchCollector
 import GapwatchHTTPClient
 import GapwatchProtocol

@@ -1,5 +1,6 @@
 import Foundation
-import GapwatchCollector
+import GapwatchAPI
+import GapwatchCollector  // AppDatabase, for the integrity check of a collector's file
 import GapwatchHTTPClient
 import GapwatchProtocol
 

@@ -1,5 +1,5 @@
 import Foundation
-import GapwatchCollector
+import GapwatchAPI
 import GapwatchHTTPClient
 import GapwatchProtocol
 import GapwatchProcessHarness

@@ -1,4 +1,5 @@
 import Foundation
+import GapwatchAPI
 import GapwatchCollector
 import GapwatchProcessHarness
 import GapwatchProtocol

@@ -6,7 +6,7 @@ import XCTest
 
 final class CollectorUnitTests: XCTestCase {
     func testSHA256MatchesKnownVectors() {
-        func hex(_ s: String) -> String { SHA256.hash(Array(s.utf8)).map { String(format: "%02x", $0) }.joined() }
+        func hex(_ s: String) -> String { tokenHash(s).map { String(format: "%02x", $0) }.joined() }
         XCTAssertEqual(hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertEqual(hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         XCTAssertEqual(

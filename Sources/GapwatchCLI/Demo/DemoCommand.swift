@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import GapwatchCollector
+import GapwatchAPI
 import GapwatchHTTPClient
 import GapwatchProtocol
 

@@ -1,5 +1,5 @@
 import Foundation
-import GapwatchCollector
+import GapwatchAPI
 import GapwatchProtocol
 
 /// Follows the collector's incidents and actions through its API and turns their changes into

@@ -3,26 +3,6 @@ import GapwatchProtocol
 import GapwatchRules
 import Hummingbird
 
-/// `POST /v1/backfills` body.
-public struct BackfillRequest: Codable, Sendable {
-    public var action: String
-    public var start: String
-    public var end: String
-    public var bypassChecks: Bool?
-
-    public init(action: String, start: String, end: String, bypassChecks: Bool? = nil) {
-        self.action = action
-        self.start = start
-        self.end = end
-        self.bypassChecks = bypassChecks
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case action, start, end
-        case bypassChecks = "bypass_checks"
-    }
-}
-
 /// Actions: list, one, approve; manual backfills; catch-up on demand.
 struct ActionsController {
     let runtime: CollectorRuntime

@@ -2,73 +2,14 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
-/// An action as `GET /v1/actions` shows it.
-public struct ActionInfo: Codable, Sendable, Equatable {
-    public var id: String
-    public var name: String
-    public var kind: String
-    public var key: String
-    public var incidentID: Int64?
-    public var origin: String
-    public var parameters: [String: String]
-    public var state: String
-    public var attempts: Int
-    public var maxAttempts: Int
-    public var createdAt: Millis
-    public var updatedAt: Millis
-    public var nextAttemptAt: Millis?
-    public var approvedBy: String?
-    /// Who asked for a manual action (a token id).
-    public var requestedBy: String?
-    public var detail: String
-    /// For an action over a date range with a rule to judge it: partitions healed so far.
-    public var progress: ActionProgress?
-
-    enum CodingKeys: String, CodingKey {
-        case id, name, kind, key, origin, parameters, state, attempts, detail, progress
-        case incidentID = "incident_id"
-        case maxAttempts = "max_attempts"
-        case createdAt = "created_at"
-        case updatedAt = "updated_at"
-        case nextAttemptAt = "next_attempt_at"
-        case approvedBy = "approved_by"
-        case requestedBy = "requested_by"
-    }
-
+extension ActionInfo {
     init(row: Row) {
         let json: String = row["parameters"]
-        id = row["id"]
-        name = row["name"]
-        kind = row["kind"]
-        key = row["key"]
-        incidentID = row["incident_id"]
-        origin = row["origin"]
-        parameters = (try? ReportCodec.decode([String: String].self, from: Array(json.utf8))) ?? [:]
-        state = row["state"]
-        attempts = row["attempts"]
-        maxAttempts = row["max_attempts"]
-        createdAt = row["created_at"]
-        updatedAt = row["updated_at"]
-        nextAttemptAt = row["next_attempt_at"]
-        approvedBy = row["approved_by"]
-        requestedBy = row["requested_by"]
-        detail = row["detail"]
-    }
-}
-
-/// How many partitions of an action's range are healed (verified) out of how many.
-public struct ActionProgress: Codable, Sendable, Equatable {
-    public var verified: Int
-    public var total: Int
-
-    enum CodingKeys: String, CodingKey {
-        case verified = "partitions_verified"
-        case total = "partitions_total"
-    }
-
-    public init(verified: Int, total: Int) {
-        self.verified = verified
-        self.total = total
+        self.init(
+            id: row["id"], name: row["name"], kind: row["kind"], key: row["key"], incidentID: row["incident_id"], origin: row["origin"],
+            parameters: (try? ReportCodec.decode([String: String].self, from: Array(json.utf8))) ?? [:], state: row["state"],
+            attempts: row["attempts"], maxAttempts: row["max_attempts"], createdAt: row["created_at"], updatedAt: row["updated_at"],
+            nextAttemptAt: row["next_attempt_at"], approvedBy: row["approved_by"], requestedBy: row["requested_by"], detail: row["detail"])
     }
 }
 

@@ -4,46 +4,6 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Why `POST /v1/reports` refused a caller (401, 403, or 429 for a new agent id).
-public enum RejectionReason: String, Codable, Sendable, CaseIterable {
-    /// 401: no `Authorization: Bearer` header.
-    case missingToken = "missing_token"
-    /// 401: a token this collector never issued.
-    case unknownToken = "unknown_token"
-    /// 401: a token that was revoked (its id is known).
-    case revokedToken = "revoked_token"
-    /// 403: an agent token bound to another agent id than the report's.
-    case wrongAgentID = "wrong_agent_id"
-    /// 403: a read token, which may not send reports.
-    case readToken = "read_token"
-    /// 429: a new agent id from a fleet token that brought `fleet.new_agents_per_hour` already
-    /// (the agent keeps its spool and retries after `Retry-After`).
-    case newAgentRate = "new_agent_rate"
-}
-
-/// One (claimed agent id, token, source address, reason) whose reports were refused.
-public struct RejectedAgentInfo: Codable, Sendable, Equatable {
-    /// The agent id the caller claimed (its report's `agent.id`, or its `Gapwatch-Agent-Id`
-    /// header when the token was refused before the body was read); sanitised and bounded, "" when none.
-    public var claimedAgentID: String
-    /// The token's id when the token is known (revoked, or valid but not for this agent id).
-    public var tokenID: String?
-    /// The address the request came from (the TCP peer: a proxy's address behind one).
-    public var source: String
-    public var reason: RejectionReason
-    public var count: Int64
-    public var firstSeen: Millis
-    public var lastSeen: Millis
-
-    enum CodingKeys: String, CodingKey {
-        case source, reason, count
-        case claimedAgentID = "claimed_agent_id"
-        case tokenID = "token_id"
-        case firstSeen = "first_seen"
-        case lastSeen = "last_seen"
-    }
-}
-
 /// Refused reports, recorded so an operator can see an agent with a wrong, revoked or misbound
 /// token. The claimed id is the caller's word, so everything here is bounded: refusals are
 /// aggregated in memory (at most `maxPending` distinct keys between flushes; more are counted in

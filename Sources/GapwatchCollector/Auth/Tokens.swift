@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import GapwatchProtocol
@@ -6,19 +7,6 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// What a token may do.
-public enum TokenKind: String, Codable, Sendable, CaseIterable {
-    /// Everything, including creating and revoking tokens.
-    case admin
-    /// Reports for one agent id only (403 for any other).
-    case agent
-    /// Reports for any agent id: one token for a large fleet. What it may say about facts is
-    /// bounded by owners and by the service and labels bound on it, not by the ids it claims.
-    case fleet
-    /// GET endpoints only.
-    case read
-}
 
 /// The authenticated caller of a request.
 public struct TokenIdentity: Sendable, Equatable {
@@ -51,50 +39,6 @@ public struct TokenIdentity: Sendable, Equatable {
     }
 }
 
-/// A token as listed by the API: never the secret, never its hash.
-public struct TokenInfo: Codable, Sendable, Equatable {
-    public var id: String
-    public var kind: TokenKind
-    public var agentID: String?
-    /// The service and labels bound on the token (absent when none).
-    public var service: String?
-    public var labels: [String: String]?
-    public var name: String
-    public var createdAt: Millis
-    public var revokedAt: Millis?
-
-    enum CodingKeys: String, CodingKey {
-        case id, kind, name, service, labels
-        case agentID = "agent_id"
-        case createdAt = "created_at"
-        case revokedAt = "revoked_at"
-    }
-}
-
-/// A newly created token: the only time its secret is shown.
-public struct IssuedToken: Codable, Sendable {
-    public var info: TokenInfo
-    public var token: String
-
-    public func encode(to encoder: any Encoder) throws {
-        try info.encode(to: encoder)
-        var c = encoder.container(keyedBy: Key.self)
-        try c.encode(token, forKey: .token)
-    }
-
-    public init(info: TokenInfo, token: String) {
-        self.info = info
-        self.token = token
-    }
-
-    public init(from decoder: any Decoder) throws {
-        info = try TokenInfo(from: decoder)
-        token = try decoder.container(keyedBy: Key.self).decode(String.self, forKey: .token)
-    }
-
-    enum Key: String, CodingKey { case token }
-}
-
 /// Issues, checks and revokes tokens. Tokens are stored as SHA-256 hashes; lookups are cached for a
 /// few seconds so the ingest path does not read the database on every request, and a revocation
 /// through this store takes effect at once.
@@ -123,7 +67,7 @@ public final class TokenStore: Sendable {
 
     /// Resolves a presented bearer token, telling a revoked one from an unknown one.
     public func lookup(_ token: String, now: Millis) throws -> Lookup {
-        let hash = SHA256.hash(Array(token.utf8))
+        let hash = tokenHash(token)
         if let hit = cache.withLock({ $0[hash] }), now - hit.fetchedAt < cacheTTLMs {
             return .valid(hit.identity)
         }
@@ -157,7 +101,7 @@ public final class TokenStore: Sendable {
     ) throws -> IssuedToken {
         let secret = "gw_\(kind.rawValue)_" + randomToken(bytes: 32)
         let id = "tok_" + randomToken(bytes: 6)
-        let hash = SHA256.hash(Array(secret.utf8))
+        let hash = tokenHash(secret)
         let labelsJSON = labels.isEmpty ? nil : String(decoding: ReportCodec.encode(labels), as: UTF8.self)
         try database.pool.write { db in
             try db.execute(
@@ -203,6 +147,20 @@ public final class TokenStore: Sendable {
     public func isEmpty() throws -> Bool {
         try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens") ?? 0 } == 0
     }
+}
+
+/// What the `tokens` table stores for a secret: its SHA-256. Tokens are 256-bit random values, so a
+/// plain unsalted hash is the right tool: nothing to brute-force, and lookup by hash stays indexed.
+func tokenHash(_ secret: String) -> [UInt8] {
+    Array(SHA256.hash(data: Array(secret.utf8)))
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var diff: UInt8 = 0
+    for i in 0..<a.count { diff |= a[i] ^ b[i] }
+    return diff == 0
 }
 
 /// `bytes` random bytes from the system CSPRNG (getrandom), base64url without padding.

@@ -1,3 +1,4 @@
+import Crypto
 import GapwatchProtocol
 import Synchronization
 
@@ -18,10 +19,7 @@ final class DashboardSessions: Sendable {
 
     private let sessions = Mutex<[String: Session]>([:])
     /// The key of the CSRF field's HMAC: random per process, so a form from before a restart is refused.
-    private let csrfKey: [UInt8] = {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-    }()
+    private let csrfKey = SymmetricKey(size: .bits256)
 
     /// Starts a session for a token already checked by the caller; returns its id (the cookie value).
     func create(token: String, now: Millis) -> String {
@@ -54,7 +52,7 @@ final class DashboardSessions: Sendable {
     /// The hidden form field that proves a POST comes from a page this session was shown:
     /// HMAC-SHA256 of the session id under the per-process key, in hex.
     func csrfField(session id: String) -> String {
-        hmacSHA256(key: csrfKey, message: Array("csrf:\(id)".utf8)).map { byte in
+        HMAC<SHA256>.authenticationCode(for: Array("csrf:\(id)".utf8), using: csrfKey).map { byte in
             let hex = Array("0123456789abcdef")
             return String([hex[Int(byte >> 4)], hex[Int(byte & 15)]])
         }.joined()
@@ -64,14 +62,6 @@ final class DashboardSessions: Sendable {
         guard let field else { return false }
         return constantTimeEquals(Array(field.utf8), Array(csrfField(session: id).utf8))
     }
-}
-
-/// HMAC (RFC 2104) over the collector's SHA-256.
-func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
-    var block = key.count > 64 ? SHA256.hash(key) : key
-    block += [UInt8](repeating: 0, count: 64 - block.count)
-    let inner = SHA256.hash(block.map { $0 ^ 0x36 } + message)
-    return SHA256.hash(block.map { $0 ^ 0x5c } + inner)
 }
 
 /// Failed dashboard logins per source address. The first `freeFailures` failures within

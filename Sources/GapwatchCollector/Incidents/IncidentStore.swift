@@ -61,64 +61,6 @@ struct IncidentWriter {
     }
 }
 
-/// An incident as the API shows it.
-public struct IncidentInfo: Codable, Sendable, Equatable {
-    public var id: Int64
-    public var rule: String
-    public var subject: String
-    public var state: String
-    public var openedAt: Millis
-    public var resolvedAt: Millis?
-    public var reason: String
-    public var labels: [String: String]
-    public var feederAgentID: String?
-    public var notified: Bool
-    /// Automatic healing gave up: it needs a person.
-    public var escalated: Bool
-    public var events: [IncidentEventInfo]?
-
-    enum CodingKeys: String, CodingKey {
-        case id, rule, subject, state, reason, labels, notified, escalated, events
-        case openedAt = "opened_at"
-        case resolvedAt = "resolved_at"
-        case feederAgentID = "feeder_agent_id"
-    }
-}
-
-public struct IncidentEventInfo: Codable, Sendable, Equatable {
-    public var id: Int64
-    public var at: Millis
-    public var event: String
-    public var oldState: String?
-    public var newState: String
-    public var reason: String
-    /// pending | sent | failed | silenced | suppressed | not_needed
-    public var notify: String
-    public var notifyDetail: String?
-    public var attempts: Int
-    public var deliveries: [DeliveryInfo]
-
-    enum CodingKeys: String, CodingKey {
-        case id, at, event, reason, notify, attempts, deliveries
-        case oldState = "old_state"
-        case newState = "new_state"
-        case notifyDetail = "notify_detail"
-    }
-}
-
-public struct DeliveryInfo: Codable, Sendable, Equatable {
-    public var channel: String
-    public var state: String
-    public var attempts: Int
-    public var lastAttemptAt: Millis
-    public var detail: String
-
-    enum CodingKeys: String, CodingKey {
-        case channel, state, attempts, detail
-        case lastAttemptAt = "last_attempt_at"
-    }
-}
-
 public struct IncidentFilter: Sendable {
     public var state: String?
     public var since: Millis?

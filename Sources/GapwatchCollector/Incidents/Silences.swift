@@ -2,56 +2,6 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
-/// A silence as the API shows it.
-public struct SilenceInfo: Codable, Sendable, Equatable {
-    public var id: Int64
-    public var rule: String?
-    public var subject: String?
-    public var labels: [String: String]
-    public var startsAt: Millis
-    public var endsAt: Millis
-    public var comment: String
-    public var createdBy: String
-    public var createdAt: Millis
-    /// active | pending | expired | deleted
-    public var status: String
-
-    enum CodingKeys: String, CodingKey {
-        case id, rule, subject, labels, comment, status
-        case startsAt = "starts_at"
-        case endsAt = "ends_at"
-        case createdBy = "created_by"
-        case createdAt = "created_at"
-    }
-}
-
-/// `POST /v1/silences` body. Either `ends_at` or `duration`; `starts_at` defaults to now.
-public struct SilenceRequest: Codable, Sendable {
-    public var rule: String?
-    public var subject: String?
-    public var labels: [String: String]?
-    public var startsAt: String?
-    public var endsAt: String?
-    public var duration: String?
-    public var comment: String?
-
-    public init(rule: String? = nil, subject: String? = nil, labels: [String: String]? = nil, startsAt: String? = nil, endsAt: String? = nil, duration: String? = nil, comment: String? = nil) {
-        self.rule = rule
-        self.subject = subject
-        self.labels = labels
-        self.startsAt = startsAt
-        self.endsAt = endsAt
-        self.duration = duration
-        self.comment = comment
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case rule, subject, labels, duration, comment
-        case startsAt = "starts_at"
-        case endsAt = "ends_at"
-    }
-}
-
 /// A silence request that failed validation; `field` names the offending field.
 public struct SilenceValidationError: Error, Sendable {
     public var message: String

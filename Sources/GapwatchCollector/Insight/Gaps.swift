@@ -2,56 +2,6 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
-/// Per date, for each completeness rule: source and derived counts, the gap, the ratio and what is
-/// being done about it. The post-mortem's first query, as `GET /v1/gaps` and `gapwatch gaps`.
-public struct GapReport: Codable, Sendable, Equatable {
-    public struct Day: Codable, Sendable, Equatable {
-        /// The partition: a date (`YYYY-MM-DD`), or an hour (`YYYY-MM-DDTHH`) for hourly rules.
-        public var date: String
-        public var sourceCount: Int64?
-        public var derivedCount: Int64?
-        /// Source minus derived rows, at least 0.
-        public var gap: Int64
-        public var ratio: Double?
-        /// ok (complete); gap (below min_ratio, derived missing, or an expected partition without
-        /// source rows); healing (an action over it is in flight); escalated (its action gave up; a
-        /// person must look); not_due (its period has not ended, plus due_after: never judged);
-        /// settling (due, but the source changed less than `settle` ago); no_rows (neither dataset
-        /// has rows and none were expected).
-        public var state: String
-        /// The action healing (or that gave up on) this partition.
-        public var actionID: String?
-        /// When the partition is (or was) due.
-        public var dueAt: Millis
-
-        enum CodingKeys: String, CodingKey {
-            case date, gap, ratio, state
-            case sourceCount = "source_count"
-            case derivedCount = "derived_count"
-            case actionID = "action_id"
-            case dueAt = "due_at"
-        }
-    }
-
-    public struct Check: Codable, Sendable, Equatable {
-        public var name: String
-        public var source: String
-        public var derived: String
-        public var minRatio: Double
-        /// day or hour.
-        public var partition: String
-        /// Oldest first.
-        public var days: [Day]
-
-        enum CodingKeys: String, CodingKey {
-            case name, source, derived, days, partition
-            case minRatio = "min_ratio"
-        }
-    }
-
-    public var checks: [Check]
-}
-
 extension CollectorRuntime {
     /// The partitions of the last `days` days (the current one in each rule's time zone included;
     /// 24 partitions a day for hourly rules) of every completeness rule, or of the one named

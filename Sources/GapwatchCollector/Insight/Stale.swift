@@ -2,25 +2,6 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
-/// Items past their deadline and not final, by stale_items rule: `GET /v1/stale`, `gapwatch stale`.
-public struct StaleItemInfo: Codable, Sendable, Equatable {
-    public var check: String
-    public var itemKind: String
-    public var itemID: String
-    public var status: String
-    public var referenceTime: Millis?
-    public var deadline: Millis?
-    public var lastSeen: Millis
-
-    enum CodingKeys: String, CodingKey {
-        case check, status, deadline
-        case itemKind = "item_kind"
-        case itemID = "item_id"
-        case referenceTime = "reference_time"
-        case lastSeen = "last_seen"
-    }
-}
-
 extension CollectorRuntime {
     /// Items whose reference time is within the last `days` days, not final, past their
     /// deadline, oldest deadline first.

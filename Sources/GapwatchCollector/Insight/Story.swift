@@ -1,32 +1,6 @@
 import GRDB
 import GapwatchProtocol
 
-/// The story of one subject: its observations, and the incidents and actions about it, in one
-/// chronological list. `GET /v1/story?subject=`, `gapwatch timeline SUBJECT`.
-public struct SubjectStory: Codable, Sendable, Equatable {
-    public struct Entry: Codable, Sendable, Equatable {
-        public var at: Millis
-        /// observation, incident or action.
-        public var source: String
-        /// For incidents and actions: one line for people (observations carry `observation`).
-        public var text: String?
-        public var observation: TimelineEntry?
-        public var incidentID: Int64?
-        public var actionID: String?
-
-        enum CodingKeys: String, CodingKey {
-            case at, source, text, observation
-            case incidentID = "incident_id"
-            case actionID = "action_id"
-        }
-    }
-
-    public var subject: String
-    public var entries: [Entry]
-    /// More observations of the subject than `limit` fell in the range: the oldest were left out.
-    public var truncated: Bool
-}
-
 extension CollectorRuntime {
     /// Observations of `subject` in [from, to) (the oldest `limit`), plus the incidents about it
     /// (same subject, or naming it in a label) and the actions about it (serving those incidents,

@@ -2,39 +2,6 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
-/// A check as `GET /v1/checks` shows it.
-public struct CheckInfo: Codable, Sendable, Equatable {
-    public var name: String
-    /// heartbeat | liveness | expectation
-    public var kind: String
-    public var state: String
-    /// Past its due time but within grace (computed, not stored).
-    public var late: Bool
-    public var reason: String
-    /// "every 1h", "cron '0 6 * * *' (UTC)", or the run window.
-    public var expects: String
-    public var graceMs: Millis
-    public var lastPingAt: Millis?
-    public var lastStartAt: Millis?
-    public var lastFailAt: Millis?
-    public var lastDurationMs: Int64?
-    public var feederAgentID: String?
-    public var nextDue: Millis?
-    public var changedAt: Millis
-
-    enum CodingKeys: String, CodingKey {
-        case name, kind, state, late, reason, expects
-        case graceMs = "grace_ms"
-        case lastPingAt = "last_ping_at"
-        case lastStartAt = "last_start_at"
-        case lastFailAt = "last_fail_at"
-        case lastDurationMs = "last_duration_ms"
-        case feederAgentID = "feeder_agent_id"
-        case nextDue = "next_due"
-        case changedAt = "changed_at"
-    }
-}
-
 public enum CheckChange: Sendable, Equatable {
     case changed
     /// Already in the asked state.

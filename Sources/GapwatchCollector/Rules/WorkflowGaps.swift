@@ -2,55 +2,6 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
-/// One hour of one run expectation in `GET /v1/workflows/gaps`: expected runs (windows that
-/// opened in the hour and were expected) against actual decisions observed in the hour.
-public struct WorkflowHour: Codable, Sendable, Equatable {
-    public var expectation: String
-    public var workflow: String
-    public var hour: Millis
-    public var expected: Int
-    /// Expected windows that closed with no RUN (missed)...
-    public var gaps: Int
-    /// ...and of those, the ones healed: their gap's rerun action ran and was verified (a RUN
-    /// came), so the window was run after all. `gaps - healed` are still missing.
-    public var healed: Int
-    public var runs: Int
-    public var skips: Int
-    public var fails: Int
-    /// Distinct SKIP/FAIL reasons seen in the hour.
-    public var reasons: [String]
-
-    public init(
-        expectation: String, workflow: String, hour: Millis, expected: Int, gaps: Int, healed: Int, runs: Int, skips: Int, fails: Int, reasons: [String]
-    ) {
-        (self.expectation, self.workflow, self.hour, self.expected, self.gaps, self.healed) = (expectation, workflow, hour, expected, gaps, healed)
-        (self.runs, self.skips, self.fails, self.reasons) = (runs, skips, fails, reasons)
-    }
-
-    /// Windows missed and not (yet) healed.
-    public var unhealed: Int { max(0, gaps - healed) }
-
-    enum CodingKeys: String, CodingKey {
-        case expectation, workflow, hour, expected, gaps, healed, runs, skips, fails, reasons
-    }
-
-    /// `healed` is absent from older collectors' answers: 0 then.
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(
-            expectation: try c.decode(String.self, forKey: .expectation), workflow: try c.decode(String.self, forKey: .workflow),
-            hour: try c.decode(Millis.self, forKey: .hour), expected: try c.decode(Int.self, forKey: .expected), gaps: try c.decode(Int.self, forKey: .gaps),
-            healed: try c.decodeIfPresent(Int.self, forKey: .healed) ?? 0, runs: try c.decode(Int.self, forKey: .runs),
-            skips: try c.decode(Int.self, forKey: .skips), fails: try c.decode(Int.self, forKey: .fails), reasons: try c.decode([String].self, forKey: .reasons))
-    }
-}
-
-public struct WorkflowGapsReport: Codable, Sendable, Equatable {
-    public var since: Millis
-    public var until: Millis
-    public var hours: [WorkflowHour]
-}
-
 extension Detector {
     /// Longest range the gaps table covers in one call.
     public static let maxGapsRangeMs: Millis = 31 * 86_400_000

@@ -1,30 +1,6 @@
 import GRDB
 import GapwatchProtocol
 
-/// One stream (spool) an agent id has reported from, as `GET /v1/agents/{id}/streams` shows it.
-/// The spool id is the stream's credential with a shared token, so only its first 8 characters are
-/// shown: enough to match `gapwatch-agent status` on the host, not enough to report under it.
-public struct AgentStreamInfo: Codable, Sendable, Equatable {
-    /// The collector's number for the stream (what `rebind` takes).
-    public var stream: Int64
-    public var spoolPrefix: String
-    public var previousSpoolPrefix: String?
-    public var firstSeen: Millis
-    public var lastSeen: Millis
-    public var lastSeq: Int64
-    /// The agent's commands go to this stream.
-    public var bound: Bool
-
-    enum CodingKeys: String, CodingKey {
-        case stream, bound
-        case spoolPrefix = "spool_prefix"
-        case previousSpoolPrefix = "previous_spool_prefix"
-        case firstSeen = "first_seen"
-        case lastSeen = "last_seen"
-        case lastSeq = "last_seq"
-    }
-}
-
 extension AppDatabase {
     /// The agent's streams, most recently seen first; nil when no such agent reported.
     public func agentStreams(agentID: String) throws -> [AgentStreamInfo]? {

@@ -147,49 +147,6 @@ extension ObservationBody {
     }
 }
 
-/// An observation as the timeline API returns it: where it came from, when it arrived, and the
-/// observation's own flat fields.
-public struct TimelineEntry: Codable, Sendable, Equatable {
-    public var agentID: String
-    public var spoolID: String
-    public var subject: String
-    public var receivedAt: Millis
-    public var observation: Observation
-
-    enum CodingKeys: String, CodingKey {
-        case agentID = "agent_id"
-        case spoolID = "spool_id"
-        case subject
-        case receivedAt = "received_at"
-    }
-
-    public init(agentID: String, spoolID: String, subject: String, receivedAt: Millis, observation: Observation) {
-        self.agentID = agentID
-        self.spoolID = spoolID
-        self.subject = subject
-        self.receivedAt = receivedAt
-        self.observation = observation
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        agentID = try c.decode(String.self, forKey: .agentID)
-        spoolID = try c.decode(String.self, forKey: .spoolID)
-        subject = try c.decode(String.self, forKey: .subject)
-        receivedAt = try c.decode(Millis.self, forKey: .receivedAt)
-        observation = try Observation(from: decoder)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(agentID, forKey: .agentID)
-        try c.encode(spoolID, forKey: .spoolID)
-        try c.encode(subject, forKey: .subject)
-        try c.encode(receivedAt, forKey: .receivedAt)
-        try observation.encode(to: encoder)
-    }
-}
-
 /// The job fields without a column of their own, stored as JSON in `text`.
 struct JobExtras: Codable, Equatable {
     var healthURL: String?

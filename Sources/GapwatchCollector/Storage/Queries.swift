@@ -1,49 +1,6 @@
 import GRDB
 import GapwatchProtocol
 
-/// An agent as `GET /v1/agents` shows it.
-public struct AgentInfo: Codable, Sendable, Equatable {
-    public var id: String
-    public var service: String
-    public var host: String
-    public var version: String
-    public var labels: [String: String]
-    public var bootID: String
-    public var firstSeen: Millis
-    public var lastSeen: Millis
-    /// Highest seq stored from the agent's most recently active spool.
-    public var lastSeq: UInt64
-    public var droppedOverflow: Int64
-    public var droppedCorrupt: Int64
-    /// Collector receive time minus the agent's `sent_at` in its latest report (positive: agent clock behind).
-    public var clockSkewMs: Int64
-    /// Stored observations whose time was moved back by the agent's skew (its clock ran ahead).
-    public var clockCorrected: Int64 = 0
-    /// Observations refused as dated after their receive time plus the clock tolerance.
-    public var clockRefused: Int64 = 0
-    /// What its token or the collector config vouches for (check filters and owner rules match
-    /// these); `service` and `labels` above are the report's own claim.
-    public var boundService: String?
-    public var boundLabels: [String: String]?
-    /// Its observations refused because another agent owns their fact (`GET /v1/owners` lists which).
-    public var refused: Int64 = 0
-
-    enum CodingKeys: String, CodingKey {
-        case id, service, host, version, labels, refused
-        case boundService = "bound_service"
-        case boundLabels = "bound_labels"
-        case bootID = "boot_id"
-        case firstSeen = "first_seen"
-        case lastSeen = "last_seen"
-        case lastSeq = "last_seq"
-        case droppedOverflow = "dropped_overflow"
-        case droppedCorrupt = "dropped_corrupt"
-        case clockSkewMs = "clock_skew_ms"
-        case clockCorrected = "clock_corrected"
-        case clockRefused = "clock_refused"
-    }
-}
-
 /// Which observations a timeline query wants. Times are inclusive `from`, exclusive `to`.
 public struct TimelineFilter: Sendable, Equatable {
     /// A subject, or a glob of subjects (`*` any run, `?` one character): `workflow:post_game*`.
@@ -81,28 +38,6 @@ public struct TimelineCursor: Sendable, Equatable {
         self.observedAt = observedAt
         self.streamID = streamID
         self.seq = seq
-    }
-}
-
-/// One page of `GET /v1/timeline`; `next_cursor` is null on the last page.
-public struct TimelinePage: Codable, Sendable {
-    public var observations: [TimelineEntry]
-    public var nextCursor: String?
-
-    enum CodingKeys: String, CodingKey {
-        case observations
-        case nextCursor = "next_cursor"
-    }
-
-    public init(observations: [TimelineEntry], nextCursor: String?) {
-        self.observations = observations
-        self.nextCursor = nextCursor
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(observations, forKey: .observations)
-        try c.encode(nextCursor, forKey: .nextCursor)  // explicit null: "no more pages"
     }
 }
 

@@ -3,29 +3,6 @@ import GapwatchProtocol
 import Logging
 import ServiceLifecycle
 
-/// A day of one subject and kind after its raw observations were pruned.
-public struct DailyRollup: Codable, Sendable, Equatable {
-    public var subject: String
-    public var kind: String
-    public var day: String
-    public var observations: Int64
-    public var firstAt: Millis
-    public var lastAt: Millis
-    public var failed: Int64
-    public var numMin: Int64?
-    public var numMax: Int64?
-    public var numSum: Int64?
-
-    enum CodingKeys: String, CodingKey {
-        case subject, kind, day, observations, failed
-        case firstAt = "first_at"
-        case lastAt = "last_at"
-        case numMin = "num_min"
-        case numMax = "num_max"
-        case numSum = "num_sum"
-    }
-}
-
 /// Prunes raw observations older than the retention horizon, a subject at a time, in small
 /// transactions. Each batch is folded into `daily_rollups` in the same transaction as its
 /// delete, so nothing is lost between the two. Incidents, actions and checks live in their own
