@@ -446,7 +446,7 @@ final class NotificationChannelTests: XCTestCase {
     }
 
     /// A TCP port on 127.0.0.1 that is bound but not listening, so connecting is refused at once.
-    private func boundPortThatRefusesConnections() throws -> (Int32, Int) {
+    func boundPortThatRefusesConnections() throws -> (Int32, Int) {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else

@@ -128,11 +128,14 @@ public final class ActionRunner: Sendable {
     private func call(_ action: ActionInfo, _ definition: ActionConfig, attempt: Int, now: Millis) async throws {
         defer { calls.remove(action.id) }
         guard case .webhook(let method, let url, let headers, let body) = definition.target else { return }
-        let channel = ChannelConfig(name: action.name, kind: .webhook, url: url, headers: headers, timeoutMs: definition.timeoutMs)
-        let payload = Array(fill(body, action.parameters, json: true).utf8)
-        let requestHeaders = Self.webhookHeaders(actionID: action.id, attempt: attempt) + headers.map { ($0.key, $0.value) }
+        // One `Idempotency-Key` per action, the same on every attempt and on a call repeated after a
+        // collector restart, so a receiver can drop a repeat; `Gapwatch-Attempt` tells a deliberate
+        // retry (a new number) from a repeat of one call.
+        let delivery = HTTPDelivery(
+            method: method, url: url, idempotencyKey: "gapwatch-\(action.id)", extraHeaders: [("Gapwatch-Attempt", "\(attempt)")],
+            configuredHeaders: headers, body: Array(fill(body, action.parameters, json: true).utf8), timeoutMs: definition.timeoutMs)
         let began = WallClock.monotonicNanos()
-        let outcome = await offPool { ChannelDelivery.post(channel: channel, headers: requestHeaders, body: payload, method: method) }
+        let outcome = await delivery.send()
         // On the pass's clock (tests drive it), advanced by how long the call took.
         let done = now + Millis((WallClock.monotonicNanos() - began) / 1_000_000)
         switch outcome {
@@ -144,13 +147,6 @@ public final class ActionRunner: Sendable {
             current.attempts = attempt
             try fail(current, detail: "\(action.name) failed: \(detail)", retry: retryable, notBefore: retryAfterMs.map { done + $0 }, now: done)
         }
-    }
-
-    /// What every webhook call of an action carries: one `Idempotency-Key` per action, the same on
-    /// every attempt and on a call repeated after a collector restart, so a receiver can drop a
-    /// repeat; `Gapwatch-Attempt` tells a deliberate retry (a new number) from a repeat of one call.
-    static func webhookHeaders(actionID: String, attempt: Int) -> [(String, String)] {
-        [("Content-Type", "application/json"), ("Idempotency-Key", "gapwatch-\(actionID)"), ("Gapwatch-Attempt", "\(attempt)"), ("User-Agent", "gapwatch")]
     }
 
     /// At start: webhook calls that were in flight when the collector stopped (killed, power
@@ -318,15 +314,6 @@ func fill(_ template: String, _ values: [String: String], json: Bool) -> String 
         out = out.replacingOccurrences(of: "{\(key)}", with: v)
     }
     return out
-}
-
-/// Runs blocking work (libcurl) on a thread of its own, never on the cooperative pool.
-func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        let thread = Thread { continuation.resume(returning: work()) }
-        thread.name = "gw-action"
-        thread.start()
-    }
 }
 
 /// The action loop.

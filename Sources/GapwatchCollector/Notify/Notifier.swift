@@ -17,6 +17,8 @@ public final class Notifier: Sendable {
     let liveness: LivenessConfig
     let evaluateIntervalMs: Millis
     let sender: ChannelSender
+    /// The configured channels, in config order.
+    let channels: [any NotificationChannel]
     let collectorName: String
     /// This process's claim token.
     let claim = RandomID.make()
@@ -30,6 +32,7 @@ public final class Notifier: Sendable {
         self.liveness = detection.liveness
         self.evaluateIntervalMs = detection.evaluateIntervalMs
         self.sender = ChannelSender()
+        self.channels = detection.notify.channels.map(\.channel)
         self.collectorName = collectorName
         self.logger = logger
     }
@@ -176,19 +179,19 @@ public final class Notifier: Sendable {
         var failedFinal: [String] = []
         var retrying: [String] = []
         var retryAfter: Millis?
-        for channel in config.channels where !lead.done.contains(channel.name) {
-            let outcome = await sender.send(message, via: channel)
+        for channel in channels where !lead.done.contains(channel.config.name) {
+            let outcome = await sender.send(message, to: channel)
             let attemptAt = WallClock.nowMillis()
-            let pending = events.filter { !$0.done.contains(channel.name) }.map(\.eventID)
-            try record(outcome, eventIDs: pending, channel: channel.name, message: message, at: attemptAt)
+            let pending = events.filter { !$0.done.contains(channel.config.name) }.map(\.eventID)
+            try record(outcome, eventIDs: pending, channel: channel.config.name, message: message, at: attemptAt)
             switch outcome {
             case .delivered: break
             case .failed(_, let retryable, let after):
                 if retryable && lead.attempts + 1 < config.maxAttempts {
-                    retrying.append(channel.name)
+                    retrying.append(channel.config.name)
                     if let after { retryAfter = max(retryAfter ?? 0, after) }
                 } else {
-                    failedFinal.append(channel.name)
+                    failedFinal.append(channel.config.name)
                 }
             }
         }
@@ -394,4 +397,27 @@ struct NotifierService: Service {
             }
         }
     }
+}
+
+/// Backoff before retry number `attempt` (1-based): exponential from `initialMs` (doubling each
+/// attempt), capped at `maxMs`, with full jitter: a uniform pick in `0...cap`. `random` is called
+/// once with `0...1` (pass `Double.random(in:)`); tests inject fixed values.
+public func notificationBackoff(
+    attempt: Int, initialMs: Int64, maxMs: Int64, random: (ClosedRange<Double>) -> Double
+) -> Int64 {
+    let ceiling = max(0, maxMs)
+    let base = max(0, initialMs)
+    let exponent = max(0, attempt - 1)
+    let cap: Int64
+    if base == 0 {
+        cap = 0
+    } else if exponent >= 62 {
+        cap = ceiling
+    } else {
+        let (scaled, overflow) = base.multipliedReportingOverflow(by: Int64(1) << exponent)
+        cap = overflow ? ceiling : min(scaled, ceiling)
+    }
+    let drawn = random(0...1)
+    let fraction = drawn.isNaN ? 0 : min(1, max(0, drawn))
+    return min(cap, max(0, Int64((Double(cap) * fraction).rounded())))
 }

@@ -141,7 +141,7 @@ extension ChannelConfig {
                 throw ConfigError("\(headerKey): expected a string value")
             }
             let value = try resolve(text, key: headerKey, environment: environment)
-            if ChannelDelivery.hasLineBreak(value) { throw ConfigError("\(headerKey): the value must be one line") }
+            if DeliveryText.hasLineBreak(value) { throw ConfigError("\(headerKey): the value must be one line") }
             headers[headerName] = value
         }
         return headers
