@@ -19,7 +19,7 @@ extension CollectorRuntime {
             return (
                 agents, try counts("SELECT state, COUNT(*) FROM checks GROUP BY state"),
                 try counts("SELECT rule, COUNT(*) FROM incidents WHERE state = 'open' GROUP BY rule"),
-                try counts("SELECT state, COUNT(*) FROM actions WHERE \(ActionState.inFlightCondition()) GROUP BY state")
+                try ActionTable(db: db).countByState(in: ActionState.inFlight)
             )
         }
         var incidentFilter = IncidentFilter()

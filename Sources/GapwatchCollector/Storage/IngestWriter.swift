@@ -552,8 +552,7 @@ private struct BatchWriter {
         case .accept:
             return nil
         case .claim:
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO fact_owners (fact, agent_id, since) VALUES (?, ?, ?)")
-                .execute(arguments: [stated.fact, agentID, now])
+            try FactOwnerTable(db: db).claim(stated.fact, by: agentID, at: now)
             owners[stated.fact] = .some(agentID)
             return nil
         case .refuse(let entitled):
@@ -575,7 +574,7 @@ private struct BatchWriter {
 
     private mutating func owner(of fact: String) throws -> String? {
         if let known = owners[fact] { return known }
-        let owner = try String.fetchOne(db.cachedStatement(sql: "SELECT agent_id FROM fact_owners WHERE fact = ?"), arguments: [fact])
+        let owner = try FactOwnerTable(db: db).owner(of: fact)
         owners[fact] = .some(owner)
         return owner
     }
@@ -584,20 +583,9 @@ private struct BatchWriter {
     /// was refused keep a row each (a flood of invented names cannot grow the table); the agent's
     /// `refused` column counts them all.
     private func tallyRefusal(_ refusal: Refusal, agentID: String, now: Millis) throws {
-        let seq = Int64(refusal.observation.seq)
-        try db.cachedStatement(
-            sql: """
-                UPDATE refused_claims SET count = count + 1, owner = ?3, last_at = MAX(last_at, ?4), last_seq = ?5
-                WHERE agent_id = ?1 AND fact = ?2
-                """
-        ).execute(arguments: [agentID, refusal.fact, refusal.entitled, now, seq])
-        guard db.changesCount == 0 else { return }
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO refused_claims (agent_id, fact, owner, count, first_at, last_at, last_seq)
-                SELECT ?1, ?2, ?3, 1, ?4, ?4, ?5 WHERE (SELECT COUNT(*) FROM refused_claims WHERE agent_id = ?1) < ?6
-                """
-        ).execute(arguments: [agentID, refusal.fact, refusal.entitled, now, seq, FactOwners.maxRefusedFactsPerAgent])
+        try FactOwnerTable(db: db).tallyRefusal(
+            agentID: agentID, fact: refusal.fact, entitled: refusal.entitled, seq: Int64(refusal.observation.seq), at: now,
+            maxFactsPerAgent: FactOwners.maxRefusedFactsPerAgent)
     }
 
     /// Commands for the agent: never handed, or handed a minute ago with no result yet (a lost
