@@ -232,6 +232,29 @@ struct ActionTable {
             arguments: [actionID, agentID, String(decoding: ReportCodec.encode(command), as: UTF8.self)])
     }
 
+    /// The agent a command is for and the stream it was last handed to.
+    func commandRecipient(of actionID: String) throws -> (agentID: String, handedStreamID: Int64?)? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT agent_id, handed_stream_id FROM agent_commands WHERE action_id = ?"), arguments: [actionID])
+            .map { ($0["agent_id"], $0["handed_stream_id"]) }
+    }
+
+    /// Up to 20 of the agent's commands never handed out or last handed before `handedBefore`, as JSON.
+    func commandsToHand(agentID: String, handedBefore: Millis) throws -> [(actionID: String, command: String)] {
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT action_id, command FROM agent_commands WHERE agent_id = ? AND (handed_at IS NULL OR handed_at < ?) LIMIT 20"),
+            arguments: [agentID, handedBefore]
+        ).map { ($0["action_id"], $0["command"]) }
+    }
+
+    func markHanded(_ actionID: String, at now: Millis, toStream streamID: Int64) throws {
+        try db.cachedStatement(sql: "UPDATE agent_commands SET handed_at = ?, handed_stream_id = ? WHERE action_id = ?").execute(arguments: [now, streamID, actionID])
+    }
+
+    /// Every command of the agent is handed out again (to whichever stream reports next).
+    func rehandCommands(agentID: String) throws {
+        try db.execute(sql: "UPDATE agent_commands SET handed_at = NULL, handed_stream_id = NULL WHERE agent_id = ?", arguments: [agentID])
+    }
+
     func withdrawCommand(_ actionID: String) throws {
         try db.execute(sql: "DELETE FROM agent_commands WHERE action_id = ?", arguments: [actionID])
     }
