@@ -25,6 +25,17 @@ struct AgentTable {
         }
     }
 
+    /// Every agent but the collector's own, by id, with the state of its liveness check (nil: none).
+    func withLiveness() throws -> [(id: String, service: String, lastSeen: Millis, livenessState: String?)] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT a.id, a.service, a.last_seen, c.state FROM agents a LEFT JOIN checks c ON c.name = 'agent:' || a.id AND c.kind = 'liveness'
+                WHERE a.id != '@collector' ORDER BY a.id
+                """
+        ).map { ($0["id"], $0["service"], $0["last_seen"], $0["state"]) }
+    }
+
     // MARK: Ingest
 
     /// Whether an agent with this id has reported before.
