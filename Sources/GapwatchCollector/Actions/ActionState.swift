@@ -44,11 +44,6 @@ enum ActionState: String, CaseIterable, StateColumnValue {
     static func predecessors(of target: ActionState) -> [ActionState] {
         allCases.filter { $0.successors.contains(target) }
     }
-
-    /// `state IN ('pending', ...)` for the in-flight states, with an optional column qualifier.
-    static func inFlightCondition(column: String = "state") -> String {
-        "\(column) IN (\(sqlList(inFlight)))"
-    }
 }
 
 /// The rule kind and the check (or job, or lock) an action heals: what judges it verified. Stored
