@@ -76,7 +76,7 @@ struct CollectorCommand: AsyncParsableCommand {
         } catch {
             // Only a start that never served gives its files back; a running collector's store stays.
             guard !serving.withLock({ $0 }) else { throw error }
-            try? runtime.database.pool.close()
+            try? runtime.database.closeConnections()
             files.removeCreated()
             if let listen = Collector.listenError(in: error, config: settings) {
                 throw startFailure(listen.message(inUse: listenAdvice.inUse, elsewhere: listenAdvice.elsewhere))

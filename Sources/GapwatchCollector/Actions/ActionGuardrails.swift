@@ -74,15 +74,12 @@ extension ActionRunner {
     func guardrailLoad(now: Millis) throws -> GuardrailLoad {
         try database.pool.read { db in
             var load = GuardrailLoad()
-            for row in try Row.fetchAll(db, sql: "SELECT scope_rule, scope_target FROM actions WHERE state = '\(ActionState.running.rawValue)'") {
-                load.add(ActionScopes(rule: row[0] ?? "", target: row[1] ?? ""), running: true)
+            let actions = ActionTable(db: db)
+            for row in try actions.scopes(in: ActionState.running) {
+                load.add(ActionScopes(rule: row.rule, target: row.target), running: true)
             }
-            for row in try Row.fetchAll(
-                db,
-                sql: "SELECT a.scope_rule, a.scope_target FROM action_starts s JOIN actions a ON a.id = s.action_id WHERE s.at > ?",
-                arguments: [now - 3_600_000])
-            {
-                load.add(ActionScopes(rule: row[0] ?? "", target: row[1] ?? ""), running: false)
+            for row in try actions.scopesStarted(after: now - 3_600_000) {
+                load.add(ActionScopes(rule: row.rule, target: row.target), running: false)
             }
             return load
         }
@@ -91,13 +88,11 @@ extension ActionRunner {
     /// Says on each due action of a full scope why it waits. Written only when it changes: a
     /// read finds whether any says something else, so a full scope costs no write per pass.
     func noteWaiting(_ full: (rules: [String: String], targets: [String: String]), now: Millis) throws {
-        let condition = "state = '\(ActionState.pending.rawValue)' AND next_attempt_at <= ?2 AND %@ = ?3 AND detail != ?1"
-        var stale: [(column: String, scope: String, detail: String)] = []
+        var stale: [(column: ActionTable.ScopeColumn, scope: String, detail: String)] = []
         try database.pool.read { db in
-            for (column, scopes) in [("scope_rule", full.rules), ("scope_target", full.targets)] {
+            for (column, scopes) in [(ActionTable.ScopeColumn.rule, full.rules), (.target, full.targets)] {
                 for (scope, why) in scopes {
-                    let sql = "SELECT EXISTS (SELECT 1 FROM actions WHERE \(condition.replacingOccurrences(of: "%@", with: column)))"
-                    if try Bool.fetchOne(db, sql: sql, arguments: ["waiting: \(why)", now, scope]) == true {
+                    if try ActionTable(db: db).dueInScopeSaysOtherwise(column, scope, detail: "waiting: \(why)", pending: ActionState.pending, now: now) {
                         stale.append((column, scope, "waiting: \(why)"))
                     }
                 }
@@ -106,8 +101,7 @@ extension ActionRunner {
         guard !stale.isEmpty else { return }
         try database.pool.write { db in
             for (column, scope, detail) in stale {
-                try db.execute(
-                    sql: "UPDATE actions SET detail = ?1 WHERE \(condition.replacingOccurrences(of: "%@", with: column))", arguments: [detail, now, scope])
+                try ActionTable(db: db).noteDueInScope(column, scope, detail: detail, pending: ActionState.pending, now: now)
             }
         }
     }
@@ -125,23 +119,23 @@ extension ActionRunner {
     private func crossAgentCommand(_ action: ActionInfo, _ heals: ActionHeals?, _ definition: ActionConfig) throws -> String? {
         guard case .agent(let agentID, _, _) = definition.target else { return nil }
         let fact: String
-        let table: String
+        let isJob: Bool
         if heals?.rule == .schedulerTargets, let job = action.parameters["job"] {
-            (fact, table) = ("job:\(job)", "jobs")
+            (fact, isJob) = ("job:\(job)", true)
         } else if heals?.rule == .stuckLocks, let lock = action.parameters["lock"] {
-            (fact, table) = ("lock:\(lock)", "locks")
+            (fact, isJob) = ("lock:\(lock)", false)
         } else {
             return nil
         }
         let name = String(fact.drop { $0 != ":" }.dropFirst())
         let (reporter, target) = try database.pool.read { db in
             (
-                try String.fetchOne(db, sql: "SELECT agent_id FROM \(table) WHERE name = ?", arguments: [name]),
-                try Row.fetchOne(db, sql: "SELECT bound_service, bound_labels FROM agents WHERE id = ?", arguments: [agentID])
+                try isJob ? JobTable(db: db).reporter(ofJob: name)?.agentID : JobTable(db: db).reporter(ofLock: name),
+                try AgentTable(db: db).binding(of: agentID)
             )
         }
         guard let reporter, reporter != agentID else { return nil }
-        let binding = AgentBinding(service: target?["bound_service"], labels: TokenStore.labels(target?["bound_labels"]) ?? [:])
+        let binding = AgentBinding(service: target?.service, labels: TokenStore.labels(target?.labels) ?? [:])
         if ownership.rules(covering: fact).contains(where: { $0.admits(agentID: agentID, binding: binding) }) { return nil }
         return "\(fact) is reported by agent \(reporter), but this command would run on agent \(agentID)"
     }
@@ -152,20 +146,10 @@ extension ActionRunner {
         guard action.key.hasPrefix(Detector.disableKey("")), let job = action.parameters["job"], let breaker = config.schedulerTargets?.breaker
         else { return nil }
         return try database.pool.read { db -> String? in
-            guard let owner = try Row.fetchOne(db, sql: "SELECT agent_id, scheduler FROM jobs WHERE name = ?", arguments: [job]) else { return nil }
-            let agentID: String = owner["agent_id"]
-            let scheduler: String? = owner["scheduler"]
-            let total = try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM jobs WHERE agent_id = ? AND scheduler IS ? AND present = 1", arguments: [agentID, scheduler]) ?? 0
+            guard let (agentID, scheduler) = try JobTable(db: db).reporter(ofJob: job) else { return nil }
+            let total = try JobTable(db: db).presentCount(agentID: agentID, scheduler: scheduler)
             // Other jobs of the scheduler whose disable started within the window (a retry is the same job).
-            let disabled = try Int.fetchOne(
-                db,
-                sql: """
-                    SELECT COUNT(DISTINCT a.key) FROM action_starts s JOIN actions a ON a.id = s.action_id
-                    JOIN jobs j ON j.name = json_extract(a.parameters, '$.job')
-                    WHERE s.at > ? AND a.key >= 'job:disable:' AND a.key < 'job:disable;' AND a.key != ?
-                        AND j.agent_id = ? AND j.scheduler IS ?
-                    """, arguments: [now - breaker.windowMs, action.key, agentID, scheduler]) ?? 0
+            let disabled = try ActionTable(db: db).disablesStarted(after: now - breaker.windowMs, otherThan: action.key, agentID: agentID, scheduler: scheduler)
             guard total > 0, Double(disabled + 1) > breaker.maxShare * Double(total) else { return nil }
             let percent = Int((breaker.maxShare * 100).rounded())
             return "breaker: disabling it would make \(disabled + 1) of the \(total) job(s) of scheduler \(scheduler ?? "-") on agent \(agentID) "

@@ -9,6 +9,7 @@ import GapwatchRules
 /// and nothing new once a key escalated to a person.
 struct ActionQueue {
     let db: Database
+    private var table: ActionTable { ActionTable(db: db) }
 
     /// Queues `action` for `key` unless the key is in flight, cooling down, or escalated.
     /// `heals`: the rule and check that judge it healed (nil for what no rule queued).
@@ -20,54 +21,31 @@ struct ActionQueue {
         // One in flight per key, and per action over overlapping date ranges (a manual backfill
         // and a rule's backfill of the same days would fight over the same rows).
         let start = parameters["start"], end = parameters["end"]
-        if let busy = try Row.fetchOne(
-            db.cachedStatement(
-                sql: """
-                    SELECT id, key FROM actions WHERE \(ActionState.inFlightCondition())
-                    AND (key = ?1 OR (?2 IS NOT NULL AND name = ?4
-                         AND json_extract(parameters, '$.start') <= ?3 AND json_extract(parameters, '$.end') >= ?2))
-                    LIMIT 1
-                    """),
-            arguments: [key, start, end, action.name])
-        {
-            let busyKey: String = busy["key"]
-            return (nil, "action \(busy["id"] as String) is already in flight for \(busyKey == key ? key : "an overlapping range (\(busyKey))")")
+        if let busy = try table.firstOverlapping(key: key, name: action.name, start: start, end: end, inFlight: ActionState.inFlight) {
+            return (nil, "action \(busy.id) is already in flight for \(busy.key == key ? key : "an overlapping range (\(busy.key))")")
         }
         // A range that escalated waits for a person while its incident is open; other ranges of
         // the same incident keep healing.
-        if let incidentID, let escalated = try String.fetchOne(
-            db.cachedStatement(
-                sql: """
-                    SELECT id FROM actions WHERE incident_id = ?5 AND state = '\(ActionState.escalated.rawValue)'
-                    AND (key = ?1 OR (?2 IS NOT NULL AND name = ?4
-                         AND json_extract(parameters, '$.start') <= ?3 AND json_extract(parameters, '$.end') >= ?2))
-                    LIMIT 1
-                    """),
-            arguments: [key, start, end, action.name, incidentID])
+        if let incidentID, let escalated = try table.firstOverlapping(
+            key: key, name: action.name, start: start, end: end, incidentID: incidentID, state: ActionState.escalated)
         {
             return (nil, "action \(escalated) escalated for \(key) under incident \(incidentID): it waits for a person")
         }
         var notBefore = now
-        if let last = try Millis.fetchOne(
-            db.cachedStatement(sql: "SELECT MAX(updated_at) FROM actions WHERE key = ? AND state != '\(ActionState.cancelled.rawValue)'"),
-            arguments: [key])
-        {
+        if let last = try table.lastUpdate(key: key, excluding: ActionState.cancelled) {
             notBefore = max(notBefore, last + action.cooldownMs)
         }
-        let number = (try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM actions") ?? 0) + 1
+        let number = try table.count() + 1
         let id = "act-\(number)-\(RandomID.make().prefix(8))"
         let kind: String = if case .webhook = action.target { "webhook" } else { "agent" }
-        try db.execute(
-            sql: """
-                INSERT INTO actions (id, name, kind, key, incident_id, origin, parameters, state, max_attempts, created_at, updated_at, next_attempt_at, detail, requested_by,
-                                     scope_rule, scope_target, heals_rule, heals_check)
-                VALUES (?, ?, ?, ?, ?, ?, ?, '\(ActionState.pending.rawValue)', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                id, action.name, kind, key, incidentID, origin, String(decoding: ReportCodec.encode(parameters), as: UTF8.self),
-                action.maxAttempts, now, now, notBefore, notBefore > now ? "cooling down until \(TimeParsing.format(notBefore))" : "queued",
-                requestedBy, ActionScope.rule(key: key, origin: origin), ActionScope.target(action), heals?.rule.rawValue, heals?.check,
-            ])
+        try table.insert(
+            NewActionRow(
+                id: id, name: action.name, kind: kind, key: key, incidentID: incidentID, origin: origin, parameters: parameters,
+                maxAttempts: action.maxAttempts, createdAt: now, nextAttemptAt: notBefore,
+                detail: notBefore > now ? "cooling down until \(TimeParsing.format(notBefore))" : "queued", requestedBy: requestedBy,
+                scopeRule: ActionScope.rule(key: key, origin: origin), scopeTarget: ActionScope.target(action), healsRule: heals?.rule.rawValue,
+                healsCheck: heals?.check),
+            state: ActionState.pending)
         try CollectorTimeline.append(
             db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: "queued \(action.name) for \(key)\(incidentID.map { " (incident \($0))" } ?? "")\(requestedBy.map { ", asked by token \($0)" } ?? "") with \(describe(parameters))")),
             at: now)
@@ -76,10 +54,8 @@ struct ActionQueue {
 
     /// The rule and check an action heals, as enqueue recorded them.
     func heals(of id: String) throws -> ActionHeals? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT heals_rule, heals_check FROM actions WHERE id = ?"), arguments: [id]) else {
-            return nil
-        }
-        return ActionHeals(rule: row["heals_rule"], check: row["heals_check"])
+        guard let row = try table.heals(of: id) else { return nil }
+        return ActionHeals(rule: row.rule, check: row.check)
     }
 
     /// When the incident an action serves resolves, the action is verified if it ran (a pending
@@ -87,12 +63,9 @@ struct ActionQueue {
     /// is left to its result: the runner verifies it then.
     func incidentResolved(_ incidentID: Int64, reason: String, now: Millis) throws {
         let waiting: [ActionState] = [.pending, .awaitingApproval, .verifying]
-        for row in try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT id, state, attempts FROM actions WHERE incident_id = ? AND state IN (\(ActionState.sqlList(waiting)))"),
-            arguments: [incidentID])
-        {
-            let ran = (row["state"] as String) == ActionState.verifying.rawValue || (row["attempts"] as Int) > 0
-            try finish(row["id"], as: ran ? .verified : .cancelled, detail: ran ? "verified: \(reason)" : "no longer needed: \(reason)", now: now)
+        for row in try table.ofIncident(incidentID, in: waiting) {
+            let ran = row.state == ActionState.verifying.rawValue || row.attempts > 0
+            try finish(row.id, as: ran ? .verified : .cancelled, detail: ran ? "verified: \(reason)" : "no longer needed: \(reason)", now: now)
         }
     }
 
@@ -100,7 +73,7 @@ struct ActionQueue {
     /// yet handed out. False, and nothing recorded, if it could not move there.
     @discardableResult
     func finish(_ id: String, as state: ActionState, detail: String, now: Millis) throws -> Bool {
-        guard try move(id, to: state, set: "detail = ?, updated_at = ?, next_attempt_at = NULL", [detail, now]) else { return false }
+        guard try move(id, to: state, ActionChange(detail: detail, updatedAt: now, nextAttemptAt: .some(nil))) else { return false }
         try withdrawCommand(id)
         try CollectorTimeline.append(
             db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: state == .cancelled ? "cancelled, " + detail : detail)), at: now)
@@ -110,14 +83,14 @@ struct ActionQueue {
     /// The runner's settling of a pending or verifying action: dry run, held for approval, or verified.
     @discardableResult
     func settle(_ id: String, as state: ActionState, detail: String, now: Millis) throws -> Bool {
-        guard try move(id, to: state, set: "updated_at = ?, next_attempt_at = NULL, detail = ?", [now, detail]) else { return false }
+        guard try move(id, to: state, ActionChange(detail: detail, updatedAt: now, nextAttemptAt: .some(nil))) else { return false }
         try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: detail)), at: now)
         return true
     }
 
     /// A person approves an action waiting for approval: it runs at the next pass. False if it was not waiting.
     func approve(_ id: String, by: String, now: Millis) throws -> Bool {
-        guard try move(id, from: [.awaitingApproval], to: .pending, set: "approved_by = ?, next_attempt_at = ?, updated_at = ?, detail = 'approved'", [by, now, now])
+        guard try move(id, from: [.awaitingApproval], to: .pending, ActionChange(detail: "approved", updatedAt: now, nextAttemptAt: now, approvedBy: by))
         else { return false }
         try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: "approved by token \(by)")), at: now)
         return true
@@ -128,17 +101,16 @@ struct ActionQueue {
     func markRunning(_ id: String, attempt: Int, giveUpAt: Millis, detail: String, started: String, now: Millis) throws -> Bool {
         guard
             try move(
-                id, to: .running, set: "attempts = ?, updated_at = ?, next_attempt_at = ?, detail = ?, result_outcome = NULL",
-                [attempt, now, giveUpAt, detail])
+                id, to: .running, ActionChange(detail: detail, updatedAt: now, nextAttemptAt: giveUpAt, attempts: attempt, clearResult: true))
         else { return false }
-        try db.execute(sql: "INSERT INTO action_starts (action_id, at) VALUES (?, ?)", arguments: [id, now])
+        try table.recordStart(id, at: now)
         try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: started)), at: now)
         return true
     }
 
     /// A running action succeeded: it is verified by `verifyBy` or retried.
     func markVerifying(_ id: String, verifyBy: Millis, detail: String, now: Millis) throws {
-        guard try move(id, from: [.running], to: .verifying, set: "updated_at = ?, next_attempt_at = ?, detail = ?", [now, verifyBy, detail + "; verifying"])
+        guard try move(id, from: [.running], to: .verifying, ActionChange(detail: detail + "; verifying", updatedAt: now, nextAttemptAt: verifyBy))
         else { return }
         try withdrawCommand(id)
         try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: detail + "; verifying")), at: now)
@@ -148,7 +120,7 @@ struct ActionQueue {
     @discardableResult
     func retry(_ id: String, at next: Millis, detail: String, failure: String, now: Millis) throws -> Bool {
         try withdrawCommand(id)
-        guard try move(id, from: [.running, .verifying], to: .pending, set: "updated_at = ?, next_attempt_at = ?, detail = ?", [now, next, detail])
+        guard try move(id, from: [.running, .verifying], to: .pending, ActionChange(detail: detail, updatedAt: now, nextAttemptAt: next))
         else { return false }
         try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "\(failure); will retry")), at: now)
         return true
@@ -158,7 +130,7 @@ struct ActionQueue {
     @discardableResult
     func escalate(_ id: String, why: String, now: Millis) throws -> Bool {
         try withdrawCommand(id)
-        guard try move(id, to: .escalated, set: "updated_at = ?, next_attempt_at = NULL, detail = ?", [now, why]) else { return false }
+        guard try move(id, to: .escalated, ActionChange(detail: why, updatedAt: now, nextAttemptAt: .some(nil))) else { return false }
         try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "escalated: \(why)")), at: now)
         return true
     }
@@ -166,13 +138,12 @@ struct ActionQueue {
     /// Webhook calls in flight when the collector stopped: pending again and due now, keeping
     /// their attempt number. Returns their ids.
     func requeueInterruptedCalls(detail: String, now: Millis) throws -> [String] {
-        let ids = try String.fetchAll(
-            db, sql: "SELECT id FROM actions WHERE state = '\(ActionState.running.rawValue)' AND kind = 'webhook' ORDER BY id")
+        let ids = try table.webhookCalls(in: ActionState.running)
         for id in ids {
             guard
                 try move(
                     id, from: [.running], to: .pending,
-                    set: "attempts = MAX(attempts - 1, 0), updated_at = ?, next_attempt_at = ?, detail = ?, result_outcome = NULL", [now, now, detail])
+                    ActionChange(detail: detail, updatedAt: now, nextAttemptAt: now, returnAttempt: true, clearResult: true))
             else { continue }
             try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "interrupted: \(detail)")), at: now)
         }
@@ -182,28 +153,18 @@ struct ActionQueue {
     /// An agent's result for its running command, kept for the runner's next pass (the first
     /// result counts). Not a state change: the runner moves the action on.
     func recordAgentResult(_ id: String, outcome: String, detail: String) throws {
-        try db.cachedStatement(
-            sql: """
-                UPDATE actions SET result_outcome = ?, result_detail = ?
-                WHERE id = ? AND kind = 'agent' AND state = '\(ActionState.running.rawValue)' AND result_outcome IS NULL
-                """
-        ).execute(arguments: [outcome, detail, id])
+        try table.recordAgentResult(id, outcome: outcome, detail: detail, running: ActionState.running)
     }
 
     /// One guarded state change: `id` moves to `target` only from `sources` (by default every
     /// state `target` may be reached from). Returns whether it moved.
-    private func move(
-        _ id: String, from sources: [ActionState]? = nil, to target: ActionState, set assignments: String, _ arguments: [(any DatabaseValueConvertible)?]
-    ) throws -> Bool {
+    private func move(_ id: String, from sources: [ActionState]? = nil, to target: ActionState, _ change: ActionChange) throws -> Bool {
         let sources = (sources ?? ActionState.predecessors(of: target)).filter { $0.successors.contains(target) }
         guard !sources.isEmpty else { return false }
-        try db.execute(
-            sql: "UPDATE actions SET state = ?, \(assignments) WHERE id = ? AND state IN (\(ActionState.sqlList(sources)))",
-            arguments: StatementArguments([target.rawValue] + arguments + [id]))
-        return db.changesCount == 1
+        return try table.move(id, from: sources, to: target, change)
     }
 
     private func withdrawCommand(_ id: String) throws {
-        try db.execute(sql: "DELETE FROM agent_commands WHERE action_id = ?", arguments: [id])
+        try table.withdrawCommand(id)
     }
 }

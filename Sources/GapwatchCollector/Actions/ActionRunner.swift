@@ -41,24 +41,8 @@ public final class ActionRunner: Sendable {
         let full = load.fullScopes(config.guardrails)
         try noteWaiting(full, now: now)
         let due = try await database.pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM actions WHERE state = '\(ActionState.pending.rawValue)' AND next_attempt_at <= ?
-                        AND COALESCE(scope_rule, '') NOT IN (SELECT value FROM json_each(?))
-                        AND COALESCE(scope_target, '') NOT IN (SELECT value FROM json_each(?))
-                    ORDER BY next_attempt_at LIMIT 50
-                    """,
-                arguments: [
-                    now, String(decoding: ReportCodec.encode(full.rules.keys.sorted()), as: UTF8.self),
-                    String(decoding: ReportCodec.encode(full.targets.keys.sorted()), as: UTF8.self),
-                ]
-            ).map {
-                (
-                    ActionInfo(row: $0), ActionScopes(rule: $0["scope_rule"] ?? "", target: $0["scope_target"] ?? ""),
-                    ActionHeals(rule: $0["heals_rule"], check: $0["heals_check"])
-                )
-            }
+            try ActionTable(db: db).due(pending: ActionState.pending, now: now, skippingRules: full.rules.keys.sorted(), skippingTargets: full.targets.keys.sorted())
+                .map { (action: $0.action, ActionScopes(rule: $0.scopes.rule, target: $0.scopes.target), ActionHeals(rule: $0.healsRule, check: $0.healsCheck)) }
         }
         var started = 0
         for (action, scopes, heals) in due {
@@ -102,9 +86,7 @@ public final class ActionRunner: Sendable {
                 let parameters = templates.mapValues { fill($0, action.parameters, json: false) }
                 let handOff = AgentCommand(
                     actionID: action.id, name: command, parameters: parameters, timeoutSeconds: Int(max(1, definition.timeoutMs / 1000)))
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO agent_commands (action_id, agent_id, command, handed_at) VALUES (?, ?, ?, NULL)",
-                    arguments: [action.id, agentID, String(decoding: ReportCodec.encode(handOff), as: UTF8.self)])
+                try ActionTable(db: db).queueCommand(actionID: action.id, agentID: agentID, command: handOff)
             }
             return true
         }
@@ -176,22 +158,16 @@ public final class ActionRunner: Sendable {
     /// Agent results that arrived, timeouts of running actions, verification deadlines.
     private func followUp(now: Millis) throws {
         let rows = try database.pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT a.*, i.state AS incident_state FROM actions a LEFT JOIN incidents i ON i.id = a.incident_id
-                    WHERE (a.state = '\(ActionState.running.rawValue)' AND (a.result_outcome IS NOT NULL OR a.next_attempt_at <= ?))
-                        OR a.state = '\(ActionState.verifying.rawValue)'
-                    """, arguments: [now])
+            try ActionTable(db: db).toFollowUp(running: ActionState.running, verifying: ActionState.verifying, now: now)
         }
         for row in rows {
-            let action = ActionInfo(row: row)
-            let incidentState: String? = row["incident_state"]
+            let action = row.action
+            let incidentState = row.incidentState
             let definition = config.actions[action.name]
             if action.state == ActionState.running.rawValue {
-                if let outcome: String = row["result_outcome"] {
+                if let outcome = row.resultOutcome {
                     // A command's output usually ends in a newline: not part of the detail line.
-                    let detail = (row["result_detail"] as String? ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+                    let detail = (row.resultDetail ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
                     if outcome == "ok" {
                         try succeeded(action.id, detail: "agent ran \(action.name): ok\(detail.isEmpty ? "" : ": " + detail)", verifyWithinMs: definition?.verifyWithinMs ?? 1_800_000, now: now)
                     } else {
@@ -202,7 +178,7 @@ public final class ActionRunner: Sendable {
                     try fail(action, detail: "no result within the timeout", retry: true, now: now)
                 }
             } else {
-                let heals = ActionHeals(rule: row["heals_rule"], check: row["heals_check"])
+                let heals = ActionHeals(rule: row.healsRule, check: row.healsCheck)
                 try followVerifying(action, heals: heals, incidentState: incidentState, definition: definition, now: now)
             }
         }

@@ -4,7 +4,7 @@
 /// pending → (awaiting_approval →) running → verifying → verified, or back to pending for a retry,
 /// or escalated to a person once attempts are spent; dry_run and cancelled end an action that
 /// never ran. Only `ActionQueue` moves an action from one state to another, along `successors`.
-enum ActionState: String, CaseIterable, Sendable {
+enum ActionState: String, CaseIterable, StateColumnValue {
     /// Queued, or waiting out cooldown/backoff before a retry.
     case pending
     /// Held for a person (`mode: approval`, the breaker, a command bound for another agent).
@@ -43,17 +43,6 @@ enum ActionState: String, CaseIterable, Sendable {
     /// The states from which an action may move to `target`.
     static func predecessors(of target: ActionState) -> [ActionState] {
         allCases.filter { $0.successors.contains(target) }
-    }
-
-    /// `'pending', 'running'`: a list for a SQL `IN (...)`. The values are this enum's own
-    /// constants, never input.
-    static func sqlList(_ states: [ActionState]) -> String {
-        states.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-    }
-
-    /// `state IN ('pending', ...)` for the in-flight states, with an optional column qualifier.
-    static func inFlightCondition(column: String = "state") -> String {
-        "\(column) IN (\(sqlList(inFlight)))"
     }
 }
 

@@ -82,25 +82,8 @@ extension AppDatabase {
     /// Owned facts matching the glob `fact` (all when nil) and refused claims, most recent first.
     public func owners(fact: String? = nil, agentID: String? = nil, limit: Int = 1000) throws -> (owners: [FactOwnerInfo], refused: [RefusedClaimInfo]) {
         try pool.read { db in
-            let owners = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM fact_owners WHERE (?1 IS NULL OR fact GLOB ?1) AND (?2 IS NULL OR agent_id = ?2)
-                    ORDER BY fact LIMIT ?3
-                    """, arguments: [fact, agentID, limit]
-            ).map { FactOwnerInfo(fact: $0["fact"], agentID: $0["agent_id"], since: $0["since"], assignedBy: $0["assigned_by"]) }
-            let refused = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM refused_claims WHERE (?1 IS NULL OR fact GLOB ?1) AND (?2 IS NULL OR agent_id = ?2)
-                    ORDER BY last_at DESC, agent_id, fact LIMIT ?3
-                    """, arguments: [fact, agentID, limit]
-            ).map {
-                RefusedClaimInfo(
-                    agentID: $0["agent_id"], fact: $0["fact"], entitled: $0["owner"], count: $0["count"], firstAt: $0["first_at"],
-                    lastAt: $0["last_at"], lastSeq: $0["last_seq"])
-            }
-            return (owners, refused)
+            let table = FactOwnerTable(db: db)
+            return (try table.owners(matching: fact, agentID: agentID, limit: limit), try table.refused(matching: fact, agentID: agentID, limit: limit))
         }
     }
 
@@ -121,11 +104,7 @@ extension AppDatabase {
                 "\(fact) is bound by the collector config's owners: to \(covering.map(\.described).joined(separator: " or ")); change the config instead")
         }
         return try pool.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO fact_owners (fact, agent_id, since, assigned_by) VALUES (?1, ?2, ?3, ?4)
-                    ON CONFLICT (fact) DO UPDATE SET agent_id = ?2, since = ?3, assigned_by = ?4
-                    """, arguments: [fact, agentID, now, tokenID])
+            try FactOwnerTable(db: db).assign(fact, to: agentID, by: tokenID, at: now)
             return FactOwnerInfo(fact: fact, agentID: agentID, since: now, assignedBy: tokenID)
         }
     }

@@ -72,25 +72,14 @@ public final class RejectedAgents: Sendable {
         guard !batch.isEmpty else { return 0 }
         do {
             try database.pool.write { db in
-                let upsert = try db.cachedStatement(
-                    sql: """
-                        INSERT INTO rejected_agents (claimed_agent_id, token_id, source, reason, count, first_seen, last_seen)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT (claimed_agent_id, token_id, source, reason) DO UPDATE SET
-                            count = MIN(count + excluded.count, 9223372036854775807),
-                            first_seen = MIN(first_seen, excluded.first_seen),
-                            last_seen = MAX(last_seen, excluded.last_seen)
-                        """)
-                for (key, tally) in batch {
-                    try upsert.execute(arguments: [
-                        key.claimedAgentID, key.tokenID, key.source, key.reason.rawValue, tally.count, tally.firstSeen, tally.lastSeen,
-                    ])
-                }
-                try db.execute(
-                    sql: """
-                        DELETE FROM rejected_agents WHERE rowid IN
-                            (SELECT rowid FROM rejected_agents ORDER BY last_seen DESC LIMIT -1 OFFSET ?)
-                        """, arguments: [Self.maxRows])
+                let table = RejectedAgentTable(db: db)
+                try table.add(
+                    batch.map { key, tally in
+                        RejectedAgentRow(
+                            claimedAgentID: key.claimedAgentID, tokenID: key.tokenID, source: key.source, reason: key.reason.rawValue, count: tally.count,
+                            firstSeen: tally.firstSeen, lastSeen: tally.lastSeen)
+                    })
+                try table.trim(keeping: Self.maxRows)
             }
         } catch {
             // Put it back (merged with anything noted meanwhile, still bounded) for the next flush.
@@ -113,16 +102,10 @@ public final class RejectedAgents: Sendable {
         let snapshot = pending.withLock { $0 }
         var byKey: [Key: Tally] = [:]
         try database.pool.read { db in
-            for row in try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT claimed_agent_id, token_id, source, reason, count, first_seen, last_seen FROM rejected_agents
-                    ORDER BY last_seen DESC LIMIT ?
-                    """, arguments: [Self.maxRows])
-            {
-                guard let reason = RejectionReason(rawValue: row["reason"]) else { continue }
-                let key = Key(claimedAgentID: row["claimed_agent_id"], tokenID: row["token_id"], source: row["source"], reason: reason)
-                byKey[key] = Tally(count: row["count"], firstSeen: row["first_seen"], lastSeen: row["last_seen"])
+            for row in try RejectedAgentTable(db: db).recent(limit: Self.maxRows) {
+                guard let reason = RejectionReason(rawValue: row.reason) else { continue }
+                let key = Key(claimedAgentID: row.claimedAgentID, tokenID: row.tokenID, source: row.source, reason: reason)
+                byKey[key] = Tally(count: row.count, firstSeen: row.firstSeen, lastSeen: row.lastSeen)
             }
         }
         for (key, tally) in snapshot { byKey[key] = byKey[key]?.merged(tally) ?? tally }

@@ -71,22 +71,18 @@ public final class TokenStore: Sendable {
         if let hit = cache.withLock({ $0[hash] }), now - hit.fetchedAt < cacheTTLMs {
             return .valid(hit.identity)
         }
-        let row = try database.pool.read { db in
-            try Row.fetchOne(
-                db, sql: "SELECT id, kind, agent_id, service, labels, hash, revoked_at FROM tokens WHERE hash = ?", arguments: [Data(hash)])
-        }
-        guard let row, let kind = TokenKind(rawValue: row["kind"]) else {
+        let row = try database.pool.read { db in try TokenTable(db: db).byHash(hash) }
+        guard let row, let kind = TokenKind(rawValue: row.kind) else {
             cache.withLock { _ = $0.removeValue(forKey: hash) }
             return .unknown
         }
-        let stored: [UInt8] = Array((row["hash"] as Data?) ?? Data())
+        let stored: [UInt8] = Array(row.hash ?? Data())
         guard constantTimeEquals(stored, hash) else { return .unknown }
-        if (row["revoked_at"] as Millis?) != nil {
+        if row.revokedAt != nil {
             cache.withLock { _ = $0.removeValue(forKey: hash) }
-            return .revoked(tokenID: row["id"])
+            return .revoked(tokenID: row.id)
         }
-        let identity = TokenIdentity(
-            tokenID: row["id"], kind: kind, agentID: row["agent_id"], service: row["service"], labels: Self.labels(row["labels"]) ?? [:])
+        let identity = TokenIdentity(tokenID: row.id, kind: kind, agentID: row.agentID, service: row.service, labels: Self.labels(row.labels) ?? [:])
         cache.withLock { cache in
             if cache.count > 10_000 { cache.removeAll() }  // bounded: a flood of distinct tokens cannot grow it
             cache[hash] = (identity, now)
@@ -104,9 +100,8 @@ public final class TokenStore: Sendable {
         let hash = tokenHash(secret)
         let labelsJSON = labels.isEmpty ? nil : String(decoding: ReportCodec.encode(labels), as: UTF8.self)
         try database.pool.write { db in
-            try db.execute(
-                sql: "INSERT INTO tokens (id, kind, agent_id, name, hash, created_at, service, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                arguments: [id, kind.rawValue, agentID, name, Data(hash), now, service, labelsJSON])
+            try TokenTable(db: db).insert(
+                id: id, kind: kind.rawValue, agentID: agentID, name: name, hash: hash, createdAt: now, service: service, labels: labelsJSON)
         }
         return IssuedToken(
             info: TokenInfo(
@@ -123,29 +118,25 @@ public final class TokenStore: Sendable {
 
     /// Revokes a token at once. Returns false when no such active token exists.
     public func revoke(id: String, now: Millis) throws -> Bool {
-        let changed = try database.pool.write { db in
-            try db.execute(sql: "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [now, id])
-            return db.changesCount
-        }
-        if changed > 0 {
+        let changed = try database.pool.write { db in try TokenTable(db: db).revoke(id: id, at: now) }
+        if changed {
             cache.withLock { cache in cache = cache.filter { $0.value.identity.tokenID != id } }
         }
-        return changed > 0
+        return changed
     }
 
     public func list() throws -> [TokenInfo] {
         try database.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, kind, agent_id, service, labels, name, created_at, revoked_at FROM tokens ORDER BY created_at, id")
-                .map { row in
-                    TokenInfo(
-                        id: row["id"], kind: TokenKind(rawValue: row["kind"]) ?? .read, agentID: row["agent_id"], service: row["service"],
-                        labels: Self.labels(row["labels"]), name: row["name"], createdAt: row["created_at"], revokedAt: row["revoked_at"])
-                }
+            try TokenTable(db: db).all().map { row in
+                TokenInfo(
+                    id: row.id, kind: TokenKind(rawValue: row.kind) ?? .read, agentID: row.agentID, service: row.service,
+                    labels: Self.labels(row.labels), name: row.name ?? "", createdAt: row.createdAt ?? 0, revokedAt: row.revokedAt)
+            }
         }
     }
 
     public func isEmpty() throws -> Bool {
-        try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens") ?? 0 } == 0
+        try database.pool.read { db in try TokenTable(db: db).count() } == 0
     }
 }
 

@@ -70,7 +70,7 @@ extension Dashboard {
         filter.limit = Self.actionRows
         let actions = try runtime.database.actions(filter)
         let byState = try await runtime.database.pool.read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM actions GROUP BY state").map { ($0[0] as String, $0[1] as Int) })
+            try ActionTable(db: db).countByState(in: nil as [ActionState]?)
         }
         var html = filterLinks("actions", current: state, states: states.filter { byState[$0] != nil }, counts: byState)
         html += actionsTable(actions, now: now, empty: state.map { "No \($0) action." } ?? "No action has been queued.")

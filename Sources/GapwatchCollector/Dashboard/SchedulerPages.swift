@@ -126,12 +126,8 @@ extension Dashboard {
         let prefix = Detector.releaseKey("")
         return try runtime.database.pool.read { db in
             var releases: [String: (id: String, state: String)] = [:]
-            for row in try Row.fetchAll(
-                db,
-                sql: "SELECT id, key, state FROM actions WHERE \(ActionState.inFlightCondition()) AND substr(key, 1, ?) = ?",
-                arguments: [prefix.count, prefix])
-            {
-                releases[String((row["key"] as String).dropFirst(prefix.count))] = (row["id"], row["state"])
+            for row in try ActionTable(db: db).withKeyPrefix(prefix, in: ActionState.inFlight) {
+                releases[String(row.key.dropFirst(prefix.count))] = (row.id, row.state)
             }
             return releases
         }

@@ -15,16 +15,9 @@ extension CollectorRuntime {
                     var window = check.rule
                     window.lookback = days * (window.granularity == .day ? 1 : 24)
                     let verdicts = try detector.judge(db, check, partitions: window.partitions(at: now), now: now)
-                    let actions = try Row.fetchAll(
-                        db,
-                        sql: """
-                            SELECT a.id, a.state, json_extract(a.parameters, '$.start') AS start, json_extract(a.parameters, '$.end') AS end
-                            FROM actions a LEFT JOIN incidents i ON i.id = a.incident_id
-                            WHERE a.name IN (?, ?) AND json_extract(a.parameters, '$.end') >= ? AND json_extract(a.parameters, '$.start') <= ?
-                              AND (\(ActionState.inFlightCondition(column: "a.state")) OR (a.state = '\(ActionState.escalated.rawValue)' AND i.state = 'open'))
-                            ORDER BY a.created_at DESC
-                            """,
-                        arguments: [check.backfill ?? "", check.scrape ?? "", verdicts.first?.partition ?? "", verdicts.last?.partition ?? ""])
+                    let actions = try ActionTable(db: db).rangesOverlapping(
+                        names: [check.backfill ?? "", check.scrape ?? ""], first: verdicts.first?.partition ?? "", last: verdicts.last?.partition ?? "",
+                        inFlight: ActionState.inFlight, escalated: ActionState.escalated)
                     return GapReport.Check(
                         name: check.name, source: check.rule.source, derived: check.rule.derived, minRatio: check.rule.minRatio,
                         partition: check.rule.granularity.rawValue,
@@ -37,12 +30,12 @@ extension CollectorRuntime {
                             case .notDue, .settling, .noRows: state = verdict.state.rawValue
                             case .derivedMissing, .incomplete, .sourceMissing: state = "gap"
                             }
-                            let covering = actions.first { ($0["start"] as String? ?? "") <= p && p <= ($0["end"] as String? ?? "") }
-                            if short, let covering { state = (covering["state"] as String) == ActionState.escalated.rawValue ? "escalated" : "healing" }
+                            let covering = actions.first { ($0.start ?? "") <= p && p <= ($0.end ?? "") }
+                            if short, let covering { state = covering.state == ActionState.escalated.rawValue ? "escalated" : "healing" }
                             let s = verdict.sourceCount, d = verdict.derivedCount
                             return GapReport.Day(
                                 date: p, sourceCount: s, derivedCount: d, gap: max(0, (s ?? 0) &- (d ?? 0)), ratio: verdict.ratio, state: state,
-                                actionID: short ? covering?["id"] : nil, dueAt: verdict.dueAt)
+                                actionID: short ? covering?.id : nil, dueAt: verdict.dueAt)
                         })
                 })
         }

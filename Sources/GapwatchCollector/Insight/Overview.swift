@@ -4,14 +4,8 @@ import GapwatchProtocol
 extension CollectorRuntime {
     public func overview(now: Millis) throws -> SystemOverview {
         let (agents, checks, openByRule, actionsByState) = try database.pool.read { db in
-            let agents = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT a.id, a.service, a.last_seen, c.state FROM agents a LEFT JOIN checks c ON c.name = 'agent:' || a.id AND c.kind = 'liveness'
-                    WHERE a.id != '@collector' ORDER BY a.id
-                    """
-            ).map { row in
-                SystemOverview.AgentLine(id: row["id"], service: row["service"], lastSeen: row["last_seen"], state: row["state"] ?? "unknown")
+            let agents = try AgentTable(db: db).withLiveness().map {
+                SystemOverview.AgentLine(id: $0.id, service: $0.service, lastSeen: $0.lastSeen, state: $0.livenessState ?? "unknown")
             }
             func counts(_ sql: String) throws -> [String: Int] {
                 Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: sql).map { ($0[0] as String, $0[1] as Int) })
@@ -19,7 +13,7 @@ extension CollectorRuntime {
             return (
                 agents, try counts("SELECT state, COUNT(*) FROM checks GROUP BY state"),
                 try counts("SELECT rule, COUNT(*) FROM incidents WHERE state = 'open' GROUP BY rule"),
-                try counts("SELECT state, COUNT(*) FROM actions WHERE \(ActionState.inFlightCondition()) GROUP BY state")
+                try ActionTable(db: db).countByState(in: ActionState.inFlight)
             )
         }
         var incidentFilter = IncidentFilter()

@@ -33,16 +33,7 @@ extension CollectorRuntime {
                       AND opened_at < ?4 AND (resolved_at IS NULL OR resolved_at >= ?3)
                     ORDER BY id LIMIT 100
                     """, arguments: [subject, bare, from, to])
-            let marks = incidents.map { _ in "?" }.joined(separator: ",")
-            let actions = try String.fetchAll(
-                db,
-                sql: """
-                    SELECT id FROM actions WHERE (\(incidents.isEmpty ? "0" : "incident_id IN (\(marks))")
-                        OR key = ? OR key LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM json_each(parameters) WHERE value = ?))
-                      AND created_at < ? AND updated_at >= ?
-                    ORDER BY created_at LIMIT 100
-                    """,
-                arguments: StatementArguments(incidents.map { $0 as (any DatabaseValueConvertible) } + [subject, "%:" + likeEscaped(bare), bare, to, from]))
+            let actions = try ActionTable(db: db).touching(incidents: incidents, key: subject, bare: bare, from: from, to: to)
             return (incidents, actions)
         }
         for id in incidents {
@@ -137,9 +128,4 @@ extension SubjectStory {
         }
         return (series, value)
     }
-}
-
-/// `text` with LIKE's wildcards escaped (ESCAPE '\').
-func likeEscaped(_ text: String) -> String {
-    text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
 }

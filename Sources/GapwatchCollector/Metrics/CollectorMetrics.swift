@@ -160,10 +160,7 @@ public final class CollectorMetrics: Sendable {
             for row in try Row.fetchAll(db, sql: "SELECT rule, COUNT(*) AS n FROM incidents WHERE state = 'open' GROUP BY rule") {
                 open[row["rule"]] = row["n"]
             }
-            var actions: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM actions GROUP BY state") {
-                actions[row["state"]] = row["n"]
-            }
+            let actions = try ActionTable(db: db).countByState(in: nil as [ActionState]?)
             return (open, actions)
         }
         let rules = incidentRules.withLock { rules in

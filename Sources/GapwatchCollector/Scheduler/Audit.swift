@@ -13,7 +13,7 @@ extension CollectorRuntime {
         let targets = config.remediation.schedulerTargets
         let failures = targets?.rule.failuresToOpen ?? TargetHealthRule.defaultFailures
         let noSuccessMs = Millis(targets?.noSuccessDays ?? 7) * 86_400_000
-        let rows = try database.pool.read { db in try JobRow.fetchAll(db, presentOnly: false) }
+        let rows = try database.pool.read { db in try JobTable(db: db).jobs(presentOnly: false) }
         return rows.filter { job in service.map { jobMatches(job, service: $0) } ?? true }.map { job in
             let health =
                 job.lastProbeAt == nil ? "unknown" : job.probeFailures >= failures ? "failing" : job.probeFailures > 0 ? "degraded" : "healthy"
@@ -34,14 +34,14 @@ extension CollectorRuntime {
 
     /// Every lock seen, with its age and whether a stuck_locks rule judges it stuck.
     public func locks(now: Millis) throws -> [LockInfo] {
-        let rows = try database.pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM locks ORDER BY name") }
+        let rows = try database.pool.read { db in try JobTable(db: db).locks() }
         return rows.map { row in
-            let lock = LockState(row: row)
+            let lock = row.lock
             let reason = config.remediation.stuckLocks.lazy.filter { globMatch($0.pattern, lock.name) }
                 .compactMap { $0.rule.stuckReason(lock, now: now) }.first
             return LockInfo(
-                name: lock.name, agentID: row["agent_id"], holder: lock.holder, acquiredAt: lock.acquiredAt, expiresAt: lock.expiresAt,
-                seenAt: row["seen_at"], ageMs: lock.holder == nil ? nil : lock.acquiredAt.map { max(0, now - $0) },
+                name: lock.name, agentID: row.agentID, holder: lock.holder, acquiredAt: lock.acquiredAt, expiresAt: lock.expiresAt,
+                seenAt: row.seenAt, ageMs: lock.holder == nil ? nil : lock.acquiredAt.map { max(0, now - $0) },
                 state: lock.holder == nil ? "free" : reason == nil ? "held" : "stuck", reason: reason)
         }
     }

@@ -27,7 +27,9 @@ public struct StorageOptions: Sendable {
 
 /// Owns the single `DatabasePool` (WAL) of a collector process. Open the file once per process.
 public final class AppDatabase: Sendable {
-    public let pool: DatabasePool
+    /// Not public: outside this package the database is reached through its stores and use cases.
+    /// Still `package` for the benchmark's seeding and the end-to-end tests' assertions.
+    package let pool: DatabasePool
     public let path: String
 
     public init(_ options: StorageOptions) throws {
@@ -81,6 +83,11 @@ public final class AppDatabase: Sendable {
                 "the database file may be read by other users; its WAL and shared-memory files get the same mode",
                 metadata: ["database": "\(path)", "mode": "\(String(info.st_mode & 0o777, radix: 8))", "fix": "chmod 600 the file"])
         }
+    }
+
+    /// Closes the database's connections (a start that never served gives its files back).
+    public func closeConnections() throws {
+        try pool.close()
     }
 
     /// Forces a checkpoint so the WAL stays bounded even while readers keep it from resetting.

@@ -238,9 +238,7 @@ private struct BatchWriter {
         let snapshot = AgentSnapshot(identity: agent, bootID: report.bootID, binding: binding)
         if cache.agents[agent.id] == snapshot {
             // Same identity as last time: only the liveness columns change (no label JSON to encode).
-            try db.cachedStatement(
-                sql: "UPDATE agents SET last_seen = MAX(last_seen, ?), clock_skew_ms = ? WHERE id = ?"
-            ).execute(arguments: [receivedAt, ClampedTime.subtract(receivedAt, report.sentAt), agent.id])
+            try AgentTable(db: db).touch(agent.id, seenAt: receivedAt, clockSkewMs: ClampedTime.subtract(receivedAt, report.sentAt))
         } else {
             try upsertAgent(report, binding: binding, receivedAt: receivedAt)
             cache.agents[agent.id] = snapshot
@@ -349,20 +347,12 @@ private struct BatchWriter {
             try recordLiveness(agentID: agent.id, observedAt: maxStoredAt, now: receivedAt)
         }
         try recordClock(agentID: agent.id, clock: clock, corrected: corrected, refused: refused.count, now: receivedAt)
-        let acked = try Int64.fetchOne(
-            db.cachedStatement(
-                sql: "UPDATE streams SET last_seq = MAX(last_seq, ?), last_seen = ? WHERE id = ? RETURNING last_seq"),
-            arguments: [Int64(maxSeq), receivedAt, streamID]) ?? 0
+        let acked = try StreamTable(db: db).advance(streamID, toSeq: Int64(maxSeq), seenAt: receivedAt)
         if ownerRefused > 0 {
-            try db.cachedStatement(sql: "UPDATE agents SET refused = refused + ? WHERE id = ?").execute(arguments: [ownerRefused, agent.id])
+            try AgentTable(db: db).addRefused(agent.id, ownerRefused)
         }
         if let dropped {
-            try db.cachedStatement(
-                sql: """
-                    UPDATE streams SET dropped_overflow = MAX(dropped_overflow, ?), dropped_corrupt = MAX(dropped_corrupt, ?)
-                    WHERE id = ?
-                    """
-            ).execute(arguments: [dropped.overflow, dropped.corrupt, streamID])
+            try StreamTable(db: db).recordDropped(streamID, overflow: dropped.overflow, corrupt: dropped.corrupt)
         }
         var ackedSeq = UInt64(max(0, acked))
         if let conflict {
@@ -402,9 +392,7 @@ private struct BatchWriter {
     /// the tolerance, and due whenever that changes.
     private mutating func recordClock(agentID: String, clock: ClockBound, corrected: Int, refused: Int, now: Millis) throws {
         if corrected > 0 || refused > 0 {
-            try db.cachedStatement(
-                sql: "UPDATE agents SET clock_corrected = clock_corrected + ?, clock_refused = clock_refused + ? WHERE id = ?"
-            ).execute(arguments: [corrected, refused, agentID])
+            try AgentTable(db: db).addClockCounts(agentID, corrected: corrected, refused: refused)
         }
         guard routing.clockChecks, cache.clockOff[agentID] != clock.clockOff else { return }
         cache.clockOff[agentID] = clock.clockOff
@@ -487,9 +475,8 @@ private struct BatchWriter {
     /// agent's bound stream: anyone else's result (another agent's, a stream claiming the id with
     /// a shared token) is refused, so it cannot move the action on.
     private func recordActionResult(_ result: ActionResult, agentID: String, streamID: Int64, holdsCommands: Bool) throws -> Bool {
-        guard let command = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT agent_id, handed_stream_id FROM agent_commands WHERE action_id = ?"), arguments: [result.actionID]),
-            (command["agent_id"] as String) == agentID, holdsCommands || (command["handed_stream_id"] as Int64?) == streamID
+        guard let command = try ActionTable(db: db).commandRecipient(of: result.actionID),
+            command.agentID == agentID, holdsCommands || command.handedStreamID == streamID
         else { return false }
         try ActionQueue(db: db).recordAgentResult(
             result.actionID, outcome: result.outcome.rawValue,
@@ -552,8 +539,7 @@ private struct BatchWriter {
         case .accept:
             return nil
         case .claim:
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO fact_owners (fact, agent_id, since) VALUES (?, ?, ?)")
-                .execute(arguments: [stated.fact, agentID, now])
+            try FactOwnerTable(db: db).claim(stated.fact, by: agentID, at: now)
             owners[stated.fact] = .some(agentID)
             return nil
         case .refuse(let entitled):
@@ -575,7 +561,7 @@ private struct BatchWriter {
 
     private mutating func owner(of fact: String) throws -> String? {
         if let known = owners[fact] { return known }
-        let owner = try String.fetchOne(db.cachedStatement(sql: "SELECT agent_id FROM fact_owners WHERE fact = ?"), arguments: [fact])
+        let owner = try FactOwnerTable(db: db).owner(of: fact)
         owners[fact] = .some(owner)
         return owner
     }
@@ -584,35 +570,20 @@ private struct BatchWriter {
     /// was refused keep a row each (a flood of invented names cannot grow the table); the agent's
     /// `refused` column counts them all.
     private func tallyRefusal(_ refusal: Refusal, agentID: String, now: Millis) throws {
-        let seq = Int64(refusal.observation.seq)
-        try db.cachedStatement(
-            sql: """
-                UPDATE refused_claims SET count = count + 1, owner = ?3, last_at = MAX(last_at, ?4), last_seq = ?5
-                WHERE agent_id = ?1 AND fact = ?2
-                """
-        ).execute(arguments: [agentID, refusal.fact, refusal.entitled, now, seq])
-        guard db.changesCount == 0 else { return }
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO refused_claims (agent_id, fact, owner, count, first_at, last_at, last_seq)
-                SELECT ?1, ?2, ?3, 1, ?4, ?4, ?5 WHERE (SELECT COUNT(*) FROM refused_claims WHERE agent_id = ?1) < ?6
-                """
-        ).execute(arguments: [agentID, refusal.fact, refusal.entitled, now, seq, FactOwners.maxRefusedFactsPerAgent])
+        try FactOwnerTable(db: db).tallyRefusal(
+            agentID: agentID, fact: refusal.fact, entitled: refusal.entitled, seq: Int64(refusal.observation.seq), at: now,
+            maxFactsPerAgent: FactOwners.maxRefusedFactsPerAgent)
     }
 
     /// Commands for the agent: never handed, or handed a minute ago with no result yet (a lost
     /// response). The agent runs each action id at most once, so a repeat is harmless.
     private func waitingCommands(agentID: String, streamID: Int64, now: Millis) throws -> [AgentCommand] {
-        let rows = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT action_id, command FROM agent_commands WHERE agent_id = ? AND (handed_at IS NULL OR handed_at < ?) LIMIT 20"),
-            arguments: [agentID, now - 60_000])
+        let table = ActionTable(db: db)
         var commands: [AgentCommand] = []
-        for row in rows {
-            let json: String = row["command"]
-            guard let command = try? ReportCodec.decode(AgentCommand.self, from: Array(json.utf8)) else { continue }
+        for row in try table.commandsToHand(agentID: agentID, handedBefore: now - 60_000) {
+            guard let command = try? ReportCodec.decode(AgentCommand.self, from: Array(row.command.utf8)) else { continue }
             commands.append(command)
-            try db.cachedStatement(sql: "UPDATE agent_commands SET handed_at = ?, handed_stream_id = ? WHERE action_id = ?")
-                .execute(arguments: [now, streamID, row["action_id"] as String])
+            try table.markHanded(row.actionID, at: now, toStream: streamID)
         }
         return commands
     }
@@ -725,19 +696,9 @@ private struct BatchWriter {
         let agent = report.agent
         let labels = String(decoding: ReportCodec.encode(agent.labels), as: UTF8.self)
         let boundLabels = binding.labels.isEmpty ? nil : String(decoding: ReportCodec.encode(binding.labels), as: UTF8.self)
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO agents (id, service, host, version, labels, boot_id, first_seen, last_seen, clock_skew_ms, bound_service, bound_labels)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET service = excluded.service, host = excluded.host,
-                    version = excluded.version, labels = excluded.labels, boot_id = excluded.boot_id,
-                    last_seen = MAX(last_seen, excluded.last_seen), clock_skew_ms = excluded.clock_skew_ms,
-                    bound_service = excluded.bound_service, bound_labels = excluded.bound_labels
-                """
-        ).execute(arguments: [
-            agent.id, agent.service, agent.host, agent.version, labels, report.bootID, receivedAt, receivedAt,
-            ClampedTime.subtract(receivedAt, report.sentAt), binding.service, boundLabels,
-        ])
+        try AgentTable(db: db).upsert(
+            agent, labels: labels, bootID: report.bootID, seenAt: receivedAt, clockSkewMs: ClampedTime.subtract(receivedAt, report.sentAt),
+            boundService: binding.service, boundLabels: boundLabels)
     }
 
     private func bind(_ s: OpaquePointer?, _ index: Int32, _ value: Int64?) {
@@ -758,27 +719,18 @@ private struct BatchWriter {
 
     private mutating func stream(_ key: StreamKey, at now: Millis, previousSpoolID: String?) throws -> Int64 {
         if let id = cache.streamIDs[key] { return id }
-        if let id = try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT id FROM streams WHERE agent_id = ? AND spool_id = ?"),
-            arguments: [key.agentID, key.spoolID])
-        {
+        if let id = try StreamTable(db: db).id(agentID: key.agentID, spoolID: key.spoolID) {
             cache.streamIDs[key] = id
             return id
         }
-        try db.cachedStatement(
-            sql: "INSERT INTO streams (agent_id, spool_id, last_seq, first_seen, last_seen, previous_spool_id) VALUES (?, ?, 0, ?, ?, ?)"
-        ).execute(arguments: [key.agentID, key.spoolID, now, now, previousSpoolID])
-        let id = db.lastInsertedRowID
+        let id = try StreamTable(db: db).insert(agentID: key.agentID, spoolID: key.spoolID, previousSpoolID: previousSpoolID, at: now)
         cache.streamIDs[key] = id
         return id
     }
 
     private mutating func lastRun(_ streamID: Int64) throws -> SeqRun? {
         if let known = cache.lastRuns[streamID] { return known }
-        let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT from_seq, to_seq FROM stream_seq_runs WHERE stream_id = ? ORDER BY from_seq DESC LIMIT 1"),
-            arguments: [streamID])
-        let run = row.map { SeqRun(from: $0["from_seq"], to: $0["to_seq"]) }
+        let run = try StreamTable(db: db).lastRun(streamID).map { SeqRun(from: $0.from, to: $0.to) }
         cache.lastRuns[streamID] = .some(run)
         return run
     }
@@ -788,19 +740,12 @@ private struct BatchWriter {
     /// dropping it as a duplicate.
     private func isGapBelow(_ streamID: Int64, seq: Int64, lastRun: SeqRun) throws -> Bool {
         if seq >= lastRun.from { return false }
-        let end = try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT to_seq FROM stream_seq_runs WHERE stream_id = ? AND from_seq <= ? ORDER BY from_seq DESC LIMIT 1"),
-            arguments: [streamID, seq])
+        let end = try StreamTable(db: db).runEnd(streamID, startingAtOrBelow: seq)
         return end.map { $0 < seq } ?? true
     }
 
     private func saveRun(_ streamID: Int64, _ run: SeqRun) throws {
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO stream_seq_runs (stream_id, from_seq, to_seq) VALUES (?, ?, ?)
-                ON CONFLICT (stream_id, from_seq) DO UPDATE SET to_seq = excluded.to_seq
-                """
-        ).execute(arguments: [streamID, run.from, run.to])
+        try StreamTable(db: db).saveRun(streamID, from: run.from, to: run.to)
     }
 
     private mutating func subject(_ name: String) throws -> Int64 {
@@ -822,7 +767,7 @@ extension BatchWriter {
     /// Whether no agent with this id has reported before.
     fileprivate func isNewAgent(_ agentID: String) throws -> Bool {
         if cache.agents[agentID] != nil { return false }
-        return try Int64.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM agents WHERE id = ?"), arguments: [agentID]) == nil
+        return try !AgentTable(db: db).isKnown(agentID)
     }
 
     /// A fleet token may bring at most `fleet.new_agents_per_hour` new agent ids in any hour, so a
@@ -831,17 +776,11 @@ extension BatchWriter {
     fileprivate func admitNewAgent(_ agentID: String, token: TokenIdentity?, now: Millis) throws {
         guard let token, token.kind == .fleet else { return }
         let hourAgo = now - 3_600_000
-        let brought = try Int.fetchOne(
-            db.cachedStatement(sql: "SELECT COUNT(*) FROM agents WHERE created_by_token = ? AND first_seen > ?"),
-            arguments: [token.tokenID, hourAgo]) ?? 0
+        let brought = try AgentTable(db: db).broughtCount(byToken: token.tokenID, after: hourAgo)
         let limit = fleet.newAgentsPerHour
         guard brought >= limit else { return }
         var retryAfterMs: Millis = 3_600_000
-        if limit > 0, let leaving = try Millis.fetchOne(
-            db.cachedStatement(
-                sql: "SELECT first_seen FROM agents WHERE created_by_token = ? AND first_seen > ? ORDER BY first_seen LIMIT 1 OFFSET ?"),
-            arguments: [token.tokenID, hourAgo, brought - limit])
-        {
+        if limit > 0, let leaving = try AgentTable(db: db).broughtFirstSeen(byToken: token.tokenID, after: hourAgo, offset: brought - limit) {
             // When enough of them have left the hour for one more.
             retryAfterMs = min(3_600_000, max(1_000, leaving - hourAgo + 1))
         }
@@ -851,7 +790,7 @@ extension BatchWriter {
     /// Notes the fleet token that brought a new agent id (what `admitNewAgent` counts).
     fileprivate func recordBringer(_ agentID: String, token: TokenIdentity?) throws {
         guard let token, token.kind == .fleet else { return }
-        try db.cachedStatement(sql: "UPDATE agents SET created_by_token = ? WHERE id = ?").execute(arguments: [token.tokenID, agentID])
+        try AgentTable(db: db).recordBringer(agentID, tokenID: token.tokenID)
     }
 
     /// Whether this report's stream is the one its agent's commands go to, binding it when it may
@@ -862,14 +801,11 @@ extension BatchWriter {
     /// gets that agent's commands while the agent still reports.
     fileprivate func bindCommands(_ report: Report, streamID: Int64, token: TokenIdentity?, now: Millis, notices: inout [IngestNotice]) throws -> Bool {
         let agentID = report.agent.id
-        let bound = try Row.fetchOne(
-            db.cachedStatement(
-                sql: "SELECT a.bound_stream_id, s.spool_id, s.last_seen FROM agents a LEFT JOIN streams s ON s.id = a.bound_stream_id WHERE a.id = ?"),
-            arguments: [agentID])
-        let boundID: Int64? = bound?["bound_stream_id"]
+        let bound = try AgentTable(db: db).boundStream(of: agentID)
+        let boundID = bound?.id
         if boundID == streamID { return true }
-        let boundSpool: String? = bound?["spool_id"]
-        let boundLastSeen: Millis? = bound?["last_seen"]
+        let boundSpool = bound?.spoolID
+        let boundLastSeen = bound?.lastSeen
         let why: String
         if boundID == nil || boundLastSeen == nil {
             why = "its first stream"
@@ -882,7 +818,7 @@ extension BatchWriter {
         } else {
             return false
         }
-        try db.cachedStatement(sql: "UPDATE agents SET bound_stream_id = ? WHERE id = ?").execute(arguments: [streamID, agentID])
+        try AgentTable(db: db).bindCommands(agentID, to: streamID)
         if let boundID {
             notices.append(
                 IngestNotice(

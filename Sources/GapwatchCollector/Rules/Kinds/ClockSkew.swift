@@ -28,16 +28,16 @@ struct ClockSkewKind: RuleKind {
         let agentID = String(name.dropFirst("clock:".count))
         let config = detector.config.clockSkew
         guard config.incidents, let current = CheckState(rawValue: row["state"]), current != .paused,
-            let agent = try Row.fetchOne(db.cachedStatement(sql: "SELECT service, clock_skew_ms FROM agents WHERE id = ?"), arguments: [agentID])
+            let agent = try AgentTable(db: db).clock(of: agentID)
         else { return .unjudgeable }
-        let skew: Millis = agent["clock_skew_ms"]
+        let skew = agent.skewMs
         let tolerance = config.toleranceMs
         let state: CheckState
         let reason: String
         if skew > tolerance || skew < -tolerance {
             reason = Self.clockReason(agentID: agentID, skewMs: skew, toleranceMs: tolerance)
             var labels = ["agent": agentID]
-            if let service: String = agent["service"], !service.isEmpty { labels["service"] = service }
+            if let service = agent.service, !service.isEmpty { labels["service"] = service }
             try detector.incidents(db).open(rule: IncidentRule.clockSkew.rawValue, subject: name, reason: reason, labels: labels, feederAgent: nil, at: now)
             if current != .down { detector.logger.notice("agent clock off", metadata: ["agent.id": "\(agentID)", "clock_skew_ms": "\(skew)"]) }
             state = .down

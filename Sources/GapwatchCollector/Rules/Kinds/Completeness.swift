@@ -174,13 +174,8 @@ extension Detector {
     /// (the current ranges are queued instead) or healed on its own. A pending retry whose range
     /// is now complete counts as verified: an earlier attempt ran.
     private func retireReshapedActions(_ db: Database, keyPrefix: String, current: Set<String>, now: Millis) throws {
-        let rows = try Row.fetchAll(
-            db.cachedStatement(
-                sql: """
-                    SELECT * FROM actions WHERE key >= ? AND key < ? AND origin = 'rule'
-                        AND state IN (\(ActionState.sqlList([.pending, .awaitingApproval])))
-                    """), arguments: [keyPrefix, keyPrefix + "\u{10FFFF}"])
-        for action in rows.map(ActionInfo.init(row:)) where !current.contains(action.key) {
+        let rows = try ActionTable(db: db).ruleActions(keyPrefix: keyPrefix, in: [ActionState.pending, .awaitingApproval])
+        for action in rows where !current.contains(action.key) {
             let progress = try rangeProgress(db, action, now: now)
             if let progress, progress.verified == progress.total {
                 try ActionQueue(db: db).finish(

@@ -23,7 +23,7 @@ struct LivenessKind: RuleKind {
         return try HeartbeatKind.judge(db, row, rule: detector.config.liveness.rule, incident: (.liveness, name), feederAgent: nil, detector, now: now) { db in
             let agentID = String(name.dropFirst("agent:".count))
             var labels = ["agent": agentID]
-            if let service = try String.fetchOne(db.cachedStatement(sql: "SELECT service FROM agents WHERE id = ?"), arguments: [agentID]) {
+            if let service = try AgentTable(db: db).service(of: agentID) {
                 labels["service"] = service
             }
             return labels

@@ -48,7 +48,7 @@ struct ProbeFailuresKind: RuleKind {
             // Stable while the failure says the same thing: a longer streak is no news.
             reason = "probe '\(probe)' on agent \(agentID) failed \(after)+ runs in a row; last: \(last)"
             var labels = ["agent": agentID, "probe": probe]
-            if let service = try String.fetchOne(db.cachedStatement(sql: "SELECT service FROM agents WHERE id = ?"), arguments: [agentID]), !service.isEmpty {
+            if let service = try AgentTable(db: db).service(of: agentID), !service.isEmpty {
                 labels["service"] = service
             }
             try detector.incidents(db).open(rule: rule, subject: name, reason: reason, labels: labels, feederAgent: agentID, at: now)

@@ -34,10 +34,10 @@ struct SchedulerTargetsKind: RuleKind {
     /// a re-point when it shows the job's target at the replacement.
     func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
         if let job = action.parameters["job"], let replacement = action.parameters["replacement"], action.key == Detector.repointKey(job) {
-            return try String.fetchOne(db, sql: "SELECT target FROM jobs WHERE name = ? AND present = 1", arguments: [job]) == replacement
+            return try JobTable(db: db).targetOfPresent(job) == replacement
         }
         if let job = action.parameters["job"], action.key == Detector.disableKey(job) || action.key == Detector.enableKey(job) {
-            guard let enabled = try Bool.fetchOne(db, sql: "SELECT enabled FROM jobs WHERE name = ?", arguments: [job]) else { return false }
+            guard let enabled = try JobTable(db: db).enabled(job) else { return false }
             return enabled == (action.key == Detector.enableKey(job))
         }
         return nil
@@ -56,11 +56,10 @@ extension Detector {
     /// on it in batches, and it resolves when the target answers again or no job points at it.
     /// A job on a failing target never has an incident of its own (see `evaluateNoSuccess`).
     func evaluateJobTargets(_ db: Database, _ config: SchedulerTargetsConfig, now: Millis) throws -> Verdict {
-        let jobs = try JobRow.fetchAll(db, presentOnly: true)
+        let jobs = try JobTable(db: db).jobs(presentOnly: true)
         for job in jobs where job.enabled && job.disabledByGapwatch {
             // Enabled again, by Gapwatch or a person: no longer Gapwatch's to re-enable.
-            try db.execute(
-                sql: "UPDATE jobs SET disabled_by_gapwatch = 0, disable_announce_incident = NULL WHERE name = ?", arguments: [job.name])
+            try JobTable(db: db).forgetGapwatchDisable(job.name)
         }
         let verdict = config.rule.evaluate(jobs.map(\.health))
         let byName = Dictionary(uniqueKeysWithValues: jobs.map { ($0.name, $0) })
@@ -79,7 +78,7 @@ extension Detector {
                 rule: Self.targetRule, subject: subject, reason: reason, labels: ["check": config.name, "service": service], feederAgent: nil,
                 at: now)
             for name in members {
-                try db.execute(sql: "UPDATE jobs SET failing_service = ? WHERE name = ?", arguments: [service, name])
+                try JobTable(db: db).markFailingService(name, service: service)
                 try foldNoSuccess(db, job: name, into: incident, service: service, now: now)
             }
             try healJobs(db, config, names.compactMap { byName[$0] }, service: service, incident: incident, jobs: jobs, now: now)
@@ -114,10 +113,7 @@ extension Detector {
         let disable = config.disable.flatMap { remediation.actions[$0] }
         for job in failing {
             // A re-point that failed for good falls back to disabling the job.
-            let repointGaveUp = try Bool.fetchOne(
-                db,
-                sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE key = ? AND incident_id = ? AND state IN (\(ActionState.sqlList([.escalated, .failed]))))",
-                arguments: [Self.repointKey(job.name), incident]) ?? false
+            let repointGaveUp = try ActionTable(db: db).exists(key: Self.repointKey(job.name), incidentID: incident, in: [ActionState.escalated, .failed])
             let parameters = ["job": job.name, "target": job.target ?? job.healthURL ?? "", "scheduler": job.scheduler ?? ""]
             if healthy, !repointGaveUp, let repoint, let replacement, job.enabled || job.disabledByGapwatch,
                 let url = job.target.flatMap(replacement.rewrite)
@@ -134,9 +130,7 @@ extension Detector {
     }
 
     private func actionInFlight(_ db: Database, key: String) throws -> Bool {
-        try Bool.fetchOne(
-            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE key = ? AND \(ActionState.inFlightCondition()))"),
-            arguments: [key]) ?? false
+        try ActionTable(db: db).exists(key: key, in: ActionState.inFlight)
     }
 
     /// Whether a dead service's replacement is healthy: the latest probe of a URL on it, no older
@@ -181,16 +175,9 @@ extension Detector {
     private func announceDisabledJobs(_ db: Database, _ jobs: [JobRow], now: Millis) throws {
         for job in jobs where !job.enabled && !job.disabledByGapwatch {
             guard
-                let action = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT id, incident_id FROM actions WHERE key = ? AND state IN (\(ActionState.sqlList([.running, .verifying, .verified])))
-                        ORDER BY created_at DESC LIMIT 1
-                        """, arguments: [Self.disableKey(job.name)])
+                let action = try ActionTable(db: db).latest(key: Self.disableKey(job.name), in: [ActionState.running, .verifying, .verified])
             else { continue }
-            try db.execute(
-                sql: "UPDATE jobs SET disabled_by_gapwatch = 1, disable_announce_incident = ? WHERE name = ?",
-                arguments: [action["incident_id"] as Int64?, job.name])
+            try JobTable(db: db).markDisabledByGapwatch(job.name, announceOn: action.incidentID)
         }
         try announcePendingDisables(db, now: now)
     }
@@ -198,24 +185,18 @@ extension Detector {
     /// Sends each incident's waiting batch of disables; `force`: these incidents' batches go now,
     /// even with disables still on their way (the incident is about to resolve).
     private func announcePendingDisables(_ db: Database, now: Millis, force: Set<Int64> = []) throws {
-        let waiting = try Row.fetchAll(
-            db, sql: "SELECT disable_announce_incident AS incident, name FROM jobs WHERE disable_announce_incident IS NOT NULL ORDER BY name")
-        for (incident, rows) in Dictionary(grouping: waiting, by: { $0["incident"] as Int64 }).sorted(by: { $0.key < $1.key }) {
-            let unsettled = try Int.fetchOne(
-                db,
-                sql: """
-                    SELECT COUNT(*) FROM actions a JOIN jobs j ON j.name = json_extract(a.parameters, '$.job')
-                    WHERE a.incident_id = ? AND a.key >= 'job:disable:' AND a.key < 'job:disable;'
-                        AND a.state IN (\(ActionState.sqlList([.pending, .running, .verifying]))) AND j.enabled = 1 AND j.present = 1
-                    """, arguments: [incident]) ?? 0
+        let jobTable = JobTable(db: db)
+        let waiting = try jobTable.disablesToAnnounce()
+        for (incident, rows) in Dictionary(grouping: waiting, by: \.incident).sorted(by: { $0.key < $1.key }) {
+            let unsettled = try jobTable.disablesUnsettled(incident: incident, in: [ActionState.pending, .running, .verifying])
             guard unsettled == 0 || force.contains(incident) else { continue }
-            let names = rows.map { $0["name"] as String }
+            let names = rows.map(\.job)
             let service = try String.fetchOne(db, sql: "SELECT subject FROM incidents WHERE id = ?", arguments: [incident]).map { String($0.dropFirst("target:".count)) }
             let listed = names.prefix(100).joined(separator: ", ") + (names.count > 100 ? " and \(names.count - 100) more" : "")
             try incidents(db).addEvent(
                 incident, event: "job_disabled", old: "open", new: "open",
                 reason: "Gapwatch disabled \(names.count) job(s) pointing at \(service ?? "a failing target"): \(listed)", at: now, notifyAt: now)
-            try db.execute(sql: "UPDATE jobs SET disable_announce_incident = NULL WHERE disable_announce_incident = ?", arguments: [incident])
+            try jobTable.markAnnounced(incident: incident)
         }
     }
 
@@ -230,9 +211,9 @@ extension Detector {
             let incident: Int64 = row["id"]
             let service = String((row["subject"] as String).dropFirst("target:".count))
             try announcePendingDisables(db, now: now, force: [incident])
-            let members = try Row.fetchAll(db, sql: "SELECT name, present FROM jobs WHERE failing_service = ?", arguments: [service])
-            let deleted = members.filter { !($0["present"] as Bool) }.count
-            let repointed = members.filter { ($0["present"] as Bool) && byName[$0["name"] as String]?.service != service }.count
+            let members = try JobTable(db: db).failingServiceMembers(service)
+            let deleted = members.filter { !$0.present }.count
+            let repointed = members.filter { $0.present && byName[$0.job]?.service != service }.count
             let stillPointing = jobs.contains { $0.service == service }
             let reason: String
             if stillPointing || members.isEmpty {
@@ -243,7 +224,7 @@ extension Detector {
             }
             try incidents(db).resolve(rule: Self.targetRule, subject: "target:\(service)", reason: reason, at: now)
             try ActionQueue(db: db).incidentResolved(incident, reason: reason, now: now)
-            try db.execute(sql: "UPDATE jobs SET failing_service = NULL WHERE failing_service = ?", arguments: [service])
+            try JobTable(db: db).clearFailingService(service)
         }
     }
 

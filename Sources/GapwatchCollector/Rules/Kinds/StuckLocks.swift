@@ -28,7 +28,7 @@ struct StuckLocksKind: RuleKind {
         let name: String = row["name"]
         guard let check = detector.remediation.stuckLocks.first(where: { $0.name == name }) else { return .unjudgeable }
         let remediation = detector.remediation
-        let locks = try Row.fetchAll(db, sql: "SELECT * FROM locks ORDER BY name").map(LockState.init(row:))
+        let locks = try JobTable(db: db).locks().map(\.lock)
             .filter { globMatch(check.pattern, $0.name) }
         var current: Set<String> = []
         var next = now + remediation.recheckMs
@@ -57,8 +57,7 @@ struct StuckLocksKind: RuleKind {
     /// A release is healed when the lock is free, or held by someone else or anew.
     func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
         guard let name = action.parameters["lock"], action.key == Detector.releaseKey(name) else { return nil }
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM locks WHERE name = ?", arguments: [name]) else { return false }
-        let lock = LockState(row: row)
+        guard let lock = try JobTable(db: db).lock(name) else { return false }
         guard let holder = lock.holder else { return true }
         return holder != action.parameters["holder"] || lock.acquiredAt.map(String.init) != action.parameters["acquired_at"]
     }

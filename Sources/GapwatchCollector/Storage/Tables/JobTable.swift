@@ -145,3 +145,96 @@ extension LockState {
         self.init(name: row["name"], holder: row["holder"], acquiredAt: row["acquired_at"], expiresAt: row["expires_at"])
     }
 }
+
+/// A row of the `locks` table as the audit shows it.
+struct LockRow {
+    var lock: LockState
+    var agentID: String
+    var seenAt: Millis
+}
+
+/// The `jobs` and `locks` tables outside ingest: what the scheduler_targets and stuck_locks rules,
+/// the guardrails and the audit read and mark. Inside the caller's transaction.
+struct JobTable {
+    let db: Database
+
+    func jobs(presentOnly: Bool) throws -> [JobRow] { try JobRow.fetchAll(db, presentOnly: presentOnly) }
+
+    /// The target of a present job; nil for an unknown or removed one.
+    func targetOfPresent(_ job: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT target FROM jobs WHERE name = ? AND present = 1", arguments: [job])
+    }
+
+    /// Whether the scheduler reports the job enabled; nil for an unknown one.
+    func enabled(_ job: String) throws -> Bool? {
+        try Bool.fetchOne(db, sql: "SELECT enabled FROM jobs WHERE name = ?", arguments: [job])
+    }
+
+    /// The agent that reports a job, and its scheduler name.
+    func reporter(ofJob job: String) throws -> (agentID: String, scheduler: String?)? {
+        try Row.fetchOne(db, sql: "SELECT agent_id, scheduler FROM jobs WHERE name = ?", arguments: [job]).map { ($0["agent_id"], $0["scheduler"]) }
+    }
+
+    /// The agent that reports a lock.
+    func reporter(ofLock lock: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT agent_id FROM locks WHERE name = ?", arguments: [lock])
+    }
+
+    /// How many present jobs agent `agentID` reports under `scheduler`.
+    func presentCount(agentID: String, scheduler: String?) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE agent_id = ? AND scheduler IS ? AND present = 1", arguments: [agentID, scheduler]) ?? 0
+    }
+
+    /// The job is enabled again: no longer Gapwatch's to re-enable or announce.
+    func forgetGapwatchDisable(_ job: String) throws {
+        try db.execute(sql: "UPDATE jobs SET disabled_by_gapwatch = 0, disable_announce_incident = NULL WHERE name = ?", arguments: [job])
+    }
+
+    /// Gapwatch disabled the job; its disable waits to be announced on `incident`.
+    func markDisabledByGapwatch(_ job: String, announceOn incident: Int64?) throws {
+        try db.execute(sql: "UPDATE jobs SET disabled_by_gapwatch = 1, disable_announce_incident = ? WHERE name = ?", arguments: [incident, job])
+    }
+
+    /// Disables waiting to be announced, by job name.
+    func disablesToAnnounce() throws -> [(incident: Int64, job: String)] {
+        try Row.fetchAll(db, sql: "SELECT disable_announce_incident AS incident, name FROM jobs WHERE disable_announce_incident IS NOT NULL ORDER BY name")
+            .map { ($0["incident"], $0["name"]) }
+    }
+
+    func markAnnounced(incident: Int64) throws {
+        try db.execute(sql: "UPDATE jobs SET disable_announce_incident = NULL WHERE disable_announce_incident = ?", arguments: [incident])
+    }
+
+    /// How many disables of `incident` in `states` are for jobs still enabled and present.
+    func disablesUnsettled<S: StateColumnValue>(incident: Int64, in states: [S]) throws -> Int {
+        try Int.fetchOne(
+            db,
+            sql: """
+                SELECT COUNT(*) FROM actions a JOIN jobs j ON j.name = json_extract(a.parameters, '$.job')
+                WHERE a.incident_id = ? AND a.key >= 'job:disable:' AND a.key < 'job:disable;'
+                    AND a.state IN (\(S.sqlList(states))) AND j.enabled = 1 AND j.present = 1
+                """, arguments: [incident]) ?? 0
+    }
+
+    func markFailingService(_ job: String, service: String) throws {
+        try db.execute(sql: "UPDATE jobs SET failing_service = ? WHERE name = ?", arguments: [service, job])
+    }
+
+    /// The jobs marked as pointing at failing `service`, and whether each is still present.
+    func failingServiceMembers(_ service: String) throws -> [(job: String, present: Bool)] {
+        try Row.fetchAll(db, sql: "SELECT name, present FROM jobs WHERE failing_service = ?", arguments: [service]).map { ($0["name"], $0["present"]) }
+    }
+
+    func clearFailingService(_ service: String) throws {
+        try db.execute(sql: "UPDATE jobs SET failing_service = NULL WHERE failing_service = ?", arguments: [service])
+    }
+
+    /// Every lock seen, by name.
+    func locks() throws -> [LockRow] {
+        try Row.fetchAll(db, sql: "SELECT * FROM locks ORDER BY name").map { LockRow(lock: LockState(row: $0), agentID: $0["agent_id"], seenAt: $0["seen_at"]) }
+    }
+
+    func lock(_ name: String) throws -> LockState? {
+        try Row.fetchOne(db, sql: "SELECT * FROM locks WHERE name = ?", arguments: [name]).map(LockState.init(row:))
+    }
+}
