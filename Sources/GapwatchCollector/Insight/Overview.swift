@@ -17,8 +17,7 @@ extension CollectorRuntime {
                 Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: sql).map { ($0[0] as String, $0[1] as Int) })
             }
             return (
-                agents, try counts("SELECT state, COUNT(*) FROM checks GROUP BY state"),
-                try counts("SELECT rule, COUNT(*) FROM incidents WHERE state = 'open' GROUP BY rule"),
+                agents, try CheckStore(db: db).countByState(), try IncidentStore.Reader(db: db).openCountByRule(),
                 try counts("SELECT state, COUNT(*) FROM actions WHERE \(ActionState.inFlightCondition()) GROUP BY state")
             )
         }

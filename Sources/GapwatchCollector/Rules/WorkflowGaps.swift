@@ -31,8 +31,7 @@ extension Detector {
                 }
                 // The windows the detector judges: closed at least `grace` ago, and closing after
                 // the expectation was created (or last resumed), as its incidents are decided.
-                let created = try Millis.fetchOne(
-                    db, sql: "SELECT created_at FROM checks WHERE name = ? AND kind = 'expectation'", arguments: [expectation.name]) ?? now
+                let created = try CheckStore(db: db).createdAt(name: expectation.name, kind: "expectation") ?? now
                 // The expectation's gap incidents: each covers the missed windows from the one that
                 // opened it until it resolved, and healed them if its rerun was verified.
                 let covering = try Row.fetchAll(
