@@ -44,6 +44,18 @@ extension IncidentStore.Reader {
         })
     }
 
+    /// The incidents of (rule, subject) open at any time since `since`, oldest first (columns
+    /// opened_at, resolved_at, has_action: whether an action for it reached `state`).
+    func withActionIn(state: String, rule: String, subject: String, openSince since: Millis, limit: Int) throws -> [Row] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT i.opened_at, i.resolved_at, EXISTS (SELECT 1 FROM actions a WHERE a.incident_id = i.id AND a.state = ?) AS has_action
+                FROM incidents i WHERE i.rule = ? AND i.subject = ? AND (i.resolved_at IS NULL OR i.resolved_at >= ?)
+                ORDER BY i.opened_at LIMIT ?
+                """, arguments: [state, rule, subject, since, limit])
+    }
+
     /// How many incidents there are (in `state` when given).
     func count(state: String?) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM incidents WHERE ?1 IS NULL OR state = ?1", arguments: [state]) ?? 0
