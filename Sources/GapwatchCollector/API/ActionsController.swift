@@ -130,9 +130,7 @@ extension Detector {
     /// Marks every completeness and stale-item check due now; returns how many.
     public func scheduleCatchUp(now: Millis) async throws -> Int {
         try await database.pool.write { db in
-            try db.execute(
-                sql: "UPDATE checks SET next_due = ? WHERE kind IN ('completeness', 'stale_items') AND state != 'paused'", arguments: [now])
-            return db.changesCount
+            try CheckStore(db: db).markDue(kinds: ["completeness", "stale_items"], now: now)
         }
     }
 }

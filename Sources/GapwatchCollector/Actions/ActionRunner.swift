@@ -243,9 +243,8 @@ public final class ActionRunner: Sendable {
             let why = retry ? "\(detail); gave up after \(attempts) attempt(s)" : detail
             guard try queue.escalate(action.id, why: why, now: now) else { return }
             if let incident = action.incidentID {
-                try db.execute(sql: "UPDATE incidents SET escalated = 1 WHERE id = ?", arguments: [incident])
-                try IncidentWriter(db: db, notifyWaitMs: 0, hasChannels: hasChannels).addEvent(
-                    incident, event: "escalated", old: "open", new: "open", reason: "needs a person: \(action.name) \(why)", at: now, notifyAt: now)
+                try IncidentStore(db: db, notifyWaitMs: 0, hasChannels: hasChannels).escalate(
+                    incident, reason: "needs a person: \(action.name) \(why)", at: now)
             }
         }
         logger.warning("action failed", metadata: ["action": "\(action.id)", "detail": "\(detail)"])

@@ -114,7 +114,7 @@ extension Dashboard {
     /// How many incidents there are (in `state` when given).
     func incidentCount(state: String?) throws -> Int {
         try runtime.database.pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM incidents WHERE ?1 IS NULL OR state = ?1", arguments: [state]) ?? 0
+            try IncidentStore.Reader(db: db).count(state: state)
         }
     }
 }

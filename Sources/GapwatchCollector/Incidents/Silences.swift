@@ -51,12 +51,9 @@ extension AppDatabase {
         if endsAt - startsAt > Self.maxSilenceMs { throw fail("a silence may last at most 366 days", "ends_at") }
         let labelsJSON = String(decoding: ReportCodec.encode(labels), as: UTF8.self)
         let id = try pool.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO silences (rule, subject, labels, starts_at, ends_at, comment, created_by, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [request.rule, request.subject, labelsJSON, startsAt, endsAt, comment, createdBy, now])
-            return db.lastInsertedRowID
+            try SilenceStore(db: db).insert(
+                rule: request.rule, subject: request.subject, labelsJSON: labelsJSON, startsAt: startsAt, endsAt: endsAt, comment: comment,
+                createdBy: createdBy, now: now)
         }
         return SilenceInfo(
             id: id, rule: request.rule, subject: request.subject, labels: labels, startsAt: startsAt, endsAt: endsAt, comment: comment,
@@ -65,8 +62,7 @@ extension AppDatabase {
 
     public func silences(includeEnded: Bool, now: Millis) throws -> [SilenceInfo] {
         try pool.read { db in
-            let condition = includeEnded ? "" : "WHERE deleted_at IS NULL AND ends_at > \(now)"
-            return try Row.fetchAll(db, sql: "SELECT * FROM silences \(condition) ORDER BY id").map { row in
+            try SilenceStore(db: db).list(includeEnded: includeEnded, now: now).map { row in
                 let silence = Silence(row: row)
                 let deleted = (row["deleted_at"] as Millis?) != nil
                 let status = deleted ? "deleted" : silence.endsAt <= now ? "expired" : silence.startsAt > now ? "pending" : "active"
@@ -79,10 +75,6 @@ extension AppDatabase {
 
     /// Ends a silence now (kept for the record). False when no such live silence exists.
     public func deleteSilence(id: Int64, now: Millis) throws -> Bool {
-        try pool.write { db in
-            try db.execute(
-                sql: "UPDATE silences SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL AND ends_at > ?", arguments: [now, id, now])
-            return db.changesCount == 1
-        }
+        try pool.write { db in try SilenceStore(db: db).end(id: id, now: now) }
     }
 }

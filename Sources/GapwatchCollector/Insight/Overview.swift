@@ -11,8 +11,7 @@ extension CollectorRuntime {
                 Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: sql).map { ($0[0] as String, $0[1] as Int) })
             }
             return (
-                agents, try counts("SELECT state, COUNT(*) FROM checks GROUP BY state"),
-                try counts("SELECT rule, COUNT(*) FROM incidents WHERE state = 'open' GROUP BY rule"),
+                agents, try CheckStore(db: db).countByState(), try IncidentStore.Reader(db: db).openCountByRule(),
                 try ActionTable(db: db).countByState(in: ActionState.inFlight)
             )
         }

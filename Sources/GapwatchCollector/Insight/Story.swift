@@ -26,13 +26,7 @@ extension CollectorRuntime {
         // The name without its type prefix: what labels, keys and parameters mention.
         let bare = subject.firstIndex(of: ":").map { String(subject[subject.index(after: $0)...]) } ?? subject
         let (incidents, actions) = try database.pool.read { db -> ([Int64], [String]) in
-            let incidents = try Int64.fetchAll(
-                db,
-                sql: """
-                    SELECT id FROM incidents WHERE (subject = ?1 OR EXISTS (SELECT 1 FROM json_each(labels) WHERE value = ?2))
-                      AND opened_at < ?4 AND (resolved_at IS NULL OR resolved_at >= ?3)
-                    ORDER BY id LIMIT 100
-                    """, arguments: [subject, bare, from, to])
+            let incidents = try IncidentStore.Reader(db: db).mentioning(subject: subject, bareName: bare, from: from, to: to, limit: 100)
             let actions = try ActionTable(db: db).touching(incidents: incidents, key: subject, bare: bare, from: from, to: to)
             return (incidents, actions)
         }

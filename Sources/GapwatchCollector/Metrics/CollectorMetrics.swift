@@ -156,10 +156,7 @@ public final class CollectorMetrics: Sendable {
     /// Updates the scrape-time gauges from `database` and returns the exposition text.
     func scrape(database: AppDatabase) async throws -> [UInt8] {
         let (openByRule, actionsByState) = try await database.pool.read { db in
-            var open: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT rule, COUNT(*) AS n FROM incidents WHERE state = 'open' GROUP BY rule") {
-                open[row["rule"]] = row["n"]
-            }
+            let open = try IncidentStore.Reader(db: db).openCountByRule()
             let actions = try ActionTable(db: db).countByState(in: nil as [ActionState]?)
             return (open, actions)
         }

@@ -41,15 +41,7 @@ public final class Notifier: Sendable {
     @discardableResult
     public func runPass(now: Millis) async throws -> Int {
         if let reminder = config.reminderMs { try queueReminders(now: now, every: reminder) }
-        let due = try await database.pool.read { db in
-            try Int64.fetchAll(
-                db,
-                sql: """
-                    SELECT id FROM incident_events
-                    WHERE notify = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
-                    ORDER BY id LIMIT 50
-                    """, arguments: [now, now])
-        }
+        let due = try await database.pool.read { db in try incidents(db).dueEvents(now: now, limit: 50) }
         var handled = 0
         for eventID in due where try claimEvent(eventID, now: now) {
             try await handle(eventID, now: now)
@@ -64,15 +56,11 @@ public final class Notifier: Sendable {
     /// Longest a claimed event can take: every channel timing out, plus slack.
     private var leaseMs: Millis { config.channels.reduce(30_000) { $0 + $1.timeoutMs } }
 
+    /// The incident log and its outbox. Events the notifier adds (reminders) are due at once.
+    private func incidents(_ db: Database) -> IncidentStore { IncidentStore(db: db, notifyWaitMs: 0, hasChannels: !config.channels.isEmpty) }
+
     fileprivate func claimEvent(_ id: Int64, now: Millis) throws -> Bool {
-        try database.pool.write { db in
-            try db.execute(
-                sql: """
-                    UPDATE incident_events SET claim = ?, claimed_until = ?
-                    WHERE id = ? AND notify = 'pending' AND (claimed_until IS NULL OR claimed_until < ?)
-                    """, arguments: [claim, now + leaseMs, id, now])
-            return db.changesCount == 1
-        }
+        try database.pool.write { db in try incidents(db).claimEvent(id, claim: claim, until: now + leaseMs, now: now) }
     }
 
     fileprivate struct Pending {
@@ -96,19 +84,10 @@ public final class Notifier: Sendable {
 
     fileprivate func load(_ eventID: Int64, now: Millis) throws -> Pending? {
         try database.pool.read { db in
-            guard let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT e.incident_id, e.event, e.reason, e.at, e.attempts, i.rule, i.subject, i.state, i.opened_at, i.labels,
-                        i.feeder_agent_id, i.notified
-                    FROM incident_events e JOIN incidents i ON i.id = e.incident_id WHERE e.id = ?
-                    """, arguments: [eventID])
-            else { return nil }
+            guard let row = try incidents(db).eventWithIncident(eventID) else { return nil }
             let feederAgent: String? = row["feeder_agent_id"]
             var feeder = FeederState.unknown
-            if let agent = feederAgent, let check = try Row.fetchOne(
-                db, sql: "SELECT state, last_ping_at FROM checks WHERE name = ? AND kind = 'liveness'", arguments: ["agent:\(agent)"])
-            {
+            if let agent = feederAgent, let check = try CheckStore(db: db).liveness(name: "agent:\(agent)") {
                 let lastPing: Millis? = check["last_ping_at"]
                 if check["state"] as String == CheckState.down.rawValue {
                     feeder = .down
@@ -119,12 +98,9 @@ public final class Notifier: Sendable {
                     feeder = .up
                 }
             }
-            let silences = try Row.fetchAll(
-                db, sql: "SELECT * FROM silences WHERE deleted_at IS NULL AND starts_at <= ? AND ends_at > ?", arguments: [now, now]
-            ).map(Silence.init(row:))
+            let silences = try SilenceStore(db: db).active(now: now)
             // Channels finished with this event: delivered, or failed for good.
-            let done = Set(try String.fetchAll(
-                db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state IN ('sent', 'failed')", arguments: [eventID]))
+            let done = try DeliveryStore(db: db).doneChannels(eventID: eventID)
             let labelsJSON: String = row["labels"]
             return Pending(
                 eventID: eventID, incidentID: row["incident_id"], event: row["event"], reason: row["reason"], at: row["at"],
@@ -199,14 +175,7 @@ public final class Notifier: Sendable {
         if !failedFinal.isEmpty {
             // Given up: a retryable failure on the last allowed attempt is final too.
             let failedFinal = failedFinal
-            try await database.pool.write { db in
-                try db.execute(
-                    sql: """
-                        UPDATE deliveries SET state = 'failed'
-                        WHERE event_id IN (\(eventIDs.map { _ in "?" }.joined(separator: ","))) AND channel IN (\(failedFinal.map { _ in "?" }.joined(separator: ",")))
-                        """,
-                    arguments: StatementArguments(eventIDs.map { $0 as any DatabaseValueConvertible } + failedFinal.map { $0 as any DatabaseValueConvertible }))
-            }
+            try await database.pool.write { db in try DeliveryStore(db: db).markFailed(eventIDs: eventIDs, channels: failedFinal) }
             for channel in failedFinal { metrics?.notificationGaveUp(channel: channel) }
         }
         // One backoff for the whole group, so its events stay together for the retry.
@@ -214,10 +183,8 @@ public final class Notifier: Sendable {
             attempt: lead.attempts + 1, initialMs: config.retryInitialMs, maxMs: config.retryMaxMs, random: { Double.random(in: $0) })
         for p in events {
             let (sentCount, failedChannels) = try await database.pool.read { db in
-                (
-                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries WHERE event_id = ? AND state = 'sent'", arguments: [p.eventID]) ?? 0,
-                    try String.fetchAll(db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state = 'failed' ORDER BY channel", arguments: [p.eventID])
-                )
+                let deliveries = DeliveryStore(db: db)
+                return (try deliveries.sentCount(eventID: p.eventID), try deliveries.failedChannels(eventID: p.eventID))
             }
             let anyDelivered = sentCount > 0
             if retrying.isEmpty {
@@ -242,13 +209,7 @@ public final class Notifier: Sendable {
             case .failed(let d, let retryable, _): (retryable ? "retrying" : "failed", d, false)
             }
         try database.pool.write { db in
-            let upsert = try db.cachedStatement(
-                sql: """
-                    INSERT INTO deliveries (event_id, channel, state, attempts, last_attempt_at, detail) VALUES (?, ?, ?, 1, ?, ?)
-                    ON CONFLICT (event_id, channel) DO UPDATE SET state = excluded.state, attempts = attempts + 1,
-                        last_attempt_at = excluded.last_attempt_at, detail = excluded.detail
-                    """)
-            for eventID in eventIDs { try upsert.execute(arguments: [eventID, channel, state, at, detail]) }
+            try DeliveryStore(db: db).recordAttempt(eventIDs: eventIDs, channel: channel, state: state, detail: detail, at: at)
             let what =
                 message.incidents.map { "incidents \($0.prefix(20).map { String($0.incidentID) }.joined(separator: ", "))\($0.count > 20 ? " and \($0.count - 20) more" : "") \(message.event) (\(message.rule), one message)" }
                 ?? "incident \(message.incidentID) \(message.event) (\(message.rule) \(message.subject))"
@@ -266,44 +227,23 @@ public final class Notifier: Sendable {
 
     private func finish(_ eventID: Int64, notify: String, detail: String, attempts: Int? = nil, markNotified: Int64? = nil, now: Millis = 0) throws {
         try database.pool.write { db in
-            try db.execute(
-                sql: """
-                    UPDATE incident_events SET notify = ?, notify_detail = ?, attempts = COALESCE(?, attempts),
-                        next_attempt_at = NULL, claimed_until = NULL, claim = NULL
-                    WHERE id = ? AND claim = ?
-                    """, arguments: [notify, detail, attempts, eventID, claim])
-            if let incident = markNotified {
-                try db.execute(sql: "UPDATE incidents SET notified = 1, last_notified_at = ? WHERE id = ?", arguments: [now, incident])
-            }
+            let store = incidents(db)
+            try store.finishEvent(eventID, claim: claim, notify: notify, detail: detail, attempts: attempts)
+            if let incident = markNotified { try store.markNotified(incident, at: now) }
         }
     }
 
     fileprivate func release(_ eventID: Int64, nextAttemptAt: Millis, attempts: Int, detail: String, markNotified: Int64? = nil, now: Millis = 0) throws {
         try database.pool.write { db in
-            try db.execute(
-                sql: """
-                    UPDATE incident_events SET next_attempt_at = ?, attempts = ?, notify_detail = ?, claimed_until = NULL, claim = NULL
-                    WHERE id = ? AND claim = ?
-                    """, arguments: [nextAttemptAt, attempts, detail, eventID, claim])
-            if let incident = markNotified {
-                try db.execute(sql: "UPDATE incidents SET notified = 1, last_notified_at = ? WHERE id = ?", arguments: [now, incident])
-            }
+            let store = incidents(db)
+            try store.releaseEvent(eventID, claim: claim, nextAttemptAt: nextAttemptAt, attempts: attempts, detail: detail)
+            if let incident = markNotified { try store.markNotified(incident, at: now) }
         }
     }
 
     /// While an incident stays open, its notification repeats every `every`.
     private func queueReminders(now: Millis, every: Millis) throws {
-        try database.pool.write { db in
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT id, reason FROM incidents WHERE state = 'open' AND notified = 1 AND last_notified_at <= ?",
-                arguments: [now - every])
-            let writer = IncidentWriter(db: db, notifyWaitMs: 0, hasChannels: !config.channels.isEmpty)
-            for row in rows {
-                let id: Int64 = row["id"]
-                try writer.addEvent(id, event: "reminder", old: "open", new: "open", reason: row["reason"], at: now, notifyAt: now)
-                try db.execute(sql: "UPDATE incidents SET last_notified_at = ? WHERE id = ?", arguments: [now, id])
-            }
-        }
+        try database.pool.write { db in try incidents(db).queueReminders(notifiedBy: now - every, now: now) }
     }
 }
 
@@ -322,14 +262,7 @@ extension Notifier {
         let dueAt = ClampedTime.add(lead.at, config.waitMs)
         let fellDueBy = ClampedTime.subtract(now, config.waitMs)
         if lead.attempts == 0 {
-            let latest = try await database.pool.read { db in
-                try Millis.fetchOne(
-                    db,
-                    sql: """
-                        SELECT MAX(e.at) FROM incident_events e JOIN incidents i ON i.id = e.incident_id
-                        WHERE e.notify = 'pending' AND e.event = ? AND i.rule = ? AND e.attempts = 0 AND e.at <= ?
-                        """, arguments: [lead.event, lead.rule, fellDueBy])
-            }
+            let latest = try await database.pool.read { db in try incidents(db).latestPendingAt(event: lead.event, rule: lead.rule, atOrBefore: fellDueBy) }
             let quietAt = ClampedTime.add(ClampedTime.add(max(lead.at, latest ?? lead.at), config.waitMs), config.groupWindowMs)
             let sendAt = min(quietAt, ClampedTime.add(dueAt, max(config.groupMaxWaitMs, config.groupWindowMs)))
             if now < sendAt {
@@ -341,14 +274,9 @@ extension Notifier {
         }
         var members = [lead]
         let candidates = try await database.pool.read { db in
-            try Int64.fetchAll(
-                db,
-                sql: """
-                    SELECT e.id FROM incident_events e JOIN incidents i ON i.id = e.incident_id
-                    WHERE e.notify = 'pending' AND e.event = ? AND i.rule = ? AND e.attempts = ? AND e.at <= ? AND e.id != ?
-                        AND (e.claimed_until IS NULL OR e.claimed_until < ?)
-                    ORDER BY e.id LIMIT ?
-                    """, arguments: [lead.event, lead.rule, lead.attempts, fellDueBy, lead.eventID, now, Self.maxGroup - 1])
+            try incidents(db).groupCandidates(
+                event: lead.event, rule: lead.rule, attempts: lead.attempts, atOrBefore: fellDueBy, excluding: lead.eventID, now: now,
+                limit: Self.maxGroup - 1)
         }
         for eventID in candidates where try claimEvent(eventID, now: now) {
             guard let member = try load(eventID, now: now) else { continue }
@@ -366,16 +294,6 @@ extension Notifier {
             message.reason = "\(members.count) \(lead.rule) incidents \(lead.event): \(listed)\(members.count > 50 ? " and \(members.count - 50) more" : "")"
         }
         try await send(message, for: members, now: now)
-    }
-}
-
-extension Silence {
-    init(row: Row) {
-        let labelsJSON: String = row["labels"]
-        self.init(
-            id: row["id"], rule: row["rule"], subject: row["subject"],
-            labels: (try? ReportCodec.decode([String: String].self, from: Array(labelsJSON.utf8))) ?? [:],
-            startsAt: row["starts_at"], endsAt: row["ends_at"], comment: row["comment"])
     }
 }
 

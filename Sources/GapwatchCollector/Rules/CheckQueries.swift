@@ -12,7 +12,7 @@ public enum CheckChange: Sendable, Equatable {
 extension Detector {
     public func checks(now: Millis) throws -> [CheckInfo] {
         try database.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM checks ORDER BY kind, name").map { row in
+            try CheckStore(db: db).all().map { row in
                 let name: String = row["name"]
                 let kind: String = row["kind"]
                 let (expects, grace) = describeExpectation(kind: kind, name: name)
@@ -34,13 +34,10 @@ extension Detector {
     /// Pauses a check: no evaluation, and its open incident is resolved as paused.
     public func pause(name: String, now: Millis) throws -> CheckChange {
             try database.pool.write { db in
-                guard let row = try Row.fetchOne(db, sql: "SELECT id, kind, state FROM checks WHERE name = ?", arguments: [name]) else {
-                    return .notFound
-                }
+                let checks = CheckStore(db: db)
+                guard let row = try checks.find(name: name) else { return .notFound }
                 if row["state"] as String == "paused" { return .unchanged }
-                try db.execute(
-                    sql: "UPDATE checks SET state = 'paused', reason = 'paused', next_due = NULL, changed_at = ? WHERE id = ?",
-                    arguments: [now, row["id"] as Int64])
+                try checks.pause(id: row["id"], now: now)
                 try RuleRegistry.kind(of: row["kind"])?.resolveIncidents(db, check: name, reason: "the check was paused", self, now: now)
                 return .changed
             }
@@ -50,16 +47,10 @@ extension Detector {
     /// windows closing from now on).
     public func resume(name: String, now: Millis) throws -> CheckChange {
             try database.pool.write { db in
-                guard let row = try Row.fetchOne(db, sql: "SELECT id, state FROM checks WHERE name = ?", arguments: [name]) else {
-                    return .notFound
-                }
+                let checks = CheckStore(db: db)
+                guard let row = try checks.find(name: name) else { return .notFound }
                 if row["state"] as String != "paused" { return .unchanged }
-                try db.execute(
-                    sql: """
-                        UPDATE checks SET state = 'new', reason = 'resumed', created_at = ?, changed_at = ?, last_ping_at = NULL,
-                            last_fail_at = NULL, last_fail_reason = NULL, next_due = ?, judged_through = CASE WHEN kind = 'expectation' THEN ? END
-                        WHERE id = ?
-                        """, arguments: [now, now, now, now, row["id"] as Int64])
+                try checks.resume(id: row["id"], now: now)
                 return .changed
             }
     }

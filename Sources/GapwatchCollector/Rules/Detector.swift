@@ -33,7 +33,7 @@ public final class Detector: Sendable {
 
     var incidentWriterWait: Millis { config.notify.waitMs }
 
-    func incidents(_ db: Database) -> IncidentWriter {
-        IncidentWriter(db: db, notifyWaitMs: config.notify.waitMs, hasChannels: !config.notify.channels.isEmpty)
+    func incidents(_ db: Database) -> IncidentStore {
+        IncidentStore(db: db, notifyWaitMs: config.notify.waitMs, hasChannels: !config.notify.channels.isEmpty)
     }
 }

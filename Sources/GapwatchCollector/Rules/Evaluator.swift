@@ -9,7 +9,7 @@ struct Evaluator {
     let detector: Detector
 
     func pass(_ db: Database, now: Millis, limit: Int) throws -> Detector.PassResult {
-        let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM checks WHERE next_due <= ? ORDER BY next_due LIMIT ?"), arguments: [now, limit])
+        let rows = try CheckStore(db: db).due(now: now, limit: limit)
         var result = Detector.PassResult()
         for row in rows {
             result.evaluated += 1
@@ -29,21 +29,17 @@ struct Evaluator {
     }
 
     private func apply(_ verdict: Verdict, to id: Int64, _ db: Database, now: Millis) throws {
+        let checks = CheckStore(db: db)
         switch verdict {
         case .judged(let j):
-            try db.cachedStatement(
-                sql: """
-                    UPDATE checks SET changed_at = CASE WHEN state != ?1 THEN ?2 ELSE changed_at END, state = ?1, reason = ?3, next_due = ?4,
-                        detail = COALESCE(?5, detail), judged_through = COALESCE(?6, judged_through)
-                    WHERE id = ?7
-                    """
-            ).execute(arguments: [j.state.rawValue, now, j.reason, j.nextDue, j.detail, j.judgedThrough, id])
+            try checks.applyJudgement(
+                id: id, state: j.state.rawValue, reason: j.reason, nextDue: j.nextDue, detail: j.detail, judgedThrough: j.judgedThrough, now: now)
         case .unjudgeable:
-            try db.cachedStatement(sql: "UPDATE checks SET next_due = NULL WHERE id = ?").execute(arguments: [id])
+            try checks.clearDue(id: id)
         case .unchanged:
             break
         case .forgotten:
-            try db.cachedStatement(sql: "DELETE FROM checks WHERE id = ?").execute(arguments: [id])
+            try checks.delete(id: id)
         }
     }
 }
@@ -67,17 +63,14 @@ extension Detector {
 
     /// The earliest next_due, for the loop's sleep.
     func earliestDue() throws -> Millis? {
-        try database.pool.read { db in try Millis.fetchOne(db, sql: "SELECT MIN(next_due) FROM checks WHERE next_due IS NOT NULL") }
+        try database.pool.read { db in try CheckStore(db: db).earliestDue() }
     }
 
     /// Resolves this check's open incidents whose subject is no longer among the current gaps,
     /// and settles the actions that served them.
     func resolveGone(_ db: Database, rule: IncidentRule, prefix: String, current: Set<String>, reason: String, now: Millis, check: String? = nil) throws {
         // `check`: only the incidents that check opened (several may share a subject prefix).
-        let owner = check == nil ? "" : " AND json_extract(labels, '$.check') = ?"
-        let open = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = 'open' AND subject >= ? AND subject < ?" + owner),
-            arguments: StatementArguments([rule.rawValue, prefix, prefix + "\u{10FFFF}"] + (check.map { [$0] } ?? [])))
+        let open = try incidents(db).read.listOpen(rule: rule.rawValue, subjectPrefix: prefix, check: check)
         for row in open where !current.contains(row["subject"] as String) {
             let subject: String = row["subject"]
             try incidents(db).resolve(rule: rule.rawValue, subject: subject, reason: reason, at: now)

@@ -37,8 +37,8 @@ extension Detector {
         try database.pool.write { db in
             for kind in RuleRegistry.kinds { try kind.syncAutomaticChecks(db, self, now: now) }
             let configured = RuleRegistry.kinds.filter { $0.checksFromConfig }
-            let kindNames = configured.map { "'\($0.checkKind)'" }.joined(separator: ", ")
-            let existing = try Row.fetchAll(db, sql: "SELECT id, name, kind FROM checks WHERE kind IN (\(kindNames))")
+            let checks = CheckStore(db: db)
+            let existing = try checks.existing(kinds: configured.map(\.checkKind))
             let configuredKinds: [String: any RuleKind] = Dictionary(
                 uniqueKeysWithValues: configured.flatMap { kind in kind.configuredChecks(self).map { ($0, kind) } })
             var ids: [String: Int64] = [:]
@@ -50,18 +50,14 @@ extension Detector {
                     continue
                 }
                 try RuleRegistry.kind(of: kind)?.resolveIncidents(db, check: name, reason: "the check was removed from the config", self, now: now)
-                try db.cachedStatement(sql: "DELETE FROM checks WHERE id = ?").execute(arguments: [row["id"] as Int64])
+                try checks.delete(id: row["id"])
             }
             for (name, kind) in configuredKinds {
                 if let id = ids[name] {
                     // A changed definition takes effect now; paused checks stay paused.
-                    try db.cachedStatement(sql: "UPDATE checks SET next_due = ? WHERE id = ? AND state != 'paused'").execute(arguments: [now, id])
+                    try checks.markDue(id: id, now: now)
                 } else {
-                    try db.cachedStatement(sql: """
-                            INSERT INTO checks (name, kind, state, created_at, changed_at, reason, next_due, judged_through)
-                            VALUES (?, ?, 'new', ?, ?, 'created from the config', ?, ?)
-                            """).execute(arguments: [name, kind.checkKind, now, now, now, kind.judgesFromCreation ? now : nil])
-                    ids[name] = db.lastInsertedRowID
+                    ids[name] = try checks.create(name: name, kind: kind.checkKind, judgedThrough: kind.judgesFromCreation ? now : nil, now: now)
                 }
             }
             var routing = CheckRouting()

@@ -31,22 +31,16 @@ extension Detector {
                 }
                 // The windows the detector judges: closed at least `grace` ago, and closing after
                 // the expectation was created (or last resumed), as its incidents are decided.
-                let created = try Millis.fetchOne(
-                    db, sql: "SELECT created_at FROM checks WHERE name = ? AND kind = 'expectation'", arguments: [expectation.name]) ?? now
+                let created = try CheckStore(db: db).createdAt(name: expectation.name, kind: "expectation") ?? now
                 // The expectation's gap incidents: each covers the missed windows from the one that
                 // opened it until it resolved, and healed them if its rerun was verified.
-                let covering = try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT i.opened_at, i.resolved_at,
-                            EXISTS (SELECT 1 FROM actions a WHERE a.incident_id = i.id AND a.state = '\(ActionState.verified.rawValue)') AS rerun_verified
-                        FROM incidents i WHERE i.rule = ? AND i.subject = ? AND (i.resolved_at IS NULL OR i.resolved_at >= ?)
-                        ORDER BY i.opened_at LIMIT 50000
-                        """, arguments: [IncidentRule.workflowGap.rawValue, "expectation:\(expectation.name)", since]
+                let covering = try IncidentStore.Reader(db: db).withActionIn(
+                    state: ActionState.verified.rawValue, rule: IncidentRule.workflowGap.rawValue, subject: "expectation:\(expectation.name)",
+                    openSince: since, limit: 50_000
                 ).map { row -> (firstStart: Millis, resolvedAt: Millis?, rerunVerified: Bool) in
                     let opened: Millis = row["opened_at"]
                     let first = rule.windows.opens.previous(atOrBefore: opened - rule.graceMs - rule.windows.durationMs) ?? opened
-                    return (first, row["resolved_at"], row["rerun_verified"])
+                    return (first, row["resolved_at"], row["has_action"])
                 }
                 func healed(_ window: RunWindow) -> Bool {
                     guard let incident = covering.last(where: { $0.firstStart <= window.start }), let resolved = incident.resolvedAt else { return false }

@@ -401,7 +401,7 @@ private struct BatchWriter {
         if clock.clockOff {
             checkID = try automaticCheck(name, kind: "clock_skew", reason: "the agent's clock is off", now: now)
         } else {
-            checkID = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM checks WHERE name = ?"), arguments: [name])
+            checkID = try CheckStore(db: db).id(named: name)
         }
         try markDue(checkID.map { [$0] }, now: now)
     }
@@ -589,9 +589,8 @@ private struct BatchWriter {
     }
 
     private func markDue(_ checkIDs: [Int64]?, now: Millis) throws {
-        for checkID in checkIDs ?? [] {
-            try db.cachedStatement(sql: "UPDATE checks SET next_due = ? WHERE id = ? AND state != 'paused'").execute(arguments: [now, checkID])
-        }
+        let checks = CheckStore(db: db)
+        for checkID in checkIDs ?? [] { try checks.markDue(id: checkID, now: now) }
     }
 
     /// Any observation proves the agent was alive when it observed it (judged by observed time,
@@ -600,26 +599,14 @@ private struct BatchWriter {
         let name = "agent:\(agentID)"
         guard let checkID = try automaticCheck(name, kind: "liveness", reason: "first report from the agent", now: now) else { return }
         // An up check needs no evaluation now: its deadline pass will see the newer ping.
-        try db.cachedStatement(
-            sql: """
-                UPDATE checks SET last_ping_at = MAX(COALESCE(last_ping_at, ?1), ?1), feeder_agent_id = ?2,
-                    next_due = CASE WHEN state IN ('new', 'down') THEN ?3 ELSE next_due END
-                WHERE id = ?4
-                """
-        ).execute(arguments: [observedAt, agentID, now, checkID])
+        try CheckStore(db: db).recordLiveness(id: checkID, observedAt: observedAt, feederAgent: agentID, now: now)
     }
 
     /// The id of a check the collector makes itself (an agent's liveness, a probe's runs), made
     /// on first sight; remembered, so the hot path looks it up once.
     private mutating func automaticCheck(_ name: String, kind: String, reason: String, now: Millis) throws -> Int64? {
         if let id = cache.automaticCheckIDs[name] { return id }
-        try db.cachedStatement(
-            sql: """
-                INSERT OR IGNORE INTO checks (name, kind, state, created_at, changed_at, reason, next_due)
-                VALUES (?, ?, 'new', ?, ?, ?, ?)
-                """
-        ).execute(arguments: [name, kind, now, now, reason, now])
-        guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM checks WHERE name = ?"), arguments: [name]) else { return nil }
+        guard let id = try CheckStore(db: db).createAutomatic(name: name, kind: kind, reason: reason, now: now) else { return nil }
         cache.automaticCheckIDs[name] = id
         return id
     }
@@ -633,26 +620,15 @@ private struct BatchWriter {
         guard failed || ping.status == .ok else { return }
         for _ in 0..<2 {
             guard let checkID = try automaticCheck(name, kind: "probe", reason: "first run of the probe", now: now) else { return }
+            let checks = CheckStore(db: db)
+            let exists: Bool
             if failed {
                 let reason = ping.message.flatMap { $0.isEmpty ? nil : $0 } ?? ping.exitCode.map { "exit code \($0)" } ?? "failed"
-                try db.cachedStatement(
-                    sql: """
-                        UPDATE checks SET fail_streak = fail_streak + 1, last_fail_reason = ?1,
-                            last_fail_at = MAX(COALESCE(last_fail_at, ?2), ?2), feeder_agent_id = ?3,
-                            next_due = CASE WHEN state != 'paused' THEN ?4 ELSE next_due END
-                        WHERE id = ?5
-                        """
-                ).execute(arguments: [reason, observedAt, agentID, now, checkID])
+                exists = try checks.recordProbeFailure(id: checkID, reason: reason, observedAt: observedAt, feederAgent: agentID, now: now)
             } else {
-                try db.cachedStatement(
-                    sql: """
-                        UPDATE checks SET fail_streak = 0, last_ping_at = MAX(COALESCE(last_ping_at, ?1), ?1), feeder_agent_id = ?2,
-                            next_due = CASE WHEN state IN ('new', 'down') THEN ?3 ELSE next_due END
-                        WHERE id = ?4
-                        """
-                ).execute(arguments: [observedAt, agentID, now, checkID])
+                exists = try checks.recordProbeSuccess(id: checkID, observedAt: observedAt, feederAgent: agentID, now: now)
             }
-            if db.changesCount > 0 { return }
+            if exists { return }
             // Forgotten (silent for forget_after) since its id was cached: make it again.
             cache.automaticCheckIDs[name] = nil
         }
@@ -662,33 +638,15 @@ private struct BatchWriter {
     /// start marks a run's beginning, fail or a non-zero exit code is down at the next pass.
     private func recordPing(_ ping: Heartbeat, observedAt: Millis, checkID: Int64, agentID: String, now: Millis) throws {
         let failed = ping.status == .fail || (ping.status == .ok && (ping.exitCode ?? 0) != 0)
-        let feeder = "feeder_agent_id = CASE WHEN feeder_agent_id IS NULL OR feeder_agent_id = ?2 THEN ?2 ELSE '*' END"
+        let checks = CheckStore(db: db)
         if failed {
             var reason = ping.exitCode.map { "exit code \($0)" } ?? "fail ping"
             if let message = ping.message, !message.isEmpty { reason += ": \(message)" }
-            try db.cachedStatement(
-                sql: """
-                    UPDATE checks SET last_fail_reason = CASE WHEN ?1 >= COALESCE(last_fail_at, ?1) THEN ?4 ELSE last_fail_reason END,
-                        last_fail_at = MAX(COALESCE(last_fail_at, ?1), ?1), \(feeder),
-                        next_due = CASE WHEN state = 'paused' THEN next_due ELSE ?3 END
-                    WHERE id = ?5
-                    """
-            ).execute(arguments: [observedAt, agentID, now, reason, checkID])
+            try checks.recordFailPing(id: checkID, reason: reason, observedAt: observedAt, feederAgent: agentID, now: now)
         } else if ping.status == .start {
-            try db.cachedStatement(
-                sql: "UPDATE checks SET last_start_at = MAX(COALESCE(last_start_at, ?1), ?1), \(feeder) WHERE id = ?3"
-            ).execute(arguments: [observedAt, agentID, checkID])
+            try checks.recordStartPing(id: checkID, observedAt: observedAt, feederAgent: agentID)
         } else {
-            try db.cachedStatement(
-                sql: """
-                    UPDATE checks SET
-                        last_duration_ms = CASE WHEN ?1 > COALESCE(last_ping_at, ?1 - 1)
-                            THEN COALESCE(?4, CASE WHEN last_start_at <= ?1 THEN ?1 - last_start_at END) ELSE last_duration_ms END,
-                        last_ping_at = MAX(COALESCE(last_ping_at, ?1), ?1), \(feeder),
-                        next_due = CASE WHEN state IN ('new', 'down') THEN ?3 ELSE next_due END
-                    WHERE id = ?5
-                    """
-            ).execute(arguments: [observedAt, agentID, now, ping.durationMs, checkID])
+            try checks.recordPing(id: checkID, observedAt: observedAt, durationMs: ping.durationMs, feederAgent: agentID, now: now)
         }
     }
 

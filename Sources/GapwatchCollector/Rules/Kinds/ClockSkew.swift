@@ -14,13 +14,13 @@ struct ClockSkewKind: RuleKind {
     func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws {
         if detector.config.clockSkew.incidents {
             // The tolerance may have changed: judge every clock again.
-            try db.execute(sql: "UPDATE checks SET next_due = ? WHERE kind = 'clock_skew' AND state != 'paused'", arguments: [now])
+            try CheckStore(db: db).markDue(kinds: [checkKind], now: now)
             return
         }
-        for name in try String.fetchAll(db, sql: "SELECT name FROM checks WHERE kind = 'clock_skew'") {
+        for name in try CheckStore(db: db).names(kind: checkKind) {
             try detector.incidents(db).resolve(rule: IncidentRule.clockSkew.rawValue, subject: name, reason: "clock checks were turned off in the config", at: now)
         }
-        try db.execute(sql: "DELETE FROM checks WHERE kind = 'clock_skew'")
+        try CheckStore(db: db).deleteAll(kind: checkKind)
     }
 
     func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {

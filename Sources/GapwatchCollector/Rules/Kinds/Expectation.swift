@@ -64,7 +64,7 @@ struct ExpectationKind: RuleKind {
             through = window.end
         }
         // A RUN after a gap (a catch-up run) resolves it, judged by observed time.
-        if state == .down, let opened = try Millis.fetchOne(db.cachedStatement(sql: "SELECT opened_at FROM incidents WHERE rule = ? AND subject = ? AND state = 'open'"), arguments: [gapRule, subject]),
+        if state == .down, let opened = try detector.incidents(db).read.openedAt(rule: gapRule, subject: subject),
             let gapStart = rule.windows.opens.previous(atOrBefore: opened - rule.graceMs - rule.windows.durationMs),
             let run = try detector.decisions(db, workflow: rule.workflow, from: gapStart, to: .max).first(where: { $0.decision == .run })
         {

@@ -12,10 +12,10 @@ struct LivenessKind: RuleKind {
     func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws {
         guard !detector.config.liveness.enabled else { return }
         // Nothing feeds them any more: left alone they would go down and never resolve.
-        for name in try String.fetchAll(db, sql: "SELECT name FROM checks WHERE kind = 'liveness'") {
+        for name in try CheckStore(db: db).names(kind: checkKind) {
             try detector.incidents(db).resolve(rule: IncidentRule.liveness.rawValue, subject: name, reason: "liveness checks were turned off in the config", at: now)
         }
-        try db.execute(sql: "DELETE FROM checks WHERE kind = 'liveness'")
+        try CheckStore(db: db).deleteAll(kind: checkKind)
     }
 
     func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {

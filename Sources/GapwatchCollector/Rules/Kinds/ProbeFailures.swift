@@ -13,14 +13,14 @@ struct ProbeFailuresKind: RuleKind {
 
     func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws {
         if detector.config.probeFailures.after == 0 {
-            for name in try String.fetchAll(db, sql: "SELECT name FROM checks WHERE kind = 'probe'") {
+            for name in try CheckStore(db: db).names(kind: checkKind) {
                 try detector.incidents(db).resolve(
                     rule: IncidentRule.probeFailing.rawValue, subject: name, reason: "probe checks were turned off in the config", at: now)
             }
-            try db.execute(sql: "DELETE FROM checks WHERE kind = 'probe'")
+            try CheckStore(db: db).deleteAll(kind: checkKind)
         } else {
             // The threshold may have changed: judge every probe again.
-            try db.execute(sql: "UPDATE checks SET next_due = ? WHERE kind = 'probe' AND state != 'paused'", arguments: [now])
+            try CheckStore(db: db).markDue(kinds: [checkKind], now: now)
         }
     }
 

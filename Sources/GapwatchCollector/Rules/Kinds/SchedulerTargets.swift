@@ -191,7 +191,7 @@ extension Detector {
             let unsettled = try jobTable.disablesUnsettled(incident: incident, in: [ActionState.pending, .running, .verifying])
             guard unsettled == 0 || force.contains(incident) else { continue }
             let names = rows.map(\.job)
-            let service = try String.fetchOne(db, sql: "SELECT subject FROM incidents WHERE id = ?", arguments: [incident]).map { String($0.dropFirst("target:".count)) }
+            let service = try incidents(db).read.subject(id: incident).map { String($0.dropFirst("target:".count)) }
             let listed = names.prefix(100).joined(separator: ", ") + (names.count > 100 ? " and \(names.count - 100) more" : "")
             try incidents(db).addEvent(
                 incident, event: "job_disabled", old: "open", new: "open",
@@ -203,9 +203,7 @@ extension Detector {
     /// Resolves the target incidents whose service has no failing job any more, saying why: its
     /// jobs' probes pass again, or no job points at it (re-pointed elsewhere or deleted).
     private func resolveTargets(_ db: Database, current: Set<String>, jobs: [JobRow], now: Millis) throws {
-        let open = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = 'open' AND subject >= 'target:' AND subject < 'target;'"),
-            arguments: [Self.targetRule])
+        let open = try incidents(db).read.listOpen(rule: Self.targetRule, subjectPrefix: "target:")
         let byName = Dictionary(uniqueKeysWithValues: jobs.map { ($0.name, $0) })
         for row in open where !current.contains(row["subject"] as String) {
             let incident: Int64 = row["id"]
@@ -246,10 +244,7 @@ extension Detector {
                     || (job.lastProbeAt == nil && now < job.firstSeenAt + config.noSuccess.graceMs)
                 if held {
                     // Keep an incident already open (its target was healthy when it opened).
-                    let open = try Bool.fetchOne(
-                        db, sql: "SELECT EXISTS (SELECT 1 FROM incidents WHERE rule = ? AND subject = ? AND state = 'open')",
-                        arguments: [Self.noSuccessRule, subject])
-                    if open == true { current.insert(subject) }
+                    if try incidents(db).read.isOpen(rule: Self.noSuccessRule, subject: subject) { current.insert(subject) }
                     continue
                 }
             }

@@ -1,10 +1,11 @@
 import GRDB
 import GapwatchProtocol
 
-/// Opening and resolving incidents inside the caller's write transaction, so a check's state
-/// change and its incident change commit together. Each change is a row in `incident_events`,
-/// which is also the notifier's outbox.
-struct IncidentWriter {
+/// The only writer of `incidents` and `incident_events`: opening and resolving incidents inside
+/// the caller's write transaction, so a check's state change and its incident change commit
+/// together. Each change is a row in `incident_events`, which is also the notifier's outbox
+/// (claimed, finished and released below).
+struct IncidentStore {
     let db: Database
     /// Delay before an opening may be notified (`notify.wait`).
     let notifyWaitMs: Millis
@@ -93,7 +94,7 @@ extension AppDatabase {
         try pool.read { db in
             guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM incidents WHERE id = ?"), arguments: [id]) else { return nil }
             var info = Self.incident(row)
-            let deliveries = try Row.fetchAll(db.cachedStatement(sql: "SELECT d.* FROM deliveries d JOIN incident_events e ON e.id = d.event_id WHERE e.incident_id = ? ORDER BY d.channel"), arguments: [id])
+            let deliveries = try DeliveryStore(db: db).forIncident(id)
             info.events = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id"), arguments: [id]).map { e in
                 let eventID: Int64 = e["id"]
                 return IncidentEventInfo(
