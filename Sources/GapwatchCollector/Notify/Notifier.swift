@@ -2,7 +2,6 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 import Logging
-import ServiceLifecycle
 
 /// Sends incident state changes to the configured channels.
 ///
@@ -376,26 +375,6 @@ extension Silence {
             id: row["id"], rule: row["rule"], subject: row["subject"],
             labels: (try? ReportCodec.decode([String: String].self, from: Array(labelsJSON.utf8))) ?? [:],
             startsAt: row["starts_at"], endsAt: row["ends_at"], comment: row["comment"])
-    }
-}
-
-/// The notifier's loop.
-struct NotifierService: Service {
-    let notifier: Notifier
-    let intervalMs: Millis
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await notifier.runPass(now: WallClock.nowMillis())
-                } catch {
-                    logger.error("notification pass failed", metadata: ["error": "\(error)"])
-                }
-                try await Task.sleep(for: .milliseconds(intervalMs))
-            }
-        }
     }
 }
 
