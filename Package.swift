@@ -116,6 +116,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),  // migration tests build old-schema files
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),  // PeriodicService under a ServiceGroup
             ]),
         .testTarget(
             name: "EndToEndTests",

@@ -5,7 +5,6 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
-import ServiceLifecycle
 
 /// The opened state of one collector process: its database, token store and ingest writer.
 public struct CollectorRuntime: Sendable {
@@ -134,18 +133,7 @@ public enum Collector {
                 availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: logger)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
-        app.addServices(CheckpointService(database: runtime.database, intervalMs: runtime.config.checkpointIntervalMs, logger: logger))
-        app.addServices(RejectedAgentsService(rejections: runtime.rejections, intervalMs: 2_000, logger: logger))
-        app.addServices(DetectionService(detector: runtime.detector, clock: { WallClock.nowMillis() }, logger: logger))
-        app.addServices(ActionService(runner: runtime.actions, detector: runtime.detector, logger: logger))
-        if let horizon = runtime.config.retentionMs {
-            app.addServices(
-                RetentionService(retention: Retention(database: runtime.database, horizonMs: horizon, batch: runtime.config.retentionBatch), logger: logger))
-        }
-        app.addServices(NotifierService(notifier: runtime.notifier, intervalMs: runtime.config.detection.evaluateIntervalMs, logger: logger))
-        if let schedule = runtime.config.remediation.schedulerTargets?.auditReport {
-            app.addServices(AuditReportService(runtime: runtime, schedule: schedule, logger: logger))
-        }
+        for service in CollectorServices.all(runtime, logger: logger) { app.addServices(service) }
         return app
     }
 }
@@ -153,26 +141,6 @@ public enum Collector {
 extension AppDatabase {
     func integrityQuickCheck() throws -> Int {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") ?? 0 }
-    }
-}
-
-/// Checkpoints the WAL on an interval so it cannot grow without bound under steady reads.
-struct CheckpointService: Service {
-    let database: AppDatabase
-    let intervalMs: Millis
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: .milliseconds(intervalMs))
-                do {
-                    try database.checkpoint()
-                } catch {
-                    logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
-                }
-            }
-        }
     }
 }
 

@@ -3,7 +3,6 @@ import GRDB
 import GapwatchProtocol
 import GapwatchSubprocess
 import Logging
-import ServiceLifecycle
 
 /// Runs queued actions under the guardrails, and follows each to a verified end:
 /// pending → (awaiting_approval →) running → verifying → verified, or back to pending for a
@@ -289,37 +288,4 @@ func fill(_ template: String, _ values: [String: String], json: Bool) -> String 
         out = out.replacingOccurrences(of: "{\(key)}", with: v)
     }
     return out
-}
-
-/// The action loop.
-struct ActionService: Service {
-    let runner: ActionRunner
-    let detector: Detector
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            do {
-                try runner.settleInterruptedCalls(now: WallClock.nowMillis())
-            } catch {
-                logger.error("cannot settle webhook actions interrupted by the last stop", metadata: ["error": "\(error)"])
-            }
-            // The scheduled catch-up (e.g. every morning): every rule over its whole lookback.
-            var nextCatchUp = runner.config.catchUp?.next(after: WallClock.nowMillis())
-            while !Task.isCancelled {
-                do {
-                    let now = WallClock.nowMillis()
-                    if let due = nextCatchUp, now >= due {
-                        let checks = try await detector.scheduleCatchUp(now: now)
-                        logger.notice("catch-up: re-evaluating every completeness and stale-item rule", metadata: ["checks": "\(checks)"])
-                        nextCatchUp = runner.config.catchUp?.next(after: now)
-                    }
-                    try await runner.runPass(now: now)
-                } catch {
-                    logger.error("action pass failed", metadata: ["error": "\(error)"])
-                }
-                try await Task.sleep(for: .milliseconds(250))
-            }
-        }
-    }
 }

@@ -1,7 +1,6 @@
 import GRDB
 import GapwatchProtocol
 import Logging
-import ServiceLifecycle
 import Synchronization
 
 /// Refused reports, recorded so an operator can see an agent with a wrong, revoked or misbound
@@ -127,31 +126,5 @@ public final class RejectedAgents: Sendable {
             out.unicodeScalars.append(ok ? scalar : "?")
         }
         return out
-    }
-}
-
-/// Flushes the refused reports noted in memory every `intervalMs` (the rate limit on their
-/// writes), and once more on shutdown.
-struct RejectedAgentsService: Service {
-    let rejections: RejectedAgents
-    let intervalMs: Millis
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: .milliseconds(intervalMs))
-                flush()
-            }
-        }
-        flush()
-    }
-
-    private func flush() {
-        do {
-            try rejections.flush()
-        } catch {
-            logger.warning("cannot record refused reports; will retry", metadata: ["error": "\(error)"])
-        }
     }
 }

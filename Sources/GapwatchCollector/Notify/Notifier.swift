@@ -2,7 +2,6 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 import Logging
-import ServiceLifecycle
 
 /// Sends incident state changes to the configured channels.
 ///
@@ -294,26 +293,6 @@ extension Notifier {
             message.reason = "\(members.count) \(lead.rule) incidents \(lead.event): \(listed)\(members.count > 50 ? " and \(members.count - 50) more" : "")"
         }
         try await send(message, for: members, now: now)
-    }
-}
-
-/// The notifier's loop.
-struct NotifierService: Service {
-    let notifier: Notifier
-    let intervalMs: Millis
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await notifier.runPass(now: WallClock.nowMillis())
-                } catch {
-                    logger.error("notification pass failed", metadata: ["error": "\(error)"])
-                }
-                try await Task.sleep(for: .milliseconds(intervalMs))
-            }
-        }
     }
 }
 

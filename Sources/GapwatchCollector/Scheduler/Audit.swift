@@ -2,7 +2,6 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 import Logging
-import ServiceLifecycle
 
 /// The job audit, the lock list and the weekly report: what `GET /v1/audit/jobs`,
 /// `GET /v1/locks` and the scheduled audit report show.
@@ -98,33 +97,5 @@ extension CollectorRuntime {
             outcomes[channel.name] = await ChannelSender().send(message, via: channel)
         }
         return outcomes
-    }
-}
-
-/// Sends the scheduler audit report on its schedule (`scheduler_targets.audit_report`).
-struct AuditReportService: Service {
-    let runtime: CollectorRuntime
-    let schedule: CronSchedule
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                guard let due = schedule.next(after: WallClock.nowMillis()) else { return }
-                while WallClock.nowMillis() < due && !Task.isCancelled {
-                    try await Task.sleep(for: .milliseconds(min(60_000, max(1, due - WallClock.nowMillis()))))
-                }
-                do {
-                    for (channel, outcome) in try await runtime.sendAuditReport(now: WallClock.nowMillis()) {
-                        switch outcome {
-                        case .delivered(let detail): logger.notice("audit report sent", metadata: ["channel": "\(channel)", "detail": "\(detail)"])
-                        case .failed(let detail, _, _): logger.error("audit report not sent", metadata: ["channel": "\(channel)", "detail": "\(detail)"])
-                        }
-                    }
-                } catch {
-                    logger.error("audit report failed", metadata: ["error": "\(error)"])
-                }
-            }
-        }
     }
 }

@@ -42,7 +42,7 @@ public final class AppDatabase: Sendable {
             try db.execute(sql: "PRAGMA journal_size_limit = \(journalLimit)")
             // Checkpoint every ~40 MB of WAL instead of SQLite's 4 MB: each checkpoint fsyncs and
             // stalls the writer, and at ingest rates the default ran one a second (bench store:
-            // 1,838 -> 2,324 reports/s). CheckpointService still truncates the WAL on its interval.
+            // 1,838 -> 2,324 reports/s). The wal-checkpoint service still truncates the WAL on its interval.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
         }
         Self.createPrivately(options.path)

@@ -1,7 +1,5 @@
 import GRDB
 import GapwatchProtocol
-import Logging
-import ServiceLifecycle
 
 /// Prunes raw observations older than the retention horizon, a subject at a time, in small
 /// transactions. Each batch is folded into `daily_rollups` in the same transaction as its
@@ -97,31 +95,6 @@ extension AppDatabase {
                     subject: row["name"], kind: ObservationKind(storageCode: row["kind"])?.rawValue ?? "unknown", day: row["day"],
                     observations: row["observations"], firstAt: row["first_at"], lastAt: row["last_at"], failed: row["failed"],
                     numMin: row["num_min"], numMax: row["num_max"], numSum: row["num_sum"])
-            }
-        }
-    }
-}
-
-/// Prunes on an interval (every 10 minutes), a bounded number of batches per pass.
-struct RetentionService: Service {
-    let retention: Retention
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let started = WallClock.monotonicNanos()
-                    let removed = try await retention.prune(now: WallClock.nowMillis(), maxBatches: 500)
-                    if removed > 0 {
-                        logger.notice(
-                            "retention pruned old observations",
-                            metadata: ["observations": "\(removed)", "ms": "\((WallClock.monotonicNanos() - started) / 1_000_000)"])
-                    }
-                } catch {
-                    logger.error("retention pass failed", metadata: ["error": "\(error)"])
-                }
-                try await Task.sleep(for: .seconds(600))
             }
         }
     }

@@ -1,29 +1,4 @@
 import GapwatchProtocol
-import Logging
-import ServiceLifecycle
-
-/// The evaluation loop: wakes at the earliest check deadline (at most `evaluateIntervalMs`
-/// apart, so new signals are seen quickly) and evaluates what is due. A pass costs work in
-/// proportion to the due checks, found through the `checks_due` index.
-struct DetectionService: Service {
-    let detector: Detector
-    let clock: @Sendable () -> Millis
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                var sleepMs = detector.config.evaluateIntervalMs
-                do {
-                    sleepMs = try await detector.step(clock: clock).sleepMs
-                } catch {
-                    logger.error("check evaluation failed", metadata: ["error": "\(error)"])
-                }
-                try await Task.sleep(for: .milliseconds(sleepMs))
-            }
-        }
-    }
-}
 
 extension Detector {
     /// One turn of the evaluation loop: evaluates everything due (a large backlog in several
