@@ -75,6 +75,8 @@ public enum Collector {
         _ runtime: CollectorRuntime, extra: ((Router<CollectorContext>) -> Void)? = nil
     ) -> Router<CollectorContext> {
         let router = Router(context: CollectorContext.self)
+        // The use cases the API controllers and the dashboard share (App/).
+        let app = CollectorApp(runtime: runtime)
         let knownRoutes = KnownRoutes()
         router.add(middleware: ErrorBodyMiddleware(knownRoutes: knownRoutes))
         MetricsController(runtime: runtime).register(on: router)  // GET /metrics; counts POST /v1/reports answers
@@ -88,19 +90,19 @@ public enum Collector {
                 throw APIError.unavailable("database unavailable")
             }
         }
-        Dashboard(runtime: runtime).register(on: router)  // HTML pages at /, behind their own login (Dashboard/)
+        Dashboard(app: app).register(on: router)  // HTML pages at /, behind their own login (Dashboard/)
         let v1 = router.group("v1").add(middleware: TokenAuthMiddleware(tokens: runtime.tokens, rejections: runtime.rejections))
         ReportsController(writer: runtime.writer, limits: runtime.config.limits, rejections: runtime.rejections).register(on: v1)
-        ActionsController(runtime: runtime).register(on: v1)
-        SchedulerController(runtime: runtime).register(on: v1)
-        InsightController(runtime: runtime).register(on: v1)
+        ActionsController(app: app).register(on: v1)
+        SchedulerController(app: app).register(on: v1)
+        InsightController(app: app).register(on: v1)
         QueryController(
             database: runtime.database, rejections: runtime.rejections, clockToleranceMs: runtime.config.detection.clockSkew.toleranceMs
         ).register(on: v1)
         AgentStreamsController(database: runtime.database).register(on: v1)
         TokensController(tokens: runtime.tokens).register(on: v1)
         OwnersController(database: runtime.database, ownership: runtime.config.ownership).register(on: v1)
-        ChecksController(database: runtime.database, detector: runtime.detector).register(on: v1)
+        ChecksController(app: app).register(on: v1)
         IncidentsController(database: runtime.database).register(on: v1)
         SilencesController(database: runtime.database).register(on: v1)
         extra?(router)

@@ -35,6 +35,15 @@ public struct APIError: HTTPResponseError {
         return response
     }
 
+    /// A refused use case (`CollectorApp`) as the API answers it.
+    init(_ refusal: UseCaseError) {
+        switch refusal.kind {
+        case .notFound: self = .notFound(refusal.message)
+        case .conflict: self.init(.conflict, "conflict", refusal.message)
+        case .invalid(let field): self = .badRequest(refusal.message, field: field)
+        }
+    }
+
     static func badRequest(_ message: String, field: String? = nil) -> APIError {
         APIError(.badRequest, "bad_request", message, field: field)
     }
@@ -97,6 +106,8 @@ struct ErrorBodyMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let refusal as UseCaseError {
+            throw APIError(refusal)
         } catch let error as HTTPError where error.status == .notFound {
             // The router's 404 for an unmatched method and path. RFC 9110: a path that exists with
             // other methods is 405 with Allow listing them.

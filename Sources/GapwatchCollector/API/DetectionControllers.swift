@@ -4,8 +4,7 @@ import Hummingbird
 
 /// Checks: list, pause, resume; and the workflow gaps table.
 struct ChecksController {
-    let database: AppDatabase
-    let detector: Detector
+    let app: CollectorApp
 
     func register(on group: RouterGroup<CollectorContext>) {
         group.get("checks", use: list)
@@ -19,7 +18,7 @@ struct ChecksController {
     @Sendable func list(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireReader()
         try rejectUnknown(request.uri.queryParameters, known: [])
-        return jsonResponse(ListResponse(checks: try detector.checks(now: WallClock.nowMillis())))
+        return jsonResponse(ListResponse(checks: try app.checks(now: WallClock.nowMillis())))
     }
 
     @Sendable func pause(request: Request, context: CollectorContext) async throws -> Response {
@@ -33,15 +32,7 @@ struct ChecksController {
     private func change(_ request: Request, _ context: CollectorContext, paused: Bool) async throws -> Response {
         _ = try context.requireAdmin()
         let name = try context.pathParameter("name")
-        let now = WallClock.nowMillis()
-        let result = paused ? try detector.pause(name: name, now: now) : try detector.resume(name: name, now: now)
-        switch result {
-        case .notFound: throw APIError.notFound("no check named '\(name)'; GET /v1/checks lists them")
-        case .unchanged: throw APIError(.conflict, "conflict", "check '\(name)' is \(paused ? "already paused" : "not paused")")
-        case .changed:
-            guard let info = try detector.checks(now: now).first(where: { $0.name == name }) else { throw APIError.notFound("no check named '\(name)'") }
-            return jsonResponse(info)
-        }
+        return jsonResponse(try app.setCheckPaused(name: name, paused: paused, now: WallClock.nowMillis()))
     }
 
     @Sendable func gaps(request: Request, context: CollectorContext) async throws -> Response {
@@ -60,7 +51,7 @@ struct ChecksController {
         if now - since > Detector.maxGapsRangeMs {
             throw APIError.badRequest("since: at most 31 days back per call", field: "since")
         }
-        return jsonResponse(try detector.workflowGaps(since: since, now: now))
+        return jsonResponse(try app.runtime.detector.workflowGaps(since: since, now: now))
     }
 }
 

@@ -4,7 +4,7 @@ import Hummingbird
 /// The questions people ask during an incident, one endpoint each: `GET /v1/overview`,
 /// `GET /v1/gaps`, `GET /v1/stale`, `GET /v1/story`.
 struct InsightController {
-    let runtime: CollectorRuntime
+    let app: CollectorApp
 
     func register(on group: RouterGroup<CollectorContext>) {
         group.get("overview", use: overview)
@@ -30,13 +30,13 @@ struct InsightController {
             throw APIError.badRequest("\(key): '\(value)' is not a date (YYYY-MM-DD)", field: key)
         }
         guard from <= to else { throw APIError.badRequest("the range is reversed: from \(from) is after to \(to)", field: "from") }
-        return jsonResponse(RollupsResponse(rollups: try runtime.database.rollups(subject: subject, fromDay: from, toDay: to)))
+        return jsonResponse(RollupsResponse(rollups: try app.runtime.database.rollups(subject: subject, fromDay: from, toDay: to)))
     }
 
     @Sendable func overview(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireReader()
         try rejectUnknown(request.uri.queryParameters, known: [])
-        return jsonResponse(try runtime.overview(now: WallClock.nowMillis()))
+        return jsonResponse(try app.overview(now: WallClock.nowMillis()))
     }
 
     @Sendable func gaps(request: Request, context: CollectorContext) async throws -> Response {
@@ -45,11 +45,7 @@ struct InsightController {
         try rejectUnknown(query, known: ["days", "check"])
         let days = try Self.days(query, default: 7)
         let check = query["check"].map(String.init)
-        guard let report = try runtime.gaps(days: days, check: check, now: WallClock.nowMillis()) else {
-            let names = runtime.config.remediation.completeness.map(\.name)
-            throw APIError.notFound("no completeness rule named '\(check ?? "")'; configured: \(names.isEmpty ? "none" : names.joined(separator: ", "))")
-        }
-        return jsonResponse(report)
+        return jsonResponse(try app.gaps(days: days, check: check, now: WallClock.nowMillis()))
     }
 
     struct StaleResponse: Encodable { var items: [StaleItemInfo] }
@@ -58,7 +54,7 @@ struct InsightController {
         _ = try context.requireReader()
         let query = request.uri.queryParameters
         try rejectUnknown(query, known: ["days"])
-        return jsonResponse(StaleResponse(items: try runtime.staleItems(days: try Self.days(query, default: 3), now: WallClock.nowMillis())))
+        return jsonResponse(StaleResponse(items: try app.staleItems(days: try Self.days(query, default: 3), now: WallClock.nowMillis())))
     }
 
     @Sendable func story(request: Request, context: CollectorContext) async throws -> Response {
@@ -80,7 +76,7 @@ struct InsightController {
         let from = range["from"] ?? now - 7 * 86_400_000
         let to = range["to"] ?? now + 60_000
         guard from <= to else { throw APIError.badRequest("the range is reversed: from (\(from)) is after to (\(to))", field: "from") }
-        return jsonResponse(try runtime.story(subject: subject, from: from, to: to, limit: try limitParameter(query) ?? 500))
+        return jsonResponse(try app.story(subject: subject, from: from, to: to, limit: try limitParameter(query) ?? 500))
     }
 
     static func days(_ query: Parameters, default value: Int) throws -> Int {

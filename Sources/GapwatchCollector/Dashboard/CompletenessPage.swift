@@ -9,7 +9,7 @@ extension Dashboard {
     /// stale items of every stale_items rule.
     @Sendable func completeness(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
         let days = try intParameter(request, "days", default: 7, range: 1...31)
-        let report = try runtime.gaps(days: days, now: now) ?? GapReport(checks: [])
+        let report = try app.gaps(days: days, now: now)
         var html = "<p class=\"filters\">Last: " + [7, 14, 31].map { d in
             d == days ? "<strong>\(d) days</strong>" : "<a href=\"\(DashboardHTML.link(["completeness"], [("days", String(d))]))\">\(d) days</a>"
         }.joined(separator: " ") + "</p>"
@@ -80,7 +80,7 @@ extension Dashboard {
         if runtime.config.remediation.staleItems.isEmpty {
             html += "<p class=\"empty\">No stale_items rules are configured.</p>"
         } else {
-            let stale = try runtime.staleItems(days: 3, now: now)
+            let stale = try app.staleItems(days: 3, now: now)
             html += table(
                 ["rule", "item", "status", "reference time", "deadline", "last seen"],
                 stale.prefix(Self.staleRows).map { s in

@@ -9,7 +9,9 @@ import NIOCore
 /// admin token (`/login`); the one state-changing form, a lock's force release, needs an admin
 /// token and the session's CSRF field.
 struct Dashboard {
-    let runtime: CollectorRuntime
+    /// The use cases the pages read and the forms change, shared with the API.
+    let app: CollectorApp
+    var runtime: CollectorRuntime { app.runtime }
     let sessions = DashboardSessions()
     let loginThrottle = LoginThrottle()
     /// Logins refused while their source waits: logged at most once a minute.

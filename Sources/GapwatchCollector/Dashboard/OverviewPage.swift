@@ -7,9 +7,9 @@ extension Dashboard {
     /// Most refused callers listed on the front page (most recently seen first).
     static let overviewRejectedRows = 50
 
-    /// `/`: the whole system on one screen, from `runtime.overview(now:)`.
+    /// `/`: the whole system on one screen, from `app.overview(now:)`.
     @Sendable func overview(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
-        let o = try runtime.overview(now: now)
+        let o = try app.overview(now: now)
         let rejected = try runtime.rejections.list()
         let down = o.agents.filter { $0.state == "down" }.count
         let openIncidents = o.openByRule.values.reduce(0, +)

@@ -6,9 +6,9 @@ extension Dashboard {
     static let jobRows = 500
     static let lockRows = 500
 
-    /// `/jobs`: every scheduler job seen (`runtime.auditJobs`), flagged ones first.
+    /// `/jobs`: every scheduler job seen (`app.auditJobs`), flagged ones first.
     @Sendable func jobs(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
-        let jobs = try runtime.auditJobs(now: now).sorted { a, b in
+        let jobs = try app.auditJobs(now: now).sorted { a, b in
             a.flags.isEmpty != b.flags.isEmpty ? !a.flags.isEmpty : (a.service ?? "", a.name) < (b.service ?? "", b.name)
         }
         let flagged = jobs.filter { !$0.flags.isEmpty }.count
@@ -47,7 +47,7 @@ extension Dashboard {
     }
 
     func locksPage(viewer: Viewer, now: Millis, released: String?, error: String?) throws -> Page {
-        let locks = try runtime.locks(now: now).sorted { a, b in
+        let locks = try app.locks(now: now).sorted { a, b in
             let rank = ["stuck": 0, "held": 1, "free": 2]
             return (rank[a.state] ?? 3, a.name) < (rank[b.state] ?? 3, b.name)
         }
@@ -88,7 +88,7 @@ extension Dashboard {
     }
 
     /// `POST /locks/{name}/release`: an admin session with its CSRF field force-releases a lock
-    /// through the API's own handler (`SchedulerController.release`), then shows the lock list.
+    /// through the same use case as the API (`CollectorApp.releaseLock`), then shows the lock list.
     @Sendable func release(request: Request, context: CollectorContext) async throws -> Response {
         let started = WallClock.monotonicNanos()
         let now = WallClock.nowMillis()
@@ -106,16 +106,14 @@ extension Dashboard {
             let page = try locksPage(viewer: viewer, now: now, released: nil, error: "Force release needs an admin token; this session has a read token.")
             return html(layout(Page(title: page.title, body: page.body, status: .forbidden), section: .locks, viewer: viewer, startedNanos: started), status: .forbidden)
         }
-        // The route parameter arrives percent-encoded; the API handler reads it as the lock's name.
+        // The route parameter arrives percent-encoded.
         let name = DashboardHTML.percentDecode(context.parameters.get("name").map { Substring($0) } ?? "") ?? ""
-        var apiContext = context
-        apiContext.identity = viewer.identity
-        apiContext.coreContext.parameters["name"] = Substring(name)
         do {
-            _ = try await SchedulerController(runtime: runtime).release(request: request, context: apiContext)
-        } catch let error as APIError {
-            let page = try locksPage(viewer: viewer, now: now, released: nil, error: "Lock \(name) was not released: \(error.body.message)")
-            return html(layout(Page(title: page.title, body: page.body, status: error.status), section: .locks, viewer: viewer, startedNanos: started), status: error.status)
+            _ = try await app.releaseLock(name: name, requestedBy: viewer.identity.tokenID, now: now)
+        } catch let refusal as UseCaseError {
+            let status = APIError(refusal).status
+            let page = try locksPage(viewer: viewer, now: now, released: nil, error: "Lock \(name) was not released: \(refusal.message)")
+            return html(layout(Page(title: page.title, body: page.body, status: status), section: .locks, viewer: viewer, startedNanos: started), status: status)
         }
         context.logger.notice("dashboard lock release", metadata: ["lock": "\(name)", "token.id": "\(viewer.identity.tokenID)"])
         return redirect(to: "/locks?released=" + DashboardHTML.percentEncode(name))

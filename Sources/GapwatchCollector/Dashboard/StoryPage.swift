@@ -28,7 +28,7 @@ extension Dashboard {
 
     /// `/story?subject=...[&subject=...][&partition=YYYY-MM-DD][&kind=...][&from=&to=][&repeats=all]`:
     /// observations, incidents and actions of one or more subjects (at most 4) in time order,
-    /// from `runtime.story`. With `partition`, the observations are the datasets' counts for
+    /// from `app.story`. With `partition`, the observations are the datasets' counts for
     /// that date. `kind` (repeatable) keeps only those observation kinds (and `incident`,
     /// `action`); `from`/`to` take a time or a duration ago (`24h`). Repeats fold into one row
     /// ("×N, first … last …") unless `repeats=all`.
@@ -73,7 +73,7 @@ extension Dashboard {
         var lines: [StoryLine] = []
         var notes: [String] = []
         for subject in subjects {
-            let story = try runtime.story(
+            let story = try app.story(
                 subject: subject, from: from, to: to, limit: partition == nil && sources.contains("observation") ? perSubject : 1,
                 kinds: observationKinds.isEmpty ? nil : observationKinds)
             for entry in story.entries where sources.contains(entry.source) {
