@@ -69,11 +69,15 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build 2>&1 | tee .build/swift-test.log
 	bash protocol/validate.sh 2>&1 | tee .build/protocol-validate.log
-	@# One closing line for both runners (XCTest's summary is not the last thing swift test prints).
+	@# No type-reference cycle between the collector's folders (scripts/folder-cycles.py): one check.
+	{ python3 scripts/folder-cycles.py --self-test && python3 scripts/folder-cycles.py; echo "folder-cycles exit $$?"; } 2>&1 \
+	  | tee .build/folder-cycles.log
+	@# One closing line for the runners (XCTest's summary is not the last thing swift test prints).
 	@x=$$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" .build/swift-test.log | tail -1); \
 	 xp=$$(echo "$$x" | sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/'); \
 	 p=$$(tail -1 .build/protocol-validate.log | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/'); \
-	 set -- $$xp $$p; echo "Tests: $$(( $$1 - $$2 + $$3 )) passed, $$(( $$2 + $$4 )) failed"
+	 c=$$(tail -1 .build/folder-cycles.log | grep -q '^folder-cycles exit 0$$' && echo "1 0" || echo "0 1"); \
+	 set -- $$xp $$p $$c; echo "Tests: $$(( $$1 - $$2 + $$3 + $$5 )) passed, $$(( $$2 + $$4 + $$6 )) failed"
 
 ## The fault suite (faults/README.md): every faults/suite-*.sh against our binaries as processes,
 ## separate from `make test`; one closing `Faults: N passed, N failed` line.

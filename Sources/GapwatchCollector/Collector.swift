@@ -6,20 +6,6 @@ import HummingbirdCore
 import Logging
 import NIOCore
 
-/// The opened state of one collector process: its database, token store and ingest writer.
-public struct CollectorRuntime: Sendable {
-    public let config: CollectorConfig
-    public let database: AppDatabase
-    public let tokens: TokenStore
-    public let writer: IngestWriter
-    public let detector: Detector
-    public let notifier: Notifier
-    public let actions: ActionRunner
-    public let metrics: CollectorMetrics
-    /// Reports refused with 401/403: who, from where, why (bounded, flushed periodically).
-    public let rejections: RejectedAgents
-}
-
 public enum Collector {
     /// Opens (and migrates) the database; on a first start, generates the admin and agent tokens
     /// and writes them to the token file, readable only by its owner.
@@ -40,7 +26,9 @@ public enum Collector {
                     "agent.id": "\(config.bootstrapAgentID)",
                 ])
         }
-        let metrics = CollectorMetrics(notifyChannels: config.detection.notify.channels.map(\.name))
+        let metrics = CollectorMetrics(
+            notifyChannels: config.detection.notify.channels.map(\.name), ruleNames: RuleRegistry.ruleNames,
+            actionStates: ActionState.allCases.filter { $0 != .failed }.map(\.rawValue))
         let detector = Detector(
             database: database, config: config.detection, remediation: config.remediation, startedAt: WallClock.nowMillis(), logger: logger,
             metrics: metrics)

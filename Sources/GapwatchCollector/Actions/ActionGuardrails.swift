@@ -135,7 +135,7 @@ extension ActionRunner {
             )
         }
         guard let reporter, reporter != agentID else { return nil }
-        let binding = AgentBinding(service: target?.service, labels: TokenStore.labels(target?.labels) ?? [:])
+        let binding = AgentBinding(service: target?.service, labels: TokenTable.labels(target?.labels) ?? [:])
         if ownership.rules(covering: fact).contains(where: { $0.admits(agentID: agentID, binding: binding) }) { return nil }
         return "\(fact) is reported by agent \(reporter), but this command would run on agent \(agentID)"
     }
@@ -143,7 +143,7 @@ extension ActionRunner {
     /// The breaker: disabling more than `breaker.max_share` of one scheduler's jobs (the jobs one
     /// agent reports under one scheduler name) within `breaker.window` waits for a person.
     private func disableBreaker(_ action: ActionInfo, now: Millis) throws -> String? {
-        guard action.key.hasPrefix(Detector.disableKey("")), let job = action.parameters["job"], let breaker = config.schedulerTargets?.breaker
+        guard action.key.hasPrefix(JobActionKey.disable("")), let job = action.parameters["job"], let breaker = config.schedulerTargets?.breaker
         else { return nil }
         return try database.pool.read { db -> String? in
             guard let (agentID, scheduler) = try JobTable(db: db).reporter(ofJob: job) else { return nil }

@@ -82,7 +82,7 @@ public final class TokenStore: Sendable {
             cache.withLock { _ = $0.removeValue(forKey: hash) }
             return .revoked(tokenID: row.id)
         }
-        let identity = TokenIdentity(tokenID: row.id, kind: kind, agentID: row.agentID, service: row.service, labels: Self.labels(row.labels) ?? [:])
+        let identity = TokenIdentity(tokenID: row.id, kind: kind, agentID: row.agentID, service: row.service, labels: TokenTable.labels(row.labels) ?? [:])
         cache.withLock { cache in
             if cache.count > 10_000 { cache.removeAll() }  // bounded: a flood of distinct tokens cannot grow it
             cache[hash] = (identity, now)
@@ -110,12 +110,6 @@ public final class TokenStore: Sendable {
             token: secret)
     }
 
-    /// A token's labels column (JSON), nil when none.
-    static func labels(_ json: String?) -> [String: String]? {
-        guard let json else { return nil }
-        return try? ReportCodec.decode([String: String].self, from: Array(json.utf8))
-    }
-
     /// Revokes a token at once. Returns false when no such active token exists.
     public func revoke(id: String, now: Millis) throws -> Bool {
         let changed = try database.pool.write { db in try TokenTable(db: db).revoke(id: id, at: now) }
@@ -130,7 +124,7 @@ public final class TokenStore: Sendable {
             try TokenTable(db: db).all().map { row in
                 TokenInfo(
                     id: row.id, kind: TokenKind(rawValue: row.kind) ?? .read, agentID: row.agentID, service: row.service,
-                    labels: Self.labels(row.labels), name: row.name ?? "", createdAt: row.createdAt ?? 0, revokedAt: row.revokedAt)
+                    labels: TokenTable.labels(row.labels), name: row.name ?? "", createdAt: row.createdAt ?? 0, revokedAt: row.revokedAt)
             }
         }
     }
@@ -169,4 +163,18 @@ func randomToken(bytes: Int) -> String {
         i += 3
     }
     return String(decoding: out, as: UTF8.self)
+}
+
+// Here, not in Config/: the config's types stay below the tokens that authenticate agents.
+extension OwnershipConfig {
+    /// The binding of `agentID` reporting with `token`: the token's service and labels, with the
+    /// config's definition of that agent id over them.
+    public func binding(agentID: String, token: TokenIdentity?) -> AgentBinding {
+        var binding = AgentBinding(service: token?.service, labels: token?.labels ?? [:])
+        if let defined = agents[agentID] {
+            binding.service = defined.service ?? binding.service
+            binding.labels.merge(defined.labels) { $1 }
+        }
+        return binding
+    }
 }

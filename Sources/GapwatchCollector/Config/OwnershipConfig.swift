@@ -66,17 +66,6 @@ public struct OwnershipConfig: Sendable {
     /// The kinds of fact an owner rule may name.
     static let factKinds = ["job", "lock", "dataset", "ping"]
 
-    /// The binding of `agentID` reporting with `token`: the token's service and labels, with the
-    /// config's definition of that agent id over them.
-    public func binding(agentID: String, token: TokenIdentity?) -> AgentBinding {
-        var binding = AgentBinding(service: token?.service, labels: token?.labels ?? [:])
-        if let defined = agents[agentID] {
-            binding.service = defined.service ?? binding.service
-            binding.labels.merge(defined.labels) { $1 }
-        }
-        return binding
-    }
-
     /// The owner rules whose facts include `fact`; empty: the config is silent about it.
     func rules(covering fact: String) -> [OwnerRule] { rules.filter { $0.covers(fact) } }
 

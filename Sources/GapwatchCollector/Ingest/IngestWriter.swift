@@ -143,7 +143,9 @@ public actor IngestWriter {
                 for (item, result) in zip(group, outcome.0) {
                     switch result {
                     case .success(let stored):
-                        metrics?.ingestCommitted(stored)
+                        metrics?.ingestCommitted(
+                            stored: stored.stored, duplicates: stored.duplicates, refusedResults: stored.refusedResults,
+                            storedLagsMs: stored.storedLagsMs)
                         metrics?.refused(stored.refused, of: item.report)
                         log(stored.notices)
                         item.continuation.resume(returning: stored)

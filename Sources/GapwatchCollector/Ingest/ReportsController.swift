@@ -9,10 +9,6 @@ struct ReportsController {
     let limits: ReportLimits
     var rejections: RejectedAgents? = nil
 
-    /// The agent id an agent claims, sent beside its token so a refused token (401, body unread)
-    /// can still be told apart in `gapwatch agents`. Only ever recorded, never trusted.
-    static let agentIDHeader = HTTPFields.Element.Name("Gapwatch-Agent-Id")!
-
     func register(on group: RouterGroup<CollectorContext>) {
         group.post("reports", use: receive)
     }

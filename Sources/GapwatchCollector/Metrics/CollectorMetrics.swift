@@ -33,18 +33,22 @@ public final class CollectorMetrics: Sendable {
     private let walSize: Metrics.Gauge
     /// Rules with an `incidents_open` series: once seen, a rule is reported (as 0) after its
     /// incidents resolve, so a dashboard sees the drop rather than a vanished series.
-    private let incidentRules = LockedValue<Set<String>>(Set(CollectorMetrics.knownRules))
+    private let incidentRules: LockedValue<Set<String>>
+    /// Action states reported (as 0) before any action is in them.
+    private let actionStates: [String]
 
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
     static let ingestOutcomes = [
         "ok", "bad_request", "unauthorized", "forbidden", "too_large", "unsupported_media_type", "unavailable", "client_error",
         "server_error",
     ]
-    static let actionStates = ActionState.allCases.filter { $0 != .failed }.map(\.rawValue)
-    static let knownRules = RuleRegistry.ruleNames
 
-    /// `notifyChannels`: the configured channel names, reported as 0 before their first delivery.
-    public init(notifyChannels: [String] = []) {
+    /// `notifyChannels`: the configured channel names, reported as 0 before their first delivery;
+    /// `ruleNames` and `actionStates` likewise for `incidents_open` and `actions` (given by the
+    /// collector, so metrics sit below the rules and actions that record into them).
+    public init(notifyChannels: [String] = [], ruleNames: [String] = [], actionStates: [String] = []) {
+        incidentRules = LockedValue(Set(ruleNames))
+        self.actionStates = actionStates
         let registry = PrometheusCollectorRegistry()
         let factory = CollectorMetricsFactory(registry: registry)
         self.registry = registry
@@ -106,12 +110,13 @@ public final class CollectorMetrics: Sendable {
         ingestRejections[reason]?.increment()
     }
 
-    /// A report's transaction committed.
-    func ingestCommitted(_ result: IngestResult) {
-        if result.stored > 0 { observationsStored.increment(by: result.stored) }
-        if result.duplicates > 0 { duplicates.increment(by: result.duplicates) }
-        if result.refusedResults > 0 { refusedActionResults.increment(by: result.refusedResults) }
-        for lagMs in result.storedLagsMs { ingestLag.recordNanoseconds(min(max(0, lagMs), Int64.max / 1_000_000) * 1_000_000) }
+    /// A report's transaction committed: `stored` new observations, `duplicates`, `refusedResults`
+    /// refused action results, and the lag of each stored observation.
+    func ingestCommitted(stored: Int, duplicates: Int, refusedResults: Int, storedLagsMs: [Int64]) {
+        if stored > 0 { observationsStored.increment(by: stored) }
+        if duplicates > 0 { self.duplicates.increment(by: duplicates) }
+        if refusedResults > 0 { refusedActionResults.increment(by: refusedResults) }
+        for lagMs in storedLagsMs { ingestLag.recordNanoseconds(min(max(0, lagMs), Int64.max / 1_000_000) * 1_000_000) }
     }
 
     /// The observations of `report` that were refused one by one, counted by kind.
@@ -157,7 +162,7 @@ public final class CollectorMetrics: Sendable {
     func scrape(database: AppDatabase) async throws -> [UInt8] {
         let (openByRule, actionsByState) = try await database.pool.read { db in
             let open = try IncidentStore.Reader(db: db).openCountByRule()
-            let actions = try ActionTable(db: db).countByState(in: nil as [ActionState]?)
+            let actions = try ActionTable(db: db).countByState()
             return (open, actions)
         }
         let rules = incidentRules.withLock { rules in
@@ -167,7 +172,7 @@ public final class CollectorMetrics: Sendable {
         for rule in rules {
             Metrics.Gauge(label: MetricName.incidentsOpen, dimensions: [("rule", rule)], factory: factory).record(openByRule[rule] ?? 0)
         }
-        for state in Set(Self.actionStates).union(actionsByState.keys) {
+        for state in Set(actionStates).union(actionsByState.keys) {
             Metrics.Gauge(label: MetricName.actions, dimensions: [("state", state)], factory: factory).record(actionsByState[state] ?? 0)
         }
         databaseSize.record(Self.fileSize(database.path))

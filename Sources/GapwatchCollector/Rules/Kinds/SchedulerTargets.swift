@@ -48,9 +48,9 @@ extension Detector {
     static let targetRule = IncidentRule.targetUnhealthy.rawValue
     static let noSuccessRule = IncidentRule.jobNoSuccess.rawValue
 
-    static func disableKey(_ job: String) -> String { "job:disable:\(job)" }
-    static func enableKey(_ job: String) -> String { "job:enable:\(job)" }
-    static func repointKey(_ job: String) -> String { "job:repoint:\(job)" }
+    static func disableKey(_ job: String) -> String { JobActionKey.disable(job) }
+    static func enableKey(_ job: String) -> String { JobActionKey.enable(job) }
+    static func repointKey(_ job: String) -> String { JobActionKey.repoint(job) }
 
     /// One incident per dead target: it lists every job on the target, its disables are announced
     /// on it in batches, and it resolves when the target answers again or no job points at it.

@@ -2,6 +2,14 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
+/// The keys of the actions a scheduler's jobs get (`job:disable:<job>`…): the rule that enqueues
+/// them, the breaker that counts them and the queries below (which spell the prefix in SQL) share them.
+enum JobActionKey {
+    static func disable(_ job: String) -> String { "job:disable:\(job)" }
+    static func enable(_ job: String) -> String { "job:enable:\(job)" }
+    static func repoint(_ job: String) -> String { "job:repoint:\(job)" }
+}
+
 /// A value of a state column. The tables name states only as their callers' enums hand them in
 /// (`ActionState` for `actions.state`), so the state machine stays with its owner and no state
 /// string is spelled here. Interpolated as constants, never bound: SQLite uses a partial index
@@ -283,10 +291,16 @@ struct ActionTable {
         try Row.fetchOne(db, sql: "SELECT * FROM actions WHERE id = ?", arguments: [id]).map(ActionInfo.init(row:))
     }
 
+    /// How many actions are in each state.
+    func countByState() throws -> [String: Int] { try countByState(condition: "") }
+
     /// How many actions are in each state (only `states`, when given).
     func countByState<S: StateColumnValue>(in states: [S]?) throws -> [String: Int] {
-        let condition = states.map { "WHERE state IN (\(S.sqlList($0)))" } ?? ""
-        return Dictionary(
+        try countByState(condition: states.map { "WHERE state IN (\(S.sqlList($0)))" } ?? "")
+    }
+
+    private func countByState(condition: String) throws -> [String: Int] {
+        Dictionary(
             uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM actions \(condition) GROUP BY state").map { ($0[0] as String, $0[1] as Int) })
     }
 

@@ -50,11 +50,15 @@ struct TokenAuthMiddleware: RouterMiddleware {
     let tokens: TokenStore
     var rejections: RejectedAgents? = nil
 
+    /// The agent id an agent claims, sent beside its token so a refused token (401, body unread)
+    /// can still be told apart in `gapwatch agents`. Only ever recorded, never trusted.
+    static let agentIDHeader = HTTPFields.Element.Name("Gapwatch-Agent-Id")!
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         func refuse(_ reason: RejectionReason, tokenID: String? = nil, _ error: APIError) -> APIError {
             if let rejections, request.method == .post, request.uri.path == "/v1/reports" {
                 rejections.record(
-                    claimedAgentID: request.headers[ReportsController.agentIDHeader], tokenID: tokenID, source: context.remoteAddress,
+                    claimedAgentID: request.headers[Self.agentIDHeader], tokenID: tokenID, source: context.remoteAddress,
                     reason: reason, at: WallClock.nowMillis())
             }
             return error
