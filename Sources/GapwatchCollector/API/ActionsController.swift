@@ -38,7 +38,7 @@ struct ActionsController {
             filter.state = String(state)
         }
         if let n = try limitParameter(query) { filter.limit = n }
-        return jsonResponse(ListResponse(actions: try runtime.database.actions(filter)))
+        return jsonResponse(ListResponse(actions: try app.actions(filter)))
     }
 
     @Sendable func one(request: Request, context: CollectorContext) async throws -> Response {

@@ -51,7 +51,7 @@ struct ChecksController {
         if now - since > Detector.maxGapsRangeMs {
             throw APIError.badRequest("since: at most 31 days back per call", field: "since")
         }
-        return jsonResponse(try app.runtime.detector.workflowGaps(since: since, now: now))
+        return jsonResponse(try app.workflowGaps(since: since, now: now))
     }
 }
 

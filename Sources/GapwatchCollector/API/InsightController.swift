@@ -30,7 +30,7 @@ struct InsightController {
             throw APIError.badRequest("\(key): '\(value)' is not a date (YYYY-MM-DD)", field: key)
         }
         guard from <= to else { throw APIError.badRequest("the range is reversed: from \(from) is after to \(to)", field: "from") }
-        return jsonResponse(RollupsResponse(rollups: try app.runtime.database.rollups(subject: subject, fromDay: from, toDay: to)))
+        return jsonResponse(RollupsResponse(rollups: try app.rollups(subject: subject, fromDay: from, toDay: to)))
     }
 
     @Sendable func overview(request: Request, context: CollectorContext) async throws -> Response {

@@ -36,6 +36,53 @@ struct CollectorApp: Sendable {
 
     func checks(now: Millis) throws -> [CheckInfo] { try runtime.detector.checks(now: now) }
 
+    /// Per run expectation and hour since `since`: expected runs against observed decisions.
+    func workflowGaps(since: Millis, now: Millis) throws -> WorkflowGapsReport { try runtime.detector.workflowGaps(since: since, now: now) }
+
+    /// The newest workflow decisions since `since`, newest first, at most `limit`.
+    func latestWorkflowDecisions(since: Millis, limit: Int) throws -> [WorkflowDecisionLine] {
+        try runtime.database.latestWorkflowDecisions(since: since, limit: limit)
+    }
+
+    /// The counts one dataset (`dataset:NAME`) reported for one partition, newest first.
+    func partitionCounts(subject: String, partition: String, limit: Int) throws -> [DatasetCountSighting] {
+        try runtime.database.partitionCounts(subject: subject, partition: partition, limit: limit)
+    }
+
+    func incidents(_ filter: IncidentFilter) throws -> [IncidentInfo] { try runtime.database.incidents(filter) }
+
+    /// One incident with its events and their deliveries.
+    func incident(id: Int64) throws -> IncidentInfo? { try runtime.database.incident(id: id) }
+
+    /// How many incidents there are (in `state` when given).
+    func incidentCount(state: String?) throws -> Int { try runtime.database.incidentCount(state: state) }
+
+    func actions(_ filter: ActionFilter) throws -> [ActionInfo] { try runtime.database.actions(filter) }
+
+    /// How many actions are in each state.
+    func actionCountsByState() throws -> [String: Int] { try runtime.database.actionCountsByState() }
+
+    /// The lock releases in flight, by lock name (at most one per lock: the actions_in_flight index).
+    func releasesInFlight() throws -> [String: KeyedAction] {
+        let prefix = Detector.releaseKey("")
+        var releases: [String: KeyedAction] = [:]
+        for action in try runtime.database.actions(keyPrefix: prefix, in: ActionState.inFlight) { releases[String(action.key.dropFirst(prefix.count))] = action }
+        return releases
+    }
+
+    /// Callers whose reports were refused (401/403), most recently seen first.
+    func rejectedAgents() throws -> [RejectedAgentInfo] { try runtime.rejections.list() }
+
+    /// What retention kept of the pruned days of `subject`.
+    func rollups(subject: String, fromDay: String, toDay: String) throws -> [DailyRollup] {
+        try runtime.database.rollups(subject: subject, fromDay: fromDay, toDay: toDay)
+    }
+
+    /// The identity behind a token, if it is live.
+    func authenticate(_ token: String, now: Millis) throws -> TokenIdentity? { try runtime.tokens.authenticate(token, now: now) }
+
+    var config: CollectorConfig { runtime.config }
+
     // MARK: - Changes
 
     /// A person force-releases a lock through the release action of the stuck_locks rule that
@@ -53,13 +100,9 @@ struct CollectorApp: Sendable {
                 .conflict, "no stuck_locks rule with a release: action covers lock \(name); add one to the collector config to release it from here")
         }
         let state = LockState(name: name, holder: holder, acquiredAt: lock.acquiredAt, expiresAt: lock.expiresAt)
-        let detector = runtime.detector
-        let queued = try await runtime.database.pool.write { db in
-            try ActionQueue(db: db).enqueue(
-                action, key: Detector.releaseKey(name), heals: ActionHeals(.stuckLocks, name), incidentID: nil, origin: "manual",
-                parameters: detector.releaseParameters(state), now: now, requestedBy: tokenID)
-        }
-        return try queuedAction(queued)
+        return try await enqueue(
+            action, key: Detector.releaseKey(name), heals: ActionHeals(.stuckLocks, name), parameters: runtime.detector.releaseParameters(state), now: now,
+            requestedBy: tokenID)
     }
 
     /// A person asks for a range to be rebuilt. Validated fully before anything is queued.
@@ -92,15 +135,12 @@ struct CollectorApp: Sendable {
         }
         let key = "manual:\(action.name):\(ask.start)..\(ask.end)"
         let dataset = check.map { $0.backfill == action.name ? $0.rule.derived : $0.rule.source } ?? ""
-        let queued = try await runtime.database.pool.write { db in
-            try ActionQueue(db: db).enqueue(
-                action, key: key, heals: nil, incidentID: nil, origin: "manual",
-                parameters: [
-                    "start": ask.start, "end": ask.end, "partition": ask.start, "dataset": dataset,
-                    "bypass_checks": (ask.bypassChecks ?? false) ? "true" : "false",
-                ], now: now, requestedBy: tokenID)
-        }
-        return try queuedAction(queued)
+        return try await enqueue(
+            action, key: key, heals: nil,
+            parameters: [
+                "start": ask.start, "end": ask.end, "partition": ask.start, "dataset": dataset,
+                "bypass_checks": (ask.bypassChecks ?? false) ? "true" : "false",
+            ], now: now, requestedBy: tokenID)
     }
 
     /// Re-evaluates every completeness and stale-item rule over its whole lookback now; returns how
@@ -128,8 +168,15 @@ struct CollectorApp: Sendable {
         }
     }
 
-    /// The action an enqueue created, or the queue's reason for not creating one as a conflict.
-    private func queuedAction(_ queued: (id: String?, reason: String)) throws -> ActionInfo {
+    /// Queues a manual action asked for by `tokenID`: the action it created, or the queue's reason
+    /// for not creating one as a conflict.
+    private func enqueue(
+        _ action: ActionConfig, key: String, heals: ActionHeals?, parameters: [String: String], now: Millis, requestedBy tokenID: String
+    ) async throws -> ActionInfo {
+        let queued = try await runtime.database.pool.write { db in
+            try ActionQueue(db: db).enqueue(
+                action, key: key, heals: heals, incidentID: nil, origin: "manual", parameters: parameters, now: now, requestedBy: tokenID)
+        }
         guard let id = queued.id, let info = try runtime.database.action(id: id) else { throw UseCaseError(.conflict, queued.reason) }
         return info
     }

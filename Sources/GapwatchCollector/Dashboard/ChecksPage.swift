@@ -8,7 +8,7 @@ extension Dashboard {
     /// `/checks`: every check with its kind, what it expects in words (the same text as
     /// `gapwatch checks`), its state, last signal and next due time.
     @Sendable func checks(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
-        let checks = try runtime.detector.checks(now: now)
+        let checks = try app.checks(now: now)
         let rank = ["down": 0, "new": 2, "up": 3, "paused": 4]
         let sorted = checks.sorted { a, b in
             let (ra, rb) = (a.late ? 1 : rank[a.state] ?? 1, b.late ? 1 : rank[b.state] ?? 1)

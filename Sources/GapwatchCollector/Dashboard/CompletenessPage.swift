@@ -77,7 +77,7 @@ extension Dashboard {
         }
 
         html += "<h2>Stale items</h2>"
-        if runtime.config.remediation.staleItems.isEmpty {
+        if app.config.remediation.staleItems.isEmpty {
             html += "<p class=\"empty\">No stale_items rules are configured.</p>"
         } else {
             let stale = try app.staleItems(days: 3, now: now)

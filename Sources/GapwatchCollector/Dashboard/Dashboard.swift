@@ -11,7 +11,6 @@ import NIOCore
 struct Dashboard {
     /// The use cases the pages read and the forms change, shared with the API.
     let app: CollectorApp
-    var runtime: CollectorRuntime { app.runtime }
     let sessions = DashboardSessions()
     let loginThrottle = LoginThrottle()
     /// Logins refused while their source waits: logged at most once a minute.
@@ -83,7 +82,7 @@ struct Dashboard {
     /// may read. A token in the URL is never looked at.
     func viewer(_ request: Request, now: Millis) throws -> Viewer? {
         guard let id = request.cookies[DashboardSessions.cookieName]?.value, let token = sessions.token(session: id, now: now) else { return nil }
-        guard let identity = try runtime.tokens.authenticate(token, now: now), identity.canRead else {
+        guard let identity = try app.authenticate(token, now: now), identity.canRead else {
             sessions.remove(session: id)
             return nil
         }
@@ -151,7 +150,7 @@ struct Dashboard {
         }
         guard !token.isEmpty else { return failed("no token", "Give a token.", .unauthorized) }
         let now = WallClock.nowMillis()
-        guard let identity = try runtime.tokens.authenticate(token, now: now) else {
+        guard let identity = try app.authenticate(token, now: now) else {
             return failed("unknown or revoked token", "Unknown or revoked token.", .unauthorized)
         }
         guard identity.canRead else {

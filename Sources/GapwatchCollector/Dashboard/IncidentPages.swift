@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import Hummingbird
 
@@ -12,8 +11,8 @@ extension Dashboard {
         var filter = IncidentFilter()
         filter.state = state
         filter.limit = Self.incidentRows
-        let incidents = try runtime.database.incidents(filter)
-        let total = try incidentCount(state: state)
+        let incidents = try app.incidents(filter)
+        let total = try app.incidentCount(state: state)
         var html = filterLinks("incidents", current: state, states: ["open", "resolved"])
         html += table(
             ["id", "state", "rule", "subject", "opened", "resolved", "reason"],
@@ -30,7 +29,7 @@ extension Dashboard {
     /// `/incidents/{id}`: one incident with every event, its deliveries, and the actions serving it.
     @Sendable func incident(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
         let text = context.parameters.get("id") ?? ""
-        guard let id = Int64(text), let incident = try runtime.database.incident(id: id) else {
+        guard let id = Int64(text), let incident = try app.incident(id: id) else {
             throw Refusal(status: .notFound, message: "No incident \(text).")
         }
         var html = "<p>\(badge(incident.state))\(incident.escalated ? " " + badge("escalated") : "") <strong>\(esc(incident.rule))</strong> on "
@@ -54,7 +53,7 @@ extension Dashboard {
         var filter = ActionFilter()
         filter.incidentID = id
         filter.limit = Self.actionRows
-        let actions = try runtime.database.actions(filter)
+        let actions = try app.actions(filter)
         html += "<h2>Actions</h2>"
         html += actionsTable(actions, now: now, empty: "No action served this incident.")
         if actions.count == Self.actionRows { html += "<p class=\"more\">Only the newest \(Self.actionRows) actions are listed.</p>" }
@@ -68,10 +67,8 @@ extension Dashboard {
         var filter = ActionFilter()
         filter.state = state
         filter.limit = Self.actionRows
-        let actions = try runtime.database.actions(filter)
-        let byState = try await runtime.database.pool.read { db in
-            try ActionTable(db: db).countByState(in: nil as [ActionState]?)
-        }
+        let actions = try app.actions(filter)
+        let byState = try app.actionCountsByState()
         var html = filterLinks("actions", current: state, states: states.filter { byState[$0] != nil }, counts: byState)
         html += actionsTable(actions, now: now, empty: state.map { "No \($0) action." } ?? "No action has been queued.")
         let total = state.map { byState[$0] ?? 0 } ?? byState.values.reduce(0, +)
@@ -109,12 +106,5 @@ extension Dashboard {
             let text = esc(label) + (state.flatMap { counts[$0] }.map { " (\($0))" } ?? "")
             return state == current ? "<strong>\(text)</strong>" : "<a href=\"\(DashboardHTML.link([page], [("state", state)]))\">\(text)</a>"
         }.joined(separator: " ") + "</p>"
-    }
-
-    /// How many incidents there are (in `state` when given).
-    func incidentCount(state: String?) throws -> Int {
-        try runtime.database.pool.read { db in
-            try IncidentStore.Reader(db: db).count(state: state)
-        }
     }
 }

@@ -10,7 +10,7 @@ extension Dashboard {
     /// `/`: the whole system on one screen, from `app.overview(now:)`.
     @Sendable func overview(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
         let o = try app.overview(now: now)
-        let rejected = try runtime.rejections.list()
+        let rejected = try app.rejectedAgents()
         let down = o.agents.filter { $0.state == "down" }.count
         let openIncidents = o.openByRule.values.reduce(0, +)
         let inFlight = o.actionsByState.values.reduce(0, +)

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import Hummingbird
 
@@ -21,7 +20,7 @@ extension Dashboard {
             html += "<div class=\"tile \(bad ? "bad" : "")\"><div class=\"n\">\(n)</div><div class=\"l\">\(esc(label))</div></div>"
         }
         html += "</div>"
-        if let targets = runtime.config.remediation.schedulerTargets {
+        if let targets = app.config.remediation.schedulerTargets {
             html += "<p class=\"hint\">A target is failing after \(targets.rule.failuresToOpen) failed probes in a row"
             html += targets.disable.map { "; failing enabled jobs get the <code>\(esc($0))</code> action" } ?? "; no disable action is configured"
             html += ".</p>"
@@ -53,7 +52,7 @@ extension Dashboard {
         }
         var html = ""
         if let error { html += "<p class=\"error\">\(esc(error))</p>" }
-        let releasing = try releasesInFlight()
+        let releasing = try app.releasesInFlight()
         if let released {
             html += "<p class=\"notice\">Release of lock <strong>\(esc(released))</strong> queued"
             if let action = releasing[released] { html += ": action \(actionLink(action.id)) \(badge(action.state))" }
@@ -117,17 +116,5 @@ extension Dashboard {
         }
         context.logger.notice("dashboard lock release", metadata: ["lock": "\(name)", "token.id": "\(viewer.identity.tokenID)"])
         return redirect(to: "/locks?released=" + DashboardHTML.percentEncode(name))
-    }
-
-    /// The release actions in flight, by lock name (at most one per lock: the actions_in_flight index).
-    func releasesInFlight() throws -> [String: (id: String, state: String)] {
-        let prefix = Detector.releaseKey("")
-        return try runtime.database.pool.read { db in
-            var releases: [String: (id: String, state: String)] = [:]
-            for row in try ActionTable(db: db).withKeyPrefix(prefix, in: ActionState.inFlight) {
-                releases[String(row.key.dropFirst(prefix.count))] = (row.id, row.state)
-            }
-            return releases
-        }
     }
 }

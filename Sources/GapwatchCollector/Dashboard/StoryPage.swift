@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import Hummingbird
 
@@ -155,23 +154,12 @@ extension Dashboard {
         return html + "</p></form>"
     }
 
-    /// The count observations of one dataset partition, newest first, through the counts index.
+    /// The count observations of one dataset partition as story lines, newest first.
     func partitionCounts(subject: String, partition: String, limit: Int) throws -> [StoryLine] {
-        try runtime.database.pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT o.observed_at, o.num, st.agent_id FROM observations o JOIN streams st ON st.id = o.stream_id
-                    WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.kind = \(ObservationKind.count.storageCode) AND o.part = ?
-                    ORDER BY o.observed_at DESC LIMIT ?
-                    """, arguments: [subject, partition, limit]
-            ).map { row in
-                let count: Int64 = row["num"]
-                let agent: String = row["agent_id"]
-                return StoryLine(
-                    at: row["observed_at"], source: "observation", subject: subject, detail: badge("count") + " " + esc("\(partition) = \(count) rows"),
-                    agent: agent, foldKeys: ("\(agent)\u{1}count\u{1}\(partition)", String(count)))
-            }
+        try app.partitionCounts(subject: subject, partition: partition, limit: limit).map { c in
+            StoryLine(
+                at: c.observedAt, source: "observation", subject: subject, detail: badge("count") + " " + esc("\(partition) = \(c.count) rows"),
+                agent: c.agentID, foldKeys: ("\(c.agentID)\u{1}count\u{1}\(partition)", String(c.count)))
         }
     }
 }

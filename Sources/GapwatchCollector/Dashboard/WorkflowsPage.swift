@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import Hummingbird
 
@@ -12,8 +11,8 @@ extension Dashboard {
     @Sendable func workflows(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
         let hours = try intParameter(request, "hours", default: 48, range: 1...168)
         let since = hourStart(now - Millis(hours - 1) * 3_600_000)
-        let report = try runtime.detector.workflowGaps(since: since, now: now)
-        let expectations = runtime.config.detection.expectations.sorted { $0.name < $1.name }
+        let report = try app.workflowGaps(since: since, now: now)
+        let expectations = app.config.detection.expectations.sorted { $0.name < $1.name }
         var html = "<p class=\"filters\">Last: " + [24, 48, 168].map { h in
             h == hours ? "<strong>\(h) h</strong>" : "<a href=\"\(DashboardHTML.link(["workflows"], [("hours", String(h))]))\">\(h) h</a>"
         }.joined(separator: " ") + "</p>"
@@ -54,40 +53,16 @@ extension Dashboard {
         }
 
         html += "<h2>Latest decisions</h2>"
-        let decisions = try latestDecisions(since: since, limit: Self.decisionRows + 1)
+        let decisions = try app.latestWorkflowDecisions(since: since, limit: Self.decisionRows + 1)
         html += table(
             ["observed", "workflow", "decision", "reason", "agent"],
             decisions.prefix(Self.decisionRows).map { d in
-                [dashAgo(d.at, now: now), storyLink(d.subject, text: String(d.subject.dropFirst("workflow:".count))), badge(d.decision), esc(d.reason ?? ""), esc(d.agent)]
+                [dashAgo(d.at, now: now), storyLink(d.subject, text: String(d.subject.dropFirst("workflow:".count))), badge(d.decision), esc(d.reason ?? ""), esc(d.agentID)]
             }, empty: "No workflow decision was observed in these \(hours) hours.")
         if decisions.count > Self.decisionRows {
             html += "<p class=\"more\">Older decisions are not shown: <code>gapwatch timeline --kind decision</code> lists them all.</p>"
         }
         return Page(title: "Workflow execution health", body: html)
-    }
-
-    struct DecisionLine {
-        var at: Millis
-        var subject: String
-        var decision: String
-        var reason: String?
-        var agent: String
-    }
-
-    /// The newest decisions of every workflow since `since`: one indexed query (per-subject index
-    /// over the workflow subjects), newest first, at most `limit`.
-    func latestDecisions(since: Millis, limit: Int) throws -> [DecisionLine] {
-        try runtime.database.pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT o.observed_at, s.name AS subject, o.status, o.text, st.agent_id FROM observations o
-                    JOIN subjects s ON s.id = o.subject_id JOIN streams st ON st.id = o.stream_id
-                    WHERE o.subject_id IN (SELECT id FROM subjects WHERE name GLOB 'workflow:*') AND o.kind = ? AND o.observed_at >= ?
-                    ORDER BY o.observed_at DESC LIMIT ?
-                    """, arguments: [ObservationKind.decision.storageCode, since, limit]
-            ).map { DecisionLine(at: $0["observed_at"], subject: $0["subject"], decision: $0["status"] ?? "?", reason: $0["text"], agent: $0["agent_id"]) }
-        }
     }
 
     /// One bar group per hour: the expected runs as a dashed outline, the decisions stacked (RUN,

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 import Logging
@@ -12,7 +11,7 @@ extension CollectorRuntime {
         let targets = config.remediation.schedulerTargets
         let failures = targets?.rule.failuresToOpen ?? TargetHealthRule.defaultFailures
         let noSuccessMs = Millis(targets?.noSuccessDays ?? 7) * 86_400_000
-        let rows = try database.pool.read { db in try JobTable(db: db).jobs(presentOnly: false) }
+        let rows = try database.schedulerJobs()
         return rows.filter { job in service.map { jobMatches(job, service: $0) } ?? true }.map { job in
             let health =
                 job.lastProbeAt == nil ? "unknown" : job.probeFailures >= failures ? "failing" : job.probeFailures > 0 ? "degraded" : "healthy"
@@ -33,7 +32,7 @@ extension CollectorRuntime {
 
     /// Every lock seen, with its age and whether a stuck_locks rule judges it stuck.
     public func locks(now: Millis) throws -> [LockInfo] {
-        let rows = try database.pool.read { db in try JobTable(db: db).locks() }
+        let rows = try database.lockSightings()
         return rows.map { row in
             let lock = row.lock
             let reason = config.remediation.stuckLocks.lazy.filter { globMatch($0.pattern, lock.name) }

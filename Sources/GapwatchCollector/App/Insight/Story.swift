@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 
 extension CollectorRuntime {
@@ -25,12 +24,8 @@ extension CollectorRuntime {
         var entries = observations.map { SubjectStory.Entry(at: $0.observation.observedAt, source: "observation", observation: $0) }
         // The name without its type prefix: what labels, keys and parameters mention.
         let bare = subject.firstIndex(of: ":").map { String(subject[subject.index(after: $0)...]) } ?? subject
-        let (incidents, actions) = try database.pool.read { db -> ([Int64], [String]) in
-            let incidents = try IncidentStore.Reader(db: db).mentioning(subject: subject, bareName: bare, from: from, to: to, limit: 100)
-            let actions = try ActionTable(db: db).touching(incidents: incidents, key: subject, bare: bare, from: from, to: to)
-            return (incidents, actions)
-        }
-        for id in incidents {
+        let mentions = try database.storyMentions(subject: subject, bareName: bare, from: from, to: to)
+        for id in mentions.incidentIDs {
             guard let incident = try database.incident(id: id) else { continue }
             for event in incident.events ?? [] where event.at >= from && event.at < to {
                 entries.append(
@@ -39,7 +34,7 @@ extension CollectorRuntime {
                         incidentID: id))
             }
         }
-        for id in actions {
+        for id in mentions.actionIDs {
             var steps = TimelineFilter()
             steps.subject = "action:\(id)"
             steps.from = from
