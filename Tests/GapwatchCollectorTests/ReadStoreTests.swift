@@ -39,7 +39,10 @@ final class ReadStoreTests: XCTestCase {
         let counts = try collector.database.partitionCounts(subject: "dataset:raw", partition: "2026-01-22", limit: 10)
         XCTAssertEqual(
             counts,
-            [DatasetCountSighting(observedAt: now - 500, count: 12, agentID: "agent-1"), DatasetCountSighting(observedAt: now - 3000, count: 10, agentID: "agent-1")])
+            [
+                DatasetCountSighting(observedAt: now - 500, count: 12, agentID: "agent-1"),
+                DatasetCountSighting(observedAt: now - 3000, count: 10, agentID: "agent-1"),
+            ])
         XCTAssertEqual(try collector.database.partitionCounts(subject: "dataset:raw", partition: "2026-01-22", limit: 1).map(\.count), [12])
         XCTAssertEqual(try collector.database.partitionCounts(subject: "dataset:none", partition: "2026-01-22", limit: 10), [])
     }
@@ -68,12 +71,14 @@ final class ReadStoreTests: XCTestCase {
             let direct = try incidents.open(rule: "completeness", subject: "dataset:raw", reason: "r", labels: [:], feederAgent: nil, at: opened)
             let labelled = try incidents.open(
                 rule: "freshness", subject: "freshness:x", reason: "r", labels: ["dataset": "raw"], feederAgent: nil, at: opened)
-            _ = try incidents.open(rule: "freshness", subject: "freshness:y", reason: "r", labels: ["dataset": "other"], feederAgent: nil, at: opened)
+            _ = try incidents.open(
+                rule: "freshness", subject: "freshness:y", reason: "r", labels: ["dataset": "other"], feederAgent: nil, at: opened)
             return [direct, labelled]
         }
         let mentions = try collector.database.storyMentions(subject: "dataset:raw", bareName: "raw", from: now - 5000, to: now)
         XCTAssertEqual(mentions, StoryMentions(incidentIDs: ids, actionIDs: []))
-        XCTAssertEqual(try collector.database.storyMentions(subject: "dataset:raw", bareName: "raw", from: now, to: now + 1).incidentIDs, ids, "still open")
+        let later = try collector.database.storyMentions(subject: "dataset:raw", bareName: "raw", from: now, to: now + 1)
+        XCTAssertEqual(later.incidentIDs, ids, "still open")
         XCTAssertEqual(try collector.database.incidentCount(state: "open"), 3)
         XCTAssertEqual(try collector.database.incidentCount(state: "resolved"), 0)
         XCTAssertEqual(try collector.database.overviewCounts(actionsIn: ActionState.inFlight).openIncidentsByRule, ["completeness": 1, "freshness": 2])

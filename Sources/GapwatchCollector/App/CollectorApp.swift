@@ -66,7 +66,9 @@ struct CollectorApp: Sendable {
     func releasesInFlight() throws -> [String: KeyedAction] {
         let prefix = Detector.releaseKey("")
         var releases: [String: KeyedAction] = [:]
-        for action in try runtime.database.actions(keyPrefix: prefix, in: ActionState.inFlight) { releases[String(action.key.dropFirst(prefix.count))] = action }
+        for action in try runtime.database.actions(keyPrefix: prefix, in: ActionState.inFlight) {
+            releases[String(action.key.dropFirst(prefix.count))] = action
+        }
         return releases
     }
 
@@ -101,8 +103,8 @@ struct CollectorApp: Sendable {
         }
         let state = LockState(name: name, holder: holder, acquiredAt: lock.acquiredAt, expiresAt: lock.expiresAt)
         return try await enqueue(
-            action, key: Detector.releaseKey(name), heals: ActionHeals(.stuckLocks, name), parameters: runtime.detector.releaseParameters(state), now: now,
-            requestedBy: tokenID)
+            action, key: Detector.releaseKey(name), heals: ActionHeals(.stuckLocks, name), parameters: runtime.detector.releaseParameters(state),
+            now: now, requestedBy: tokenID)
     }
 
     /// A person asks for a range to be rebuilt. Validated fully before anything is queued.

@@ -46,7 +46,9 @@ extension AppDatabase {
                     WHERE o.subject_id IN (SELECT id FROM subjects WHERE name GLOB 'workflow:*') AND o.kind = ? AND o.observed_at >= ?
                     ORDER BY o.observed_at DESC LIMIT ?
                     """, arguments: [ObservationKind.decision.storageCode, since, limit]
-            ).map { WorkflowDecisionLine(at: $0["observed_at"], subject: $0["subject"], decision: $0["status"] ?? "?", reason: $0["text"], agentID: $0["agent_id"]) }
+            ).map {
+                WorkflowDecisionLine(at: $0["observed_at"], subject: $0["subject"], decision: $0["status"] ?? "?", reason: $0["text"], agentID: $0["agent_id"])
+            }
         }
     }
 }
