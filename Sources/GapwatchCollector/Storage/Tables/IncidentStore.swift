@@ -21,7 +21,7 @@ struct IncidentStore {
             let id: Int64 = row["id"]
             if (row["reason"] as String) != reason {
                 try db.cachedStatement(sql: "UPDATE incidents SET reason = ? WHERE id = ?").execute(arguments: [reason, id])
-                try addEvent(id, event: "updated", old: "open", new: "open", reason: reason, at: at, notify: "not_needed", detail: "updates are recorded, not sent")
+                try addEvent(id, event: "updated", old: "open", new: "open", reason: reason, at: at, notify: .notNeeded, detail: "updates are recorded, not sent")
             }
             return id
         }
@@ -47,18 +47,18 @@ struct IncidentStore {
 
     func addEvent(
         _ incidentID: Int64, event: String, old: String?, new: String, reason: String, at: Millis, notifyAt: Millis? = nil,
-        notify: String? = nil, detail: String? = nil
+        notify: NotifyState? = nil, detail: String? = nil
     ) throws {
-        var state = notify ?? "pending"
+        var state = notify ?? .pending
         var detail = detail
-        if state == "pending" && !hasChannels {
-            state = "not_needed"
+        if state == .pending && !hasChannels {
+            state = .notNeeded
             detail = "no notification channels configured"
         }
         try db.cachedStatement(sql: """
                 INSERT INTO incident_events (incident_id, at, event, old_state, new_state, reason, notify, notify_detail, next_attempt_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [incidentID, at, event, old, new, reason, state, detail, state == "pending" ? (notifyAt ?? at) : nil])
+                """).execute(arguments: [incidentID, at, event, old, new, reason, state.rawValue, detail, state == .pending ? (notifyAt ?? at) : nil])
     }
 }
 
