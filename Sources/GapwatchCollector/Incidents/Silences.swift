@@ -9,10 +9,10 @@ public struct SilenceValidationError: Error, Sendable {
 
 /// Where a silence stands at a moment (`SilenceInfo.status`): derived from its times, never stored.
 enum SilenceStatus: String, StateColumnValue, CaseIterable {
-    /// Starts later.
-    case pending
     /// In force.
     case active
+    /// Starts later.
+    case pending
     /// Ended by its `ends_at`.
     case expired
     /// Ended by hand (`DELETE /v1/silences/{id}`).
