@@ -6,8 +6,8 @@ import Yams
 
 @testable import GapwatchCollector
 
-/// The notifier's outbox states, the per-channel delivery states and the silence statuses are
-/// enums (`NotifyState`, `DeliveryState`, `SilenceStatus`): the API documents exactly their
+/// Incident states, the notifier's outbox states, the per-channel delivery states and the silence statuses are
+/// enums (`IncidentState`, `NotifyState`, `DeliveryState`, `SilenceStatus`): the API documents exactly their
 /// values, and the outbox's partial index names the same `pending` the queries interpolate.
 final class OutboxStateTests: XCTestCase {
     func testOpenAPIStateEnumsAreTheCollectorsEnums() throws {
@@ -19,6 +19,7 @@ final class OutboxStateTests: XCTestCase {
             if let property { node = try XCTUnwrap((node["properties"] as? [String: Any])?[property] as? [String: Any], "\(schema).\(property)") }
             return node["enum"] as? [String]
         }
+        XCTAssertEqual(try values("IncidentInfo", property: "state"), IncidentState.allCases.map(\.rawValue))
         XCTAssertEqual(try values("NotifyState"), NotifyState.allCases.map(\.rawValue))
         XCTAssertEqual(try values("Delivery", property: "state"), DeliveryState.allCases.map(\.rawValue))
         XCTAssertEqual(try values("SilenceInfo", property: "status"), SilenceStatus.allCases.map(\.rawValue))

@@ -193,7 +193,7 @@ public final class ActionRunner: Sendable {
             if action.incidentID == nil {
                 return try settle(action.id, as: .verified, detail: "succeeded; no rule covers this action, so nothing was checked", now: now)
             }
-            if incidentState == "resolved" { return try settle(action.id, as: .verified, detail: "verified: the incident resolved", now: now) }
+            if incidentState == IncidentState.resolved.rawValue { return try settle(action.id, as: .verified, detail: "verified: the incident resolved", now: now) }
         }
         guard let due = action.nextAttemptAt, due <= now else { return }
         try fail(

@@ -113,7 +113,7 @@ public final class Notifier: Sendable {
     /// Finishes or postpones a claimed event that is not to be sent now (resolved before its
     /// opening went out, silenced, suppressed, not needed, waiting for its feeder). False: send it.
     fileprivate func settleWithoutSending(_ p: Pending, now: Millis) throws -> Bool {
-        if p.event == "opened" && p.incidentState != "open" {
+        if p.event == "opened" && p.incidentState != IncidentState.open.rawValue {
             try finish(p.eventID, notify: .notNeeded, detail: "resolved before it was notified")
             return true
         }

@@ -78,8 +78,9 @@ struct IncidentsController {
         try rejectUnknown(query, known: ["state", "since", "limit"])
         var filter = IncidentFilter()
         if let state = query["state"] {
-            guard ["open", "resolved"].contains(String(state)) else {
-                throw APIError.badRequest("state: '\(state)' is not one of open, resolved", field: "state")
+            let states = IncidentState.allCases.map(\.rawValue)
+            guard states.contains(String(state)) else {
+                throw APIError.badRequest("state: '\(state)' is not one of \(states.joined(separator: ", "))", field: "state")
             }
             filter.state = String(state)
         }

@@ -7,7 +7,7 @@ extension IncidentStore {
     /// An action for the incident gave up: it needs a person (an `escalated` event, notified now).
     func escalate(_ id: Int64, reason: String, at: Millis) throws {
         try db.execute(sql: "UPDATE incidents SET escalated = 1 WHERE id = ?", arguments: [id])
-        try addEvent(id, event: "escalated", old: "open", new: "open", reason: reason, at: at, notifyAt: at)
+        try addEvent(id, event: "escalated", old: IncidentState.open.rawValue, new: IncidentState.open.rawValue, reason: reason, at: at, notifyAt: at)
     }
 
     /// A notification about the incident reached at least one channel.
@@ -18,10 +18,10 @@ extension IncidentStore {
     /// A `reminder` event for every open, notified incident last notified at or before `notifiedBy`.
     func queueReminders(notifiedBy: Millis, now: Millis) throws {
         let rows = try Row.fetchAll(
-            db, sql: "SELECT id, reason FROM incidents WHERE state = 'open' AND notified = 1 AND last_notified_at <= ?", arguments: [notifiedBy])
+            db, sql: "SELECT id, reason FROM incidents WHERE state = \(IncidentState.open.sqlLiteral) AND notified = 1 AND last_notified_at <= ?", arguments: [notifiedBy])
         for row in rows {
             let id: Int64 = row["id"]
-            try addEvent(id, event: "reminder", old: "open", new: "open", reason: row["reason"], at: now, notifyAt: now)
+            try addEvent(id, event: "reminder", old: IncidentState.open.rawValue, new: IncidentState.open.rawValue, reason: row["reason"], at: now, notifyAt: now)
             try db.execute(sql: "UPDATE incidents SET last_notified_at = ? WHERE id = ?", arguments: [now, id])
         }
     }
@@ -124,7 +124,7 @@ struct OutboxEvent: Sendable {
     var attempts: Int
     var rule: String
     var subject: String
-    /// The incident's state now (`open`, `resolved`).
+    /// The incident's state now.
     var incidentState: String
     var openedAt: Millis
     var labels: [String: String]

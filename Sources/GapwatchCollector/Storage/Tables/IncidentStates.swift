@@ -1,3 +1,10 @@
+/// `incidents.state`. An incident opens once per (rule, subject) and resolves once; a new
+/// problem opens a new incident.
+enum IncidentState: String, StateColumnValue, CaseIterable {
+    case open
+    case resolved
+}
+
 /// `incident_events.notify`: where an incident event stands in the notifier's outbox. Only
 /// `pending` events are sent; every other state is final (the partial index
 /// `incident_events_pending` names `pending` literally, so the queries interpolate it as a constant).
