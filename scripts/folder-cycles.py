@@ -15,6 +15,9 @@ interpolations stay code, braces are counted):
   `Row` or `CodingKeys` never points at another folder's top-level `Row`).
 - `extension T` in folder F is a reference from F to T's folder, like any other use of T.
 - Files directly in the root count as folder "(root)".
+- A subfolder listed in LAYERS counts as a folder of its own: `HTTP/Controllers` (the API's
+  controllers, above `App/`, whose use cases they call) is not `HTTP/` (the request context and
+  errors, below `Ingest/` and `App/`, which use them).
 
 Usage: scripts/folder-cycles.py [--edges] [--root Sources/GapwatchCollector] | --self-test
 Prints each cycle (strongly connected group of folders) with one reference per edge that closes
@@ -116,12 +119,19 @@ def scan(code):
     return top, every, extended, refs
 
 
-def folder_of(root, path):
-    parts = os.path.relpath(path, root).split(os.sep)
+LAYERS = ('HTTP/Controllers',)
+
+
+def folder_of(root, path, layers=LAYERS):
+    rel = os.path.relpath(path, root).replace(os.sep, '/')
+    for layer in layers:
+        if rel.startswith(layer + '/'):
+            return layer
+    parts = rel.split('/')
     return parts[0] if len(parts) > 1 else '(root)'
 
 
-def folder_edges(root):
+def folder_edges(root, layers=LAYERS):
     files = []
     for dirpath, _, names in os.walk(root):
         files += [os.path.join(dirpath, n) for n in names if n.endswith('.swift')]
@@ -132,13 +142,13 @@ def folder_edges(root):
         with open(path, encoding='utf-8') as f:
             top, every, extended, refs = scan(code_only(f.read()))
         scanned[path] = refs
-        here = folder_of(root, path)
+        here = folder_of(root, path, layers)
         local.setdefault(here, set()).update(every)
         for name in sorted(top):
             declared.setdefault(name, here)
     edges = {}  # (from, to) -> example "file names Type"
     for path, refs in sorted(scanned.items()):
-        here = folder_of(root, path)
+        here = folder_of(root, path, layers)
         for name in sorted(refs):
             there = declared.get(name)
             if there and there != here and name not in local[here]:
@@ -204,6 +214,17 @@ def self_test():
             f.write('extension Alert {}\n')
         folders, edges = folder_edges(root)
         assert cycles_of(folders, edges) == [['Notify', 'Rules', 'Storage']], cycles_of(folders, edges)
+    with tempfile.TemporaryDirectory() as root:
+        # A layer above its parent: Rules/Above names Notify, which names Rules.
+        files['Rules/Above/Use.swift'] = 'struct Use { let a: Alert }\n'
+        for rel, text in files.items():
+            os.makedirs(os.path.join(root, os.path.dirname(rel)), exist_ok=True)
+            with open(os.path.join(root, rel), 'w', encoding='utf-8') as f:
+                f.write(text)
+        folders, edges = folder_edges(root, layers=())
+        assert cycles_of(folders, edges) == [['Notify', 'Rules']], cycles_of(folders, edges)
+        folders, edges = folder_edges(root, layers=('Rules/Above',))
+        assert ('Rules/Above', 'Notify') in edges and cycles_of(folders, edges) == [], (sorted(edges), cycles_of(folders, edges))
     print('self-test passed')
     return 0
 

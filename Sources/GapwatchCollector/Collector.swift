@@ -67,7 +67,10 @@ public enum Collector {
         let app = CollectorApp(runtime: runtime)
         let knownRoutes = KnownRoutes()
         router.add(middleware: ErrorBodyMiddleware(knownRoutes: knownRoutes))
-        MetricsController(runtime: runtime).register(on: router)  // GET /metrics; counts POST /v1/reports answers
+        let metrics = MetricsController(runtime: runtime)
+        // Before the /v1 group: router middleware wraps only the routes added after it.
+        router.add(middleware: metrics.ingestCounting)  // counts POST /v1/reports answers
+        router.addRoutes(metrics.routes)  // GET /metrics
         // Open on purpose: load balancers and service managers probe it without a token. It says
         // only that the process serves and its database answers.
         router.get("healthz") { _, _ -> Response in
@@ -81,18 +84,20 @@ public enum Collector {
         Dashboard(app: app).register(on: router)  // HTML pages at /, behind their own login (Dashboard/)
         let v1 = router.group("v1").add(middleware: TokenAuthMiddleware(tokens: runtime.tokens, rejections: runtime.rejections))
         ReportsController(writer: runtime.writer, limits: runtime.config.limits, rejections: runtime.rejections).register(on: v1)
-        ActionsController(app: app).register(on: v1)
-        SchedulerController(app: app).register(on: v1)
-        InsightController(app: app).register(on: v1)
-        QueryController(
-            database: runtime.database, rejections: runtime.rejections, clockToleranceMs: runtime.config.detection.clockSkew.toleranceMs
-        ).register(on: v1)
-        AgentStreamsController(database: runtime.database).register(on: v1)
-        TokensController(tokens: runtime.tokens).register(on: v1)
-        OwnersController(database: runtime.database, ownership: runtime.config.ownership).register(on: v1)
-        ChecksController(app: app).register(on: v1)
-        IncidentsController(database: runtime.database).register(on: v1)
-        SilencesController(database: runtime.database).register(on: v1)
+        // The API's controllers (HTTP/Controllers/), one route collection each.
+        v1.addRoutes(ActionsController(app: app).routes)
+        v1.addRoutes(SchedulerController(app: app).routes)
+        v1.addRoutes(InsightController(app: app).routes)
+        v1.addRoutes(
+            QueryController(
+                database: runtime.database, rejections: runtime.rejections, clockToleranceMs: runtime.config.detection.clockSkew.toleranceMs
+            ).routes)
+        v1.addRoutes(AgentStreamsController(database: runtime.database).routes)
+        v1.addRoutes(TokensController(tokens: runtime.tokens).routes)
+        v1.addRoutes(OwnersController(database: runtime.database, ownership: runtime.config.ownership).routes)
+        v1.addRoutes(ChecksController(app: app).routes)
+        v1.addRoutes(IncidentsController(database: runtime.database).routes)
+        v1.addRoutes(SilencesController(database: runtime.database).routes)
         extra?(router)
         knownRoutes.fill(from: router)
         return router
@@ -125,12 +130,6 @@ public enum Collector {
             logger: logger)
         for service in CollectorServices.all(runtime, logger: logger) { app.addServices(service) }
         return app
-    }
-}
-
-extension AppDatabase {
-    func integrityQuickCheck() throws -> Int {
-        try pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") ?? 0 }
     }
 }
 

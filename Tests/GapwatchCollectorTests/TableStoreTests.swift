@@ -62,13 +62,13 @@ final class TableStoreTests: XCTestCase {
             XCTAssertEqual(events.count, 2)
             let deliveries = DeliveryStore(db: db)
             for channel in ["slack", "hook"] {
-                try deliveries.recordAttempt(eventIDs: events, channel: channel, state: "retrying", detail: "503", at: now)
+                try deliveries.recordAttempt(eventIDs: events, channel: channel, state: .retrying, detail: "503", at: now)
             }
             try deliveries.markFailed(eventIDs: [events[0]], channels: ["hook"])
             try deliveries.markFailed(eventIDs: [], channels: ["slack"])
             XCTAssertEqual(try deliveries.failedChannels(eventID: events[0]), ["hook"])
             XCTAssertEqual(try deliveries.failedChannels(eventID: events[1]), [])
-            try deliveries.recordAttempt(eventIDs: [events[1]], channel: "slack", state: "sent", detail: "ok", at: now + 1)
+            try deliveries.recordAttempt(eventIDs: [events[1]], channel: "slack", state: .sent, detail: "ok", at: now + 1)
             XCTAssertEqual(try deliveries.doneChannels(eventID: events[1]), ["slack"])
             XCTAssertEqual(try deliveries.sentCount(eventID: events[1]), 1)
             XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT attempts FROM deliveries WHERE event_id = ? AND channel = 'slack'", arguments: [events[1]]), 2)
@@ -83,7 +83,7 @@ final class TableStoreTests: XCTestCase {
             _ = try silences.insert(rule: nil, subject: "y", labelsJSON: "{}", startsAt: now - 2, endsAt: now - 1, comment: "", createdBy: "t", now: now - 3)
             XCTAssertTrue(try silences.end(id: ended, now: now))
             XCTAssertFalse(try silences.end(id: ended, now: now), "already ended")
-            XCTAssertEqual(try silences.list(includeEnded: false, now: now).map { $0["id"] as Int64 }, [live])
+            XCTAssertEqual(try silences.list(includeEnded: false, now: now).map(\.silence.id), [live])
             XCTAssertEqual(try silences.list(includeEnded: true, now: now).count, 3)
             XCTAssertEqual(try silences.active(now: now).map(\.id), [live])
         }

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -72,7 +71,7 @@ struct GuardrailLoad {
 extension ActionRunner {
     /// What runs now and what started in the last hour. Both are few: the global limits bound them.
     func guardrailLoad(now: Millis) throws -> GuardrailLoad {
-        try database.pool.read { db in
+        try database.read { db in
             var load = GuardrailLoad()
             let actions = ActionTable(db: db)
             for row in try actions.scopes(in: ActionState.running) {
@@ -89,7 +88,7 @@ extension ActionRunner {
     /// read finds whether any says something else, so a full scope costs no write per pass.
     func noteWaiting(_ full: (rules: [String: String], targets: [String: String]), now: Millis) throws {
         var stale: [(column: ActionTable.ScopeColumn, scope: String, detail: String)] = []
-        try database.pool.read { db in
+        try database.read { db in
             for (column, scopes) in [(ActionTable.ScopeColumn.rule, full.rules), (.target, full.targets)] {
                 for (scope, why) in scopes {
                     if try ActionTable(db: db).dueInScopeSaysOtherwise(column, scope, detail: "waiting: \(why)", pending: ActionState.pending, now: now) {
@@ -99,7 +98,7 @@ extension ActionRunner {
             }
         }
         guard !stale.isEmpty else { return }
-        try database.pool.write { db in
+        try database.write { db in
             for (column, scope, detail) in stale {
                 try ActionTable(db: db).noteDueInScope(column, scope, detail: detail, pending: ActionState.pending, now: now)
             }
@@ -128,7 +127,7 @@ extension ActionRunner {
             return nil
         }
         let name = String(fact.drop { $0 != ":" }.dropFirst())
-        let (reporter, target) = try database.pool.read { db in
+        let (reporter, target) = try database.read { db in
             (
                 try isJob ? JobTable(db: db).reporter(ofJob: name)?.agentID : JobTable(db: db).reporter(ofLock: name),
                 try AgentTable(db: db).binding(of: agentID)
@@ -145,7 +144,7 @@ extension ActionRunner {
     private func disableBreaker(_ action: ActionInfo, now: Millis) throws -> String? {
         guard action.key.hasPrefix(JobActionKey.disable("")), let job = action.parameters["job"], let breaker = config.schedulerTargets?.breaker
         else { return nil }
-        return try database.pool.read { db -> String? in
+        return try database.read { db -> String? in
             guard let (agentID, scheduler) = try JobTable(db: db).reporter(ofJob: job) else { return nil }
             let total = try JobTable(db: db).presentCount(agentID: agentID, scheduler: scheduler)
             // Other jobs of the scheduler whose disable started within the window (a retry is the same job).

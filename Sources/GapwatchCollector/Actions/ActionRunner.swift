@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import GapwatchProtocol
 import GapwatchSubprocess
 import Logging
@@ -39,7 +38,7 @@ public final class ActionRunner: Sendable {
         var load = try guardrailLoad(now: now)
         let full = load.fullScopes(config.guardrails)
         try noteWaiting(full, now: now)
-        let due = try await database.pool.read { db in
+        let due = try await database.read { db in
             try ActionTable(db: db).due(pending: ActionState.pending, now: now, skippingRules: full.rules.keys.sorted(), skippingTargets: full.targets.keys.sorted())
                 .map { (action: $0.action, ActionScopes(rule: $0.scopes.rule, target: $0.scopes.target), ActionHeals(rule: $0.healsRule, check: $0.healsCheck)) }
         }
@@ -75,7 +74,7 @@ public final class ActionRunner: Sendable {
     /// Starts a pending action; false if it is no longer pending (settled meanwhile).
     private func start(_ action: ActionInfo, _ definition: ActionConfig, now: Millis) async throws -> Bool {
         let attempt = action.attempts + 1
-        let started = try await database.pool.write { db in
+        let started = try await database.write { db in
             guard
                 try ActionQueue(db: db).markRunning(
                     action.id, attempt: attempt, giveUpAt: now + definition.timeoutMs + 60_000, detail: "attempt \(attempt) of \(action.maxAttempts) running",
@@ -138,7 +137,7 @@ public final class ActionRunner: Sendable {
     /// Returns how many were settled.
     @discardableResult
     public func settleInterruptedCalls(now: Millis) throws -> Int {
-        let interrupted = try database.pool.write { db in
+        let interrupted = try database.write { db in
             try ActionQueue(db: db).requeueInterruptedCalls(
                 detail: "the collector stopped while the webhook call was in flight; calling again under the same Idempotency-Key", now: now)
         }
@@ -156,7 +155,7 @@ public final class ActionRunner: Sendable {
 
     /// Agent results that arrived, timeouts of running actions, verification deadlines.
     private func followUp(now: Millis) throws {
-        let rows = try database.pool.read { db in
+        let rows = try database.read { db in
             try ActionTable(db: db).toFollowUp(running: ActionState.running, verifying: ActionState.verifying, now: now)
         }
         for row in rows {
@@ -194,7 +193,7 @@ public final class ActionRunner: Sendable {
             if action.incidentID == nil {
                 return try settle(action.id, as: .verified, detail: "succeeded; no rule covers this action, so nothing was checked", now: now)
             }
-            if incidentState == "resolved" { return try settle(action.id, as: .verified, detail: "verified: the incident resolved", now: now) }
+            if incidentState == IncidentState.resolved.rawValue { return try settle(action.id, as: .verified, detail: "verified: the incident resolved", now: now) }
         }
         guard let due = action.nextAttemptAt, due <= now else { return }
         try fail(
@@ -222,14 +221,14 @@ public final class ActionRunner: Sendable {
     let healVerifier = HealVerifierBox()
 
     private func succeeded(_ id: String, detail: String, verifyWithinMs: Millis, now: Millis) throws {
-        try database.pool.write { db in try ActionQueue(db: db).markVerifying(id, verifyBy: now + verifyWithinMs, detail: detail, now: now) }
+        try database.write { db in try ActionQueue(db: db).markVerifying(id, verifyBy: now + verifyWithinMs, detail: detail, now: now) }
     }
 
     /// A failed attempt: retried after cooldown and backoff, or escalated once attempts are spent.
     private func fail(_ action: ActionInfo, detail: String, retry: Bool, notBefore: Millis? = nil, now: Millis) throws {
         let definition = config.actions[action.name]
         let attempts = max(action.attempts, 1)
-        try database.pool.write { db in
+        try database.write { db in
             let queue = ActionQueue(db: db)
             if retry && attempts < action.maxAttempts {
                 let backoff = min(3_600_000, (definition?.cooldownMs ?? 60_000) * Int64(1 << min(attempts - 1, 10)))
@@ -250,7 +249,7 @@ public final class ActionRunner: Sendable {
     }
 
     private func settle(_ id: String, as state: ActionState, detail: String, now: Millis) throws {
-        try database.pool.write { db in try ActionQueue(db: db).settle(id, as: state, detail: detail, now: now) }
+        try database.write { db in try ActionQueue(db: db).settle(id, as: state, detail: detail, now: now) }
     }
 }
 

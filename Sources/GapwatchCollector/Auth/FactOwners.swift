@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -64,7 +63,7 @@ public enum ReassignError: Error, Equatable {
 extension AppDatabase {
     /// Owned facts matching the glob `fact` (all when nil) and refused claims, most recent first.
     public func owners(fact: String? = nil, agentID: String? = nil, limit: Int = 1000) throws -> (owners: [FactOwnerInfo], refused: [RefusedClaimInfo]) {
-        try pool.read { db in
+        try read { db in
             let table = FactOwnerTable(db: db)
             return (try table.owners(matching: fact, agentID: agentID, limit: limit), try table.refused(matching: fact, agentID: agentID, limit: limit))
         }
@@ -86,7 +85,7 @@ extension AppDatabase {
             throw ReassignError.boundByConfig(
                 "\(fact) is bound by the collector config's owners: to \(covering.map(\.described).joined(separator: " or ")); change the config instead")
         }
-        return try pool.write { db in
+        return try write { db in
             try FactOwnerTable(db: db).assign(fact, to: agentID, by: tokenID, at: now)
             return FactOwnerInfo(fact: fact, agentID: agentID, since: now, assignedBy: tokenID)
         }

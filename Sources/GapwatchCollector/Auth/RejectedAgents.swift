@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import Logging
 import Synchronization
@@ -70,7 +69,7 @@ public final class RejectedAgents: Sendable {
         }
         guard !batch.isEmpty else { return 0 }
         do {
-            try database.pool.write { db in
+            try database.write { db in
                 let table = RejectedAgentTable(db: db)
                 try table.add(
                     batch.map { key, tally in
@@ -100,7 +99,7 @@ public final class RejectedAgents: Sendable {
     public func list(limit: Int = RejectedAgents.maxRows) throws -> [RejectedAgentInfo] {
         let snapshot = pending.withLock { $0 }
         var byKey: [Key: Tally] = [:]
-        try database.pool.read { db in
+        try database.read { db in
             for row in try RejectedAgentTable(db: db).recent(limit: Self.maxRows) {
                 guard let reason = RejectionReason(rawValue: row.reason) else { continue }
                 let key = Key(claimedAgentID: row.claimedAgentID, tokenID: row.tokenID, source: row.source, reason: reason)

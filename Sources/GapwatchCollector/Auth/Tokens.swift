@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import GapwatchProtocol
 import Synchronization
 
@@ -71,7 +70,7 @@ public final class TokenStore: Sendable {
         if let hit = cache.withLock({ $0[hash] }), now - hit.fetchedAt < cacheTTLMs {
             return .valid(hit.identity)
         }
-        let row = try database.pool.read { db in try TokenTable(db: db).byHash(hash) }
+        let row = try database.read { db in try TokenTable(db: db).byHash(hash) }
         guard let row, let kind = TokenKind(rawValue: row.kind) else {
             cache.withLock { _ = $0.removeValue(forKey: hash) }
             return .unknown
@@ -99,7 +98,7 @@ public final class TokenStore: Sendable {
         let id = "tok_" + randomToken(bytes: 6)
         let hash = tokenHash(secret)
         let labelsJSON = labels.isEmpty ? nil : String(decoding: ReportCodec.encode(labels), as: UTF8.self)
-        try database.pool.write { db in
+        try database.write { db in
             try TokenTable(db: db).insert(
                 id: id, kind: kind.rawValue, agentID: agentID, name: name, hash: hash, createdAt: now, service: service, labels: labelsJSON)
         }
@@ -112,7 +111,7 @@ public final class TokenStore: Sendable {
 
     /// Revokes a token at once. Returns false when no such active token exists.
     public func revoke(id: String, now: Millis) throws -> Bool {
-        let changed = try database.pool.write { db in try TokenTable(db: db).revoke(id: id, at: now) }
+        let changed = try database.write { db in try TokenTable(db: db).revoke(id: id, at: now) }
         if changed {
             cache.withLock { cache in cache = cache.filter { $0.value.identity.tokenID != id } }
         }
@@ -120,7 +119,7 @@ public final class TokenStore: Sendable {
     }
 
     public func list() throws -> [TokenInfo] {
-        try database.pool.read { db in
+        try database.read { db in
             try TokenTable(db: db).all().map { row in
                 TokenInfo(
                     id: row.id, kind: TokenKind(rawValue: row.kind) ?? .read, agentID: row.agentID, service: row.service,
@@ -130,7 +129,7 @@ public final class TokenStore: Sendable {
     }
 
     public func isEmpty() throws -> Bool {
-        try database.pool.read { db in try TokenTable(db: db).count() } == 0
+        try database.read { db in try TokenTable(db: db).count() } == 0
     }
 }
 

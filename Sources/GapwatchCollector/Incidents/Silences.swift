@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -6,6 +5,22 @@ import GapwatchRules
 public struct SilenceValidationError: Error, Sendable {
     public var message: String
     public var field: String
+}
+
+/// Where a silence stands at a moment (`SilenceInfo.status`): derived from its times, never stored.
+enum SilenceStatus: String, StateColumnValue, CaseIterable {
+    /// In force.
+    case active
+    /// Starts later.
+    case pending
+    /// Ended by its `ends_at`.
+    case expired
+    /// Ended by hand (`DELETE /v1/silences/{id}`).
+    case deleted
+
+    init(startsAt: Millis, endsAt: Millis, deletedAt: Millis?, now: Millis) {
+        self = deletedAt != nil ? .deleted : endsAt <= now ? .expired : startsAt > now ? .pending : .active
+    }
 }
 
 /// Known rule names, so a typo in a silence is refused instead of silently matching nothing.
@@ -50,31 +65,31 @@ extension AppDatabase {
         if endsAt <= now { throw fail("ends_at is in the past: the silence would never apply", "ends_at") }
         if endsAt - startsAt > Self.maxSilenceMs { throw fail("a silence may last at most 366 days", "ends_at") }
         let labelsJSON = String(decoding: ReportCodec.encode(labels), as: UTF8.self)
-        let id = try pool.write { db in
+        let id = try write { db in
             try SilenceStore(db: db).insert(
                 rule: request.rule, subject: request.subject, labelsJSON: labelsJSON, startsAt: startsAt, endsAt: endsAt, comment: comment,
                 createdBy: createdBy, now: now)
         }
         return SilenceInfo(
             id: id, rule: request.rule, subject: request.subject, labels: labels, startsAt: startsAt, endsAt: endsAt, comment: comment,
-            createdBy: createdBy, createdAt: now, status: startsAt <= now ? "active" : "pending")
+            createdBy: createdBy, createdAt: now, status: SilenceStatus(startsAt: startsAt, endsAt: endsAt, deletedAt: nil, now: now).rawValue)
     }
 
     public func silences(includeEnded: Bool, now: Millis) throws -> [SilenceInfo] {
-        try pool.read { db in
-            try SilenceStore(db: db).list(includeEnded: includeEnded, now: now).map { row in
-                let silence = Silence(row: row)
-                let deleted = (row["deleted_at"] as Millis?) != nil
-                let status = deleted ? "deleted" : silence.endsAt <= now ? "expired" : silence.startsAt > now ? "pending" : "active"
+        try read { db in
+            try SilenceStore(db: db).list(includeEnded: includeEnded, now: now).map { stored in
+                let silence = stored.silence
+                let status = SilenceStatus(startsAt: silence.startsAt, endsAt: silence.endsAt, deletedAt: stored.deletedAt, now: now)
                 return SilenceInfo(
                     id: silence.id, rule: silence.rule, subject: silence.subject, labels: silence.labels, startsAt: silence.startsAt,
-                    endsAt: silence.endsAt, comment: silence.comment, createdBy: row["created_by"], createdAt: row["created_at"], status: status)
+                    endsAt: silence.endsAt, comment: silence.comment, createdBy: stored.createdBy, createdAt: stored.createdAt,
+                    status: status.rawValue)
             }
         }
     }
 
     /// Ends a silence now (kept for the record). False when no such live silence exists.
     public func deleteSilence(id: Int64, now: Millis) throws -> Bool {
-        try pool.write { db in try SilenceStore(db: db).end(id: id, now: now) }
+        try write { db in try SilenceStore(db: db).end(id: id, now: now) }
     }
 }

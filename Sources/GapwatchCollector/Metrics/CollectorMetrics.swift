@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 import Metrics
@@ -75,7 +74,7 @@ public final class CollectorMetrics: Sendable {
         databaseSize = Metrics.Gauge(label: MetricName.databaseSize, factory: factory)
         walSize = Metrics.Gauge(label: MetricName.walSize, factory: factory)
         for channel in notifyChannels {
-            for outcome in ["sent", "failed"] { _ = deliveryCounter(channel: channel, outcome: outcome) }
+            for outcome in DeliveryAttemptOutcome.allCases { _ = deliveryCounter(channel: channel, outcome: outcome) }
             _ = failureCounter(channel: channel)
         }
     }
@@ -134,7 +133,7 @@ public final class CollectorMetrics: Sendable {
 
     /// One delivery attempt of a notification to `channel`.
     func notificationAttempt(channel: String, delivered: Bool) {
-        deliveryCounter(channel: channel, outcome: delivered ? "sent" : "failed").increment()
+        deliveryCounter(channel: channel, outcome: delivered ? .sent : .failed).increment()
     }
 
     /// A notification was given up on `channel`.
@@ -142,9 +141,14 @@ public final class CollectorMetrics: Sendable {
         failureCounter(channel: channel).increment()
     }
 
-    private func deliveryCounter(channel: String, outcome: String) -> Metrics.Counter {
+    /// The `outcome` label of one delivery attempt: a retryable failure counts as `failed` too.
+    enum DeliveryAttemptOutcome: String, CaseIterable {
+        case sent, failed
+    }
+
+    private func deliveryCounter(channel: String, outcome: DeliveryAttemptOutcome) -> Metrics.Counter {
         // The registry returns the existing series for a known label set.
-        Metrics.Counter(label: MetricName.notificationDeliveries, dimensions: [("channel", channel), ("outcome", outcome)], factory: factory)
+        Metrics.Counter(label: MetricName.notificationDeliveries, dimensions: [("channel", channel), ("outcome", outcome.rawValue)], factory: factory)
     }
 
     private func failureCounter(channel: String) -> Metrics.Counter {
@@ -160,7 +164,7 @@ public final class CollectorMetrics: Sendable {
 
     /// Updates the scrape-time gauges from `database` and returns the exposition text.
     func scrape(database: AppDatabase) async throws -> [UInt8] {
-        let (openByRule, actionsByState) = try await database.pool.read { db in
+        let (openByRule, actionsByState) = try await database.read { db in
             let open = try IncidentStore.Reader(db: db).openCountByRule()
             let actions = try ActionTable(db: db).countByState()
             return (open, actions)

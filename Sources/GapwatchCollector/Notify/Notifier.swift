@@ -5,7 +5,7 @@ import Logging
 
 /// Sends incident state changes to the configured channels.
 ///
-/// The outbox is `incident_events` with `notify = 'pending'`. A notifier claims one event with a
+/// The outbox is `incident_events` with `notify` `NotifyState.pending`. A notifier claims one event with a
 /// conditional update (a lease in `claimed_until`), so two notifiers, or one restarted after a
 /// crash, never send the same event at the same time. A crash after a send but before it is
 /// recorded can repeat that one send once the lease expires; every request carries
@@ -40,7 +40,7 @@ public final class Notifier: Sendable {
     @discardableResult
     public func runPass(now: Millis) async throws -> Int {
         if let reminder = config.reminderMs { try queueReminders(now: now, every: reminder) }
-        let due = try await database.pool.read { db in try incidents(db).dueEvents(now: now, limit: 50) }
+        let due = try await database.read { db in try incidents(db).dueEvents(now: now, limit: 50) }
         var handled = 0
         for eventID in due where try claimEvent(eventID, now: now) {
             try await handle(eventID, now: now)
@@ -59,32 +59,26 @@ public final class Notifier: Sendable {
     private func incidents(_ db: Database) -> IncidentStore { IncidentStore(db: db, notifyWaitMs: 0, hasChannels: !config.channels.isEmpty) }
 
     fileprivate func claimEvent(_ id: Int64, now: Millis) throws -> Bool {
-        try database.pool.write { db in try incidents(db).claimEvent(id, claim: claim, until: now + leaseMs, now: now) }
+        try database.write { db in try incidents(db).claimEvent(id, claim: claim, until: now + leaseMs, now: now) }
     }
 
+    /// A claimed event with what deciding about it needs: its feeder, the silences in force and
+    /// the channels already done with it.
+    @dynamicMemberLookup
     fileprivate struct Pending {
         var eventID: Int64
-        var incidentID: Int64
-        var event: String
-        var reason: String
-        var at: Millis
-        var attempts: Int
-        var rule: String
-        var subject: String
-        var incidentState: String
-        var openedAt: Millis
-        var labels: [String: String]
-        var feederAgent: String?
-        var notified: Bool
+        var outbox: OutboxEvent
         var feeder: FeederState
         var silences: [Silence]
         var done: Set<String>
+
+        subscript<T>(dynamicMember field: KeyPath<OutboxEvent, T>) -> T { outbox[keyPath: field] }
     }
 
     fileprivate func load(_ eventID: Int64, now: Millis) throws -> Pending? {
-        try database.pool.read { db in
-            guard let row = try incidents(db).eventWithIncident(eventID) else { return nil }
-            let feederAgent: String? = row["feeder_agent_id"]
+        try database.read { db in
+            guard let entry = try incidents(db).eventWithIncident(eventID) else { return nil }
+            let feederAgent = entry.feederAgentID
             var feeder = FeederState.unknown
             if let agent = feederAgent, let check = try CheckStore(db: db).liveness(name: "agent:\(agent)") {
                 let lastPing: Millis? = check["last_ping_at"]
@@ -100,13 +94,7 @@ public final class Notifier: Sendable {
             let silences = try SilenceStore(db: db).active(now: now)
             // Channels finished with this event: delivered, or failed for good.
             let done = try DeliveryStore(db: db).doneChannels(eventID: eventID)
-            let labelsJSON: String = row["labels"]
-            return Pending(
-                eventID: eventID, incidentID: row["incident_id"], event: row["event"], reason: row["reason"], at: row["at"],
-                attempts: row["attempts"], rule: row["rule"], subject: row["subject"], incidentState: row["state"],
-                openedAt: row["opened_at"],
-                labels: (try? ReportCodec.decode([String: String].self, from: Array(labelsJSON.utf8))) ?? [:],
-                feederAgent: feederAgent, notified: row["notified"], feeder: feeder, silences: silences, done: done)
+            return Pending(eventID: eventID, outbox: entry, feeder: feeder, silences: silences, done: done)
         }
     }
 
@@ -125,20 +113,20 @@ public final class Notifier: Sendable {
     /// Finishes or postpones a claimed event that is not to be sent now (resolved before its
     /// opening went out, silenced, suppressed, not needed, waiting for its feeder). False: send it.
     fileprivate func settleWithoutSending(_ p: Pending, now: Millis) throws -> Bool {
-        if p.event == "opened" && p.incidentState != "open" {
-            try finish(p.eventID, notify: "not_needed", detail: "resolved before it was notified")
+        if p.event == "opened" && p.incidentState != IncidentState.open.rawValue {
+            try finish(p.eventID, notify: .notNeeded, detail: "resolved before it was notified")
             return true
         }
         let decision = decideNotification(
-            event: p.event, rule: p.rule, subject: p.subject, labels: p.labels, feederAgent: p.feederAgent, feeder: p.feeder,
+            event: p.event, rule: p.rule, subject: p.subject, labels: p.labels, feederAgent: p.feederAgentID, feeder: p.feeder,
             openingNotified: p.notified, silences: p.silences, now: now)
         switch decision {
         case .silenced(let id):
-            try finish(p.eventID, notify: "silenced", detail: "silence \(id)")
+            try finish(p.eventID, notify: .silenced, detail: "silence \(id)")
         case .suppressed(let why):
-            try finish(p.eventID, notify: "suppressed", detail: why)
+            try finish(p.eventID, notify: .suppressed, detail: why)
         case .notNeeded(let why):
-            try finish(p.eventID, notify: "not_needed", detail: why)
+            try finish(p.eventID, notify: .notNeeded, detail: why)
         case .deferUntil(let t):
             try release(p.eventID, nextAttemptAt: max(now + 100, t + evaluateIntervalMs + 500), attempts: p.attempts, detail: "waiting: the feeding agent is late")
         case .send:
@@ -174,20 +162,20 @@ public final class Notifier: Sendable {
         if !failedFinal.isEmpty {
             // Given up: a retryable failure on the last allowed attempt is final too.
             let failedFinal = failedFinal
-            try await database.pool.write { db in try DeliveryStore(db: db).markFailed(eventIDs: eventIDs, channels: failedFinal) }
+            try await database.write { db in try DeliveryStore(db: db).markFailed(eventIDs: eventIDs, channels: failedFinal) }
             for channel in failedFinal { metrics?.notificationGaveUp(channel: channel) }
         }
         // One backoff for the whole group, so its events stay together for the retry.
         let backoff = notificationBackoff(
             attempt: lead.attempts + 1, initialMs: config.retryInitialMs, maxMs: config.retryMaxMs, random: { Double.random(in: $0) })
         for p in events {
-            let (sentCount, failedChannels) = try await database.pool.read { db in
+            let (sentCount, failedChannels) = try await database.read { db in
                 let deliveries = DeliveryStore(db: db)
                 return (try deliveries.sentCount(eventID: p.eventID), try deliveries.failedChannels(eventID: p.eventID))
             }
             let anyDelivered = sentCount > 0
             if retrying.isEmpty {
-                let notify = failedChannels.isEmpty ? "sent" : "failed"
+                let notify: NotifyState = failedChannels.isEmpty ? .sent : .failed
                 var detail = failedChannels.isEmpty ? "sent to \(sentCount) channel(s)" : "gave up on \(failedChannels.joined(separator: ", "))"
                 if events.count > 1 { detail += " in one message for \(events.count) incidents (event \(lead.eventID))" }
                 try finish(p.eventID, notify: notify, detail: detail, attempts: p.attempts + 1, markNotified: anyDelivered ? p.incidentID : nil, now: now)
@@ -202,12 +190,12 @@ public final class Notifier: Sendable {
     /// Records one attempt: the per-channel delivery row of each event it was for, and one entry
     /// on the timeline.
     private func record(_ outcome: DeliveryOutcome, eventIDs: [Int64], channel: String, message: NotificationMessage, at: Millis) throws {
-        let (state, detail, ok): (String, String, Bool) =
+        let (state, detail, ok): (DeliveryState, String, Bool) =
             switch outcome {
-            case .delivered(let d): ("sent", d, true)
-            case .failed(let d, let retryable, _): (retryable ? "retrying" : "failed", d, false)
+            case .delivered(let d): (.sent, d, true)
+            case .failed(let d, let retryable, _): (retryable ? .retrying : .failed, d, false)
             }
-        try database.pool.write { db in
+        try database.write { db in
             try DeliveryStore(db: db).recordAttempt(eventIDs: eventIDs, channel: channel, state: state, detail: detail, at: at)
             let what =
                 message.incidents.map { "incidents \($0.prefix(20).map { String($0.incidentID) }.joined(separator: ", "))\($0.count > 20 ? " and \($0.count - 20) more" : "") \(message.event) (\(message.rule), one message)" }
@@ -224,8 +212,8 @@ public final class Notifier: Sendable {
         }
     }
 
-    private func finish(_ eventID: Int64, notify: String, detail: String, attempts: Int? = nil, markNotified: Int64? = nil, now: Millis = 0) throws {
-        try database.pool.write { db in
+    private func finish(_ eventID: Int64, notify: NotifyState, detail: String, attempts: Int? = nil, markNotified: Int64? = nil, now: Millis = 0) throws {
+        try database.write { db in
             let store = incidents(db)
             try store.finishEvent(eventID, claim: claim, notify: notify, detail: detail, attempts: attempts)
             if let incident = markNotified { try store.markNotified(incident, at: now) }
@@ -233,7 +221,7 @@ public final class Notifier: Sendable {
     }
 
     fileprivate func release(_ eventID: Int64, nextAttemptAt: Millis, attempts: Int, detail: String, markNotified: Int64? = nil, now: Millis = 0) throws {
-        try database.pool.write { db in
+        try database.write { db in
             let store = incidents(db)
             try store.releaseEvent(eventID, claim: claim, nextAttemptAt: nextAttemptAt, attempts: attempts, detail: detail)
             if let incident = markNotified { try store.markNotified(incident, at: now) }
@@ -242,7 +230,7 @@ public final class Notifier: Sendable {
 
     /// While an incident stays open, its notification repeats every `every`.
     private func queueReminders(now: Millis, every: Millis) throws {
-        try database.pool.write { db in try incidents(db).queueReminders(notifiedBy: now - every, now: now) }
+        try database.write { db in try incidents(db).queueReminders(notifiedBy: now - every, now: now) }
     }
 }
 
@@ -261,7 +249,7 @@ extension Notifier {
         let dueAt = ClampedTime.add(lead.at, config.waitMs)
         let fellDueBy = ClampedTime.subtract(now, config.waitMs)
         if lead.attempts == 0 {
-            let latest = try await database.pool.read { db in try incidents(db).latestPendingAt(event: lead.event, rule: lead.rule, atOrBefore: fellDueBy) }
+            let latest = try await database.read { db in try incidents(db).latestPendingAt(event: lead.event, rule: lead.rule, atOrBefore: fellDueBy) }
             let quietAt = ClampedTime.add(ClampedTime.add(max(lead.at, latest ?? lead.at), config.waitMs), config.groupWindowMs)
             let sendAt = min(quietAt, ClampedTime.add(dueAt, max(config.groupMaxWaitMs, config.groupWindowMs)))
             if now < sendAt {
@@ -272,7 +260,7 @@ extension Notifier {
             }
         }
         var members = [lead]
-        let candidates = try await database.pool.read { db in
+        let candidates = try await database.read { db in
             try incidents(db).groupCandidates(
                 event: lead.event, rule: lead.rule, attempts: lead.attempts, atOrBefore: fellDueBy, excluding: lead.eventID, now: now,
                 limit: Self.maxGroup - 1)

@@ -97,6 +97,30 @@ public final class AppDatabase: Sendable {
         }
     }
 
+    /// Runs `body` in a read transaction, for code that composes stores (`CheckStore(db: db)`…);
+    /// outside `Storage/` nothing else reaches the pool.
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.read(body)
+    }
+
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.read(body)
+    }
+
+    /// Runs `body` in a write transaction (one commit for everything the stores in it write).
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.write(body)
+    }
+
+    func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.write(body)
+    }
+
+    /// The cheapest query: whether the database answers at all (`GET /healthz`).
+    func integrityQuickCheck() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") ?? 0 }
+    }
+
     /// `PRAGMA integrity_check`; "ok" when the file is sound.
     public func integrityCheck() throws -> String {
         try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer" }

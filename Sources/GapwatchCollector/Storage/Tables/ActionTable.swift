@@ -323,7 +323,7 @@ struct ActionTable {
                 SELECT a.id, a.state, json_extract(a.parameters, '$.start') AS start, json_extract(a.parameters, '$.end') AS end
                 FROM actions a LEFT JOIN incidents i ON i.id = a.incident_id
                 WHERE a.name IN (\(names.map { _ in "?" }.joined(separator: ", "))) AND json_extract(a.parameters, '$.end') >= ? AND json_extract(a.parameters, '$.start') <= ?
-                  AND (a.state IN (\(S.sqlList(inFlight))) OR (a.state = \(escalated.sqlLiteral) AND i.state = 'open'))
+                  AND (a.state IN (\(S.sqlList(inFlight))) OR (a.state = \(escalated.sqlLiteral) AND i.state = \(IncidentState.open.sqlLiteral)))
                 ORDER BY a.created_at DESC
                 """,
             arguments: StatementArguments(names + [first, last])

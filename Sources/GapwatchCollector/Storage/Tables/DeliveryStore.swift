@@ -6,15 +6,15 @@ import GapwatchProtocol
 struct DeliveryStore {
     let db: Database
 
-    /// Records one attempt per event: `sent`, `retrying` or `failed`, counting attempts.
-    func recordAttempt(eventIDs: [Int64], channel: String, state: String, detail: String, at: Millis) throws {
+    /// Records one attempt per event, counting attempts.
+    func recordAttempt(eventIDs: [Int64], channel: String, state: DeliveryState, detail: String, at: Millis) throws {
         let upsert = try db.cachedStatement(
             sql: """
                 INSERT INTO deliveries (event_id, channel, state, attempts, last_attempt_at, detail) VALUES (?, ?, ?, 1, ?, ?)
                 ON CONFLICT (event_id, channel) DO UPDATE SET state = excluded.state, attempts = attempts + 1,
                     last_attempt_at = excluded.last_attempt_at, detail = excluded.detail
                 """)
-        for eventID in eventIDs { try upsert.execute(arguments: [eventID, channel, state, at, detail]) }
+        for eventID in eventIDs { try upsert.execute(arguments: [eventID, channel, state.rawValue, at, detail]) }
     }
 
     /// Gives up on these channels for these events.
@@ -22,7 +22,7 @@ struct DeliveryStore {
         guard !eventIDs.isEmpty, !channels.isEmpty else { return }
         try db.execute(
             sql: """
-                UPDATE deliveries SET state = 'failed'
+                UPDATE deliveries SET state = \(DeliveryState.failed.sqlLiteral)
                 WHERE event_id IN (\(eventIDs.map { _ in "?" }.joined(separator: ","))) AND channel IN (\(channels.map { _ in "?" }.joined(separator: ",")))
                 """,
             arguments: StatementArguments(eventIDs.map { $0 as any DatabaseValueConvertible } + channels.map { $0 as any DatabaseValueConvertible }))
@@ -30,16 +30,16 @@ struct DeliveryStore {
 
     /// Channels finished with the event: delivered, or failed for good.
     func doneChannels(eventID: Int64) throws -> Set<String> {
-        Set(try String.fetchAll(db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state IN ('sent', 'failed')", arguments: [eventID]))
+        Set(try String.fetchAll(db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state IN (\(DeliveryState.sqlList(DeliveryState.finished)))", arguments: [eventID]))
     }
 
     func sentCount(eventID: Int64) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries WHERE event_id = ? AND state = 'sent'", arguments: [eventID]) ?? 0
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries WHERE event_id = ? AND state = \(DeliveryState.sent.sqlLiteral)", arguments: [eventID]) ?? 0
     }
 
     /// Channels given up on for the event, by name.
     func failedChannels(eventID: Int64) throws -> [String] {
-        try String.fetchAll(db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state = 'failed' ORDER BY channel", arguments: [eventID])
+        try String.fetchAll(db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state = \(DeliveryState.failed.sqlLiteral) ORDER BY channel", arguments: [eventID])
     }
 
     /// Every delivery of an incident's events, by channel.

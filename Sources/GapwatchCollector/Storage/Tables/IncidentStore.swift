@@ -16,49 +16,49 @@ struct IncidentStore {
     /// event when the reason changed (not notified). Returns the incident id.
     @discardableResult
     func open(rule: String, subject: String, reason: String, labels: [String: String], feederAgent: String?, at: Millis) throws -> Int64 {
-        if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, reason FROM incidents WHERE rule = ? AND subject = ? AND state = 'open'"), arguments: [rule, subject])
+        if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, reason FROM incidents WHERE rule = ? AND subject = ? AND state = \(IncidentState.open.sqlLiteral)"), arguments: [rule, subject])
         {
             let id: Int64 = row["id"]
             if (row["reason"] as String) != reason {
                 try db.cachedStatement(sql: "UPDATE incidents SET reason = ? WHERE id = ?").execute(arguments: [reason, id])
-                try addEvent(id, event: "updated", old: "open", new: "open", reason: reason, at: at, notify: "not_needed", detail: "updates are recorded, not sent")
+                try addEvent(id, event: "updated", old: IncidentState.open.rawValue, new: IncidentState.open.rawValue, reason: reason, at: at, notify: .notNeeded, detail: "updates are recorded, not sent")
             }
             return id
         }
         let labelsJSON = String(decoding: ReportCodec.encode(labels), as: UTF8.self)
         try db.cachedStatement(sql: """
                 INSERT INTO incidents (rule, subject, state, opened_at, reason, labels, feeder_agent_id)
-                VALUES (?, ?, 'open', ?, ?, ?, ?)
+                VALUES (?, ?, \(IncidentState.open.sqlLiteral), ?, ?, ?, ?)
                 """).execute(arguments: [rule, subject, at, reason, labelsJSON, feederAgent])
         let id = db.lastInsertedRowID
-        try addEvent(id, event: "opened", old: nil, new: "open", reason: reason, at: at, notifyAt: at + notifyWaitMs)
+        try addEvent(id, event: "opened", old: nil, new: IncidentState.open.rawValue, reason: reason, at: at, notifyAt: at + notifyWaitMs)
         return id
     }
 
     /// Resolves the open incident for (rule, subject), if any. Returns whether one was open.
     @discardableResult
     func resolve(rule: String, subject: String, reason: String, at: Millis) throws -> Bool {
-        guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM incidents WHERE rule = ? AND subject = ? AND state = 'open'"), arguments: [rule, subject])
+        guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM incidents WHERE rule = ? AND subject = ? AND state = \(IncidentState.open.sqlLiteral)"), arguments: [rule, subject])
         else { return false }
-        try db.cachedStatement(sql: "UPDATE incidents SET state = 'resolved', resolved_at = ?, reason = ? WHERE id = ?").execute(arguments: [at, reason, id])
-        try addEvent(id, event: "resolved", old: "open", new: "resolved", reason: reason, at: at, notifyAt: at)
+        try db.cachedStatement(sql: "UPDATE incidents SET state = \(IncidentState.resolved.sqlLiteral), resolved_at = ?, reason = ? WHERE id = ?").execute(arguments: [at, reason, id])
+        try addEvent(id, event: "resolved", old: IncidentState.open.rawValue, new: IncidentState.resolved.rawValue, reason: reason, at: at, notifyAt: at)
         return true
     }
 
     func addEvent(
         _ incidentID: Int64, event: String, old: String?, new: String, reason: String, at: Millis, notifyAt: Millis? = nil,
-        notify: String? = nil, detail: String? = nil
+        notify: NotifyState? = nil, detail: String? = nil
     ) throws {
-        var state = notify ?? "pending"
+        var state = notify ?? .pending
         var detail = detail
-        if state == "pending" && !hasChannels {
-            state = "not_needed"
+        if state == .pending && !hasChannels {
+            state = .notNeeded
             detail = "no notification channels configured"
         }
         try db.cachedStatement(sql: """
                 INSERT INTO incident_events (incident_id, at, event, old_state, new_state, reason, notify, notify_detail, next_attempt_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [incidentID, at, event, old, new, reason, state, detail, state == "pending" ? (notifyAt ?? at) : nil])
+                """).execute(arguments: [incidentID, at, event, old, new, reason, state.rawValue, detail, state == .pending ? (notifyAt ?? at) : nil])
     }
 }
 

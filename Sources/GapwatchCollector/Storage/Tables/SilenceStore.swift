@@ -20,9 +20,11 @@ struct SilenceStore {
     }
 
     /// Every silence, or (without `includeEnded`) those not deleted or expired at `now`.
-    func list(includeEnded: Bool, now: Millis) throws -> [Row] {
+    func list(includeEnded: Bool, now: Millis) throws -> [StoredSilence] {
         let condition = includeEnded ? "" : "WHERE deleted_at IS NULL AND ends_at > ?"
-        return try Row.fetchAll(db, sql: "SELECT * FROM silences \(condition) ORDER BY id", arguments: includeEnded ? [] : [now])
+        return try Row.fetchAll(db, sql: "SELECT * FROM silences \(condition) ORDER BY id", arguments: includeEnded ? [] : [now]).map {
+            StoredSilence(silence: Silence(row: $0), createdBy: $0["created_by"], createdAt: $0["created_at"], deletedAt: $0["deleted_at"])
+        }
     }
 
     /// The silences in force at `now`.
@@ -46,4 +48,13 @@ extension Silence {
             labels: (try? ReportCodec.decode([String: String].self, from: Array(labelsJSON.utf8))) ?? [:],
             startsAt: row["starts_at"], endsAt: row["ends_at"], comment: row["comment"])
     }
+}
+
+/// A silence as stored: the rule's matcher and the record of who made and ended it.
+struct StoredSilence: Sendable {
+    var silence: Silence
+    var createdBy: String
+    var createdAt: Millis
+    /// When it was ended by hand; nil while it stands.
+    var deletedAt: Millis?
 }

@@ -5,10 +5,13 @@ import Hummingbird
 struct TokensController {
     let tokens: TokenStore
 
-    func register(on group: RouterGroup<CollectorContext>) {
-        group.get("tokens", use: list)
-        group.post("tokens", use: create)
-        group.delete("tokens/:id", use: revoke)
+    /// The controller's endpoints, added under `/v1` (`Collector.buildRouter`).
+    var routes: RouteCollection<CollectorContext> {
+        let routes = RouteCollection(context: CollectorContext.self)
+        routes.get("tokens", use: list)
+        routes.post("tokens", use: create)
+        routes.delete("tokens/:id", use: revoke)
+        return routes
     }
 
     struct CreateRequest: Decodable {

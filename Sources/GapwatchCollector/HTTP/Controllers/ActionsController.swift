@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 import Hummingbird
@@ -8,12 +7,15 @@ struct ActionsController {
     let app: CollectorApp
     var runtime: CollectorRuntime { app.runtime }
 
-    func register(on group: RouterGroup<CollectorContext>) {
-        group.get("actions", use: list)
-        group.get("actions/:id", use: one)
-        group.post("actions/:id/approve", use: approve)
-        group.post("backfills", use: backfill)
-        group.post("catch-up", use: catchUp)
+    /// The controller's endpoints, added under `/v1` (`Collector.buildRouter`).
+    var routes: RouteCollection<CollectorContext> {
+        let routes = RouteCollection(context: CollectorContext.self)
+        routes.get("actions", use: list)
+        routes.get("actions/:id", use: one)
+        routes.post("actions/:id/approve", use: approve)
+        routes.post("backfills", use: backfill)
+        routes.post("catch-up", use: catchUp)
+        return routes
     }
 
     struct ListResponse: Encodable { var actions: [ActionInfo] }
@@ -74,20 +76,5 @@ struct ActionsController {
         let count = try await app.catchUp(now: WallClock.nowMillis())
         struct Answer: Encodable { var checks: Int }
         return jsonResponse(Answer(checks: count), status: .accepted)
-    }
-}
-
-/// YYYY-MM-DD and a real calendar date.
-func isDate(_ text: String) -> Bool {
-    guard text.utf8.count == 10, let t = TimeParsing.parse(text) else { return false }
-    return TimeParsing.format(t).hasPrefix(text)
-}
-
-extension Detector {
-    /// Marks every completeness and stale-item check due now; returns how many.
-    public func scheduleCatchUp(now: Millis) async throws -> Int {
-        try await database.pool.write { db in
-            try CheckStore(db: db).markDue(kinds: ["completeness", "stale_items"], now: now)
-        }
     }
 }

@@ -6,12 +6,15 @@ import Hummingbird
 struct InsightController {
     let app: CollectorApp
 
-    func register(on group: RouterGroup<CollectorContext>) {
-        group.get("overview", use: overview)
-        group.get("gaps", use: gaps)
-        group.get("stale", use: stale)
-        group.get("story", use: story)
-        group.get("rollups", use: rollups)
+    /// The controller's endpoints, added under `/v1` (`Collector.buildRouter`).
+    var routes: RouteCollection<CollectorContext> {
+        let routes = RouteCollection(context: CollectorContext.self)
+        routes.get("overview", use: overview)
+        routes.get("gaps", use: gaps)
+        routes.get("stale", use: stale)
+        routes.get("story", use: story)
+        routes.get("rollups", use: rollups)
+        return routes
     }
 
     struct RollupsResponse: Encodable { var rollups: [DailyRollup] }

@@ -6,11 +6,14 @@ import Hummingbird
 struct ChecksController {
     let app: CollectorApp
 
-    func register(on group: RouterGroup<CollectorContext>) {
-        group.get("checks", use: list)
-        group.post("checks/:name/pause", use: pause)
-        group.post("checks/:name/resume", use: resume)
-        group.get("workflows/gaps", use: gaps)
+    /// The controller's endpoints, added under `/v1` (`Collector.buildRouter`).
+    var routes: RouteCollection<CollectorContext> {
+        let routes = RouteCollection(context: CollectorContext.self)
+        routes.get("checks", use: list)
+        routes.post("checks/:name/pause", use: pause)
+        routes.post("checks/:name/resume", use: resume)
+        routes.get("workflows/gaps", use: gaps)
+        return routes
     }
 
     struct ListResponse: Encodable { var checks: [CheckInfo] }
@@ -59,9 +62,12 @@ struct ChecksController {
 struct IncidentsController {
     let database: AppDatabase
 
-    func register(on group: RouterGroup<CollectorContext>) {
-        group.get("incidents", use: list)
-        group.get("incidents/:id", use: one)
+    /// The controller's endpoints, added under `/v1` (`Collector.buildRouter`).
+    var routes: RouteCollection<CollectorContext> {
+        let routes = RouteCollection(context: CollectorContext.self)
+        routes.get("incidents", use: list)
+        routes.get("incidents/:id", use: one)
+        return routes
     }
 
     struct ListResponse: Encodable { var incidents: [IncidentInfo] }
@@ -72,8 +78,9 @@ struct IncidentsController {
         try rejectUnknown(query, known: ["state", "since", "limit"])
         var filter = IncidentFilter()
         if let state = query["state"] {
-            guard ["open", "resolved"].contains(String(state)) else {
-                throw APIError.badRequest("state: '\(state)' is not one of open, resolved", field: "state")
+            let states = IncidentState.allCases.map(\.rawValue)
+            guard states.contains(String(state)) else {
+                throw APIError.badRequest("state: '\(state)' is not one of \(states.joined(separator: ", "))", field: "state")
             }
             filter.state = String(state)
         }
@@ -96,30 +103,17 @@ struct IncidentsController {
     }
 }
 
-/// `limit=` of a list endpoint: 1 to 1000.
-func limitParameter(_ query: Parameters) throws -> Int? {
-    guard let limit = query["limit"] else { return nil }
-    guard let n = Int(limit), (1...1000).contains(n) else {
-        throw APIError.badRequest("limit: '\(limit)' must be a whole number from 1 to 1000", field: "limit")
-    }
-    return n
-}
-
-func rejectUnknown(_ query: Parameters, known: Set<String>) throws {
-    for (key, _) in query where !known.contains(String(key)) {
-        let list = known.isEmpty ? "this endpoint takes none" : "known: \(known.sorted().joined(separator: ", "))"
-        throw APIError.badRequest("unknown query parameter '\(key)'; \(list)", field: String(key))
-    }
-}
-
 /// Silences: maintenance windows during which matching incidents are recorded, not notified.
 struct SilencesController {
     let database: AppDatabase
 
-    func register(on group: RouterGroup<CollectorContext>) {
-        group.get("silences", use: list)
-        group.post("silences", use: create)
-        group.delete("silences/:id", use: remove)
+    /// The controller's endpoints, added under `/v1` (`Collector.buildRouter`).
+    var routes: RouteCollection<CollectorContext> {
+        let routes = RouteCollection(context: CollectorContext.self)
+        routes.get("silences", use: list)
+        routes.post("silences", use: create)
+        routes.delete("silences/:id", use: remove)
+        return routes
     }
 
     struct ListResponse: Encodable { var silences: [SilenceInfo] }

@@ -6,9 +6,12 @@ import Hummingbird
 struct AgentStreamsController {
     let database: AppDatabase
 
-    func register(on group: RouterGroup<CollectorContext>) {
-        group.get("agents/:id/streams", use: streams)
-        group.post("agents/:id/rebind", use: rebind)
+    /// The controller's endpoints, added under `/v1` (`Collector.buildRouter`).
+    var routes: RouteCollection<CollectorContext> {
+        let routes = RouteCollection(context: CollectorContext.self)
+        routes.get("agents/:id/streams", use: streams)
+        routes.post("agents/:id/rebind", use: rebind)
+        return routes
     }
 
     struct StreamsResponse: Codable {

@@ -7,9 +7,12 @@ struct OwnersController {
     let database: AppDatabase
     let ownership: OwnershipConfig
 
-    func register(on group: RouterGroup<CollectorContext>) {
-        group.get("owners", use: list)
-        group.post("owners", use: reassign)
+    /// The controller's endpoints, added under `/v1` (`Collector.buildRouter`).
+    var routes: RouteCollection<CollectorContext> {
+        let routes = RouteCollection(context: CollectorContext.self)
+        routes.get("owners", use: list)
+        routes.post("owners", use: reassign)
+        return routes
     }
 
     @Sendable func list(request: Request, context: CollectorContext) async throws -> Response {

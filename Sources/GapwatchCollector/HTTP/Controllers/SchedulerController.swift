@@ -8,11 +8,14 @@ import Hummingbird
 struct SchedulerController {
     let app: CollectorApp
 
-    func register(on group: RouterGroup<CollectorContext>) {
-        group.get("audit/jobs", use: jobs)
-        group.get("audit/report", use: report)
-        group.get("locks", use: locks)
-        group.post("locks/:name/release", use: release)
+    /// The controller's endpoints, added under `/v1` (`Collector.buildRouter`).
+    var routes: RouteCollection<CollectorContext> {
+        let routes = RouteCollection(context: CollectorContext.self)
+        routes.get("audit/jobs", use: jobs)
+        routes.get("audit/report", use: report)
+        routes.get("locks", use: locks)
+        routes.post("locks/:name/release", use: release)
+        return routes
     }
 
     struct JobsResponse: Encodable { var jobs: [JobAudit] }

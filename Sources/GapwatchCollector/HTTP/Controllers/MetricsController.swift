@@ -7,12 +7,17 @@ import NIOCore
 struct MetricsController {
     let runtime: CollectorRuntime
 
-    /// Register before the `/v1` group: router middleware applies only to routes added after it,
-    /// and it must wrap the group's token middleware to see the reports' 401s.
-    func register(on router: Router<CollectorContext>) {
-        router.add(middleware: IngestMetricsMiddleware(metrics: runtime.metrics))
-        router.group("metrics").add(middleware: TokenAuthMiddleware(tokens: runtime.tokens)).get(use: scrape)
+    /// `GET /metrics`, behind the token middleware.
+    var routes: RouteCollection<CollectorContext> {
+        let routes = RouteCollection(context: CollectorContext.self)
+        routes.add(middleware: TokenAuthMiddleware(tokens: runtime.tokens))
+        routes.get("metrics", use: scrape)
+        return routes
     }
+
+    /// Router-wide, not part of `routes`: it must wrap the `/v1` group's token middleware to see
+    /// the reports' 401s, so it is added to the router before that group.
+    var ingestCounting: IngestMetricsMiddleware { IngestMetricsMiddleware(metrics: runtime.metrics) }
 
     @Sendable func scrape(request: Request, context: CollectorContext) async throws -> Response {
         _ = try context.requireReader()

@@ -8,9 +8,12 @@ struct QueryController {
     /// `clock_skew.tolerance`, shown beside the agents' skews.
     var clockToleranceMs = ClockSkewConfig.defaultToleranceMs
 
-    func register(on group: RouterGroup<CollectorContext>) {
-        group.get("agents", use: agents)
-        group.get("timeline", use: timeline)
+    /// The controller's endpoints, added under `/v1` (`Collector.buildRouter`).
+    var routes: RouteCollection<CollectorContext> {
+        let routes = RouteCollection(context: CollectorContext.self)
+        routes.get("agents", use: agents)
+        routes.get("timeline", use: timeline)
+        return routes
     }
 
     /// The agents that reported, and the callers whose reports were refused (401/403).
