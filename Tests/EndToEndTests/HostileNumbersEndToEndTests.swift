@@ -248,15 +248,7 @@ final class HostileNumbersEndToEndTests: XCTestCase {
 
     /// The GET paths of protocol/openapi.yaml.
     func openAPIGetPaths() throws -> [String] {
-        let text = try String(contentsOf: Self.package.appendingPathComponent("protocol/openapi.yaml"), encoding: .utf8)
-        var paths: [String] = []
-        var current: String?
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("  /") && line.hasSuffix(":") { current = String(line.dropFirst(2).dropLast()) }
-            if line == "    get:", let current { paths.append(current) }
-            if !line.hasPrefix(" ") && !line.isEmpty && !line.hasPrefix("#") { current = nil }
-        }
-        return paths
+        try GapwatchProcessHarness.openAPIGetPaths(file: Self.package.appendingPathComponent("protocol/openapi.yaml").path)
     }
 
     struct IDs: Decodable { var id: String }
