@@ -9,18 +9,13 @@ import XCTest
 /// its lock table and runs the collector's pause and release commands; a second agent, with a
 /// valid token of its own (issued by `gapwatch tokens create`), forges failing probes for every
 /// one of those jobs and an expired copy of the lock, beside honest observations of its own.
-final class HostileAgentEndToEndTests: XCTestCase {
-    var workspace: Workspace!
+final class HostileAgentEndToEndTests: CollectorTestCase {
     var forgerWorkspace: Workspace!
-    var collector: CollectorProcess!
     var owner: AgentProcess!
     var forger: AgentProcess?
 
     override func setUpWithError() throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
         forgerWorkspace = try Workspace(inside: workspace, "forger")
-        collector = CollectorProcess(workspace: workspace)
         owner = AgentProcess(workspace: workspace, collectorURL: collector.url, tokenFile: collector.tokenFile)
         owner.heartbeatInterval = "1s"  // commands ride on report responses
     }
@@ -28,8 +23,7 @@ final class HostileAgentEndToEndTests: XCTestCase {
     override func tearDown() {
         forger?.child?.terminate()
         owner.child?.terminate()
-        collector.child?.terminate()
-        workspace.finish(self)
+        super.tearDown()
     }
 
     func cli(_ arguments: [String]) throws -> (status: Int32, output: String) {

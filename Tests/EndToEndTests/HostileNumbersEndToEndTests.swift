@@ -13,9 +13,7 @@ import XCTest
 /// values feed configured. Then every GET endpoint of protocol/openapi.yaml, every dashboard page
 /// and every read command of the CLI answers without a 5xx and the process stays up, also after
 /// a restart (which prunes the old rows into rollups).
-final class HostileNumbersEndToEndTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
+final class HostileNumbersEndToEndTests: CollectorTestCase {
     let client = HTTPClient(connectTimeoutMs: 2_000, timeoutMs: 30_000)
     var nextSeq: [String: Int64] = [:]
 
@@ -27,9 +25,6 @@ final class HostileNumbersEndToEndTests: XCTestCase {
     static let maxDuration = FieldLimits.maxDurationMs
 
     override func setUpWithError() throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
-        collector = CollectorProcess(workspace: workspace)
         // Keep clear of a UTC day boundary: the partitions are today's and yesterday's.
         if WallClock.nowMillis() % 86_400_000 > 86_400_000 - 120_000 { sleep(125) }
         collector.extraConfig = """
@@ -58,11 +53,6 @@ final class HostileNumbersEndToEndTests: XCTestCase {
               - {name: locks, locks: '*', slack: 0s, max_age: 1h, release: heal}
             """
         try collector.start()
-    }
-
-    override func tearDown() {
-        collector.child?.terminate()
-        workspace.finish(self)
     }
 
     // MARK: - Reports as raw JSON (so that out-of-range numbers can be sent at all)
