@@ -17,6 +17,10 @@ let package = Package(
     products: [
         .executable(name: "gapwatch", targets: ["GapwatchCLI"]),
         .executable(name: "gapwatch-agent", targets: ["GapwatchAgentCLI"]),
+        // Not shipped (make install leaves them out): the benchmark programs (bench/README.md) and
+        // the README's demo with its simulated services (`gapwatch demo` runs it from beside itself).
+        .executable(name: "gapwatch-bench", targets: ["GapwatchBench"]),
+        .executable(name: "gapwatch-demo", targets: ["GapwatchDemo"]),
         // The fault suite's driver (faults/README.md): SIGKILLs, outages, a full disk.
         .executable(name: "gapwatch-faults", targets: ["GapwatchFaults"]),
         // The report decoder's fuzz oracle: a corpus replay tool in a normal build, a libFuzzer
@@ -75,13 +79,33 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),  // token hashes, dashboard session MACs
             ]),
+        // What the three command-line executables share (errors, token files, tables, live output).
+        .target(name: "GapwatchCommandSupport"),
         .executableTarget(
             name: "GapwatchCLI",
             dependencies: [
-                "GapwatchCollector", "GapwatchAPI", "GapwatchProtocol", "GapwatchHTTPClient",
+                "GapwatchCollector", "GapwatchAPI", "GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                // The demo's simulated services are small HTTP servers.
+            ]),
+        .executableTarget(
+            name: "GapwatchBench",
+            dependencies: [
+                "GapwatchCollector", "GapwatchAPI", "GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                // IngestBench's trivial POST endpoint on the collector's own server.
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]),
+        // No collector module: the demo runs `gapwatch collector` and `gapwatch-agent` as processes.
+        .executableTarget(
+            name: "GapwatchDemo",
+            dependencies: [
+                "GapwatchAPI", "GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                // The simulated services are small HTTP servers.
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         // Our binaries as child processes on 127.0.0.1: shared by EndToEndTests and gapwatch-faults.

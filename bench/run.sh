@@ -4,11 +4,11 @@
 # the query benchmark's store; filling 10 million observations takes a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-g=.build/release/gapwatch
-echo "### gapwatch bench decode"; $g bench decode
-echo; echo "### gapwatch bench store"; $g bench store --reports 5000 --callers 4
-echo; echo "### gapwatch bench ingest"; $g bench ingest --seconds 10 --clients 4
-echo; echo "### gapwatch bench checks"; $g bench checks --checks 100000 --spread 20
-echo; echo "### gapwatch bench query"; $g bench query --observations "${BENCH_QUERY_OBSERVATIONS:-10000000}"
+b=.build/release/gapwatch-bench
+echo "### gapwatch-bench decode"; $b decode
+echo; echo "### gapwatch-bench store"; $b store --reports 5000 --callers 4
+echo; echo "### gapwatch-bench ingest"; $b ingest --seconds 10 --clients 4
+echo; echo "### gapwatch-bench checks"; $b checks --checks 100000 --spread 20
+echo; echo "### gapwatch-bench query"; $b query --observations "${BENCH_QUERY_OBSERVATIONS:-10000000}"
 echo; echo "### bench/agent_footprint.sh"; bash bench/agent_footprint.sh 60
 echo; echo "### bench/ceilings/run.sh"; bash bench/ceilings/run.sh

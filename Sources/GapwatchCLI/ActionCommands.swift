@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GapwatchAPI
+import GapwatchCommandSupport
 import GapwatchProtocol
 
 // Self-healing: actions, manual backfills and catch-up (protocol/README.md, "Self-healing API").

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GapwatchAPI
+import GapwatchCommandSupport
 import GapwatchHTTPClient
 import GapwatchProtocol
 
@@ -58,37 +59,6 @@ struct ClientOptions: ParsableArguments {
         }
         return response.body
     }
-}
-
-/// A token file is either one bare token or KEY=VALUE lines; `key` picks the line.
-func readToken(fileText: String, key: String) -> String? {
-    var bare: String?
-    for line in fileText.split(whereSeparator: \.isNewline) {
-        let trimmed = line.trimmingCharacters(in: .whitespaces)
-        if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-        if let eq = trimmed.firstIndex(of: "=") {
-            if trimmed[..<eq] == key { return String(trimmed[trimmed.index(after: eq)...]) }
-        } else if bare == nil {
-            bare = trimmed
-        }
-    }
-    return bare
-}
-
-struct CLIError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Renders rows as an aligned text table.
-func renderTable(_ header: [String], _ rows: [[String]]) -> String {
-    var widths = header.map(\.count)
-    for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
-    func line(_ cells: [String]) -> String {
-        cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-            .joined(separator: "  ")
-    }
-    return ([line(header)] + rows.map(line)).joined(separator: "\n")
 }
 
 func printJSON(_ bytes: [UInt8]) {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GapwatchAPI
 import GapwatchCollector  // knownRuleNames, for `silence add --rule`
+import GapwatchCommandSupport
 import GapwatchProtocol
 
 // Detection: checks, incidents, silences and the workflow gaps table (protocol/README.md, "Detection API").

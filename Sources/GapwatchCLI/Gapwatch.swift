@@ -53,7 +53,6 @@ struct Gapwatch: AsyncParsableCommand {
             CollectorCommand.self, DemoCommand.self, StatusCommand.self, GapsCommand.self, StaleCommand.self, DecisionsCommand.self,
             AgentsCommand.self, TimelineCommand.self, ChecksCommand.self,
             IncidentsCommand.self, SilenceCommand.self, WorkflowsCommand.self, ActionsCommand.self, BackfillCommand.self,
-            CatchUpCommand.self, AuditCommand.self, LocksCommand.self, TokensCommand.self, OwnersCommand.self, BenchCommand.self,
-            DemoServiceCommand.self, DemoWorldCommand.self,
+            CatchUpCommand.self, AuditCommand.self, LocksCommand.self, TokensCommand.self, OwnersCommand.self,
         ])
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GapwatchAPI
+import GapwatchCommandSupport
 import GapwatchProtocol
 
 // One command per question a person asks during an incident (protocol/README.md, "Insight API").

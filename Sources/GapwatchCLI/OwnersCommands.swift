@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GapwatchAPI
+import GapwatchCommandSupport
 import GapwatchProtocol
 
 // Fact owners (protocol/README.md, "Fact owners"): who may report which job, lock, dataset and ping.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GapwatchAPI
+import GapwatchCommandSupport
 import GapwatchProtocol
 
 struct AgentsCommand: ParsableCommand {

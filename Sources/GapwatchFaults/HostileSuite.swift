@@ -30,30 +30,19 @@ struct Hostile: ParsableCommand {
 
     func run() throws {
         runSuite("hostile", common: common) { report, workspace in
-            let jobs = (1...40).map { "export-\($0)" }
             let fleet = Fleet(workspace, collectorExtraConfig: """
                 recheck_interval: 1s
                 listen_limits: {header_timeout: 2s, body_timeout: 2s, idle_timeout: 5s}
                 checks:
                   - {name: scheduler-loop, ping: scheduler-loop, every: 1h}
-                scheduler_targets: {failures: 3, disable: pause-job}
-                stuck_locks:
-                  - {name: controller-locks, locks: 'workflow_*', slack: 0s, release: release-lock}
-                guardrails: {max_per_hour: 100, max_concurrent: 8}
-                actions:
-                  - {name: pause-job, kind: agent, agent: \(Self.schedulerID), command: pause-job, parameters: {job: "{job}"}, cooldown: 0s}
-                  - {name: release-lock, kind: agent, agent: \(Self.schedulerID), command: release-lock, parameters: {lock: "{lock}"}, cooldown: 0s}
-                """)
+
+                """ + SchedulerAgentFixture.collectorConfig(agentID: Self.schedulerID))
             defer { fleet.stopAll() }
             try fleet.startCollector()
             let collector = fleet.collector
             let admin = try collector.token("GAPWATCH_ADMIN_TOKEN")
             let client = HTTPClient(connectTimeoutMs: 1_000, timeoutMs: 10_000)
-            func decoded<T: Decodable>(_ type: T.Type, _ path: String) throws -> T {
-                let response = try collector.get(path)
-                guard response.status == 200 else { throw HarnessError("GET \(path) answered \(response.status): \(response.bodyText)") }
-                return try ReportCodec.decode(type, from: response.body)
-            }
+            func decoded<T: Decodable>(_ type: T.Type, _ path: String) throws -> T { try collector.decoded(type, path) }
 
             // The scheduler agent: 40 jobs on a healthy target, one live lock and one expired lock
             // (its release is the one command the suite expects), pause and release commands that
@@ -62,33 +51,17 @@ struct Hostile: ParsableCommand {
                 workspace: try Workspace(inside: workspace, "scheduler"), collectorURL: collector.url, tokenFile: collector.tokenFile,
                 agentID: Self.schedulerID)
             let dir = scheduler.workspace
-            let target = "\(collector.url)/healthz"
-            try ("[\n" + jobs.map { #"{"name":"\#($0)","target":"\#(target)","schedule":"5 * * * *","enabled":true}"# }.joined(separator: ",\n") + "\n]\n")
-                .write(toFile: dir.file("jobs.json"), atomically: true, encoding: .utf8)
+            // Slow on purpose: forged results for it arrive while it runs; then the lock is gone.
+            let fixture = try SchedulerAgentFixture(
+                workspace: dir, collectorURL: collector.url, releaseDelay: 2, afterRelease: "cp \(dir.file("live-only.json")) \(dir.file("locks.json"))")
+            let (jobs, target) = (fixture.jobs, fixture.target)
             let now = WallClock.nowMillis()
-            let liveLock = #"{"name":"workflow_controller","holder":"worker-7","acquired_at":\#(now - 60_000),"expires_at":\#(now + 3_600_000)}"#
-            let staleLock = #"{"name":"workflow_stale","holder":"worker-3","acquired_at":\#(now - 7_200_000),"expires_at":\#(now - 3_600_000)}"#
-            try "[\(liveLock)]".write(toFile: dir.file("live-only.json"), atomically: true, encoding: .utf8)
-            try "[\(liveLock)]".write(toFile: dir.file("locks.json"), atomically: true, encoding: .utf8)
-            let pause = dir.file("pause.sh")
-            try "#!/bin/sh\necho \"$1\" >> \(dir.file("pauses.txt"))\n".write(toFile: pause, atomically: true, encoding: .utf8)
-            let release = dir.file("release.sh")
-            // Slow on purpose: forged results for it arrive while it runs.
-            try "#!/bin/sh\nsleep 2\necho \"$1\" >> \(dir.file("releases.txt"))\ncp \(dir.file("live-only.json")) \(dir.file("locks.json"))\n"
-                .write(toFile: release, atomically: true, encoding: .utf8)
+            let liveLock = SchedulerAgentFixture.lock("workflow_controller", holder: "worker-7", acquiredAt: now - 60_000, expiresAt: now + 3_600_000)
+            let staleLock = SchedulerAgentFixture.lock("workflow_stale", holder: "worker-3", acquiredAt: now - 7_200_000, expiresAt: now - 3_600_000)
+            try fixture.writeLocks([liveLock], to: dir.file("live-only.json"))
+            try fixture.writeLocks([liveLock])
             scheduler.heartbeatInterval = "1s"
-            scheduler.extraConfig = """
-                scheduler:
-                  name: cloud-scheduler/us-west2
-                  jobs_command: {argv: ["/bin/cat", "\(dir.file("jobs.json"))"], timeout: 10s}
-                  inventory_interval: 2s
-                  probe_interval: 1h
-                  probe_timeout: 2s
-                locks: {argv: ["/bin/cat", "\(dir.file("locks.json"))"], interval: 1s, timeout: 10s}
-                actions:
-                  - {name: pause-job, argv: ["/bin/sh", "\(pause)", "{job}"], parameters: {job: identifier}, timeout: 30s}
-                  - {name: release-lock, argv: ["/bin/sh", "\(release)", "{lock}"], parameters: {lock: identifier}, timeout: 30s}
-                """
+            scheduler.extraConfig = fixture.agentConfig
             try scheduler.start()
             fleet.agents.append(scheduler)
             var pushers: [Pusher] = []
@@ -201,7 +174,7 @@ struct Hostile: ParsableCommand {
 
             // The scheduler's lock table now shows a lock expired an hour ago: its release is the
             // one command this suite expects, and it runs (2 s) while forged results arrive.
-            try "[\(liveLock),\(staleLock)]".write(toFile: dir.file("locks.json"), atomically: true, encoding: .utf8)
+            try fixture.writeLocks([liveLock, staleLock])
 
             // The forgeries.
             var answers = HostileAnswers()
@@ -287,8 +260,8 @@ struct Hostile: ParsableCommand {
             _ = try waitForDrain(Array(fleet.agents.dropFirst()), acks: pushers.flatMap(\.acknowledged), timeout: 60)
 
             // What the honest agents have.
-            let pauses = lines(dir.file("pauses.txt"))
-            let releases = lines(dir.file("releases.txt"))
+            let pauses = fixture.lines("pauses.txt")
+            let releases = fixture.lines("releases.txt")
             let actions = try decoded([String: [ActionInfo]].self, "/v1/actions?limit=1000")["actions"] ?? []
             let audit = try decoded([String: [JobAudit]].self, "/v1/audit/jobs")["jobs"] ?? []
             let ownedJobs = audit.filter { $0.agentID == Self.schedulerID }
@@ -301,7 +274,7 @@ struct Hostile: ParsableCommand {
             let health = healthLatencies.read { $0 }
             let alive = collector.child?.isRunning ?? false
             var failedGets: [String] = []
-            for path in try openAPIGetPaths() where !path.contains("{") {
+            for path in try openAPIGetPaths(file: "protocol/openapi.yaml") where !path.contains("{") {
                 let status = (try? collector.get(path).status) ?? 0
                 if status >= 500 || status == 0 { failedGets.append("\(path) \(status)") }
             }
@@ -379,23 +352,6 @@ struct Hostile: ParsableCommand {
     }
 
     struct AgentList: Decodable { var agents: [AgentInfo] }
-
-    func lines(_ path: String) -> [String] {
-        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-    }
-
-    /// The GET paths of protocol/openapi.yaml (suite.sh runs from the repository root).
-    func openAPIGetPaths() throws -> [String] {
-        let text = try String(contentsOfFile: "protocol/openapi.yaml", encoding: .utf8)
-        var paths: [String] = []
-        var current: String?
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("  /") && line.hasSuffix(":") { current = String(line.dropFirst(2).dropLast()) }
-            if line == "    get:", let current { paths.append(current) }
-            if !line.hasPrefix(" ") && !line.isEmpty && !line.hasPrefix("#") { current = nil }
-        }
-        return paths
-    }
 }
 
 /// What each forgery was answered, against what it should be.

@@ -8,27 +8,15 @@ import XCTest
 /// Times bounded by the collector's clock, with our binaries as processes: a ping dated 2099
 /// (pushed through a real agent) cannot hold a check up against the real service's failure, and
 /// an agent whose clock is off opens a clock incident while its data is still stored.
-final class ClockEndToEndTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
-    var agents: [AgentProcess] = []
+final class ClockEndToEndTests: CollectorTestCase {
     let client = HTTPClient(connectTimeoutMs: 1000, timeoutMs: 10_000)
 
     override func setUpWithError() throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
-        collector = CollectorProcess(workspace: workspace)
         collector.extraConfig = """
             checks:
               - {name: svc-check, ping: svc, every: 1h}
             """
         try collector.start()
-    }
-
-    override func tearDown() {
-        for agent in agents { agent.child?.terminate() }
-        collector.child?.terminate()
-        workspace.finish(self)
     }
 
     var env: [String: String] { ["GAPWATCH_URL": collector.url, "GAPWATCH_TOKEN_FILE": collector.tokenFile] }

@@ -6,20 +6,9 @@ import GapwatchProcessHarness
 import XCTest
 import CZlib
 
-final class CollectorProcessTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
-
+final class CollectorProcessTests: CollectorTestCase {
     override func setUpWithError() throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
-        collector = CollectorProcess(workspace: workspace)
         try collector.start()
-    }
-
-    override func tearDown() {
-        collector.child?.terminate()
-        workspace.finish(self)
     }
 
     /// Streams 1 GiB + of zeros through deflate in chunks, so the test itself stays small in memory.

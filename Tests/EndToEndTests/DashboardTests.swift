@@ -11,10 +11,7 @@ import XCTest
 /// expectation, a stale_items rule, scheduler targets and stuck locks; an agent beside it pushing
 /// counts, decisions and item statuses, listing jobs and locks. Every page is rendered in a real
 /// headless Chromium (over the DevTools protocol), and fetched plainly to check what is refused.
-final class DashboardTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
-    var agent: AgentProcess!
+final class DashboardTests: CollectorTestCase {
     let client = HTTPClient(connectTimeoutMs: 1000, timeoutMs: 15_000)
 
     /// Where the screenshots go: `artifacts/dashboard/` in the package (gitignored; CI keeps it),
@@ -29,19 +26,9 @@ final class DashboardTests: XCTestCase {
     static let hostileReason = #"<script>alert("x")</script> & 3 games <b>In Progress</b>"#
 
     override func setUpWithError() throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
-        collector = CollectorProcess(workspace: workspace)
-        agent = AgentProcess(workspace: workspace, collectorURL: collector.url, tokenFile: collector.tokenFile)
         agent.heartbeatInterval = "1s"
         // Dates are computed from the wall clock: keep clear of a UTC day boundary.
         if WallClock.nowMillis() % 86_400_000 > 86_400_000 - 150_000 { sleep(155) }
-    }
-
-    override func tearDown() {
-        agent.child?.terminate()
-        collector.child?.terminate()
-        workspace.finish(self)
     }
 
     func day(_ daysAgo: Int) -> String { String(TimeParsing.format(WallClock.nowMillis() - Millis(daysAgo) * 86_400_000).prefix(10)) }

@@ -7,28 +7,15 @@ import XCTest
 
 /// Issue 13 with our binaries as processes and a real SQLite warehouse read by the real `sqlite3`:
 /// rows that vanish, a day still filling, times printed without an offset.
-final class DataShapeEndToEndTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
-    var agent: AgentProcess!
+final class DataShapeEndToEndTests: CollectorTestCase {
     var warehouse: String { workspace.file("warehouse.db") }
 
     override func setUpWithError() throws {
-        try Binaries.check()
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") else {
             throw HarnessError("these tests read a real warehouse with sqlite3: apt-get install sqlite3 (make test and .ci/run do)")
         }
-        workspace = try Workspace(name)
-        collector = CollectorProcess(workspace: workspace)
-        agent = AgentProcess(workspace: workspace, collectorURL: collector.url, tokenFile: collector.tokenFile)
         // Commands ride on report responses: a heartbeat each second keeps reports coming.
         agent.heartbeatInterval = "1s"
-    }
-
-    override func tearDown() {
-        agent.child?.terminate()
-        collector.child?.terminate()
-        workspace.finish(self)
     }
 
     @discardableResult

@@ -7,24 +7,7 @@ import XCTest
 
 /// Delivery guarantees with our real binaries as processes: at-least-once delivery, exactly-once
 /// effect, through collector outages, collector SIGKILLs and agent SIGKILLs.
-final class DeliveryTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
-    var agent: AgentProcess!
-
-    override func setUpWithError() throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
-        collector = CollectorProcess(workspace: workspace)
-        agent = AgentProcess(workspace: workspace, collectorURL: collector.url, tokenFile: collector.tokenFile)
-    }
-
-    override func tearDown() {
-        agent.child?.terminate()
-        collector.child?.terminate()
-        workspace.finish(self)
-    }
-
+final class DeliveryTests: CollectorTestCase {
     /// A count whose partition names the push, so each push is recognisable in the timeline.
     func push(_ i: Int, client: HTTPClient) throws -> UInt64 {
         try agent.push(.count(Count(dataset: "e2e.pushes", partition: "p\(i)", count: Int64(i))), client: client)

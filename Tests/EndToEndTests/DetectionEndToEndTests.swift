@@ -9,18 +9,12 @@ import XCTest
 
 /// Detection with our binaries as processes: a real agent stops and returns, a real collector is
 /// SIGKILLed, and a webhook receiver on 127.0.0.1 counts what reaches it.
-final class DetectionEndToEndTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
-    var agent: AgentProcess!
+final class DetectionEndToEndTests: CollectorTestCase {
     var receiver: NotifyReceiver!
 
     override func setUp() async throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
+        try await super.setUp()
         receiver = try await NotifyReceiver.start()
-        collector = CollectorProcess(workspace: workspace)
-        agent = AgentProcess(workspace: workspace, collectorURL: collector.url, tokenFile: collector.tokenFile)
         // The agent heartbeats every second; its liveness is due 2 s after the last one and
         // down 4 s later. `fed` listens to the same heartbeat (so only this agent feeds it)
         // with a shorter grace: it goes down first, and must not page on its own.
@@ -36,10 +30,8 @@ final class DetectionEndToEndTests: XCTestCase {
     }
 
     override func tearDown() {
-        agent.child?.terminate()
-        collector.child?.terminate()
         receiver.stop()
-        workspace.finish(self)
+        super.tearDown()
     }
 
     func received() throws -> [NotificationMessage] {

@@ -7,23 +7,11 @@ import XCTest
 
 /// A fleet as processes: agents whose reports the collector refuses show up in `gapwatch agents`,
 /// and an agent whose token file is fixed ships at once instead of waiting out its backoff.
-final class FleetEndToEndTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
-    var agents: [AgentProcess] = []
+final class FleetEndToEndTests: CollectorTestCase {
     let client = HTTPClient(connectTimeoutMs: 1000, timeoutMs: 10_000)
 
     override func setUpWithError() throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
-        collector = CollectorProcess(workspace: workspace)
         try collector.start()
-    }
-
-    override func tearDown() {
-        for agent in agents { agent.child?.terminate() }
-        collector.child?.terminate()
-        workspace.finish(self)
     }
 
     /// An agent in its own folder of the workspace, with its own config, spool and log.

@@ -9,28 +9,20 @@ import XCTest
 
 /// Healing with our binaries as processes: stale items, a burst of gaps under the guardrails, and
 /// a person's `gapwatch backfill --wait` following a range to verified, partition by partition.
-final class HealingEndToEndTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
-    var agent: AgentProcess!
+final class HealingEndToEndTests: CollectorTestCase {
     var service: NotifyReceiver!
     let client = HTTPClient()
 
     override func setUp() async throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
+        try await super.setUp()
         service = try await NotifyReceiver.start()
-        collector = CollectorProcess(workspace: workspace)
-        agent = AgentProcess(workspace: workspace, collectorURL: collector.url, tokenFile: collector.tokenFile)
         // Dates are computed from the wall clock: keep clear of a UTC day boundary.
         if WallClock.nowMillis() % 86_400_000 > 86_400_000 - 120_000 { sleep(125) }
     }
 
     override func tearDown() {
-        agent.child?.terminate()
-        collector.child?.terminate()
         service.stop()
-        workspace.finish(self)
+        super.tearDown()
     }
 
     func day(_ daysAgo: Int) -> String { String(TimeParsing.format(WallClock.nowMillis() - Millis(daysAgo) * 86_400_000).prefix(10)) }

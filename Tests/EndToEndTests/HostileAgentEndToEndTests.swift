@@ -9,18 +9,13 @@ import XCTest
 /// its lock table and runs the collector's pause and release commands; a second agent, with a
 /// valid token of its own (issued by `gapwatch tokens create`), forges failing probes for every
 /// one of those jobs and an expired copy of the lock, beside honest observations of its own.
-final class HostileAgentEndToEndTests: XCTestCase {
-    var workspace: Workspace!
+final class HostileAgentEndToEndTests: CollectorTestCase {
     var forgerWorkspace: Workspace!
-    var collector: CollectorProcess!
     var owner: AgentProcess!
     var forger: AgentProcess?
 
     override func setUpWithError() throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
         forgerWorkspace = try Workspace(inside: workspace, "forger")
-        collector = CollectorProcess(workspace: workspace)
         owner = AgentProcess(workspace: workspace, collectorURL: collector.url, tokenFile: collector.tokenFile)
         owner.heartbeatInterval = "1s"  // commands ride on report responses
     }
@@ -28,18 +23,7 @@ final class HostileAgentEndToEndTests: XCTestCase {
     override func tearDown() {
         forger?.child?.terminate()
         owner.child?.terminate()
-        collector.child?.terminate()
-        workspace.finish(self)
-    }
-
-    func lines(_ file: String) -> [String] {
-        ((try? String(contentsOfFile: workspace.file(file), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-    }
-
-    func script(_ name: String, _ body: String) throws -> String {
-        let path = workspace.file(name)
-        try ("#!/bin/sh\nset -e\n" + body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+        super.tearDown()
     }
 
     func cli(_ arguments: [String]) throws -> (status: Int32, output: String) {
@@ -47,11 +31,7 @@ final class HostileAgentEndToEndTests: XCTestCase {
             Binaries.gapwatch, arguments, environment: ["GAPWATCH_URL": collector.url, "GAPWATCH_TOKEN": try collector.token("GAPWATCH_ADMIN_TOKEN")])
     }
 
-    func decoded<T: Decodable>(_ type: T.Type, _ path: String) throws -> T {
-        let response = try collector.get(path)
-        guard response.status == 200 else { throw HarnessError("GET \(path) answered \(response.status): \(response.bodyText)") }
-        return try ReportCodec.decode(type, from: response.body)
-    }
+    func decoded<T: Decodable>(_ type: T.Type, _ path: String) throws -> T { try collector.decoded(type, path) }
 
     /// The forger's own view (`GET /v1/status` of its local endpoint).
     func forgerStatus(_ forger: AgentProcess) throws -> [String: Any] {
@@ -62,37 +42,12 @@ final class HostileAgentEndToEndTests: XCTestCase {
     func testAnAgentForgingAnotherAgentsJobsAndLockChangesNothingOfTheirsAndReachesNoOtherAgent() throws {
         // The owner's scheduler: 40 jobs on a healthy service (the collector's own /healthz), probed
         // once at start; its lock table: one lock, held well inside its TTL.
-        let jobs = (1...40).map { "export-\($0)" }
-        let target = "\(collector.url)/healthz"
-        try ("[\n" + jobs.map { #"{"name":"\#($0)","target":"\#(target)","schedule":"5 * * * *","enabled":true}"# }.joined(separator: ",\n") + "\n]\n")
-            .write(toFile: workspace.file("jobs.json"), atomically: true, encoding: .utf8)
+        let scheduler = try SchedulerAgentFixture(workspace: workspace, collectorURL: collector.url)
+        let (jobs, target) = (scheduler.jobs, scheduler.target)
         let now = WallClock.nowMillis()
-        try #"[{"name":"workflow_controller","holder":"worker-7","acquired_at":\#(now - 60_000),"expires_at":\#(now + 3_600_000)}]"#
-            .write(toFile: workspace.file("locks.json"), atomically: true, encoding: .utf8)
-        let pause = try script("pause.sh", #"echo "$1" >> \#(workspace.file("pauses.txt"))"#)
-        let release = try script("release.sh", #"echo "$1" >> \#(workspace.file("releases.txt"))"#)
-        owner.extraConfig = """
-            scheduler:
-              name: cloud-scheduler/us-west2
-              jobs_command: {argv: ["/bin/cat", "\(workspace.file("jobs.json"))"], timeout: 10s}
-              inventory_interval: 2s
-              probe_interval: 1h
-              probe_timeout: 2s
-            locks: {argv: ["/bin/cat", "\(workspace.file("locks.json"))"], interval: 1s, timeout: 10s}
-            actions:
-              - {name: pause-job, argv: ["/bin/sh", "\(pause)", "{job}"], parameters: {job: identifier}, timeout: 30s}
-              - {name: release-lock, argv: ["/bin/sh", "\(release)", "{lock}"], parameters: {lock: identifier}, timeout: 30s}
-            """
-        collector.extraConfig = """
-            recheck_interval: 1s
-            scheduler_targets: {failures: 3, disable: pause-job}
-            stuck_locks:
-              - {name: controller-locks, locks: 'workflow_*', slack: 0s, release: release-lock}
-            guardrails: {max_per_hour: 100, max_concurrent: 8}
-            actions:
-              - {name: pause-job, kind: agent, agent: e2e-agent, command: pause-job, parameters: {job: "{job}"}, cooldown: 0s}
-              - {name: release-lock, kind: agent, agent: e2e-agent, command: release-lock, parameters: {lock: "{lock}"}, cooldown: 0s}
-            """
+        try scheduler.writeLocks([SchedulerAgentFixture.lock("workflow_controller", holder: "worker-7", acquiredAt: now - 60_000, expiresAt: now + 3_600_000)])
+        owner.extraConfig = scheduler.agentConfig
+        collector.extraConfig = "recheck_interval: 1s\n" + SchedulerAgentFixture.collectorConfig(agentID: owner.agentID)
         try collector.start()
         try owner.start()
         try waitFor("the owner's 40 jobs, probed healthy, and its lock", timeout: 60) {
@@ -124,8 +79,8 @@ final class HostileAgentEndToEndTests: XCTestCase {
         // Rules re-judge every second; the owner's heartbeat fetches any command each second.
         sleep(6)
 
-        XCTAssertEqual(lines("pauses.txt"), [], "no job of the owner was paused")
-        XCTAssertEqual(lines("releases.txt"), [], "the owner's live lock was not released")
+        XCTAssertEqual(scheduler.lines("pauses.txt"), [], "no job of the owner was paused")
+        XCTAssertEqual(scheduler.lines("releases.txt"), [], "the owner's live lock was not released")
         XCTAssertEqual(try decoded([String: [ActionInfo]].self, "/v1/actions")["actions"]?.map(\.key), [], "no action was queued")
         let audit = try decoded([String: [JobAudit]].self, "/v1/audit/jobs")["jobs"] ?? []
         XCTAssertTrue(audit.allSatisfy { $0.probeFailures == 0 && $0.targetHealth == "healthy" && $0.agentID == "e2e-agent" }, "\(audit.first { $0.probeFailures > 0 } as Any)")

@@ -6,21 +6,7 @@ import XCTest
 
 /// Clients that never finish, break off or guess: the collector as a process, attacked over real
 /// sockets on 127.0.0.1 (issue 14, items 4, 14, 15 and 16).
-final class HostileClientTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
-
-    override func setUpWithError() throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
-        collector = CollectorProcess(workspace: workspace)
-    }
-
-    override func tearDown() {
-        collector.child?.terminate()
-        workspace.finish(self)
-    }
-
+final class HostileClientTests: CollectorTestCase {
     /// A one-heartbeat report from the agent the collector's generated token is bound to.
     func reportBody(seq: UInt64, name: String = "nightly-export") -> [UInt8] {
         ReportCodec.encode(

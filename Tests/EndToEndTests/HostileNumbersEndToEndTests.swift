@@ -13,9 +13,7 @@ import XCTest
 /// values feed configured. Then every GET endpoint of protocol/openapi.yaml, every dashboard page
 /// and every read command of the CLI answers without a 5xx and the process stays up, also after
 /// a restart (which prunes the old rows into rollups).
-final class HostileNumbersEndToEndTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
+final class HostileNumbersEndToEndTests: CollectorTestCase {
     let client = HTTPClient(connectTimeoutMs: 2_000, timeoutMs: 30_000)
     var nextSeq: [String: Int64] = [:]
 
@@ -27,9 +25,6 @@ final class HostileNumbersEndToEndTests: XCTestCase {
     static let maxDuration = FieldLimits.maxDurationMs
 
     override func setUpWithError() throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
-        collector = CollectorProcess(workspace: workspace)
         // Keep clear of a UTC day boundary: the partitions are today's and yesterday's.
         if WallClock.nowMillis() % 86_400_000 > 86_400_000 - 120_000 { sleep(125) }
         collector.extraConfig = """
@@ -58,11 +53,6 @@ final class HostileNumbersEndToEndTests: XCTestCase {
               - {name: locks, locks: '*', slack: 0s, max_age: 1h, release: heal}
             """
         try collector.start()
-    }
-
-    override func tearDown() {
-        collector.child?.terminate()
-        workspace.finish(self)
     }
 
     // MARK: - Reports as raw JSON (so that out-of-range numbers can be sent at all)
@@ -248,15 +238,7 @@ final class HostileNumbersEndToEndTests: XCTestCase {
 
     /// The GET paths of protocol/openapi.yaml.
     func openAPIGetPaths() throws -> [String] {
-        let text = try String(contentsOf: Self.package.appendingPathComponent("protocol/openapi.yaml"), encoding: .utf8)
-        var paths: [String] = []
-        var current: String?
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("  /") && line.hasSuffix(":") { current = String(line.dropFirst(2).dropLast()) }
-            if line == "    get:", let current { paths.append(current) }
-            if !line.hasPrefix(" ") && !line.isEmpty && !line.hasPrefix("#") { current = nil }
-        }
-        return paths
+        try GapwatchProcessHarness.openAPIGetPaths(file: Self.package.appendingPathComponent("protocol/openapi.yaml").path)
     }
 
     struct IDs: Decodable { var id: String }

@@ -7,23 +7,9 @@ import XCTest
 
 /// The incident-time commands (`status`, `gaps`, `stale`, `decisions`, `timeline SUBJECT`) as a
 /// person runs them: our binaries as processes, data pushed through an agent.
-final class InsightEndToEndTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
-    var agent: AgentProcess!
-
+final class InsightEndToEndTests: CollectorTestCase {
     override func setUpWithError() throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
-        collector = CollectorProcess(workspace: workspace)
-        agent = AgentProcess(workspace: workspace, collectorURL: collector.url, tokenFile: collector.tokenFile)
         if WallClock.nowMillis() % 86_400_000 > 86_400_000 - 120_000 { sleep(125) }
-    }
-
-    override func tearDown() {
-        agent.child?.terminate()
-        collector.child?.terminate()
-        workspace.finish(self)
     }
 
     func day(_ ago: Int) -> String { String(TimeParsing.format(WallClock.nowMillis() - Millis(ago) * 86_400_000).prefix(10)) }

@@ -10,25 +10,17 @@ import XCTest
 /// Self-healing with our binaries as processes: an agent reports raw and analytics counts, the
 /// collector finds the gap, calls a fake analytics service on 127.0.0.1 (the test's receiver),
 /// and verifies the heal from the counts the agent reports afterwards.
-final class RemediationEndToEndTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
-    var agent: AgentProcess!
+final class RemediationEndToEndTests: CollectorTestCase {
     var service: NotifyReceiver!
 
     override func setUp() async throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
+        try await super.setUp()
         service = try await NotifyReceiver.start()
-        collector = CollectorProcess(workspace: workspace)
-        agent = AgentProcess(workspace: workspace, collectorURL: collector.url, tokenFile: collector.tokenFile)
     }
 
     override func tearDown() {
-        agent.child?.terminate()
-        collector.child?.terminate()
         service.stop()
-        workspace.finish(self)
+        super.tearDown()
     }
 
     func day(_ daysAgo: Int) -> String { String(TimeParsing.format(WallClock.nowMillis() - Millis(daysAgo) * 86_400_000).prefix(10)) }
@@ -84,17 +76,10 @@ final class RemediationEndToEndTests: XCTestCase {
 /// The same heal through an agent command: the collector hands `backfill` to the agent in a
 /// report response, the agent runs it from its allow-list (argv, no shell of ours), and reports
 /// the outcome; a repeated hand-off runs once; a command the agent does not allow is refused.
-final class AgentCommandEndToEndTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
-    var agent: AgentProcess!
+final class AgentCommandEndToEndTests: CollectorTestCase {
     var marker: String { workspace.file("backfill-runs.txt") }
 
     override func setUpWithError() throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
-        collector = CollectorProcess(workspace: workspace)
-        agent = AgentProcess(workspace: workspace, collectorURL: collector.url, tokenFile: collector.tokenFile)
         // Commands ride on report responses: a heartbeat each second keeps reports coming.
         agent.heartbeatInterval = "1s"
         collector.extraConfig = """
@@ -111,12 +96,6 @@ final class AgentCommandEndToEndTests: XCTestCase {
                 parameters: {start: date, end: date}
                 timeout: 30s
             """
-    }
-
-    override func tearDown() {
-        agent.child?.terminate()
-        collector.child?.terminate()
-        workspace.finish(self)
     }
 
     func day(_ daysAgo: Int) -> String { String(TimeParsing.format(WallClock.nowMillis() - Millis(daysAgo) * 86_400_000).prefix(10)) }

@@ -11,28 +11,19 @@ import XCTest
 /// agent lists with a command, and commands (from the agent's allow-list) that pause and resume
 /// jobs in it; the "dead service" is a port where nothing listens until the test starts another
 /// collector there; the lock store is a file the agent lists and a release command edits.
-final class SchedulerEndToEndTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
-    var agent: AgentProcess!
+final class SchedulerEndToEndTests: CollectorTestCase {
     var revived: CollectorProcess?
     var revivedWorkspace: Workspace?
 
     override func setUpWithError() throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
-        collector = CollectorProcess(workspace: workspace)
-        agent = AgentProcess(workspace: workspace, collectorURL: collector.url, tokenFile: collector.tokenFile)
         // Commands ride on report responses: a heartbeat each second keeps reports coming.
         agent.heartbeatInterval = "1s"
     }
 
     override func tearDown() {
-        agent.child?.terminate()
-        collector.child?.terminate()
         revived?.child?.terminate()
         revivedWorkspace?.finish(self)
-        workspace.finish(self)
+        super.tearDown()
     }
 
     func lines(_ file: String) -> [String] {

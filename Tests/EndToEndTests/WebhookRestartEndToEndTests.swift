@@ -9,16 +9,12 @@ import XCTest
 /// A webhook action whose call is in flight when the collector is SIGKILLed: the real collector
 /// restarts, settles it at once as interrupted and calls again under the same Idempotency-Key
 /// (and attempt), instead of holding it `running` for timeout + 60 s and then escalating it.
-final class WebhookRestartEndToEndTests: XCTestCase {
-    var workspace: Workspace!
-    var collector: CollectorProcess!
+final class WebhookRestartEndToEndTests: CollectorTestCase {
     var receiver: NotifyReceiver!
 
     override func setUp() async throws {
-        try Binaries.check()
-        workspace = try Workspace(name)
+        try await super.setUp()
         receiver = try await NotifyReceiver.start()
-        collector = CollectorProcess(workspace: workspace)
         collector.appendLogs = true
         // One attempt only: a call lost to the crash that counted as a failed attempt would escalate.
         collector.extraConfig = """
@@ -28,9 +24,8 @@ final class WebhookRestartEndToEndTests: XCTestCase {
     }
 
     override func tearDown() {
-        collector.child?.terminate()
         receiver.stop()
-        workspace.finish(self)
+        super.tearDown()
     }
 
     func action(_ id: String) throws -> ActionInfo {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GapwatchAPI
+import GapwatchCommandSupport
 import GapwatchHTTPClient
 import GapwatchProtocol
 
@@ -8,7 +9,7 @@ import GapwatchProtocol
 /// agents beside small simulated services, healed by Gapwatch with no person involved.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "demo",
+        commandName: "run",
         abstract: "Replay the Jan 22-23 incident and watch Gapwatch detect and heal every part of it.",
         discussion: """
             Starts, as separate processes on 127.0.0.1: `gapwatch collector` (port 7070, or --port; database in --dir), five simulated services of a sports-data pipeline (scrapers, an analytics processor with /backfill, a schedule source, an orchestrator that takes a lock and records workflow decisions, an on-call pager) and a `gapwatch-agent` beside each of them and beside the scheduler. Then it replays the failure chain of the post-mortem in accelerated time (each minute stands for a post-game window):
@@ -35,10 +36,12 @@ struct DemoCommand: ParsableCommand {
         let fm = FileManager.default
         let dirPath = URL(fileURLWithPath: dir).standardizedFileURL.path
         let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        // The collector and the agents are the shipping binaries, beside this one (`swift build` builds all three).
         let agentBinary = binDir.appendingPathComponent("gapwatch-agent").path
-        let selfBinary = binDir.appendingPathComponent("gapwatch").path
-        guard fm.isExecutableFile(atPath: agentBinary) else {
-            throw CLIError("gapwatch-agent is not beside this binary (\(agentBinary)); build both with `swift build`")
+        let gapwatchBinary = binDir.appendingPathComponent("gapwatch").path
+        let demoBinary = binDir.appendingPathComponent("gapwatch-demo").path
+        for binary in [agentBinary, gapwatchBinary] where !fm.isExecutableFile(atPath: binary) {
+            throw CLIError("\(URL(fileURLWithPath: binary).lastPathComponent) is not beside this binary (\(binary)); build them all with `swift build`")
         }
         let collectorURL = "http://127.0.0.1:\(port)"
         // Before anything is reset or started: a taken port is one line, not a collector that dies.
@@ -57,10 +60,10 @@ struct DemoCommand: ParsableCommand {
 
         say("Gapwatch demo: the Jan 22-23 incident of the post-mortem, replayed in accelerated time.\n")
         let ports = DemoPorts(collectorPort: port)
-        let setup = DemoSetup(dir: dirPath, gapwatch: selfBinary, agent: agentBinary, collectorURL: collectorURL, ports: ports)
+        let setup = DemoSetup(dir: dirPath, demo: demoBinary, agent: agentBinary, collectorURL: collectorURL, ports: ports)
         try setup.writeCollectorConfig()
         say("▶ collector on \(collectorURL) (database \(dirPath)/gapwatch.db, config \(dirPath)/collector.yaml)")
-        let collector = try processes.start("collector", selfBinary, ["collector", "--config", "collector.yaml"])
+        let collector = try processes.start("collector", gapwatchBinary, ["collector", "--config", "collector.yaml"])
         try processes.waitUntil("the collector answers /healthz", seconds: 30, name: "collector") {
             (try? HTTPClient(connectTimeoutMs: 300, timeoutMs: 1000).send(HTTPRequest(url: collectorURL + "/healthz")).status) == 200
         }
@@ -75,9 +78,9 @@ struct DemoCommand: ParsableCommand {
         let scenario = DemoScenario(now: WallClock.nowMillis(), deadServiceURL: "http://127.0.0.1:\(ports.deadService)", scrapersURL: "http://127.0.0.1:\(ports.scrapers)")
         try DemoWorld(dir: dirPath).create(scenario.world())
         for (role, port) in ports.services {
-            var arguments = ["demo-service", role, "--world", dirPath, "--port", "\(port)"]
+            var arguments = ["service", role, "--world", dirPath, "--port", "\(port)"]
             if role == "orchestrator" { arguments += ["--agent-url", "http://127.0.0.1:\(ports.orchestratorAgent)"] }
-            _ = try processes.start(role, selfBinary, arguments)
+            _ = try processes.start(role, demoBinary, arguments)
         }
         for (role, port) in ports.services {
             try processes.waitUntil("the \(role) service", seconds: 30, name: role) {
@@ -150,19 +153,6 @@ struct DemoCommand: ParsableCommand {
         }
     }
 }
-
-/// Writes a line to stdout at once (print is block-buffered when piped, and the demo is live).
-/// A closed stdout (`gapwatch demo | head`) ends the demo like Ctrl-C does, so its children are
-/// still stopped rather than orphaned.
-func say(_ line: String) {
-    do {
-        try FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8))
-    } catch {
-        outputClosed.withLock { $0 = true }
-    }
-}
-
-let outputClosed = LockedBox(false)
 
 enum DemoSignals {
     /// Ctrl-C or SIGTERM ends the demo's loops, so its children are stopped too (not orphaned).

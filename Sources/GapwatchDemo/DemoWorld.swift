@@ -1,4 +1,5 @@
 import Foundation
+import GapwatchCommandSupport
 import GapwatchProtocol
 
 /// The simulated sports-data pipeline's state: the raw and analytics tables, the schedule with

@@ -1,4 +1,5 @@
 import Foundation
+import GapwatchCommandSupport
 import GapwatchAPI
 import GapwatchProtocol
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GapwatchCommandSupport
 import GapwatchHTTPClient
 import GapwatchProtocol
 import Hummingbird
@@ -12,8 +13,7 @@ import NIOCore
 /// the orchestrator will not run while anyone holds its lock.
 struct DemoServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "demo-service", abstract: "Run one simulated service of the demo's pipeline (started by `gapwatch demo`).",
-        shouldDisplay: false)
+        commandName: "service", abstract: "Run one simulated service of the demo's pipeline (started by `gapwatch demo`).")
 
     enum Role: String, ExpressibleByArgument, CaseIterable {
         case scrapers, analytics, schedule, orchestrator, pager

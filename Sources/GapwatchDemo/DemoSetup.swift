@@ -1,4 +1,5 @@
 import Foundation
+import GapwatchCommandSupport
 import GapwatchHTTPClient
 import GapwatchProtocol
 
@@ -33,14 +34,15 @@ struct DemoSetup {
     }
 
     let dir: String
-    let gapwatch: String
+    /// The gapwatch-demo binary, whose `world` verbs the agents run.
+    let demo: String
     let agent: String
     let collectorURL: String
     let ports: DemoPorts
 
     var agents: [Agent] {
-        // The agents' commands: our binary's demo-world verbs, argv only (no shell).
-        func world(_ verb: [String]) -> String { "[\"\(gapwatch)\", \"demo-world\", " + verb.map { "\"\($0)\"" }.joined(separator: ", ") + ", \"--world\", \"\(dir)\"]" }
+        // The agents' commands: gapwatch-demo's world verbs, argv only (no shell).
+        func world(_ verb: [String]) -> String { "[\"\(demo)\", \"world\", " + verb.map { "\"\($0)\"" }.joined(separator: ", ") + ", \"--world\", \"\(dir)\"]" }
         return [
             Agent(
                 id: "scrapers-agent", service: "nba-scrapers", beside: "the scrapers and the raw store",

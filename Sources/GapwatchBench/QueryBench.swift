@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import GapwatchAPI
 import GapwatchCollector
+import GapwatchCommandSupport
 import GapwatchHTTPClient
 import GapwatchProtocol
 import Logging
@@ -18,10 +19,10 @@ struct QueryBench: AsyncParsableCommand {
             Targets: one subject's timeline over 7 days p99 < 20 ms and `gaps --days 7` < 100 ms on 10 million observations; < 60 bytes per observation on disk.
 
             Examples:
-              gapwatch bench query                                   # 10 million observations (a few minutes to fill)
-              gapwatch bench query --observations 1000000
-              gapwatch bench query --keep /tmp/big.db                # keep the store; later runs with --reuse skip the fill
-              gapwatch bench query --reuse /tmp/big.db
+              gapwatch-bench query                                   # 10 million observations (a few minutes to fill)
+              gapwatch-bench query --observations 1000000
+              gapwatch-bench query --keep /tmp/big.db                # keep the store; later runs with --reuse skip the fill
+              gapwatch-bench query --reuse /tmp/big.db
             """)
     @Option(help: "Observations to store.") var observations = 10_000_000
     @Option(help: "Distinct subjects they are spread over.") var subjects = 2_000

@@ -1,13 +1,13 @@
 import ArgumentParser
 import Foundation
+import GapwatchCommandSupport
 import GapwatchProtocol
 
 /// What the demo's agents run (command probes, listings and allow-listed actions) against the
 /// simulated world: the stand-ins for `psql`, `gcloud scheduler jobs list` and the like.
 struct DemoWorldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "demo-world", abstract: "Read or edit the demo's simulated pipeline (used by the demo's agents).",
-        shouldDisplay: false,
+        commandName: "world", abstract: "Read or edit the demo's simulated pipeline (used by the demo's agents).",
         subcommands: [Counts.self, Games.self, Jobs.self, Locks.self, PauseJob.self, ResumeJob.self, ReleaseLock.self])
 
     struct WorldOption: ParsableArguments {

@@ -2,14 +2,18 @@ import ArgumentParser
 import Foundation
 import GapwatchAPI
 import GapwatchCollector
+import GapwatchCommandSupport
 import GapwatchHTTPClient
 import GapwatchProtocol
 import Hummingbird
 import Logging
 
+/// The benchmark programs, a binary of their own so the shipping `gapwatch` carries none of them.
+@main
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmark programs that print figures (see bench/README.md).",
+        commandName: "gapwatch-bench", abstract: "Benchmark programs that print figures (see bench/README.md).",
+        version: GapwatchVersion.description,
         subcommands: [IngestBench.self, DecodeBench.self, StoreBench.self, ChecksBench.self, QueryBench.self])
 }
 
@@ -197,17 +201,6 @@ func makeReport(agent: Int, firstSeq: UInt64, count: Int) -> Report {
     return Report(
         agent: AgentIdentity(id: "bench-agent-\(agent)", service: "nba-scrapers", host: "bench-host", version: "0.1.0", labels: ["env": "bench"]),
         bootID: "boot-\(agent)", spoolID: "spool-\(agent)", sentAt: now, observations: observations)
-}
-
-final class LockedBox<T>: @unchecked Sendable {
-    private var value: T
-    private let lock = NSLock()
-    init(_ value: T) { self.value = value }
-    func withLock<R>(_ body: (inout T) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
-    }
 }
 
 /// Hands the bound port from the server's start callback to the waiting code.
