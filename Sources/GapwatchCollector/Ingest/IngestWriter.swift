@@ -376,7 +376,7 @@ private struct BatchWriter {
         let name = "clock:\(agentID)"
         let checkID: Int64?
         if clock.clockOff {
-            checkID = try automaticCheck(name, kind: "clock_skew", reason: "the agent's clock is off", now: now)
+            checkID = try automaticCheck(name, kind: ClockSkewKind.kind, reason: "the agent's clock is off", now: now)
         } else {
             checkID = try CheckStore(db: db).id(named: name)
         }
@@ -567,7 +567,7 @@ private struct BatchWriter {
     /// so spool data arriving late still counts for the moment it was taken).
     private mutating func recordLiveness(agentID: String, observedAt: Millis, now: Millis) throws {
         let name = "agent:\(agentID)"
-        guard let checkID = try automaticCheck(name, kind: "liveness", reason: "first report from the agent", now: now) else { return }
+        guard let checkID = try automaticCheck(name, kind: LivenessKind.kind, reason: "first report from the agent", now: now) else { return }
         // An up check needs no evaluation now: its deadline pass will see the newer ping.
         try CheckStore(db: db).recordLiveness(id: checkID, observedAt: observedAt, feederAgent: agentID, now: now)
     }
@@ -589,7 +589,7 @@ private struct BatchWriter {
         let failed = ping.status == .fail || (ping.exitCode ?? 0) != 0
         guard failed || ping.status == .ok else { return }
         for _ in 0..<2 {
-            guard let checkID = try automaticCheck(name, kind: "probe", reason: "first run of the probe", now: now) else { return }
+            guard let checkID = try automaticCheck(name, kind: ProbeFailuresKind.kind, reason: "first run of the probe", now: now) else { return }
             let checks = CheckStore(db: db)
             let exists: Bool
             if failed {

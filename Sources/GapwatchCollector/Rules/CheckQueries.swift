@@ -16,12 +16,7 @@ extension Detector {
                 let name = check.name
                 let kind = check.kind
                 let (expects, grace) = describeExpectation(kind: kind, name: name)
-                var late = false
-                let rule: HeartbeatRule? = kind == "liveness" ? config.liveness.rule : kind == "heartbeat" ? heartbeats[name]?.rule : nil
-                if let rule, let state = check.state, state == .up || state == .new {
-                    let facts = HeartbeatFacts(since: check.createdAt, lastPingAt: check.lastPingAt)
-                    late = rule.evaluate(current: state, facts: facts, now: now).late
-                }
+                let late = RuleRegistry.kind(of: kind)?.isLate(check, self, now: now) ?? false
                 return CheckInfo(
                     name: name, kind: kind, state: check.storedState, late: late, reason: check.reason, expects: expects, graceMs: grace,
                     lastPingAt: check.lastPingAt, lastStartAt: check.lastStartAt, lastFailAt: check.lastFailAt,
@@ -50,7 +45,7 @@ extension Detector {
                 let checks = CheckStore(db: db)
                 guard let check = try checks.find(name: name) else { return .notFound }
                 if check.state != .paused { return .unchanged }
-                try checks.resume(id: check.id, now: now)
+                try checks.resume(id: check.id, judgesFromNow: RuleRegistry.kind(of: check.kind)?.judgesFromCreation ?? false, now: now)
                 return .changed
             }
     }

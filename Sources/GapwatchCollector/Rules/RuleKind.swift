@@ -31,6 +31,9 @@ protocol RuleKind: Sendable {
     /// What its check `name` expects, in words, and its grace (`GET /v1/checks`' `expects`, the
     /// dashboard's Checks page); nil: the config no longer defines the check.
     func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)?
+    /// Whether an up or new check is past its deadline but within its grace (not a state: computed
+    /// when listed, so the grace needs no writes).
+    func isLate(_ check: CheckRecord, _ detector: Detector, now: Millis) -> Bool
     /// Whether the subject an action of this kind healed is fixed; nil: not this kind's action, or
     /// nothing to judge it by (the incident resolving decides).
     func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool?
@@ -44,6 +47,7 @@ extension RuleKind {
     func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {}
     func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {}
     func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? { nil }
+    func isLate(_ check: CheckRecord, _ detector: Detector, now: Millis) -> Bool { false }
 }
 
 extension RuleKind {

@@ -31,7 +31,7 @@ extension Detector {
                 }
                 // The windows the detector judges: closed at least `grace` ago, and closing after
                 // the expectation was created (or last resumed), as its incidents are decided.
-                let created = try CheckStore(db: db).createdAt(name: expectation.name, kind: "expectation") ?? now
+                let created = try CheckStore(db: db).createdAt(name: expectation.name, kind: ExpectationKind().checkKind) ?? now
                 // The expectation's gap incidents: each covers the missed windows from the one that
                 // opened it until it resolved, and healed them if its rerun was verified.
                 let covering = try IncidentStore.Reader(db: db).spans(

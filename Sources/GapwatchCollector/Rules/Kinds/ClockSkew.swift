@@ -7,7 +7,9 @@ import GapwatchRules
 /// happens, judged when it changes) and, while it is off, a `clock_skew` incident. It resolves at
 /// the first report whose clock is within the tolerance again.
 struct ClockSkewKind: RuleKind {
-    let checkKind = "clock_skew"
+    /// Also what the ingest writer makes its checks with.
+    static let kind = "clock_skew"
+    var checkKind: String { Self.kind }
     let rules: [IncidentRule] = [.clockSkew]
 
     func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)? {

@@ -45,6 +45,16 @@ struct HeartbeatKind: ConfiguredRuleKind {
         try detector.incidents(db).resolve(rule: IncidentRule.heartbeat.rawValue, subject: "check:\(name)", reason: reason, at: now)
     }
 
+    func isLate(_ check: CheckRecord, _ detector: Detector, now: Millis) -> Bool {
+        detector.heartbeats[check.name].map { Self.isLate(check, rule: $0.rule, now: now) } ?? false
+    }
+
+    /// Whether a heartbeat-shaped check (a configured heartbeat, an agent's liveness) is late by `rule`.
+    static func isLate(_ check: CheckRecord, rule: HeartbeatRule, now: Millis) -> Bool {
+        guard let state = check.state, state == .up || state == .new else { return false }
+        return rule.evaluate(current: state, facts: HeartbeatFacts(since: check.createdAt, lastPingAt: check.lastPingAt), now: now).late
+    }
+
     /// Judges a heartbeat-shaped check (a configured heartbeat, an agent's liveness) by `rule`:
     /// opens its incident (with `labels`) when it goes down, resolves it when it comes back.
     static func judge(

@@ -6,7 +6,9 @@ import GapwatchRules
 /// agent stops reporting (rule liveness, subject agent:ID). The ingest writer makes the check
 /// (`agent:ID`) at the agent's first report.
 struct LivenessKind: RuleKind {
-    let checkKind = "liveness"
+    /// Also what the ingest writer makes its checks with.
+    static let kind = "liveness"
+    var checkKind: String { Self.kind }
     let rules: [IncidentRule] = [.liveness]
 
     func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)? {
@@ -18,6 +20,10 @@ struct LivenessKind: RuleKind {
         guard !detector.config.liveness.enabled else { return }
         // Nothing feeds them any more: left alone they would go down and never resolve.
         try retireChecks(db, reason: "liveness checks were turned off in the config", detector, now: now)
+    }
+
+    func isLate(_ check: CheckRecord, _ detector: Detector, now: Millis) -> Bool {
+        HeartbeatKind.isLate(check, rule: detector.config.liveness.rule, now: now)
     }
 
     func evaluate(_ db: Database, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {

@@ -8,7 +8,9 @@ import GapwatchRules
 /// for `forget_after` is forgotten. The ingest writer makes the check at the probe's first run and
 /// counts its failures in a row.
 struct ProbeFailuresKind: RuleKind {
-    let checkKind = "probe"
+    /// Also what the ingest writer makes its checks with.
+    static let kind = "probe"
+    var checkKind: String { Self.kind }
     let rules: [IncidentRule] = [.probeFailing]
 
     func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)? {

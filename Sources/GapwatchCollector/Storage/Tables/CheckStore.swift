@@ -151,14 +151,15 @@ struct CheckStore {
             arguments: [now, id])
     }
 
-    /// Resumes as `new`, due now, its history of pings and failures forgotten.
-    func resume(id: Int64, now: Millis) throws {
+    /// Resumes as `new`, due now, its history of pings and failures forgotten; `judgesFromNow`:
+    /// it judges from now on (its kind's `judgesFromCreation`), else judged_through is cleared.
+    func resume(id: Int64, judgesFromNow: Bool, now: Millis) throws {
         try db.execute(
             sql: """
                 UPDATE checks SET state = \(CheckState.new.sqlLiteral), reason = 'resumed', created_at = ?, changed_at = ?, last_ping_at = NULL,
-                    last_fail_at = NULL, last_fail_reason = NULL, next_due = ?, judged_through = CASE WHEN kind = 'expectation' THEN ? END
+                    last_fail_at = NULL, last_fail_reason = NULL, next_due = ?, judged_through = ?
                 WHERE id = ?
-                """, arguments: [now, now, now, now, id])
+                """, arguments: [now, now, now, judgesFromNow ? now : nil, id])
     }
 
     // MARK: - Due times
