@@ -26,9 +26,9 @@ final class TableStoreTests: XCTestCase {
             try checks.clearDue(id: stale)
 
             XCTAssertEqual(try checks.markDue(kinds: ["completeness", "stale_items"], now: now), 1, "the paused check is not made due")
-            let due = try checks.due(now: now, limit: 10).map { $0["name"] as String }
+            let due = try checks.due(now: now, limit: 10).map(\.name)
             XCTAssertEqual(due, ["items"])
-            XCTAssertEqual(Set(try checks.existing(kinds: ["completeness", "probe"]).map { $0["name"] as String }), ["box", "probe:a/x"])
+            XCTAssertEqual(Set(try checks.existing(kinds: ["completeness", "probe"]).map(\.name)), ["box", "probe:a/x"])
             XCTAssertEqual(try checks.existing(kinds: []).count, 0, "no kinds, no checks")
             XCTAssertEqual(try checks.createAutomatic(name: "probe:a/x", kind: "probe", reason: "again", now: 3), probe, "made once")
         }

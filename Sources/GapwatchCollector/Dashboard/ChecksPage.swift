@@ -1,4 +1,5 @@
 import GapwatchProtocol
+import GapwatchRules
 import Hummingbird
 
 extension Dashboard {
@@ -9,7 +10,7 @@ extension Dashboard {
     /// `gapwatch checks`), its state, last signal and next due time.
     @Sendable func checks(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
         let checks = try app.checks(now: now)
-        let rank = ["down": 0, "new": 2, "up": 3, "paused": 4]
+        let rank: [String: Int] = [CheckState.down.rawValue: 0, CheckState.new.rawValue: 2, CheckState.up.rawValue: 3, CheckState.paused.rawValue: 4]
         let sorted = checks.sorted { a, b in
             let (ra, rb) = (a.late ? 1 : rank[a.state] ?? 1, b.late ? 1 : rank[b.state] ?? 1)
             return ra != rb ? ra < rb : (a.kind, a.name) < (b.kind, b.name)

@@ -1,4 +1,5 @@
 import GapwatchProtocol
+import GapwatchRules
 import Hummingbird
 
 extension Dashboard {
@@ -11,7 +12,7 @@ extension Dashboard {
     @Sendable func overview(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
         let o = try app.overview(now: now)
         let rejected = try app.rejectedAgents()
-        let down = o.agents.filter { $0.state == "down" }.count
+        let down = o.agents.filter { $0.state == CheckState.down.rawValue }.count
         let openIncidents = o.openByRule.values.reduce(0, +)
         let inFlight = o.actionsByState.values.reduce(0, +)
         func tile(_ n: Int, _ label: String, bad: Bool, href: String) -> String {
@@ -60,7 +61,8 @@ extension Dashboard {
             empty: "No lock is stuck.")
 
         html += "<h2 id=\"agents\">Agents</h2>"
-        let agents = o.agents.sorted { a, b in (a.state == "down") != (b.state == "down") ? a.state == "down" : a.id < b.id }
+        let isDown = { (agent: SystemOverview.AgentLine) in agent.state == CheckState.down.rawValue }
+        let agents = o.agents.sorted { a, b in isDown(a) != isDown(b) ? isDown(a) : a.id < b.id }
         html += table(
             ["agent", "service", "state", "last seen"],
             agents.prefix(Self.overviewAgentRows).map { a in [storyLink("agent:\(a.id)", text: a.id), esc(a.service), badge(a.state), dashAgo(a.lastSeen, now: now)] },

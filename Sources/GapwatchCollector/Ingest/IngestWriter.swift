@@ -1,5 +1,4 @@
 import GRDB
-import GRDBSQLite
 import GapwatchProtocol
 import Logging
 
@@ -250,12 +249,7 @@ private struct BatchWriter {
         var notices: [IngestNotice] = []
         let holdsCommands = try bindCommands(report, streamID: streamID, token: token, now: receivedAt, notices: &notices)
 
-        let insert = try db.cachedStatement(
-            sql: """
-                INSERT OR IGNORE INTO observations
-                    (stream_id, seq, observed_at, received_lag, kind, subject_id, status, part, num, code, at1, at2, text, target)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
+        let observations = try ObservationWriter(db: db)
         // Seqs above the last run are new (the usual case: the next records of the spool) and
         // extend it in memory; one at or below it is new only if it falls in no stored run.
         var run = try lastRun(streamID)
@@ -294,7 +288,7 @@ private struct BatchWriter {
                 // A repeat: stored before, so it changes nothing now. One whose stored copy differs
                 // is a reused seq (a spool restored from a copy): it and everything after it wait
                 // for the agent to send them again under a new spool id.
-                guard try storedCopyMatches(observation, agentID: agent.id, streamID: streamID, corrected: moved) else {
+                guard try storedCopyMatches(observation, agentID: agent.id, streamID: streamID, corrected: moved, in: observations) else {
                     conflict = observation.seq
                     break
                 }
@@ -305,32 +299,13 @@ private struct BatchWriter {
             try takeSeq(seq, streamID: streamID, run: &run, runChanged: &runChanged)
             processed += 1
             maxSeq = max(maxSeq, observation.seq)
-            let subjectID = try subject(body.subject(agentID: agent.id))
-            // Bound with the C API: GRDB's StatementArguments boxing cost a third of ingest's time.
-            let c = body.columns
-            let s = insert.sqliteStatement
-            sqlite3_reset(s)
-            sqlite3_bind_int64(s, 1, streamID)
-            sqlite3_bind_int64(s, 2, seq)
-            sqlite3_bind_int64(s, 3, observation.observedAt)
-            sqlite3_bind_int64(s, 4, ClampedTime.subtract(receivedAt, observation.observedAt))
-            sqlite3_bind_int64(s, 5, Int64(body.kind.storageCode))
-            sqlite3_bind_int64(s, 6, subjectID)
-            bind(s, 7, c.status)
-            bind(s, 8, c.part)
-            bind(s, 9, c.num)
-            bind(s, 10, c.code)
-            bind(s, 11, c.at1)
-            bind(s, 12, c.at2)
-            bind(s, 13, c.text)
-            bind(s, 14, c.target)
-            let rc = sqlite3_step(s)
-            guard rc == SQLITE_DONE else {
-                let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
-                sqlite3_reset(s)
-                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message)
-            }
-            guard sqlite3_changes(db.sqliteConnection) > 0 else { continue }
+            let subjectID = try subject(body.subject(agentID: agent.id), in: observations)
+            guard
+                try observations.insert(
+                    streamID: streamID, seq: seq, observedAt: observation.observedAt,
+                    receivedLagMs: ClampedTime.subtract(receivedAt, observation.observedAt), kind: body.kind.storageCode, subjectID: subjectID,
+                    columns: body.columns)
+            else { continue }
             stored += 1
             if moved { corrected += 1 }
             lags.append(ClampedTime.subtract(receivedAt, observation.observedAt))
@@ -401,7 +376,7 @@ private struct BatchWriter {
         let name = "clock:\(agentID)"
         let checkID: Int64?
         if clock.clockOff {
-            checkID = try automaticCheck(name, kind: "clock_skew", reason: "the agent's clock is off", now: now)
+            checkID = try automaticCheck(name, kind: ClockSkewKind.kind, reason: "the agent's clock is off", now: now)
         } else {
             checkID = try CheckStore(db: db).id(named: name)
         }
@@ -496,30 +471,23 @@ private struct BatchWriter {
     /// the first send's by the network's jitter: then a copy within `correctedSlackMs` counts. A
     /// copy pruned by retention, or one moved by a very different skew, counts as different: the
     /// agent then sends it again under a new spool id, which loses nothing.
-    private mutating func storedCopyMatches(_ observation: Observation, agentID: String, streamID: Int64, corrected: Bool) throws -> Bool {
+    private mutating func storedCopyMatches(
+        _ observation: Observation, agentID: String, streamID: Int64, corrected: Bool, in observations: ObservationWriter
+    ) throws -> Bool {
         let body = observation.body
         let name = body.subject(agentID: agentID)
         let subjectID: Int64?
         if let known = cache.subjectIDs[name] {
             subjectID = known
         } else {
-            subjectID = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM subjects WHERE name = ?"), arguments: [name])
+            subjectID = try observations.subjectID(named: name)
         }
-        guard let subjectID, let row = try Row.fetchOne(
-            db.cachedStatement(
-                sql: """
-                    SELECT kind, status, part, num, code, at1, at2, text, target FROM observations
-                    WHERE subject_id = ? AND observed_at BETWEEN ? AND ? AND stream_id = ? AND seq = ?
-                    """),
-            arguments: [
-                subjectID, ClampedTime.subtract(observation.observedAt, corrected ? Self.correctedSlackMs : 0),
-                ClampedTime.add(observation.observedAt, corrected ? Self.correctedSlackMs : 0), streamID, Int64(observation.seq),
-            ])
+        guard let subjectID,
+            let stored = try observations.storedCopy(
+                subjectID: subjectID, observedFrom: ClampedTime.subtract(observation.observedAt, corrected ? Self.correctedSlackMs : 0),
+                through: ClampedTime.add(observation.observedAt, corrected ? Self.correctedSlackMs : 0), streamID: streamID, seq: Int64(observation.seq))
         else { return false }
-        let stored = ObservationColumns(
-            status: row["status"], part: row["part"], num: row["num"], code: row["code"], at1: row["at1"], at2: row["at2"],
-            text: row["text"], target: row["target"])
-        return (row["kind"] as Int64) == Int64(body.kind.storageCode) && stored == body.columns
+        return stored.kind == Int64(body.kind.storageCode) && stored.columns == body.columns
     }
 
     // MARK: - Fact owners (see FactOwners)
@@ -599,7 +567,7 @@ private struct BatchWriter {
     /// so spool data arriving late still counts for the moment it was taken).
     private mutating func recordLiveness(agentID: String, observedAt: Millis, now: Millis) throws {
         let name = "agent:\(agentID)"
-        guard let checkID = try automaticCheck(name, kind: "liveness", reason: "first report from the agent", now: now) else { return }
+        guard let checkID = try automaticCheck(name, kind: LivenessKind.kind, reason: "first report from the agent", now: now) else { return }
         // An up check needs no evaluation now: its deadline pass will see the newer ping.
         try CheckStore(db: db).recordLiveness(id: checkID, observedAt: observedAt, feederAgent: agentID, now: now)
     }
@@ -621,7 +589,7 @@ private struct BatchWriter {
         let failed = ping.status == .fail || (ping.exitCode ?? 0) != 0
         guard failed || ping.status == .ok else { return }
         for _ in 0..<2 {
-            guard let checkID = try automaticCheck(name, kind: "probe", reason: "first run of the probe", now: now) else { return }
+            guard let checkID = try automaticCheck(name, kind: ProbeFailuresKind.kind, reason: "first run of the probe", now: now) else { return }
             let checks = CheckStore(db: db)
             let exists: Bool
             if failed {
@@ -661,22 +629,6 @@ private struct BatchWriter {
             boundService: binding.service, boundLabels: boundLabels)
     }
 
-    private func bind(_ s: OpaquePointer?, _ index: Int32, _ value: Int64?) {
-        if let value { sqlite3_bind_int64(s, index, value) } else { sqlite3_bind_null(s, index) }
-    }
-
-    private func bind(_ s: OpaquePointer?, _ index: Int32, _ value: String?) {
-        guard let value else {
-            sqlite3_bind_null(s, index)
-            return
-        }
-        var text = value
-        text.withUTF8 { utf8 in
-            // SQLITE_TRANSIENT: SQLite copies the bytes before this call returns.
-            _ = sqlite3_bind_text(s, index, utf8.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, Int32(utf8.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-        }
-    }
-
     private mutating func stream(_ key: StreamKey, at now: Millis, previousSpoolID: String?) throws -> Int64 {
         if let id = cache.streamIDs[key] { return id }
         if let id = try StreamTable(db: db).id(agentID: key.agentID, spoolID: key.spoolID) {
@@ -708,14 +660,13 @@ private struct BatchWriter {
         try StreamTable(db: db).saveRun(streamID, from: run.from, to: run.to)
     }
 
-    private mutating func subject(_ name: String) throws -> Int64 {
+    private mutating func subject(_ name: String, in observations: ObservationWriter) throws -> Int64 {
         if let id = cache.subjectIDs[name] { return id }
-        if let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM subjects WHERE name = ?"), arguments: [name]) {
+        if let id = try observations.subjectID(named: name) {
             cache.subjectIDs[name] = id
             return id
         }
-        try db.cachedStatement(sql: "INSERT INTO subjects (name) VALUES (?)").execute(arguments: [name])
-        let id = db.lastInsertedRowID
+        let id = try observations.addSubject(named: name)
         cache.subjectIDs[name] = id
         return id
     }

@@ -81,8 +81,8 @@ public final class Notifier: Sendable {
             let feederAgent = entry.feederAgentID
             var feeder = FeederState.unknown
             if let agent = feederAgent, let check = try CheckStore(db: db).liveness(name: "agent:\(agent)") {
-                let lastPing: Millis? = check["last_ping_at"]
-                if check["state"] as String == CheckState.down.rawValue {
+                let lastPing = check.lastPingAt
+                if check.state == .down {
                     feeder = .down
                 } else if let lastPing, now >= lastPing + liveness.everyMs {
                     // Overdue but within grace: the liveness check decides by its deadline.

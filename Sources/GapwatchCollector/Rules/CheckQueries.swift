@@ -12,21 +12,16 @@ public enum CheckChange: Sendable, Equatable {
 extension Detector {
     public func checks(now: Millis) throws -> [CheckInfo] {
         try database.pool.read { db in
-            try CheckStore(db: db).all().map { row in
-                let name: String = row["name"]
-                let kind: String = row["kind"]
+            try CheckStore(db: db).all().map { check in
+                let name = check.name
+                let kind = check.kind
                 let (expects, grace) = describeExpectation(kind: kind, name: name)
-                var late = false
-                let rule: HeartbeatRule? = kind == "liveness" ? config.liveness.rule : kind == "heartbeat" ? heartbeats[name]?.rule : nil
-                if let rule, let state = CheckState(rawValue: row["state"]), state == .up || state == .new {
-                    let facts = HeartbeatFacts(since: row["created_at"], lastPingAt: row["last_ping_at"])
-                    late = rule.evaluate(current: state, facts: facts, now: now).late
-                }
+                let late = RuleRegistry.kind(of: kind)?.isLate(check, self, now: now) ?? false
                 return CheckInfo(
-                    name: name, kind: kind, state: row["state"], late: late, reason: row["reason"], expects: expects, graceMs: grace,
-                    lastPingAt: row["last_ping_at"], lastStartAt: row["last_start_at"], lastFailAt: row["last_fail_at"],
-                    lastDurationMs: row["last_duration_ms"], feederAgentID: row["feeder_agent_id"], nextDue: row["next_due"],
-                    changedAt: row["changed_at"])
+                    name: name, kind: kind, state: check.storedState, late: late, reason: check.reason, expects: expects, graceMs: grace,
+                    lastPingAt: check.lastPingAt, lastStartAt: check.lastStartAt, lastFailAt: check.lastFailAt,
+                    lastDurationMs: check.lastDurationMs, feederAgentID: check.feederAgentID, nextDue: check.nextDue,
+                    changedAt: check.changedAt)
             }
         }
     }
@@ -35,10 +30,10 @@ extension Detector {
     public func pause(name: String, now: Millis) throws -> CheckChange {
             try database.pool.write { db in
                 let checks = CheckStore(db: db)
-                guard let row = try checks.find(name: name) else { return .notFound }
-                if row["state"] as String == "paused" { return .unchanged }
-                try checks.pause(id: row["id"], now: now)
-                try RuleRegistry.kind(of: row["kind"])?.resolveIncidents(db, check: name, reason: "the check was paused", self, now: now)
+                guard let check = try checks.find(name: name) else { return .notFound }
+                if check.state == .paused { return .unchanged }
+                try checks.pause(id: check.id, now: now)
+                try RuleRegistry.kind(of: check.kind)?.resolveIncidents(db, check: name, reason: "the check was paused", self, now: now)
                 return .changed
             }
     }
@@ -48,9 +43,9 @@ extension Detector {
     public func resume(name: String, now: Millis) throws -> CheckChange {
             try database.pool.write { db in
                 let checks = CheckStore(db: db)
-                guard let row = try checks.find(name: name) else { return .notFound }
-                if row["state"] as String != "paused" { return .unchanged }
-                try checks.resume(id: row["id"], now: now)
+                guard let check = try checks.find(name: name) else { return .notFound }
+                if check.state != .paused { return .unchanged }
+                try checks.resume(id: check.id, judgesFromNow: RuleRegistry.kind(of: check.kind)?.judgesFromCreation ?? false, now: now)
                 return .changed
             }
     }

@@ -11,15 +11,14 @@ struct Evaluator {
     func pass(_ db: Database, now: Millis, limit: Int) throws -> Detector.PassResult {
         let rows = try CheckStore(db: db).due(now: now, limit: limit)
         var result = Detector.PassResult()
-        for row in rows {
+        for check in rows {
             result.evaluated += 1
-            let id: Int64 = row["id"]
-            guard let kind = RuleRegistry.kind(of: row["kind"]) else {
-                try apply(.unjudgeable, to: id, db, now: now)
+            guard let kind = RuleRegistry.kind(of: check.kind) else {
+                try apply(.unjudgeable, to: check.id, db, now: now)
                 continue
             }
-            let verdict = try kind.evaluate(db, check: row, detector, now: now)
-            try apply(verdict, to: id, db, now: now)
+            let verdict = try kind.evaluate(db, check: check, detector, now: now)
+            try apply(verdict, to: check.id, db, now: now)
             if case .judged(let judgement) = verdict, let lateness = judgement.latenessMs {
                 result.changed += 1
                 result.latenessMs.append(lateness)
@@ -33,7 +32,7 @@ struct Evaluator {
         switch verdict {
         case .judged(let j):
             try checks.applyJudgement(
-                id: id, state: j.state.rawValue, reason: j.reason, nextDue: j.nextDue, detail: j.detail, judgedThrough: j.judgedThrough, now: now)
+                id: id, state: j.state, reason: j.reason, nextDue: j.nextDue, detail: j.detail, judgedThrough: j.judgedThrough, now: now)
         case .unjudgeable:
             try checks.clearDue(id: id)
         case .unchanged:
@@ -70,11 +69,10 @@ extension Detector {
     /// and settles the actions that served them.
     func resolveGone(_ db: Database, rule: IncidentRule, prefix: String, current: Set<String>, reason: String, now: Millis, check: String? = nil) throws {
         // `check`: only the incidents that check opened (several may share a subject prefix).
-        let open = try incidents(db).read.listOpen(rule: rule.rawValue, subjectPrefix: prefix, check: check)
-        for row in open where !current.contains(row["subject"] as String) {
-            let subject: String = row["subject"]
-            try incidents(db).resolve(rule: rule.rawValue, subject: subject, reason: reason, at: now)
-            try ActionQueue(db: db).incidentResolved(row["id"], reason: reason, now: now)
+        let open = try incidents(db).read.open(rule: rule.rawValue, subjectPrefix: prefix, check: check)
+        for incident in open where !current.contains(incident.subject) {
+            try incidents(db).resolve(rule: rule.rawValue, subject: incident.subject, reason: reason, at: now)
+            try ActionQueue(db: db).incidentResolved(incident.id, reason: reason, now: now)
         }
     }
 }

@@ -23,11 +23,17 @@ protocol RuleKind: Sendable {
     func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws
     /// Adds which observations make its configured checks (`ids`: name → check id) due.
     func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector)
-    /// Judges one due check (a `checks` row) at `now`.
-    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict
+    /// Judges one due check at `now`.
+    func evaluate(_ db: Database, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict
     /// Resolves the open incidents of a check removed from the config or paused, and settles the
     /// actions that served them.
     func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws
+    /// What its check `name` expects, in words, and its grace (`GET /v1/checks`' `expects`, the
+    /// dashboard's Checks page); nil: the config no longer defines the check.
+    func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)?
+    /// Whether an up or new check is past its deadline but within its grace (not a state: computed
+    /// when listed, so the grace needs no writes).
+    func isLate(_ check: CheckRecord, _ detector: Detector, now: Millis) -> Bool
     /// Whether the subject an action of this kind healed is fixed; nil: not this kind's action, or
     /// nothing to judge it by (the incident resolving decides).
     func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool?
@@ -41,6 +47,79 @@ extension RuleKind {
     func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {}
     func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {}
     func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? { nil }
+    func isLate(_ check: CheckRecord, _ detector: Detector, now: Millis) -> Bool { false }
+}
+
+extension RuleKind {
+    /// For a kind whose checks the collector makes itself, each check's incident subject being the
+    /// check's name, with one incident rule: resolves every check's incident and deletes the
+    /// checks (the kind was turned off in the config).
+    func retireChecks(_ db: Database, reason: String, _ detector: Detector, now: Millis) throws {
+        let checks = CheckStore(db: db)
+        for rule in rules {
+            for name in try checks.names(kind: checkKind) {
+                try detector.incidents(db).resolve(rule: rule.rawValue, subject: name, reason: reason, at: now)
+            }
+        }
+        try checks.deleteAll(kind: checkKind)
+    }
+}
+
+/// A config entry that defines one check, by name.
+protocol NamedCheckConfig {
+    var name: String { get }
+}
+
+extension HeartbeatCheckConfig: NamedCheckConfig {}
+extension RunExpectationConfig: NamedCheckConfig {}
+extension CompletenessConfig: NamedCheckConfig {}
+extension StaleItemsConfig: NamedCheckConfig {}
+extension FreshnessConfig: NamedCheckConfig {}
+extension SchedulerTargetsConfig: NamedCheckConfig {}
+extension StuckLocksConfig: NamedCheckConfig {}
+
+/// A kind whose checks are the entries of one config section, one check per entry: config sync,
+/// routing and finding a due check's entry are the same for all of them, so a kind's file states
+/// only its section, what makes an entry's check due and how one is judged.
+protocol ConfiguredRuleKind: RuleKind {
+    associatedtype Config: NamedCheckConfig
+    /// The config's entries of this kind.
+    func configs(_ detector: Detector) -> [Config]
+    /// The entry named `name`, if the config still has it.
+    func config(named name: String, _ detector: Detector) -> Config?
+    /// The observations that make an entry's check due once stored.
+    func triggers(_ config: Config) -> [CheckRouting.Trigger]
+    /// Judges the due check of an entry at `now`.
+    func evaluate(_ db: Database, _ config: Config, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict
+    /// What an entry's check expects, in words, and its grace.
+    func expects(_ config: Config, _ detector: Detector) -> (text: String, graceMs: Millis)
+}
+
+extension ConfiguredRuleKind {
+    var checksFromConfig: Bool { true }
+
+    func configuredChecks(_ detector: Detector) -> [String] { configs(detector).map(\.name) }
+
+    func config(named name: String, _ detector: Detector) -> Config? { configs(detector).first { $0.name == name } }
+
+    func triggers(_ config: Config) -> [CheckRouting.Trigger] { [] }
+
+    func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
+        for config in configs(detector) {
+            guard let id = ids[config.name] else { continue }
+            for trigger in triggers(config) { routing.route(trigger, to: id) }
+        }
+    }
+
+    func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)? {
+        config(named: name, detector).map { expects($0, detector) }
+    }
+
+    /// A check whose entry left the config has nothing to be judged by.
+    func evaluate(_ db: Database, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+        guard let config = config(named: check.name, detector) else { return .unjudgeable }
+        return try evaluate(db, config, check: check, detector, now: now)
+    }
 }
 
 /// What judging a check decided about the check itself; the kind wrote its incidents and actions

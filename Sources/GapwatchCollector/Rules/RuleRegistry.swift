@@ -42,15 +42,13 @@ extension Detector {
             let configuredKinds: [String: any RuleKind] = Dictionary(
                 uniqueKeysWithValues: configured.flatMap { kind in kind.configuredChecks(self).map { ($0, kind) } })
             var ids: [String: Int64] = [:]
-            for row in existing {
-                let name: String = row["name"]
-                let kind: String = row["kind"]
-                if configuredKinds[name]?.checkKind == kind {
-                    ids[name] = row["id"]
+            for check in existing {
+                if configuredKinds[check.name]?.checkKind == check.kind {
+                    ids[check.name] = check.id
                     continue
                 }
-                try RuleRegistry.kind(of: kind)?.resolveIncidents(db, check: name, reason: "the check was removed from the config", self, now: now)
-                try checks.delete(id: row["id"])
+                try RuleRegistry.kind(of: check.kind)?.resolveIncidents(db, check: check.name, reason: "the check was removed from the config", self, now: now)
+                try checks.delete(id: check.id)
             }
             for (name, kind) in configuredKinds {
                 if let id = ids[name] {

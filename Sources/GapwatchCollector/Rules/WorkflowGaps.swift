@@ -31,16 +31,16 @@ extension Detector {
                 }
                 // The windows the detector judges: closed at least `grace` ago, and closing after
                 // the expectation was created (or last resumed), as its incidents are decided.
-                let created = try CheckStore(db: db).createdAt(name: expectation.name, kind: "expectation") ?? now
+                let created = try CheckStore(db: db).createdAt(name: expectation.name, kind: ExpectationKind().checkKind) ?? now
                 // The expectation's gap incidents: each covers the missed windows from the one that
                 // opened it until it resolved, and healed them if its rerun was verified.
-                let covering = try IncidentStore.Reader(db: db).withActionIn(
-                    state: ActionState.verified.rawValue, rule: IncidentRule.workflowGap.rawValue, subject: "expectation:\(expectation.name)",
+                let covering = try IncidentStore.Reader(db: db).spans(
+                    withActionIn: ActionState.verified.rawValue, rule: IncidentRule.workflowGap.rawValue, subject: "expectation:\(expectation.name)",
                     openSince: since, limit: 50_000
-                ).map { row -> (firstStart: Millis, resolvedAt: Millis?, rerunVerified: Bool) in
-                    let opened: Millis = row["opened_at"]
+                ).map { span -> (firstStart: Millis, resolvedAt: Millis?, rerunVerified: Bool) in
+                    let opened = span.openedAt
                     let first = rule.windows.opens.previous(atOrBefore: opened - rule.graceMs - rule.windows.durationMs) ?? opened
-                    return (first, row["resolved_at"], row["has_action"])
+                    return (first, span.resolvedAt, span.hasAction)
                 }
                 func healed(_ window: RunWindow) -> Bool {
                     guard let incident = covering.last(where: { $0.firstStart <= window.start }), let resolved = incident.resolvedAt else { return false }

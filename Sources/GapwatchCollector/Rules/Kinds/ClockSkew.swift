@@ -7,8 +7,14 @@ import GapwatchRules
 /// happens, judged when it changes) and, while it is off, a `clock_skew` incident. It resolves at
 /// the first report whose clock is within the tolerance again.
 struct ClockSkewKind: RuleKind {
-    let checkKind = "clock_skew"
+    /// Also what the ingest writer makes its checks with.
+    static let kind = "clock_skew"
+    var checkKind: String { Self.kind }
     let rules: [IncidentRule] = [.clockSkew]
+
+    func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)? {
+        ("the agent's clock within \(Units.formatDuration(detector.config.clockSkew.toleranceMs)) of the collector's, judged from its reports' sent_at", 0)
+    }
 
     /// With `clock_skew.incidents: false`, the clock checks go and their incidents resolve.
     func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws {
@@ -17,17 +23,14 @@ struct ClockSkewKind: RuleKind {
             try CheckStore(db: db).markDue(kinds: [checkKind], now: now)
             return
         }
-        for name in try CheckStore(db: db).names(kind: checkKind) {
-            try detector.incidents(db).resolve(rule: IncidentRule.clockSkew.rawValue, subject: name, reason: "clock checks were turned off in the config", at: now)
-        }
-        try CheckStore(db: db).deleteAll(kind: checkKind)
+        try retireChecks(db, reason: "clock checks were turned off in the config", detector, now: now)
     }
 
-    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
-        let name: String = row["name"]
+    func evaluate(_ db: Database, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name = check.name
         let agentID = String(name.dropFirst("clock:".count))
         let config = detector.config.clockSkew
-        guard config.incidents, let current = CheckState(rawValue: row["state"]), current != .paused,
+        guard config.incidents, let current = check.state, current != .paused,
             let agent = try AgentTable(db: db).clock(of: agentID)
         else { return .unjudgeable }
         let skew = agent.skewMs

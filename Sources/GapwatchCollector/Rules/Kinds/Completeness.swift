@@ -6,26 +6,30 @@ import GapwatchRules
 /// its source's counts; each gap range opens an incident (rule completeness, subject
 /// completeness:NAME:backfill|scrape) and queues its healing action, verified by the range's
 /// partitions. Evaluated when its datasets get counts and every `recheck_interval`.
-struct CompletenessKind: RuleKind {
+struct CompletenessKind: ConfiguredRuleKind {
     let checkKind = "completeness"
     let rules: [IncidentRule] = [.completeness]
-    var checksFromConfig: Bool { true }
 
-    func configuredChecks(_ detector: Detector) -> [String] { detector.remediation.completeness.map(\.name) }
+    func configs(_ detector: Detector) -> [CompletenessConfig] { detector.remediation.completeness }
 
-    func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
-        for check in detector.remediation.completeness {
-            guard let id = ids[check.name] else { continue }
-            for dataset in [check.rule.source, check.rule.derived] + (check.expectedFrom.map { [$0] } ?? []) {
-                routing.route(.count(dataset: dataset), to: id)
-            }
-        }
+    func triggers(_ check: CompletenessConfig) -> [CheckRouting.Trigger] {
+        ([check.rule.source, check.rule.derived] + (check.expectedFrom.map { [$0] } ?? [])).map { .count(dataset: $0) }
     }
 
-    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
-        let name: String = row["name"]
-        guard let check = detector.remediation.completeness.first(where: { $0.name == name }) else { return .unjudgeable }
-        return try detector.evaluateCompleteness(db, check, now: now)
+    func expects(_ c: CompletenessConfig, _ detector: Detector) -> (text: String, graceMs: Millis) {
+        let r = c.rule
+        let unit = r.granularity.noun
+        let current = r.granularity == .day ? "today" : "this hour"
+        var text = "derived \(r.derived) ≥ \(Detector.percent(r.minRatio)) of \(r.source) per \(unit) (\(r.timeZone)), "
+        text += r.lookback == 1 ? "\(current) only" : "\(current) and \(r.lookback - 1) \(unit)\(r.lookback == 2 ? "" : "s") back"
+        text += "; a \(unit) is due \(Units.formatDuration(r.dueAfterMs)) after it ends"
+        if let expected = c.expectedFrom { text += "; \(r.source) has rows wherever \(expected) has" }
+        text += r.settleMs > 0 ? "; judged once the source count is settled for \(Units.formatDuration(r.settleMs))" : "; judged as counts arrive"
+        return (text, r.settleMs)
+    }
+
+    func evaluate(_ db: Database, _ check: CompletenessConfig, check _: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+        try detector.evaluateCompleteness(db, check, now: now)
     }
 
     func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
@@ -113,21 +117,15 @@ extension Detector {
         guard rule.granularity == .hour, let first = partitions.first, let last = partitions.last else {
             return try latestCounts(db, dataset: dataset, partitions: partitions)
         }
-        guard let subject = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM subjects WHERE name = ?"), arguments: ["dataset:\(dataset)"])
-        else { return [] }
+        let observations = ObservationStore(db: db)
+        guard let subject = try observations.subjectID(named: "dataset:\(dataset)") else { return [] }
         let wanted = Set(partitions)
-        // One index seek per distinct key (a skip scan), not a walk over every count of the window.
-        let nextKey = try db.cachedStatement(
-            sql: """
-                SELECT part FROM observations WHERE subject_id = ? AND kind = \(ObservationKind.count.storageCode) AND part > ? AND part < ?
-                ORDER BY part LIMIT 1
-                """)
         var keys: [String] = []
         var cursor = String(first.prefix(10))
         let end = String(last.prefix(10)) + "\u{10FFFF}"
         // The day prefix itself sorts before every hour of that day.
         cursor = String(cursor.dropLast()) + String(UnicodeScalar(UInt8(cursor.utf8.last ?? 0x30) - 1))
-        while keys.count < 10 * partitions.count + 100, let key = try String.fetchOne(nextKey, arguments: [subject, cursor, end]) {
+        while keys.count < 10 * partitions.count + 100, let key = try observations.nextCountPartition(subjectID: subject, after: cursor, before: end) {
             if let canonical = rule.canonical(key), wanted.contains(canonical) { keys.append(key) }
             cursor = key
         }
@@ -145,28 +143,12 @@ extension Detector {
     /// took that value: probes re-report an unchanged count, and that must not keep a partition
     /// from settling.
     func latestCounts(_ db: Database, dataset: String, partitions: [String]) throws -> [PartitionCount] {
-        guard let subject = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM subjects WHERE name = ?"), arguments: ["dataset:\(dataset)"]),
-            !partitions.isEmpty
-        else { return [] }
-        // Index-only walks of observations_counts (subject_id, part, observed_at, num): a GROUP BY
-        // with MAX would read every count a busy partition ever received.
-        let kind = ObservationKind.count.storageCode
-        let newest = try db.cachedStatement(
-            sql: "SELECT num, observed_at FROM observations WHERE subject_id = ? AND kind = \(kind) AND part = ? ORDER BY observed_at DESC LIMIT 1")
-        // The first sighting of the current value: after the newest row holding another value.
-        let since = try db.cachedStatement(
-            sql: """
-                SELECT observed_at FROM observations WHERE subject_id = ?1 AND kind = \(kind) AND part = ?2
-                    AND observed_at > COALESCE((
-                        SELECT observed_at FROM observations WHERE subject_id = ?1 AND kind = \(kind) AND part = ?2 AND num != ?3
-                        ORDER BY observed_at DESC LIMIT 1), -9223372036854775808)
-                ORDER BY observed_at LIMIT 1
-                """)
+        let observations = ObservationStore(db: db)
+        guard let subject = try observations.subjectID(named: "dataset:\(dataset)"), !partitions.isEmpty else { return [] }
         return try Set(partitions).sorted().compactMap { partition in
-            guard let row = try Row.fetchOne(newest, arguments: [subject, partition]) else { return nil }
-            let count: Int64 = row["num"]
-            let changedAt = try Millis.fetchOne(since, arguments: [subject, partition, count]) ?? row["observed_at"]
-            return PartitionCount(partition: partition, count: count, updatedAt: changedAt)
+            guard let newest = try observations.newestCount(subjectID: subject, partition: partition) else { return nil }
+            let changedAt = try observations.firstSighting(ofCount: newest.count, subjectID: subject, partition: partition) ?? newest.observedAt
+            return PartitionCount(partition: partition, count: newest.count, updatedAt: changedAt)
         }
     }
 

@@ -5,36 +5,41 @@ import GapwatchRules
 /// A run expectation (`expectations:`): each run window closing with no RUN decision is a gap
 /// (rule workflow_gap, subject expectation:NAME), and its missed window may be rerun. Windows are
 /// judged once, in order, from the check's creation on; a RUN decision makes it due.
-struct ExpectationKind: RuleKind {
+struct ExpectationKind: ConfiguredRuleKind {
     let checkKind = "expectation"
     let rules: [IncidentRule] = [.workflowGap]
-    var checksFromConfig: Bool { true }
     var judgesFromCreation: Bool { true }
 
-    func configuredChecks(_ detector: Detector) -> [String] { Array(detector.expectations.keys) }
+    func configs(_ detector: Detector) -> [RunExpectationConfig] { detector.config.expectations }
 
-    func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
-        for expectation in detector.config.expectations {
-            guard let id = ids[expectation.name] else { continue }
-            routing.route(.run(workflow: expectation.rule.workflow), to: id)
+    func config(named name: String, _ detector: Detector) -> RunExpectationConfig? { detector.expectations[name] }
+
+    func triggers(_ expectation: RunExpectationConfig) -> [CheckRouting.Trigger] { [.run(workflow: expectation.rule.workflow)] }
+
+    func expects(_ e: RunExpectationConfig, _ detector: Detector) -> (text: String, graceMs: Millis) {
+        let window = e.rule.windows
+        var text =
+            "a RUN of \(e.rule.workflow) within \(Units.formatDuration(window.durationMs)) of each cron '\(window.opens.expression.text)' (\(window.opens.timeZoneID))"
+        if let condition = e.rule.condition {
+            text += ", when \(condition.dataset) has \(condition.minCount == 1 ? "rows" : "at least \(condition.minCount) rows") for the date"
         }
+        return (text + " (\(Detector.grace(e.rule.graceMs)))", e.rule.graceMs)
     }
 
     func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
         try detector.incidents(db).resolve(rule: IncidentRule.workflowGap.rawValue, subject: "expectation:\(name)", reason: reason, at: now)
     }
 
-    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
-        let name: String = row["name"]
-        guard let expectation = detector.expectations[name] else { return .unjudgeable }
-        if row["state"] as String == CheckState.paused.rawValue { return .unchanged }
+    func evaluate(_ db: Database, _ expectation: RunExpectationConfig, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name = expectation.name
+        if check.state == .paused { return .unchanged }
         let rule = expectation.rule
         let subject = "expectation:\(name)"
         let gapRule = IncidentRule.workflowGap.rawValue
-        let judgedThrough: Millis = row["judged_through"] ?? row["created_at"]
+        let judgedThrough = check.judgedThrough ?? check.createdAt
         let windows = rule.windows.windowsClosing(after: judgedThrough, through: now - rule.graceMs)
-        var state = CheckState(rawValue: row["state"]) ?? .new
-        var reason: String = row["reason"]
+        var state = check.state ?? .new
+        var reason = check.reason
         var through = judgedThrough
         for window in windows {
             let decisions = try detector.decisions(db, workflow: rule.workflow, from: window.start, to: window.end)
@@ -80,24 +85,11 @@ struct ExpectationKind: RuleKind {
 extension Detector {
     /// A workflow's decisions observed in [from, to), oldest first.
     func decisions(_ db: Database, workflow: String, from: Millis, to: Millis) throws -> [DecisionSighting] {
-        try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT o.observed_at, o.status, o.text FROM observations o
-                WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.observed_at >= ? AND o.observed_at < ?
-                    AND o.kind = \(ObservationKind.decision.storageCode)
-                ORDER BY o.observed_at
-                """), arguments: ["workflow:\(workflow)", from, to]
-        ).compactMap { row in
-            guard let decision = WorkflowDecision.Decision(rawValue: row["status"]) else { return nil }
-            return DecisionSighting(observedAt: row["observed_at"], decision: decision, reason: row["text"])
-        }
+        try ObservationStore(db: db).decisions(workflow: workflow, from: from, to: to)
     }
 
     /// The latest count of a dataset's partition (a window's run condition).
     func partitionCount(_ db: Database, dataset: String, partition: String) throws -> Int64? {
-        try Int64.fetchOne(db.cachedStatement(sql: """
-                SELECT o.num FROM observations o
-                WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.kind = \(ObservationKind.count.storageCode) AND o.part = ?
-                ORDER BY o.observed_at DESC LIMIT 1
-                """), arguments: ["dataset:\(dataset)", partition])
+        try ObservationStore(db: db).latestCount(dataset: dataset, partition: partition)
     }
 }

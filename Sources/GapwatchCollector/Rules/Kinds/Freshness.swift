@@ -5,35 +5,27 @@ import GapwatchRules
 /// A freshness check (`freshness:`): a dataset with no new count for its max age opens an
 /// incident (rule freshness, subject freshness:NAME) and queues a refresh. Evaluated when the
 /// dataset gets a count and every `recheck_interval`.
-struct FreshnessKind: RuleKind {
+struct FreshnessKind: ConfiguredRuleKind {
     let checkKind = "freshness"
     let rules: [IncidentRule] = [.freshness]
-    var checksFromConfig: Bool { true }
 
-    func configuredChecks(_ detector: Detector) -> [String] { detector.remediation.freshness.map(\.name) }
+    func configs(_ detector: Detector) -> [FreshnessConfig] { detector.remediation.freshness }
 
-    func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
-        for check in detector.remediation.freshness {
-            guard let id = ids[check.name] else { continue }
-            routing.route(.count(dataset: check.rule.dataset), to: id)
-        }
+    func triggers(_ check: FreshnessConfig) -> [CheckRouting.Trigger] { [.count(dataset: check.rule.dataset)] }
+
+    func expects(_ f: FreshnessConfig, _ detector: Detector) -> (text: String, graceMs: Millis) {
+        ("a count of \(f.rule.dataset) at least every \(Units.formatDuration(f.rule.maxAgeMs))", 0)
     }
 
     func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
         try detector.resolveGone(db, rule: .freshness, prefix: "freshness:\(name)", current: [], reason: reason, now: now)
     }
 
-    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
-        let name: String = row["name"]
-        guard let check = detector.remediation.freshness.first(where: { $0.name == name }) else { return .unjudgeable }
+    func evaluate(_ db: Database, _ check: FreshnessConfig, check stored: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name = check.name
         let remediation = detector.remediation
-        let lastUpdate = try Millis.fetchOne(
-            db.cachedStatement(
-                sql: """
-                    SELECT MAX(o.observed_at) FROM observations o
-                    WHERE o.subject_id = (SELECT id FROM subjects WHERE name = ?) AND o.kind = \(ObservationKind.count.storageCode)
-                    """), arguments: ["dataset:\(check.rule.dataset)"])
-        let since: Millis = row["created_at"]
+        let lastUpdate = try ObservationStore(db: db).lastCountAt(dataset: check.rule.dataset)
+        let since = stored.createdAt
         let subject = "freshness:\(name)"
         let stale = check.rule.isStale(lastUpdate: lastUpdate, since: since, now: now)
         if stale {

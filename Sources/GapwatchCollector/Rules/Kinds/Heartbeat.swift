@@ -4,12 +4,22 @@ import GapwatchRules
 
 /// A heartbeat check from `checks:`: down when its ping does not come in time or a run fails
 /// (rule heartbeat, subject check:NAME). Pings are recorded on the check by the ingest writer.
-struct HeartbeatKind: RuleKind {
+struct HeartbeatKind: ConfiguredRuleKind {
     let checkKind = "heartbeat"
     let rules: [IncidentRule] = [.heartbeat]
-    var checksFromConfig: Bool { true }
 
-    func configuredChecks(_ detector: Detector) -> [String] { Array(detector.heartbeats.keys) }
+    func configs(_ detector: Detector) -> [HeartbeatCheckConfig] { detector.config.checks }
+
+    func config(named name: String, _ detector: Detector) -> HeartbeatCheckConfig? { detector.heartbeats[name] }
+
+    func expects(_ check: HeartbeatCheckConfig, _ detector: Detector) -> (text: String, graceMs: Millis) {
+        var text = "a ping '\(check.ping)' " + Detector.cadence(check.rule.expectation)
+        if let service = check.service { text += " from service \(service)" }
+        if !check.agentLabels.isEmpty {
+            text += " from agents with " + check.agentLabels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        }
+        return (text + " (\(Detector.grace(check.rule.graceMs)))", check.rule.graceMs)
+    }
 
     func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
         for check in detector.config.checks {
@@ -18,12 +28,11 @@ struct HeartbeatKind: RuleKind {
         }
     }
 
-    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
-        let name: String = row["name"]
-        guard let check = detector.heartbeats[name] else { return .unjudgeable }
-        let feeder: String? = (row["feeder_agent_id"] as String?).flatMap { $0 == "*" ? nil : $0 }
+    func evaluate(_ db: Database, _ check: HeartbeatCheckConfig, check stored: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name = check.name
+        let feeder = stored.feederAgentID.flatMap { $0 == "*" ? nil : $0 }
         return try Self.judge(
-            db, row, rule: check.rule, incident: (.heartbeat, "check:\(name)"), feederAgent: feeder, detector, now: now
+            db, stored, rule: check.rule, incident: (.heartbeat, "check:\(name)"), feederAgent: feeder, detector, now: now
         ) { _ in
             var labels = check.labels
             labels["check"] = name
@@ -36,18 +45,28 @@ struct HeartbeatKind: RuleKind {
         try detector.incidents(db).resolve(rule: IncidentRule.heartbeat.rawValue, subject: "check:\(name)", reason: reason, at: now)
     }
 
+    func isLate(_ check: CheckRecord, _ detector: Detector, now: Millis) -> Bool {
+        detector.heartbeats[check.name].map { Self.isLate(check, rule: $0.rule, now: now) } ?? false
+    }
+
+    /// Whether a heartbeat-shaped check (a configured heartbeat, an agent's liveness) is late by `rule`.
+    static func isLate(_ check: CheckRecord, rule: HeartbeatRule, now: Millis) -> Bool {
+        guard let state = check.state, state == .up || state == .new else { return false }
+        return rule.evaluate(current: state, facts: HeartbeatFacts(since: check.createdAt, lastPingAt: check.lastPingAt), now: now).late
+    }
+
     /// Judges a heartbeat-shaped check (a configured heartbeat, an agent's liveness) by `rule`:
     /// opens its incident (with `labels`) when it goes down, resolves it when it comes back.
     static func judge(
-        _ db: Database, _ row: Row, rule: HeartbeatRule, incident: (rule: IncidentRule, subject: String), feederAgent: String?,
+        _ db: Database, _ check: CheckRecord, rule: HeartbeatRule, incident: (rule: IncidentRule, subject: String), feederAgent: String?,
         _ detector: Detector, now: Millis, labels: (Database) throws -> [String: String]
     ) throws -> Verdict {
-        let name: String = row["name"]
-        let dueBefore: Millis? = row["next_due"]
-        guard let current = CheckState(rawValue: row["state"]) else { return .unjudgeable }
+        let name = check.name
+        let dueBefore = check.nextDue
+        guard let current = check.state else { return .unjudgeable }
         let facts = HeartbeatFacts(
-            since: row["created_at"], lastPingAt: row["last_ping_at"], lastStartAt: row["last_start_at"],
-            lastFailAt: row["last_fail_at"], lastFailReason: row["last_fail_reason"])
+            since: check.createdAt, lastPingAt: check.lastPingAt, lastStartAt: check.lastStartAt,
+            lastFailAt: check.lastFailAt, lastFailReason: check.lastFailReason)
         // After a start, signals from while the collector was down may still be in agents' spools,
         // and an agent that backed off retries up to its backoff_max later: a check whose last
         // signal predates the start waits for that and one grace. (The fault suite's outage paged

@@ -6,21 +6,29 @@ import GapwatchRules
 /// agent stops reporting (rule liveness, subject agent:ID). The ingest writer makes the check
 /// (`agent:ID`) at the agent's first report.
 struct LivenessKind: RuleKind {
-    let checkKind = "liveness"
+    /// Also what the ingest writer makes its checks with.
+    static let kind = "liveness"
+    var checkKind: String { Self.kind }
     let rules: [IncidentRule] = [.liveness]
+
+    func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)? {
+        let rule = detector.config.liveness.rule
+        return ("anything from the agent \(Detector.cadence(rule.expectation)) (\(Detector.grace(rule.graceMs)))", rule.graceMs)
+    }
 
     func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws {
         guard !detector.config.liveness.enabled else { return }
         // Nothing feeds them any more: left alone they would go down and never resolve.
-        for name in try CheckStore(db: db).names(kind: checkKind) {
-            try detector.incidents(db).resolve(rule: IncidentRule.liveness.rawValue, subject: name, reason: "liveness checks were turned off in the config", at: now)
-        }
-        try CheckStore(db: db).deleteAll(kind: checkKind)
+        try retireChecks(db, reason: "liveness checks were turned off in the config", detector, now: now)
     }
 
-    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
-        let name: String = row["name"]
-        return try HeartbeatKind.judge(db, row, rule: detector.config.liveness.rule, incident: (.liveness, name), feederAgent: nil, detector, now: now) { db in
+    func isLate(_ check: CheckRecord, _ detector: Detector, now: Millis) -> Bool {
+        HeartbeatKind.isLate(check, rule: detector.config.liveness.rule, now: now)
+    }
+
+    func evaluate(_ db: Database, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name = check.name
+        return try HeartbeatKind.judge(db, check, rule: detector.config.liveness.rule, incident: (.liveness, name), feederAgent: nil, detector, now: now) { db in
             let agentID = String(name.dropFirst("agent:".count))
             var labels = ["agent": agentID]
             if let service = try AgentTable(db: db).service(of: agentID) {

@@ -8,30 +8,33 @@ import GapwatchRules
 /// for `forget_after` is forgotten. The ingest writer makes the check at the probe's first run and
 /// counts its failures in a row.
 struct ProbeFailuresKind: RuleKind {
-    let checkKind = "probe"
+    /// Also what the ingest writer makes its checks with.
+    static let kind = "probe"
+    var checkKind: String { Self.kind }
     let rules: [IncidentRule] = [.probeFailing]
+
+    func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)? {
+        let after = detector.config.probeFailures.after
+        return ("the agent's probe runs without failing (an incident after \(after) failed run\(after == 1 ? "" : "s") in a row)", 0)
+    }
 
     func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws {
         if detector.config.probeFailures.after == 0 {
-            for name in try CheckStore(db: db).names(kind: checkKind) {
-                try detector.incidents(db).resolve(
-                    rule: IncidentRule.probeFailing.rawValue, subject: name, reason: "probe checks were turned off in the config", at: now)
-            }
-            try CheckStore(db: db).deleteAll(kind: checkKind)
+            try retireChecks(db, reason: "probe checks were turned off in the config", detector, now: now)
         } else {
             // The threshold may have changed: judge every probe again.
             try CheckStore(db: db).markDue(kinds: [checkKind], now: now)
         }
     }
 
-    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
-        let name: String = row["name"]
+    func evaluate(_ db: Database, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name = check.name
         let config = detector.config.probeFailures
         let after = config.after
         let rule = IncidentRule.probeFailing.rawValue
-        guard after > 0, let current = CheckState(rawValue: row["state"]), current != .paused else { return .unjudgeable }
-        let streak: Int64 = row["fail_streak"]
-        let lastSignal = max(row["last_ping_at"] as Millis? ?? .min, row["last_fail_at"] as Millis? ?? .min, row["created_at"] as Millis)
+        guard after > 0, let current = check.state, current != .paused else { return .unjudgeable }
+        let streak = check.failStreak
+        let lastSignal = max(check.lastPingAt ?? .min, check.lastFailAt ?? .min, check.createdAt)
         // "probe:AGENT/NAME": the agent id holds no '/'.
         let rest = name.dropFirst("probe:".count)
         let agentID = String(rest.prefix(while: { $0 != "/" }))
@@ -42,9 +45,9 @@ struct ProbeFailuresKind: RuleKind {
             return .forgotten
         }
         var state = current
-        var reason: String = row["reason"]
+        var reason = check.reason
         if streak >= Int64(after) {
-            let last = (row["last_fail_reason"] as String?) ?? "no detail"
+            let last = check.lastFailReason ?? "no detail"
             // Stable while the failure says the same thing: a longer streak is no news.
             reason = "probe '\(probe)' on agent \(agentID) failed \(after)+ runs in a row; last: \(last)"
             var labels = ["agent": agentID, "probe": probe]
@@ -54,7 +57,7 @@ struct ProbeFailuresKind: RuleKind {
             try detector.incidents(db).open(rule: rule, subject: name, reason: reason, labels: labels, feederAgent: agentID, at: now)
             if current != .down { detector.logger.notice("probe failing", metadata: ["agent.id": "\(agentID)", "probe": "\(probe)", "reason": "\(last)"]) }
             state = .down
-        } else if streak == 0 && row["last_ping_at"] as Millis? != nil {
+        } else if streak == 0 && check.lastPingAt != nil {
             if current == .down {
                 try detector.incidents(db).resolve(rule: rule, subject: name, reason: "probe '\(probe)' ran successfully again", at: now)
             }

@@ -6,12 +6,11 @@ import GapwatchRules
 /// targets (rule target_unhealthy, subject target:SERVICE; the jobs disabled or re-pointed) and
 /// jobs that stopped succeeding (rule job_no_success, subject job:JOB). Evaluated when an
 /// inventory arrives, when a target's health crosses a threshold, and every `recheck_interval`.
-struct SchedulerTargetsKind: RuleKind {
+struct SchedulerTargetsKind: ConfiguredRuleKind {
     let checkKind = "job_targets"
     let rules: [IncidentRule] = [.targetUnhealthy, .jobNoSuccess]
-    var checksFromConfig: Bool { true }
 
-    func configuredChecks(_ detector: Detector) -> [String] { detector.remediation.schedulerTargets.map { [$0.name] } ?? [] }
+    func configs(_ detector: Detector) -> [SchedulerTargetsConfig] { detector.remediation.schedulerTargets.map { [$0] } ?? [] }
 
     func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
         guard let targets = detector.remediation.schedulerTargets, let id = ids[targets.name] else { return }
@@ -20,9 +19,16 @@ struct SchedulerTargetsKind: RuleKind {
         routing.jobReenableAfter = targets.rule.successesToReenable
     }
 
-    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
-        guard let config = detector.remediation.schedulerTargets, config.name == row["name"] as String else { return .unjudgeable }
-        return try detector.evaluateJobTargets(db, config, now: now)
+    func expects(_ t: SchedulerTargetsConfig, _ detector: Detector) -> (text: String, graceMs: Millis) {
+        var text = "every scheduler job's target answers its probes (unhealthy after \(t.rule.failuresToOpen) failure\(t.rule.failuresToOpen == 1 ? "" : "s") in a row)"
+        if t.noSuccess.periods > 0 {
+            text += "; every enabled job succeeds within \(t.noSuccess.periods) scheduled run\(t.noSuccess.periods == 1 ? "" : "s") + \(Units.formatDuration(t.noSuccess.graceMs))"
+        }
+        return (text, t.noSuccess.graceMs)
+    }
+
+    func evaluate(_ db: Database, _ config: SchedulerTargetsConfig, check _: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+        try detector.evaluateJobTargets(db, config, now: now)
     }
 
     func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
@@ -146,17 +152,10 @@ extension Detector {
             if let at = job.lastProbeAt { consider(at, job.probeFailures == 0) }
         }
         // An agent's http probe is filed under `target:URL`; probed URLs are few.
-        let subjects = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT id, name FROM subjects WHERE name >= 'target:' AND name < 'target;' LIMIT 10000"))
-        for subject in subjects where serviceOf(url: String((subject["name"] as String).dropFirst("target:".count))) == service {
-            if let probe = try Row.fetchOne(
-                db.cachedStatement(
-                    sql: """
-                        SELECT observed_at, status FROM observations WHERE subject_id = ? AND kind = \(ObservationKind.probe.storageCode) AND observed_at >= ?
-                        ORDER BY observed_at DESC LIMIT 1
-                        """), arguments: [subject["id"] as Int64, now - maxAgeMs])
-            {
-                consider(probe["observed_at"], (probe["status"] as String?) == "healthy")
+        let observations = ObservationStore(db: db)
+        for target in try observations.probedTargets() where serviceOf(url: target.url) == service {
+            if let probe = try observations.latestProbe(subjectID: target.subjectID, since: now - maxAgeMs) {
+                consider(probe.observedAt, probe.healthy)
             }
         }
         return latest?.healthy ?? false
@@ -203,11 +202,11 @@ extension Detector {
     /// Resolves the target incidents whose service has no failing job any more, saying why: its
     /// jobs' probes pass again, or no job points at it (re-pointed elsewhere or deleted).
     private func resolveTargets(_ db: Database, current: Set<String>, jobs: [JobRow], now: Millis) throws {
-        let open = try incidents(db).read.listOpen(rule: Self.targetRule, subjectPrefix: "target:")
+        let open = try incidents(db).read.open(rule: Self.targetRule, subjectPrefix: "target:")
         let byName = Dictionary(uniqueKeysWithValues: jobs.map { ($0.name, $0) })
-        for row in open where !current.contains(row["subject"] as String) {
-            let incident: Int64 = row["id"]
-            let service = String((row["subject"] as String).dropFirst("target:".count))
+        for target in open where !current.contains(target.subject) {
+            let incident = target.id
+            let service = String(target.subject.dropFirst("target:".count))
             try announcePendingDisables(db, now: now, force: [incident])
             let members = try JobTable(db: db).failingServiceMembers(service)
             let deleted = members.filter { !$0.present }.count

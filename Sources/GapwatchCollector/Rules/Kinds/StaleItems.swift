@@ -5,27 +5,25 @@ import GapwatchRules
 /// A stale-items check (`stale_items:`): items of a kind not final by their deadline open an
 /// incident (rule stale_items, subject stale:NAME) and queue a refresh, verified when the
 /// refreshed items are final. Evaluated when an item of its kind reports and every `recheck_interval`.
-struct StaleItemsKind: RuleKind {
+struct StaleItemsKind: ConfiguredRuleKind {
     let checkKind = "stale_items"
     let rules: [IncidentRule] = [.staleItems]
-    var checksFromConfig: Bool { true }
 
-    func configuredChecks(_ detector: Detector) -> [String] { detector.remediation.staleItems.map(\.name) }
+    func configs(_ detector: Detector) -> [StaleItemsConfig] { detector.remediation.staleItems }
 
-    func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
-        for check in detector.remediation.staleItems {
-            guard let id = ids[check.name] else { continue }
-            routing.route(.itemStatus(itemKind: check.rule.itemKind), to: id)
-        }
+    func triggers(_ check: StaleItemsConfig) -> [CheckRouting.Trigger] { [.itemStatus(itemKind: check.rule.itemKind)] }
+
+    func expects(_ s: StaleItemsConfig, _ detector: Detector) -> (text: String, graceMs: Millis) {
+        let finals = s.rule.finalStatuses.sorted().joined(separator: ", ")
+        return ("every \(s.rule.itemKind) final (\(finals)) within \(Units.formatDuration(s.rule.deadlineMs)) of its reference time", s.rule.deadlineMs)
     }
 
     func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
         try detector.resolveGone(db, rule: .staleItems, prefix: "stale:\(name)", current: [], reason: reason, now: now)
     }
 
-    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
-        let name: String = row["name"]
-        guard let check = detector.remediation.staleItems.first(where: { $0.name == name }) else { return .unjudgeable }
+    func evaluate(_ db: Database, _ check: StaleItemsConfig, check _: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name = check.name
         let remediation = detector.remediation
         let sightings = try detector.itemSightings(db, kind: check.rule.itemKind, since: now - 14 * 86_400_000)
         let stale = check.rule.staleItems(sightings, now: now)
@@ -65,18 +63,6 @@ struct StaleItemsKind: RuleKind {
 extension Detector {
     /// The latest status of every item of `kind` seen since `since`.
     func itemSightings(_ db: Database, kind: String, since: Millis) throws -> [ItemSighting] {
-        let prefix = "item:\(kind)/"
-        return try Row.fetchAll(
-            db,
-            sql: """
-                SELECT s.name, o.status, o.at1, MAX(o.observed_at) AS at FROM subjects s
-                JOIN observations o ON o.subject_id = s.id AND o.observed_at >= ? AND o.kind = \(ObservationKind.itemStatus.storageCode)
-                WHERE s.name >= ? AND s.name < ?
-                GROUP BY s.id
-                """, arguments: [since, prefix, prefix + "\u{10FFFF}"]
-        ).map { row in
-            ItemSighting(itemID: String((row["name"] as String).dropFirst(prefix.count)), status: row["status"] ?? "", referenceTime: row["at1"], observedAt: row["at"])
-        }
+        try ObservationStore(db: db).itemSightings(kind: kind, since: since)
     }
-
 }

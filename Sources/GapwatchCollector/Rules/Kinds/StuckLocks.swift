@@ -6,27 +6,26 @@ import GapwatchRules
 /// incident each (rule stuck_lock, subject lock:NAME) and may be released. Several checks may
 /// watch the same locks: each owns the incidents it opened. Evaluated when a lock sighting
 /// arrives and every `recheck_interval`.
-struct StuckLocksKind: RuleKind {
+struct StuckLocksKind: ConfiguredRuleKind {
     let checkKind = "stuck_locks"
     let rules: [IncidentRule] = [.stuckLock]
-    var checksFromConfig: Bool { true }
 
-    func configuredChecks(_ detector: Detector) -> [String] { detector.remediation.stuckLocks.map(\.name) }
+    func configs(_ detector: Detector) -> [StuckLocksConfig] { detector.remediation.stuckLocks }
 
-    func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {
-        for check in detector.remediation.stuckLocks {
-            guard let id = ids[check.name] else { continue }
-            routing.route(.lock, to: id)
-        }
+    func triggers(_ check: StuckLocksConfig) -> [CheckRouting.Trigger] { [.lock] }
+
+    func expects(_ l: StuckLocksConfig, _ detector: Detector) -> (text: String, graceMs: Millis) {
+        var text = "no lock '\(l.pattern)' held past its expiry + \(Units.formatDuration(l.rule.slackMs))"
+        if let maxAge = l.rule.maxAgeMs { text += ", nor longer than \(Units.formatDuration(maxAge))" }
+        return (text, l.rule.slackMs)
     }
 
     func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
         try detector.resolveGone(db, rule: .stuckLock, prefix: "lock:", current: [], reason: reason, now: now, check: name)
     }
 
-    func evaluate(_ db: Database, check row: Row, _ detector: Detector, now: Millis) throws -> Verdict {
-        let name: String = row["name"]
-        guard let check = detector.remediation.stuckLocks.first(where: { $0.name == name }) else { return .unjudgeable }
+    func evaluate(_ db: Database, _ check: StuckLocksConfig, check _: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+        let name = check.name
         let remediation = detector.remediation
         let locks = try JobTable(db: db).locks().map(\.lock)
             .filter { globMatch(check.pattern, $0.name) }
@@ -61,15 +60,4 @@ struct StuckLocksKind: RuleKind {
         guard let holder = lock.holder else { return true }
         return holder != action.parameters["holder"] || lock.acquiredAt.map(String.init) != action.parameters["acquired_at"]
     }
-}
-
-extension Detector {
-    static func releaseKey(_ lock: String) -> String { "lock:release:\(lock)" }
-
-    func releaseParameters(_ lock: LockState) -> [String: String] {
-        var p = ["lock": lock.name, "holder": lock.holder ?? ""]
-        if let acquired = lock.acquiredAt { p["acquired_at"] = String(acquired) }
-        return p
-    }
-
 }

@@ -1,5 +1,54 @@
 import GRDB
 import GapwatchProtocol
+import GapwatchRules
+
+/// `checks.state` holds a `CheckState`'s raw value (new, up, down, paused); the statements below
+/// name states only through the enum.
+extension CheckState: StateColumnValue {}
+
+/// One row of `checks`, as the evaluator, the rule kinds and the listings read it.
+struct CheckRecord: Sendable, Equatable {
+    var id: Int64
+    var name: String
+    /// A rule kind's `checkKind`.
+    var kind: String
+    /// The stored state as written; `state` is nil for one this version does not know.
+    var storedState: String
+    var state: CheckState? { CheckState(rawValue: storedState) }
+    var reason: String
+    /// When it was made (or last resumed).
+    var createdAt: Millis
+    var changedAt: Millis
+    var lastPingAt: Millis?
+    var lastStartAt: Millis?
+    var lastFailAt: Millis?
+    var lastFailReason: String?
+    var lastDurationMs: Millis?
+    /// The only agent that fed it; `*` once several have.
+    var feederAgentID: String?
+    var nextDue: Millis?
+    var judgedThrough: Millis?
+    var failStreak: Int64
+
+    init(row: Row) {
+        id = row["id"]
+        name = row["name"]
+        kind = row["kind"]
+        storedState = row["state"]
+        reason = row["reason"]
+        createdAt = row["created_at"]
+        changedAt = row["changed_at"]
+        lastPingAt = row["last_ping_at"]
+        lastStartAt = row["last_start_at"]
+        lastFailAt = row["last_fail_at"]
+        lastFailReason = row["last_fail_reason"]
+        lastDurationMs = row["last_duration_ms"]
+        feederAgentID = row["feeder_agent_id"]
+        nextDue = row["next_due"]
+        judgedThrough = row["judged_through"]
+        failStreak = row["fail_streak"]
+    }
+}
 
 /// The only owner of the `checks` table: config sync, evaluation, pause/resume and the ingest
 /// writer's pings all change a check through these methods, inside the caller's transaction.
@@ -10,21 +59,25 @@ struct CheckStore {
     // MARK: - Lookup
 
     /// Every check, for listings.
-    func all() throws -> [Row] { try Row.fetchAll(db, sql: "SELECT * FROM checks ORDER BY kind, name") }
+    func all() throws -> [CheckRecord] { try Row.fetchAll(db, sql: "SELECT * FROM checks ORDER BY kind, name").map(CheckRecord.init(row:)) }
 
-    /// The check named `name` (columns id, kind, state), if any.
-    func find(name: String) throws -> Row? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT id, kind, state FROM checks WHERE name = ?"), arguments: [name])
+    /// The check named `name`, if any.
+    func find(name: String) throws -> (id: Int64, kind: String, state: CheckState?)? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT id, kind, state FROM checks WHERE name = ?"), arguments: [name]).map {
+            ($0["id"], $0["kind"], CheckState(rawValue: $0["state"]))
+        }
     }
 
     func id(named name: String) throws -> Int64? {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM checks WHERE name = ?"), arguments: [name])
     }
 
-    /// The checks of these kinds (columns id, name, kind).
-    func existing(kinds: [String]) throws -> [Row] {
+    /// The checks of these kinds.
+    func existing(kinds: [String]) throws -> [(id: Int64, name: String, kind: String)] {
         let marks = kinds.map { _ in "?" }.joined(separator: ", ")
-        return try Row.fetchAll(db, sql: "SELECT id, name, kind FROM checks WHERE kind IN (\(marks))", arguments: StatementArguments(kinds))
+        return try Row.fetchAll(db, sql: "SELECT id, name, kind FROM checks WHERE kind IN (\(marks))", arguments: StatementArguments(kinds)).map {
+            ($0["id"], $0["name"], $0["kind"])
+        }
     }
 
     func names(kind: String) throws -> [String] {
@@ -43,14 +96,17 @@ struct CheckStore {
         })
     }
 
-    /// A liveness check's state and last ping (columns state, last_ping_at).
-    func liveness(name: String) throws -> Row? {
-        try Row.fetchOne(db, sql: "SELECT state, last_ping_at FROM checks WHERE name = ? AND kind = 'liveness'", arguments: [name])
+    /// A liveness check's state and last ping.
+    func liveness(name: String) throws -> (state: CheckState?, lastPingAt: Millis?)? {
+        try Row.fetchOne(db, sql: "SELECT state, last_ping_at FROM checks WHERE name = ? AND kind = 'liveness'", arguments: [name]).map {
+            (CheckState(rawValue: $0["state"]), $0["last_ping_at"])
+        }
     }
 
     /// The checks due at `now`, earliest first.
-    func due(now: Millis, limit: Int) throws -> [Row] {
+    func due(now: Millis, limit: Int) throws -> [CheckRecord] {
         try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM checks WHERE next_due <= ? ORDER BY next_due LIMIT ?"), arguments: [now, limit])
+            .map(CheckRecord.init(row:))
     }
 
     /// The earliest next_due, for the evaluation loop's sleep.
@@ -64,7 +120,7 @@ struct CheckStore {
     func create(name: String, kind: String, judgedThrough: Millis?, now: Millis) throws -> Int64 {
         try db.cachedStatement(sql: """
                 INSERT INTO checks (name, kind, state, created_at, changed_at, reason, next_due, judged_through)
-                VALUES (?, ?, 'new', ?, ?, 'created from the config', ?, ?)
+                VALUES (?, ?, \(CheckState.new.sqlLiteral), ?, ?, 'created from the config', ?, ?)
                 """).execute(arguments: [name, kind, now, now, now, judgedThrough])
         return db.lastInsertedRowID
     }
@@ -74,7 +130,7 @@ struct CheckStore {
         try db.cachedStatement(
             sql: """
                 INSERT OR IGNORE INTO checks (name, kind, state, created_at, changed_at, reason, next_due)
-                VALUES (?, ?, 'new', ?, ?, ?, ?)
+                VALUES (?, ?, \(CheckState.new.sqlLiteral), ?, ?, ?, ?)
                 """
         ).execute(arguments: [name, kind, now, now, reason, now])
         return try id(named: name)
@@ -91,32 +147,37 @@ struct CheckStore {
     /// Pauses: no evaluation until resumed.
     func pause(id: Int64, now: Millis) throws {
         try db.execute(
-            sql: "UPDATE checks SET state = 'paused', reason = 'paused', next_due = NULL, changed_at = ? WHERE id = ?", arguments: [now, id])
+            sql: "UPDATE checks SET state = \(CheckState.paused.sqlLiteral), reason = 'paused', next_due = NULL, changed_at = ? WHERE id = ?",
+            arguments: [now, id])
     }
 
-    /// Resumes as `new`, due now, its history of pings and failures forgotten.
-    func resume(id: Int64, now: Millis) throws {
+    /// Resumes as `new`, due now, its history of pings and failures forgotten; `judgesFromNow`:
+    /// it judges from now on (its kind's `judgesFromCreation`), else judged_through is cleared.
+    func resume(id: Int64, judgesFromNow: Bool, now: Millis) throws {
         try db.execute(
             sql: """
-                UPDATE checks SET state = 'new', reason = 'resumed', created_at = ?, changed_at = ?, last_ping_at = NULL,
-                    last_fail_at = NULL, last_fail_reason = NULL, next_due = ?, judged_through = CASE WHEN kind = 'expectation' THEN ? END
+                UPDATE checks SET state = \(CheckState.new.sqlLiteral), reason = 'resumed', created_at = ?, changed_at = ?, last_ping_at = NULL,
+                    last_fail_at = NULL, last_fail_reason = NULL, next_due = ?, judged_through = ?
                 WHERE id = ?
-                """, arguments: [now, now, now, now, id])
+                """, arguments: [now, now, now, judgesFromNow ? now : nil, id])
     }
 
     // MARK: - Due times
 
     /// Makes the check due now unless paused.
     func markDue(id: Int64, now: Millis) throws {
-        try db.cachedStatement(sql: "UPDATE checks SET next_due = ? WHERE id = ? AND state != 'paused'").execute(arguments: [now, id])
+        try db.cachedStatement(sql: Self.markDueSQL).execute(arguments: [now, id])
     }
+
+    /// Built once: the ingest path runs it per observation.
+    private static let markDueSQL = "UPDATE checks SET next_due = ? WHERE id = ? AND state != \(CheckState.paused.sqlLiteral)"
 
     /// Makes every unpaused check of these kinds due now; returns how many.
     @discardableResult
     func markDue(kinds: [String], now: Millis) throws -> Int {
         let marks = kinds.map { _ in "?" }.joined(separator: ", ")
         try db.execute(
-            sql: "UPDATE checks SET next_due = ? WHERE kind IN (\(marks)) AND state != 'paused'",
+            sql: "UPDATE checks SET next_due = ? WHERE kind IN (\(marks)) AND state != \(CheckState.paused.sqlLiteral)",
             arguments: StatementArguments([now as any DatabaseValueConvertible] + kinds.map { $0 as any DatabaseValueConvertible }))
         return db.changesCount
     }
@@ -128,14 +189,14 @@ struct CheckStore {
 
     /// Applies a judgement: state (changed_at moves only when it differs), reason, next due
     /// time; detail and judged_through only when given.
-    func applyJudgement(id: Int64, state: String, reason: String, nextDue: Millis?, detail: String?, judgedThrough: Millis?, now: Millis) throws {
+    func applyJudgement(id: Int64, state: CheckState, reason: String, nextDue: Millis?, detail: String?, judgedThrough: Millis?, now: Millis) throws {
         try db.cachedStatement(
             sql: """
                 UPDATE checks SET changed_at = CASE WHEN state != ?1 THEN ?2 ELSE changed_at END, state = ?1, reason = ?3, next_due = ?4,
                     detail = COALESCE(?5, detail), judged_through = COALESCE(?6, judged_through)
                 WHERE id = ?7
                 """
-        ).execute(arguments: [state, now, reason, nextDue, detail, judgedThrough, id])
+        ).execute(arguments: [state.rawValue, now, reason, nextDue, detail, judgedThrough, id])
     }
 
     // MARK: - Pings (the ingest hot path)
@@ -146,7 +207,7 @@ struct CheckStore {
         try db.cachedStatement(
             sql: """
                 UPDATE checks SET last_ping_at = MAX(COALESCE(last_ping_at, ?1), ?1), feeder_agent_id = ?2,
-                    next_due = CASE WHEN state IN ('new', 'down') THEN ?3 ELSE next_due END
+                    next_due = CASE WHEN state IN (\(Self.newOrDown)) THEN ?3 ELSE next_due END
                 WHERE id = ?4
                 """
         ).execute(arguments: [observedAt, feederAgent, now, id])
@@ -159,7 +220,7 @@ struct CheckStore {
             sql: """
                 UPDATE checks SET fail_streak = fail_streak + 1, last_fail_reason = ?1,
                     last_fail_at = MAX(COALESCE(last_fail_at, ?2), ?2), feeder_agent_id = ?3,
-                    next_due = CASE WHEN state != 'paused' THEN ?4 ELSE next_due END
+                    next_due = CASE WHEN state != \(CheckState.paused.sqlLiteral) THEN ?4 ELSE next_due END
                 WHERE id = ?5
                 """
         ).execute(arguments: [reason, observedAt, feederAgent, now, id])
@@ -171,12 +232,15 @@ struct CheckStore {
         try db.cachedStatement(
             sql: """
                 UPDATE checks SET fail_streak = 0, last_ping_at = MAX(COALESCE(last_ping_at, ?1), ?1), feeder_agent_id = ?2,
-                    next_due = CASE WHEN state IN ('new', 'down') THEN ?3 ELSE next_due END
+                    next_due = CASE WHEN state IN (\(Self.newOrDown)) THEN ?3 ELSE next_due END
                 WHERE id = ?4
                 """
         ).execute(arguments: [observedAt, feederAgent, now, id])
         return db.changesCount > 0
     }
+
+    /// States in which a sign of life makes a check due at once (otherwise at its deadline).
+    private static let newOrDown = CheckState.sqlList([.new, .down])
 
     /// A heartbeat check's feeder: the one agent feeding it, or `*` once several do.
     private static let feeder = "feeder_agent_id = CASE WHEN feeder_agent_id IS NULL OR feeder_agent_id = ?2 THEN ?2 ELSE '*' END"
@@ -187,7 +251,7 @@ struct CheckStore {
             sql: """
                 UPDATE checks SET last_fail_reason = CASE WHEN ?1 >= COALESCE(last_fail_at, ?1) THEN ?4 ELSE last_fail_reason END,
                     last_fail_at = MAX(COALESCE(last_fail_at, ?1), ?1), \(Self.feeder),
-                    next_due = CASE WHEN state = 'paused' THEN next_due ELSE ?3 END
+                    next_due = CASE WHEN state = \(CheckState.paused.sqlLiteral) THEN next_due ELSE ?3 END
                 WHERE id = ?5
                 """
         ).execute(arguments: [observedAt, feederAgent, now, reason, id])
@@ -208,7 +272,7 @@ struct CheckStore {
                     last_duration_ms = CASE WHEN ?1 > COALESCE(last_ping_at, ?1 - 1)
                         THEN COALESCE(?4, CASE WHEN last_start_at <= ?1 THEN ?1 - last_start_at END) ELSE last_duration_ms END,
                     last_ping_at = MAX(COALESCE(last_ping_at, ?1), ?1), \(Self.feeder),
-                    next_due = CASE WHEN state IN ('new', 'down') THEN ?3 ELSE next_due END
+                    next_due = CASE WHEN state IN (\(Self.newOrDown)) THEN ?3 ELSE next_due END
                 WHERE id = ?5
                 """
         ).execute(arguments: [observedAt, feederAgent, now, durationMs, id])
