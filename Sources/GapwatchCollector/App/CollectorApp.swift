@@ -175,7 +175,7 @@ struct CollectorApp: Sendable {
     private func enqueue(
         _ action: ActionConfig, key: String, heals: ActionHeals?, parameters: [String: String], now: Millis, requestedBy tokenID: String
     ) async throws -> ActionInfo {
-        let queued = try await runtime.database.pool.write { db in
+        let queued = try await runtime.database.write { db in
             try ActionQueue(db: db).enqueue(
                 action, key: key, heals: heals, incidentID: nil, origin: "manual", parameters: parameters, now: now, requestedBy: tokenID)
         }

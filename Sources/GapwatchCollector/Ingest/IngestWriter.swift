@@ -122,7 +122,7 @@ public actor IngestWriter {
             let fleet = self.fleet
             let ownership = self.ownership
             do {
-                let outcome = try await database.pool.write { db in
+                let outcome = try await database.write { db in
                     var batch = BatchWriter(db: db, cache: known, routing: routing, fleet: fleet, ownership: ownership)
                     var results: [Result<IngestResult, NewAgentRefused>] = []
                     results.reserveCapacity(items.count)

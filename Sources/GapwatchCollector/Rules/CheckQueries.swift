@@ -11,7 +11,7 @@ public enum CheckChange: Sendable, Equatable {
 
 extension Detector {
     public func checks(now: Millis) throws -> [CheckInfo] {
-        try database.pool.read { db in
+        try database.read { db in
             try CheckStore(db: db).all().map { check in
                 let name = check.name
                 let kind = check.kind
@@ -28,7 +28,7 @@ extension Detector {
 
     /// Pauses a check: no evaluation, and its open incident is resolved as paused.
     public func pause(name: String, now: Millis) throws -> CheckChange {
-            try database.pool.write { db in
+            try database.write { db in
                 let checks = CheckStore(db: db)
                 guard let check = try checks.find(name: name) else { return .notFound }
                 if check.state == .paused { return .unchanged }
@@ -41,7 +41,7 @@ extension Detector {
     /// Resumes a paused check as `new`: it is due one period from now (expectations judge
     /// windows closing from now on).
     public func resume(name: String, now: Millis) throws -> CheckChange {
-            try database.pool.write { db in
+            try database.write { db in
                 let checks = CheckStore(db: db)
                 guard let check = try checks.find(name: name) else { return .notFound }
                 if check.state != .paused { return .unchanged }

@@ -55,14 +55,14 @@ extension Detector {
     /// Evaluates every check due at `now` (at most `limit`), in one transaction.
     public func evaluateDue(now: Millis, limit: Int = 2000) throws -> PassResult {
         let began = WallClock.monotonicNanos()
-        let pass = try database.pool.write { db in try Evaluator(detector: self).pass(db, now: now, limit: limit) }
+        let pass = try database.write { db in try Evaluator(detector: self).pass(db, now: now, limit: limit) }
         metrics?.evaluationPass(evaluated: pass.evaluated, began: began)
         return pass
     }
 
     /// The earliest next_due, for the loop's sleep.
     func earliestDue() throws -> Millis? {
-        try database.pool.read { db in try CheckStore(db: db).earliestDue() }
+        try database.read { db in try CheckStore(db: db).earliestDue() }
     }
 
     /// Resolves this check's open incidents whose subject is no longer among the current gaps,

@@ -34,7 +34,7 @@ extension Detector {
     /// configured check is re-evaluated now, and checks removed from the config are deleted
     /// (their open incidents resolved). Returns the routing for the ingest writer.
     func syncConfig(now: Millis) throws -> CheckRouting {
-        try database.pool.write { db in
+        try database.write { db in
             for kind in RuleRegistry.kinds { try kind.syncAutomaticChecks(db, self, now: now) }
             let configured = RuleRegistry.kinds.filter { $0.checksFromConfig }
             let checks = CheckStore(db: db)
@@ -74,7 +74,7 @@ extension Detector {
     /// partitions (completeness), the refreshed items being final (stale items), the inventory or
     /// lock showing the change (scheduler). nil: no kind can judge it (the incident resolving decides).
     public func actionHealed(_ action: ActionInfo, now: Millis = WallClock.nowMillis()) throws -> Bool? {
-        try database.pool.read { db in
+        try database.read { db in
             for kind in RuleRegistry.kinds {
                 if let healed = try kind.actionHealed(db, action, self, now: now) { return healed }
             }

@@ -7,7 +7,7 @@ extension Detector {
     public static let maxGapsRangeMs: Millis = 31 * 86_400_000
 
     public func workflowGaps(since: Millis, now: Millis) throws -> WorkflowGapsReport {
-        try database.pool.read { db in
+        try database.read { db in
             var hours: [WorkflowHour] = []
             for expectation in config.expectations.sorted(by: { $0.name < $1.name }) {
                 let rule = expectation.rule

@@ -9,7 +9,7 @@ extension CollectorRuntime {
     public func gaps(days: Int, check name: String? = nil, now: Millis) throws -> GapReport? {
         let rules = config.remediation.completeness.filter { name == nil || $0.name == name }
         if name != nil && rules.isEmpty { return nil }
-        return try database.pool.read { db in
+        return try database.read { db in
             GapReport(
                 checks: try rules.map { check in
                     var window = check.rule

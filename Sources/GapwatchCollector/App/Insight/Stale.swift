@@ -7,7 +7,7 @@ extension CollectorRuntime {
     /// deadline, oldest deadline first.
     public func staleItems(days: Int, now: Millis) throws -> [StaleItemInfo] {
         let since = now - Millis(days) * 86_400_000
-        let items: [StaleItemInfo] = try database.pool.read { db in
+        let items: [StaleItemInfo] = try database.read { db in
             var out: [StaleItemInfo] = []
             for check in config.remediation.staleItems {
                 let rule = check.rule

@@ -192,6 +192,6 @@ extension Detector {
 
     /// Progress of a range action, for `GET /v1/actions/{id}` and `backfill --wait`.
     public func actionProgress(_ action: ActionInfo, now: Millis = WallClock.nowMillis()) throws -> ActionProgress? {
-        try database.pool.read { db in try rangeProgress(db, action, now: now) }
+        try database.read { db in try rangeProgress(db, action, now: now) }
     }
 }
