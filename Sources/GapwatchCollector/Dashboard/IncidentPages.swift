@@ -7,13 +7,13 @@ extension Dashboard {
 
     /// `/incidents[?state=open|resolved]`: incidents, newest first; each links to its events.
     @Sendable func incidents(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
-        let state = try stateParameter(request, allowed: ["open", "resolved"])
+        let state = try stateParameter(request, allowed: IncidentState.allCases.map(\.rawValue))
         var filter = IncidentFilter()
         filter.state = state
         filter.limit = Self.incidentRows
         let incidents = try app.incidents(filter)
         let total = try app.incidentCount(state: state)
-        var html = filterLinks("incidents", current: state, states: ["open", "resolved"])
+        var html = filterLinks("incidents", current: state, states: IncidentState.allCases.map(\.rawValue))
         html += table(
             ["id", "state", "rule", "subject", "opened", "resolved", "reason"],
             incidents.map { i in

@@ -5,7 +5,7 @@ extension CollectorRuntime {
         let counts = try database.overviewCounts(actionsIn: ActionState.inFlight)
         let actionsByState = counts.actionsInFlightByState
         var incidentFilter = IncidentFilter()
-        incidentFilter.state = "open"
+        incidentFilter.state = IncidentState.open.rawValue
         incidentFilter.limit = 20
         var inFlight: [ActionInfo] = []
         for state in [ActionState.running, .verifying, .awaitingApproval, .pending].map(\.rawValue) where actionsByState[state] != nil {
