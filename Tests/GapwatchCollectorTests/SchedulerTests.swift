@@ -5,57 +5,11 @@ import GapwatchTestSupport
 import Logging
 import XCTest
 
-/// Scheduler targets and stuck locks against a real SQLite file and a real HTTP "scheduler API"
-/// on 127.0.0.1 (the test receiver), with the clock in the test's hands.
-final class SchedulerTests: XCTestCase {
-    var dir: String!
-    var runtime: CollectorRuntime!
-    var service: NotifyReceiver!
-    var t0: Millis = 0
-    var seq: UInt64 = 0
+/// Scheduler targets against a real SQLite file and a real HTTP "scheduler API" on 127.0.0.1
+/// (the test receiver), with the clock in the test's hands.
+final class SchedulerTests: SchedulerTestCase {
     let dead = "http://127.0.0.1:9"
     let alive = "http://127.0.0.1:8"
-
-    override func setUp() async throws {
-        dir = NSTemporaryDirectory() + "gapwatch-sched-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        service = try await NotifyReceiver.start()
-    }
-
-    override func tearDown() {
-        service.stop()
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-
-    func open(_ yaml: String) throws {
-        var config = try CollectorConfig.parse(yaml: "liveness: {enabled: false}\n" + yaml.replacingOccurrences(of: "SERVICE", with: service.base))
-        config.databasePath = dir + "/gapwatch.db"
-        config.bootstrapAgentID = "agent-1"
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        runtime = try Collector.open(config: config, logger: logger)
-        t0 = WallClock.nowMillis()
-    }
-
-    func report(_ bodies: [ObservationBody], at: Millis) async throws {
-        let observations = bodies.map { body -> Observation in
-            seq += 1
-            return Observation(seq: seq, observedAt: at, body: body)
-        }
-        let report = Report(
-            agent: AgentIdentity(id: "agent-1", service: "scheduler", host: "h", version: "1", labels: [:]), bootID: "b", spoolID: "s",
-            sentAt: at, observations: observations)
-        _ = try await runtime.writer.ingest(report, receivedAt: at)
-    }
-
-    func tick(_ now: Millis) async throws {
-        _ = try runtime.detector.evaluateDue(now: now)
-        for i in 0..<4 {  // enough passes for every start allowed by max_concurrent
-            try await runtime.actions.runPass(now: now + Millis(i))
-            await runtime.actions.waitForCalls()
-        }
-        _ = try runtime.detector.evaluateDue(now: now + 5)
-    }
 
     func job(_ name: String, _ base: String, enabled: Bool = true, change: JobSighting.Change = .added) -> ObservationBody {
         .job(JobSighting(name: name, change: change, enabled: enabled, target: "\(base)/run/\(name)", scheduler: "cloud-scheduler"))
@@ -398,39 +352,6 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual([message.event, message.rule, message.subject], ["report", "scheduler_audit", "audit:jobs"])
         XCTAssertTrue(message.reason.contains("1 job(s) on 1 service(s); 0 flagged"), message.reason)
         XCTAssertTrue(message.reason.contains("  nightly-export: enabled, target unknown, no success reported"), message.reason)
-    }
-
-    func testAStuckLockIsReleasedOnceAndVerifiedAndALockInsideItsTTLIsNeverTouched() async throws {
-        try open("""
-            stuck_locks:
-              - {name: controller-locks, locks: 'workflow_*', slack: 1m, release: release-lock}
-            actions:
-              - {name: release-lock, kind: webhook, url: "SERVICE/ok", body: '{"lock":"{lock}","holder":"{holder}"}', cooldown: 0s}
-            """)
-        let minute: Millis = 60_000
-        try await report(
-            [
-                .lock(LockSighting(name: "workflow_controller", holder: "orch-dead", acquiredAt: t0 - 10 * minute, expiresAt: t0 - 5 * minute)),
-                .lock(LockSighting(name: "workflow_backfill", holder: "orch-live", acquiredAt: t0 - minute, expiresAt: t0 + 4 * minute)),
-                .lock(LockSighting(name: "other_lock", holder: "x", acquiredAt: t0 - 60 * minute, expiresAt: t0 - 50 * minute)),
-            ], at: t0)
-        try await tick(t0 + 1)
-        try await tick(t0 + 2 * minute)
-        let bodies = service.requests.map { String(decoding: $0.body, as: UTF8.self) }
-        XCTAssertEqual(bodies, [#"{"lock":"workflow_controller","holder":"orch-dead"}"#], "released once; the live lock and other_lock untouched")
-        let locks = try runtime.locks(now: t0 + 2 * minute)
-        XCTAssertEqual(
-            Dictionary(uniqueKeysWithValues: locks.map { ($0.name, $0.state) }),
-            ["workflow_controller": "stuck", "workflow_backfill": "held", "other_lock": "held"], "no rule covers other_lock")
-
-        // The agent's next listing shows it free: verified, incident resolved.
-        try await report([.lock(LockSighting(name: "workflow_controller", holder: nil))], at: t0 + 3 * minute)
-        try await tick(t0 + 3 * minute + 1)
-        XCTAssertEqual(try runtime.database.actions(ActionFilter()).map(\.state), ["verified"])
-        XCTAssertEqual(try runtime.database.incidents(IncidentFilter()).map(\.state), ["resolved"])
-        // The live lock runs out later without renewal: it becomes stuck then, not before.
-        try await tick(t0 + 4 * minute + 59_000)
-        XCTAssertEqual(service.requests.count, 1)
     }
 
     func testSchedulerConfigErrorsNameTheKey() {

@@ -61,14 +61,3 @@ struct StuckLocksKind: ConfiguredRuleKind {
         return holder != action.parameters["holder"] || lock.acquiredAt.map(String.init) != action.parameters["acquired_at"]
     }
 }
-
-extension Detector {
-    static func releaseKey(_ lock: String) -> String { "lock:release:\(lock)" }
-
-    func releaseParameters(_ lock: LockState) -> [String: String] {
-        var p = ["lock": lock.name, "holder": lock.holder ?? ""]
-        if let acquired = lock.acquiredAt { p["acquired_at"] = String(acquired) }
-        return p
-    }
-
-}
