@@ -50,10 +50,17 @@ extension RuleKind {
     func isLate(_ check: CheckRecord, _ detector: Detector, now: Millis) -> Bool { false }
 }
 
-extension RuleKind {
-    /// For a kind whose checks the collector makes itself, each check's incident subject being the
-    /// check's name, with one incident rule: resolves every check's incident and deletes the
-    /// checks (the kind was turned off in the config).
+/// A kind whose checks the collector makes itself on first sight (an agent's liveness, a probe,
+/// a clock), each check's incident subject being the check's name. The ingest writer makes
+/// them with `kind`.
+protocol AutomaticRuleKind: RuleKind {
+    static var kind: String { get }
+}
+
+extension AutomaticRuleKind {
+    var checkKind: String { Self.kind }
+
+    /// Resolves every check's incident and deletes the checks (the kind was turned off in the config).
     func retireChecks(_ db: Database, reason: String, _ detector: Detector, now: Millis) throws {
         let checks = CheckStore(db: db)
         for rule in rules {

@@ -6,10 +6,8 @@ import GapwatchRules
 /// than `clock_skew.tolerance` has a check `clock:ID` (made by the ingest writer when that first
 /// happens, judged when it changes) and, while it is off, a `clock_skew` incident. It resolves at
 /// the first report whose clock is within the tolerance again.
-struct ClockSkewKind: RuleKind {
-    /// Also what the ingest writer makes its checks with.
+struct ClockSkewKind: AutomaticRuleKind {
     static let kind = "clock_skew"
-    var checkKind: String { Self.kind }
     let rules: [IncidentRule] = [.clockSkew]
 
     func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)? {

@@ -5,10 +5,8 @@ import GapwatchRules
 /// An agent's liveness (`liveness:`): every stored observation is a sign of life; down when the
 /// agent stops reporting (rule liveness, subject agent:ID). The ingest writer makes the check
 /// (`agent:ID`) at the agent's first report.
-struct LivenessKind: RuleKind {
-    /// Also what the ingest writer makes its checks with.
+struct LivenessKind: AutomaticRuleKind {
     static let kind = "liveness"
-    var checkKind: String { Self.kind }
     let rules: [IncidentRule] = [.liveness]
 
     func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)? {

@@ -7,10 +7,8 @@ import GapwatchRules
 /// once `probe_failures.after` runs in a row failed; up again at its next good run. A probe silent
 /// for `forget_after` is forgotten. The ingest writer makes the check at the probe's first run and
 /// counts its failures in a row.
-struct ProbeFailuresKind: RuleKind {
-    /// Also what the ingest writer makes its checks with.
+struct ProbeFailuresKind: AutomaticRuleKind {
     static let kind = "probe"
-    var checkKind: String { Self.kind }
     let rules: [IncidentRule] = [.probeFailing]
 
     func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)? {
