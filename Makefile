@@ -72,12 +72,15 @@ test: test-deps
 	@# No type-reference cycle between the collector's folders (scripts/folder-cycles.py): one check.
 	{ python3 scripts/folder-cycles.py --self-test && python3 scripts/folder-cycles.py; echo "folder-cycles exit $$?"; } 2>&1 \
 	  | tee .build/folder-cycles.log
+	@# The tree is formatted by .swift-format (`make format` fixes it): one check.
+	{ $(SWIFT) format lint --strict --recursive --parallel $(FORMAT_PATHS); echo "format-check exit $$?"; } 2>&1 | tee .build/format-check.log
 	@# One closing line for the runners (XCTest's summary is not the last thing swift test prints).
 	@x=$$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" .build/swift-test.log | tail -1); \
 	 xp=$$(echo "$$x" | sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/'); \
 	 p=$$(tail -1 .build/protocol-validate.log | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/'); \
 	 c=$$(tail -1 .build/folder-cycles.log | grep -q '^folder-cycles exit 0$$' && echo "1 0" || echo "0 1"); \
-	 set -- $$xp $$p $$c; echo "Tests: $$(( $$1 - $$2 + $$3 + $$5 )) passed, $$(( $$2 + $$4 + $$6 )) failed"
+	 f=$$(tail -1 .build/format-check.log | grep -q '^format-check exit 0$$' && echo "1 0" || echo "0 1"); \
+	 set -- $$xp $$p $$c $$f; echo "Tests: $$(( $$1 - $$2 + $$3 + $$5 + $$7 )) passed, $$(( $$2 + $$4 + $$6 + $$8 )) failed"
 
 ## The fault suite (faults/README.md): every faults/suite-*.sh against our binaries as processes,
 ## separate from `make test`; one closing `Faults: N passed, N failed` line.
@@ -151,7 +154,7 @@ bench: release
 
 ## Formatting with the toolchain's swift-format and the top-level .swift-format (the tool's defaults
 ## but 4-space indents and 150 columns, as the anchors; no lint of snake_case wire names or explicit
-## initializers). `make format` rewrites the files in place; `make format-check` changes nothing and
+## initializers, nor of a trailing closure after closure arguments, as PeriodicService's pass). `make format` rewrites the files in place; `make format-check` changes nothing and
 ## fails on any file that is not formatted so (or breaks a lint rule), naming file, line and rule.
 FORMAT_PATHS := Package.swift Sources Tests
 format:

@@ -145,7 +145,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "GapwatchAPI", "GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCollector", "GapwatchTestSupport", "GapwatchProcessHarness", "CZlib",
+                "GapwatchAPI", "GapwatchProtocol", "GapwatchHTTPClient", "GapwatchCollector", "GapwatchTestSupport", "GapwatchProcessHarness",
+                "CZlib",
             ]),
     ]
 )

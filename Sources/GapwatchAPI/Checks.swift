@@ -92,9 +92,11 @@ public struct WorkflowHour: Codable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
             expectation: try c.decode(String.self, forKey: .expectation), workflow: try c.decode(String.self, forKey: .workflow),
-            hour: try c.decode(Millis.self, forKey: .hour), expected: try c.decode(Int.self, forKey: .expected), gaps: try c.decode(Int.self, forKey: .gaps),
+            hour: try c.decode(Millis.self, forKey: .hour), expected: try c.decode(Int.self, forKey: .expected),
+            gaps: try c.decode(Int.self, forKey: .gaps),
             healed: try c.decodeIfPresent(Int.self, forKey: .healed) ?? 0, runs: try c.decode(Int.self, forKey: .runs),
-            skips: try c.decode(Int.self, forKey: .skips), fails: try c.decode(Int.self, forKey: .fails), reasons: try c.decode([String].self, forKey: .reasons))
+            skips: try c.decode(Int.self, forKey: .skips), fails: try c.decode(Int.self, forKey: .fails),
+            reasons: try c.decode([String].self, forKey: .reasons))
     }
 }
 

@@ -149,7 +149,10 @@ public struct SilenceRequest: Codable, Sendable {
     public var duration: String?
     public var comment: String?
 
-    public init(rule: String? = nil, subject: String? = nil, labels: [String: String]? = nil, startsAt: String? = nil, endsAt: String? = nil, duration: String? = nil, comment: String? = nil) {
+    public init(
+        rule: String? = nil, subject: String? = nil, labels: [String: String]? = nil, startsAt: String? = nil, endsAt: String? = nil,
+        duration: String? = nil, comment: String? = nil
+    ) {
         self.rule = rule
         self.subject = subject
         self.labels = labels

@@ -1,10 +1,11 @@
 import GapwatchHTTPClient
 import GapwatchProtocol
 import Logging
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Why the agent could not start.
@@ -40,7 +41,8 @@ public final class Agent: @unchecked Sendable {
         } catch {
             throw AgentError("cannot open the spool in \(config.spool.dir): \(error.message)")
         }
-        var options = ShipperOptions(reportsURL: config.collector.reportsURL, token: config.collector.token, identity: config.identity, bootID: bootID)
+        var options = ShipperOptions(
+            reportsURL: config.collector.reportsURL, token: config.collector.token, identity: config.identity, bootID: bootID)
         options.tokenFile = config.collector.tokenFile
         options.connectTimeoutMs = config.collector.connectTimeoutMs
         options.timeoutMs = config.collector.timeoutMs
@@ -49,14 +51,17 @@ public final class Agent: @unchecked Sendable {
         options.backoffCapMs = config.collector.backoffMaxMs
         var loops: [ObserverLoop] = []
         if config.heartbeat.intervalMs > 0 {
-            loops.append(ObserverLoop(observer: HeartbeatObserver(name: config.heartbeat.name, intervalMs: config.heartbeat.intervalMs), spool: spool, logger: logger))
+            loops.append(
+                ObserverLoop(
+                    observer: HeartbeatObserver(name: config.heartbeat.name, intervalMs: config.heartbeat.intervalMs), spool: spool, logger: logger))
         }
         for probe in config.httpProbes {
             loops.append(ObserverLoop(observer: HTTPProbeObserver(config: probe), spool: spool, logger: logger))
         }
         for probe in config.commandProbes {
             let statePath = CommandProbeObserver.statePath(spoolDir: config.spool.dir, probe: probe.name)
-            loops.append(ObserverLoop(observer: CommandProbeObserver(config: probe, logger: logger, statePath: statePath), spool: spool, logger: logger))
+            loops.append(
+                ObserverLoop(observer: CommandProbeObserver(config: probe, logger: logger, statePath: statePath), spool: spool, logger: logger))
         }
         // Re-read at once after every action this agent runs: it may have paused, resumed or released.
         var rereadAfterActions: [ObserverLoop] = []
@@ -64,14 +69,16 @@ public final class Agent: @unchecked Sendable {
             let catalog = JobCatalog()
             let inventory = ListingObserver.inventory(scheduler, spoolDir: spool.dir, catalog: catalog, logger: logger)
             let inventoryLoop = ObserverLoop(observer: inventory, spool: spool, logger: logger, earlyWakeups: true)
-            let proberLoop = ObserverLoop(observer: JobTargetProber(config: scheduler, catalog: catalog), spool: spool, logger: logger, earlyWakeups: true)
+            let proberLoop = ObserverLoop(
+                observer: JobTargetProber(config: scheduler, catalog: catalog), spool: spool, logger: logger, earlyWakeups: true)
             // A new job's target is probed at once, not a probe interval later.
             catalog.onNewTargets { [weak proberLoop] in proberLoop?.wakeup.signal() }
             loops += [inventoryLoop, proberLoop]
             rereadAfterActions.append(inventoryLoop)
         }
         if let locks = config.locks {
-            let locksLoop = ObserverLoop(observer: ListingObserver.locks(locks, spoolDir: spool.dir, logger: logger), spool: spool, logger: logger, earlyWakeups: true)
+            let locksLoop = ObserverLoop(
+                observer: ListingObserver.locks(locks, spoolDir: spool.dir, logger: logger), spool: spool, logger: logger, earlyWakeups: true)
             loops.append(locksLoop)
             rereadAfterActions.append(locksLoop)
         }

@@ -4,9 +4,9 @@ import GapwatchHTTPClient
 import GapwatchProtocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Where the running agent listens.
@@ -307,7 +307,8 @@ struct CountsCommand: ParsableCommand {
             return Row(partition: c.partition, count: c.count)
         }
         let batch = Batch(
-            dataset: dataset, covers: covers, range: from.map { Range(from: $0, to: to ?? $0) }, timezone: timezone, counts: rows, observedAt: observedAt)
+            dataset: dataset, covers: covers, range: from.map { Range(from: $0, to: to ?? $0) }, timezone: timezone, counts: rows,
+            observedAt: observedAt)
         let endpoint = try options.endpoint.resolved()
         let base = endpoint.url
         let response = try AgentClient.send("POST", "/v1/counts", json: ReportCodec.encode(batch), to: endpoint)
@@ -316,7 +317,10 @@ struct CountsCommand: ParsableCommand {
             throw ExitCode(response.status == 400 ? 2 : 1)
         }
         if options.endpoint.verbose || !answer.zeroed.isEmpty {
-            print("recorded \(rows.count) count(s)" + (answer.zeroed.isEmpty ? "" : "; \(answer.zeroed.count) partition(s) no longer listed recorded as 0: \(answer.zeroed.joined(separator: ", "))"))
+            print(
+                "recorded \(rows.count) count(s)"
+                    + (answer.zeroed.isEmpty
+                        ? "" : "; \(answer.zeroed.count) partition(s) no longer listed recorded as 0: \(answer.zeroed.joined(separator: ", "))"))
         }
     }
 }

@@ -4,9 +4,9 @@ import GapwatchProtocol
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 struct Run: ParsableCommand {

@@ -3,9 +3,9 @@ import GapwatchAgent
 import GapwatchProtocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The process environment as a dictionary.

@@ -53,7 +53,8 @@ struct IngestBench: AsyncParsableCommand {
                 // The trivial endpoint: read the body, answer a small JSON. Same server, same stack.
                 router.post("bench/noop") { request, _ -> Response in
                     _ = try await collect(request.body, limit: 1 << 20)
-                    return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"ok\":true}")))
+                    return Response(
+                        status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"ok\":true}")))
                 }
             },
             onServerRunning: { port in portBox.set(port) })
@@ -66,8 +67,10 @@ struct IngestBench: AsyncParsableCommand {
             let sampleGzip = Gzip.compress(sampleJSON)
             print("report: \(observations) observations, \(sampleJSON.count) bytes JSON, \(sampleGzip.count) bytes gzip")
             let noop = runPhase(seconds: seconds, clients: clients) { client, _, _ in
-                let r = try client.send(GapwatchHTTPClient.HTTPRequest(method: "POST", url: base + "/bench/noop",
-                    headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip")], body: sampleGzip))
+                let r = try client.send(
+                    GapwatchHTTPClient.HTTPRequest(
+                        method: "POST", url: base + "/bench/noop",
+                        headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip")], body: sampleGzip))
                 return r.status == 200
             }
             // Bodies are made before the clock starts, so the clients' own encoding does not compete
@@ -81,9 +84,11 @@ struct IngestBench: AsyncParsableCommand {
             let ingest = runPhase(seconds: seconds, clients: clients) { client, worker, i in
                 guard i < bodies[worker].count else { return false }
                 let body = bodies[worker][i]
-                let r = try client.send(GapwatchHTTPClient.HTTPRequest(method: "POST", url: base + "/v1/reports",
-                    headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip"), ("Authorization", "Bearer \(token)")],
-                    body: body))
+                let r = try client.send(
+                    GapwatchHTTPClient.HTTPRequest(
+                        method: "POST", url: base + "/v1/reports",
+                        headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip"), ("Authorization", "Bearer \(token)")],
+                        body: body))
                 return r.status == 200
             }
             let stored = try runtime.database.observationCount()
@@ -92,7 +97,9 @@ struct IngestBench: AsyncParsableCommand {
             print(String(format: "observations/s stored: %.0f (%d stored in total)", ingest.rate * Double(observations), stored))
             print(String(format: "ratio stored reports/s : trivial POST/s = %.2f", ingest.rate / max(noop.rate, 1)))
             let expected = ingest.ok * observations
-            print(stored == expected ? "check: every acknowledged observation is stored (\(stored))" : "CHECK FAILED: \(stored) stored, \(expected) acknowledged")
+            print(
+                stored == expected
+                    ? "check: every acknowledged observation is stored (\(stored))" : "CHECK FAILED: \(stored) stored, \(expected) acknowledged")
             group.cancelAll()
         }
     }
@@ -126,7 +133,10 @@ struct DecodeBench: ParsableCommand {
         print("report: \(json.count) bytes JSON, \(gz.count) bytes gzip, \(observations) observations")
         print(String(format: "gunzip: %.1f µs/report", Double(t1 - t0) / Double(iterations) / 1000))
         print(String(format: "decode+validate (ingest path): %.1f µs/report", Double(t2 - t1) / Double(iterations) / 1000))
-        print(String(format: "for comparison, Foundation JSONDecoder: %.1f µs/report; validate alone: %.1f µs", Double(t3 - t2) / Double(iterations) / 1000, Double(t4 - t3) / Double(iterations) / 1000))
+        print(
+            String(
+                format: "for comparison, Foundation JSONDecoder: %.1f µs/report; validate alone: %.1f µs",
+                Double(t3 - t2) / Double(iterations) / 1000, Double(t4 - t3) / Double(iterations) / 1000))
     }
 }
 
@@ -190,11 +200,19 @@ func makeReport(agent: Int, firstSeq: UInt64, count: Int) -> Report {
         let seq = firstSeq + UInt64(i)
         let body: ObservationBody
         switch i % 5 {
-        case 0: body = .heartbeat(Heartbeat(name: "post_game_window_\(i % 3 + 1)", status: .ok, durationMs: 1234, exitCode: 0, message: "processed 282 player records"))
+        case 0:
+            body = .heartbeat(
+                Heartbeat(name: "post_game_window_\(i % 3 + 1)", status: .ok, durationMs: 1234, exitCode: 0, message: "processed 282 player records"))
         case 1: body = .count(Count(dataset: "nba_raw.bdl_player_boxscores.\(agent)", partition: "2026-01-\(10 + i % 20)", count: Int64(200 + i)))
         case 2: body = .itemStatus(ItemStatus(itemKind: "game", itemID: "00225006\(10 + i)", status: "In Progress", referenceTime: now - 14_400_000))
-        case 3: body = .decision(WorkflowDecision(workflow: "post_game_window_2", decision: .skip, reason: "games not finished: 3 games still In Progress"))
-        default: body = .probe(TargetProbe(job: "execute-workflows-\(i)", target: "https://nba-scrapers.example.run.app/execute", httpStatus: 200, latencyMs: 87, healthy: true))
+        case 3:
+            body = .decision(
+                WorkflowDecision(workflow: "post_game_window_2", decision: .skip, reason: "games not finished: 3 games still In Progress"))
+        default:
+            body = .probe(
+                TargetProbe(
+                    job: "execute-workflows-\(i)", target: "https://nba-scrapers.example.run.app/execute", httpStatus: 200, latencyMs: 87,
+                    healthy: true))
         }
         observations.append(Observation(seq: seq, observedAt: now - Int64(count - i) * 1000, body: body))
     }
@@ -233,7 +251,9 @@ struct StoreBench: AsyncParsableCommand {
         let database = try AppDatabase(StorageOptions(path: dir + "/bench.db"))
         let writer = IngestWriter(database: database, logger: Logger(label: "bench"))
         let perCaller = reports / callers
-        let prepared = (0..<callers).map { c in (0..<perCaller).map { i in makeReport(agent: c, firstSeq: UInt64(i * observations + 1), count: observations) } }
+        let prepared = (0..<callers).map { c in
+            (0..<perCaller).map { i in makeReport(agent: c, firstSeq: UInt64(i * observations + 1), count: observations) }
+        }
         let start = WallClock.monotonicNanos()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for c in 0..<callers {
@@ -244,8 +264,10 @@ struct StoreBench: AsyncParsableCommand {
             try await group.waitForAll()
         }
         let seconds = Double(WallClock.monotonicNanos() - start) / 1e9
-        print(String(format: "store: %.0f reports/s, %.0f observations/s (%d reports, %d callers)",
-                     Double(perCaller * callers) / seconds, Double(perCaller * callers * observations) / seconds, perCaller * callers, callers))
+        print(
+            String(
+                format: "store: %.0f reports/s, %.0f observations/s (%d reports, %d callers)",
+                Double(perCaller * callers) / seconds, Double(perCaller * callers * observations) / seconds, perCaller * callers, callers))
         print(String(format: "reports per transaction: %.2f", Double(await writer.committedReports) / Double(max(1, await writer.transactions))))
         let size = (try? FileManager.default.attributesOfItem(atPath: dir + "/bench.db")[.size] as? Int) ?? 0
         try database.checkpoint()

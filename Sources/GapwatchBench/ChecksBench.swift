@@ -43,7 +43,10 @@ struct ChecksBench: AsyncParsableCommand {
                 try insert.execute(arguments: ["agent:bench-\(i)", now - 3_600_000, now, deadline - 15_000, deadline])
             }
         }
-        print(String(format: "%d checks inserted in %.1f s; deadlines spread over %d s", count, Double(WallClock.monotonicNanos() - insertStart) / 1e9, spread))
+        print(
+            String(
+                format: "%d checks inserted in %.1f s; deadlines spread over %d s", count, Double(WallClock.monotonicNanos() - insertStart) / 1e9,
+                spread))
         var logger = Logger(label: "bench")
         logger.logLevel = .critical
         let detector = Detector(database: database, config: config, startedAt: now - 3_600_000, logger: logger)
@@ -74,8 +77,10 @@ struct ChecksBench: AsyncParsableCommand {
         func pct(_ p: Double) -> Millis { lateness.isEmpty ? -1 : lateness[min(lateness.count - 1, Int(Double(lateness.count) * p))] }
         print("went down: \(lateness.count) of \(count) checks in \(passes) passes")
         print("lateness after the deadline: p50 \(pct(0.5)) ms, p99 \(pct(0.99)) ms, max \(lateness.last ?? -1) ms (target: < 1000 ms)")
-        print(String(format: "evaluation cost: %.1f µs per due check (each down opens an incident); an idle pass: %.0f µs",
-                     Double(busyNanos) / 1e3 / Double(max(1, evaluated)), idleMicros))
+        print(
+            String(
+                format: "evaluation cost: %.1f µs per due check (each down opens an incident); an idle pass: %.0f µs",
+                Double(busyNanos) / 1e3 / Double(max(1, evaluated)), idleMicros))
         let open = try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM incidents WHERE state = 'open'") ?? 0 }
         print("open incidents: \(open)")
     }

@@ -55,7 +55,10 @@ struct QueryBench: AsyncParsableCommand {
         let bytes = try [path, path + "-wal"].reduce(0) { sum, p in
             sum + ((try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0)
         }
-        print(String(format: "store: %d observations, %.1f MB on disk, %.1f bytes per observation (target < 60)", stored, Double(bytes) / 1e6, Double(bytes) / Double(max(1, stored))))
+        print(
+            String(
+                format: "store: %d observations, %.1f MB on disk, %.1f bytes per observation (target < 60)", stored, Double(bytes) / 1e6,
+                Double(bytes) / Double(max(1, stored))))
 
         // Timeline pages over the last 7 days, as GET /v1/timeline?...&from=&to= asks them.
         func timeTimeline(_ what: String, runs: Int, target: String, _ filterFor: (Int) -> TimelineFilter) throws {
@@ -123,7 +126,10 @@ struct QueryBench: AsyncParsableCommand {
             guard login.status == 303, let cookie = login.headers["set-cookie"]?.prefix(while: { $0 != ";" }) else {
                 throw CLIError("dashboard login failed: HTTP \(login.status)")
             }
-            for page in ["/", "/workflows", "/completeness", "/completeness?days=31", "/story?subject=\(Self.subject(0))", "/jobs", "/locks", "/incidents", "/actions"] {
+            for page in [
+                "/", "/workflows", "/completeness", "/completeness?days=31", "/story?subject=\(Self.subject(0))", "/jobs", "/locks", "/incidents",
+                "/actions",
+            ] {
                 var timings: [Double] = []
                 for _ in 0..<10 {
                     let t = WallClock.monotonicNanos()
@@ -149,7 +155,9 @@ struct QueryBench: AsyncParsableCommand {
     static func line(_ what: String, _ ms: [Double], target: String) -> String {
         let sorted = ms.sorted()
         func p(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] }
-        return String(format: "%@: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d queries; target %@)", what, p(0.5), p(0.99), sorted.last ?? 0, sorted.count, target)
+        return String(
+            format: "%@: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d queries; target %@)", what, p(0.5), p(0.99), sorted.last ?? 0, sorted.count, target
+        )
     }
 
     /// A year of observations through the real ingest path: 8 agents, 1,000 per report, times
@@ -176,14 +184,19 @@ struct QueryBench: AsyncParsableCommand {
                             let body: ObservationBody =
                                 switch s % 4 {
                                 case 0: .heartbeat(Heartbeat(name: "job-\(s)", status: .ok, durationMs: Int64(n % 900)))
-                                case 1: .decision(WorkflowDecision(workflow: "workflow-\(s)", decision: n % 3 == 0 ? .skip : .run, reason: "evaluated"))
+                                case 1:
+                                    .decision(WorkflowDecision(workflow: "workflow-\(s)", decision: n % 3 == 0 ? .skip : .run, reason: "evaluated"))
                                 case 2: .itemStatus(ItemStatus(itemKind: "game", itemID: String(s), status: "Final", referenceTime: at - 10_800_000))
-                                default: .probe(TargetProbe(target: "https://service-\(s).example/health", httpStatus: 200, latencyMs: Int64(n % 300), healthy: true))
+                                default:
+                                    .probe(
+                                        TargetProbe(
+                                            target: "https://service-\(s).example/health", httpStatus: 200, latencyMs: Int64(n % 300), healthy: true))
                                 }
                             list.append(Observation(seq: seq, observedAt: at, body: body))
                         }
                         let report = Report(
-                            agent: AgentIdentity(id: "bench-\(agent)", service: "bench", host: "h", version: "1", labels: [:]), bootID: "b", spoolID: "s",
+                            agent: AgentIdentity(id: "bench-\(agent)", service: "bench", host: "h", version: "1", labels: [:]), bootID: "b",
+                            spoolID: "s",
                             sentAt: now, observations: list)
                         _ = try await runtime.writer.ingest(report, receivedAt: now)
                     }
@@ -204,9 +217,12 @@ struct QueryBench: AsyncParsableCommand {
         }
         _ = try await runtime.writer.ingest(
             Report(
-                agent: AgentIdentity(id: "bench-counts", service: "bench", host: "h", version: "1", labels: [:]), bootID: "b", spoolID: "s", sentAt: now,
+                agent: AgentIdentity(id: "bench-counts", service: "bench", host: "h", version: "1", labels: [:]), bootID: "b", spoolID: "s",
+                sentAt: now,
                 observations: list), receivedAt: now)
         let seconds = Double(WallClock.monotonicNanos() - start) / 1e9
-        print(String(format: "filled in %.0f s (%.0f observations/s through IngestWriter)", seconds, Double(reports * perReport + list.count) / seconds))
+        print(
+            String(format: "filled in %.0f s (%.0f observations/s through IngestWriter)", seconds, Double(reports * perReport + list.count) / seconds)
+        )
     }
 }

@@ -93,7 +93,10 @@ struct ActionsCommand: ParsableCommand {
                 renderTable(
                     ["ID", "STATE", "ACTION", "ATTEMPTS", "INCIDENT", "KEY", "UPDATED", "DETAIL"],
                     actions.map { a in
-                        [a.id, a.state, a.name, attemptsText(a), a.incidentID.map(String.init) ?? "-", a.key, agoText(a.updatedAt, now: now), a.detail]
+                        [
+                            a.id, a.state, a.name, attemptsText(a), a.incidentID.map(String.init) ?? "-", a.key, agoText(a.updatedAt, now: now),
+                            a.detail,
+                        ]
                     }))
         }
     }
@@ -220,7 +223,9 @@ struct BackfillCommand: ParsableCommand {
         let queued = try ReportCodec.decode(ActionInfo.self, from: answer)
         guard wait else {
             if client.json { return printJSON(answer) }
-            print("queued \(queued.id): \(queued.name) over \(rangeText)\(bypassChecks ? ", bypassing checks" : ""): \(queued.state) (\(queued.detail))")
+            print(
+                "queued \(queued.id): \(queued.name) over \(rangeText)\(bypassChecks ? ", bypassing checks" : ""): \(queued.state) (\(queued.detail))"
+            )
             print("follow it with: gapwatch actions show \(queued.id)   (or rerun with --wait)")
             return
         }
@@ -257,11 +262,12 @@ struct BackfillCommand: ParsableCommand {
                 finish(current, body: lastBody, say: say, "verified: \(rangeText) is complete by its rule")
                 return
             case "escalated", "failed", "cancelled", "dry_run":
-                let why: String = switch current.state {
-                case "dry_run": "dry run: nothing ran (the action has mode: dry_run)"
-                case "cancelled": "cancelled: it did not run"
-                default: "\(current.state): a person must look (gapwatch actions show \(current.id))"
-                }
+                let why: String =
+                    switch current.state {
+                    case "dry_run": "dry run: nothing ran (the action has mode: dry_run)"
+                    case "cancelled": "cancelled: it did not run"
+                    default: "\(current.state): a person must look (gapwatch actions show \(current.id))"
+                    }
                 finish(current, body: lastBody, say: say, why)
                 throw ExitCode(1)
             default: break
@@ -269,7 +275,8 @@ struct BackfillCommand: ParsableCommand {
             if elapsed >= timeoutMs {
                 finish(
                     current, body: lastBody, say: say,
-                    "timed out after \(timeout): the action is still \(current.state) and goes on; follow it with gapwatch actions show \(current.id)")
+                    "timed out after \(timeout): the action is still \(current.state) and goes on; follow it with gapwatch actions show \(current.id)"
+                )
                 throw ExitCode(2)
             }
             Thread.sleep(forTimeInterval: 1)
@@ -363,7 +370,9 @@ struct CatchUpCommand: ParsableCommand {
             }
             Thread.sleep(forTimeInterval: 0.5)
         }
-        let queued = try ReportCodec.decode(Actions.self, from: try client.call("GET", "/v1/actions?limit=1000")).actions.filter { $0.createdAt >= asked }
+        let queued = try ReportCodec.decode(Actions.self, from: try client.call("GET", "/v1/actions?limit=1000")).actions.filter {
+            $0.createdAt >= asked
+        }
         print("done: \(queued.count) action\(queued.count == 1 ? "" : "s") queued" + (queued.isEmpty ? "" : ":"))
         for a in queued { print("  \(a.id)  \(a.name)  \(a.key)  \(a.state)") }
         if !queued.isEmpty { print("follow them with: gapwatch actions") }

@@ -13,7 +13,10 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "API token. Prefer $GAPWATCH_TOKEN or --token-file: a flag is visible in the process list.")
     var token: String?
 
-    @Option(help: "File holding the token (a bare token, or the collector's generated file with GAPWATCH_ADMIN_TOKEN=). Default: $GAPWATCH_TOKEN_FILE, else ./gapwatch.tokens.")
+    @Option(
+        help:
+            "File holding the token (a bare token, or the collector's generated file with GAPWATCH_ADMIN_TOKEN=). Default: $GAPWATCH_TOKEN_FILE, else ./gapwatch.tokens."
+    )
     var tokenFile: String?
 
     @Flag(help: "Print JSON instead of a table.")

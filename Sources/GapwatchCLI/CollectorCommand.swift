@@ -49,7 +49,8 @@ struct CollectorCommand: AsyncParsableCommand {
         // start that fails later still removes what it created, so a retry starts from nothing.
         let listenAdvice = (
             inUse: "another collector running? set listen: in the config or --listen",
-            elsewhere: "set listen: in the config or --listen")
+            elsewhere: "set listen: in the config or --listen"
+        )
         do {
             try Collector.checkCanStart(config: settings)
         } catch {
@@ -65,12 +66,14 @@ struct CollectorCommand: AsyncParsableCommand {
         }
         let (host, databasePath) = (settings.listenHost, settings.databasePath)
         let serving = Mutex(false)
-        let app = Collector.buildApplication(runtime, logger: logger, onServerRunning: { port in
-            serving.withLock { $0 = true }
-            logger.notice(
-                "collector listening",
-                metadata: ["address": "\(host):\(port)", "database": "\(databasePath)"])
-        })
+        let app = Collector.buildApplication(
+            runtime, logger: logger,
+            onServerRunning: { port in
+                serving.withLock { $0 = true }
+                logger.notice(
+                    "collector listening",
+                    metadata: ["address": "\(host):\(port)", "database": "\(databasePath)"])
+            })
         do {
             try await app.runService()
         } catch {

@@ -229,7 +229,9 @@ struct IncidentsCommand: ParsableCommand {
             for e in events {
                 let change = "\(e.oldState ?? "-") → \(e.newState)"
                 let attempts = e.attempts == 0 ? "" : ", \(e.attempts) attempt\(e.attempts == 1 ? "" : "s")"
-                print("  #\(e.id)  \(TimeParsing.format(e.at))  \(e.event)  \(change)  notify: \(e.notify)\(e.notifyDetail.map { " (\($0))" } ?? "")\(attempts)")
+                print(
+                    "  #\(e.id)  \(TimeParsing.format(e.at))  \(e.event)  \(change)  notify: \(e.notify)\(e.notifyDetail.map { " (\($0))" } ?? "")\(attempts)"
+                )
                 print("      \(e.reason)")
                 if e.deliveries.isEmpty { continue }
                 let table = renderTable(
@@ -294,7 +296,9 @@ struct SilenceCommand: ParsableCommand {
             case (_?, _?): throw ValidationError("give --duration or --until, not both")
             default: break
             }
-            if let duration, (Units.parseDuration(duration) ?? 0) <= 0 { throw ValidationError("--duration '\(duration)' is not a duration (e.g. 30m, 2h, 1d)") }
+            if let duration, (Units.parseDuration(duration) ?? 0) <= 0 {
+                throw ValidationError("--duration '\(duration)' is not a duration (e.g. 30m, 2h, 1d)")
+            }
             for (flag, value) in [("--until", until), ("--starts", starts)] {
                 if let value, TimeParsing.parse(value) == nil {
                     throw ValidationError("\(flag) '\(value)' is not a time (RFC 3339, a date, or ms since 1970)")

@@ -30,7 +30,10 @@ struct StatusCommand: ParsableCommand {
         out.append("")
         out.append(
             "agents      \(o.agents.count) reporting, \(down.count) down"
-                + (down.isEmpty ? "" : ": " + down.map { "\($0.id) (last seen \(Units.formatAge(ClampedTime.subtract(now, $0.lastSeen))) ago)" }.joined(separator: ", ")))
+                + (down.isEmpty
+                    ? ""
+                    : ": "
+                        + down.map { "\($0.id) (last seen \(Units.formatAge(ClampedTime.subtract(now, $0.lastSeen))) ago)" }.joined(separator: ", ")))
         let checks = o.checks.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         out.append("checks      \(checks.isEmpty ? "none configured" : checks)")
         let rules = o.openByRule.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
@@ -38,15 +41,21 @@ struct StatusCommand: ParsableCommand {
         let states = o.actionsByState.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         out.append("actions     \(o.actionsByState.values.reduce(0, +)) in flight\(states.isEmpty ? "" : " (\(states))")")
         out.append(
-            "jobs        \(o.jobs) in inventories, \(o.jobsDisabled) disabled (\(o.jobsDisabledByGapwatch) by Gapwatch), \(o.jobsTargetFailing) on a failing target")
-        out.append("locks       \(o.stuckLocks.count) stuck" + (o.stuckLocks.isEmpty ? "" : ": " + o.stuckLocks.map { "\($0.name) (\($0.holder ?? "?"))" }.joined(separator: ", ")))
+            "jobs        \(o.jobs) in inventories, \(o.jobsDisabled) disabled (\(o.jobsDisabledByGapwatch) by Gapwatch), \(o.jobsTargetFailing) on a failing target"
+        )
+        out.append(
+            "locks       \(o.stuckLocks.count) stuck"
+                + (o.stuckLocks.isEmpty ? "" : ": " + o.stuckLocks.map { "\($0.name) (\($0.holder ?? "?"))" }.joined(separator: ", ")))
         if !o.openIncidents.isEmpty {
             out.append("")
             out.append(
                 renderTable(
                     ["INCIDENT", "RULE", "SUBJECT", "OPENED", "REASON"],
                     o.openIncidents.map { i in
-                        ["\(i.id)\(i.escalated ? " !" : "")", i.rule, i.subject, "\(Units.formatAge(ClampedTime.subtract(now, i.openedAt))) ago", i.reason]
+                        [
+                            "\(i.id)\(i.escalated ? " !" : "")", i.rule, i.subject, "\(Units.formatAge(ClampedTime.subtract(now, i.openedAt))) ago",
+                            i.reason,
+                        ]
                     }))
         }
         if !o.actionsInFlight.isEmpty {
@@ -98,7 +107,8 @@ struct GapsCommand: ParsableCommand {
                         [
                             d.date, d.sourceCount.map(String.init) ?? "-", d.derivedCount.map(String.init) ?? "-", d.gap > 0 ? String(d.gap) : "0",
                             d.ratio.map { String(format: "%.1f%%", $0 * 100) } ?? "-",
-                            d.state == "not_due" ? "not due (until \(TimeParsing.format(d.dueAt).prefix(16))Z)" : d.state.replacingOccurrences(of: "_", with: " "),
+                            d.state == "not_due"
+                                ? "not due (until \(TimeParsing.format(d.dueAt).prefix(16))Z)" : d.state.replacingOccurrences(of: "_", with: " "),
                             d.actionID ?? "-",
                         ]
                     }))
@@ -169,7 +179,9 @@ struct DecisionsCommand: ParsableCommand {
     }
 
     func run() throws {
-        let query = [("kind", "decision"), ("subject", "workflow:" + (workflow ?? "*")), ("from", String(try sinceMillis(since))), ("limit", String(limit))]
+        let query = [
+            ("kind", "decision"), ("subject", "workflow:" + (workflow ?? "*")), ("from", String(try sinceMillis(since))), ("limit", String(limit)),
+        ]
         guard let page = try client.decoded(TimelinePage.self, "GET", "/v1/timeline?" + encodeQuery(query)) else { return }
         if page.observations.isEmpty { return print("no decisions match") }
         print(

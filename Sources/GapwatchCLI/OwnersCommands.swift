@@ -41,12 +41,16 @@ struct OwnersCommand: ParsableCommand {
             guard let listing = try client.decoded(OwnersListing.self, "GET", path) else { return }
             let now = WallClock.nowMillis()
             if listing.owners.isEmpty {
-                print(query.isEmpty ? "no owned facts yet: an agent owns a job, lock, dataset or ping once it first reports it" : "no owned facts match")
+                print(
+                    query.isEmpty ? "no owned facts yet: an agent owns a job, lock, dataset or ping once it first reports it" : "no owned facts match"
+                )
             } else {
                 print(
                     renderTable(
                         ["FACT", "OWNER", "SINCE", "BY"],
-                        listing.owners.map { [$0.fact, $0.agentID, agoText($0.since, now: now), $0.assignedBy.map { "token \($0)" } ?? "first report"] }))
+                        listing.owners.map {
+                            [$0.fact, $0.agentID, agoText($0.since, now: now), $0.assignedBy.map { "token \($0)" } ?? "first report"]
+                        }))
             }
             if !listing.rules.isEmpty {
                 print("\nRules (owners: in the collector config):")
@@ -54,7 +58,10 @@ struct OwnersCommand: ParsableCommand {
                     renderTable(
                         ["FACTS", "AGENTS", "SERVICE", "LABELS"],
                         listing.rules.map {
-                            [$0.facts.joined(separator: ", "), $0.agents.isEmpty ? "-" : $0.agents.joined(separator: ", "), $0.service ?? "-", labelsText($0.labels)]
+                            [
+                                $0.facts.joined(separator: ", "), $0.agents.isEmpty ? "-" : $0.agents.joined(separator: ", "), $0.service ?? "-",
+                                labelsText($0.labels),
+                            ]
                         }))
             }
             if !listing.refused.isEmpty {

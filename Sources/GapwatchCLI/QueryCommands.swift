@@ -53,7 +53,8 @@ struct AgentsCommand: ParsableCommand {
                 ["STREAM", "SPOOL", "ROTATED FROM", "FIRST SEEN", "LAST SEEN", "LAST SEQ", "COMMANDS"],
                 list.map { s in
                     [
-                        "\(s.stream)", s.spoolPrefix + "…", s.previousSpoolPrefix.map { $0 + "…" } ?? "-", "\(Units.formatAge(now - s.firstSeen)) ago",
+                        "\(s.stream)", s.spoolPrefix + "…", s.previousSpoolPrefix.map { $0 + "…" } ?? "-",
+                        "\(Units.formatAge(now - s.firstSeen)) ago",
                         "\(Units.formatAge(now - s.lastSeen)) ago", "\(s.lastSeq)", s.bound ? "yes" : "",
                     ]
                 }))
@@ -75,7 +76,8 @@ struct AgentsCommand: ParsableCommand {
         let body = try client.call("GET", "/v1/agents")
         if client.json { return printJSON(body) }
         let response = try ReportCodec.decode(Response.self, from: body)
-        let agents = response.agents, rejected = response.rejected ?? []
+        let agents = response.agents
+        let rejected = response.rejected ?? []
         let now = WallClock.nowMillis()
         if agents.isEmpty {
             print("no agent has reported yet")
@@ -87,7 +89,8 @@ struct AgentsCommand: ParsableCommand {
                         [
                             a.id, a.boundService ?? (a.service.isEmpty ? "-" : "(\(a.service))"), a.host, a.version,
                             "\(Units.formatAge(ClampedTime.subtract(now, a.lastSeen))) ago", "\(a.lastSeq)",
-                            "\(ClampedTime.add(a.droppedOverflow, a.droppedCorrupt))", "\(a.refused)", Self.clock(a, toleranceMs: response.clockToleranceMs),
+                            "\(ClampedTime.add(a.droppedOverflow, a.droppedCorrupt))", "\(a.refused)",
+                            Self.clock(a, toleranceMs: response.clockToleranceMs),
                         ]
                     }))
         }
@@ -104,7 +107,8 @@ struct AgentsCommand: ParsableCommand {
                 rejected.map { r in
                     [
                         r.claimedAgentID.isEmpty ? "-" : r.claimedAgentID, r.tokenID ?? "-", r.source.isEmpty ? "-" : r.source, r.reason.rawValue,
-                        "\(r.count)", "\(Units.formatAge(ClampedTime.subtract(now, r.firstSeen))) ago", "\(Units.formatAge(ClampedTime.subtract(now, r.lastSeen))) ago",
+                        "\(r.count)", "\(Units.formatAge(ClampedTime.subtract(now, r.firstSeen))) ago",
+                        "\(Units.formatAge(ClampedTime.subtract(now, r.lastSeen))) ago",
                     ]
                 }))
     }
@@ -185,7 +189,9 @@ struct TimelineCommand: ParsableCommand {
         if limit < 1 { throw ValidationError("--limit must be 1 or more") }
         for l in label where !l.contains("=") || l.hasPrefix("=") { throw ValidationError("--label '\(l)' is not KEY=VALUE (e.g. env=prod)") }
         if subjectArgument != nil && (kind != nil || agent != nil || service != nil || !label.isEmpty) {
-            throw ValidationError("a SUBJECT argument tells that subject's whole story; to filter observations use --subject with --kind, --agent, --service or --label")
+            throw ValidationError(
+                "a SUBJECT argument tells that subject's whole story; to filter observations use --subject with --kind, --agent, --service or --label"
+            )
         }
     }
 

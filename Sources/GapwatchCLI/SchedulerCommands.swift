@@ -55,7 +55,9 @@ struct AuditCommand: ParsableCommand {
     struct Service: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Every job that points at a service: run it before deleting or moving one.",
-            discussion: "NAME-OR-URL: a URL matches jobs whose target or health URL has the same scheme, host and port; anything else matches jobs whose URL contains it (case-insensitive).")
+            discussion:
+                "NAME-OR-URL: a URL matches jobs whose target or health URL has the same scheme, host and port; anything else matches jobs whose URL contains it (case-insensitive)."
+        )
         @Argument(help: "The service: a URL, or part of its host name.") var service: String
         @OptionGroup var client: ClientOptions
 
@@ -114,7 +116,10 @@ struct LocksCommand: ParsableCommand {
                     locks.map { l in
                         [
                             l.name, l.state, l.holder ?? "-", l.ageMs.map(Units.formatAge) ?? "-",
-                            l.expiresAt.map { $0 >= now ? "in \(Units.formatAge(ClampedTime.subtract($0, now)))" : "\(Units.formatAge(ClampedTime.subtract(now, $0))) ago" } ?? "-",
+                            l.expiresAt.map {
+                                $0 >= now
+                                    ? "in \(Units.formatAge(ClampedTime.subtract($0, now)))" : "\(Units.formatAge(ClampedTime.subtract(now, $0))) ago"
+                            } ?? "-",
                             agoText(l.seenAt, now: now), l.reason ?? "-",
                         ]
                     }))
@@ -124,7 +129,9 @@ struct LocksCommand: ParsableCommand {
     struct Release: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Force-release a lock through the release action of the stuck_locks rule that covers it (admin token).",
-            discussion: "The release is an action like any other (gapwatch actions): guardrails apply, it is recorded on the timeline with the token that asked, and it is verified when the lock goes free or changes holder. Refused: an unknown or free lock, no rule with a release: action covering it, or a release already in flight.")
+            discussion:
+                "The release is an action like any other (gapwatch actions): guardrails apply, it is recorded on the timeline with the token that asked, and it is verified when the lock goes free or changes holder. Refused: an unknown or free lock, no rule with a release: action covering it, or a release already in flight."
+        )
         @Argument(help: "The lock's name, as in `gapwatch locks`.") var name: String
         @OptionGroup var client: ClientOptions
 

@@ -27,7 +27,10 @@ struct DemoCommand: ParsableCommand {
 
     @Option(help: "Folder for the database, tokens, configs, simulated world and logs (reset at start).")
     var dir: String = "./gapwatch-demo"
-    @Option(help: "The collector's port on 127.0.0.1 (the dashboard and API are there); `make demo PORT=7171` passes it. The simulated services and agents take free ports of their own.")
+    @Option(
+        help:
+            "The collector's port on 127.0.0.1 (the dashboard and API are there); `make demo PORT=7171` passes it. The simulated services and agents take free ports of their own."
+    )
     var port: Int = 7070
     @Flag(help: "Exit once the summary is printed instead of serving the dashboard until Ctrl-C.") var exit = false
     @Option(help: "Give up on healing after this many seconds.") var timeout: Int = 170
@@ -41,7 +44,8 @@ struct DemoCommand: ParsableCommand {
         let gapwatchBinary = binDir.appendingPathComponent("gapwatch").path
         let demoBinary = binDir.appendingPathComponent("gapwatch-demo").path
         for binary in [agentBinary, gapwatchBinary] where !fm.isExecutableFile(atPath: binary) {
-            throw CLIError("\(URL(fileURLWithPath: binary).lastPathComponent) is not beside this binary (\(binary)); build them all with `swift build`")
+            throw CLIError(
+                "\(URL(fileURLWithPath: binary).lastPathComponent) is not beside this binary (\(binary)); build them all with `swift build`")
         }
         let collectorURL = "http://127.0.0.1:\(port)"
         // Before anything is reset or started: a taken port is one line, not a collector that dies.
@@ -75,7 +79,8 @@ struct DemoCommand: ParsableCommand {
         try setup.writeAgentToken(try api.issueFleetToken())
 
         // The failures are in place before anything watches: the world as it was on Jan 22.
-        let scenario = DemoScenario(now: WallClock.nowMillis(), deadServiceURL: "http://127.0.0.1:\(ports.deadService)", scrapersURL: "http://127.0.0.1:\(ports.scrapers)")
+        let scenario = DemoScenario(
+            now: WallClock.nowMillis(), deadServiceURL: "http://127.0.0.1:\(ports.deadService)", scrapersURL: "http://127.0.0.1:\(ports.scrapers)")
         try DemoWorld(dir: dirPath).create(scenario.world())
         for (role, port) in ports.services {
             var arguments = ["service", role, "--world", dirPath, "--port", "\(port)"]
@@ -87,14 +92,17 @@ struct DemoCommand: ParsableCommand {
                 (try? HTTPClient(connectTimeoutMs: 300, timeoutMs: 1000).send(HTTPRequest(url: "http://127.0.0.1:\(port)/health")).status) == 200
             }
         }
-        say("▶ simulated pipeline: " + ports.services.map { "\($0.0) :\($0.1)" }.joined(separator: ", ") + "; scheduler, lock store and tables in \(dirPath)/world.json")
+        say(
+            "▶ simulated pipeline: " + ports.services.map { "\($0.0) :\($0.1)" }.joined(separator: ", ")
+                + "; scheduler, lock store and tables in \(dirPath)/world.json")
         for agent in setup.agents {
             try setup.writeAgentConfig(agent)
             _ = try processes.start(agent.id, agentBinary, ["run", "--config", "\(agent.id).yaml"])
         }
         say("▶ agents: " + setup.agents.map { "\($0.id) (beside \($0.beside))" }.joined(separator: ", "))
         let failuresAt = WallClock.nowMillis()
-        say("""
+        say(
+            """
 
             ▶ the failure chain, as on Jan 22 (here "Jan 22" is \(scenario.incidentDate)):
               1. \(DemoScenario.deadJobs.count) scheduler jobs point at nba-phase1-scrapers (\(scenario.deadServiceURL)), a deleted service
@@ -141,7 +149,8 @@ struct DemoCommand: ParsableCommand {
         guard healed else {
             throw CLIError("not every failure was healed within \(timeout) s; logs and world.json are in \(dirPath)")
         }
-        say("""
+        say(
+            """
 
             ▶ dashboard: \(collectorURL)/ (log in with GAPWATCH_ADMIN_TOKEN from \(tokenFile))
               CLI: GAPWATCH_URL=\(collectorURL) GAPWATCH_TOKEN_FILE=\(tokenFile) gapwatch status

@@ -45,7 +45,8 @@ struct DemoServiceCommand: AsyncParsableCommand {
                     try await Task.sleep(for: .seconds(6))
                     let updated = try world.update { state -> [String] in
                         var updated: [String] = []
-                        for i in state.games.indices where ids.contains(state.games[i].id) && state.games[i].finished && state.games[i].status != "Final" {
+                        for i in state.games.indices
+                        where ids.contains(state.games[i].id) && state.games[i].finished && state.games[i].status != "Final" {
                             state.games[i].status = "Final"
                             updated.append(state.games[i].id)
                         }
@@ -101,7 +102,8 @@ struct DemoServiceCommand: AsyncParsableCommand {
             return json(["error": "start and end must be dates, start <= end"], status: .badRequest)
         }
         let (processed, skipped) = try world.update { state -> ([String], [String]) in
-            var processed: [String] = [], skipped: [String] = []
+            var processed: [String] = []
+            var skipped: [String] = []
             for date in Set(state.raw.keys).union(state.games.map(\.date)).sorted() where date >= start && date <= end {
                 let unfinished = state.games.filter { $0.date == date && $0.status != "Final" }
                 if !unfinished.isEmpty && !bypassChecks {
@@ -157,7 +159,8 @@ struct DemoServiceCommand: AsyncParsableCommand {
             ? "\(scheduled ? "scheduled run" : "rerun") of \(partition): all started games Final" : "\(outcome.unfinished) games still In Progress"
         let body = ReportCodec.encode(ObservationBody.decision(WorkflowDecision(workflow: workflow, decision: decision, reason: reason)))
         let response = try HTTPClient(connectTimeoutMs: 1000, timeoutMs: 5000).send(
-            GapwatchHTTPClient.HTTPRequest(method: "POST", url: agentURL + "/v1/observations", headers: [("Content-Type", "application/json")], body: body))
+            GapwatchHTTPClient.HTTPRequest(
+                method: "POST", url: agentURL + "/v1/observations", headers: [("Content-Type", "application/json")], body: body))
         guard response.status == 200 else {
             return json(["error": "the agent did not record the decision (HTTP \(response.status))"], status: .internalServerError)
         }

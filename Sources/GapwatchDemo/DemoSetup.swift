@@ -42,7 +42,9 @@ struct DemoSetup {
 
     var agents: [Agent] {
         // The agents' commands: gapwatch-demo's world verbs, argv only (no shell).
-        func world(_ verb: [String]) -> String { "[\"\(demo)\", \"world\", " + verb.map { "\"\($0)\"" }.joined(separator: ", ") + ", \"--world\", \"\(dir)\"]" }
+        func world(_ verb: [String]) -> String {
+            "[\"\(demo)\", \"world\", " + verb.map { "\"\($0)\"" }.joined(separator: ", ") + ", \"--world\", \"\(dir)\"]"
+        }
         return [
             Agent(
                 id: "scrapers-agent", service: "nba-scrapers", beside: "the scrapers and the raw store",
@@ -95,41 +97,41 @@ struct DemoSetup {
     func writeCollectorConfig() throws {
         func url(_ port: Int, _ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
         try """
-            # Written by `gapwatch demo`. Every key is documented in collector/collector.example.yaml.
-            # The rules a team would write for the Jan 22 pipeline, with intervals shortened for the replay.
-            listen: 127.0.0.1:\(URL(string: collectorURL)?.port ?? 7070)
-            database: gapwatch.db
-            log_level: notice
-            notify:
-              channels:
-                - {name: on-call, kind: webhook, url: "\(url(ports.pager, "/notify"))"}
-            # Post-game windows: here one opens each minute and lasts 10 s (on Jan 22: hourly at :05).
-            expectations:
-              - name: post-game-window-1
-                workflow: \(DemoScenario.workflow)
-                window: {cron: "* * * * *", duration: \(DemoScenario.windowSeconds)s}
-                only_when: {dataset: nba_raw.nbac_schedule}
-                grace: 3s
-                rerun: rerun-window
-            completeness:
-              - {name: boxscores, source: nba_raw.bdl_player_boxscores, derived: nba_analytics.player_game_summary, min_ratio: 0.9, lookback: 3d, settle: 2s, due_after: 0s, backfill: backfill-analytics}
-            stale_items:
-              - {name: games-final, item_kind: game, final: [Final], deadline: 4h, refresh: refresh-schedule}
-            # 9 of the scheduler's 12 jobs point at the deleted service. The breaker holds a disable past
-            # max_share of one scheduler's jobs for approval (default 50%); this team lets 80% go unattended.
-            scheduler_targets: {failures: 3, reenable_after: 3, disable: pause-job, reenable: resume-job, breaker: {max_share: 80%}}
-            stuck_locks:
-              - {name: controller-locks, locks: 'workflow_*', slack: 1m, release: release-lock}
-            recheck_interval: 3s
-            guardrails: {max_per_hour: 200, max_concurrent: 4}
-            actions:
-              - {name: backfill-analytics, kind: webhook, url: "\(url(ports.analytics, "/backfill"))", body: '{"start": "{start}", "end": "{end}", "bypass_checks": "{bypass_checks}"}', cooldown: 3s, verify_within: 8s, max_attempts: 5}
-              - {name: refresh-schedule, kind: webhook, url: "\(url(ports.schedule, "/refresh"))", body: '{"games": "{items}"}', cooldown: 3s, verify_within: 10s}
-              - {name: rerun-window, kind: webhook, url: "\(url(ports.orchestrator, "/run"))", body: '{"workflow": "{workflow}", "partition": "{partition}"}', cooldown: 3s, verify_within: 10s, max_attempts: 6}
-              - {name: pause-job, kind: agent, agent: scheduler-agent, command: pause-job, parameters: {job: "{job}"}, cooldown: 0s, verify_within: 30s}
-              - {name: resume-job, kind: agent, agent: scheduler-agent, command: resume-job, parameters: {job: "{job}"}, cooldown: 0s, verify_within: 30s}
-              - {name: release-lock, kind: agent, agent: orchestrator-agent, command: release-lock, parameters: {lock: "{lock}"}, cooldown: 0s, verify_within: 30s}
-            """.write(toFile: dir + "/collector.yaml", atomically: true, encoding: .utf8)
+        # Written by `gapwatch demo`. Every key is documented in collector/collector.example.yaml.
+        # The rules a team would write for the Jan 22 pipeline, with intervals shortened for the replay.
+        listen: 127.0.0.1:\(URL(string: collectorURL)?.port ?? 7070)
+        database: gapwatch.db
+        log_level: notice
+        notify:
+          channels:
+            - {name: on-call, kind: webhook, url: "\(url(ports.pager, "/notify"))"}
+        # Post-game windows: here one opens each minute and lasts 10 s (on Jan 22: hourly at :05).
+        expectations:
+          - name: post-game-window-1
+            workflow: \(DemoScenario.workflow)
+            window: {cron: "* * * * *", duration: \(DemoScenario.windowSeconds)s}
+            only_when: {dataset: nba_raw.nbac_schedule}
+            grace: 3s
+            rerun: rerun-window
+        completeness:
+          - {name: boxscores, source: nba_raw.bdl_player_boxscores, derived: nba_analytics.player_game_summary, min_ratio: 0.9, lookback: 3d, settle: 2s, due_after: 0s, backfill: backfill-analytics}
+        stale_items:
+          - {name: games-final, item_kind: game, final: [Final], deadline: 4h, refresh: refresh-schedule}
+        # 9 of the scheduler's 12 jobs point at the deleted service. The breaker holds a disable past
+        # max_share of one scheduler's jobs for approval (default 50%); this team lets 80% go unattended.
+        scheduler_targets: {failures: 3, reenable_after: 3, disable: pause-job, reenable: resume-job, breaker: {max_share: 80%}}
+        stuck_locks:
+          - {name: controller-locks, locks: 'workflow_*', slack: 1m, release: release-lock}
+        recheck_interval: 3s
+        guardrails: {max_per_hour: 200, max_concurrent: 4}
+        actions:
+          - {name: backfill-analytics, kind: webhook, url: "\(url(ports.analytics, "/backfill"))", body: '{"start": "{start}", "end": "{end}", "bypass_checks": "{bypass_checks}"}', cooldown: 3s, verify_within: 8s, max_attempts: 5}
+          - {name: refresh-schedule, kind: webhook, url: "\(url(ports.schedule, "/refresh"))", body: '{"games": "{items}"}', cooldown: 3s, verify_within: 10s}
+          - {name: rerun-window, kind: webhook, url: "\(url(ports.orchestrator, "/run"))", body: '{"workflow": "{workflow}", "partition": "{partition}"}', cooldown: 3s, verify_within: 10s, max_attempts: 6}
+          - {name: pause-job, kind: agent, agent: scheduler-agent, command: pause-job, parameters: {job: "{job}"}, cooldown: 0s, verify_within: 30s}
+          - {name: resume-job, kind: agent, agent: scheduler-agent, command: resume-job, parameters: {job: "{job}"}, cooldown: 0s, verify_within: 30s}
+          - {name: release-lock, kind: agent, agent: orchestrator-agent, command: release-lock, parameters: {lock: "{lock}"}, cooldown: 0s, verify_within: 30s}
+        """.write(toFile: dir + "/collector.yaml", atomically: true, encoding: .utf8)
     }
 
     /// One fleet token for the five agents, in a file only the owner can read.
@@ -140,21 +142,21 @@ struct DemoSetup {
 
     func writeAgentConfig(_ agent: Agent) throws {
         try """
-            # Written by `gapwatch demo`. Every key is documented in agent/agent.example.yaml.
-            agent:
-              id: \(agent.id)
-              service: \(agent.service)
-              labels: {env: demo}
-            collector:
-              url: \(collectorURL)
-              token_file: \(dir)/agents.token
-            heartbeat:
-              interval: 1s
-            spool:
-              dir: \(dir)/\(agent.id)-spool
-            listen: 127.0.0.1:\(agent.listen)
-            \(agent.body)
-            """.write(toFile: "\(dir)/\(agent.id).yaml", atomically: true, encoding: .utf8)
+        # Written by `gapwatch demo`. Every key is documented in agent/agent.example.yaml.
+        agent:
+          id: \(agent.id)
+          service: \(agent.service)
+          labels: {env: demo}
+        collector:
+          url: \(collectorURL)
+          token_file: \(dir)/agents.token
+        heartbeat:
+          interval: 1s
+        spool:
+          dir: \(dir)/\(agent.id)-spool
+        listen: 127.0.0.1:\(agent.listen)
+        \(agent.body)
+        """.write(toFile: "\(dir)/\(agent.id).yaml", atomically: true, encoding: .utf8)
     }
 }
 

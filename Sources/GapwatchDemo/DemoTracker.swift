@@ -1,6 +1,6 @@
 import Foundation
-import GapwatchCommandSupport
 import GapwatchAPI
+import GapwatchCommandSupport
 import GapwatchProtocol
 
 /// Follows the collector's incidents and actions through its API and turns their changes into
@@ -41,7 +41,11 @@ final class DemoTracker {
         for incident in listed.sorted(by: { $0.id < $1.id }) {
             let before = incidents[incident.id]
             if before == nil {
-                lines.append((incident.openedAt, "\(at(incident.openedAt))  DETECTED  incident \(incident.id) \(incident.rule) \(incident.subject): \(incident.reason)"))
+                lines.append(
+                    (
+                        incident.openedAt,
+                        "\(at(incident.openedAt))  DETECTED  incident \(incident.id) \(incident.rule) \(incident.subject): \(incident.reason)"
+                    ))
             }
             if incident.state == "resolved", before?.state != "resolved", let resolved = incident.resolvedAt {
                 lines.append((resolved, "\(at(resolved))  HEALED    incident \(incident.id) \(incident.rule) resolved: \(incident.reason)"))
@@ -58,7 +62,11 @@ final class DemoTracker {
                     for delivery in event.deliveries where delivery.state == "sent" {
                         let key = "\(event.id)/\(delivery.channel)"
                         guard notified.insert(key).inserted else { continue }
-                        lines.append((delivery.lastAttemptAt, "\(at(delivery.lastAttemptAt))  NOTIFIED  \(delivery.channel): incident \(incident.id) \(event.event)"))
+                        lines.append(
+                            (
+                                delivery.lastAttemptAt,
+                                "\(at(delivery.lastAttemptAt))  NOTIFIED  \(delivery.channel): incident \(incident.id) \(event.event)"
+                            ))
                     }
                 }
             }
@@ -66,8 +74,12 @@ final class DemoTracker {
         for action in acted.sorted(by: { $0.createdAt < $1.createdAt }) {
             let before = actions[action.id]
             // The parameters a person needs to follow it (the full set is in `gapwatch actions`).
-            let shown = action.parameters.filter { !["scheduler", "target", "acquired_at", "holder", "partition", "dataset"].contains($0.key) || action.parameters.count == 1 }
-            let what = "\(action.id) \(action.name)" + (shown.isEmpty ? "" : " (" + shown.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") + ")")
+            let shown = action.parameters.filter {
+                !["scheduler", "target", "acquired_at", "holder", "partition", "dataset"].contains($0.key) || action.parameters.count == 1
+            }
+            let what =
+                "\(action.id) \(action.name)"
+                + (shown.isEmpty ? "" : " (" + shown.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") + ")")
             if action.attempts > (before?.attempts ?? 0) {
                 let attempt = action.attempts > 1 ? ", attempt \(action.attempts)" : ""
                 lines.append((action.updatedAt, "\(at(action.updatedAt))  ACTION    \(what) sent\(attempt)"))
@@ -80,7 +92,11 @@ final class DemoTracker {
                 case "pending" where (before?.attempts ?? 0) > 0 || action.attempts > 0:
                     lines.append((action.updatedAt, "\(at(action.updatedAt))  RETRY     \(action.id): \(oneLine(action.detail))"))
                 case "escalated", "failed":
-                    lines.append((action.updatedAt, "\(at(action.updatedAt))  \(action.state.uppercased().padding(toLength: 9, withPad: " ", startingAt: 0)) \(action.id): \(oneLine(action.detail))"))
+                    lines.append(
+                        (
+                            action.updatedAt,
+                            "\(at(action.updatedAt))  \(action.state.uppercased().padding(toLength: 9, withPad: " ", startingAt: 0)) \(action.id): \(oneLine(action.detail))"
+                        ))
                 default: break
                 }
             }

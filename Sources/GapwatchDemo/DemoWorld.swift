@@ -187,14 +187,20 @@ struct DemoScenario: Sendable {
         var games: [WorldState.Game] = []
         // Two nights ago: 7 games, all Final and processed.
         for i in 0..<7 {
-            games.append(.init(id: "00225006\(String(format: "%02d", i))", date: day(2), status: "Final", startTime: now - 29 * hour, finished: true, players: i < 2 ? 35 : 34))
+            games.append(
+                .init(
+                    id: "00225006\(String(format: "%02d", i))", date: day(2), status: "Final", startTime: now - 29 * hour, finished: true,
+                    players: i < 2 ? 35 : 34))
         }
         // "Jan 22": 8 games, 282 player records; the schedule still shows 3 of them In Progress.
         let players: [Int64] = [36, 35, 35, 35, 35, 35, 36, 35]
         for i in 0..<8 {
             let id = "00225006\(10 + i)"
             let stale = Self.staleGames.contains(id)
-            games.append(.init(id: id, date: day(1), status: stale ? "In Progress" : "Final", startTime: now - 5 * hour - Millis(i) * 600_000, finished: true, players: players[i]))
+            games.append(
+                .init(
+                    id: id, date: day(1), status: stale ? "In Progress" : "Final", startTime: now - 5 * hour - Millis(i) * 600_000, finished: true,
+                    players: players[i]))
         }
         // Tonight: 6 games scheduled, so tonight's post-game windows are expected to run.
         for i in 0..<6 {
@@ -202,8 +208,13 @@ struct DemoScenario: Sendable {
         }
         let raw = Dictionary(grouping: games.filter(\.finished), by: \.date).mapValues { $0.reduce(0) { $0 + $1.players } }
         let jobs =
-            Self.deadJobs.map { WorldState.Job(name: $0, target: "\(deadServiceURL)/\($0)", healthURL: "\(deadServiceURL)/health", schedule: "5 * * * *", enabled: true) }
-            + Self.healthyJobs.map { WorldState.Job(name: $0, target: "\(scrapersURL)/\($0)", healthURL: "\(scrapersURL)/health", schedule: "*/15 * * * *", enabled: true) }
+            Self.deadJobs.map {
+                WorldState.Job(
+                    name: $0, target: "\(deadServiceURL)/\($0)", healthURL: "\(deadServiceURL)/health", schedule: "5 * * * *", enabled: true)
+            }
+            + Self.healthyJobs.map {
+                WorldState.Job(name: $0, target: "\(scrapersURL)/\($0)", healthURL: "\(scrapersURL)/health", schedule: "*/15 * * * *", enabled: true)
+            }
         return WorldState(
             raw: raw,
             analytics: [day(2): raw[day(2)] ?? 0],  // the incident date never reached analytics

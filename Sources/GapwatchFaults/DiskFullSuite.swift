@@ -70,7 +70,8 @@ struct DiskFull: ParsableCommand {
             while Date() < holdUntil {
                 if mounted { fillerBytes += fill(filler) }
                 if healthDuringFull == nil {
-                    healthDuringFull = try? HTTPClient(connectTimeoutMs: 500, timeoutMs: 3_000).send(.init(url: fleet.collector.url + "/healthz")).status
+                    healthDuringFull = try? HTTPClient(connectTimeoutMs: 500, timeoutMs: 3_000).send(.init(url: fleet.collector.url + "/healthz"))
+                        .status
                 }
                 usleep(200_000)
             }
@@ -98,13 +99,15 @@ struct DiskFull: ParsableCommand {
             report.figure("reports_during_full", duringFull.count)
             report.figure("answered_503_with_retry_after", refused.count - not503.count)
             let others = Dictionary(grouping: not503, by: { $0.status == 0 ? "no answer" : "\($0.status)" }).mapValues(\.count)
-            report.figure("other_answers_during_full", others.isEmpty ? "none" : others.map { "\($0.key) ×\($0.value)" }.sorted().joined(separator: ", "))
+            report.figure(
+                "other_answers_during_full", others.isEmpty ? "none" : others.map { "\($0.key) ×\($0.value)" }.sorted().joined(separator: ", "))
             report.figure("answered_200_during_full", duringFull.count - refused.count)
             report.figure("healthz_during_full", healthDuringFull.map(String.init) ?? "no answer")
             report.figure("recovery_after_space_returned_s", seconds(recovery))
             report.figure("agent_drain_s", seconds(drain))
             report.check(first503 != nil, "ingest answers 503 once the disk is full")
-            report.check(not503.isEmpty, "every refused report got 503 with Retry-After",
+            report.check(
+                not503.isEmpty, "every refused report got 503 with Retry-After",
                 not503.prefix(3).map { "\($0.status) retry-after \($0.retryAfter ?? "none")" }.joined(separator: "; "))
             report.check(recovery < 15, "ingest recovers within 15 s once space returns", seconds(recovery))
             report.check(sameProcess, "the collector kept running throughout (no restart needed)")
@@ -112,7 +115,8 @@ struct DiskFull: ParsableCommand {
             report.say("-- the agent's pushes:")
             try Reconciliation.run(database: fleet.collector.database, acks: acks).report(to: report)
             report.say("-- the reports sent directly (acknowledged by the collector's 200):")
-            try Reconciliation.run(database: fleet.collector.database, acks: reporter.acknowledged, dataset: DirectReporter.dataset).report(to: report)
+            try Reconciliation.run(database: fleet.collector.database, acks: reporter.acknowledged, dataset: DirectReporter.dataset).report(
+                to: report)
             try Reconciliation.reportStreams(database: fleet.collector.database, to: report)
         }
     }
@@ -189,9 +193,10 @@ final class DirectReporter: @unchecked Sendable {
                 let answer: Answer
                 do {
                     let response = try client.send(
-                        .init(method: "POST", url: url + "/v1/reports",
-                              headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
-                              body: ReportCodec.encode(report)))
+                        .init(
+                            method: "POST", url: url + "/v1/reports",
+                            headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
+                            body: ReportCodec.encode(report)))
                     answer = Answer(at: Date(), status: response.status, retryAfter: response.headers["retry-after"])
                     if response.status == 200, let ok = try? ReportCodec.decode(ReportResponse.self, from: response.body) {
                         let acked = batch.filter { $0.seq <= ok.ackedSeq }

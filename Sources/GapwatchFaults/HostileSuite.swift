@@ -17,7 +17,9 @@ import GapwatchProtocol
 struct Hostile: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hostile",
-        abstract: "One agent with a valid token of its own tries every forgery while honest agents run: nothing of theirs changes, nothing reaches them, nothing honest is lost.")
+        abstract:
+            "One agent with a valid token of its own tries every forgery while honest agents run: nothing of theirs changes, nothing reaches them, nothing honest is lost."
+    )
 
     @Option(help: "Honest agents pushing counts.") var agents = 2
     @Option(help: "Pushes per second to each honest agent.") var rate = 20
@@ -30,13 +32,15 @@ struct Hostile: ParsableCommand {
 
     func run() throws {
         runSuite("hostile", common: common) { report, workspace in
-            let fleet = Fleet(workspace, collectorExtraConfig: """
-                recheck_interval: 1s
-                listen_limits: {header_timeout: 2s, body_timeout: 2s, idle_timeout: 5s}
-                checks:
-                  - {name: scheduler-loop, ping: scheduler-loop, every: 1h}
+            let fleet = Fleet(
+                workspace,
+                collectorExtraConfig: """
+                    recheck_interval: 1s
+                    listen_limits: {header_timeout: 2s, body_timeout: 2s, idle_timeout: 5s}
+                    checks:
+                      - {name: scheduler-loop, ping: scheduler-loop, every: 1h}
 
-                """ + SchedulerAgentFixture.collectorConfig(agentID: Self.schedulerID))
+                    """ + SchedulerAgentFixture.collectorConfig(agentID: Self.schedulerID))
             defer { fleet.stopAll() }
             try fleet.startCollector()
             let collector = fleet.collector
@@ -53,7 +57,8 @@ struct Hostile: ParsableCommand {
             let dir = scheduler.workspace
             // Slow on purpose: forged results for it arrive while it runs; then the lock is gone.
             let fixture = try SchedulerAgentFixture(
-                workspace: dir, collectorURL: collector.url, releaseDelay: 2, afterRelease: "cp \(dir.file("live-only.json")) \(dir.file("locks.json"))")
+                workspace: dir, collectorURL: collector.url, releaseDelay: 2,
+                afterRelease: "cp \(dir.file("live-only.json")) \(dir.file("locks.json"))")
             let (jobs, target) = (fixture.jobs, fixture.target)
             let now = WallClock.nowMillis()
             let liveLock = SchedulerAgentFixture.lock("workflow_controller", holder: "worker-7", acquiredAt: now - 60_000, expiresAt: now + 3_600_000)
@@ -153,10 +158,13 @@ struct Hostile: ParsableCommand {
                 let reader = HTTPClient(connectTimeoutMs: 1_000, timeoutMs: 10_000)
                 while !stop.read({ $0 }) {
                     // The attacker is assumed to know every action id (they are not secret).
-                    let listing = try? reader.send(.init(url: collectorURL + "/v1/actions?limit=1000", headers: [("Authorization", "Bearer \(admin)")]))
+                    let listing = try? reader.send(
+                        .init(url: collectorURL + "/v1/actions?limit=1000", headers: [("Authorization", "Bearer \(admin)")]))
                     let known = listing.flatMap { try? ReportCodec.decode([String: [ActionInfo]].self, from: $0.body) }?["actions"] ?? []
                     if !known.isEmpty {
-                        let results = known.map { ObservationBody.actionResult(ActionResult(actionID: $0.id, outcome: .failed, exitCode: 99, outputTail: "forged")) }
+                        let results = known.map {
+                            ObservationBody.actionResult(ActionResult(actionID: $0.id, outcome: .failed, exitCode: 99, outputTail: "forged"))
+                        }
                         if (try? resultForger.send(results)).map({ $0.status == 200 }) == true {
                             forgedResults.write { $0 += known.count }
                             if known.contains(where: { $0.state == "running" }) { forgedWhileRunning.write { $0 += 1 } }
@@ -181,12 +189,14 @@ struct Hostile: ParsableCommand {
             let probes = jobs.flatMap { job in
                 (0..<3).map { _ in ObservationBody.probe(TargetProbe(job: job, target: target, httpStatus: 404, latencyMs: 3, healthy: false)) }
             }
-            let expired = LockSighting(name: "workflow_controller", holder: "worker-7", acquiredAt: now - 3 * 3_600_000, expiresAt: now - 2 * 3_600_000)
+            let expired = LockSighting(
+                name: "workflow_controller", holder: "worker-7", acquiredAt: now - 3 * 3_600_000, expiresAt: now - 2 * 3_600_000)
             let otherCounts = (0..<20).map { ObservationBody.count(Count(dataset: Pusher.dataset, partition: "\(Self.hostileID)-\($0)", count: 0)) }
             let own: [ObservationBody] = [
                 .count(Count(dataset: "mallory.rows", partition: "2026-01-22", count: 5)), .heartbeat(Heartbeat(name: "mallory-loop", status: .ok)),
             ]
-            let forged = try hostile.send(probes + [.lock(expired)] + otherCounts + [.heartbeat(Heartbeat(name: "scheduler-loop", status: .ok))] + own)
+            let forged = try hostile.send(
+                probes + [.lock(expired)] + otherCounts + [.heartbeat(Heartbeat(name: "scheduler-loop", status: .ok))] + own)
             answers.record("forged facts of other owners", forged, expect: 200)
             let ownerRefused = forged.refused.count
             // 2099: for the scheduler's check, and for its own check.
@@ -205,11 +215,15 @@ struct Hostile: ParsableCommand {
             }
             // Names with a right-to-left override or a line feed.
             for name in ["pay\u{202E}lortnoc", "two\nlines"] {
-                answers.record("a name with a control character", try hostile.send([.heartbeat(Heartbeat(name: name, status: .ok))], spool: .some(nil)), expect: 400)
+                answers.record(
+                    "a name with a control character", try hostile.send([.heartbeat(Heartbeat(name: name, status: .ok))], spool: .some(nil)),
+                    expect: 400)
             }
             // Other agent ids, with its own token: 403 each.
             for claimed in [Self.schedulerID, "faults-agent-0"] {
-                answers.record("another agent's id", try hostile.send([.heartbeat(Heartbeat(name: "x", status: .ok))], agentID: claimed, spool: "imp"), expect: 403)
+                answers.record(
+                    "another agent's id", try hostile.send([.heartbeat(Heartbeat(name: "x", status: .ok))], agentID: claimed, spool: "imp"),
+                    expect: 403)
             }
             // A resend of its own seq with other content: the stored copy stays.
             let firstSeq = forged.ackedSeq  // its last seq so far: the own ping
@@ -230,7 +244,8 @@ struct Hostile: ParsableCommand {
             var inventedIDs = 0
             let keepAlive = HTTPClient(connectTimeoutMs: 1_000, timeoutMs: 10_000)
             for i in 0..<invented {
-                let answer = try hostile.send([.heartbeat(Heartbeat(name: "x", status: .ok))], agentID: "invented-agent-\(i)", spool: "inv", client: keepAlive)
+                let answer = try hostile.send(
+                    [.heartbeat(Heartbeat(name: "x", status: .ok))], agentID: "invented-agent-\(i)", spool: "inv", client: keepAlive)
                 if answer.status == 403 { inventedIDs += 1 }
             }
             let inventedSeconds = Date().timeIntervalSince(inventedStart)
@@ -249,7 +264,9 @@ struct Hostile: ParsableCommand {
             // second and the scheduler fetches commands each second.
             try waitFor("the stale lock to be released and verified", timeout: 60) {
                 let actions = try decoded([String: [ActionInfo]].self, "/v1/actions?limit=1000")["actions"] ?? []
-                return actions.contains { $0.parameters["lock"] == "workflow_stale" && ["verified", "succeeded", "failed", "unverified"].contains($0.state) }
+                return actions.contains {
+                    $0.parameters["lock"] == "workflow_stale" && ["verified", "succeeded", "failed", "unverified"].contains($0.state)
+                }
             }
             sleep(4)
             let slowClosed = slow.filter { $0.waitClosed(waitMs: 500) }.count
@@ -289,7 +306,8 @@ struct Hostile: ParsableCommand {
             report.figure("invented_jobs_stored", inventedJobs)
             report.figure("invented_agent_ids_refused_403", "\(inventedIDs) of \(invented)")
             report.figure("invented_s", seconds(inventedSeconds))
-            report.figure("fleet_token_invented_agent_ids", fleetAnswers.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " "))
+            report.figure(
+                "fleet_token_invented_agent_ids", fleetAnswers.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " "))
             let impostorStatuses = impostorAnswers.read { $0 }
             report.figure("fleet_token_impostor_reports", "\(impostorStatuses.count), commands handed: \(impostorCommands.read { $0 })")
             report.figure("slow_sockets_opened", slow.count)
@@ -301,8 +319,11 @@ struct Hostile: ParsableCommand {
 
             report.check(alive, "the collector stayed up through every forgery")
             report.check(failedGets.isEmpty, "every GET endpoint answers after the attack", failedGets.joined(separator: ", "))
-            report.check(answers.unexpected.isEmpty, "each forgery got its documented answer (200 with refusals, 400, 403)", answers.unexpected.joined(separator: "; "))
-            report.check(ownerRefused == probes.count + 1 + otherCounts.count + 1, "every forged fact of another owner was refused, one by one",
+            report.check(
+                answers.unexpected.isEmpty, "each forgery got its documented answer (200 with refusals, 400, 403)",
+                answers.unexpected.joined(separator: "; "))
+            report.check(
+                ownerRefused == probes.count + 1 + otherCounts.count + 1, "every forged fact of another owner was refused, one by one",
                 "\(ownerRefused) of \(probes.count + 1 + otherCounts.count + 1)")
             report.check(dated2099.refused.count == 2, "both observations dated 2099 were refused", "\(dated2099.refused)")
             report.check(pauses.isEmpty, "no job of the scheduler was paused", "\(pauses)")
@@ -325,13 +346,18 @@ struct Hostile: ParsableCommand {
             let loop = checks.first { $0.name == "scheduler-loop" }
             report.check(loop?.state == "down", "the scheduler's real failure is not masked by forged or 2099 pings", "\(loop?.state ?? "none")")
             report.check(
-                ownPing.count == 1 && ownPing.allSatisfy { $0.observation.observedAt < future } && timeline.contains { $0.subject == "dataset:mallory.rows" }
-                    && !timeline.contains { $0.subject.hasPrefix("job:export") || $0.subject.hasPrefix("lock:") || $0.subject == "dataset:\(Pusher.dataset)" },
+                ownPing.count == 1 && ownPing.allSatisfy { $0.observation.observedAt < future }
+                    && timeline.contains { $0.subject == "dataset:mallory.rows" }
+                    && !timeline.contains {
+                        $0.subject.hasPrefix("job:export") || $0.subject.hasPrefix("lock:") || $0.subject == "dataset:\(Pusher.dataset)"
+                    },
                 "the hostile agent's own honest observations are stored and nothing forged is",
                 timeline.map(\.subject).prefix(8).joined(separator: ", "))
-            report.check(changed.conflictingSeq == firstSeq && ownPing.first?.observation.body == .heartbeat(Heartbeat(name: "mallory-loop", status: .ok)),
+            report.check(
+                changed.conflictingSeq == firstSeq && ownPing.first?.observation.body == .heartbeat(Heartbeat(name: "mallory-loop", status: .ok)),
                 "a changed resend is answered conflicting_seq and the stored copy stays", "\(changed.conflictingSeq as Any)")
-            report.check(hostileInfo?.refused == Int64(ownerRefused), "the collector counted the hostile agent's refusals", "\(hostileInfo?.refused as Any)")
+            report.check(
+                hostileInfo?.refused == Int64(ownerRefused), "the collector counted the hostile agent's refusals", "\(hostileInfo?.refused as Any)")
             report.check(inventedIDs == invented, "every invented agent id was refused (403)", "\(inventedIDs) of \(invented)")
             // The fleet token brought the honest fleet agents already; the default allows 100 an hour.
             let fleetNew = fleetAnswers[200] ?? 0
@@ -344,7 +370,8 @@ struct Hostile: ParsableCommand {
                 "a fleet-token impostor of the scheduler and of a fleet agent was handed no command", "\(impostorCommands.read { $0 }) commands")
             report.check(!agentList.agents.contains { $0.id.hasPrefix("invented-agent-") }, "no agent id invented with an agent token exists")
             report.check(unreadable.allSatisfy { $0 == 400 }, "unreadable bodies are answered 400", "\(unreadable)")
-            report.check(slowClosed == slow.count, "every idle, half-sent and stalled socket was closed by the collector", "\(slowClosed) of \(slow.count)")
+            report.check(
+                slowClosed == slow.count, "every idle, half-sent and stalled socket was closed by the collector", "\(slowClosed) of \(slow.count)")
             report.check((health.max() ?? 99) < 5, "/healthz answered within 5 s throughout", seconds(health.max() ?? 99))
             fleet.stopAll()
             try Reconciliation.run(database: collector.database, acks: pushers.flatMap(\.acknowledged)).report(to: report)
@@ -405,7 +432,9 @@ final class HostileAgent: @unchecked Sendable {  // each instance is used by one
         var observations: [Observation] = []
         for (i, body) in bodies.enumerated() {
             let seq: UInt64
-            if let seqs { seq = seqs[i] } else {
+            if let seqs {
+                seq = seqs[i]
+            } else {
                 seq = (nextSeq[spoolID] ?? 0) + 1
                 nextSeq[spoolID] = seq
             }

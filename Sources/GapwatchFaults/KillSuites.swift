@@ -138,10 +138,14 @@ struct AgentKill: ParsableCommand {
             report.figure("agent_corrupt_counter", status.dropped.corrupt)
             report.figure("collector_dropped_corrupt", stored)
             report.figure("drain_after_last_restart_s", seconds(drain))
-            report.check(killed == kills && restarts == kills, "the agent was SIGKILLed \(kills) times and restarted every time", "\(killed) kills, \(restarts) restarts")
+            report.check(
+                killed == kills && restarts == kills, "the agent was SIGKILLed \(kills) times and restarted every time",
+                "\(killed) kills, \(restarts) restarts")
             report.check(spoolIDs.count == 1, "the spool survived every kill (one spool id)", "\(spoolIDs)")
             report.check(scribbleEvery == 0 || scribbles > 0, "a torn tail was written onto the spool at least once")
-            report.check(status.dropped.corrupt == Int64(scribbles), "the agent counted each torn tail as corrupt once", "counted \(status.dropped.corrupt), scribbled \(scribbles)")
+            report.check(
+                status.dropped.corrupt == Int64(scribbles), "the agent counted each torn tail as corrupt once",
+                "counted \(status.dropped.corrupt), scribbled \(scribbles)")
             report.check(stored == Int64(scribbles), "the collector received the corrupt count", "stored \(stored), scribbled \(scribbles)")
             try Reconciliation.run(database: fleet.collector.database, acks: acks).report(to: report)
             try Reconciliation.reportStreams(database: fleet.collector.database, to: report)
@@ -151,7 +155,8 @@ struct AgentKill: ParsableCommand {
     /// Appends a torn record (the start of a record header and some bytes) to the newest non-empty
     /// segment, as a write cut short by a crash would leave it. Acknowledged records stay intact.
     func scribbleTornRecord(spoolDir: String) -> Bool {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: spoolDir)) ?? []).filter { $0.hasPrefix("seg-") && $0.hasSuffix(".log") }.sorted()
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: spoolDir)) ?? []).filter { $0.hasPrefix("seg-") && $0.hasSuffix(".log") }
+            .sorted()
         for name in names.reversed() {
             let path = spoolDir + "/" + name
             guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0,

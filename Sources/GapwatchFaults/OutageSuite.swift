@@ -26,13 +26,15 @@ struct Outage: ParsableCommand {
     func run() throws {
         runSuite("outage", common: common) { report, workspace in
             let graceSeconds = 2.0
-            let fleet = Fleet(workspace, collectorExtraConfig: """
-                liveness:
-                  enabled: true
-                  every: 1s
-                  grace: 2s
-                  agent_backoff_max: \(backoffMax)s
-                """)
+            let fleet = Fleet(
+                workspace,
+                collectorExtraConfig: """
+                    liveness:
+                      enabled: true
+                      every: 1s
+                      grace: 2s
+                      agent_backoff_max: \(backoffMax)s
+                    """)
             defer { fleet.stopAll() }
             try fleet.startCollector()
             let standIn = StandIn(ports: (0..<agents).map { _ in freePort() }, collectorURL: fleet.collector.url)
@@ -112,7 +114,8 @@ struct Outage: ParsableCommand {
             report.figure("answered_503_with_retry_after", inUnavailable.count)
             report.figure("attempts_per_agent_in_503_phase", (0..<agents).map { a in inUnavailable.filter { $0.agent == a }.count })
             report.figure("max_attempts_in_any_1s_all_agents", maxPerSecond)
-            report.figure("first_attempt_spread_s", seconds((firstAttempts.max() ?? .distantPast).timeIntervalSince(firstAttempts.min() ?? .distantPast)))
+            report.figure(
+                "first_attempt_spread_s", seconds((firstAttempts.max() ?? .distantPast).timeIntervalSince(firstAttempts.min() ?? .distantPast)))
             report.figure("min_gap_after_a_503_s", minGapAfter503.isFinite ? seconds(minGapAfter503) : "none")
             report.figure("retry_after_gaps_checked", retryAfterChecked)
             report.figure("backlog_when_collector_returned", backlog)
@@ -122,16 +125,19 @@ struct Outage: ParsableCommand {
             // Backoff from 1s doubling to backoff_max with full jitter: about a dozen tries in 40s. An
             // agent retrying at a fixed short pace would make hundreds.
             let maxOutageAttempts = Int(outage / 2)
-            report.check(outageAttempts.allSatisfy { $0 >= 1 && $0 <= maxOutageAttempts },
+            report.check(
+                outageAttempts.allSatisfy { $0 >= 1 && $0 <= maxOutageAttempts },
                 "every agent backed off while the collector was down (1 to \(maxOutageAttempts) attempts in \(Int(outage))s)", "\(outageAttempts)")
             report.check(agentsAnswered503 == agents, "every agent retried during the 503 phase", "\(agentsAnswered503) of \(agents)")
-            report.check(retryAfterChecked >= agents && retryAfterViolations.isEmpty, "every agent waited out Retry-After",
+            report.check(
+                retryAfterChecked >= agents && retryAfterViolations.isEmpty, "every agent waited out Retry-After",
                 "\(retryAfterViolations.count) early retries of \(retryAfterChecked): \(retryAfterViolations.prefix(5))")
             // Each agent may come at most once per second while Retry-After is 2s: more is a storm.
             report.check(maxPerSecond <= agents, "no reconnect storm (at most one attempt per agent in any second)", "\(maxPerSecond) in one second")
             report.check(firstReconnect.count == agents, "every agent reconnected", "\(firstReconnect.count) of \(agents)")
             report.check(drain < 60, "the backlog drained within 60 s of the collector's return", seconds(drain))
-            report.check(incidents.isEmpty, "no false down page for the spooling agents",
+            report.check(
+                incidents.isEmpty, "no false down page for the spooling agents",
                 incidents.map { "\($0.rule) \($0.subject): \($0.reason)" }.prefix(4).joined(separator: "; "))
             fleet.stopAll()
             try Reconciliation.run(database: fleet.collector.database, acks: pushers.flatMap(\.acknowledged)).report(to: report)

@@ -8,7 +8,10 @@ import Logging
 /// known by agent. It either forwards to the collector or answers 503 with `Retry-After` (as a load
 /// balancer does while the collector behind it is down), and records each request it saw.
 final class StandIn: @unchecked Sendable {
-    enum Mode: Sendable { case forward, unavailable(retryAfterSeconds: Int) }
+    enum Mode: Sendable {
+        case forward
+        case unavailable(retryAfterSeconds: Int)
+    }
 
     struct Hit: Sendable {
         var agent: Int
@@ -78,7 +81,8 @@ final class StandIn: @unchecked Sendable {
                 HTTPRequest(method: request.method, url: collectorURL + request.path, headers: headers, body: request.body))
             var out: [(String, String)] = []
             if let after = answer.headers["retry-after"] { out.append(("Retry-After", after)) }
-            return ServerResponse(status: answer.status, body: answer.body, contentType: answer.headers["content-type"] ?? "application/json", headers: out)
+            return ServerResponse(
+                status: answer.status, body: answer.body, contentType: answer.headers["content-type"] ?? "application/json", headers: out)
         } catch {
             return ServerResponse(status: 502, body: Array(#"{"error":"unavailable","message":"the collector did not answer"}"#.utf8))
         }

@@ -203,7 +203,10 @@ struct Reconciliation {
         }
         // (The collector's own stream, `@collector`, holds no rows and is left out.)
         let gaps = rows.compactMap { row -> String? in
-            let n: Int64 = row["n"], lo: Int64? = row["lo"], hi: Int64? = row["hi"], last: Int64 = row["last_seq"]
+            let n: Int64 = row["n"]
+            let lo: Int64? = row["lo"]
+            let hi: Int64? = row["hi"]
+            let last: Int64 = row["last_seq"]
             return lo == 1 && hi == n && hi == last ? nil : "\(row["agent_id"] as String): \(n) rows, seqs \(lo ?? 0)…\(hi ?? 0), acked \(last)"
         }
         return (rows.count, gaps)
@@ -212,7 +215,8 @@ struct Reconciliation {
     static func reportStreams(database: String, to report: SuiteReport) throws {
         let (streams, gaps) = try streamGaps(database: database)
         report.figure("streams_checked_for_gaps", streams)
-        report.check(streams > 0 && gaps.isEmpty, "each spool's seqs are stored without a gap, 1…acked (every kind)", gaps.prefix(4).joined(separator: "; "))
+        report.check(
+            streams > 0 && gaps.isEmpty, "each spool's seqs are stored without a gap, 1…acked (every kind)", gaps.prefix(4).joined(separator: "; "))
     }
 
     func report(to report: SuiteReport) {

@@ -121,52 +121,52 @@ enum FuzzOracle {
 }
 
 #if GAPWATCH_FUZZ
-/// The libFuzzer callback, by the name libFuzzer's own main (linked by -sanitize=fuzzer) refers to.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzOracle.check(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
-}
-
-/// SwiftPM points an executable's `main` at `GapwatchFuzz_main`, so that must exist too: it runs
-/// libFuzzer's driver with the same callback, so either entry point fuzzes the same way.
-@main
-enum Fuzz {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzTestOneInput(data, size) })
+    /// The libFuzzer callback, by the name libFuzzer's own main (linked by -sanitize=fuzzer) refers to.
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+        FuzzOracle.check(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
+        return 0
     }
-}
-#else
-/// Replay: runs the oracle on every file named, or in each folder named; a finding crashes as it
-/// does under libFuzzer, so a non-zero exit means a corpus or crash input still fails.
-@main
-enum Replay {
-    static func main() {
-        let arguments = CommandLine.arguments.dropFirst()
-        if arguments.isEmpty {
-            FileHandle.standardError.write(Data("usage: gapwatch-fuzz FILE|DIR... (replays inputs through the decoder oracle)\n".utf8))
-            exit(2)
+
+    /// SwiftPM points an executable's `main` at `GapwatchFuzz_main`, so that must exist too: it runs
+    /// libFuzzer's driver with the same callback, so either entry point fuzzes the same way.
+    @main
+    enum Fuzz {
+        static func main() {
+            var argc = CommandLine.argc
+            var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+            exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzTestOneInput(data, size) })
         }
-        var count = 0
-        for argument in arguments {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory) else {
-                FileHandle.standardError.write(Data("gapwatch-fuzz: no such file: \(argument)\n".utf8))
+    }
+#else
+    /// Replay: runs the oracle on every file named, or in each folder named; a finding crashes as it
+    /// does under libFuzzer, so a non-zero exit means a corpus or crash input still fails.
+    @main
+    enum Replay {
+        static func main() {
+            let arguments = CommandLine.arguments.dropFirst()
+            if arguments.isEmpty {
+                FileHandle.standardError.write(Data("usage: gapwatch-fuzz FILE|DIR... (replays inputs through the decoder oracle)\n".utf8))
                 exit(2)
             }
-            let files =
-                isDirectory.boolValue
-                ? ((try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []).sorted().map { argument + "/" + $0 }
-                : [argument]
-            for file in files {
-                guard let data = FileManager.default.contents(atPath: file) else { continue }
-                FuzzOracle.check(Array(data))
-                count += 1
+            var count = 0
+            for argument in arguments {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory) else {
+                    FileHandle.standardError.write(Data("gapwatch-fuzz: no such file: \(argument)\n".utf8))
+                    exit(2)
+                }
+                let files =
+                    isDirectory.boolValue
+                    ? ((try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []).sorted().map { argument + "/" + $0 }
+                    : [argument]
+                for file in files {
+                    guard let data = FileManager.default.contents(atPath: file) else { continue }
+                    FuzzOracle.check(Array(data))
+                    count += 1
+                }
             }
+            print("\(count) inputs replayed, no finding")
         }
-        print("\(count) inputs replayed, no finding")
     }
-}
 #endif

@@ -1,9 +1,9 @@
 import CCurl
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An HTTP request for `HTTPClient`.
@@ -96,7 +96,8 @@ public final class HTTPClient {
                         gw_curl_setopt_long(handle, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTP | CURLPROTO_HTTPS))
                         gw_curl_setopt_ptr(handle, CURLOPT_HTTPHEADER, headerList)
                         if request.body != nil {
-                            gw_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: bodyBuf.baseAddress ?? UnsafePointer(bitPattern: 1)!))
+                            gw_curl_setopt_ptr(
+                                handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: bodyBuf.baseAddress ?? UnsafePointer(bitPattern: 1)!))
                             gw_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodyBuf.count))
                         }
                         if request.method != "GET" && !(request.method == "POST" && request.body != nil) {

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A port the kernel just handed out on 127.0.0.1 and that nobody holds now.
@@ -9,7 +9,7 @@ public func freeLoopbackPort() -> Int { freeLoopbackPorts(1)[0] }
 /// ports taken one at a time can come back twice, since each is free again once its probe closes.
 public func freeLoopbackPorts(_ count: Int) -> [Int] {
     var sockets: [Int32] = []
-    defer { sockets.forEach { close($0) } }
+    defer { for socket in sockets { close(socket) } }
     return (0..<count).map { _ in
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         sockets.append(fd)

@@ -323,8 +323,9 @@ public final class AgentProcess {
     /// Pushes one observation to the local endpoint at `url`; returns the ack once durably spooled.
     public static func push(_ body: ObservationBody, to url: String, client: HTTPClient) throws -> Ack {
         let response = try client.send(
-            .init(method: "POST", url: url + "/v1/observations", headers: [("Content-Type", "application/json")],
-                  body: ReportCodec.encode(body)))
+            .init(
+                method: "POST", url: url + "/v1/observations", headers: [("Content-Type", "application/json")],
+                body: ReportCodec.encode(body)))
         guard response.status == 200 else {
             throw NSError(domain: "push", code: response.status, userInfo: [NSLocalizedDescriptionKey: response.bodyText])
         }

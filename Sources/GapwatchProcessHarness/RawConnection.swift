@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A TCP connection to 127.0.0.1 that plays a broken or hostile client: it connects from a chosen
@@ -21,7 +21,8 @@ public final class RawConnection {
         var local = sockaddr_in()
         local.sin_family = sa_family_t(AF_INET)
         guard inet_pton(AF_INET, source, &local.sin_addr) == 1,
-            withUnsafePointer(to: &local, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0
+            withUnsafePointer(
+                to: &local, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0
         else {
             close(fd)
             return nil

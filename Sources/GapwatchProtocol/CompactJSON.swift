@@ -323,9 +323,15 @@ struct JSONParser {
         case UInt8(ascii: "{")?: return try parseObject()
         case UInt8(ascii: "[")?: return try parseArray()
         case UInt8(ascii: "\"")?: return .string(try parseString())
-        case UInt8(ascii: "t")?: try expect("true"); return .bool(true)
-        case UInt8(ascii: "f")?: try expect("false"); return .bool(false)
-        case UInt8(ascii: "n")?: try expect("null"); return .null
+        case UInt8(ascii: "t")?:
+            try expect("true")
+            return .bool(true)
+        case UInt8(ascii: "f")?:
+            try expect("false")
+            return .bool(false)
+        case UInt8(ascii: "n")?:
+            try expect("null")
+            return .null
         case let b? where b == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b): return try parseNumber()
         case nil: throw fail("unexpected end of data")
         default: throw fail("unexpected character")
@@ -548,7 +554,8 @@ struct NodeDecoder: Decoder {
             // JSONDecoder says "found null" for scalars; other types find out in their init.
             if T.self is any ScalarMarker.Type {
                 throw DecodingError.valueNotFound(
-                    T.self, DecodingError.Context(codingPath: codingPath, debugDescription: "Cannot get value of type \(T.self) -- found null value instead"))
+                    T.self,
+                    DecodingError.Context(codingPath: codingPath, debugDescription: "Cannot get value of type \(T.self) -- found null value instead"))
             }
         }
         if T.self == String.self {
@@ -566,7 +573,8 @@ struct NodeDecoder: Decoder {
         }
         if T.self == Double.self || T.self == Float.self {
             guard case .number(let text) = node else { throw mismatch(T.self, node, codingPath) }
-            let parsed: Any? = T.self == Double.self ? Double(text).flatMap { $0.isFinite ? $0 : nil } : Float(text).flatMap { $0.isFinite ? $0 : nil }
+            let parsed: Any? =
+                T.self == Double.self ? Double(text).flatMap { $0.isFinite ? $0 : nil } : Float(text).flatMap { $0.isFinite ? $0 : nil }
             if let value = parsed as? T { return value }
             throw notRepresentable("\(text) is too large for a \(T.self)")
         }

@@ -38,9 +38,11 @@ extension ObservationBody {
     public var summary: String {
         switch self {
         case .heartbeat(let h):
-            return ([h.status.rawValue] + [h.durationMs.map { "\($0) ms" }, h.exitCode.map { "exit \($0)" }, h.message].compactMap { $0 }).joined(separator: ", ")
+            return ([h.status.rawValue] + [h.durationMs.map { "\($0) ms" }, h.exitCode.map { "exit \($0)" }, h.message].compactMap { $0 }).joined(
+                separator: ", ")
         case .probe(let p):
-            return "\(p.healthy ? "healthy" : "UNHEALTHY"): \(p.httpStatus.map { "HTTP \($0)" } ?? p.error ?? "no answer") in \(p.latencyMs) ms from \(p.target)"
+            return
+                "\(p.healthy ? "healthy" : "UNHEALTHY"): \(p.httpStatus.map { "HTTP \($0)" } ?? p.error ?? "no answer") in \(p.latencyMs) ms from \(p.target)"
         case .count(let c): return "\(c.partition) = \(c.count) rows"
         case .itemStatus(let i): return i.status + (i.referenceTime.map { " (reference time \(TimeParsing.formatForPeople($0)))" } ?? "")
         case .decision(let d): return d.decision.rawValue + (d.reason.map { ": \($0)" } ?? "")

@@ -67,7 +67,10 @@ public enum Gzip {
                     continue
                 case Z_BUF_ERROR:
                     if stream.avail_in == 0 { failure = .corrupt("gzip stream is truncated") }
-                    if produced == 0 { failure = failure ?? .corrupt("gzip stream made no progress") ; return }
+                    if produced == 0 {
+                        failure = failure ?? .corrupt("gzip stream made no progress")
+                        return
+                    }
                     if failure != nil { return }
                 default:
                     let detail = stream.msg.map { String(cString: $0) } ?? "error \(status)"

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Why a report body was refused before it reached storage.
@@ -23,7 +23,8 @@ public enum ReportDecodeError: Error, Sendable, Equatable {
         case .unsupportedVersion(let v):
             ErrorBody(
                 error: "unsupported_version",
-                message: "protocol version \(v) is not supported; this collector speaks \(ProtocolVersion.supported.map(String.init).joined(separator: ", "))",
+                message:
+                    "protocol version \(v) is not supported; this collector speaks \(ProtocolVersion.supported.map(String.init).joined(separator: ", "))",
                 field: "protocol", supported: ProtocolVersion.supported)
         }
     }

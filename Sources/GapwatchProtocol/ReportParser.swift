@@ -116,7 +116,9 @@ struct ReportParser {
     /// Observation field names, looked up by hash: a `switch` over ~30 strings compares them one by
     /// one and cost more than the rest of parsing.
     private enum ObservationKey: Int {
-        case seq, observedAt, kind, name, status, message, durationMs, exitCode, job, target, httpStatus, error, latencyMs, healthy, dataset, partition, count, itemKind, itemId, referenceTime, workflow, decision, reason, holder, acquiredAt, expiresAt, actionId, outcome, outputTail, overflow, corrupt, change, enabled, healthUrl, schedule, timezone, scheduler, lastAttemptAt, lastResult, lastSuccessAt, probe
+        case seq, observedAt, kind, name, status, message, durationMs, exitCode, job, target, httpStatus, error, latencyMs, healthy, dataset,
+            partition, count, itemKind, itemId, referenceTime, workflow, decision, reason, holder, acquiredAt, expiresAt, actionId, outcome,
+            outputTail, overflow, corrupt, change, enabled, healthUrl, schedule, timezone, scheduler, lastAttemptAt, lastResult, lastSuccessAt, probe
     }
 
     private static let observationKeys: [String: ObservationKey] = [
@@ -240,7 +242,8 @@ struct ReportParser {
         let kindName = try required(f.kind, "\(path).kind", type: "a string")
         guard let kind = ObservationKind(rawValue: kindName) else {
             throw Failure(
-                message: "\(path).kind: '\(excerpt(kindName))' is not a kind; one of \(ObservationKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                message:
+                    "\(path).kind: '\(excerpt(kindName))' is not a kind; one of \(ObservationKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         func need<T>(_ value: T?, _ key: String, _ type: String) throws(Failure) -> T {
             try required(value, "\(path).\(key)", type: type)
@@ -257,7 +260,8 @@ struct ReportParser {
         func small(_ value: Int64?, _ key: String) throws(Failure) -> Int? {
             guard let value else { return nil }
             guard FieldLimits.exitCodes.contains(value), let int = Int(exactly: value) else {
-                throw Failure(message: "\(path).\(key): \(value) is out of range (\(FieldLimits.exitCodes.lowerBound) to \(FieldLimits.exitCodes.upperBound))")
+                throw Failure(
+                    message: "\(path).\(key): \(value) is out of range (\(FieldLimits.exitCodes.lowerBound) to \(FieldLimits.exitCodes.upperBound))")
             }
             return int
         }

@@ -168,7 +168,8 @@ public func excerpt(_ text: String, max: Int = 64) -> String {
 func check(identifier: String, field: @autoclosure () -> String, max: Int = FieldLimits.name) throws(ValidationError) {
     try check(name: identifier, field: field(), max: max)
     if identifier.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
-        throw ValidationError(field: field(), message: "'\(excerpt(identifier))' contains whitespace; names of datasets, item kinds, workflows and locks may not")
+        throw ValidationError(
+            field: field(), message: "'\(excerpt(identifier))' contains whitespace; names of datasets, item kinds, workflows and locks may not")
     }
 }
 
@@ -186,7 +187,9 @@ func check(partition: String, field: @autoclosure () -> String) throws(Validatio
     func digit(_ i: Int) -> Bool { i < c.count && c[i] >= 0x30 && c[i] <= 0x39 }
     guard c.count >= 10, (0..<4).allSatisfy(digit), c[4] == 0x2D, digit(5), digit(6), c[7] == 0x2D, digit(8), digit(9) else { return }
     func number(_ i: Int, _ n: Int) -> Int { (i..<(i + n)).reduce(0) { $0 * 10 + Int(c[$1] - 0x30) } }
-    let year = number(0, 4), month = number(5, 2), day = number(8, 2)
+    let year = number(0, 4)
+    let month = number(5, 2)
+    let day = number(8, 2)
     guard (1...12).contains(month), day >= 1, day <= TimeParsing.daysIn(month: month, year: year) else {
         throw ValidationError(field: field(), message: "'\(excerpt(partition))' is not a real date (YYYY-MM-DD)")
     }
@@ -223,7 +226,9 @@ func check(text: String, field: @autoclosure () -> String, max: Int) throws(Vali
     try check(length: text, field: field(), max: max)
     if let scalar = text.unicodeScalars.first(where: { ($0.value < 0x20 && $0 != "\t" && $0 != "\n") || DisplayUnsafe.isHidden($0) }) {
         throw ValidationError(
-            field: field(), message: "contains \(DisplayUnsafe.describe(scalar)); free text may hold tabs and line feeds, but no other control or bidirectional character")
+            field: field(),
+            message:
+                "contains \(DisplayUnsafe.describe(scalar)); free text may hold tabs and line feeds, but no other control or bidirectional character")
     }
 }
 
@@ -277,7 +282,8 @@ func check(token: String, field: @autoclosure () -> String, max: Int, allowed: S
     if token.isEmpty { throw ValidationError(field: field(), message: "must not be empty") }
     if token.utf8.count > max { throw ValidationError(field: field(), message: "\(token.utf8.count) bytes; at most \(max)") }
     for byte in token.utf8 {
-        let ok = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+        let ok =
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
             || allowed.utf8.contains(byte)
         if !ok {
             throw ValidationError(
@@ -298,7 +304,8 @@ func check(count: Int64, field: @autoclosure () -> String) throws(ValidationErro
 func check(duration: Int64, field: @autoclosure () -> String) throws(ValidationError) {
     if duration < 0 { throw ValidationError(field: field(), message: "\(duration) is negative; a duration is 0 or more") }
     if duration > FieldLimits.maxDurationMs {
-        throw ValidationError(field: field(), message: "\(duration) ms is longer than the longest duration, \(FieldLimits.maxDurationMs) ms (366 days)")
+        throw ValidationError(
+            field: field(), message: "\(duration) ms is longer than the longest duration, \(FieldLimits.maxDurationMs) ms (366 days)")
     }
 }
 

@@ -1,8 +1,9 @@
 import GapwatchProtocol
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What a finished (or killed) command did.
@@ -80,7 +81,8 @@ public struct CommandRunner: Sendable {
         var inPipe: [Int32] = [-1, -1]
         guard pipe(&outPipe) == 0 else { throw CommandError(message: "pipe: \(Errno.current)") }
         guard pipe(&errPipe) == 0 else {
-            close(outPipe[0]); close(outPipe[1])
+            close(outPipe[0])
+            close(outPipe[1])
             throw CommandError(message: "pipe: \(Errno.current)")
         }
         if stdin != nil {
@@ -141,7 +143,8 @@ public struct CommandRunner: Sendable {
         Self.spawnLock.unlock()
         spawnLocked = false
         guard rc == 0 else {
-            close(outPipe[0]); close(errPipe[0])
+            close(outPipe[0])
+            close(errPipe[0])
             if inPipe[1] >= 0 { close(inPipe[1]) }
             throw CommandError(message: "cannot run \(program): \(Errno.describe(rc))")
         }
@@ -157,34 +160,34 @@ public struct CommandRunner: Sendable {
             } else {
                 _ = fcntl(inPipe[1], F_SETFL, fcntl(inPipe[1], F_GETFL) | O_NONBLOCK)
                 #if canImport(Darwin)
-                _ = fcntl(inPipe[1], F_SETNOSIGPIPE, 1)
+                    _ = fcntl(inPipe[1], F_SETNOSIGPIPE, 1)
                 #endif
             }
         }
         #if os(Linux)
-        // Writing to a pipe whose reader is gone raises SIGPIPE, which would end the whole process
-        // unless ignored. Block it on this thread while writing and consume one we caused.
-        let guardsPipe = inPipe[1] >= 0
-        var pipeSignal = sigset_t()
-        sigemptyset(&pipeSignal)
-        sigaddset(&pipeSignal, SIGPIPE)
-        var savedMask = sigset_t()
-        var pendingBefore = sigset_t()
-        if guardsPipe {
-            sigpending(&pendingBefore)
-            pthread_sigmask(SIG_BLOCK, &pipeSignal, &savedMask)
-        }
-        defer {
+            // Writing to a pipe whose reader is gone raises SIGPIPE, which would end the whole process
+            // unless ignored. Block it on this thread while writing and consume one we caused.
+            let guardsPipe = inPipe[1] >= 0
+            var pipeSignal = sigset_t()
+            sigemptyset(&pipeSignal)
+            sigaddset(&pipeSignal, SIGPIPE)
+            var savedMask = sigset_t()
+            var pendingBefore = sigset_t()
             if guardsPipe {
-                var pendingNow = sigset_t()
-                sigpending(&pendingNow)
-                if sigismember(&pendingNow, SIGPIPE) == 1 && sigismember(&pendingBefore, SIGPIPE) == 0 {
-                    var zero = timespec(tv_sec: 0, tv_nsec: 0)
-                    while sigtimedwait(&pipeSignal, nil, &zero) < 0 && errno == EINTR {}
-                }
-                pthread_sigmask(SIG_SETMASK, &savedMask, nil)
+                sigpending(&pendingBefore)
+                pthread_sigmask(SIG_BLOCK, &pipeSignal, &savedMask)
             }
-        }
+            defer {
+                if guardsPipe {
+                    var pendingNow = sigset_t()
+                    sigpending(&pendingNow)
+                    if sigismember(&pendingNow, SIGPIPE) == 1 && sigismember(&pendingBefore, SIGPIPE) == 0 {
+                        var zero = timespec(tv_sec: 0, tv_nsec: 0)
+                        while sigtimedwait(&pipeSignal, nil, &zero) < 0 && errno == EINTR {}
+                    }
+                    pthread_sigmask(SIG_SETMASK, &savedMask, nil)
+                }
+            }
         #endif
 
         var result = CommandResult(
@@ -201,8 +204,14 @@ public struct CommandRunner: Sendable {
         // Read both pipes until they close or time runs out.
         while fds.contains(where: { $0.fd >= 0 }) {
             let now = WallClock.monotonicNanos()
-            if now >= deadline { result.timedOut = true; break }
-            if cancel?.isStopped == true { cancelled = true; break }
+            if now >= deadline {
+                result.timedOut = true
+                break
+            }
+            if cancel?.isStopped == true {
+                cancelled = true
+                break
+            }
             let waitMs = Int32(min(100, (deadline - now) / 1_000_000 + 1))
             let n = poll(&fds, nfds_t(fds.count), waitMs)
             if n < 0 && errno != EINTR { break }
@@ -253,10 +262,19 @@ public struct CommandRunner: Sendable {
         var exited = false
         while !result.timedOut && !cancelled {
             let r = waitpid(pid, &status, WNOHANG)
-            if r == pid { exited = true; break }
+            if r == pid {
+                exited = true
+                break
+            }
             if r < 0 && errno != EINTR { break }
-            if WallClock.monotonicNanos() >= deadline { result.timedOut = true; break }
-            if cancel?.isStopped == true { cancelled = true; break }
+            if WallClock.monotonicNanos() >= deadline {
+                result.timedOut = true
+                break
+            }
+            if cancel?.isStopped == true {
+                cancelled = true
+                break
+            }
             usleep(5_000)
         }
         if !exited {
@@ -264,7 +282,10 @@ public struct CommandRunner: Sendable {
             let graceEnd = WallClock.monotonicNanos() + UInt64(max(0, killGraceMs)) * 1_000_000
             while WallClock.monotonicNanos() < graceEnd {
                 let r = waitpid(pid, &status, WNOHANG)
-                if r == pid { exited = true; break }
+                if r == pid {
+                    exited = true
+                    break
+                }
                 if r < 0 && errno != EINTR { break }
                 usleep(10_000)
             }

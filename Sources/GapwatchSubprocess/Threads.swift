@@ -1,8 +1,9 @@
 import GapwatchProtocol
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A pthread mutex with one condition variable, for state that threads wait on.
@@ -21,7 +22,7 @@ public final class ConditionLock: @unchecked Sendable {
         var attr = pthread_condattr_t()
         pthread_condattr_init(&attr)
         #if os(Linux)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+            pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
         #endif
         pthread_cond_init(cond, &attr)
         pthread_condattr_destroy(&attr)
@@ -54,12 +55,12 @@ public final class ConditionLock: @unchecked Sendable {
         let now = WallClock.monotonicNanos()
         if deadline <= now { return false }
         #if os(Linux)
-        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        return pthread_cond_timedwait(cond, mutex, &ts) != ETIMEDOUT
+            var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+            return pthread_cond_timedwait(cond, mutex, &ts) != ETIMEDOUT
         #else
-        let delta = deadline - now
-        var ts = timespec(tv_sec: Int(delta / 1_000_000_000), tv_nsec: Int(delta % 1_000_000_000))
-        return pthread_cond_timedwait_relative_np(cond, mutex, &ts) != ETIMEDOUT
+            let delta = deadline - now
+            var ts = timespec(tv_sec: Int(delta / 1_000_000_000), tv_nsec: Int(delta % 1_000_000_000))
+            return pthread_cond_timedwait_relative_np(cond, mutex, &ts) != ETIMEDOUT
         #endif
     }
 

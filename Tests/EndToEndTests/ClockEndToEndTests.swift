@@ -1,8 +1,8 @@
 import Foundation
 import GapwatchAPI
 import GapwatchHTTPClient
-import GapwatchProtocol
 import GapwatchProcessHarness
+import GapwatchProtocol
 import XCTest
 
 /// Times bounded by the collector's clock, with our binaries as processes: a ping dated 2099

@@ -1,10 +1,10 @@
+import CZlib
 import Foundation
 import GapwatchAPI
 import GapwatchHTTPClient
-import GapwatchProtocol
 import GapwatchProcessHarness
+import GapwatchProtocol
 import XCTest
-import CZlib
 
 final class CollectorProcessTests: CollectorTestCase {
     override func setUpWithError() throws {
@@ -32,10 +32,13 @@ final class CollectorProcessTests: CollectorTestCase {
         let child = try XCTUnwrap(collector.child)
         let before = child.rssBytes
         let response = try HTTPClient(timeoutMs: 60_000).send(
-            .init(method: "POST", url: collector.url + "/v1/reports",
-                  headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip"),
-                            ("Authorization", "Bearer \(try collector.token("GAPWATCH_AGENT_TOKEN"))")],
-                  body: bomb))
+            .init(
+                method: "POST", url: collector.url + "/v1/reports",
+                headers: [
+                    ("Content-Type", "application/json"), ("Content-Encoding", "gzip"),
+                    ("Authorization", "Bearer \(try collector.token("GAPWATCH_AGENT_TOKEN"))"),
+                ],
+                body: bomb))
         XCTAssertEqual(response.status, 413, response.bodyText)
         let error = try ReportCodec.decode(ErrorBody.self, from: response.body)
         XCTAssertEqual(error.error, "payload_too_large")
@@ -68,13 +71,15 @@ final class CollectorProcessTests: CollectorTestCase {
             agent: AgentIdentity(id: "e2e-agent", service: "nba-analytics", host: "h", version: "1"), bootID: "b", spoolID: "s",
             sentAt: WallClock.nowMillis(),
             observations: [
-                Observation(seq: 1, observedAt: WallClock.nowMillis() - 1000,
-                            body: .decision(WorkflowDecision(workflow: "post_game_window_1", decision: .skip, reason: "3 games In Progress")))
+                Observation(
+                    seq: 1, observedAt: WallClock.nowMillis() - 1000,
+                    body: .decision(WorkflowDecision(workflow: "post_game_window_1", decision: .skip, reason: "3 games In Progress")))
             ])
         let posted = try HTTPClient().send(
-            .init(method: "POST", url: collector.url + "/v1/reports",
-                  headers: [("Content-Type", "application/json"), ("Authorization", "Bearer \(try collector.token("GAPWATCH_AGENT_TOKEN"))")],
-                  body: ReportCodec.encode(report)))
+            .init(
+                method: "POST", url: collector.url + "/v1/reports",
+                headers: [("Content-Type", "application/json"), ("Authorization", "Bearer \(try collector.token("GAPWATCH_AGENT_TOKEN"))")],
+                body: ReportCodec.encode(report)))
         XCTAssertEqual(posted.status, 200)
         let env = ["GAPWATCH_URL": collector.url, "GAPWATCH_TOKEN_FILE": collector.tokenFile]
         let agents = try runCommand(Binaries.gapwatch, ["agents"], environment: env)
@@ -82,7 +87,8 @@ final class CollectorProcessTests: CollectorTestCase {
         XCTAssertTrue(agents.output.contains("e2e-agent") && agents.output.contains("nba-analytics"), agents.output)
         let timeline = try runCommand(Binaries.gapwatch, ["timeline", "--since", "1h", "--kind", "decision"], environment: env)
         XCTAssertEqual(timeline.status, 0, timeline.output)
-        XCTAssertTrue(timeline.output.contains("workflow:post_game_window_1") && timeline.output.contains("SKIP: 3 games In Progress"), timeline.output)
+        XCTAssertTrue(
+            timeline.output.contains("workflow:post_game_window_1") && timeline.output.contains("SKIP: 3 games In Progress"), timeline.output)
         let json = try runCommand(Binaries.gapwatch, ["timeline", "--subject", "workflow:post_game_window_1", "--json"], environment: env)
         let entries = try ReportCodec.decode([TimelineEntry].self, from: Array(json.output.utf8))
         XCTAssertEqual(entries.map(\.observation), report.observations)

@@ -2,9 +2,9 @@ import Foundation
 import GapwatchAPI
 import GapwatchCollector
 import GapwatchHTTPClient
+import GapwatchProcessHarness
 import GapwatchProtocol
 import GapwatchTestSupport
-import GapwatchProcessHarness
 import XCTest
 
 /// The dashboard with our binaries as processes: a collector with a completeness rule (two), a run
@@ -37,10 +37,10 @@ final class DashboardTests: CollectorTestCase {
     func startSystem() throws {
         let now = WallClock.nowMillis()
         try """
-            [{"name":"workflow_controller","holder":"orchestrator-dead","acquired_at":\(now - 600_000),"expires_at":\(now - 300_000)},
-             {"name":"workflow_live","holder":"orchestrator-live","acquired_at":\(now - 60_000),"expires_at":\(now + 3_600_000)}]
+        [{"name":"workflow_controller","holder":"orchestrator-dead","acquired_at":\(now - 600_000),"expires_at":\(now - 300_000)},
+         {"name":"workflow_live","holder":"orchestrator-live","acquired_at":\(now - 60_000),"expires_at":\(now + 3_600_000)}]
 
-            """.write(toFile: workspace.file("locks.json"), atomically: true, encoding: .utf8)
+        """.write(toFile: workspace.file("locks.json"), atomically: true, encoding: .utf8)
         // Every URL in the data is the collector's own, so no page may show another origin: the
         // dead job's target is a path the collector answers with 404.
         agent.extraConfig = """
@@ -85,7 +85,8 @@ final class DashboardTests: CollectorTestCase {
         try push(.itemStatus(ItemStatus(itemKind: "game", itemID: "0022500611", status: "Final", referenceTime: now - 5 * 3_600_000)))
         try waitFor("the locks to be listed", timeout: 60) {
             let locks = try ReportCodec.decode(LocksList.self, from: try collector.get("/v1/locks").body).locks
-            return locks.contains { $0.name == "workflow_controller" && $0.state == "stuck" } && locks.contains { $0.name == "workflow_live" && $0.state == "held" }
+            return locks.contains { $0.name == "workflow_controller" && $0.state == "stuck" }
+                && locks.contains { $0.name == "workflow_live" && $0.state == "held" }
         }
     }
 
@@ -99,7 +100,9 @@ final class DashboardTests: CollectorTestCase {
 
     // MARK: - HTTP helpers
 
-    func fetch(_ path: String, cookie: String? = nil, method: String = "GET", form: String? = nil, headers: [(String, String)] = []) throws -> HTTPResponse {
+    func fetch(_ path: String, cookie: String? = nil, method: String = "GET", form: String? = nil, headers: [(String, String)] = []) throws
+        -> HTTPResponse
+    {
         var all = headers
         if let cookie { all.append(("Cookie", "gapwatch_session=\(cookie)")) }
         if form != nil { all.append(("Content-Type", "application/x-www-form-urlencoded")) }
@@ -125,7 +128,9 @@ final class DashboardTests: CollectorTestCase {
         return try ReportCodec.decode(IssuedToken.self, from: response.body).token
     }
 
-    static let pages = ["/", "/checks", "/workflows", "/completeness", "/story?subject=workflow:post_game_window", "/jobs", "/locks", "/incidents", "/actions"]
+    static let pages = [
+        "/", "/checks", "/workflows", "/completeness", "/story?subject=workflow:post_game_window", "/jobs", "/locks", "/incidents", "/actions",
+    ]
 
     // MARK: - Tests
 
@@ -144,7 +149,8 @@ final class DashboardTests: CollectorTestCase {
     /// nowhere; the pages name no other origin; the release form needs admin and its CSRF field.
     func testPagesNeedALoginAndRefuseWhatTheyMust() throws {
         try startSystem()
-        let admin = try collector.token("GAPWATCH_ADMIN_TOKEN"), agentToken = try collector.token("GAPWATCH_AGENT_TOKEN")
+        let admin = try collector.token("GAPWATCH_ADMIN_TOKEN")
+        let agentToken = try collector.token("GAPWATCH_AGENT_TOKEN")
 
         // No session: every page redirects to the login form, and says where to come back to.
         for page in Self.pages + ["/incidents/1"] {
@@ -178,7 +184,8 @@ final class DashboardTests: CollectorTestCase {
         // A read token reads every page; the pages name no origin but the collector's.
         let readToken = try issueReadToken()
         let reader = try login(readToken)
-        XCTAssertEqual(try fetch("/login", method: "POST", form: "token=\(readToken)&next=%2F%2Fevil.example%2F").headers["location"], "/", "no open redirect")
+        XCTAssertEqual(
+            try fetch("/login", method: "POST", form: "token=\(readToken)&next=%2F%2Fevil.example%2F").headers["location"], "/", "no open redirect")
         XCTAssertEqual(try fetch("/login", method: "POST", form: "token=\(readToken)&next=%2Fjobs").headers["location"], "/jobs")
         for page in Self.pages + ["/story?subject=dataset:raw.boxscores&subject=dataset:analytics.player_games&partition=\(day(2))"] {
             let response = try fetch(page, cookie: reader)
@@ -209,11 +216,19 @@ final class DashboardTests: CollectorTestCase {
         XCTAssertEqual(try releases(), 0)
         for (what, response) in [
             ("no CSRF field", try fetch("/locks/workflow_live/release", cookie: adminSession, method: "POST", form: "")),
-            ("a wrong CSRF field", try fetch("/locks/workflow_live/release", cookie: adminSession, method: "POST", form: "csrf=\(String(repeating: "0", count: 64))")),
-            ("another session's CSRF field", try fetch("/locks/workflow_live/release", cookie: adminSession, method: "POST", form: "csrf=\(readCSRF)")),
+            (
+                "a wrong CSRF field",
+                try fetch("/locks/workflow_live/release", cookie: adminSession, method: "POST", form: "csrf=\(String(repeating: "0", count: 64))")
+            ),
+            (
+                "another session's CSRF field",
+                try fetch("/locks/workflow_live/release", cookie: adminSession, method: "POST", form: "csrf=\(readCSRF)")
+            ),
             (
                 "another site's form",
-                try fetch("/locks/workflow_live/release", cookie: adminSession, method: "POST", form: "csrf=\(csrf)", headers: [("Origin", "http://evil.example")])
+                try fetch(
+                    "/locks/workflow_live/release", cookie: adminSession, method: "POST", form: "csrf=\(csrf)",
+                    headers: [("Origin", "http://evil.example")])
             ),
         ] {
             XCTAssertEqual(response.status, 403, "\(what): \(response.bodyText)")
@@ -229,7 +244,9 @@ final class DashboardTests: CollectorTestCase {
         let manual = try XCTUnwrap(try actions().first { $0.origin == "manual" })
         XCTAssertEqual(manual.key, "lock:release:workflow_live")
         XCTAssertNotNil(manual.requestedBy)
-        XCTAssertTrue(try fetch("/locks?released=workflow_live", cookie: adminSession).bodyText.contains("Release of lock <strong>workflow_live</strong> queued"))
+        XCTAssertTrue(
+            try fetch("/locks?released=workflow_live", cookie: adminSession).bodyText.contains(
+                "Release of lock <strong>workflow_live</strong> queued"))
         let again = try fetch("/locks/workflow_live/release", cookie: adminSession, method: "POST", form: "csrf=\(csrf)")
         XCTAssertEqual(again.status, 409, "already in flight")
         XCTAssertTrue(again.bodyText.contains("already in flight"), again.bodyText)
@@ -243,7 +260,8 @@ final class DashboardTests: CollectorTestCase {
         // Revoking a token ends its sessions at once.
         XCTAssertEqual(try fetch("/", cookie: reader).status, 200)
         let tokens = try collector.get("/v1/tokens").bodyText
-        let readID = try XCTUnwrap(tokens.range(of: #"tok_[A-Za-z0-9_-]+(?=","kind":"read")"#, options: .regularExpression).map { String(tokens[$0]) }, tokens)
+        let readID = try XCTUnwrap(
+            tokens.range(of: #"tok_[A-Za-z0-9_-]+(?=","kind":"read")"#, options: .regularExpression).map { String(tokens[$0]) }, tokens)
         let revoked = try client.send(
             .init(method: "DELETE", url: collector.url + "/v1/tokens/\(readID)", headers: [("Authorization", "Bearer \(admin)")]))
         XCTAssertTrue((200..<300).contains(revoked.status), revoked.bodyText)
@@ -268,10 +286,13 @@ final class DashboardTests: CollectorTestCase {
             let rules = Set(try ReportCodec.decode(IncidentsList.self, from: try collector.get("/v1/incidents").body).incidents.map(\.rule))
             return rules.isSuperset(of: ["completeness", "stale_items", "target_unhealthy", "stuck_lock"])
         }
-        try waitFor("the backfill to wait for approval", timeout: 30) { try actions().contains { $0.name == "backfill" && $0.state == "awaiting_approval" } }
+        try waitFor("the backfill to wait for approval", timeout: 30) {
+            try actions().contains { $0.name == "backfill" && $0.state == "awaiting_approval" }
+        }
 
         try FileManager.default.createDirectory(atPath: Self.screenshots, withIntermediateDirectories: true)
-        let browser = try ChromiumDriver(executable: executable, profileDir: workspace.file("chromium-profile"), logPath: workspace.file("chromium.log"))
+        let browser = try ChromiumDriver(
+            executable: executable, profileDir: workspace.file("chromium-profile"), logPath: workspace.file("chromium.log"))
         defer { browser.close() }
         try browser.openPage()
         let origin = collector.url
@@ -291,14 +312,17 @@ final class DashboardTests: CollectorTestCase {
             XCTAssertEqual(try browser.location(), origin + path, file: file, line: line)
             let text = try browser.text()
             for needle in expected { XCTAssertTrue(text.contains(needle), "\(path) lacks '\(needle)':\n\(text)", file: file, line: line) }
-            let server = text.range(of: #"Rendered by the collector in (\d+) ms"#, options: .regularExpression)
+            let server =
+                text.range(of: #"Rendered by the collector in (\d+) ms"#, options: .regularExpression)
                 .flatMap { Int(text[$0].split(separator: " ")[5]) } ?? -1
             timings.append((path, Int(seconds * 1000), server))
             try browser.screenshot(to: Self.screenshots + "/\(shot).png")
             return text
         }
         func count(_ selector: String) throws -> Int {
-            try browser.evaluate("document.querySelectorAll(\(String(decoding: try JSONSerialization.data(withJSONObject: [selector]), as: UTF8.self))[0]).length") as? Int ?? -1
+            try browser.evaluate(
+                "document.querySelectorAll(\(String(decoding: try JSONSerialization.data(withJSONObject: [selector]), as: UTF8.self))[0]).length")
+                as? Int ?? -1
         }
 
         // A report with a token this collector never issued: the overview lists who was refused.
@@ -310,12 +334,17 @@ final class DashboardTests: CollectorTestCase {
         XCTAssertEqual(refused.status, 401)
         _ = try visit(
             "/", shot: "overview",
-            expect: ["agents up (of 1)", "open incidents", "actions in flight", "stuck locks", "workflow_controller", "e2e-agent", "backfill", "Rejected agents", "rogue-agent", "unknown_token", "127.0.0.1"])
+            expect: [
+                "agents up (of 1)", "open incidents", "actions in flight", "stuck locks", "workflow_controller", "e2e-agent", "backfill",
+                "Rejected agents", "rogue-agent", "unknown_token", "127.0.0.1",
+            ])
         _ = try visit(
             "/checks", shot: "checks",
             expect: [
-                "post-game", "a RUN of post_game_window within 5s of each cron '* * * * *' (UTC)", "boxscores", "derived analytics.player_games ≥ 90% of raw.boxscores per day",
-                "games-final", "every game final (Final) within 4h of its reference time", "controller-locks", "no lock 'workflow_*' held past its expiry + 1m",
+                "post-game", "a RUN of post_game_window within 5s of each cron '* * * * *' (UTC)", "boxscores",
+                "derived analytics.player_games ≥ 90% of raw.boxscores per day",
+                "games-final", "every game final (Final) within 4h of its reference time", "controller-locks",
+                "no lock 'workflow_*' held past its expiry + 1m",
                 "job-targets", "agent:e2e-agent", "anything from the agent every 30s", "next due",
             ])
         XCTAssertEqual(try count("header nav a[href='/checks']"), 1, "the Checks page is in the navigation")
@@ -323,7 +352,11 @@ final class DashboardTests: CollectorTestCase {
         XCTAssertGreaterThanOrEqual(try count("svg.chart"), 1, "the hourly chart")
         XCTAssertGreaterThanOrEqual(try count("svg.chart rect[fill='#fbd3d2']"), 1, "the gap hour is highlighted")
         XCTAssertEqual(try count("script"), 0, "the hostile reason stays text")
-        _ = try visit("/completeness", shot: "completeness", expect: ["boxscores", "summaries", "analytics.player_games ← raw.boxscores", "Stale items", "0022500610", "Partitions with a gap", "not due"])
+        _ = try visit(
+            "/completeness", shot: "completeness",
+            expect: [
+                "boxscores", "summaries", "analytics.player_games ← raw.boxscores", "Stale items", "0022500610", "Partitions with a gap", "not due",
+            ])
         XCTAssertGreaterThanOrEqual(try count("table.heat td.c-healing"), 1, "the gap with its backfill waiting")
         XCTAssertGreaterThanOrEqual(try count("table.heat td.c-gap"), 1, "the gap with no action")
         // A heatmap cell opens that partition's story: both datasets' counts for the date.
@@ -388,7 +421,8 @@ final class DashboardTests: CollectorTestCase {
         var attributes = html[...]
         while let match = attributes.range(of: #"(href|action)="[^"]*""#, options: .regularExpression) {
             let value = attributes[match].drop { $0 != "\"" }.dropFirst().dropLast()
-            XCTAssertTrue(value.hasPrefix("/") && !value.hasPrefix("//") || value.hasPrefix("#"), "\(page): \(attributes[match])", file: file, line: line)
+            XCTAssertTrue(
+                value.hasPrefix("/") && !value.hasPrefix("//") || value.hasPrefix("#"), "\(page): \(attributes[match])", file: file, line: line)
             attributes = attributes[match.upperBound...]
         }
     }

@@ -56,7 +56,8 @@ final class DataShapeEndToEndTests: CollectorTestCase {
     /// once from the raw table by an allow-listed sqlite3 command, and the heal is verified.
     func testADayWhoseDerivedRowsAllVanishReadsAsZeroAndIsBackfilledFromTheRawTable() throws {
         awayFromMidnight()
-        try sql("""
+        try sql(
+            """
             CREATE TABLE raw (day TEXT, id INTEGER);
             CREATE TABLE analytics (day TEXT, id INTEGER);
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 282)
@@ -189,7 +190,8 @@ final class DataShapeEndToEndTests: CollectorTestCase {
     /// fix; nothing is dropped silently. With `timezone:` the game is tracked (and stale). A lock
     /// table read with `sqlite3 -json` prints nothing once empty: that is a listing with no locks.
     func testTimesWithoutAnOffsetAreAnIncidentUntilTheProbeHasATimezone() throws {
-        try sql("""
+        try sql(
+            """
             CREATE TABLE games (id TEXT, status TEXT, start_time TEXT);
             INSERT INTO games VALUES ('0022500612', 'In Progress', datetime('now', '-5 hours'));
             CREATE TABLE locks (name TEXT, holder TEXT, acquired_at TEXT, expires_at TEXT);

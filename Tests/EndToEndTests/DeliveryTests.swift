@@ -1,8 +1,8 @@
 import Foundation
 import GapwatchAPI
 import GapwatchHTTPClient
-import GapwatchProtocol
 import GapwatchProcessHarness
+import GapwatchProtocol
 import XCTest
 
 /// Delivery guarantees with our real binaries as processes: at-least-once delivery, exactly-once

@@ -51,7 +51,10 @@ final class DemoTests: XCTestCase {
         let summary = try JSONDecoder().decode(Summary.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json")))
         XCTAssertEqual(
             summary.failures.map(\.name).sorted(),
-            ["analytics gap (282 records)", "dead scheduler target", "missed post-game windows", "stale \"In Progress\" games", "stuck workflow_controller lock"])
+            [
+                "analytics gap (282 records)", "dead scheduler target", "missed post-game windows", "stale \"In Progress\" games",
+                "stuck workflow_controller lock",
+            ])
         for failure in summary.failures {
             XCTAssertTrue(failure.healed, failure.name)
             XCTAssertNotNil(failure.seconds_to_detect, failure.name)
@@ -64,8 +67,14 @@ final class DemoTests: XCTestCase {
 
         // The world the simulated services keep: what the actions really changed.
         struct World: Decodable {
-            struct Game: Decodable { var id: String; var status: String }
-            struct Job: Decodable { var name: String; var enabled: Bool }
+            struct Game: Decodable {
+                var id: String
+                var status: String
+            }
+            struct Job: Decodable {
+                var name: String
+                var enabled: Bool
+            }
             struct Lock: Decodable { var name: String }
             var raw: [String: Int]
             var analytics: [String: Int]
@@ -80,7 +89,10 @@ final class DemoTests: XCTestCase {
         for id in ["0022500612", "0022500614", "0022500615"] {
             XCTAssertEqual(world.games.first { $0.id == id }?.status, "Final", "game \(id) refreshed")
         }
-        let dead = ["execute-workflows", "post-game-window-1", "post-game-window-2", "post-game-window-3", "morning-recovery", "bdl-boxscores", "nbac-schedule", "injury-report", "odds-lines"]
+        let dead = [
+            "execute-workflows", "post-game-window-1", "post-game-window-2", "post-game-window-3", "morning-recovery", "bdl-boxscores",
+            "nbac-schedule", "injury-report", "odds-lines",
+        ]
         XCTAssertEqual(world.jobs.filter { !$0.enabled }.map(\.name).sorted(), dead.sorted(), "exactly the jobs on the deleted service paused")
         XCTAssertFalse(world.locks.contains { $0.name == "workflow_controller" }, "the stuck lock released")
         XCTAssertTrue(world.runs.contains { $0.hasPrefix("post_game_window_1 ") && $0.hasSuffix(" RUN") }, "\(world.runs)")
@@ -103,14 +115,20 @@ final class DemoTests: XCTestCase {
         // (no per-job incident, no second gap incident for a window it made pass).
         XCTAssertEqual(
             Dictionary(grouping: incidents, by: \.rule).mapValues(\.count),
-            ["target_unhealthy": 1, "workflow_gap": 1, "stale_items": 1, "stuck_lock": 1, "completeness": 1], "\(incidents.map { ($0.rule, $0.subject) })")
+            ["target_unhealthy": 1, "workflow_gap": 1, "stale_items": 1, "stuck_lock": 1, "completeness": 1],
+            "\(incidents.map { ($0.rule, $0.subject) })")
         let target = try XCTUnwrap(incidents.first { $0.rule == "target_unhealthy" })
         let disables = try XCTUnwrap(try database.incident(id: target.id)?.events).filter { $0.event == "job_disabled" }
         XCTAssertEqual(disables.count, 1, "the nine pauses are one update: \(disables)")
         for job in dead { XCTAssertTrue(disables.first?.reason.contains(job) ?? false, "\(job): \(disables)") }
         // What the pager received: at most one opening per cause, and exactly the openings the
         // collector recorded as sent; the summary counted them.
-        struct Page: Decodable { var event: String; var rule: String; var subject: String; var incident_id: Int64 }
+        struct Page: Decodable {
+            var event: String
+            var rule: String
+            var subject: String
+            var incident_id: Int64
+        }
         let pages = try String(contentsOfFile: dir + "/pager.jsonl", encoding: .utf8).split(separator: "\n")
             .map { try JSONDecoder().decode(Page.self, from: Data($0.utf8)) }
         let openings = pages.filter { $0.event == "opened" }
@@ -127,7 +145,9 @@ final class DemoTests: XCTestCase {
         XCTAssertLessThanOrEqual(summary.pager.messages, pages.count)
         XCTAssertEqual(summary.pager.by_event.values.reduce(0, +), summary.pager.messages)
         XCTAssertTrue(
-            output.contains("pager: \(summary.pager.messages) message(s) received: \(summary.pager.openings) opening(s) for \(summary.pager.causes_opened) cause(s)"),
+            output.contains(
+                "pager: \(summary.pager.messages) message(s) received: \(summary.pager.openings) opening(s) for \(summary.pager.causes_opened) cause(s)"
+            ),
             output)
         // Children were stopped: the collector's log ends with a clean stop.
         let collectorLog = try String(contentsOfFile: dir + "/collector.log", encoding: .utf8)
@@ -144,15 +164,22 @@ final class DemoTests: XCTestCase {
         defer { workspace.finish(self) }
         let dir = workspace.file("demo")
         let port = freePort()
-        let demo = try ChildProcess(Binaries.gapwatch, ["demo", "--dir", dir, "--port", "\(port)", "--timeout", "170"], log: workspace.file("demo.log"))
+        let demo = try ChildProcess(
+            Binaries.gapwatch, ["demo", "--dir", dir, "--port", "\(port)", "--timeout", "170"], log: workspace.file("demo.log"))
         defer { _ = demo.terminate() }
         try waitFor("the demo's summary", timeout: 240) {
             try demo.requireRunning("demo")
             return demo.log.contains("Serving until Ctrl-C.")
         }
-        struct Page: Decodable { var event: String; var rule: String; var subject: String }
+        struct Page: Decodable {
+            var event: String
+            var rule: String
+            var subject: String
+        }
         func pages() throws -> [Page] {
-            try String(contentsOfFile: dir + "/pager.jsonl", encoding: .utf8).split(separator: "\n").map { try JSONDecoder().decode(Page.self, from: Data($0.utf8)) }
+            try String(contentsOfFile: dir + "/pager.jsonl", encoding: .utf8).split(separator: "\n").map {
+                try JSONDecoder().decode(Page.self, from: Data($0.utf8))
+            }
         }
         struct World: Decodable {
             var runs: [String]
@@ -179,7 +206,8 @@ final class DemoTests: XCTestCase {
         let json = try runCommand(Binaries.gapwatch, ["workflows", "gaps", "--json"], environment: environment)
         XCTAssertEqual(json.status, 0, json.output)
         let report = try ReportCodec.decode(WorkflowGapsReport.self, from: Array(json.output.utf8))
-        let missed = report.hours.reduce(0) { $0 + $1.gaps }, healed = report.hours.reduce(0) { $0 + $1.healed }
+        let missed = report.hours.reduce(0) { $0 + $1.gaps }
+        let healed = report.hours.reduce(0) { $0 + $1.healed }
         XCTAssertGreaterThanOrEqual(missed, 1, json.output)
         XCTAssertEqual(healed, missed, "every missed window was re-run and verified: \(json.output)")
         let table = try runCommand(Binaries.gapwatch, ["workflows", "gaps"], environment: environment)

@@ -2,9 +2,9 @@ import Foundation
 import GapwatchAPI
 import GapwatchCollector
 import GapwatchHTTPClient
+import GapwatchProcessHarness
 import GapwatchProtocol
 import GapwatchTestSupport
-import GapwatchProcessHarness
 import XCTest
 
 /// Detection with our binaries as processes: a real agent stops and returns, a real collector is
@@ -119,7 +119,8 @@ final class DetectionEndToEndTests: CollectorTestCase {
         XCTAssertNotEqual(out.status, 0, "a bad state is refused")
         XCTAssertTrue(out.output.contains("closed"), out.output)
 
-        out = try runCommand(Binaries.gapwatch, ["silence", "add", "--label", "env=prod", "--duration", "2h", "--comment", "maintenance", "--json"], environment: env)
+        out = try runCommand(
+            Binaries.gapwatch, ["silence", "add", "--label", "env=prod", "--duration", "2h", "--comment", "maintenance", "--json"], environment: env)
         XCTAssertEqual(out.status, 0, out.output)
         let silence = try ReportCodec.decode(SilenceInfo.self, from: Array(out.output.utf8))
         XCTAssertEqual(silence.labels, ["env": "prod"])

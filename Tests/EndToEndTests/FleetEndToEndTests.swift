@@ -1,8 +1,8 @@
 import Foundation
 import GapwatchAPI
 import GapwatchHTTPClient
-import GapwatchProtocol
 import GapwatchProcessHarness
+import GapwatchProtocol
 import XCTest
 
 /// A fleet as processes: agents whose reports the collector refuses show up in `gapwatch agents`,
@@ -96,10 +96,13 @@ final class FleetEndToEndTests: CollectorTestCase {
 
         // Counts grow while the agents keep trying; the metric counts by reason.
         let before = try XCTUnwrap(try rejected().first { $0.claimedAgentID == "impostor-7" }).count
-        try waitFor("more refusals of impostor-7", timeout: 30) { try XCTUnwrap(try rejected().first { $0.claimedAgentID == "impostor-7" }).count > before }
+        try waitFor("more refusals of impostor-7", timeout: 30) {
+            try XCTUnwrap(try rejected().first { $0.claimedAgentID == "impostor-7" }).count > before
+        }
         let metrics = try collector.get("/metrics").bodyText
         for reason in ["wrong_agent_id", "revoked_token", "unknown_token"] {
-            let line = try XCTUnwrap(metrics.split(separator: "\n").first { $0.hasPrefix(#"gapwatch_ingest_rejected_total{reason="\#(reason)"}"#) }, metrics)
+            let line = try XCTUnwrap(
+                metrics.split(separator: "\n").first { $0.hasPrefix(#"gapwatch_ingest_rejected_total{reason="\#(reason)"}"#) }, metrics)
             XCTAssertGreaterThanOrEqual(Double(line.split(separator: " ").last ?? "") ?? 0, 2, String(line))
         }
         XCTAssertTrue(metrics.contains(#"gapwatch_ingest_rejected_total{reason="missing_token"} 0"#), "every reason is there from the start")
@@ -131,7 +134,9 @@ final class FleetEndToEndTests: CollectorTestCase {
         let started = Date()
         try "GAPWATCH_AGENT_TOKEN=\(try collector.token("GAPWATCH_AGENT_TOKEN"))\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
         try waitFor("the count to arrive after the token file was fixed", timeout: 20) {
-            try collector.timeline("subject=dataset:raw.games").contains { if case .count(let c) = $0.observation.body { c.count == 7 } else { false } }
+            try collector.timeline("subject=dataset:raw.games").contains {
+                if case .count(let c) = $0.observation.body { c.count == 7 } else { false }
+            }
         }
         let seconds = Date().timeIntervalSince(started)
         print("the count arrived \(String(format: "%.2f", seconds)) s after the token file was rewritten (backoff_max 10m)")

@@ -2,9 +2,9 @@ import Foundation
 import GapwatchAPI
 import GapwatchCollector
 import GapwatchHTTPClient
+import GapwatchProcessHarness
 import GapwatchProtocol
 import GapwatchTestSupport
-import GapwatchProcessHarness
 import XCTest
 
 /// Healing with our binaries as processes: stale items, a burst of gaps under the guardrails, and
@@ -88,7 +88,9 @@ final class HealingEndToEndTests: CollectorTestCase {
         try agent.start()
         // The derived rows first, then the source: every other date of the 200 before today (all
         // due) is missing, 100 one-day ranges.
-        for i in stride(from: 2, through: 200, by: 2) { _ = try agent.push(.count(Count(dataset: "derived", partition: day(i), count: 100)), client: client) }
+        for i in stride(from: 2, through: 200, by: 2) {
+            _ = try agent.push(.count(Count(dataset: "derived", partition: day(i), count: 100)), client: client)
+        }
         try waitFor("the derived counts to be stored", timeout: 60) { try stored("dataset:derived") == 100 }
         // Each call hangs 3 s: at most 4 run at once, and at most 10 start in the hour. Actions
         // start while the source counts still stream in, so sampling starts with them.
@@ -138,7 +140,10 @@ final class HealingEndToEndTests: CollectorTestCase {
         _ = try agent.push(.count(Count(dataset: "raw", partition: day(1), count: 300)), client: client)
         try waitFor("the source counts to be stored", timeout: 30) { try stored("dataset:raw") == 2 }
 
-        final class Box: @unchecked Sendable { var result: (status: Int32, output: String)?; var error: (any Error)? }
+        final class Box: @unchecked Sendable {
+            var result: (status: Int32, output: String)?
+            var error: (any Error)?
+        }
         let box = Box()
         let done = DispatchSemaphore(value: 0)
         let environment = ["GAPWATCH_URL": collector.url, "GAPWATCH_TOKEN": try collector.token("GAPWATCH_ADMIN_TOKEN")]

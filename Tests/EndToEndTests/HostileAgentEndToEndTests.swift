@@ -45,7 +45,9 @@ final class HostileAgentEndToEndTests: CollectorTestCase {
         let scheduler = try SchedulerAgentFixture(workspace: workspace, collectorURL: collector.url)
         let (jobs, target) = (scheduler.jobs, scheduler.target)
         let now = WallClock.nowMillis()
-        try scheduler.writeLocks([SchedulerAgentFixture.lock("workflow_controller", holder: "worker-7", acquiredAt: now - 60_000, expiresAt: now + 3_600_000)])
+        try scheduler.writeLocks([
+            SchedulerAgentFixture.lock("workflow_controller", holder: "worker-7", acquiredAt: now - 60_000, expiresAt: now + 3_600_000)
+        ])
         owner.extraConfig = scheduler.agentConfig
         collector.extraConfig = "recheck_interval: 1s\n" + SchedulerAgentFixture.collectorConfig(agentID: owner.agentID)
         try collector.start()
@@ -61,7 +63,8 @@ final class HostileAgentEndToEndTests: CollectorTestCase {
         XCTAssertEqual(issued.status, 0, issued.output)
         let token = try ReportCodec.decode(IssuedToken.self, from: Array(issued.output.utf8)).token
         let tokenFile = forgerWorkspace.file("forger.token")
-        FileManager.default.createFile(atPath: tokenFile, contents: Data("GAPWATCH_AGENT_TOKEN=\(token)\n".utf8), attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(
+            atPath: tokenFile, contents: Data("GAPWATCH_AGENT_TOKEN=\(token)\n".utf8), attributes: [.posixPermissions: 0o600])
         let forger = AgentProcess(workspace: forgerWorkspace, collectorURL: collector.url, tokenFile: tokenFile, agentID: "forger")
         self.forger = forger
         try forger.start()
@@ -83,7 +86,9 @@ final class HostileAgentEndToEndTests: CollectorTestCase {
         XCTAssertEqual(scheduler.lines("releases.txt"), [], "the owner's live lock was not released")
         XCTAssertEqual(try decoded([String: [ActionInfo]].self, "/v1/actions")["actions"]?.map(\.key), [], "no action was queued")
         let audit = try decoded([String: [JobAudit]].self, "/v1/audit/jobs")["jobs"] ?? []
-        XCTAssertTrue(audit.allSatisfy { $0.probeFailures == 0 && $0.targetHealth == "healthy" && $0.agentID == "e2e-agent" }, "\(audit.first { $0.probeFailures > 0 } as Any)")
+        XCTAssertTrue(
+            audit.allSatisfy { $0.probeFailures == 0 && $0.targetHealth == "healthy" && $0.agentID == "e2e-agent" },
+            "\(audit.first { $0.probeFailures > 0 } as Any)")
         let locks = try decoded([String: [LockInfo]].self, "/v1/locks")["locks"] ?? []
         XCTAssertEqual(locks.map { "\($0.name) \($0.state) \($0.agentID)" }, ["workflow_controller held e2e-agent"])
         XCTAssertEqual(locks.first?.expiresAt, now + 3_600_000)
@@ -103,7 +108,8 @@ final class HostileAgentEndToEndTests: CollectorTestCase {
             shown.output.split(separator: "\n").contains { $0.contains("forger") && $0.contains("job:export-1 ") && $0.contains("agent e2e-agent") },
             shown.output)
         let owners = try cli(["owners", "list", "--fact", "lock:*"])
-        XCTAssertTrue(owners.output.split(separator: "\n").contains { $0.contains("lock:workflow_controller") && $0.contains("e2e-agent") }, owners.output)
+        XCTAssertTrue(
+            owners.output.split(separator: "\n").contains { $0.contains("lock:workflow_controller") && $0.contains("e2e-agent") }, owners.output)
 
         // An admin may move a fact (and only an admin); a token may bind what its agents are.
         let moved = try cli(["owners", "reassign", "lock:workflow_controller", "orchestrator-2"])

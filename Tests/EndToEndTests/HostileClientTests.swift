@@ -12,7 +12,8 @@ final class HostileClientTests: CollectorTestCase {
         ReportCodec.encode(
             Report(
                 agent: AgentIdentity(id: collector.agentID, service: "e2e", host: "h", version: "1"), bootID: "boot-1", spoolID: "spool-1",
-                sentAt: WallClock.nowMillis(), observations: [Observation(seq: seq, observedAt: WallClock.nowMillis(), body: .heartbeat(Heartbeat(name: name, status: .ok)))]))
+                sentAt: WallClock.nowMillis(),
+                observations: [Observation(seq: seq, observedAt: WallClock.nowMillis(), body: .heartbeat(Heartbeat(name: name, status: .ok)))]))
     }
 
     func postReport(seq: UInt64, timeoutMs: Int = 10_000) throws -> HTTPResponse {
@@ -30,10 +31,14 @@ final class HostileClientTests: CollectorTestCase {
     /// Starts the collector under `prlimit --nofile=<fileLimit>` (prlimit execs it: same pid).
     func startUnderFileLimit(_ fileLimit: Int) throws {
         let config = workspace.file("collector.yaml")
-        try "bootstrap_agent_id: \(collector.agentID)\nlog_level: notice\n\(collector.extraConfig)\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try "bootstrap_agent_id: \(collector.agentID)\nlog_level: notice\n\(collector.extraConfig)\n".write(
+            toFile: config, atomically: true, encoding: .utf8)
         let child = try ChildProcess(
             "/usr/bin/prlimit",
-            ["--nofile=\(fileLimit):\(fileLimit)", "--", Binaries.gapwatch, "collector", "--config", config, "--listen", "127.0.0.1:\(collector.port)", "--database", collector.database],
+            [
+                "--nofile=\(fileLimit):\(fileLimit)", "--", Binaries.gapwatch, "collector", "--config", config, "--listen",
+                "127.0.0.1:\(collector.port)", "--database", collector.database,
+            ],
             log: workspace.file("collector.log"))
         collector.child = child
         try waitFor("the collector to answer /healthz", timeout: 30) {
@@ -122,7 +127,8 @@ final class HostileClientTests: CollectorTestCase {
         XCTAssertEqual(open.count, 0, "\(open.count) slow connections still open after \(Date().timeIntervalSince(started)) s")
         print(
             "flood of \(attackers.count) slow connections at a file limit of 200: /healthz in \(String(format: "%.1f", healthSeconds)) s, "
-                + "a report in \(String(format: "%.1f", reportSeconds)) s, all closed after \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+                + "a report in \(String(format: "%.1f", reportSeconds)) s, all closed after \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
+        )
         try collector.child?.requireRunning("collector")
         XCTAssertEqual(try collector.get("/healthz").status, 200)
         XCTAssertGreaterThanOrEqual(logLines(containing: "closed a connection that timed out"), 1)
@@ -148,7 +154,8 @@ final class HostileClientTests: CollectorTestCase {
         for _ in 0..<20 {
             let cut = try XCTUnwrap(RawConnection(port: collector.port))
             cut.send(
-                "POST /v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"protocol\":")
+                "POST /v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"protocol\":"
+            )
             cut.finishSending()
             XCTAssertTrue(cut.waitClosed(waitMs: 5_000))
             XCTAssertTrue(cut.text.isEmpty || cut.text.hasPrefix("HTTP/1.1 400"), cut.text)

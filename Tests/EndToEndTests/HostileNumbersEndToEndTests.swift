@@ -2,8 +2,8 @@ import Foundation
 import GapwatchAPI
 import GapwatchCollector
 import GapwatchHTTPClient
-import GapwatchProtocol
 import GapwatchProcessHarness
+import GapwatchProtocol
 import XCTest
 
 /// Numbers from reports cannot stop the collector: the real `gapwatch collector` gets the extreme
@@ -66,14 +66,17 @@ final class HostileNumbersEndToEndTests: CollectorTestCase {
         var items: [String] = []
         for (i, o) in observations.enumerated() {
             let seq: String
-            if let seqs { seq = seqs[i] } else {
+            if let seqs {
+                seq = seqs[i]
+            } else {
                 let n = (nextSeq[spool] ?? 0) + 1
                 nextSeq[spool] = n
                 seq = "\(n)"
             }
             items.append(#"{"seq":\#(seq),"observed_at":\#(o.observedAt),\#(o.fields)}"#)
         }
-        let body = #"{"protocol":1,"agent":{"id":"\#(agent)","service":"svc","host":"h","version":"t"},"boot_id":"b","spool_id":"\#(spool)","sent_at":\#(sentAt ?? WallClock.nowMillis()),"observations":[\#(items.joined(separator: ","))]}"#
+        let body =
+            #"{"protocol":1,"agent":{"id":"\#(agent)","service":"svc","host":"h","version":"t"},"boot_id":"b","spool_id":"\#(spool)","sent_at":\#(sentAt ?? WallClock.nowMillis()),"observations":[\#(items.joined(separator: ","))]}"#
         return try client.send(
             .init(
                 method: "POST", url: collector.url + "/v1/reports",
@@ -85,8 +88,13 @@ final class HostileNumbersEndToEndTests: CollectorTestCase {
 
     /// Observations every one of which must be accepted (200), one report each.
     func acceptedObservations(now: Millis) -> [(String, Millis)] {
-        let E = Self.earliest, L = Self.latest, maxCount = Self.maxCount, maxDuration = Self.maxDuration
-        let today = day(0), yesterday = day(1), twoDaysAgo = day(2)
+        let E = Self.earliest
+        let L = Self.latest
+        let maxCount = Self.maxCount
+        let maxDuration = Self.maxDuration
+        let today = day(0)
+        let yesterday = day(1)
+        let twoDaysAgo = day(2)
         let hour = String(TimeParsing.format(now - 3_600_000).prefix(13))
         let t = now - 1_000
         var list: [(String, Millis)] = [
@@ -134,15 +142,23 @@ final class HostileNumbersEndToEndTests: CollectorTestCase {
             (#""kind":"dropped","overflow":0,"corrupt":0"#, E),
             (#""kind":"dropped","overflow":\#(maxCount),"corrupt":\#(maxCount)"#, t),
             // jobs with runs at the earliest time
-            (#""kind":"job","name":"job-a","change":"added","enabled":true,"target":"http://127.0.0.1:9/a","schedule":"* * * * *","last_attempt_at":\#(E),"last_result":"failure","last_success_at":\#(E)"#, t),
-            (#""kind":"job","name":"job-b","change":"added","enabled":false,"target":"http://127.0.0.1:9/b","schedule":"0 0 29 2 *","last_attempt_at":\#(E)"#, E),
+            (
+                #""kind":"job","name":"job-a","change":"added","enabled":true,"target":"http://127.0.0.1:9/a","schedule":"* * * * *","last_attempt_at":\#(E),"last_result":"failure","last_success_at":\#(E)"#,
+                t
+            ),
+            (
+                #""kind":"job","name":"job-b","change":"added","enabled":false,"target":"http://127.0.0.1:9/b","schedule":"0 0 29 2 *","last_attempt_at":\#(E)"#,
+                E
+            ),
         ]
         return list
     }
 
     /// (observation, the field the 400 must name).
     func refusedObservations(now: Millis) -> [(String, Millis, String)] {
-        let E = Self.earliest, maxCount = Self.maxCount, maxDuration = Self.maxDuration
+        let E = Self.earliest
+        let maxCount = Self.maxCount
+        let maxDuration = Self.maxDuration
         let t = now - 1_000
         return [
             (#""kind":"heartbeat","name":"hb","status":"ok","duration_ms":\#(maxDuration + 1)"#, t, "duration_ms"),
@@ -193,13 +209,16 @@ final class HostileNumbersEndToEndTests: CollectorTestCase {
         }
         // Seqs at and past their bounds; sent_at and the protocol version at theirs.
         XCTAssertEqual(try post([(#""kind":"heartbeat","name":"hb","status":"ok""#, now)], spool: "s-max", seqs: ["9223372036854775807"]).status, 200)
-        XCTAssertEqual(try post([(#""kind":"heartbeat","name":"hb","status":"ok""#, now)], spool: "s-max", seqs: ["9223372036854775807"]).status, 200, "a repeat")
+        XCTAssertEqual(
+            try post([(#""kind":"heartbeat","name":"hb","status":"ok""#, now)], spool: "s-max", seqs: ["9223372036854775807"]).status, 200, "a repeat"
+        )
         for seq in ["0", "9223372036854775808", "-1", "18446744073709551615"] {
             XCTAssertEqual(try post([(#""kind":"heartbeat","name":"hb","status":"ok""#, now)], spool: "s-bad", seqs: [seq]).status, 400, seq)
         }
         for sentAt in [Self.earliest, Self.latest] {
-            let response = try post([(#""kind":"heartbeat","name":"hb2","status":"ok""#, sentAt)], agent: "clock-\(sentAt)", sentAt: sentAt,
-                                    token: try collector.token("GAPWATCH_ADMIN_TOKEN"))
+            let response = try post(
+                [(#""kind":"heartbeat","name":"hb2","status":"ok""#, sentAt)], agent: "clock-\(sentAt)", sentAt: sentAt,
+                token: try collector.token("GAPWATCH_ADMIN_TOKEN"))
             XCTAssertEqual(response.status, 200, response.bodyText)
         }
         for sentAt in [Self.earliest - 1, FieldLimits.latestTime, Millis.min, Millis.max] {
@@ -213,7 +232,8 @@ final class HostileNumbersEndToEndTests: CollectorTestCase {
         ])
         XCTAssertEqual(future.status, 200, future.bodyText)
         let answer = try ReportCodec.decode(ReportResponse.self, from: future.body)
-        XCTAssertEqual(answer.refused.map(\.field), ["observations[0].observed_at", "observations[1].acquired_at", "observations[2].last_success_at"])
+        XCTAssertEqual(
+            answer.refused.map(\.field), ["observations[0].observed_at", "observations[1].acquired_at", "observations[2].last_success_at"])
         XCTAssertEqual(answer.stored, 0)
         // More spools than 2^63 / the largest drop count: their sum in GET /v1/agents passes 2^63.
         let dropped = #""kind":"dropped","overflow":\#(Self.maxCount),"corrupt":\#(Self.maxCount)"#
@@ -265,7 +285,8 @@ final class HostileNumbersEndToEndTests: CollectorTestCase {
             switch path {
             case "/v1/incidents/{id}": urls += incidents.map { "/v1/incidents/\($0)" }
             case "/v1/actions/{id}": urls += actions.map { "/v1/actions/\($0)" } + ["/v1/actions/act-x"]
-            case "/v1/story": urls += Self.subjects.map { "/v1/story?subject=\(DashboardHTML.percentEncode($0))&from=2000-01-01&to=2100-01-01&limit=1000" }
+            case "/v1/story":
+                urls += Self.subjects.map { "/v1/story?subject=\(DashboardHTML.percentEncode($0))&from=2000-01-01&to=2100-01-01&limit=1000" }
             case "/v1/rollups": urls += Self.subjects.map { "/v1/rollups?subject=\(DashboardHTML.percentEncode($0))&from=2000-01-01&to=2099-12-31" }
             case "/v1/timeline":
                 urls += ["/v1/timeline?limit=1000", "/v1/timeline?from=0&to=4102444800000&limit=1000"]
@@ -293,8 +314,10 @@ final class HostileNumbersEndToEndTests: CollectorTestCase {
                 method: "POST", url: collector.url + "/login", headers: [("Content-Type", "application/x-www-form-urlencoded")],
                 body: Array(("token=" + DashboardHTML.percentEncode(try collector.token("GAPWATCH_ADMIN_TOKEN"))).utf8)))
         let cookie = try XCTUnwrap(login.headers["set-cookie"]).prefix { $0 != ";" }
-        var pages = ["/", "/checks", "/workflows", "/workflows?hours=168", "/completeness", "/completeness?days=31", "/jobs", "/locks", "/incidents",
-                     "/incidents?state=open", "/actions"]
+        var pages = [
+            "/", "/checks", "/workflows", "/workflows?hours=168", "/completeness", "/completeness?days=31", "/jobs", "/locks", "/incidents",
+            "/incidents?state=open", "/actions",
+        ]
         pages += incidents.map { "/incidents/\($0)" }
         pages += Self.subjects.map { "/story?subject=\(DashboardHTML.percentEncode($0))" }
         pages += ["/story?subject=dataset:ds.der&subject=dataset:ds.src&partition=\(day(1))", "/story?subject=dataset:ds.src&partition=2000-01-01"]

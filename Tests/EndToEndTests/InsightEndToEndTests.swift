@@ -1,8 +1,8 @@
 import Foundation
 import GapwatchAPI
 import GapwatchHTTPClient
-import GapwatchProtocol
 import GapwatchProcessHarness
+import GapwatchProtocol
 import XCTest
 
 /// The incident-time commands (`status`, `gaps`, `stale`, `decisions`, `timeline SUBJECT`) as a
@@ -62,8 +62,12 @@ final class InsightEndToEndTests: CollectorTestCase {
 
         let gaps = try cli(["gaps", "--days", "2"])
         let lines = gaps.split(separator: "\n").map(String.init)
-        XCTAssertTrue(lines.contains { $0.hasPrefix(day(1)) && $0.contains("300") && $0.contains("18") && $0.contains("282") && $0.contains("6.0%") && $0.contains("healing") }, gaps)
-        XCTAssertTrue(lines.contains { $0.hasPrefix(day(0)) && $0.contains("100.0%") && $0.contains("not due (until") }, "today is still filling: " + gaps)
+        XCTAssertTrue(
+            lines.contains {
+                $0.hasPrefix(day(1)) && $0.contains("300") && $0.contains("18") && $0.contains("282") && $0.contains("6.0%") && $0.contains("healing")
+            }, gaps)
+        XCTAssertTrue(
+            lines.contains { $0.hasPrefix(day(0)) && $0.contains("100.0%") && $0.contains("not due (until") }, "today is still filling: " + gaps)
 
         let stale = try cli(["stale"])
         XCTAssertTrue(stale.contains("In Progress: 1") && stale.contains("game/0022500610"), stale)

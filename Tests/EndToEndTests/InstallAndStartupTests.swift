@@ -4,7 +4,7 @@ import GapwatchProtocol
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Start-up errors and `--version`, with our binaries as processes. (`make install` itself is
@@ -48,7 +48,8 @@ final class InstallAndStartupTests: XCTestCase {
         let fromConfig = try runCommand(Binaries.gapwatch, ["collector", "--config", config], timeout: 30)
         XCTAssertEqual(fromConfig.status, 1, fromConfig.output)
         XCTAssertEqual(fromConfig.output.split(separator: "\n").count, 1, fromConfig.output)
-        XCTAssertTrue(fromConfig.output.hasPrefix("gapwatch collector: cannot listen on 127.0.0.1:\(taken.port): address already in use"), fromConfig.output)
+        XCTAssertTrue(
+            fromConfig.output.hasPrefix("gapwatch collector: cannot listen on 127.0.0.1:\(taken.port): address already in use"), fromConfig.output)
         XCTAssertEqual(try collectorFiles(), [])
     }
 
@@ -87,16 +88,16 @@ final class InstallAndStartupTests: XCTestCase {
     func testAgentOnATakenPushPortSaysOneLine() throws {
         let config = workspace.file("agent.yaml")
         try """
-            agent:
-              id: startup-agent
-            collector:
-              url: http://127.0.0.1:\(freePort())
-              token: gw_agent_unused
-            spool:
-              dir: \(workspace.file("spool"))
-            listen: 127.0.0.1:\(taken.port)
+        agent:
+          id: startup-agent
+        collector:
+          url: http://127.0.0.1:\(freePort())
+          token: gw_agent_unused
+        spool:
+          dir: \(workspace.file("spool"))
+        listen: 127.0.0.1:\(taken.port)
 
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let result = try runCommand(Binaries.agent, ["run", "--config", config], timeout: 30)
         XCTAssertEqual(result.status, 1, result.output)
         XCTAssertEqual(

@@ -2,9 +2,9 @@ import Foundation
 import GapwatchAPI
 import GapwatchCollector
 import GapwatchHTTPClient
+import GapwatchProcessHarness
 import GapwatchProtocol
 import GapwatchTestSupport
-import GapwatchProcessHarness
 import XCTest
 
 /// Self-healing with our binaries as processes: an agent reports raw and analytics counts, the
@@ -68,7 +68,9 @@ final class RemediationEndToEndTests: CollectorTestCase {
         try waitFor("the incident to resolve", timeout: 15) { try incidents().map(\.state) == ["resolved"] }
         XCTAssertEqual(service.requests.count, 1, "no further calls")
         // The CLI shows it without the person typing a key (token file beside the database).
-        let out = try runCommand(Binaries.gapwatch, ["incidents", "--state", "resolved"], environment: ["GAPWATCH_URL": collector.url, "GAPWATCH_TOKEN": try collector.token("GAPWATCH_ADMIN_TOKEN")])
+        let out = try runCommand(
+            Binaries.gapwatch, ["incidents", "--state", "resolved"],
+            environment: ["GAPWATCH_URL": collector.url, "GAPWATCH_TOKEN": try collector.token("GAPWATCH_ADMIN_TOKEN")])
         XCTAssertTrue(out.output.contains("completeness"), out.output)
     }
 }
@@ -148,9 +150,10 @@ final class AgentCommandEndToEndTests: CollectorTestCase {
         try collector.start()
         try agent.start()
         let r = try HTTPClient().send(
-            .init(method: "POST", url: collector.url + "/v1/backfills",
-                  headers: [("Authorization", "Bearer \(try collector.token("GAPWATCH_ADMIN_TOKEN"))"), ("Content-Type", "application/json")],
-                  body: Array(#"{"action":"drop","start":"2026-01-20","end":"2026-01-20"}"#.utf8)))
+            .init(
+                method: "POST", url: collector.url + "/v1/backfills",
+                headers: [("Authorization", "Bearer \(try collector.token("GAPWATCH_ADMIN_TOKEN"))"), ("Content-Type", "application/json")],
+                body: Array(#"{"action":"drop","start":"2026-01-20","end":"2026-01-20"}"#.utf8)))
         XCTAssertEqual(r.status, 202, r.bodyText)
         let id = try ReportCodec.decode(ActionInfo.self, from: r.body).id
         // The agent only receives commands in report responses: give it something to report.

@@ -2,8 +2,8 @@ import Foundation
 import GapwatchAPI
 import GapwatchCollector
 import GapwatchHTTPClient
-import GapwatchProtocol
 import GapwatchProcessHarness
+import GapwatchProtocol
 import GapwatchTestSupport
 import XCTest
 
@@ -52,7 +52,9 @@ final class SchedulerEndToEndTests: CollectorTestCase {
 
     /// What a pager behind the collector's webhook channel received: (event, subject, reason).
     func pages(_ pager: NotifyReceiver) -> [(event: String, subject: String, reason: String)] {
-        pager.requests.compactMap { try? JSONDecoder().decode(NotificationMessage.self, from: Data($0.body)) }.map { ($0.event, $0.subject, $0.reason) }
+        pager.requests.compactMap { try? JSONDecoder().decode(NotificationMessage.self, from: Data($0.body)) }.map {
+            ($0.event, $0.subject, $0.reason)
+        }
     }
 
     /// The jobs file in our inventory shape, each job with run history when `lastSuccessAgo` is set
@@ -95,10 +97,12 @@ final class SchedulerEndToEndTests: CollectorTestCase {
     func pauseAndResumeJobs(collectorConfig: String = "") throws {
         let jobs = workspace.file("jobs.json")
         let pause = try script(
-            "pause.sh", #"echo "$1" >> \#(workspace.file("pauses.txt"))"# + "\n"
+            "pause.sh",
+            #"echo "$1" >> \#(workspace.file("pauses.txt"))"# + "\n"
                 + #"flock \#(jobs).lock sed -i "s/^\(.*\"name\":\"$1\",.*\"enabled\":\)true/\1false/" \#(jobs)"#)
         let resume = try script(
-            "resume.sh", #"echo "$1" >> \#(workspace.file("resumes.txt"))"# + "\n"
+            "resume.sh",
+            #"echo "$1" >> \#(workspace.file("resumes.txt"))"# + "\n"
                 + #"flock \#(jobs).lock sed -i "s/^\(.*\"name\":\"$1\",.*\"enabled\":\)false/\1true/" \#(jobs)"#)
         agent.extraConfig = """
             \(schedulerListing)
@@ -132,7 +136,9 @@ final class SchedulerEndToEndTests: CollectorTestCase {
         revived = service
         let dead = "http://127.0.0.1:\(service.port)"
         let deadJobs = (1...9).map { "phase1-\($0)" }
-        var entries = deadJobs.map { #"{"name":"\#($0)","target":"\#(dead)/run","health_url":"\#(dead)/healthz","schedule":"5 * * * *","enabled":true}"# }
+        var entries = deadJobs.map {
+            #"{"name":"\#($0)","target":"\#(dead)/run","health_url":"\#(dead)/healthz","schedule":"5 * * * *","enabled":true}"#
+        }
         // Two jobs on a healthy service: the collector under test answers its own /healthz.
         entries += ["healthy-a", "healthy-b"].map { #"{"name":"\#($0)","target":"\#(collector.url)/healthz","enabled":true}"# }
         try ("[\n" + entries.joined(separator: ",\n") + "\n]\n").write(toFile: workspace.file("jobs.json"), atomically: true, encoding: .utf8)
@@ -186,11 +192,12 @@ final class SchedulerEndToEndTests: CollectorTestCase {
         let deadJobs = (1...9).map { "phase1-\($0)" }
         try writeJobs(deadJobs.map { ($0, dead) }, lastSuccessAgo: 3 * 86_400_000)
         let jobs = workspace.file("jobs.json")
-        try pauseAndResumeJobs(collectorConfig: """
-            notify:
-              channels:
-                - {name: pager, kind: webhook, url: "\(pager.base)/ok"}
-            """)
+        try pauseAndResumeJobs(
+            collectorConfig: """
+                notify:
+                  channels:
+                    - {name: pager, kind: webhook, url: "\(pager.base)/ok"}
+                """)
         try collector.start()
         try agent.start()
 
@@ -283,13 +290,14 @@ final class SchedulerEndToEndTests: CollectorTestCase {
         let now = WallClock.nowMillis()
         let store = workspace.file("locks.lines")
         try """
-            {"name":"workflow_controller","holder":"orchestrator-dead","acquired_at":\(now - 600_000),"expires_at":\(now - 300_000)}
-            {"name":"workflow_live","holder":"orchestrator-live","acquired_at":\(now - 60_000),"expires_at":\(now + 3_600_000)}
+        {"name":"workflow_controller","holder":"orchestrator-dead","acquired_at":\(now - 600_000),"expires_at":\(now - 300_000)}
+        {"name":"workflow_live","holder":"orchestrator-live","acquired_at":\(now - 60_000),"expires_at":\(now + 3_600_000)}
 
-            """.write(toFile: store, atomically: true, encoding: .utf8)
+        """.write(toFile: store, atomically: true, encoding: .utf8)
         let list = try script("list-locks.sh", "printf '['; paste -sd, \(store); printf ']'")
         let release = try script(
-            "release.sh", #"echo "$1" >> \#(workspace.file("releases.txt"))"# + "\n" + #"grep -v "\"name\":\"$1\"" \#(store) > \#(store).new || true"# + "\n"
+            "release.sh",
+            #"echo "$1" >> \#(workspace.file("releases.txt"))"# + "\n" + #"grep -v "\"name\":\"$1\"" \#(store) > \#(store).new || true"# + "\n"
                 + "mv \(store).new \(store)")
         agent.extraConfig = """
             locks: {argv: ["/bin/sh", "\(list)"], interval: 1s, timeout: 10s}

@@ -39,7 +39,8 @@ final class StreamTrustEndToEndTests: XCTestCase {
     func call(_ method: String, _ path: String, token: String? = nil, body: [UInt8]? = nil) throws -> HTTPResponse {
         var headers = [("Authorization", "Bearer \(try token ?? collector.token("GAPWATCH_ADMIN_TOKEN"))")]
         if body != nil { headers.append(("Content-Type", "application/json")) }
-        return try HTTPClient(connectTimeoutMs: 1_000, timeoutMs: 30_000).send(.init(method: method, url: collector.url + path, headers: headers, body: body))
+        return try HTTPClient(connectTimeoutMs: 1_000, timeoutMs: 30_000).send(
+            .init(method: method, url: collector.url + path, headers: headers, body: body))
     }
 
     /// A new token of `kind` (for `agentID`), written to a 0600 file an agent can read; its secret.
@@ -56,7 +57,8 @@ final class StreamTrustEndToEndTests: XCTestCase {
 
     /// A worker-1 agent in a folder of its own whose `backfill` command appends to `marker`.
     func worker(_ folder: String, tokenFile: String, marker: String, commandSeconds: Int = 0) throws -> AgentProcess {
-        let agent = AgentProcess(workspace: try Workspace(inside: workspace, folder), collectorURL: collector.url, tokenFile: tokenFile, agentID: "worker-1")
+        let agent = AgentProcess(
+            workspace: try Workspace(inside: workspace, folder), collectorURL: collector.url, tokenFile: tokenFile, agentID: "worker-1")
         agent.extraConfig = """
             actions:
               - name: backfill
@@ -111,7 +113,8 @@ final class StreamTrustEndToEndTests: XCTestCase {
         collector.extraConfig = Self.backfillAction
         try collector.start()
         let fleet = try issue("fleet")
-        let realRuns = workspace.file("real-runs.txt"), impostorRuns = workspace.file("impostor-runs.txt")
+        let realRuns = workspace.file("real-runs.txt")
+        let impostorRuns = workspace.file("impostor-runs.txt")
         let real = try worker("real", tokenFile: fleet.file, marker: realRuns)
         let impostor = try worker("impostor", tokenFile: fleet.file, marker: impostorRuns)
         // The impostor reports every second: it would be the first to ask for any command.
@@ -186,7 +189,8 @@ final class StreamTrustEndToEndTests: XCTestCase {
     // MARK: - Item 8
 
     func testTwoThousandInventedAgentIdsAreBoundedAndTheirLivenessIsOneMessagePerChannel() throws {
-        let pager = receivers[0], chat = receivers[1]
+        let pager = receivers[0]
+        let chat = receivers[1]
         collector.extraConfig = """
             fleet: {new_agents_per_hour: 50}
             liveness: {every: 2s, grace: 2s, agent_backoff_max: 0s}
@@ -205,13 +209,17 @@ final class StreamTrustEndToEndTests: XCTestCase {
                 agent: AgentIdentity(id: "invented-\(i)", service: "x", host: "x", version: "1"), bootID: "b", spoolID: "s", sentAt: now,
                 observations: [Observation(seq: 1, observedAt: now, body: .heartbeat(Heartbeat(name: "alive", status: .ok)))])
             let r = try client.send(
-                .init(method: "POST", url: collector.url + "/v1/reports",
-                      headers: [("Authorization", "Bearer \(fleet.secret)"), ("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
-                      body: Gzip.compress(ReportCodec.encode(report))))
+                .init(
+                    method: "POST", url: collector.url + "/v1/reports",
+                    headers: [("Authorization", "Bearer \(fleet.secret)"), ("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+                    body: Gzip.compress(ReportCodec.encode(report))))
             answers[r.status, default: 0] += 1
         }
         XCTAssertEqual(answers, [200: 50, 429: 1_950])
-        struct Agents: Decodable { var agents: [AgentInfo]; var rejected: [RejectedAgentInfo] }
+        struct Agents: Decodable {
+            var agents: [AgentInfo]
+            var rejected: [RejectedAgentInfo]
+        }
         try waitFor("the refusals to be recorded", timeout: 10) {
             try ReportCodec.decode(Agents.self, from: try collector.get("/v1/agents").body).rejected.contains { $0.reason == .newAgentRate }
         }
@@ -221,7 +229,9 @@ final class StreamTrustEndToEndTests: XCTestCase {
         // The 50 it let in go silent at once: 50 incidents, one message per channel.
         struct Incidents: Decodable { var incidents: [IncidentInfo] }
         try waitFor("50 liveness incidents", timeout: 30) {
-            try ReportCodec.decode(Incidents.self, from: try collector.get("/v1/incidents?state=open").body).incidents.filter { $0.rule == "liveness" }.count == 50
+            try ReportCodec.decode(Incidents.self, from: try collector.get("/v1/incidents?state=open").body).incidents.filter {
+                $0.rule == "liveness"
+            }.count == 50
         }
         try waitFor("the notification", timeout: 40) { !pager.requests.isEmpty && !chat.requests.isEmpty }
         sleep(3)  // anything more would have arrived by now
@@ -242,7 +252,8 @@ final class StreamTrustEndToEndTests: XCTestCase {
         let client = HTTPClient()
         func push(_ partitions: ClosedRange<Int>) throws {
             for p in partitions {
-                _ = try agent.push(.count(Count(dataset: "restore", partition: "2026-02-\(String(format: "%02d", p))", count: Int64(p))), client: client)
+                _ = try agent.push(
+                    .count(Count(dataset: "restore", partition: "2026-02-\(String(format: "%02d", p))", count: Int64(p))), client: client)
             }
         }
         func acked(_ seq: UInt64) throws {
@@ -266,9 +277,10 @@ final class StreamTrustEndToEndTests: XCTestCase {
         try push(7...9)
 
         try waitFor("all nine partitions at the collector", timeout: 30) {
-            Set(try collector.timeline("subject=dataset:restore").compactMap { entry -> Int64? in
-                if case .count(let c) = entry.observation.body { return c.count } else { return nil }
-            }) == Set(1...9)
+            Set(
+                try collector.timeline("subject=dataset:restore").compactMap { entry -> Int64? in
+                    if case .count(let c) = entry.observation.body { return c.count } else { return nil }
+                }) == Set(1...9)
         }
         let rotated = try status(agent)
         XCTAssertNotEqual(rotated.spoolID, original)

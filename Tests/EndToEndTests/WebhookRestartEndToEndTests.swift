@@ -1,9 +1,9 @@
 import Foundation
 import GapwatchAPI
 import GapwatchHTTPClient
+import GapwatchProcessHarness
 import GapwatchProtocol
 import GapwatchTestSupport
-import GapwatchProcessHarness
 import XCTest
 
 /// A webhook action whose call is in flight when the collector is SIGKILLed: the real collector

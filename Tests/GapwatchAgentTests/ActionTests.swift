@@ -1,12 +1,12 @@
+import Foundation
 import GapwatchAgent
 import GapwatchProtocol
 import GapwatchSubprocess
 import Logging
-import Foundation
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The agent running the collector's commands (`actions:`), with real spools, real child
@@ -59,15 +59,20 @@ final class ActionTests: XCTestCase {
         ])
         XCTAssertTrue(actions.waitUntilIdle(timeoutMs: 10_000))
         let got = try results(spool).sorted { $0.actionID < $1.actionID }
-        XCTAssertEqual(got, [
-            ActionResult(actionID: "act-1", outcome: .ok, exitCode: 0, outputTail: "hello world\nwarn\n"),
-            ActionResult(actionID: "act-2", outcome: .failed, exitCode: 3, outputTail: "partial\n"),
-        ])
+        XCTAssertEqual(
+            got,
+            [
+                ActionResult(actionID: "act-1", outcome: .ok, exitCode: 0, outputTail: "hello world\nwarn\n"),
+                ActionResult(actionID: "act-2", outcome: .failed, exitCode: 3, outputTail: "partial\n"),
+            ])
         // The results are ordinary observations: a report of them is valid.
         let batch = try spool.readBatch(maxRecords: 100)
         XCTAssertNoThrow(
-            try Report(agent: AgentIdentity(id: "a", service: "", host: "h", version: "t"), bootID: "b", spoolID: spool.spoolID, sentAt: WallClock.nowMillis(), observations: batch)
-                .validate())
+            try Report(
+                agent: AgentIdentity(id: "a", service: "", host: "h", version: "t"), bootID: "b", spoolID: spool.spoolID,
+                sentAt: WallClock.nowMillis(), observations: batch
+            )
+            .validate())
     }
 
     func testParameterValuesStayOneArgvElementEachWithoutAShell() throws {
@@ -94,9 +99,11 @@ final class ActionTests: XCTestCase {
         let actions = try runner([try appender(dir)], spool: spool)
         actions.handle([AgentCommand(actionID: "act-drop", name: "drop-tables", parameters: ["x": "a"])])
         XCTAssertTrue(actions.waitUntilIdle(timeoutMs: 5_000))
-        XCTAssertEqual(try results(spool), [
-            ActionResult(actionID: "act-drop", outcome: .rejected, outputTail: "command 'drop-tables' is not allowed by this agent's config")
-        ])
+        XCTAssertEqual(
+            try results(spool),
+            [
+                ActionResult(actionID: "act-drop", outcome: .rejected, outputTail: "command 'drop-tables' is not allowed by this agent's config")
+            ])
         XCTAssertEqual(lines(dir + "/runs"), [])
         XCTAssertTrue(actions.isHandled("act-drop"), "a rejected id is not handled again")
 
@@ -221,7 +228,11 @@ final class ActionTests: XCTestCase {
         try FileIO.makeDirectories(dir + "/running")
         // Each run notes how many runs are in progress as it starts.
         let busy = try action(
-            "busy", ["/bin/sh", "-c", "touch \"\(dir)/running/$1\"; ls \"\(dir)/running\" | wc -l >> \"\(dir)/counts\"; sleep 0.4; rm \"\(dir)/running/$1\"", "sh", "{n}"],
+            "busy",
+            [
+                "/bin/sh", "-c",
+                "touch \"\(dir)/running/$1\"; ls \"\(dir)/running\" | wc -l >> \"\(dir)/counts\"; sleep 0.4; rm \"\(dir)/running/$1\"", "sh", "{n}",
+            ],
             ["n": .int])
         let actions = try runner([busy], spool: spool)
         let started = WallClock.monotonicMillis()
@@ -323,10 +334,14 @@ final class ActionTests: XCTestCase {
         let started = WallClock.monotonicMillis()
         actions.stop(timeoutMs: 5_000)
         XCTAssertLessThan(WallClock.monotonicMillis() - started, 1_500, "SIGTERM ended it; no need for SIGKILL")
-        XCTAssertEqual(try results(spool).sorted { $0.actionID < $1.actionID }, [
-            ActionResult(actionID: "act-queued", outcome: .failed, outputTail: "agent stopping: not started"),
-            ActionResult(actionID: "act-running", outcome: .failed, exitCode: 128 + Int(SIGTERM), outputTail: "[agent stopping: the command was sent SIGTERM]"),
-        ])
+        XCTAssertEqual(
+            try results(spool).sorted { $0.actionID < $1.actionID },
+            [
+                ActionResult(actionID: "act-queued", outcome: .failed, outputTail: "agent stopping: not started"),
+                ActionResult(
+                    actionID: "act-running", outcome: .failed, exitCode: 128 + Int(SIGTERM),
+                    outputTail: "[agent stopping: the command was sent SIGTERM]"),
+            ])
         XCTAssertEqual(lines(dir + "/up").count, 1, "the queued command never started")
 
         // After stop, new commands are neither run nor remembered (a later delivery may run them).
@@ -347,7 +362,8 @@ final class ActionTests: XCTestCase {
         ]
         let collector = TinyHTTPResponder { request in
             guard let report = ShipperTests.report(request) else { return .init(status: 400, body: #"{"error":"bad_gzip","message":"x"}"#) }
-            let answer = ReportResponse(ackedSeq: report.observations.last?.seq ?? 0, stored: report.observations.count, duplicates: 0, commands: commands)
+            let answer = ReportResponse(
+                ackedSeq: report.observations.last?.seq ?? 0, stored: report.observations.count, duplicates: 0, commands: commands)
             return .init(status: 200, body: String(decoding: ReportCodec.encode(answer), as: UTF8.self))
         }
         defer { collector.stop() }
@@ -379,7 +395,8 @@ final class ActionTests: XCTestCase {
         XCTAssertFalse(actionResults().contains { $0.actionID == "act-7" })
         writeFile(dir + "/go", [])
         XCTAssertTrue(waitFor { actionResults().contains { $0.actionID == "act-7" } })
-        XCTAssertEqual(actionResults().first { $0.actionID == "act-7" }, ActionResult(actionID: "act-7", outcome: .ok, exitCode: 0, outputTail: "done\n"))
+        XCTAssertEqual(
+            actionResults().first { $0.actionID == "act-7" }, ActionResult(actionID: "act-7", outcome: .ok, exitCode: 0, outputTail: "done\n"))
         XCTAssertEqual(
             actionResults().first { $0.actionID == "act-8" },
             ActionResult(actionID: "act-8", outcome: .rejected, outputTail: "command 'drop-tables' is not allowed by this agent's config"))
@@ -461,16 +478,22 @@ final class ActionTests: XCTestCase {
                 }
             }
         }
-        assertError("  - name: a\n    argv: [/bin/x, \"{day}\"]\n", ["line 3", "actions[0].argv: placeholder {day} (in argv[1]) is not declared in parameters"])
+        assertError(
+            "  - name: a\n    argv: [/bin/x, \"{day}\"]\n",
+            ["line 3", "actions[0].argv: placeholder {day} (in argv[1]) is not declared in parameters"])
         assertError(
             "  - name: a\n    argv: [/bin/x, \"{start}\"]\n    parameters:\n      start: date\n      end: date\n",
             ["line 6", "actions[0].parameters.end", "no {end} placeholder"])
-        assertError("  - name: a\n    argv: [/bin/x, \"{start}\"]\n    parameters: {start: datetime}\n", ["actions[0].parameters.start", "'datetime' is not a parameter type"])
+        assertError(
+            "  - name: a\n    argv: [/bin/x, \"{start}\"]\n    parameters: {start: datetime}\n",
+            ["actions[0].parameters.start", "'datetime' is not a parameter type"])
         assertError("  - name: a\n    argv: [\"{prog}\", x]\n    parameters: {prog: text}\n", ["actions[0].argv[0]", "fixed text"])
-        assertError("  - name: a\n    argv:\n      - /bin/x\n      - \"--start={start\"\n", ["line 5", "actions[0].argv[1]", "'{' without a closing '}'"])
+        assertError(
+            "  - name: a\n    argv:\n      - /bin/x\n      - \"--start={start\"\n", ["line 5", "actions[0].argv[1]", "'{' without a closing '}'"])
         assertError("  - name: a\n    argv: [/bin/x, \"a}b\"]\n", ["actions[0].argv[1]", "'}' without an opening '{'"])
         assertError("  - name: a\n    argv: [/bin/x, \"{a b}\"]\n", ["actions[0].argv[1]", "is not a placeholder"])
-        assertError("  - name: a\n    argv: [/bin/x]\n  - name: a\n    argv: [/bin/y]\n", ["line 4", "actions[1].name", "already used by actions[0]"])
+        assertError(
+            "  - name: a\n    argv: [/bin/x]\n  - name: a\n    argv: [/bin/y]\n", ["line 4", "actions[1].name", "already used by actions[0]"])
         assertError("  - name: drop tables\n    argv: [/bin/x]\n", ["actions[0].name"])
         assertError("  - name: a\n", ["actions[0].argv", "needs an argv list"])
         assertError("  - name: a\n    argv: []\n", ["actions[0].argv", "non-empty"])
@@ -478,7 +501,8 @@ final class ActionTests: XCTestCase {
         assertError("  - name: a\n    argv: [/bin/x]\n    timeout: 0\n", ["line 4", "actions[0].timeout", "more than 0"])
         assertError("  - name: a\n    argv: [/bin/x]\n    timeout: 8d\n", ["actions[0].timeout", "at most 7d"])
         assertError("  - name: a\n    argv: [/bin/x]\n    max_output: 65KiB\n", ["line 4", "actions[0].max_output", "64KiB"])
-        assertError("  - name: a\n    argv: [/bin/x]\n    timout: 5m\n", ["line 4", "unknown key 'actions[0].timout'", "did you mean 'actions[0].timeout'"])
+        assertError(
+            "  - name: a\n    argv: [/bin/x]\n    timout: 5m\n", ["line 4", "unknown key 'actions[0].timout'", "did you mean 'actions[0].timeout'"])
         assertError("  name: a\n", ["actions", "expected a list"])
     }
 }

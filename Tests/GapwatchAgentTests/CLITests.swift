@@ -31,7 +31,8 @@ final class CLITests: XCTestCase {
         env["GAPWATCH_AGENT_URL"] = nil
         for (k, v) in environment { env[k] = v }
         process.environment = env
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -65,18 +66,21 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try run(["count", "nba_raw.boxscores", "2026-01-22", "282"], environment: ["GAPWATCH_AGENT_URL": url]).status, 0)
         XCTAssertEqual(try run(["decision", "wf", "skip", "--reason", "not final", "--agent-url", url]).status, 0)
         XCTAssertEqual(try run(["item", "game", "42", "In Progress", "--reference-time", "2026-01-22T19:00:00Z", "--agent-url", url]).status, 0)
-        XCTAssertEqual(try run(["lock", "backfill", "--holder", "w3", "--acquired-at", "1769108400000", "--ttl", "5m", "--agent-url", url]).status, 0)
+        XCTAssertEqual(
+            try run(["lock", "backfill", "--holder", "w3", "--acquired-at", "1769108400000", "--ttl", "5m", "--agent-url", url]).status, 0)
         XCTAssertEqual(try run(["lock", "backfill", "--released", "--agent-url", url]).status, 0)
 
         let bodies = try spool.readBatch(maxRecords: 10).map(\.body)
-        XCTAssertEqual(bodies, [
-            .heartbeat(Heartbeat(name: "nightly", status: .fail, durationMs: 5, exitCode: 3)),
-            .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-22", count: 282)),
-            .decision(WorkflowDecision(workflow: "wf", decision: .skip, reason: "not final")),
-            .itemStatus(ItemStatus(itemKind: "game", itemID: "42", status: "In Progress", referenceTime: 1_769_108_400_000)),
-            .lock(LockSighting(name: "backfill", holder: "w3", acquiredAt: 1_769_108_400_000, expiresAt: 1_769_108_700_000)),
-            .lock(LockSighting(name: "backfill", holder: nil)),
-        ])
+        XCTAssertEqual(
+            bodies,
+            [
+                .heartbeat(Heartbeat(name: "nightly", status: .fail, durationMs: 5, exitCode: 3)),
+                .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-22", count: 282)),
+                .decision(WorkflowDecision(workflow: "wf", decision: .skip, reason: "not final")),
+                .itemStatus(ItemStatus(itemKind: "game", itemID: "42", status: "In Progress", referenceTime: 1_769_108_400_000)),
+                .lock(LockSighting(name: "backfill", holder: "w3", acquiredAt: 1_769_108_400_000, expiresAt: 1_769_108_700_000)),
+                .lock(LockSighting(name: "backfill", holder: nil)),
+            ])
     }
 
     func testCountMistakesAreExplainedAndCompleteBatchesZeroWhatVanished() throws {
@@ -84,7 +88,10 @@ final class CLITests: XCTestCase {
         for (arguments, message) in [
             (["count", "d", "2026-01-22", "-5"], "gapwatch-agent: count: -5 is negative; a count is 0 or more (0: the partition has no rows)\n"),
             (["count", "d", "2026-13-45", "5"], "gapwatch-agent: partition: '2026-13-45' is not a real date (YYYY-MM-DD)\n"),
-            (["count", "nba raw", "2026-01-22", "5"], "gapwatch-agent: dataset: 'nba raw' contains whitespace; names of datasets, item kinds, workflows and locks may not\n"),
+            (
+                ["count", "nba raw", "2026-01-22", "5"],
+                "gapwatch-agent: dataset: 'nba raw' contains whitespace; names of datasets, item kinds, workflows and locks may not\n"
+            ),
         ] {
             let result = try run(arguments + ["--agent-url", url])
             XCTAssertEqual(result.status, 2, "\(arguments)")
@@ -121,7 +128,8 @@ final class CLITests: XCTestCase {
         server.stop()
         let result = try run(["ping", "job", "--agent-url", "http://127.0.0.1:\(port)"])
         XCTAssertNotEqual(result.status, 0)
-        XCTAssertEqual(result.stderr, "gapwatch-agent: cannot reach the agent at http://127.0.0.1:\(port): connection refused (is gapwatch-agent running?)\n")
+        XCTAssertEqual(
+            result.stderr, "gapwatch-agent: cannot reach the agent at http://127.0.0.1:\(port): connection refused (is gapwatch-agent running?)\n")
         XCTAssertEqual(result.stdout, "")
     }
 
@@ -141,12 +149,15 @@ final class CLITests: XCTestCase {
 
     func testRunStopsCleanlyOnSIGTERM() throws {
         let dir = makeTempDir(self)
-        writeFile(dir + "/agent.yaml", Array("""
-            agent: {id: sig-test}
-            collector: {url: "http://127.0.0.1:9"}
-            spool: {dir: "\(dir)/spool"}
-            listen: 127.0.0.1:0
-            """.utf8))
+        writeFile(
+            dir + "/agent.yaml",
+            Array(
+                """
+                agent: {id: sig-test}
+                collector: {url: "http://127.0.0.1:9"}
+                spool: {dir: "\(dir)/spool"}
+                listen: 127.0.0.1:0
+                """.utf8))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try XCTUnwrap(Self.binary))
         process.arguments = ["run", "--config", dir + "/agent.yaml"]

@@ -60,13 +60,15 @@ final class ProbeOutputTests: XCTestCase {
     func testCountLinesWithEverySeparator() {
         let text = "date,count\n2026-01-20\t100\n2026-01-21|200\n\n2026-01-22,282\n2026-01-23   7\n\"2026-01-24\",\"9\"\n"
         let parsed = ProbeOutput.counts(text, dataset: "nba_raw.boxscores")
-        XCTAssertEqual(parsed.bodies, [
-            .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-20", count: 100)),
-            .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-21", count: 200)),
-            .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-22", count: 282)),
-            .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-23", count: 7)),
-            .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-24", count: 9)),
-        ])
+        XCTAssertEqual(
+            parsed.bodies,
+            [
+                .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-20", count: 100)),
+                .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-21", count: 200)),
+                .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-22", count: 282)),
+                .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-23", count: 7)),
+                .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-24", count: 9)),
+            ])
         XCTAssertEqual(parsed.badLines, [], "the header line is skipped silently")
     }
 
@@ -77,17 +79,21 @@ final class ProbeOutputTests: XCTestCase {
     }
 
     func testItemStatusLines() {
-        let text = "id|status|start\n0022500634|Final|2026-01-22T19:00:00Z\n0022500635|In Progress|1769108400000\n0022500636|Scheduled|\n0022500637|Final|2026-01-22 14:00:00-05\n"
+        let text =
+            "id|status|start\n0022500634|Final|2026-01-22T19:00:00Z\n0022500635|In Progress|1769108400000\n0022500636|Scheduled|\n0022500637|Final|2026-01-22 14:00:00-05\n"
         let parsed = ProbeOutput.itemStatuses(text, itemKind: "game")
-        XCTAssertEqual(parsed.bodies, [
-            .itemStatus(ItemStatus(itemKind: "game", itemID: "0022500634", status: "Final", referenceTime: 1_769_108_400_000)),
-            .itemStatus(ItemStatus(itemKind: "game", itemID: "0022500635", status: "In Progress", referenceTime: 1_769_108_400_000)),
-            .itemStatus(ItemStatus(itemKind: "game", itemID: "0022500636", status: "Scheduled", referenceTime: nil)),
-            .itemStatus(ItemStatus(itemKind: "game", itemID: "0022500637", status: "Final", referenceTime: 1_769_108_400_000)),
-        ])
+        XCTAssertEqual(
+            parsed.bodies,
+            [
+                .itemStatus(ItemStatus(itemKind: "game", itemID: "0022500634", status: "Final", referenceTime: 1_769_108_400_000)),
+                .itemStatus(ItemStatus(itemKind: "game", itemID: "0022500635", status: "In Progress", referenceTime: 1_769_108_400_000)),
+                .itemStatus(ItemStatus(itemKind: "game", itemID: "0022500636", status: "Scheduled", referenceTime: nil)),
+                .itemStatus(ItemStatus(itemKind: "game", itemID: "0022500637", status: "Final", referenceTime: 1_769_108_400_000)),
+            ])
         XCTAssertEqual(parsed.badLines, [])
         let spaced = ProbeOutput.itemStatuses("42 In Progress 2026-01-22T19:00:00Z\n43 Final\n", itemKind: "game")
-        XCTAssertEqual(spaced.bodies.first, .itemStatus(ItemStatus(itemKind: "game", itemID: "42", status: "In Progress", referenceTime: 1_769_108_400_000)))
+        XCTAssertEqual(
+            spaced.bodies.first, .itemStatus(ItemStatus(itemKind: "game", itemID: "42", status: "In Progress", referenceTime: 1_769_108_400_000)))
         XCTAssertEqual(spaced.bodies.last, .itemStatus(ItemStatus(itemKind: "game", itemID: "43", status: "Final")))
         XCTAssertEqual(ProbeOutput.itemStatuses("a|b\nx|y|not-a-time\n", itemKind: "game").badLines, [2])
     }
@@ -108,7 +114,8 @@ final class ProbeOutputTests: XCTestCase {
 
     func testCommandProbeSpoolsRowsAndAHeartbeat() {
         let probe = CommandProbeObserver(
-            config: AgentConfig.CommandProbe(name: "counts", argv: ["printf", "d\\tn\\n2026-01-22\\t282\\n"], emit: .count, dataset: "nba_raw.boxscores"),
+            config: AgentConfig.CommandProbe(
+                name: "counts", argv: ["printf", "d\\tn\\n2026-01-22\\t282\\n"], emit: .count, dataset: "nba_raw.boxscores"),
             logger: quietLogger)
         let bodies = probe.observe(cancel: Wakeup())
         XCTAssertEqual(bodies.first, .count(Count(dataset: "nba_raw.boxscores", partition: "2026-01-22", count: 282)))
@@ -121,7 +128,8 @@ final class ProbeOutputTests: XCTestCase {
 
     func testFailingCommandProbeReportsFailAndNoRows() {
         let probe = CommandProbeObserver(
-            config: AgentConfig.CommandProbe(name: "counts", argv: ["sh", "-c", "echo '2026-01-22|5'; echo 'relation does not exist' >&2; exit 2"], emit: .count, dataset: "d"),
+            config: AgentConfig.CommandProbe(
+                name: "counts", argv: ["sh", "-c", "echo '2026-01-22|5'; echo 'relation does not exist' >&2; exit 2"], emit: .count, dataset: "d"),
             logger: quietLogger)
         let bodies = probe.observe(cancel: Wakeup())
         XCTAssertEqual(bodies.count, 1, "output of a failed run is not trusted")

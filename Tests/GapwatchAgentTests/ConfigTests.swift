@@ -1,6 +1,6 @@
+import Foundation
 import GapwatchAgent
 import GapwatchProtocol
-import Foundation
 import XCTest
 
 final class ConfigTests: XCTestCase {
@@ -105,7 +105,8 @@ final class ConfigTests: XCTestCase {
     func testUnknownKeyIsAnErrorNamingKeyAndLine() {
         assertConfigError("agent:\n  id: a\ncollector:\n  urll: http://x\n", contains: ["line 4", "collector.urll", "did you mean 'collector.url'"])
         assertConfigError("spool:\n  dir: x\nprobs: []\n", contains: ["line 3", "'probes'"])
-        assertConfigError("probes:\n  http:\n    - name: a\n      url: http://x\n      intervall: 5s\n", contains: ["line 5", "probes.http[0].intervall"])
+        assertConfigError(
+            "probes:\n  http:\n    - name: a\n      url: http://x\n      intervall: 5s\n", contains: ["line 5", "probes.http[0].intervall"])
     }
 
     func testValidationErrors() {
@@ -119,7 +120,8 @@ final class ConfigTests: XCTestCase {
         assertConfigError("probes:\n  commands:\n    - name: c\n      argv: []\n", contains: ["argv"])
         assertConfigError("probes:\n  commands:\n    - name: c\n      argv: [x]\n      emit: count\n", contains: ["needs a dataset"])
         assertConfigError("probes:\n  commands:\n    - name: c\n      argv: [x]\n      emit: counts\n", contains: ["not one of"])
-        assertConfigError("probes:\n  http:\n    - name: a\n      url: http://x\n    - name: a\n      url: http://y\n", contains: ["line 5", "already used"])
+        assertConfigError(
+            "probes:\n  http:\n    - name: a\n      url: http://x\n    - name: a\n      url: http://y\n", contains: ["line 5", "already used"])
         assertConfigError("collector:\n  token: a\n  token_file: /x\n", contains: ["not both"])
         assertConfigError("collector: [1, 2]\n", contains: ["line 1", "collector"])
         assertConfigError("collector:\n  backoff_max: 500ms\n", contains: ["line 2", "collector.backoff_max", "at least 1s"])

@@ -38,7 +38,9 @@ final class ZoneRulesTests: XCTestCase {
     }
 
     func testUnknownAndUnsafeZoneNamesAreRefusedWithTheReason() {
-        for (name, part) in [("Mars/Olympus", "unknown time zone 'Mars/Olympus'"), ("../etc/passwd", "not an IANA time zone name"), ("/etc/localtime", "not an IANA")] {
+        for (name, part) in [
+            ("Mars/Olympus", "unknown time zone 'Mars/Olympus'"), ("../etc/passwd", "not an IANA time zone name"), ("/etc/localtime", "not an IANA"),
+        ] {
             XCTAssertThrowsError(try ZoneRules.load(name)) { error in
                 XCTAssertTrue((error as? ZoneError)?.message.contains(part) == true, "\(error)")
             }
@@ -52,7 +54,8 @@ final class ZoneRulesTests: XCTestCase {
         guard case .failure(let error) = none.read("2026-01-22 19:00:00") else { return XCTFail("a naive time was guessed") }
         XCTAssertEqual(
             error.message,
-            "'2026-01-22 19:00:00' has no UTC offset; set timezone: on probe 'games' to the IANA zone it is written in (e.g. UTC, America/New_York), or print RFC 3339 (2026-01-22T19:00:00Z)")
+            "'2026-01-22 19:00:00' has no UTC offset; set timezone: on probe 'games' to the IANA zone it is written in (e.g. UTC, America/New_York), or print RFC 3339 (2026-01-22T19:00:00Z)"
+        )
         let berlin = ProbeTimeReader(zone: try ZoneRules.load("Europe/Berlin"), setting: "x")
         XCTAssertEqual(try berlin.read("2026-01-22 19:00:00").get(), at("2026-01-22T18:00:00Z"))
         XCTAssertEqual(try berlin.read("2026-01-22T19:00").get(), at("2026-01-22T18:00:00Z"))
@@ -66,7 +69,8 @@ final class CountProbeSnapshotTests: XCTestCase {
     /// A probe whose command prints the file `out` (so the test edits what the "query" returns).
     func probe(covers: CountCoverage, dir: String, zone: ZoneRules? = nil) -> CommandProbeObserver {
         CommandProbeObserver(
-            config: AgentConfig.CommandProbe(name: "derived-counts", argv: ["cat", dir + "/out"], emit: .count, dataset: "analytics", covers: covers, timeZone: zone),
+            config: AgentConfig.CommandProbe(
+                name: "derived-counts", argv: ["cat", dir + "/out"], emit: .count, dataset: "analytics", covers: covers, timeZone: zone),
             logger: quietLogger, statePath: CommandProbeObserver.statePath(spoolDir: dir, probe: "derived-counts"))
     }
 
@@ -128,7 +132,8 @@ final class CountProbeSnapshotTests: XCTestCase {
         XCTAssertEqual(bad.heartbeat?.message, "unreadable output, nothing reported: line 2: count 'four' is not a whole number")
         // The command fails: the same.
         let failed = CommandProbeObserver(
-            config: AgentConfig.CommandProbe(name: "c", argv: ["sh", "-c", "echo '2026-01-21|3'; exit 3"], emit: .count, dataset: "analytics", covers: .all),
+            config: AgentConfig.CommandProbe(
+                name: "c", argv: ["sh", "-c", "echo '2026-01-21|3'; exit 3"], emit: .count, dataset: "analytics", covers: .all),
             logger: quietLogger)
         let bodies = failed.observe(cancel: Wakeup())
         XCTAssertEqual(bodies.count, 1)
@@ -161,11 +166,16 @@ final class CountProbeSnapshotTests: XCTestCase {
         XCTAssertEqual(refused.count, 1, "nothing but the heartbeat: \(refused)")
         guard case .heartbeat(let hb) = refused[0] else { return XCTFail() }
         XCTAssertEqual(hb.status, .fail)
-        XCTAssertTrue(hb.message?.contains("line 2: reference time '2026-01-22 19:00:00' has no UTC offset; set timezone: on probe 'games'") == true, hb.message ?? "")
+        XCTAssertTrue(
+            hb.message?.contains("line 2: reference time '2026-01-22 19:00:00' has no UTC offset; set timezone: on probe 'games'") == true,
+            hb.message ?? "")
         XCTAssertTrue(hb.message?.contains("(and 1 more bad line(s))") == true, hb.message ?? "")
 
         let read = items(try ZoneRules.load("America/New_York"))
-        XCTAssertEqual(read.first, .itemStatus(ItemStatus(itemKind: "game", itemID: "0022500612", status: "In Progress", referenceTime: TimeParsing.parse("2026-01-23T00:00:00Z"))))
+        XCTAssertEqual(
+            read.first,
+            .itemStatus(
+                ItemStatus(itemKind: "game", itemID: "0022500612", status: "In Progress", referenceTime: TimeParsing.parse("2026-01-23T00:00:00Z"))))
         XCTAssertEqual(read.count, 3)
     }
 
@@ -173,7 +183,9 @@ final class CountProbeSnapshotTests: XCTestCase {
         assertConfigError(
             "probes:\n  commands:\n    - name: c\n      argv: [x]\n      emit: count\n      dataset: d\n",
             contains: ["line 3", "probes.commands[0].covers: required with emit: count", "3d", "all", "none"])
-        assertConfigError("probes:\n  commands:\n    - name: c\n      argv: [x]\n      emit: count\n      dataset: d\n      covers: 3w\n", contains: ["'3w' is not"])
+        assertConfigError(
+            "probes:\n  commands:\n    - name: c\n      argv: [x]\n      emit: count\n      dataset: d\n      covers: 3w\n", contains: ["'3w' is not"]
+        )
         assertConfigError("probes:\n  commands:\n    - name: c\n      argv: [x]\n      covers: 3d\n", contains: ["only used with emit: count"])
         assertConfigError(
             "probes:\n  commands:\n    - name: c\n      argv: [x]\n      emit: count\n      dataset: d\n      covers: all\n      timezone: Mars/Base\n",
@@ -212,12 +224,14 @@ final class PushedCountBatchTests: XCTestCase {
     }
 
     func testACompleteBatchZeroesWhatItNoLongerListsAndASingleZeroIsAccepted() throws {
-        var r = try post("/v1/counts", #"{"dataset":"d","covers":"all","counts":[{"partition":"2026-01-21","count":3},{"partition":"2026-01-22","count":4}]}"#)
+        var r = try post(
+            "/v1/counts", #"{"dataset":"d","covers":"all","counts":[{"partition":"2026-01-21","count":3},{"partition":"2026-01-22","count":4}]}"#)
         XCTAssertEqual(r.status, 200, r.bodyText)
         // A single push joins what the agent knows of the dataset.
         r = try post("/v1/observations", #"{"kind":"count","dataset":"d","partition":"2026-01-23","count":5}"#)
         XCTAssertEqual(r.status, 200, r.bodyText)
-        r = try post("/v1/counts", #"{"dataset":"d","covers":{"from":"2026-01-22","to":"2026-01-23"},"counts":[{"partition":"2026-01-22","count":4}]}"#)
+        r = try post(
+            "/v1/counts", #"{"dataset":"d","covers":{"from":"2026-01-22","to":"2026-01-23"},"counts":[{"partition":"2026-01-22","count":4}]}"#)
         XCTAssertEqual(r.status, 200, r.bodyText)
         let answer = try ReportCodec.decode(CountBatchResponse.self, from: r.body)
         XCTAssertEqual(answer.zeroed, ["2026-01-23"], "the 21st is outside the range: not zeroed")
@@ -244,7 +258,10 @@ final class PushedCountBatchTests: XCTestCase {
             (#"{"dataset":"d","covers":"all","counts":[{"partition":"2026-01-22","count":-1}]}"#, "counts[0].count", "-1 is negative"),
             (#"{"dataset":"d","covers":"all","counts":[{"partition":"2026-02-30","count":1}]}"#, "counts[0].partition", "not a real date"),
             (#"{"dataset":"my table","covers":"all","counts":[{"partition":"2026-01-22","count":1}]}"#, "dataset", "contains whitespace"),
-            (#"{"dataset":"d","covers":"all","counts":[{"partition":"2026-01-22","count":1},{"partition":"2026-01-22","count":2}]}"#, "counts[1].partition", "listed twice"),
+            (
+                #"{"dataset":"d","covers":"all","counts":[{"partition":"2026-01-22","count":1},{"partition":"2026-01-22","count":2}]}"#,
+                "counts[1].partition", "listed twice"
+            ),
             (#"{"dataset":"d","covers":{"from":"2026-01-23","to":"2026-01-21"},"counts":[]}"#, "covers", "reversed"),
             (#"{"dataset":"d","covers":"3d","timezone":"Mars/Base","counts":[]}"#, "timezone", "unknown time zone"),
         ] {
@@ -269,10 +286,16 @@ final class NameAndPartitionValidationTests: XCTestCase {
     }
 
     func testNamesWithSpacesImpossibleDatesAndHoursAreRefused() {
-        XCTAssertEqual(problem(.count(Count(dataset: "nba raw", partition: "2026-01-22", count: 1))), "o.dataset: 'nba raw' contains whitespace; names of datasets, item kinds, workflows and locks may not")
-        XCTAssertEqual(problem(.count(Count(dataset: "d", partition: "2026-02-29", count: 1))), "o.partition: '2026-02-29' is not a real date (YYYY-MM-DD)")
-        XCTAssertEqual(problem(.count(Count(dataset: "d", partition: "2026-01-22 24:00", count: 1))), "o.partition: '2026-01-22 24:00' is not a real hour (00-23)")
-        XCTAssertEqual(problem(.count(Count(dataset: "d", partition: "2026-01-22 ", count: 1))), "o.partition: '2026-01-22 ' begins or ends with whitespace")
+        XCTAssertEqual(
+            problem(.count(Count(dataset: "nba raw", partition: "2026-01-22", count: 1))),
+            "o.dataset: 'nba raw' contains whitespace; names of datasets, item kinds, workflows and locks may not")
+        XCTAssertEqual(
+            problem(.count(Count(dataset: "d", partition: "2026-02-29", count: 1))), "o.partition: '2026-02-29' is not a real date (YYYY-MM-DD)")
+        XCTAssertEqual(
+            problem(.count(Count(dataset: "d", partition: "2026-01-22 24:00", count: 1))),
+            "o.partition: '2026-01-22 24:00' is not a real hour (00-23)")
+        XCTAssertEqual(
+            problem(.count(Count(dataset: "d", partition: "2026-01-22 ", count: 1))), "o.partition: '2026-01-22 ' begins or ends with whitespace")
         XCTAssertEqual(problem(.count(Count(dataset: "d", partition: "2026-01-22", count: -3))), "o.count: -3 is negative; a count is 0 or more")
         XCTAssertNil(problem(.count(Count(dataset: "d", partition: "2026-01-22 13:00:00", count: 0))))
         XCTAssertNil(problem(.count(Count(dataset: "d", partition: "2028-02-29", count: 1))))

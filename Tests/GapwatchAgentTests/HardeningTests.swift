@@ -74,8 +74,10 @@ final class SpoolDamageTests: XCTestCase {
         let dir = try spoolWith(150, segmentBytes: 4096)
         let files = segmentFiles(dir)
         XCTAssertGreaterThanOrEqual(files.count, 3)
-        let first = try records(in: dir + "/" + files[0]), second = try records(in: dir + "/" + files[1])
-        let lastOfFirst = try XCTUnwrap(first.keys.max()), firstOfSecond = try XCTUnwrap(second.keys.min())
+        let first = try records(in: dir + "/" + files[0])
+        let second = try records(in: dir + "/" + files[1])
+        let lastOfFirst = try XCTUnwrap(first.keys.max())
+        let firstOfSecond = try XCTUnwrap(second.keys.min())
         XCTAssertEqual(firstOfSecond, lastOfFirst + 1)
         // Acked through the first record to be destroyed: 4 of the 5 destroyed were not stored yet.
         let acking = try Spool(dir: dir, maxBytes: 64 << 20, segmentBytes: 4096, logger: quietLogger)
@@ -130,7 +132,8 @@ final class ActionParameterOptionTests: XCTestCase {
         XCTAssertEqual(byID["id-dash"]?.outcome, .rejected)
         XCTAssertEqual(
             byID["id-dash"]?.outputTail,
-            "parameter job: '-rf' begins with '-', which the program could read as an option; identifier values may not (only int values may be negative)")
+            "parameter job: '-rf' begins with '-', which the program could read as an option; identifier values may not (only int values may be negative)"
+        )
         XCTAssertEqual(byID["text-dash"]?.outcome, .rejected)
         XCTAssertTrue(byID["text-dash"]?.outputTail?.contains("parameter note: '--config=/tmp/evil' begins with '-'") ?? false)
         XCTAssertEqual(byID["negative"]?.outcome, .ok)

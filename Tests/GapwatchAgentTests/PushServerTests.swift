@@ -4,7 +4,7 @@ import GapwatchProtocol
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 final class PushServerTests: XCTestCase {
@@ -93,9 +93,12 @@ final class PushServerTests: XCTestCase {
         let health = try client.send(HTTPRequest(url: base + "/healthz"))
         XCTAssertEqual(health.status, 200)
         XCTAssertEqual(health.bodyText, #"{"status":"ok"}"#)
-        let form = try post(#"{"kind":"count","dataset":"d","partition":"p","count":1}"#, headers: [("Content-Type", "application/x-www-form-urlencoded")])
+        let form = try post(
+            #"{"kind":"count","dataset":"d","partition":"p","count":1}"#, headers: [("Content-Type", "application/x-www-form-urlencoded")])
         XCTAssertEqual(form.status, 415)
-        let gz = try post(#"{"kind":"count","dataset":"d","partition":"p","count":1}"#, headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip")])
+        let gz = try post(
+            #"{"kind":"count","dataset":"d","partition":"p","count":1}"#,
+            headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip")])
         XCTAssertEqual(gz.status, 415)
 
         _ = try post(#"{"kind":"count","dataset":"d","partition":"p","count":1}"#)

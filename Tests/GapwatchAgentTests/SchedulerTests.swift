@@ -1,11 +1,11 @@
+import Foundation
 import GapwatchAgent
 import GapwatchProtocol
 import GapwatchSubprocess
-import Foundation
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Looks once and commits, as the agent's loop does once the observations are spooled.
@@ -105,12 +105,16 @@ final class SchedulerTests: XCTestCase {
 
     func testOurShapeIsReadAndInvalidEntriesAreSkippedWithTheReason() throws {
         let listing = try JobListing.parse(Array(Self.ourShape.utf8), scheduler: "cron/host-1")
-        XCTAssertEqual(listing.items, [
-            JobSighting(
-                name: "execute-workflows", change: .added, enabled: true, target: "https://orchestrator.example/execute", healthURL: "https://orchestrator.example/health",
-                schedule: "5 * * * *", timeZone: "America/New_York", scheduler: "cron/host-1", lastAttemptAt: 1_769_108_700_000, lastResult: "success",
-                lastSuccessAt: 1_769_108_700_000)
-        ])
+        XCTAssertEqual(
+            listing.items,
+            [
+                JobSighting(
+                    name: "execute-workflows", change: .added, enabled: true, target: "https://orchestrator.example/execute",
+                    healthURL: "https://orchestrator.example/health",
+                    schedule: "5 * * * *", timeZone: "America/New_York", scheduler: "cron/host-1", lastAttemptAt: 1_769_108_700_000,
+                    lastResult: "success",
+                    lastSuccessAt: 1_769_108_700_000)
+            ])
         XCTAssertEqual(listing.skipped.count, 6, "\(listing.skipped)")
         XCTAssertEqual(listing.skipped[0], "jobs[1].name: required")
         XCTAssertEqual(listing.skipped[1], "jobs[2].name: required")
@@ -119,21 +123,26 @@ final class SchedulerTests: XCTestCase {
         XCTAssertTrue(listing.skipped[4].contains("listed twice"), listing.skipped[4])
         XCTAssertEqual(listing.skipped[5], "jobs[6]: expected an object")
         // A bare array works as well as {"jobs": [...]}.
-        XCTAssertEqual(try JobListing.parse(Array(#"[{"name": "a"}]"#.utf8), scheduler: nil).items, [JobSighting(name: "a", change: .added, enabled: true)])
+        XCTAssertEqual(
+            try JobListing.parse(Array(#"[{"name": "a"}]"#.utf8), scheduler: nil).items, [JobSighting(name: "a", change: .added, enabled: true)])
     }
 
     func testGcloudShapeIsRead() throws {
         let listing = try JobListing.parse(Array(Self.gcloudShape.utf8), scheduler: "cloud-scheduler/us-west2")
         XCTAssertEqual(listing.skipped, [])
-        XCTAssertEqual(listing.items, [
-            JobSighting(
-                name: "execute-workflows", change: .added, enabled: true, target: "https://orchestrator.example/execute", schedule: "5 * * * *",
-                timeZone: "America/New_York", scheduler: "cloud-scheduler/us-west2", lastAttemptAt: 1_769_108_700_123, lastResult: "success"),
-            JobSighting(
-                name: "scrape-boxscores", change: .added, enabled: false, target: "https://scrapers.example/run", schedule: "*/15 * * * *", timeZone: "UTC",
-                scheduler: "cloud-scheduler/us-west2", lastAttemptAt: 1_769_107_500_000, lastResult: "failure"),
-            JobSighting(name: "never-ran", change: .added, enabled: false, schedule: "0 3 * * *", timeZone: "UTC", scheduler: "cloud-scheduler/us-west2"),
-        ])
+        XCTAssertEqual(
+            listing.items,
+            [
+                JobSighting(
+                    name: "execute-workflows", change: .added, enabled: true, target: "https://orchestrator.example/execute", schedule: "5 * * * *",
+                    timeZone: "America/New_York", scheduler: "cloud-scheduler/us-west2", lastAttemptAt: 1_769_108_700_123, lastResult: "success"),
+                JobSighting(
+                    name: "scrape-boxscores", change: .added, enabled: false, target: "https://scrapers.example/run", schedule: "*/15 * * * *",
+                    timeZone: "UTC",
+                    scheduler: "cloud-scheduler/us-west2", lastAttemptAt: 1_769_107_500_000, lastResult: "failure"),
+                JobSighting(
+                    name: "never-ran", change: .added, enabled: false, schedule: "0 3 * * *", timeZone: "UTC", scheduler: "cloud-scheduler/us-west2"),
+            ])
     }
 
     func testUnusableOutputFailsTheWholeListing() {
@@ -155,7 +164,8 @@ final class SchedulerTests: XCTestCase {
         init(_ test: XCTestCase, timeoutMs: Int64 = 5_000) {
             dir = makeTempDir(test)
             try? FileIO.makeDirectories(dir + "/spool")
-            config = AgentConfig.Scheduler(name: "cloud-scheduler/us-west2", source: .command(.init(argv: ["/bin/sh", dir + "/list.sh"], timeoutMs: timeoutMs)))
+            config = AgentConfig.Scheduler(
+                name: "cloud-scheduler/us-west2", source: .command(.init(argv: ["/bin/sh", dir + "/list.sh"], timeoutMs: timeoutMs)))
         }
 
         /// The script prints `json` and exits with `exit`.
@@ -227,7 +237,8 @@ final class SchedulerTests: XCTestCase {
         let observer = inventory.observer()
         XCTAssertEqual(jobSightings(observeAndCommit(observer)).count, 3)
         // scrape-boxscores now carries a time without an offset (no timezone configured); never-ran is gone.
-        inventory.setOutput("""
+        inventory.setOutput(
+            """
             [{"name": "projects/p/locations/l/jobs/execute-workflows", "schedule": "5 * * * *", "timeZone": "America/New_York",
               "httpTarget": {"uri": "https://orchestrator.example/execute"}, "state": "ENABLED", "lastAttemptTime": "2026-01-22T19:05:00.123456Z", "status": {}},
              {"name": "projects/p/locations/l/jobs/scrape-boxscores", "state": "PAUSED", "lastAttemptTime": "2026-01-22 18:45:00"}]
@@ -236,7 +247,9 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(jobSightings(bodies).map { "\($0.name):\($0.change.rawValue)" }, ["never-ran:removed"], "scrape-boxscores stands as last read")
         let hb = try XCTUnwrap(heartbeats(bodies).first)
         XCTAssertEqual(hb.status, .fail)
-        XCTAssertTrue(hb.message?.contains("jobs[1].lastAttemptTime: '2026-01-22 18:45:00' has no UTC offset; set scheduler.jobs_command.timezone") == true, hb.message ?? "nil")
+        XCTAssertTrue(
+            hb.message?.contains("jobs[1].lastAttemptTime: '2026-01-22 18:45:00' has no UTC offset; set scheduler.jobs_command.timezone") == true,
+            hb.message ?? "nil")
     }
 
     func testAFailedReadReportsNoRemovalsAndAFailHeartbeat() throws {
@@ -282,8 +295,10 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(jobSightings(observeAndCommit(restarted)), [], "nothing re-added")
 
         // One job disappears: removed once, not again on later reads or after another restart.
-        let withoutNeverRan = String(Self.gcloudShape.split(separator: "\n").filter { !$0.contains("never-ran") && !$0.contains("pubsubTarget") }.joined(separator: "\n"))
-            .replacingOccurrences(of: "},\n]", with: "}\n]")
+        let withoutNeverRan = String(
+            Self.gcloudShape.split(separator: "\n").filter { !$0.contains("never-ran") && !$0.contains("pubsubTarget") }.joined(separator: "\n")
+        )
+        .replacingOccurrences(of: "},\n]", with: "}\n]")
         inventory.setOutput(withoutNeverRan)
         XCTAssertEqual(jobSightings(observeAndCommit(restarted)).map { "\($0.name):\($0.change.rawValue)" }, ["never-ran:removed"])
         XCTAssertEqual(jobSightings(observeAndCommit(restarted)), [])
@@ -299,21 +314,27 @@ final class SchedulerTests: XCTestCase {
 
     func testStaticJobsAreAnInventoryToo() throws {
         let dir = makeTempDir(self)
-        let config = try AgentConfig.parse(yaml: """
-            scheduler:
-              jobs:
-                - name: nightly-export
-                  target: https://exports.example/run
-                  schedule: "0 3 * * *"
-                  timezone: UTC
-                - {name: paused-job, enabled: false}
-            """).scheduler!
+        let config = try AgentConfig.parse(
+            yaml: """
+                scheduler:
+                  jobs:
+                    - name: nightly-export
+                      target: https://exports.example/run
+                      schedule: "0 3 * * *"
+                      timezone: UTC
+                    - {name: paused-job, enabled: false}
+                """
+        ).scheduler!
         let catalog = JobCatalog()
         let bodies = observeAndCommit(ListingObserver.inventory(config, spoolDir: dir, catalog: catalog, logger: quietLogger))
-        XCTAssertEqual(jobSightings(bodies), [
-            JobSighting(name: "nightly-export", change: .added, enabled: true, target: "https://exports.example/run", schedule: "0 3 * * *", timeZone: "UTC"),
-            JobSighting(name: "paused-job", change: .added, enabled: false),
-        ])
+        XCTAssertEqual(
+            jobSightings(bodies),
+            [
+                JobSighting(
+                    name: "nightly-export", change: .added, enabled: true, target: "https://exports.example/run", schedule: "0 3 * * *",
+                    timeZone: "UTC"),
+                JobSighting(name: "paused-job", change: .added, enabled: false),
+            ])
         XCTAssertEqual(jobSightings(observeAndCommit(ListingObserver.inventory(config, spoolDir: dir, catalog: catalog, logger: quietLogger))), [])
     }
 
@@ -340,7 +361,9 @@ final class SchedulerTests: XCTestCase {
             JobSighting(name: "fail", change: .added, enabled: true, target: server.url + "/fail"),
             JobSighting(name: "auth", change: .added, enabled: true, target: server.url + "/auth"),
             // health_url wins over target; credentials are not reported.
-            JobSighting(name: "post-only", change: .added, enabled: true, target: server.url + "/fail", healthURL: "http://user:secret@127.0.0.1:\(server.port)/run"),
+            JobSighting(
+                name: "post-only", change: .added, enabled: true, target: server.url + "/fail",
+                healthURL: "http://user:secret@127.0.0.1:\(server.port)/run"),
             JobSighting(name: "paused", change: .added, enabled: false, target: server.url + "/ok"),
             JobSighting(name: "refused", change: .added, enabled: true, target: "http://127.0.0.1:\(closedPort)/run"),
             JobSighting(name: "no-target", change: .added, enabled: true),
@@ -349,10 +372,12 @@ final class SchedulerTests: XCTestCase {
         var config = AgentConfig.Scheduler(source: .jobs([]))
         config.probeTimeoutMs = 2_000
         let prober = JobTargetProber(config: config, catalog: catalog)
-        let probes: [String: TargetProbe] = Dictionary(uniqueKeysWithValues: prober.observe(cancel: Wakeup()).compactMap {
-            if case .probe(let p) = $0 { (p.job ?? "", p) } else { nil }
-        })
-        XCTAssertEqual(Set(probes.keys), ["ok", "gone", "fail", "auth", "post-only", "paused", "refused"], "every job with an http(s) URL, disabled too")
+        let probes: [String: TargetProbe] = Dictionary(
+            uniqueKeysWithValues: prober.observe(cancel: Wakeup()).compactMap {
+                if case .probe(let p) = $0 { (p.job ?? "", p) } else { nil }
+            })
+        XCTAssertEqual(
+            Set(probes.keys), ["ok", "gone", "fail", "auth", "post-only", "paused", "refused"], "every job with an http(s) URL, disabled too")
         XCTAssertEqual(probes["ok"]?.healthy, true)
         XCTAssertEqual(probes["ok"]?.httpStatus, 200)
         XCTAssertEqual(probes["ok"]?.target, server.url + "/ok")
@@ -374,9 +399,10 @@ final class SchedulerTests: XCTestCase {
         // expect_status: exactly that status, nothing else.
         config.expectStatus = 200
         let strict = JobTargetProber(config: config, catalog: catalog)
-        let strictHealth = Dictionary(uniqueKeysWithValues: strict.observe(cancel: Wakeup()).compactMap {
-            if case .probe(let p) = $0 { (p.job ?? "", p.healthy) } else { nil }
-        })
+        let strictHealth = Dictionary(
+            uniqueKeysWithValues: strict.observe(cancel: Wakeup()).compactMap {
+                if case .probe(let p) = $0 { (p.job ?? "", p.healthy) } else { nil }
+            })
         XCTAssertEqual(strictHealth, ["ok": true, "paused": true, "gone": false, "fail": false, "auth": false, "post-only": false, "refused": false])
         XCTAssertTrue(JobTargetProber.isHealthy(status: 302, expect: nil))
         XCTAssertFalse(JobTargetProber.isHealthy(status: 503, expect: nil))
@@ -388,7 +414,9 @@ final class SchedulerTests: XCTestCase {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         XCTAssertEqual(listen(listener, 64), 0)
         defer { close(listener) }
         var bound = sockaddr_in()
@@ -416,7 +444,11 @@ final class SchedulerTests: XCTestCase {
         let dir = makeTempDir(self)
         let script = dir + "/locks.sh"
         // sqlite3 -json prints datetime() values without an offset, and nothing at all for an empty table.
-        writeFile(script, Array(#"echo '[{"name": "workflow_controller", "holder": "orch-1", "acquired_at": "2026-01-22 19:00:00", "expires_at": "2026-01-22 19:05:00"}]'"#.utf8))
+        writeFile(
+            script,
+            Array(
+                #"echo '[{"name": "workflow_controller", "holder": "orch-1", "acquired_at": "2026-01-22 19:00:00", "expires_at": "2026-01-22 19:05:00"}]'"#
+                    .utf8))
         let plain = ListingObserver.locks(
             AgentConfig.Locks(command: .init(argv: ["/bin/sh", script], timeoutMs: 5_000)), spoolDir: dir + "/a", logger: quietLogger)
         let refused = observeAndCommit(plain)
@@ -431,9 +463,11 @@ final class SchedulerTests: XCTestCase {
             AgentConfig.Locks(command: .init(argv: ["/bin/sh", script], timeoutMs: 5_000, timeZone: try ZoneRules.load("America/New_York"))),
             spoolDir: dir + "/b", logger: quietLogger)
         let read = observeAndCommit(zoned)
-        XCTAssertEqual(lockSightings(read), [
-            LockSighting(name: "workflow_controller", holder: "orch-1", acquiredAt: 1_769_126_400_000, expiresAt: 1_769_126_700_000)
-        ], "19:00 in New York is 00:00Z the next day")
+        XCTAssertEqual(
+            lockSightings(read),
+            [
+                LockSighting(name: "workflow_controller", holder: "orch-1", acquiredAt: 1_769_126_400_000, expiresAt: 1_769_126_700_000)
+            ], "19:00 in New York is 00:00Z the next day")
         XCTAssertEqual(heartbeats(read).first?.status, .ok)
 
         // The table is emptied: sqlite3 -json prints nothing. That is a listing with no locks, so
@@ -451,7 +485,8 @@ final class SchedulerTests: XCTestCase {
         func setLocks(_ json: String) { writeFile(script, Array("cat <<'EOF'\n\(json)\nEOF\n".utf8)) }
         let config = AgentConfig.Locks(command: .init(argv: ["/bin/sh", script], timeoutMs: 5_000))
         func observer() -> ListingObserver<LockSighting> { ListingObserver.locks(config, spoolDir: dir, logger: quietLogger) }
-        setLocks("""
+        setLocks(
+            """
             {"locks": [
               {"name": "workflow_controller", "holder": "orchestrator-1", "acquired_at": "2026-01-22T19:00:00Z", "expires_at": 1769108700000},
               {"name": "export", "holder": null},
@@ -460,10 +495,12 @@ final class SchedulerTests: XCTestCase {
             """)
         let locks = observer()
         let first = observeAndCommit(locks)
-        XCTAssertEqual(lockSightings(first), [
-            LockSighting(name: "export", holder: nil),
-            LockSighting(name: "workflow_controller", holder: "orchestrator-1", acquiredAt: 1_769_108_400_000, expiresAt: 1_769_108_700_000),
-        ])
+        XCTAssertEqual(
+            lockSightings(first),
+            [
+                LockSighting(name: "export", holder: nil),
+                LockSighting(name: "workflow_controller", holder: "orchestrator-1", acquiredAt: 1_769_108_400_000, expiresAt: 1_769_108_700_000),
+            ])
         XCTAssertEqual(heartbeats(first).first?.name, "lock-listing")
         XCTAssertEqual(heartbeats(first).first?.status, .fail, "an invalid lock fails the read for the collector")
         XCTAssertTrue(heartbeats(first).first?.message?.contains("skipped 1 invalid: locks[2].acquired_at") == true, "\(heartbeats(first))")
@@ -491,24 +528,27 @@ final class SchedulerTests: XCTestCase {
     // MARK: - Config
 
     func testSchedulerAndLocksConfig() throws {
-        let c = try AgentConfig.parse(yaml: """
-            scheduler:
-              name: cloud-scheduler/us-west2
-              jobs_command:
-                argv: [gcloud, scheduler, jobs, list, --location=us-west2, --format=json]
-                timeout: 90s
-              inventory_interval: 2m
-              probe_interval: 30s
-              probe_timeout: 3s
-              expect_status: 200
-            locks:
-              argv: [redis-cli, --json, get, locks]
-              interval: 10s
-            """)
+        let c = try AgentConfig.parse(
+            yaml: """
+                scheduler:
+                  name: cloud-scheduler/us-west2
+                  jobs_command:
+                    argv: [gcloud, scheduler, jobs, list, --location=us-west2, --format=json]
+                    timeout: 90s
+                  inventory_interval: 2m
+                  probe_interval: 30s
+                  probe_timeout: 3s
+                  expect_status: 200
+                locks:
+                  argv: [redis-cli, --json, get, locks]
+                  interval: 10s
+                """)
         let s = try XCTUnwrap(c.scheduler)
         XCTAssertEqual(s.name, "cloud-scheduler/us-west2")
         guard case .command(let command) = s.source else { return XCTFail("not a command source") }
-        XCTAssertEqual(command, AgentConfig.ListingCommand(argv: ["gcloud", "scheduler", "jobs", "list", "--location=us-west2", "--format=json"], timeoutMs: 90_000))
+        XCTAssertEqual(
+            command,
+            AgentConfig.ListingCommand(argv: ["gcloud", "scheduler", "jobs", "list", "--location=us-west2", "--format=json"], timeoutMs: 90_000))
         XCTAssertEqual(s.inventoryIntervalMs, 120_000)
         XCTAssertEqual(s.probeIntervalMs, 30_000)
         XCTAssertEqual(s.probeTimeoutMs, 3_000)
@@ -543,13 +583,16 @@ final class SchedulerTests: XCTestCase {
         func assertError(_ yaml: String, _ parts: [String], file: StaticString = #filePath, line: UInt = #line) {
             assertConfigError(yaml, contains: parts, file: file, line: line)
         }
-        assertError("scheduler:\n  jobs:\n    - name: a\n    - name: b\n    - target: https://x.example\n", ["line 5", "scheduler.jobs[2].name: required"])
+        assertError(
+            "scheduler:\n  jobs:\n    - name: a\n    - name: b\n    - target: https://x.example\n", ["line 5", "scheduler.jobs[2].name: required"])
         assertError("scheduler:\n  jobs: [{name: a}]\n  jobs_command: {argv: [x]}\n", ["line 3", "scheduler.jobs_command", "not both"])
         assertError("scheduler:\n  name: x\n", ["line 2", "scheduler: needs a job source"])
         assertError("scheduler:\n  jobs:\n    - {name: a}\n    - {name: a}\n", ["line 4", "scheduler.jobs[1].name", "already used"])
         assertError("scheduler:\n  jobs:\n    - {name: a, target: ftp://x}\n", ["scheduler.jobs[0].target", "http://"])
         assertError("scheduler:\n  jobs:\n    - {name: a, enabled: yes}\n", ["scheduler.jobs[0].enabled", "true or false"])
-        assertError("scheduler:\n  jobs:\n    - {name: a, shedule: x}\n", ["unknown key 'scheduler.jobs[0].shedule'", "did you mean 'scheduler.jobs[0].schedule'"])
+        assertError(
+            "scheduler:\n  jobs:\n    - {name: a, shedule: x}\n",
+            ["unknown key 'scheduler.jobs[0].shedule'", "did you mean 'scheduler.jobs[0].schedule'"])
         assertError("scheduler:\n  jobs_command: {argv: []}\n", ["scheduler.jobs_command.argv", "non-empty"])
         assertError("scheduler:\n  jobs_command: {argv: [x], timeout: 0}\n", ["scheduler.jobs_command.timeout", "more than 0"])
         assertError("scheduler:\n  jobs_command: {argv: [x], interval: 5m}\n", ["unknown key 'scheduler.jobs_command.interval'"])
@@ -586,7 +629,8 @@ final class SchedulerTests: XCTestCase {
         let command = AgentCommand(actionID: "act-pause", name: "pause-and-release")
         let collector = TinyHTTPResponder { request in
             guard let report = ShipperTests.report(request) else { return .init(status: 400, body: #"{"error":"bad_gzip","message":"x"}"#) }
-            let answer = ReportResponse(ackedSeq: report.observations.last?.seq ?? 0, stored: report.observations.count, duplicates: 0, commands: [command])
+            let answer = ReportResponse(
+                ackedSeq: report.observations.last?.seq ?? 0, stored: report.observations.count, duplicates: 0, commands: [command])
             return .init(status: 200, body: String(decoding: ReportCodec.encode(answer), as: UTF8.self))
         }
         defer { collector.stop() }
@@ -617,11 +661,14 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(jobs.last?.enabled, false)
         XCTAssertEqual(jobs.last?.scheduler, "test-scheduler")
         XCTAssertTrue(waitFor(5_000) { lockSightings(shipped()).count == 2 })
-        XCTAssertEqual(lockSightings(shipped()), [
-            LockSighting(name: "workflow_controller", holder: "orchestrator-1"), LockSighting(name: "workflow_controller", holder: nil),
-        ])
+        XCTAssertEqual(
+            lockSightings(shipped()),
+            [
+                LockSighting(name: "workflow_controller", holder: "orchestrator-1"), LockSighting(name: "workflow_controller", holder: nil),
+            ])
         // The new job's target was probed at once (refused: port 9), not an hour later.
-        XCTAssertTrue(waitFor(5_000) { shipped().contains { if case .probe(let p) = $0 { p.job == "execute-workflows" && !p.healthy } else { false } } })
+        XCTAssertTrue(
+            waitFor(5_000) { shipped().contains { if case .probe(let p) = $0 { p.job == "execute-workflows" && !p.healthy } else { false } } })
         func inventoryHeartbeats() -> [Heartbeat.Status] { heartbeats(shipped()).filter { $0.name == "scheduler-inventory" }.map(\.status) }
         XCTAssertTrue(waitFor(5_000) { inventoryHeartbeats().count >= 2 })
         XCTAssertEqual(inventoryHeartbeats(), [.ok, .ok], "the first read and the early re-read only")

@@ -1,7 +1,7 @@
 import GapwatchAgent
+import GapwatchHTTPClient
 import GapwatchProtocol
 import GapwatchSubprocess
-import GapwatchHTTPClient
 import Logging
 import XCTest
 
@@ -13,7 +13,8 @@ final class ShipperTests: XCTestCase {
     }
 
     static func ok(ackedSeq: UInt64, stored: Int = 0) -> TinyHTTPResponder.Reply {
-        TinyHTTPResponder.Reply(status: 200, body: String(decoding: ReportCodec.encode(ReportResponse(ackedSeq: ackedSeq, stored: stored, duplicates: 0)), as: UTF8.self))
+        TinyHTTPResponder.Reply(
+            status: 200, body: String(decoding: ReportCodec.encode(ReportResponse(ackedSeq: ackedSeq, stored: stored, duplicates: 0)), as: UTF8.self))
     }
 
     /// A collector that stores everything and acks the last seq.
@@ -154,7 +155,8 @@ final class ShipperTests: XCTestCase {
 
     func testTokenFileWrittenOrRotatedLaterIsPickedUp() throws {
         let collector = TinyHTTPResponder { request in
-            request.headers["authorization"] == "Bearer tok_new" ? Self.acceptAll(request) : .init(status: 401, body: #"{"error":"unauthorized","message":"no"}"#)
+            request.headers["authorization"] == "Bearer tok_new"
+                ? Self.acceptAll(request) : .init(status: 401, body: #"{"error":"unauthorized","message":"no"}"#)
         }
         defer { collector.stop() }
         let dir = makeTempDir(self)

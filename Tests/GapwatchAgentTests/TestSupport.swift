@@ -1,12 +1,12 @@
+import Foundation
 import GapwatchAgent
 import GapwatchProtocol
 import GapwatchSubprocess
 import Logging
-import Foundation
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A fresh temporary folder, removed at the end of the test.

@@ -56,7 +56,8 @@ final class ActionQueueTests: XCTestCase {
             let before = try timelineEntries(db)
             XCTAssertFalse(try actions.approve(id, by: "tok", now: now), "only an action awaiting approval can be approved")
             try actions.markVerifying(id, verifyBy: now + 1, detail: "answered", now: now)
-            XCTAssertFalse(try actions.retry(id, at: now + 1, detail: "retry", failure: "failed", now: now), "a pending action has no attempt to retry")
+            XCTAssertFalse(
+                try actions.retry(id, at: now + 1, detail: "retry", failure: "failed", now: now), "a pending action has no attempt to retry")
             XCTAssertEqual(try state(db, id), "pending")
             XCTAssertEqual(try timelineEntries(db), before, "a refused move records nothing")
 
@@ -114,10 +115,12 @@ final class ActionQueueTests: XCTestCase {
         try AppDatabase.migrator.migrate(queue)
         try queue.read { db in
             for (n, row) in rows.enumerated() {
-                let stored = try XCTUnwrap(try Row.fetchOne(db, sql: "SELECT heals_rule, heals_check FROM actions WHERE id = ?", arguments: ["act-\(n)"]))
+                let stored = try XCTUnwrap(
+                    try Row.fetchOne(db, sql: "SELECT heals_rule, heals_check FROM actions WHERE id = ?", arguments: ["act-\(n)"]))
                 XCTAssertEqual(stored["heals_rule"] as String?, row.rule, row.key)
                 XCTAssertEqual(stored["heals_check"] as String?, row.check, row.key)
-                XCTAssertEqual(try ActionQueue(db: db).heals(of: "act-\(n)"), row.rule.map { ActionHeals(rule: $0, check: row.check) } ?? nil, row.key)
+                XCTAssertEqual(
+                    try ActionQueue(db: db).heals(of: "act-\(n)"), row.rule.map { ActionHeals(rule: $0, check: row.check) } ?? nil, row.key)
             }
         }
     }

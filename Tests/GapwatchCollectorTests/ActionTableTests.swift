@@ -35,7 +35,9 @@ final class ActionTableTests: XCTestCase {
 
             // Clearing next_attempt_at, and giving back an attempt never counted (attempts stay at 0).
             XCTAssertTrue(
-                try table.move("act-1", from: [ActionState.running], to: .pending, ActionChange(updatedAt: now + 9, nextAttemptAt: .some(nil), returnAttempt: true)))
+                try table.move(
+                    "act-1", from: [ActionState.running], to: .pending,
+                    ActionChange(updatedAt: now + 9, nextAttemptAt: .some(nil), returnAttempt: true)))
             XCTAssertEqual(try row()["attempts"] as Int, 0)
             XCTAssertNil(try row()["next_attempt_at"] as Millis?)
             XCTAssertEqual(try row()["updated_at"] as Millis, now + 9)

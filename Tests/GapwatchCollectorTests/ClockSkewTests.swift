@@ -49,7 +49,9 @@ final class ClockSkewTests: DetectionHarness {
         XCTAssertEqual(
             result.refused.map(\.field),
             ["observations[1].observed_at", "observations[2].acquired_at", "observations[3].last_attempt_at", "observations[4].last_success_at"])
-        XCTAssertTrue(result.refused[0].reason.hasPrefix("dated \(TimeParsing.format(r + tolerance + 1)), 5m after the collector received it (tolerance 5m)"), result.refused[0].reason)
+        XCTAssertTrue(
+            result.refused[0].reason.hasPrefix("dated \(TimeParsing.format(r + tolerance + 1)), 5m after the collector received it (tolerance 5m)"),
+            result.refused[0].reason)
         XCTAssertEqual(result.ackedSeq, 6, "the ack covers the refused ones: the agent does not send them again")
         XCTAssertEqual(result.stored, 2)
         XCTAssertEqual(result.duplicates, 0)
@@ -99,7 +101,8 @@ final class ClockSkewTests: DetectionHarness {
         let result = try await send(
             [
                 observation(1, at: agentNow - 1_000, ping("hb")),
-                observation(2, at: agentNow, .lock(LockSighting(name: "lk", holder: "h", acquiredAt: agentNow - 10_000, expiresAt: agentNow + 60_000))),
+                observation(
+                    2, at: agentNow, .lock(LockSighting(name: "lk", holder: "h", acquiredAt: agentNow - 10_000, expiresAt: agentNow + 60_000))),
                 observation(3, at: agentNow + 600_000, ping("hb")),
             ], sentAt: agentNow, receivedAt: r)
         XCTAssertEqual(result.stored, 2)

@@ -32,7 +32,8 @@ final class ConfigDocsTests: XCTestCase {
         XCTAssertEqual(e.message.hasPrefix("storage.retension: unknown key; did you mean 'retention'?"), true, e.message)
 
         // Deep in a list: the item's key, on its own line.
-        let nested = try XCTUnwrap(error("checks:\n  - name: a\n    ping: a\n    every: 1h\n  - name: b\n    ping: b\n    cron: '0 6 * * *'\n    evry: 2h\n"))
+        let nested = try XCTUnwrap(
+            error("checks:\n  - name: a\n    ping: a\n    every: 1h\n  - name: b\n    ping: b\n    cron: '0 6 * * *'\n    evry: 2h\n"))
         XCTAssertEqual(nested.description.components(separatedBy: " (known")[0], "line 8: checks[1].evry: unknown key; did you mean 'every'?")
         // Top level, nothing close: no guess, but the known keys.
         let far = try XCTUnwrap(error("listen: 127.0.0.1:7070\nzzzzzz: 1\n"))
@@ -128,7 +129,8 @@ final class ConfigDocsTests: XCTestCase {
         let recorder = KeyRecorder()
         _ = try recorder.recording { try CollectorConfig.parse(yaml: Self.everySection) }
         let asked = recorder.recorded
-        XCTAssertTrue(asked.isSuperset(of: ["freshness[].max_age", "notify.channels[].headers", "actions[].parameters", "expectations[].window.cron"]))
+        XCTAssertTrue(
+            asked.isSuperset(of: ["freshness[].max_age", "notify.channels[].headers", "actions[].parameters", "expectations[].window.cron"]))
 
         // Each top-level key's block in the example: from its line (live or commented out) to the next one's.
         let lines = example.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

@@ -10,12 +10,14 @@ final class DetectionAPITests: XCTestCase {
 
     override func setUp() async throws {
         collector = try await TestCollector.start { config in
-            config.detection = try! CollectorConfig.parse(yaml: """
-                checks:
-                  - {name: nightly, ping: nightly, every: 1h, grace: 5m}
-                expectations:
-                  - {name: post-game, workflow: post_game_window_2, window: {cron: "0 19 * * *", duration: 6h, timezone: America/New_York}}
-                """).detection
+            config.detection = try! CollectorConfig.parse(
+                yaml: """
+                    checks:
+                      - {name: nightly, ping: nightly, every: 1h, grace: 5m}
+                    expectations:
+                      - {name: post-game, workflow: post_game_window_2, window: {cron: "0 19 * * *", duration: 6h, timezone: America/New_York}}
+                    """
+            ).detection
         }
         readToken = try collector.runtime.tokens.issue(kind: .read, agentID: nil, name: "viewer", now: 0).token
     }
@@ -102,7 +104,8 @@ final class DetectionAPITests: XCTestCase {
         r = try await json("GET", "/v1/silences?all=true", token: readToken)
         XCTAssertEqual(try ReportCodec.decode(List.self, from: r.body).silences.map(\.status), ["deleted"])
         // An expired silence is history: it cannot be deleted.
-        let expired = try collector.database.createSilence(SilenceRequest(rule: "heartbeat", duration: "1s"), createdBy: "t", now: WallClock.nowMillis() - 10_000 + 9_500)
+        let expired = try collector.database.createSilence(
+            SilenceRequest(rule: "heartbeat", duration: "1s"), createdBy: "t", now: WallClock.nowMillis() - 10_000 + 9_500)
         usleep(600_000)
         r = try await json("DELETE", "/v1/silences/\(expired.id)", token: collector.adminToken)
         XCTAssertEqual(r.status, 404)

@@ -34,15 +34,16 @@ class DetectionHarness: XCTestCase {
     /// the command `argv` given.
     func open(_ yaml: String, notify: String = "", argv: String? = nil) throws {
         let command = argv ?? #"["/bin/sh", "-c", "cat >> \#(sink); echo >> \#(sink)"]"#
-        var config = try CollectorConfig.parse(yaml: yaml + """
+        var config = try CollectorConfig.parse(
+            yaml: yaml + """
 
-            notify:
-            \(notify)
-              channels:
-                - name: sink
-                  kind: command
-                  argv: \(command)
-            """)
+                notify:
+                \(notify)
+                  channels:
+                    - name: sink
+                      kind: command
+                      argv: \(command)
+                """)
         config.databasePath = dir + "/gapwatch.db"
         config.bootstrapAgentID = "agent-1"
         runtime = try Collector.open(config: config, logger: Self.logger)
@@ -85,7 +86,8 @@ final class DetectionTests: DetectionHarness {
     // MARK: heartbeat checks
 
     func testEveryGraceDownOnceThenLateSpoolDataResolvesIt() async throws {
-        try open("""
+        try open(
+            """
             liveness: {enabled: false}
             checks:
               - {name: nightly, ping: nightly-export, every: 60s, grace: 30s, labels: {team: data}}
@@ -124,7 +126,8 @@ final class DetectionTests: DetectionHarness {
     }
 
     func testFailPingIsDownAtOnceAndStartOkMeasuresTheRun() async throws {
-        try open("""
+        try open(
+            """
             liveness: {enabled: false}
             checks:
               - {name: job, ping: job, every: 1h, grace: 5m}
@@ -142,7 +145,8 @@ final class DetectionTests: DetectionHarness {
     }
 
     func testServiceAndLabelFiltersDecideWhichPingsCount() async throws {
-        try open("""
+        try open(
+            """
             liveness: {enabled: false}
             checks:
               - {name: prod-job, ping: job, service: scrapers, every: 1m, grace: 0s}
@@ -159,7 +163,8 @@ final class DetectionTests: DetectionHarness {
     }
 
     func testNeverPingedCheckGoesDownOnePeriodAfterItWasDeclared() async throws {
-        try open("""
+        try open(
+            """
             liveness: {enabled: false}
             checks:
               - {name: daily, ping: daily, cron: "0 6 * * *", timezone: Europe/Berlin, grace: 10m}
@@ -204,7 +209,8 @@ final class DetectionTests: DetectionHarness {
     // MARK: dependencies and silences
 
     func testAgentDownSuppressesTheChecksOnlyItFeeds() async throws {
-        try open("""
+        try open(
+            """
             liveness: {every: 10s, grace: 20s}
             checks:
               - {name: fed, ping: fed-job, every: 10s, grace: 5s}
@@ -233,7 +239,8 @@ final class DetectionTests: DetectionHarness {
     }
 
     func testSilencedIncidentsAreRecordedNotNotified() async throws {
-        try open("""
+        try open(
+            """
             liveness: {enabled: false}
             checks:
               - {name: nightly, ping: nightly, every: 10s, grace: 0s, labels: {env: prod}}
@@ -265,8 +272,12 @@ final class DetectionTests: DetectionHarness {
                 return "\(error)"
             }
         }
-        XCTAssertEqual(error(SilenceRequest(duration: "1h")), "rule: a silence needs at least one of rule, subject or labels (it would silence everything)")
-        XCTAssertEqual(error(SilenceRequest(rule: "hartbeat", duration: "1h")), "rule: rule: 'hartbeat' is not one of heartbeat, liveness, workflow_gap, completeness, stale_items, freshness, target_unhealthy, job_no_success, stuck_lock, probe_failing, clock_skew")
+        XCTAssertEqual(
+            error(SilenceRequest(duration: "1h")), "rule: a silence needs at least one of rule, subject or labels (it would silence everything)")
+        XCTAssertEqual(
+            error(SilenceRequest(rule: "hartbeat", duration: "1h")),
+            "rule: rule: 'hartbeat' is not one of heartbeat, liveness, workflow_gap, completeness, stale_items, freshness, target_unhealthy, job_no_success, stuck_lock, probe_failing, clock_skew"
+        )
         XCTAssertEqual(
             error(SilenceRequest(rule: "heartbeat", startsAt: "2030-01-02T00:00:00Z", endsAt: "2030-01-01T00:00:00Z")),
             "ends_at: the range is reversed or empty: ends_at is not after starts_at")
@@ -279,7 +290,8 @@ final class DetectionTests: DetectionHarness {
     // MARK: notification delivery
 
     func testTwoNotifiersNeverSendTheSameEventTwice() async throws {
-        try open("""
+        try open(
+            """
             liveness: {enabled: false}
             checks:
               - {name: a, ping: a, every: 10s, grace: 0s}
@@ -372,7 +384,8 @@ final class DetectionTests: DetectionHarness {
 
     func testWorkflowGapOnlyOnPartitionsWithRows() async throws {
         // Windows open every minute for 30 s; judged 5 s after they close.
-        try open("""
+        try open(
+            """
             liveness: {enabled: false}
             expectations:
               - name: post-game
@@ -390,9 +403,12 @@ final class DetectionTests: DetectionHarness {
         XCTAssertEqual(try check("post-game", at: w1 + 35_000).state, "new")
         XCTAssertTrue(try check("post-game", at: w1 + 35_000).reason.contains("not expected"))
         // Games on the date: the next window sees only SKIPs -> one gap incident naming window and reasons.
-        try await ingest(report(firstSeq: 1, at: w1 + 40_000, [.count(Count(dataset: "nba_raw.schedule", partition: date, count: 9))]), receivedAt: w1 + 40_000)
         try await ingest(
-            report(firstSeq: 2, at: w2 + 1_000, [.decision(WorkflowDecision(workflow: "post_game_window_2", decision: .skip, reason: "3 games still In Progress"))]),
+            report(firstSeq: 1, at: w1 + 40_000, [.count(Count(dataset: "nba_raw.schedule", partition: date, count: 9))]), receivedAt: w1 + 40_000)
+        try await ingest(
+            report(
+                firstSeq: 2, at: w2 + 1_000,
+                [.decision(WorkflowDecision(workflow: "post_game_window_2", decision: .skip, reason: "3 games still In Progress"))]),
             receivedAt: w2 + 1_000)
         try await tick(w2 + 35_000)
         XCTAssertEqual(try check("post-game", at: w2 + 35_000).state, "down")
@@ -417,7 +433,8 @@ final class DetectionTests: DetectionHarness {
     }
 
     func testWindowsThatClosedWhileTheCollectorWasDownAreJudgedAfterRestart() async throws {
-        try open("""
+        try open(
+            """
             liveness: {enabled: false}
             expectations:
               - {name: hourly, workflow: w, window: {cron: "* * * * *", duration: 30s}, grace: 0s}
@@ -432,7 +449,8 @@ final class DetectionTests: DetectionHarness {
     }
 
     func testPauseAndResume() async throws {
-        try open("""
+        try open(
+            """
             liveness: {enabled: false}
             checks:
               - {name: a, ping: a, every: 10s, grace: 0s}
@@ -462,14 +480,20 @@ final class DetectionTests: DetectionHarness {
         }
         XCTAssertEqual(message("checks:\n  - {name: a, ping: a}"), "checks[0]: needs either every (e.g. 1h) or cron (e.g. '0 6 * * *')")
         XCTAssertEqual(message("checks:\n  - {name: a, ping: a, every: 1h, cron: '* * * * *'}"), "checks[0]: give either every or cron, not both")
-        XCTAssertEqual(message("checks:\n  - {name: a, ping: a, every: 1h}\n  - {name: a, ping: b, every: 1h}"), "checks[1].name: 'a' is declared twice")
-        XCTAssertEqual(message("checks:\n  - {name: 'agent:x', ping: a, every: 1h}"), "checks[0].name: the prefix 'agent:' is reserved for agents' liveness checks")
+        XCTAssertEqual(
+            message("checks:\n  - {name: a, ping: a, every: 1h}\n  - {name: a, ping: b, every: 1h}"), "checks[1].name: 'a' is declared twice")
+        XCTAssertEqual(
+            message("checks:\n  - {name: 'agent:x', ping: a, every: 1h}"),
+            "checks[0].name: the prefix 'agent:' is reserved for agents' liveness checks")
         XCTAssertTrue(message("checks:\n  - {name: a, ping: a, cron: '61 * * * *'}").hasPrefix("checks[0].cron: "))
         XCTAssertTrue(message("checks:\n  - {name: a, ping: a, cron: '0 6 * * *', timezone: Mars/Olympus}").contains("Mars/Olympus"))
         XCTAssertEqual(
             message("checks:\n  - {name: a, ping: a, every: 1h, evry: 2h}"),
-            "checks[0].evry: unknown key; did you mean 'every'? (known keys here: agent_labels, cron, every, grace, labels, name, ping, service, timezone)")
-        XCTAssertEqual(message("expectations:\n  - {name: e, workflow: w}"), "expectations[0].window: required, e.g. {cron: '0 19 * * *', duration: 6h, timezone: America/New_York}")
+            "checks[0].evry: unknown key; did you mean 'every'? (known keys here: agent_labels, cron, every, grace, labels, name, ping, service, timezone)"
+        )
+        XCTAssertEqual(
+            message("expectations:\n  - {name: e, workflow: w}"),
+            "expectations[0].window: required, e.g. {cron: '0 19 * * *', duration: 6h, timezone: America/New_York}")
         XCTAssertEqual(message("liveness: {every: 0s}"), "liveness.every: must be longer than 0")
     }
 }

@@ -89,7 +89,8 @@ final class FactOwnerTests: XCTestCase {
     /// ones are stored; the owner's jobs and lock do not change and no command reaches it.
     func testForgedProbesAndLockAboutAnotherAgentsFactsAreRefusedOneByOneAndTheHonestOnesStored() async throws {
         try await start(Self.schedulerConfig)
-        let scheduler = try agentToken("scheduler-agent"), forger = try agentToken("forger")
+        let scheduler = try agentToken("scheduler-agent")
+        let forger = try agentToken("forger")
         let now = WallClock.nowMillis()
         let jobs = (1...40).map { "job-\($0)" }
         let lock = LockSighting(name: "workflow_controller", holder: "worker-7", acquiredAt: now - 60_000, expiresAt: now + 3_600_000)
@@ -111,7 +112,8 @@ final class FactOwnerTests: XCTestCase {
         XCTAssertEqual(refused[0].field, "observations[0].job", "the field that names the fact")
         XCTAssertEqual(refused[120].field, "observations[120].name")
         XCTAssertEqual(
-            refused[0].reason, "job:job-1: agent forger may not report it; only agent scheduler-agent (its owner; gapwatch owners reassign moves it) may")
+            refused[0].reason,
+            "job:job-1: agent forger may not report it; only agent scheduler-agent (its owner; gapwatch owners reassign moves it) may")
         XCTAssertTrue(refused[120].reason.hasPrefix("lock:workflow_controller: agent forger may not report it"), refused[120].reason)
 
         try await settle()
@@ -153,7 +155,8 @@ final class FactOwnerTests: XCTestCase {
     /// another agent waits for a person: whoever reports a fact cannot steer another agent.
     func testACommandAboutAFactReportedByAnotherAgentWaitsForApproval() async throws {
         try await start(Self.schedulerConfig)
-        let scheduler = try agentToken("scheduler-agent"), forger = try agentToken("forger")
+        let scheduler = try agentToken("scheduler-agent")
+        let forger = try agentToken("forger")
         let now = WallClock.nowMillis()
         let invented = LockSighting(name: "workflow_invented", holder: "x", acquiredAt: now - 3 * 3_600_000, expiresAt: now - 2 * 3_600_000)
         let answer = try await post("forger", token: forger, [.lock(invented)], at: now)
@@ -163,7 +166,8 @@ final class FactOwnerTests: XCTestCase {
         XCTAssertEqual(actions.map(\.state), ["awaiting_approval"])
         XCTAssertEqual(
             actions.first?.detail,
-            "lock:workflow_invented is reported by agent forger, but this command would run on agent scheduler-agent: waiting for `gapwatch actions approve \(actions[0].id)`")
+            "lock:workflow_invented is reported by agent forger, but this command would run on agent scheduler-agent: waiting for `gapwatch actions approve \(actions[0].id)`"
+        )
         let beforeApproval = try await post("scheduler-agent", token: scheduler, [.heartbeat(Heartbeat(name: "hb", status: .ok))]).commands
         XCTAssertEqual(beforeApproval, [])
 
@@ -178,7 +182,8 @@ final class FactOwnerTests: XCTestCase {
 
     /// Check filters match what the token binds, never what the report claims.
     func testAReportClaimingLabelsItIsNotBoundToDoesNotFeedALabelFilteredCheck() async throws {
-        try await start("""
+        try await start(
+            """
             liveness: {enabled: false}
             checks:
               - {name: prod-backup, ping: backup, every: 1h, service: db, agent_labels: {env: prod}}
@@ -197,7 +202,8 @@ final class FactOwnerTests: XCTestCase {
         }
 
         let t = WallClock.nowMillis()
-        let claimed = try await post("intruder", token: intruder.token, [.heartbeat(Heartbeat(name: "backup", status: .ok))], at: t, service: "db", labels: ["env": "prod"])
+        let claimed = try await post(
+            "intruder", token: intruder.token, [.heartbeat(Heartbeat(name: "backup", status: .ok))], at: t, service: "db", labels: ["env": "prod"])
         XCTAssertEqual(claimed.stored, 1, "stored on the timeline as the intruder's, feeding nothing")
         XCTAssertNil(try lastPing(), "claimed service and labels satisfy no filter")
         // The bound agent claims nothing in its report: its token says what it is.
@@ -223,12 +229,14 @@ final class FactOwnerTests: XCTestCase {
 
     /// Where the config is silent, the first reporter owns a fact until an admin reassigns it.
     func testTheFirstReporterOwnsADatasetUntilAnAdminReassignsIt() async throws {
-        try await start("""
+        try await start(
+            """
             liveness: {enabled: false}
             owners:
               - {facts: ['dataset:bound.*'], agents: [counter-b]}
             """)
-        let a = try agentToken("counter-a"), b = try agentToken("counter-b")
+        let a = try agentToken("counter-a")
+        let b = try agentToken("counter-b")
         func count(_ dataset: String, _ n: Int64) -> ObservationBody { .count(Count(dataset: dataset, partition: "2026-01-22", count: n)) }
         let firstStored = try await post("counter-a", token: a, [count("raw.games", 10)]).stored
         XCTAssertEqual(firstStored, 1)
@@ -238,7 +246,9 @@ final class FactOwnerTests: XCTestCase {
         XCTAssertEqual(second.refused.first?.field, "observations[0].dataset")
         // The config binds bound.*: its first reporter does not matter.
         let a2 = try await post("counter-a", token: a, [count("bound.x", 9)])
-        XCTAssertEqual(a2.refused.first?.reason, "dataset:bound.x: agent counter-a may not report it; only agent counter-b (owners: in the collector config) may")
+        XCTAssertEqual(
+            a2.refused.first?.reason, "dataset:bound.x: agent counter-a may not report it; only agent counter-b (owners: in the collector config) may"
+        )
 
         var listing = try await get(OwnersListing.self, "/v1/owners")
         XCTAssertEqual(listing.owners.map(\.fact), ["dataset:raw.games"])
@@ -273,17 +283,21 @@ final class FactOwnerTests: XCTestCase {
     /// An owners: rule with a label selector admits the agents whose token carries the labels, and
     /// no one else, whoever reported first.
     func testAnOwnersRuleAdmitsAgentsByTheLabelsTheirTokenCarries() async throws {
-        try await start("""
+        try await start(
+            """
             liveness: {enabled: false}
             owners:
               - {facts: ['job:*'], labels: {role: scheduler}}
             """)
         let fleet = try collector.runtime.tokens.issue(
-            kind: .fleet, agentID: nil, name: "schedulers", now: WallClock.nowMillis(), labels: ["role": "scheduler"]).token
+            kind: .fleet, agentID: nil, name: "schedulers", now: WallClock.nowMillis(), labels: ["role": "scheduler"]
+        ).token
         let other = try agentToken("worker-1")
         let sighting = JobSighting(name: "nightly", change: .added, enabled: true, target: "http://127.0.0.1:9/run")
         let first = try await post("worker-1", token: other, [.job(sighting)], labels: ["role": "scheduler"])
-        XCTAssertEqual(first.refused.first?.reason, "job:nightly: agent worker-1 may not report it; only agents bound to role=scheduler (owners: in the collector config) may")
+        XCTAssertEqual(
+            first.refused.first?.reason,
+            "job:nightly: agent worker-1 may not report it; only agents bound to role=scheduler (owners: in the collector config) may")
         let sched1 = try await post("sched-1", token: fleet, [.job(sighting)]).refused
         XCTAssertEqual(sched1, [])
         let sched2 = try await post("sched-2", token: fleet, [.job(sighting)]).refused

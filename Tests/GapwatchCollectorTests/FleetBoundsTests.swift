@@ -53,7 +53,10 @@ final class FleetBoundsTests: XCTestCase {
         XCTAssertEqual(try collector.storedCount(), 8, "nothing of a refused report was stored")
 
         try collector.runtime.rejections.flush()
-        struct Agents: Decodable { var agents: [AgentInfo]; var rejected: [RejectedAgentInfo] }
+        struct Agents: Decodable {
+            var agents: [AgentInfo]
+            var rejected: [RejectedAgentInfo]
+        }
         let list = try ReportCodec.decode(Agents.self, from: try await collector.send("GET", "/v1/agents", token: collector.adminToken).body)
         let rateRefusals = list.rejected.filter { $0.reason == .newAgentRate }
         XCTAssertEqual(rateRefusals.count, 15)

@@ -77,14 +77,17 @@ final class GuardrailScopeTests: XCTestCase {
     /// unattended, the rest wait for a person, each saying why; an approval lets one go.
     func testTheBreakerHoldsAMassDisableForApproval() async throws {
         let scheduler = try await receiver()
-        try open("""
+        try open(
+            """
             scheduler_targets: {failures: 3, disable: disable-job}
             guardrails: {max_per_hour: 100, max_concurrent: 8, per_rule: {max_concurrent: 8}, per_target: {max_concurrent: 8}}
             actions:
               - {name: disable-job, kind: webhook, url: "\(scheduler.base)/ok", body: '{"job":"{job}"}', cooldown: 0s}
             """)
-        let dead = "http://127.0.0.1:9", alive = "http://127.0.0.1:8"
-        let deadJobs = (1...8).map { "dead-\($0)" }, liveJobs = ["live-1", "live-2"]
+        let dead = "http://127.0.0.1:9"
+        let alive = "http://127.0.0.1:8"
+        let deadJobs = (1...8).map { "dead-\($0)" }
+        let liveJobs = ["live-1", "live-2"]
         func job(_ name: String, _ base: String) -> ObservationBody {
             .job(JobSighting(name: name, change: .added, enabled: true, target: "\(base)/run/\(name)", scheduler: "cloud-scheduler/us-west2"))
         }
@@ -121,7 +124,8 @@ final class GuardrailScopeTests: XCTestCase {
     /// its rule's share of the hour's starts, and the other rule's refresh still runs.
     func testAFloodOnOneRuleDoesNotStarveAnotherRulesAction() async throws {
         let service = try await receiver()
-        try open("""
+        try open(
+            """
             completeness:
               - {name: wide, source: raw, derived: derived, due_after: 0s, lookback: 201d, settle: 0s, backfill: backfill}
             stale_items:
@@ -138,15 +142,19 @@ final class GuardrailScopeTests: XCTestCase {
         let waiting = try actions("pending").filter { $0.name == "backfill" && $0.attempts == 0 }
         XCTAssertEqual(waiting.count, 95)
         XCTAssertTrue(
-            waiting.allSatisfy { $0.detail == "waiting: rule completeness:wide started 5 action(s) in the last hour (guardrails.per_rule.max_per_hour)" },
+            waiting.allSatisfy {
+                $0.detail == "waiting: rule completeness:wide started 5 action(s) in the last hour (guardrails.per_rule.max_per_hour)"
+            },
             waiting.first?.detail ?? "")
     }
 
     /// The same flood, against one webhook service: with rules unlimited, the target's share
     /// holds it, and an action for another service still runs.
     func testAFloodOnOneTargetDoesNotStarveAnotherTargetsAction() async throws {
-        let flooded = try await receiver(), other = try await receiver()
-        try open("""
+        let flooded = try await receiver()
+        let other = try await receiver()
+        try open(
+            """
             completeness:
               - {name: wide, source: raw, derived: derived, due_after: 0s, lookback: 201d, settle: 0s, backfill: backfill}
             stale_items:

@@ -6,9 +6,9 @@ import GapwatchTestSupport
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The one retry table shared by notification channels and webhook actions (`HTTPRetryClassifier`).

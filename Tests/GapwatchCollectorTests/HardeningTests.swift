@@ -55,7 +55,8 @@ final class DisplaySafeIngestTests: XCTestCase {
         let base = makeTestReport(seqs: 1...1)
         for (name, shown) in [("nightly\n2026-01-22 notice fake line", "U+000A"), ("report\u{202E}fdp.exe", "U+202E"), ("job\u{2066}x", "U+2066")] {
             var report = base
-            report.observations[0] = Observation(seq: 1, observedAt: report.observations[0].observedAt, body: .heartbeat(Heartbeat(name: name, status: .ok)))
+            report.observations[0] = Observation(
+                seq: 1, observedAt: report.observations[0].observedAt, body: .heartbeat(Heartbeat(name: name, status: .ok)))
             let response = try await collector.post(report)
             XCTAssertEqual(response.status, 400, response.bodyText)
             let error = try decodeError(response)

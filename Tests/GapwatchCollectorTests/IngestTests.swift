@@ -161,7 +161,8 @@ final class IngestTests: XCTestCase {
     func testAgentsShowLastSeqDropsAndClockSkew() async throws {
         var report = makeTestReport(seqs: 1...4, at: WallClock.nowMillis() - 10_000)
         report.sentAt = WallClock.nowMillis() - 2_000  // agent clock 2 s behind
-        report.observations.append(Observation(seq: 5, observedAt: WallClock.nowMillis() - 5_000, body: .dropped(DroppedRecords(overflow: 7, corrupt: 2))))
+        report.observations.append(
+            Observation(seq: 5, observedAt: WallClock.nowMillis() - 5_000, body: .dropped(DroppedRecords(overflow: 7, corrupt: 2))))
         _ = try await collector.post(report)
         let response = try await collector.send("GET", "/v1/agents", token: collector.adminToken)
         XCTAssertEqual(response.status, 200)

@@ -13,14 +13,16 @@ final class InsightTests: XCTestCase {
 
     override func setUp() async throws {
         collector = try await TestCollector.start { config in
-            config.remediation = try! CollectorConfig.parse(yaml: """
-                completeness:
-                  - {name: boxscores, source: raw, derived: analytics, due_after: 0s, lookback: 3d, settle: 0s, expected_from: schedule, backfill: backfill}
-                stale_items:
-                  - {name: games-final, item_kind: game, final: [Final], deadline: 4h}
-                actions:
-                  - {name: backfill, kind: webhook, url: "http://127.0.0.1:9/backfill", mode: approval}
-                """).remediation
+            config.remediation = try! CollectorConfig.parse(
+                yaml: """
+                    completeness:
+                      - {name: boxscores, source: raw, derived: analytics, due_after: 0s, lookback: 3d, settle: 0s, expected_from: schedule, backfill: backfill}
+                    stale_items:
+                      - {name: games-final, item_kind: game, final: [Final], deadline: 4h}
+                    actions:
+                      - {name: backfill, kind: webhook, url: "http://127.0.0.1:9/backfill", mode: approval}
+                    """
+            ).remediation
         }
         now = WallClock.nowMillis()
     }
@@ -140,7 +142,9 @@ final class InsightTests: XCTestCase {
 
     func testTimelineFiltersBySubjectGlobServiceAndLabel() async throws {
         let decision = { (w: String) in ObservationBody.decision(WorkflowDecision(workflow: w, decision: .skip, reason: "games not final")) }
-        try await report([decision("post_game_window_1"), decision("post_game_window_2"), decision("morning_ops")], agent: "orch", service: "orchestrator", labels: ["env": "prod"])
+        try await report(
+            [decision("post_game_window_1"), decision("post_game_window_2"), decision("morning_ops")], agent: "orch", service: "orchestrator",
+            labels: ["env": "prod"])
         try await report([decision("post_game_window_3")], agent: "orch-dev", service: "orchestrator", labels: ["env": "dev"])
         func subjects(_ query: String) async throws -> [String] {
             try await get(TimelinePage.self, "/v1/timeline?" + query).observations.map(\.subject)

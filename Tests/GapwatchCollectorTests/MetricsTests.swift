@@ -23,15 +23,17 @@ final class MetricsTests: XCTestCase {
 
     func testMetricsCountIngestOutcomesAndPassPromtool() async throws {
         let collector = try await start { config in
-            config.detection = try! CollectorConfig.parse(yaml: """
-                checks:
-                  - {name: nightly, ping: nightly, every: 1h, grace: 5m}
-                notify:
-                  max_attempts: 1
-                  channels:
-                    - {name: ops, kind: command, argv: ["/bin/sh", "-c", "/bin/cat > /dev/null"]}
-                    - {name: broken, kind: command, argv: ["/bin/sh", "-c", "/bin/cat > /dev/null; exit 3"]}
-                """).detection
+            config.detection = try! CollectorConfig.parse(
+                yaml: """
+                    checks:
+                      - {name: nightly, ping: nightly, every: 1h, grace: 5m}
+                    notify:
+                      max_attempts: 1
+                      channels:
+                        - {name: ops, kind: command, argv: ["/bin/sh", "-c", "/bin/cat > /dev/null"]}
+                        - {name: broken, kind: command, argv: ["/bin/sh", "-c", "/bin/cat > /dev/null; exit 3"]}
+                    """
+            ).detection
         }
         let readToken = try collector.runtime.tokens.issue(kind: .read, agentID: nil, name: "prometheus", now: 0).token
 
@@ -166,7 +168,9 @@ final class MetricsTests: XCTestCase {
         var metrics = try await scrape(collector, token: token)
         while !done(metrics) {
             guard WallClock.monotonicMillis() < deadline else {
-                XCTFail("metrics did not reach the expected values in 15 s: \(metrics.filter { $0.key.contains("incident") || $0.key.contains("notification") })")
+                XCTFail(
+                    "metrics did not reach the expected values in 15 s: \(metrics.filter { $0.key.contains("incident") || $0.key.contains("notification") })"
+                )
                 return metrics
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -201,6 +205,8 @@ final class MetricsTests: XCTestCase {
         runner.stdin = text
         let result = try runner.run([promtool, "check", "metrics"])
         let output = String(decoding: result.stdout + result.stderr, as: UTF8.self)
-        XCTAssertTrue(result.succeeded, "promtool check metrics failed (exit \(result.exitCode)): \(output)\n---\n\(String(decoding: text, as: UTF8.self))", file: file, line: line)
+        XCTAssertTrue(
+            result.succeeded, "promtool check metrics failed (exit \(result.exitCode)): \(output)\n---\n\(String(decoding: text, as: UTF8.self))",
+            file: file, line: line)
     }
 }

@@ -10,9 +10,9 @@ import XCTest
 import Yams
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Notification channels against real receivers: a Hummingbird server on 127.0.0.1 for webhook and
@@ -186,11 +186,13 @@ final class NotificationChannelTests: XCTestCase {
             XCTAssertEqual(Array(body.keys), ["text"])
             return try XCTUnwrap(body["text"] as? String)
         }
-        XCTAssertEqual(texts, [
-            ":red_circle: OPENED heartbeat check:nightly-export — no ping since 2026-11-28T03:00:00Z (expected every 1h + 5m grace)",
-            ":large_green_circle: RESOLVED heartbeat check:nightly-export — ping received at 2026-11-28T04:12:00Z",
-            ":bell: REMINDER heartbeat check:nightly-export — still open after 4h no ping &lt;since&gt; A &amp; B",
-        ])
+        XCTAssertEqual(
+            texts,
+            [
+                ":red_circle: OPENED heartbeat check:nightly-export — no ping since 2026-11-28T03:00:00Z (expected every 1h + 5m grace)",
+                ":large_green_circle: RESOLVED heartbeat check:nightly-export — ping received at 2026-11-28T04:12:00Z",
+                ":bell: REMINDER heartbeat check:nightly-export — still open after 4h no ping &lt;since&gt; A &amp; B",
+            ])
     }
 
     func testSlackStatusHandlingMatchesWebhooks() async throws {
@@ -212,7 +214,8 @@ final class NotificationChannelTests: XCTestCase {
         let file = temporaryPath()
         defer { unlink(file) }
         // The test's own program is a shell; the channel itself runs argv as given.
-        let script = #"cat > "$1"; printf '%s\n' "$GAPWATCH_EVENT" "$GAPWATCH_RULE" "$GAPWATCH_SUBJECT" "$GAPWATCH_INCIDENT_ID" "$GAPWATCH_REASON" "$GAPWATCH_EVENT_ID" >> "$1""#
+        let script =
+            #"cat > "$1"; printf '%s\n' "$GAPWATCH_EVENT" "$GAPWATCH_RULE" "$GAPWATCH_SUBJECT" "$GAPWATCH_INCIDENT_ID" "$GAPWATCH_REASON" "$GAPWATCH_EVENT_ID" >> "$1""#
         let channel = ChannelConfig(name: "cmd", kind: .command, argv: ["/bin/sh", "-c", script, "sh", file])
 
         let outcome = await ChannelSender().send(message, via: channel)
@@ -221,10 +224,12 @@ final class NotificationChannelTests: XCTestCase {
         let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
         XCTAssertEqual(lines.count, 8, "JSON line, six variables, final newline: \(lines)")
         XCTAssertEqual(try JSONDecoder().decode(NotificationMessage.self, from: Data(lines[0].utf8)), message)
-        XCTAssertEqual(Array(lines.dropFirst().prefix(6)), [
-            "opened", "heartbeat", "check:nightly-export", "17",
-            "no ping since 2026-11-28T03:00:00Z (expected every 1h + 5m grace)", "4242",
-        ])
+        XCTAssertEqual(
+            Array(lines.dropFirst().prefix(6)),
+            [
+                "opened", "heartbeat", "check:nightly-export", "17",
+                "no ping since 2026-11-28T03:00:00Z (expected every 1h + 5m grace)", "4242",
+            ])
     }
 
     func testFailingCommandIsRetryableWithExitCode() async throws {
@@ -367,13 +372,19 @@ final class NotificationChannelTests: XCTestCase {
         let cases: [(String, String)] = [
             ("name: a\nkind: webhook", "\(p).url: required for a webhook channel"),
             ("name: a\nkind: slack", "\(p).url: required for a slack channel"),
-            ("name: a\nkind: webhook\nurl: http://x\nulr: http://y", "\(p).ulr: unknown key; did you mean 'url'? (known keys here: argv, headers, kind, name, timeout, url)"),
+            (
+                "name: a\nkind: webhook\nurl: http://x\nulr: http://y",
+                "\(p).ulr: unknown key; did you mean 'url'? (known keys here: argv, headers, kind, name, timeout, url)"
+            ),
             ("name: a\nkind: webhook\nurl: ftp://example.com/x", "\(p).url: must be an http:// or https:// URL"),
             ("name: a\nkind: slack\nurl: hooks.slack.com/services/T/B/x", "\(p).url: must be an http:// or https:// URL"),
             ("name: a\nkind: webhook\nurl: 'http://'", "\(p).url: not a valid URL (it needs a host, and no spaces)"),
             ("name: a\nkind: command", "\(p).argv: required for a command channel"),
             ("name: a\nkind: command\nargv: []", "\(p).argv: must not be empty: the first item is the program"),
-            ("name: a\nkind: command\nargv: notify-send hello", "\(p).argv: expected a list: the program, then one item per argument (there is no shell)"),
+            (
+                "name: a\nkind: command\nargv: notify-send hello",
+                "\(p).argv: expected a list: the program, then one item per argument (there is no shell)"
+            ),
             ("name: a\nkind: command\nargv: ['', x]", "\(p).argv[0]: the program must not be empty"),
             ("name: a\nkind: command\nargv: [x]\nurl: http://x", "\(p).url: not used by a command channel (it runs argv)"),
             ("name: a\nkind: webhook\nurl: http://x\nargv: [x]", "\(p).argv: only for command channels"),
@@ -384,7 +395,10 @@ final class NotificationChannelTests: XCTestCase {
             ),
             ("name: a\nkind: webhook\nurl: http://x\nheaders: [a]", "\(p).headers: expected a map of header names to values"),
             ("name: a\nkind: webhook\nurl: http://x\nheaders: {'X A': b}", "\(p).headers.X A: not a valid header name"),
-            ("name: a\nkind: webhook\nurl: http://x\nheaders: {Idempotency-Key: b}", "\(p).headers.Idempotency-Key: set by gapwatch, cannot be configured"),
+            (
+                "name: a\nkind: webhook\nurl: http://x\nheaders: {Idempotency-Key: b}",
+                "\(p).headers.Idempotency-Key: set by gapwatch, cannot be configured"
+            ),
             ("name: a\nkind: webhook\nurl: http://x\nheaders: {X-A: \"b\\nEvil: 1\"}", "\(p).headers.X-A: the value must be one line"),
             (
                 "name: a\nkind: webhook\nurl: http://x\nheaders: {Authorization: 'env:GW_TEST_UNSET_VAR'}",
@@ -422,7 +436,8 @@ final class NotificationChannelTests: XCTestCase {
         XCTAssertEqual(
             (1...8).map { notificationBackoff(attempt: $0, initialMs: 1_000, maxMs: 60_000, random: top) },
             [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000])
-        XCTAssertEqual((1...8).map { notificationBackoff(attempt: $0, initialMs: 1_000, maxMs: 60_000, random: bottom) }, Array(repeating: 0, count: 8))
+        XCTAssertEqual(
+            (1...8).map { notificationBackoff(attempt: $0, initialMs: 1_000, maxMs: 60_000, random: bottom) }, Array(repeating: 0, count: 8))
         XCTAssertEqual(notificationBackoff(attempt: 3, initialMs: 1_000, maxMs: 60_000, random: half), 2_000)
         XCTAssertEqual(notificationBackoff(attempt: 500, initialMs: 1_000, maxMs: 60_000, random: top), 60_000, "no overflow")
         XCTAssertEqual(notificationBackoff(attempt: 40, initialMs: Int64.max / 4, maxMs: 90_000, random: top), 90_000)
@@ -448,9 +463,9 @@ final class NotificationChannelTests: XCTestCase {
     /// A TCP port on 127.0.0.1 that is bound but not listening, so connecting is refused at once.
     func boundPortThatRefusesConnections() throws -> (Int32, Int) {
         #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw XCTSkip("socket: \(errno)") }
         var address = sockaddr_in()

@@ -52,7 +52,8 @@ final class ObservationStoreTests: XCTestCase {
             let newest = try XCTUnwrap(try store.newestCount(subjectID: dataset, partition: "2026-01-22"))
             XCTAssertEqual(newest.count, 7)
             XCTAssertEqual(newest.observedAt, t0 + 20)
-            XCTAssertEqual(try store.firstSighting(ofCount: 7, subjectID: dataset, partition: "2026-01-22"), t0 + 10, "the value since its first sighting")
+            XCTAssertEqual(
+                try store.firstSighting(ofCount: 7, subjectID: dataset, partition: "2026-01-22"), t0 + 10, "the value since its first sighting")
             XCTAssertEqual(try store.latestCount(dataset: "box", partition: "2026-01-22"), 7)
             XCTAssertEqual(try store.lastCountAt(dataset: "box"), t0 + 20)
             XCTAssertNil(try store.lastCountAt(dataset: "other"))

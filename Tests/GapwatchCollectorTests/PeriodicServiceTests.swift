@@ -145,7 +145,12 @@ final class PeriodicServiceTests: XCTestCase {
         // Two times, 50 ms apart from the asking; then none.
         let service = PeriodicService(
             name: "test",
-            schedule: { now in recorder.other.withLock { $0 += 1; return $0 <= 2 ? now + 50 : nil } },
+            schedule: { now in
+                recorder.other.withLock {
+                    $0 += 1
+                    return $0 <= 2 ? now + 50 : nil
+                }
+            },
             failureMessage: "test pass failed", logger: recorder.logger
         ) { _ = recorder.pass() }
         let started = WallClock.monotonicNanos()

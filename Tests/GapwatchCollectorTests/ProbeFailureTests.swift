@@ -12,9 +12,12 @@ final class ProbeFailureTests: DetectionHarness {
 
     func testThreeFailedRunsInARowOpenOneIncidentNamingTheProbeAndTheLine() async throws {
         try open("liveness: {enabled: false}\n")
-        let problem = "unreadable output, nothing reported: line 2: reference time '2026-01-22 19:00:00' has no UTC offset; set timezone: on probe 'games'"
+        let problem =
+            "unreadable output, nothing reported: line 2: reference time '2026-01-22 19:00:00' has no UTC offset; set timezone: on probe 'games'"
         var seq: UInt64 = 1
-        func run(_ status: Heartbeat.Status, at: Millis, message: String? = nil, probe: String = "games", agent: String = "orchestrator-1") async throws {
+        func run(_ status: Heartbeat.Status, at: Millis, message: String? = nil, probe: String = "games", agent: String = "orchestrator-1")
+            async throws
+        {
             try await ingest(report(agent: agent, firstSeq: seq, at: at, [probeRun(probe, status, message: message)]), receivedAt: at)
             seq += 1
             try await tick(at + 1)
@@ -33,7 +36,8 @@ final class ProbeFailureTests: DetectionHarness {
         XCTAssertEqual(incident.subject, "probe:orchestrator-1/games")
         XCTAssertEqual(incident.labels["probe"], "games")
         XCTAssertEqual(incident.labels["agent"], "orchestrator-1")
-        XCTAssertTrue(incident.reason.hasPrefix("probe 'games' on agent orchestrator-1 failed 3+ runs in a row; last: unreadable output"), incident.reason)
+        XCTAssertTrue(
+            incident.reason.hasPrefix("probe 'games' on agent orchestrator-1 failed 3+ runs in a row; last: unreadable output"), incident.reason)
         XCTAssertEqual(try runtime.database.incident(id: incident.id)?.events?.map(\.event), ["opened"], "a longer streak is no news")
         XCTAssertTrue(incident.reason.contains("line 2: reference time '2026-01-22 19:00:00' has no UTC offset"), incident.reason)
         XCTAssertEqual(try notifications().filter { $0.event == "opened" }.count, 1)
@@ -58,12 +62,14 @@ final class ProbeFailureTests: DetectionHarness {
             try await tick(t0 + Millis(i) * 1_000 + 1)
         }
         XCTAssertEqual(try runtime.database.incidents(IncidentFilter()).count, 0)
-        XCTAssertFalse(try runtime.detector.checks(now: t0 + 6_000).contains { $0.name.hasPrefix("probe:") }, "probe_failures.after: 0 makes no probe checks")
+        XCTAssertFalse(
+            try runtime.detector.checks(now: t0 + 6_000).contains { $0.name.hasPrefix("probe:") }, "probe_failures.after: 0 makes no probe checks")
     }
 
     func testAProbeSilentForForgetAfterIsForgottenAndItsIncidentResolved() async throws {
         try open("liveness: {enabled: false}\nprobe_failures: {after: 1, forget_after: 1h}\n")
-        try await ingest(report(firstSeq: 1, at: t0 + 1_000, [probeRun("lock-listing", .fail, message: "stdout is not JSON")]), receivedAt: t0 + 1_000)
+        try await ingest(
+            report(firstSeq: 1, at: t0 + 1_000, [probeRun("lock-listing", .fail, message: "stdout is not JSON")]), receivedAt: t0 + 1_000)
         try await tick(t0 + 1_001)
         XCTAssertEqual(try runtime.database.incidents(IncidentFilter(state: "open")).count, 1)
         try await tick(t0 + 1_000 + 3_600_000)

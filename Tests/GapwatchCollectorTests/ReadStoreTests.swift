@@ -81,7 +81,8 @@ final class ReadStoreTests: XCTestCase {
         XCTAssertEqual(later.incidentIDs, ids, "still open")
         XCTAssertEqual(try collector.database.incidentCount(state: "open"), 3)
         XCTAssertEqual(try collector.database.incidentCount(state: "resolved"), 0)
-        XCTAssertEqual(try collector.database.overviewCounts(actionsIn: ActionState.inFlight).openIncidentsByRule, ["completeness": 1, "freshness": 2])
+        XCTAssertEqual(
+            try collector.database.overviewCounts(actionsIn: ActionState.inFlight).openIncidentsByRule, ["completeness": 1, "freshness": 2])
         XCTAssertEqual(try collector.database.actionCountsByState(), [:])
         XCTAssertEqual(try collector.database.actions(keyPrefix: "lock:release:", in: ActionState.inFlight), [])
     }

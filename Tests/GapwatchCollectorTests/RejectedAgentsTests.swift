@@ -34,7 +34,10 @@ final class RejectedAgentsTests: XCTestCase {
         let revoked = try tokens.issue(kind: .agent, agentID: "old-agent", name: "old", now: 0)
         XCTAssertTrue(try tokens.revoke(id: revoked.info.id, now: 1))
 
-        for _ in 0..<3 { let noToken = try await post(token: nil, claiming: "no-token-agent"); XCTAssertEqual(noToken, 401) }
+        for _ in 0..<3 {
+            let noToken = try await post(token: nil, claiming: "no-token-agent")
+            XCTAssertEqual(noToken, 401)
+        }
         let forged = try await post(token: "gw_agent_forged", claiming: "forger")
         XCTAssertEqual(forged, 401)
         let revokedAnswer = try await post(token: revoked.token, claiming: "old-agent")

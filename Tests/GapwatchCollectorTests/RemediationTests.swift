@@ -69,7 +69,8 @@ final class RemediationTests: XCTestCase {
     /// A probe re-reads the raw table every second and reports the same count each time: the
     /// partition settles `settle` after the count last changed, not after the latest report.
     func testACountReReportedUnchangedStillSettles() async throws {
-        try open("""
+        try open(
+            """
             completeness:
               - {name: boxscores, source: nba_raw.boxscores, derived: nba_analytics.summary, due_after: 0s, lookback: 3d, settle: 5s, backfill: backfill}
             actions:
@@ -86,11 +87,13 @@ final class RemediationTests: XCTestCase {
     }
 
     func testPostMortemGapIsBackfilledOnceAsOneRangeAndVerified() async throws {
-        try open(Self.completeness + """
+        try open(
+            Self.completeness
+                + """
 
-            actions:
-              - {name: backfill, kind: webhook, url: "SERVICE/ok", body: '{"start":"{start}","end":"{end}","dataset":"{dataset}"}', cooldown: 0s}
-            """.replacingOccurrences(of: "SERVICE", with: service.base))
+                actions:
+                  - {name: backfill, kind: webhook, url: "SERVICE/ok", body: '{"start":"{start}","end":"{end}","dataset":"{dataset}"}', cooldown: 0s}
+                """.replacingOccurrences(of: "SERVICE", with: service.base))
         try await counts("nba_raw.boxscores", [(day(2), 282), (day(1), 300), (day(0), 310)], at: t0 + 1_000)
         try await counts("nba_analytics.summary", [(day(1), 255), (day(0), 310)], at: t0 + 1_000)
         try await tick(t0 + 2_000)
@@ -126,11 +129,13 @@ final class RemediationTests: XCTestCase {
     /// A gap that grows at one end keeps its incident; the range already being healed is verified
     /// by its own partitions, and the new date is healed after it, never both at once.
     func testAGapThatChangesShapeKeepsItsIncidentAndVerifiesEachRangeByItsPartitions() async throws {
-        try open(Self.completeness + """
+        try open(
+            Self.completeness
+                + """
 
-            actions:
-              - {name: backfill, kind: webhook, url: "SERVICE/ok", body: '{"start":"{start}","end":"{end}"}', cooldown: 0s}
-            """.replacingOccurrences(of: "SERVICE", with: service.base))
+                actions:
+                  - {name: backfill, kind: webhook, url: "SERVICE/ok", body: '{"start":"{start}","end":"{end}"}', cooldown: 0s}
+                """.replacingOccurrences(of: "SERVICE", with: service.base))
         try await counts("nba_raw.boxscores", [(day(2), 282), (day(1), 300), (day(0), 310)], at: t0 + 1_000)
         try await counts("nba_analytics.summary", [(day(1), 300), (day(0), 310)], at: t0 + 1_000)
         try await tick(t0 + 2_000)
@@ -165,11 +170,13 @@ final class RemediationTests: XCTestCase {
 
     /// A retry waiting out its backoff when the data heals by itself is verified: an attempt ran.
     func testAPendingRetryIsVerifiedWhenTheGapCloses() async throws {
-        try open(Self.completeness + """
+        try open(
+            Self.completeness
+                + """
 
-            actions:
-              - {name: backfill, kind: webhook, url: "SERVICE/fail", cooldown: 1m}
-            """.replacingOccurrences(of: "SERVICE", with: service.base))
+                actions:
+                  - {name: backfill, kind: webhook, url: "SERVICE/fail", cooldown: 1m}
+                """.replacingOccurrences(of: "SERVICE", with: service.base))
         try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 1_000)
         try await tick(t0 + 2_000)
         var action = try XCTUnwrap(try runtime.database.actions(ActionFilter()).first)
@@ -185,7 +192,8 @@ final class RemediationTests: XCTestCase {
 
     /// A slow endpoint holds its own slot: the pass returns, and other actions start and finish.
     func testASlowWebhookDoesNotHoldUpOtherActions() async throws {
-        try open("""
+        try open(
+            """
             completeness:
               - {name: slow, source: raw-a, derived: derived-a, due_after: 0s, settle: 0s, backfill: slow}
               - {name: fast, source: raw-b, derived: derived-b, due_after: 0s, settle: 0s, backfill: fast}
@@ -213,11 +221,13 @@ final class RemediationTests: XCTestCase {
     }
 
     func testABackfillThatNeverFixesTheDataEscalatesAndStops() async throws {
-        try open(Self.completeness + """
+        try open(
+            Self.completeness
+                + """
 
-            actions:
-              - {name: backfill, kind: webhook, url: "SERVICE/ok", max_attempts: 2, cooldown: 0s, verify_within: 1m}
-            """.replacingOccurrences(of: "SERVICE", with: service.base))
+                actions:
+                  - {name: backfill, kind: webhook, url: "SERVICE/ok", max_attempts: 2, cooldown: 0s, verify_within: 1m}
+                """.replacingOccurrences(of: "SERVICE", with: service.base))
         try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 1_000)
         var now = t0 + 2_000
         for _ in 0..<12 {
@@ -235,7 +245,8 @@ final class RemediationTests: XCTestCase {
     }
 
     func testRateLimitAndConcurrencyHoldUnderABurstOf100Gaps() async throws {
-        try open("""
+        try open(
+            """
             completeness:
               - {name: wide, source: raw, derived: derived, due_after: 0s, lookback: 201d, settle: 0s, backfill: backfill}
             guardrails: {max_per_hour: 10, max_concurrent: 4, per_rule: {max_per_hour: 10, max_concurrent: 4}, per_target: {max_per_hour: 10, max_concurrent: 4}}
@@ -265,7 +276,8 @@ final class RemediationTests: XCTestCase {
     }
 
     func testStaleGameGetsOneRefreshAndResolvesWhenFinal() async throws {
-        try open("""
+        try open(
+            """
             stale_items:
               - {name: games-final, item_kind: game, final: [Final], deadline: 4h, refresh: refresh}
             actions:
@@ -275,7 +287,11 @@ final class RemediationTests: XCTestCase {
             seq += 1
             let report = Report(
                 agent: AgentIdentity(id: "agent-1", service: "svc", host: "h", version: "1", labels: [:]), bootID: "b", spoolID: "s", sentAt: at,
-                observations: [Observation(seq: seq, observedAt: at, body: .itemStatus(ItemStatus(itemKind: "game", itemID: "0022500610", status: s, referenceTime: t0 - 5 * 3_600_000)))])
+                observations: [
+                    Observation(
+                        seq: seq, observedAt: at,
+                        body: .itemStatus(ItemStatus(itemKind: "game", itemID: "0022500610", status: s, referenceTime: t0 - 5 * 3_600_000)))
+                ])
             _ = try await runtime.writer.ingest(report, receivedAt: at)
         }
         try await status("In Progress", at: t0 + 1_000)
@@ -292,7 +308,8 @@ final class RemediationTests: XCTestCase {
     /// Post-game windows passed while the orchestrator was down: the gap's `rerun` action asks
     /// for the window again once, and a RUN decision verifies it and resolves the incident.
     func testAMissedRunWindowIsRerunOnceAndVerifiedByTheRun() async throws {
-        try open("""
+        try open(
+            """
             expectations:
               - {name: post-game, workflow: post_game_window_1, window: {cron: "* * * * *", duration: 30s}, grace: 5s, rerun: rerun}
             actions:
@@ -308,7 +325,11 @@ final class RemediationTests: XCTestCase {
         seq += 1
         let report = Report(
             agent: AgentIdentity(id: "agent-1", service: "svc", host: "h", version: "1", labels: [:]), bootID: "b", spoolID: "s", sentAt: w1 + 40_000,
-            observations: [Observation(seq: seq, observedAt: w1 + 40_000, body: .decision(WorkflowDecision(workflow: "post_game_window_1", decision: .run, reason: "rerun")))])
+            observations: [
+                Observation(
+                    seq: seq, observedAt: w1 + 40_000,
+                    body: .decision(WorkflowDecision(workflow: "post_game_window_1", decision: .run, reason: "rerun")))
+            ])
         _ = try await runtime.writer.ingest(report, receivedAt: w1 + 40_000)
         try await tick(w1 + 41_000)
         try await tick(w1 + 42_000)
@@ -326,7 +347,8 @@ final class RemediationTests: XCTestCase {
     }
 
     func testADatasetThatStopsUpdatingIsStaleUntilItUpdates() async throws {
-        try open("""
+        try open(
+            """
             freshness:
               - {name: schedule-fresh, dataset: nba_raw.schedule, max_age: 1h, refresh: refresh}
             actions:
@@ -347,12 +369,14 @@ final class RemediationTests: XCTestCase {
     func testCatchUpReevaluatesEveryRuleAndSecretsComeFromAFile() async throws {
         let secret = dir + "/analytics.token"
         try "s3cret\n".write(toFile: secret, atomically: true, encoding: .utf8)
-        try open(Self.completeness + """
+        try open(
+            Self.completeness
+                + """
 
-            recheck_interval: 1h
-            actions:
-              - {name: backfill, kind: webhook, url: "SERVICE/ok", headers: {Authorization: "file:\(secret)"}, cooldown: 0s}
-            """.replacingOccurrences(of: "SERVICE", with: service.base))
+                recheck_interval: 1h
+                actions:
+                  - {name: backfill, kind: webhook, url: "SERVICE/ok", headers: {Authorization: "file:\(secret)"}, cooldown: 0s}
+                """.replacingOccurrences(of: "SERVICE", with: service.base))
         try await tick(t0 + 1_000)  // nothing yet; the next look is an hour away
         try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 2_000)
         try await tick(t0 + 3_000)
@@ -365,7 +389,8 @@ final class RemediationTests: XCTestCase {
     }
 
     func testAScheduledDateWithNoSourceRowsIsScraped() async throws {
-        try open("""
+        try open(
+            """
             completeness:
               - {name: boxscores, source: raw, derived: analytics, due_after: 0s, lookback: 3d, settle: 0s, expected_from: schedule, backfill: backfill, scrape: scrape}
             actions:
@@ -382,11 +407,13 @@ final class RemediationTests: XCTestCase {
     }
 
     func testAClientErrorFromTheServiceEscalatesAtOnce() async throws {
-        try open(Self.completeness + """
+        try open(
+            Self.completeness
+                + """
 
-            actions:
-              - {name: backfill, kind: webhook, url: "SERVICE/gone", max_attempts: 5, cooldown: 0s}
-            """.replacingOccurrences(of: "SERVICE", with: service.base))
+                actions:
+                  - {name: backfill, kind: webhook, url: "SERVICE/gone", max_attempts: 5, cooldown: 0s}
+                """.replacingOccurrences(of: "SERVICE", with: service.base))
         try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 1_000)
         try await tick(t0 + 2_000)
         try await tick(t0 + 100_000)
@@ -410,28 +437,32 @@ final class RemediationTests: XCTestCase {
                 return error.message
             }
         }
-        XCTAssertEqual(message("{name: a, kind: webhook, url: 'env:GW_TEST_UNSET_URL'}"), "actions[0].url: environment variable GW_TEST_UNSET_URL is not set")
+        XCTAssertEqual(
+            message("{name: a, kind: webhook, url: 'env:GW_TEST_UNSET_URL'}"), "actions[0].url: environment variable GW_TEST_UNSET_URL is not set")
         XCTAssertEqual(message("{name: a, kind: webhook, url: 'file:\(empty)'}"), "actions[0].url: secret file \(empty) is empty")
         XCTAssertEqual(message("{name: a, kind: webhook, url: 'ftp://x'}"), "actions[0].url: must be an http:// or https:// URL")
         XCTAssertEqual(
             message("{name: a, kind: webhook, url: 'env:GW_TEST_ACTION_URL', headers: {Authorization: 'file:\(dir!)/none'}}"),
             "actions[0].headers.Authorization: cannot read secret file \(dir!)/none")
-        try open(Self.completeness + """
+        try open(
+            Self.completeness + """
 
-            actions:
-              - {name: backfill, kind: webhook, url: "env:GW_TEST_ACTION_URL", cooldown: 0s}
-            """)
+                actions:
+                  - {name: backfill, kind: webhook, url: "env:GW_TEST_ACTION_URL", cooldown: 0s}
+                """)
         try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 1_000)
         try await tick(t0 + 2_000)
         XCTAssertEqual(service.requests.map(\.path), ["/ok"], "the url came from the environment")
     }
 
     func testDryRunAndApprovalModes() async throws {
-        try open(Self.completeness + """
+        try open(
+            Self.completeness
+                + """
 
-            actions:
-              - {name: backfill, kind: webhook, url: "SERVICE/ok", mode: approval, cooldown: 0s}
-            """.replacingOccurrences(of: "SERVICE", with: service.base))
+                actions:
+                  - {name: backfill, kind: webhook, url: "SERVICE/ok", mode: approval, cooldown: 0s}
+                """.replacingOccurrences(of: "SERVICE", with: service.base))
         try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 1_000)
         try await tick(t0 + 2_000)
         let action = try XCTUnwrap(try runtime.database.actions(ActionFilter()).first)
@@ -465,12 +496,14 @@ final class RemediationAPITests: XCTestCase {
 
     override func setUp() async throws {
         collector = try await TestCollector.start { config in
-            config.remediation = try! CollectorConfig.parse(yaml: """
-                completeness:
-                  - {name: boxscores, source: raw, derived: analytics, due_after: 0s, lookback: 3d, settle: 0s, backfill: backfill}
-                actions:
-                  - {name: backfill, kind: webhook, url: "http://127.0.0.1:9/backfill", mode: dry_run, max_range_days: 7}
-                """).remediation
+            config.remediation = try! CollectorConfig.parse(
+                yaml: """
+                    completeness:
+                      - {name: boxscores, source: raw, derived: analytics, due_after: 0s, lookback: 3d, settle: 0s, backfill: backfill}
+                    actions:
+                      - {name: backfill, kind: webhook, url: "http://127.0.0.1:9/backfill", mode: dry_run, max_range_days: 7}
+                    """
+            ).remediation
         }
     }
 
@@ -484,8 +517,14 @@ final class RemediationAPITests: XCTestCase {
 
     func testBadBackfillsAreRefusedAndQueueNothing() async throws {
         for (body, field, message) in [
-            (#"{"action":"backfill","start":"2026-01-22","end":"2026-01-20"}"#, "start", "the range is reversed: start 2026-01-22 is after end 2026-01-20"),
-            (#"{"action":"backfill","start":"2026-01-01","end":"2026-01-08"}"#, "end", "the range is larger than action 'backfill' allows: more than 7 days (max_range_days)"),
+            (
+                #"{"action":"backfill","start":"2026-01-22","end":"2026-01-20"}"#, "start",
+                "the range is reversed: start 2026-01-22 is after end 2026-01-20"
+            ),
+            (
+                #"{"action":"backfill","start":"2026-01-01","end":"2026-01-08"}"#, "end",
+                "the range is larger than action 'backfill' allows: more than 7 days (max_range_days)"
+            ),
             (#"{"action":"scrape","start":"2026-01-20","end":"2026-01-21"}"#, "action", "action: no action named 'scrape'; configured: backfill"),
             (#"{"action":"backfill","start":"2026-02-30","end":"2026-03-01"}"#, "start", "start: '2026-02-30' is not a date (YYYY-MM-DD)"),
             (#"{"action":"backfill","start":"yesterday","end":"2026-03-01"}"#, "start", "start: 'yesterday' is not a date (YYYY-MM-DD)"),

@@ -64,13 +64,16 @@ final class RetentionTests: XCTestCase {
 
     func testRetentionShorterThanALookbackIsRefused() {
         XCTAssertThrowsError(
-            try CollectorConfig.parse(yaml: """
-                storage: {retention: 2d}
-                completeness:
-                  - {name: c, source: a, derived: b, lookback: 7d}
-                """)
+            try CollectorConfig.parse(
+                yaml: """
+                    storage: {retention: 2d}
+                    completeness:
+                      - {name: c, source: a, derived: b, lookback: 7d}
+                    """)
         ) { error in
-            XCTAssertEqual((error as? ConfigError)?.message, "storage.retention: 2d is shorter than 8d (at least a day, and the longest completeness lookback plus a day)")
+            XCTAssertEqual(
+                (error as? ConfigError)?.message,
+                "storage.retention: 2d is shorter than 8d (at least a day, and the longest completeness lookback plus a day)")
         }
         XCTAssertNoThrow(try CollectorConfig.parse(yaml: "storage: {retention: 90d, retention_batch: 500}"))
     }

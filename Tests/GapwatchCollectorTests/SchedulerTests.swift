@@ -42,7 +42,8 @@ final class SchedulerTests: SchedulerTestCase {
         try await report(deadJobs.map { job($0, dead) } + [job("healthy-a", alive), job("healthy-b", alive)], at: t0)
         for round in 0..<3 {
             let at = t0 + 1_000 + Millis(round) * 60_000
-            try await report(deadJobs.map { probe($0, dead, healthy: false) } + ["healthy-a", "healthy-b"].map { probe($0, alive, healthy: true) }, at: at)
+            try await report(
+                deadJobs.map { probe($0, dead, healthy: false) } + ["healthy-a", "healthy-b"].map { probe($0, alive, healthy: true) }, at: at)
             try await tick(at + 1)
             if round < 2 { XCTAssertEqual(service.requests.count, 0, "\(round + 1) failed probes: not yet") }
         }
@@ -133,7 +134,8 @@ final class SchedulerTests: SchedulerTestCase {
         XCTAssertEqual(Set(incidents.map(\.subject)), ["target:\(dead)", "job:reachable-but-failing"], "one incident per cause")
         let target = try XCTUnwrap(incidents.first { $0.subject == "target:\(dead)" })
         XCTAssertEqual(
-            target.reason, "4 job(s) point at \(dead), which failed 3+ probes in a row (last: connection refused): export-1, export-2, export-3, export-4")
+            target.reason,
+            "4 job(s) point at \(dead), which failed 3+ probes in a row (last: connection refused): export-1, export-2, export-3, export-4")
         XCTAssertEqual(Set(calledJobs), Set(deadJobs))
 
         // The scheduler shows all four paused in one inventory: one update, sent.
@@ -150,10 +152,12 @@ final class SchedulerTests: SchedulerTestCase {
         try await report([historied("export-5", dead, enabled: false, change: .changed)], at: t0 + 400_000)
         try await tickAndNotify(t0 + 400_001)
         var events = try XCTUnwrap(try runtime.database.incident(id: target.id)?.events)
-        XCTAssertEqual(events.filter { $0.event == "job_disabled" }.map(\.reason), [
-            "Gapwatch disabled 4 job(s) pointing at \(dead): export-1, export-2, export-3, export-4",
-            "Gapwatch disabled 1 job(s) pointing at \(dead): export-5",
-        ])
+        XCTAssertEqual(
+            events.filter { $0.event == "job_disabled" }.map(\.reason),
+            [
+                "Gapwatch disabled 4 job(s) pointing at \(dead): export-1, export-2, export-3, export-4",
+                "Gapwatch disabled 1 job(s) pointing at \(dead): export-5",
+            ])
         XCTAssertTrue(try runtime.database.incident(id: target.id)?.reason.hasPrefix("5 job(s) point at") ?? false)
 
         // A person re-points three jobs and deletes two: no job points at the dead target any more.
@@ -175,7 +179,9 @@ final class SchedulerTests: SchedulerTestCase {
         try await tickAndNotify(t0 + 500_000 + 15 * 60_000)
         incidents = try runtime.database.incidents(IncidentFilter())
         XCTAssertEqual(incidents.filter { $0.rule == "job_no_success" }.map(\.subject), ["job:reachable-but-failing"])
-        let resumed = service.requests.compactMap { try? JSONDecoder().decode([String: String].self, from: Data($0.body)) }.filter { $0["op"] == "resume" }
+        let resumed = service.requests.compactMap { try? JSONDecoder().decode([String: String].self, from: Data($0.body)) }.filter {
+            $0["op"] == "resume"
+        }
         XCTAssertEqual(Set(resumed.compactMap { $0["job"] }), ["export-1", "export-2", "export-3"], "the re-pointed jobs are resumed")
         XCTAssertEqual(
             try runtime.auditJobs(now: t0 + 640_002).filter { $0.present && $0.flags.contains("disabled_by_gapwatch") }.map(\.name), [])
@@ -230,9 +236,11 @@ final class SchedulerTests: SchedulerTestCase {
     /// whose replacement is not known to be healthy has its jobs disabled, as before.
     func testJobsOnADeadTargetAreRepointedToAHealthyReplacementElseDisabled() async throws {
         let other = "http://127.0.0.1:7"
-        try open(Self.repointConfig.replacingOccurrences(of: "DEAD", with: dead).replacingOccurrences(of: "ALIVE", with: alive)
-            .replacingOccurrences(of: "OTHER", with: other))
-        let moved = ["a-1", "a-2", "a-3"], stuck = ["b-1", "b-2"]
+        try open(
+            Self.repointConfig.replacingOccurrences(of: "DEAD", with: dead).replacingOccurrences(of: "ALIVE", with: alive)
+                .replacingOccurrences(of: "OTHER", with: other))
+        let moved = ["a-1", "a-2", "a-3"]
+        let stuck = ["b-1", "b-2"]
         try await report(moved.map { job($0, dead) } + stuck.map { job($0, other) }, at: t0)
         for round in 0..<3 {
             let at = t0 + 1_000 + Millis(round) * 60_000
@@ -244,13 +252,16 @@ final class SchedulerTests: SchedulerTestCase {
         }
         let bodies = service.requests.compactMap { try? JSONDecoder().decode([String: String].self, from: Data($0.body)) }
         XCTAssertEqual(
-            Set(bodies.filter { $0["op"] == "repoint" }), Set(moved.map { ["job": $0, "op": "repoint", "from": "\(dead)/run/\($0)", "to": "\(alive)/v2/run/\($0)"] }))
+            Set(bodies.filter { $0["op"] == "repoint" }),
+            Set(moved.map { ["job": $0, "op": "repoint", "from": "\(dead)/run/\($0)", "to": "\(alive)/v2/run/\($0)"] }))
         XCTAssertEqual(Set(bodies.filter { $0["op"] == "pause" }.compactMap { $0["job"] }), Set(stuck), "no healthy replacement known: disabled")
         XCTAssertEqual(bodies.count, 5, "one action per job")
 
         // The scheduler's next inventory shows the new targets: verified, and nothing points at
         // the dead target any more.
-        try await report(moved.map { .job(JobSighting(name: $0, change: .changed, enabled: true, target: "\(alive)/v2/run/\($0)", scheduler: "cloud-scheduler")) }, at: t0 + 200_000)
+        try await report(
+            moved.map { .job(JobSighting(name: $0, change: .changed, enabled: true, target: "\(alive)/v2/run/\($0)", scheduler: "cloud-scheduler")) },
+            at: t0 + 200_000)
         try await tick(t0 + 200_001)
         let actions = try runtime.database.actions(ActionFilter())
         XCTAssertEqual(actions.filter { $0.name == "repoint-job" }.map(\.state), ["verified", "verified", "verified"])
@@ -277,7 +288,8 @@ final class SchedulerTests: SchedulerTestCase {
                 return error.message
             }
         }
-        XCTAssertEqual(message("scheduler_targets: {repoint: rp, replacements: [{target: 'http://old', replacement: 'https://new:8443/v2'}]}"), "parsed")
+        XCTAssertEqual(
+            message("scheduler_targets: {repoint: rp, replacements: [{target: 'http://old', replacement: 'https://new:8443/v2'}]}"), "parsed")
         XCTAssertEqual(
             message("scheduler_targets: {repoint: rp}"),
             "scheduler_targets.repoint: needs replacements: (which service replaces which) to know where jobs go")
@@ -292,14 +304,19 @@ final class SchedulerTests: SchedulerTestCase {
             message("scheduler_targets: {repoint: rp, replacements: [{target: 'http://old'}]}"),
             "scheduler_targets.replacements[0]: target and replacement are required (e.g. {target: http://old-svc, replacement: http://new-svc})")
         XCTAssertEqual(
-            message("scheduler_targets: {repoint: rp, replacements: [{target: 'http://old', replacement: 'http://a'}, {target: 'HTTP://OLD:80/', replacement: 'http://b'}]}"),
+            message(
+                "scheduler_targets: {repoint: rp, replacements: [{target: 'http://old', replacement: 'http://a'}, {target: 'HTTP://OLD:80/', replacement: 'http://b'}]}"
+            ),
             "scheduler_targets.replacements[1].target: http://old already has a replacement")
         XCTAssertEqual(
             message("scheduler_targets: {repoint: rp, replacements: [{target: 'http://old', replacement: 'http://new', note: x}]}"),
             "scheduler_targets.replacements[0].note: unknown key (known keys here: replacement, target)")
         // {replacement} is a placeholder an action may use; a misspelt one is refused.
-        XCTAssertNoThrow(try CollectorConfig.parse(yaml: "actions:\n  - {name: w, kind: agent, agent: a, command: c, parameters: {to: '{replacement}'}}"))
-        XCTAssertThrowsError(try CollectorConfig.parse(yaml: "actions:\n  - {name: w, kind: agent, agent: a, command: c, parameters: {to: '{replacment}'}}")) {
+        XCTAssertNoThrow(
+            try CollectorConfig.parse(yaml: "actions:\n  - {name: w, kind: agent, agent: a, command: c, parameters: {to: '{replacement}'}}"))
+        XCTAssertThrowsError(
+            try CollectorConfig.parse(yaml: "actions:\n  - {name: w, kind: agent, agent: a, command: c, parameters: {to: '{replacment}'}}")
+        ) {
             XCTAssertTrue(($0 as? ConfigError)?.message.hasPrefix("actions[0].parameters.to: unknown placeholder {replacment}") ?? false, "\($0)")
         }
     }
@@ -339,7 +356,8 @@ final class SchedulerTests: SchedulerTestCase {
     }
 
     func testTheAuditReportGoesToEveryChannel() async throws {
-        try open("""
+        try open(
+            """
             notify:
               channels:
                 - {name: ops, kind: webhook, url: "SERVICE/ok"}
@@ -367,10 +385,13 @@ final class SchedulerTests: SchedulerTestCase {
         XCTAssertEqual(message("scheduler_targets: {reenable_after: -1}"), "scheduler_targets.reenable_after: expected a whole number of 0 or more")
         XCTAssertEqual(message("scheduler_targets: {reenable_after: 0, no_success_periods: 0}"), "parsed")
         XCTAssertEqual(message("scheduler_targets: {disable: nope}"), "scheduler_targets.disable: no action named 'nope' (declared: )")
-        XCTAssertEqual(message("scheduler_targets: {audit_report: {timezone: UTC}}"), "scheduler_targets.audit_report.cron: required (e.g. '0 8 * * 1')")
+        XCTAssertEqual(
+            message("scheduler_targets: {audit_report: {timezone: UTC}}"), "scheduler_targets.audit_report.cron: required (e.g. '0 8 * * 1')")
         // No key is close to "probes": no guess, but the keys allowed there.
-        XCTAssertEqual(message("scheduler_targets: {probes: 3}").components(separatedBy: " (known keys here: ")[0], "scheduler_targets.probes: unknown key")
-        XCTAssertTrue(message("scheduler_targets: {probes: 3}").contains("failures, name, no_success_grace"), message("scheduler_targets: {probes: 3}"))
+        XCTAssertEqual(
+            message("scheduler_targets: {probes: 3}").components(separatedBy: " (known keys here: ")[0], "scheduler_targets.probes: unknown key")
+        XCTAssertTrue(
+            message("scheduler_targets: {probes: 3}").contains("failures, name, no_success_grace"), message("scheduler_targets: {probes: 3}"))
         XCTAssertEqual(message("stuck_locks:\n  - {locks: 'x*'}"), "stuck_locks[0].name: required")
         XCTAssertEqual(
             message("stuck_locks:\n  - {name: l, release: nope}"), "stuck_locks[0].release: no action named 'nope' (declared: )")

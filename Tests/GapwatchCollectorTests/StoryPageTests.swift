@@ -23,10 +23,14 @@ final class StoryPageTests: XCTestCase {
         for minute in 0..<1510 {
             let at = base + Millis(minute) * 60_000
             observations.append(
-                Observation(seq: UInt64(observations.count + 1), observedAt: at, body: .count(Count(dataset: "raw.boxscores", partition: "2026-01-22", count: minute < 1500 ? 100 : 120))))
+                Observation(
+                    seq: UInt64(observations.count + 1), observedAt: at,
+                    body: .count(Count(dataset: "raw.boxscores", partition: "2026-01-22", count: minute < 1500 ? 100 : 120))))
             if minute < 1500 {
                 observations.append(
-                    Observation(seq: UInt64(observations.count + 1), observedAt: at + 1, body: .count(Count(dataset: "raw.boxscores", partition: "2026-01-23", count: 5))))
+                    Observation(
+                        seq: UInt64(observations.count + 1), observedAt: at + 1,
+                        body: .count(Count(dataset: "raw.boxscores", partition: "2026-01-23", count: 5))))
             }
         }
         for start in stride(from: 0, to: observations.count, by: 500) {
@@ -82,7 +86,8 @@ final class StoryPageTests: XCTestCase {
         XCTAssertEqual(rows(countsOnly).count, 3)
 
         // A window of 100 minutes inside the day: each partition's row counts only those.
-        let from = TimeParsing.format(base + 100 * 60_000), to = TimeParsing.format(base + 200 * 60_000)
+        let from = TimeParsing.format(base + 100 * 60_000)
+        let to = TimeParsing.format(base + 200 * 60_000)
         let window = try await page("subject=dataset:raw.boxscores&from=\(from)&to=\(to)")
         let shown = rows(window.html)
         XCTAssertEqual(shown.count, 2, shown.joined(separator: "\n"))

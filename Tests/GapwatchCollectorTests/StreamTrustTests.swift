@@ -45,7 +45,9 @@ final class StreamTrustTests: XCTestCase {
         t0 = WallClock.nowMillis()
     }
 
-    func report(_ agent: String = "worker-1", spool: String, seq: UInt64, at: Millis, _ body: ObservationBody? = nil, previous: String? = nil) -> Report {
+    func report(_ agent: String = "worker-1", spool: String, seq: UInt64, at: Millis, _ body: ObservationBody? = nil, previous: String? = nil)
+        -> Report
+    {
         Report(
             agent: AgentIdentity(id: agent, service: "svc", host: "h", version: "1"), bootID: "b", spoolID: spool, sentAt: at,
             observations: [Observation(seq: seq, observedAt: at, body: body ?? .heartbeat(Heartbeat(name: "alive", status: .ok)))],
@@ -64,7 +66,8 @@ final class StreamTrustTests: XCTestCase {
         let date = "2026-01-\(String(format: "%02d", day))"
         let queued = try await runtime.database.pool.write { db in
             try ActionQueue(db: db).enqueue(
-                action, key: "manual:backfill:\(date)", heals: nil, incidentID: nil, origin: "manual", parameters: ["start": date, "end": date], now: now)
+                action, key: "manual:backfill:\(date)", heals: nil, incidentID: nil, origin: "manual", parameters: ["start": date, "end": date],
+                now: now)
         }
         let id = try XCTUnwrap(queued.id, queued.reason)
         try await runtime.actions.runPass(now: now)
@@ -74,7 +77,8 @@ final class StreamTrustTests: XCTestCase {
 
     func boundSpool(_ agent: String = "worker-1") throws -> String? {
         try runtime.database.pool.read { db in
-            try String.fetchOne(db, sql: "SELECT s.spool_id FROM agents a JOIN streams s ON s.id = a.bound_stream_id WHERE a.id = ?", arguments: [agent])
+            try String.fetchOne(
+                db, sql: "SELECT s.spool_id FROM agents a JOIN streams s ON s.id = a.bound_stream_id WHERE a.id = ?", arguments: [agent])
         }
     }
 
@@ -86,7 +90,8 @@ final class StreamTrustTests: XCTestCase {
         let id = try await startBackfill(at: t0 + 1_000)
         // The impostor reports as worker-1 with the same fleet token, from a spool of its own, over and over.
         for i in 0..<5 {
-            let evil = try await ingest(report(spool: "impostor", seq: UInt64(i + 1), at: t0 + 2_000 + Millis(i)), at: t0 + 2_000 + Millis(i), token: fleet)
+            let evil = try await ingest(
+                report(spool: "impostor", seq: UInt64(i + 1), at: t0 + 2_000 + Millis(i)), at: t0 + 2_000 + Millis(i), token: fleet)
             XCTAssertEqual(evil.commands, [], "a new stream claiming the id with a shared token gets nothing")
             XCTAssertEqual(evil.stored, 1, "its observations are still stored: only commands are withheld")
         }
@@ -186,7 +191,8 @@ final class StreamTrustTests: XCTestCase {
         let at = t0
         let probeFail = ObservationBody.heartbeat(Heartbeat(name: "inventory", status: .fail, exitCode: 2, message: "boom", probe: true))
         let job = ObservationBody.job(JobSighting(name: "j1", change: .added, enabled: true, target: "http://svc.invalid/run"))
-        let targetProbe = ObservationBody.probe(TargetProbe(job: "j1", target: "http://svc.invalid/run", httpStatus: 404, latencyMs: 5, healthy: false))
+        let targetProbe = ObservationBody.probe(
+            TargetProbe(job: "j1", target: "http://svc.invalid/run", httpStatus: 404, latencyMs: 5, healthy: false))
         let lock = ObservationBody.lock(LockSighting(name: "L", holder: "h1", acquiredAt: at - 1_000, expiresAt: at + 3_600_000))
         let ping = ObservationBody.heartbeat(Heartbeat(name: "nightly", status: .ok))
         let bodies = [probeFail, job, targetProbe, lock, ping]

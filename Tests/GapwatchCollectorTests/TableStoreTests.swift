@@ -71,16 +71,20 @@ final class TableStoreTests: XCTestCase {
             try deliveries.recordAttempt(eventIDs: [events[1]], channel: "slack", state: .sent, detail: "ok", at: now + 1)
             XCTAssertEqual(try deliveries.doneChannels(eventID: events[1]), ["slack"])
             XCTAssertEqual(try deliveries.sentCount(eventID: events[1]), 1)
-            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT attempts FROM deliveries WHERE event_id = ? AND channel = 'slack'", arguments: [events[1]]), 2)
+            XCTAssertEqual(
+                try Int.fetchOne(db, sql: "SELECT attempts FROM deliveries WHERE event_id = ? AND channel = 'slack'", arguments: [events[1]]), 2)
         }
     }
 
     func testListingSilencesLeavesOutEndedOnesUnlessAsked() throws {
         try migratedDatabase().write { db in
             let silences = SilenceStore(db: db)
-            let live = try silences.insert(rule: "heartbeat", subject: nil, labelsJSON: "{}", startsAt: now, endsAt: now + 60_000, comment: "", createdBy: "t", now: now)
-            let ended = try silences.insert(rule: nil, subject: "x", labelsJSON: "{}", startsAt: now, endsAt: now + 60_000, comment: "", createdBy: "t", now: now)
-            _ = try silences.insert(rule: nil, subject: "y", labelsJSON: "{}", startsAt: now - 2, endsAt: now - 1, comment: "", createdBy: "t", now: now - 3)
+            let live = try silences.insert(
+                rule: "heartbeat", subject: nil, labelsJSON: "{}", startsAt: now, endsAt: now + 60_000, comment: "", createdBy: "t", now: now)
+            let ended = try silences.insert(
+                rule: nil, subject: "x", labelsJSON: "{}", startsAt: now, endsAt: now + 60_000, comment: "", createdBy: "t", now: now)
+            _ = try silences.insert(
+                rule: nil, subject: "y", labelsJSON: "{}", startsAt: now - 2, endsAt: now - 1, comment: "", createdBy: "t", now: now - 3)
             XCTAssertTrue(try silences.end(id: ended, now: now))
             XCTAssertFalse(try silences.end(id: ended, now: now), "already ended")
             XCTAssertEqual(try silences.list(includeEnded: false, now: now).map(\.silence.id), [live])

@@ -37,7 +37,9 @@ final class TimelineAndTokenTests: XCTestCase {
         let observations = bodies.enumerated().map { i, body in
             Observation(seq: UInt64(i + 1), observedAt: t + Int64(bodies.count - i) * 10, body: body)  // reverse time order
         }
-        let report = Report(agent: AgentIdentity(id: "agent-1", service: "s", host: "h", version: "v"), bootID: "b", spoolID: "sp", sentAt: t, observations: observations)
+        let report = Report(
+            agent: AgentIdentity(id: "agent-1", service: "s", host: "h", version: "v"), bootID: "b", spoolID: "sp", sentAt: t,
+            observations: observations)
         let posted = try await collector.post(report)
         XCTAssertEqual(posted.status, 200, posted.bodyText)
         let result = try await page("limit=100")

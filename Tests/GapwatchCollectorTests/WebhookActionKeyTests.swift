@@ -7,11 +7,13 @@ extension RemediationTests {
     /// A webhook action carries one Idempotency-Key for its whole life, the same on every attempt;
     /// Gapwatch-Attempt tells its attempts apart.
     func testEveryAttemptOfAWebhookActionCarriesTheActionsOneIdempotencyKey() async throws {
-        try open(Self.completeness + """
+        try open(
+            Self.completeness
+                + """
 
-            actions:
-              - {name: backfill, kind: webhook, url: "SERVICE/fail", max_attempts: 3, cooldown: 0s}
-            """.replacingOccurrences(of: "SERVICE", with: service.base))
+                actions:
+                  - {name: backfill, kind: webhook, url: "SERVICE/fail", max_attempts: 3, cooldown: 0s}
+                """.replacingOccurrences(of: "SERVICE", with: service.base))
         try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 1_000)
         var now = t0 + 2_000
         for _ in 0..<4 {
@@ -28,11 +30,13 @@ extension RemediationTests {
     /// headers, and a configured header replaces a default one of the same name instead of
     /// sending it twice.
     func testAWebhookActionSendsTheSharedHeadersAndAConfiguredOneReplacesTheDefault() async throws {
-        try open(Self.completeness + """
+        try open(
+            Self.completeness
+                + """
 
-            actions:
-              - {name: backfill, kind: webhook, url: "SERVICE/ok", headers: {User-Agent: ops-bot/2, X-Team: data}, cooldown: 0s}
-            """.replacingOccurrences(of: "SERVICE", with: service.base))
+                actions:
+                  - {name: backfill, kind: webhook, url: "SERVICE/ok", headers: {User-Agent: ops-bot/2, X-Team: data}, cooldown: 0s}
+                """.replacingOccurrences(of: "SERVICE", with: service.base))
         try await counts("nba_raw.boxscores", [(day(1), 300)], at: t0 + 1_000)
         try await tick(t0 + 2_000)
         let request = try XCTUnwrap(service.requests.first)

@@ -53,7 +53,10 @@ final class WorkflowHealedTests: XCTestCase {
         let report = Report(
             agent: AgentIdentity(id: "agent-1", service: "orchestrator", host: "h", version: "1", labels: [:]), bootID: "b", spoolID: "s",
             sentAt: at,
-            observations: [Observation(seq: seq, observedAt: at, body: .decision(WorkflowDecision(workflow: "post_game_window_1", decision: .run, reason: "rerun")))])
+            observations: [
+                Observation(
+                    seq: seq, observedAt: at, body: .decision(WorkflowDecision(workflow: "post_game_window_1", decision: .run, reason: "rerun")))
+            ])
         _ = try await runtime.writer.ingest(report, receivedAt: at)
     }
 
@@ -63,7 +66,8 @@ final class WorkflowHealedTests: XCTestCase {
         let w1 = try XCTUnwrap(try CronSchedule("* * * * *", timeZone: "UTC").next(after: t0))
         // Watched from just before window 1 (a window closing between the start and then would count too).
         _ = try await collector.database.pool.write { db in
-            try db.execute(sql: "UPDATE checks SET created_at = ?, judged_through = ?, next_due = ? WHERE name = 'post-game'", arguments: [w1 - 1, w1 - 1, w1])
+            try db.execute(
+                sql: "UPDATE checks SET created_at = ?, judged_through = ?, next_due = ? WHERE name = 'post-game'", arguments: [w1 - 1, w1 - 1, w1])
         }
         // Window 1 passes with no run: a gap, its rerun is sent, the RUN arrives, verified.
         try await tick(w1 + 36_000)
@@ -99,7 +103,8 @@ final class WorkflowHealedTests: XCTestCase {
         let due = now
         _ = try await collector.database.pool.write { db in
             try db.execute(
-                sql: "UPDATE checks SET created_at = ?, judged_through = ?, next_due = ? WHERE name = 'post-game'", arguments: [window - 1, window - 1, due])
+                sql: "UPDATE checks SET created_at = ?, judged_through = ?, next_due = ? WHERE name = 'post-game'",
+                arguments: [window - 1, window - 1, due])
         }
         try waitUntil("the rerun of the missed window") { self.orchestrator.requests.count == 1 }
         try await run(at: WallClock.nowMillis())

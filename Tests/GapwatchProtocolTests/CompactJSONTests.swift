@@ -225,7 +225,8 @@ final class CompactJSONTests: XCTestCase {
         XCTAssertEqual(ReportCodec.encode(report), foundation)
         XCTAssertEqual(try ReportCodec.decode(Report.self, from: foundation), report)
         XCTAssertThrowsError(try ReportCodec.decode(Report.self, from: Array("{".utf8))) { error in
-            XCTAssertEqual(error as? ReportDecodeError, .badJSON("body is not valid JSON, or a number in it is fractional, negative or too large for its field"))
+            XCTAssertEqual(
+                error as? ReportDecodeError, .badJSON("body is not valid JSON, or a number in it is fractional, negative or too large for its field"))
         }
     }
 }

@@ -119,13 +119,17 @@ final class DecodeReportTests: XCTestCase {
         assertBadJSON(edited(minimalJSON, replacing: #""seq":1,"#, with: ""), messagePrefix: "observations[0].seq: required field is missing")
         assertBadJSON(edited(minimalJSON, replacing: #""id":"nba-scrapers-1","#, with: ""), messagePrefix: "agent.id: required field is missing")
         assertBadJSON(edited(minimalJSON, replacing: #""sent_at":1769140860000,"#, with: ""), messagePrefix: "sent_at: required field is missing")
-        assertBadJSON(edited(minimalJSON, replacing: #""status":"ok""#, with: #""x":1"#), messagePrefix: "observations[0].status: required field is missing")
-        assertBadJSON(edited(minimalJSON, replacing: #""kind":"heartbeat","#, with: ""), messagePrefix: "observations[0].kind: required field is missing")
+        assertBadJSON(
+            edited(minimalJSON, replacing: #""status":"ok""#, with: #""x":1"#), messagePrefix: "observations[0].status: required field is missing")
+        assertBadJSON(
+            edited(minimalJSON, replacing: #""kind":"heartbeat","#, with: ""), messagePrefix: "observations[0].kind: required field is missing")
         assertBadJSON(edited(minimalJSON, replacing: #""protocol":1,"#, with: ""), messagePrefix: "protocol: required field is missing")
     }
 
     func testMissingFieldInALaterObservationNamesItsIndex() {
-        var two = report([heartbeat(seq: 1), Observation(seq: 2, observedAt: t0, body: .count(Count(dataset: "d", partition: "2026-01-22", count: 282)))])
+        var two = report([
+            heartbeat(seq: 1), Observation(seq: 2, observedAt: t0, body: .count(Count(dataset: "d", partition: "2026-01-22", count: 282))),
+        ])
         two.agent.labels = [:]
         let body = edited(ReportCodec.encode(two), replacing: #""count":282,"#, with: "")
         assertBadJSON(body, messagePrefix: "observations[1].count: required field is missing")
@@ -136,11 +140,14 @@ final class DecodeReportTests: XCTestCase {
         // swift-foundation's JSONDecoder reports a fractional, negative-for-unsigned or overflowing number as
         // "not valid JSON" without a path, so only the code is asserted for these.
         assertBadJSON(edited(minimalJSON, replacing: #""sent_at":1769140860000"#, with: #""sent_at":1769140860000.5"#), messagePrefix: "")
-        assertBadJSON(edited(minimalJSON, replacing: #""observations":["#, with: #""observations":{"x":["#), messagePrefix: "observations: expected an array")
-        assertBadJSON(edited(minimalJSON, replacing: #""name":"gapwatch-agent""#, with: #""name":7"#), messagePrefix: "observations[0].name: expected a string")
+        assertBadJSON(
+            edited(minimalJSON, replacing: #""observations":["#, with: #""observations":{"x":["#), messagePrefix: "observations: expected an array")
+        assertBadJSON(
+            edited(minimalJSON, replacing: #""name":"gapwatch-agent""#, with: #""name":7"#), messagePrefix: "observations[0].name: expected a string")
         assertBadJSON(edited(minimalJSON, replacing: #""seq":1"#, with: #""seq":-1"#), messagePrefix: "")
         assertBadJSON(edited(minimalJSON, replacing: #""seq":1"#, with: #""seq":18446744073709551616"#), messagePrefix: "")
-        assertBadJSON(edited(minimalJSON, replacing: #""seq":1"#, with: #""seq":null"#), messagePrefix: "observations[0].seq: expected an integer, found null")
+        assertBadJSON(
+            edited(minimalJSON, replacing: #""seq":1"#, with: #""seq":null"#), messagePrefix: "observations[0].seq: expected an integer, found null")
         assertBadJSON(edited(minimalJSON, replacing: #""status":"ok""#, with: #""status":"OK""#), messagePrefix: "observations[0].status")
     }
 
@@ -226,19 +233,27 @@ final class DecodeReportTests: XCTestCase {
 
         assertInvalid(report([heartbeat(seq: 1, name: String(repeating: "n", count: 257))]), field: "observations[0].name")
         assertValid(report(with: .heartbeat(Heartbeat(name: "n", status: .fail, message: String(repeating: "m", count: 1024)))))
-        assertInvalid(report(with: .heartbeat(Heartbeat(name: "n", status: .fail, message: String(repeating: "m", count: 1025)))), field: "observations[0].message")
+        assertInvalid(
+            report(with: .heartbeat(Heartbeat(name: "n", status: .fail, message: String(repeating: "m", count: 1025)))),
+            field: "observations[0].message")
         let longURL = "https://nba-scrapers.example/" + String(repeating: "p", count: 2048)
-        assertInvalid(report(with: .probe(TargetProbe(target: longURL, httpStatus: 200, latencyMs: 1, healthy: true))), field: "observations[0].target")
+        assertInvalid(
+            report(with: .probe(TargetProbe(target: longURL, httpStatus: 200, latencyMs: 1, healthy: true))), field: "observations[0].target")
         assertValid(report(with: .actionResult(ActionResult(actionID: "a", outcome: .ok, outputTail: String(repeating: "o", count: 4096)))))
-        assertInvalid(report(with: .actionResult(ActionResult(actionID: "a", outcome: .ok, outputTail: String(repeating: "o", count: 4097)))), field: "observations[0].output_tail")
-        assertInvalid(report(with: .decision(WorkflowDecision(workflow: "w", decision: .skip, reason: String(repeating: "r", count: 1025)))), field: "observations[0].reason")
+        assertInvalid(
+            report(with: .actionResult(ActionResult(actionID: "a", outcome: .ok, outputTail: String(repeating: "o", count: 4097)))),
+            field: "observations[0].output_tail")
+        assertInvalid(
+            report(with: .decision(WorkflowDecision(workflow: "w", decision: .skip, reason: String(repeating: "r", count: 1025)))),
+            field: "observations[0].reason")
     }
 
     // MARK: - invalid_report: characters
 
     func testControlCharactersAreRefused() {
         assertInvalid(report([heartbeat(seq: 1, name: "post_game\u{01}window")]), field: "observations[0].name")
-        assertInvalid(report(with: .count(Count(dataset: "nba_raw.boxscores\r", partition: "2026-01-22", count: 1))), field: "observations[0].dataset")
+        assertInvalid(
+            report(with: .count(Count(dataset: "nba_raw.boxscores\r", partition: "2026-01-22", count: 1))), field: "observations[0].dataset")
         assertInvalid(report(with: .heartbeat(Heartbeat(name: "n", status: .fail, message: "exit\u{1B}[31m"))), field: "observations[0].message")
         var agent = testAgent
         agent.host = "vm\u{0}1"
@@ -285,7 +300,9 @@ final class DecodeReportTests: XCTestCase {
         assertValid(report([heartbeat(seq: 1, at: 4_102_444_799_999)]))
         assertInvalid(report([heartbeat(seq: 1, at: 4_102_444_800_000)]), field: "observations[0].observed_at")  // 2100-01-01
 
-        assertInvalid(report(with: .itemStatus(ItemStatus(itemKind: "game", itemID: "1", status: "Final", referenceTime: seconds))), field: "observations[0].reference_time")
+        assertInvalid(
+            report(with: .itemStatus(ItemStatus(itemKind: "game", itemID: "1", status: "Final", referenceTime: seconds))),
+            field: "observations[0].reference_time")
         assertInvalid(report(with: .lock(LockSighting(name: "l", holder: "h", acquiredAt: seconds))), field: "observations[0].acquired_at")
         assertInvalid(report(with: .lock(LockSighting(name: "l", holder: "h", expiresAt: seconds))), field: "observations[0].expires_at")
     }
@@ -293,12 +310,24 @@ final class DecodeReportTests: XCTestCase {
     // MARK: - invalid_report: per kind
 
     func testProbeRules() {
-        assertValid(report(with: .probe(TargetProbe(job: "execute-workflows", target: "https://x.example/", error: "connection refused", latencyMs: 3, healthy: false))))
-        assertInvalid(report(with: .probe(TargetProbe(target: "https://x.example/", latencyMs: 3, healthy: false))), field: "observations[0].http_status")
-        assertInvalid(report(with: .probe(TargetProbe(target: "https://x.example/", httpStatus: 600, latencyMs: 3, healthy: false))), field: "observations[0].http_status")
-        assertInvalid(report(with: .probe(TargetProbe(target: "https://x.example/", httpStatus: 99, latencyMs: 3, healthy: false))), field: "observations[0].http_status")
-        assertInvalid(report(with: .probe(TargetProbe(target: "https://x.example/", httpStatus: 200, latencyMs: -1, healthy: true))), field: "observations[0].latency_ms")
-        assertInvalid(report(with: .probe(TargetProbe(job: "", target: "https://x.example/", httpStatus: 200, latencyMs: 1, healthy: true))), field: "observations[0].job")
+        assertValid(
+            report(
+                with: .probe(
+                    TargetProbe(job: "execute-workflows", target: "https://x.example/", error: "connection refused", latencyMs: 3, healthy: false))))
+        assertInvalid(
+            report(with: .probe(TargetProbe(target: "https://x.example/", latencyMs: 3, healthy: false))), field: "observations[0].http_status")
+        assertInvalid(
+            report(with: .probe(TargetProbe(target: "https://x.example/", httpStatus: 600, latencyMs: 3, healthy: false))),
+            field: "observations[0].http_status")
+        assertInvalid(
+            report(with: .probe(TargetProbe(target: "https://x.example/", httpStatus: 99, latencyMs: 3, healthy: false))),
+            field: "observations[0].http_status")
+        assertInvalid(
+            report(with: .probe(TargetProbe(target: "https://x.example/", httpStatus: 200, latencyMs: -1, healthy: true))),
+            field: "observations[0].latency_ms")
+        assertInvalid(
+            report(with: .probe(TargetProbe(job: "", target: "https://x.example/", httpStatus: 200, latencyMs: 1, healthy: true))),
+            field: "observations[0].job")
     }
 
     /// `/` separates kind and id in the item subject (`item:game/0022500634`), so a kind may not hold one.
@@ -322,6 +351,7 @@ final class DecodeReportTests: XCTestCase {
 
     func testInvalidReportBodyCarriesTheField() {
         let error = ReportDecodeError.invalid(ValidationError(field: "observations[3].seq", message: "must be 1 or more"))
-        XCTAssertEqual(error.body, ErrorBody(error: "invalid_report", message: "observations[3].seq: must be 1 or more", field: "observations[3].seq"))
+        XCTAssertEqual(
+            error.body, ErrorBody(error: "invalid_report", message: "observations[3].seq: must be 1 or more", field: "observations[3].seq"))
     }
 }

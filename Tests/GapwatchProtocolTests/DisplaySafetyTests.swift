@@ -65,7 +65,8 @@ final class DisplaySafetyTests: XCTestCase {
             assertInvalid(
                 report(with: .actionResult(ActionResult(actionID: "a-1", outcome: .ok, outputTail: "o" + character))),
                 field: "observations[0].output_tail")
-            assertInvalid(report(with: .decision(WorkflowDecision(workflow: "w", decision: .skip, reason: "r" + character))), field: "observations[0].reason")
+            assertInvalid(
+                report(with: .decision(WorkflowDecision(workflow: "w", decision: .skip, reason: "r" + character))), field: "observations[0].reason")
         }
     }
 

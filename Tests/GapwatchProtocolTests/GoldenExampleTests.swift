@@ -85,7 +85,9 @@ final class GoldenExampleTests: XCTestCase {
                 if case .job(let j) = $0 {
                     j.change == .changed && j.enabled && j.healthURL?.hasSuffix("/health") == true && j.timeZone == "America/New_York"
                         && j.lastSuccessAt == 1_769_054_400_000
-                } else { false }
+                } else {
+                    false
+                }
             })
     }
 

@@ -31,7 +31,8 @@ final class ReportParserTests: XCTestCase {
             .job(JobSighting(name: "execute-workflows", change: .removed, enabled: false)),
             .job(
                 JobSighting(
-                    name: "same-day-phase3", change: .added, enabled: true, target: "https://x.example/run?d=é", healthURL: "https://x.example/health",
+                    name: "same-day-phase3", change: .added, enabled: true, target: "https://x.example/run?d=é",
+                    healthURL: "https://x.example/health",
                     schedule: "30 10 * * *", timeZone: "America/New_York", scheduler: "cloud-scheduler/us-west2", lastAttemptAt: 1_769_108_400_000,
                     lastResult: "failure", lastSuccessAt: 1_769_022_000_000)),
         ]
@@ -61,7 +62,8 @@ final class ReportParserTests: XCTestCase {
             guard case .badJSON? = decodeError(Array(json.utf8)) else { return XCTFail("accepted \(bad)") }
         }
         var invalidUTF8 = ReportCodec.encode(minimalReport(name: "PLACEHOLDER"))
-        let at = try! XCTUnwrap(String(decoding: invalidUTF8, as: UTF8.self).range(of: "PLACEHOLDER")).lowerBound.utf16Offset(in: String(decoding: invalidUTF8, as: UTF8.self))
+        let at = try! XCTUnwrap(String(decoding: invalidUTF8, as: UTF8.self).range(of: "PLACEHOLDER")).lowerBound.utf16Offset(
+            in: String(decoding: invalidUTF8, as: UTF8.self))
         invalidUTF8[at] = 0xFF
         guard case .badJSON? = decodeError(invalidUTF8) else { return XCTFail("accepted invalid UTF-8") }
     }

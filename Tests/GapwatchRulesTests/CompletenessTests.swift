@@ -66,7 +66,8 @@ final class CompletenessRuleTests: XCTestCase {
         // 01-19 has no source rows (nothing to backfill); 01-20 reached the ratio on a later
         // count; 01-21 is still at 85%; 01-22 has no derived rows.
         let source = counts([("2026-01-20", 282), ("2026-01-21", 300), ("2026-01-22", 310)], updatedAt: morning)
-        let derived = counts([("2026-01-20", 0), ("2026-01-21", 255)], updatedAt: morning)
+        let derived =
+            counts([("2026-01-20", 0), ("2026-01-21", 255)], updatedAt: morning)
             + counts([("2026-01-20", 282)], updatedAt: noon)
         // Judged once every date of the range is due (the 22nd: 2026-01-23T01:00Z with due_after 1h).
         let later = at("2026-01-23T01:00:00Z")
@@ -217,7 +218,10 @@ final class CompletenessRuleTests: XCTestCase {
         XCTAssertEqual(r.gaps(source: [], derived: [], expected: expected, now: at("2026-01-23T05:09:59Z")), [])
         XCTAssertEqual(
             r.gaps(source: [], derived: [], expected: expected, now: at("2026-01-23T05:10:00Z")),
-            [GapRange(start: "2026-01-22", end: "2026-01-22", heal: .scrape, partitions: [PartitionGap(partition: "2026-01-22", kind: .sourceMissing)])])
+            [
+                GapRange(
+                    start: "2026-01-22", end: "2026-01-22", heal: .scrape, partitions: [PartitionGap(partition: "2026-01-22", kind: .sourceMissing)])
+            ])
     }
 
     func testRecentZeroSourceCountIsNotJudgedYet() {
@@ -248,7 +252,10 @@ final class CompletenessRuleTests: XCTestCase {
     // MARK: - mergeGapRanges
 
     func testMergeGapRangesFollowsTheCalendarAndSorts() {
-        let dates = ["2026-02-03", "2026-02-01", "2026-01-31", "2025-12-31", "2026-01-01", "2028-02-29", "2028-03-01", "2028-02-28", "2027-02-28", "2027-03-01"]
+        let dates = [
+            "2026-02-03", "2026-02-01", "2026-01-31", "2025-12-31", "2026-01-01", "2028-02-29", "2028-03-01", "2028-02-28", "2027-02-28",
+            "2027-03-01",
+        ]
         let ranges = mergeGapRanges(dates.map { PartitionGap(partition: $0, kind: .incomplete) }, heal: .scrape)
         XCTAssertEqual(
             ranges.map { "\($0.start)..\($0.end)" },
@@ -256,7 +263,10 @@ final class CompletenessRuleTests: XCTestCase {
         XCTAssertEqual(ranges.map(\.heal), Array(repeating: .scrape, count: 5))
         XCTAssertEqual(ranges[4].partitions.map(\.partition), ["2028-02-28", "2028-02-29", "2028-03-01"])
         // Not adjacent: 2026-02-28 -> 2026-03-02 skips March 1st.
-        XCTAssertEqual(mergeGapRanges([PartitionGap(partition: "2026-02-28", kind: .incomplete), PartitionGap(partition: "2026-03-02", kind: .incomplete)], heal: .backfill).count, 2)
+        XCTAssertEqual(
+            mergeGapRanges(
+                [PartitionGap(partition: "2026-02-28", kind: .incomplete), PartitionGap(partition: "2026-03-02", kind: .incomplete)], heal: .backfill
+            ).count, 2)
         XCTAssertEqual(mergeGapRanges([], heal: .backfill), [])
     }
 
@@ -271,7 +281,9 @@ final class CompletenessRuleTests: XCTestCase {
                 return error.message
             }
         }
-        XCTAssertTrue(message { () throws(ScheduleError) in try CompletenessRule(source: "a", derived: "b", timeZone: "Mars/Olympus") }.contains("unknown time zone 'Mars/Olympus'"))
+        XCTAssertTrue(
+            message { () throws(ScheduleError) in try CompletenessRule(source: "a", derived: "b", timeZone: "Mars/Olympus") }.contains(
+                "unknown time zone 'Mars/Olympus'"))
         for bad in [0, -0.5, 1.0001, .nan] {
             let m = message { () throws(ScheduleError) in try CompletenessRule(source: "a", derived: "b", minRatio: bad) }
             XCTAssertTrue(m.contains("min_ratio must be greater than 0 and at most 1"), "\(bad): \(m)")
@@ -280,9 +292,15 @@ final class CompletenessRuleTests: XCTestCase {
             let m = message { () throws(ScheduleError) in try CompletenessRule(source: "a", derived: "b", lookback: bad) }
             XCTAssertTrue(m.contains("lookback must be between 1 and 366 days (got \(bad))"), m)
         }
-        XCTAssertTrue(message { () throws(ScheduleError) in try CompletenessRule(source: "a", derived: "b", settleMs: -1) }.contains("settle must not be negative"))
-        XCTAssertEqual(message { () throws(ScheduleError) in try CompletenessRule(source: "a", derived: "b", minRatio: 1, lookback: 366, settleMs: 0, timeZone: "Europe/Berlin") }, "no error")
-        XCTAssertEqual(message { () throws(ScheduleError) in try CompletenessRule(source: "a", derived: "b", minRatio: 0.0001, lookback: 1) }, "no error")
+        XCTAssertTrue(
+            message { () throws(ScheduleError) in try CompletenessRule(source: "a", derived: "b", settleMs: -1) }.contains(
+                "settle must not be negative"))
+        XCTAssertEqual(
+            message { () throws(ScheduleError) in
+                try CompletenessRule(source: "a", derived: "b", minRatio: 1, lookback: 366, settleMs: 0, timeZone: "Europe/Berlin")
+            }, "no error")
+        XCTAssertEqual(
+            message { () throws(ScheduleError) in try CompletenessRule(source: "a", derived: "b", minRatio: 0.0001, lookback: 1) }, "no error")
     }
 
     func testDefaults() throws {
@@ -374,7 +392,8 @@ final class CompletenessRuleTests: XCTestCase {
 
     func testHourlyPartitionsFollowTheRulesTimeZoneAcrossADaylightSavingChange() throws {
         // Berlin springs forward at 2026-03-29 02:00 local (01:00Z): local hour 02 does not exist.
-        let r = try CompletenessRule(source: "raw", derived: "agg", lookback: 3, settleMs: 0, dueAfterMs: 0, granularity: .hour, timeZone: "Europe/Berlin")
+        let r = try CompletenessRule(
+            source: "raw", derived: "agg", lookback: 3, settleMs: 0, dueAfterMs: 0, granularity: .hour, timeZone: "Europe/Berlin")
         XCTAssertEqual(r.partitions(at: at("2026-03-29T01:30:00Z")), ["2026-03-29T01", "2026-03-29T02", "2026-03-29T03"])
         XCTAssertEqual(r.dueAt("2026-03-29T01"), at("2026-03-29T01:00:00Z"), "01:00-02:00 local ends at the jump")
         XCTAssertEqual(r.dueAt("2026-03-29T03"), at("2026-03-29T02:00:00Z"))

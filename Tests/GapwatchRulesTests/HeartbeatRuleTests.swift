@@ -120,7 +120,8 @@ final class RunExpectationRuleTests: XCTestCase {
     }
 
     func testOnlySkipsIsAGapNamingTheWindowAndReasons() throws {
-        let decisions = (0..<3).map { DecisionSighting(observedAt: window.start + Millis($0) * 3_600_000, decision: .skip, reason: "3 games still In Progress") }
+        let decisions =
+            (0..<3).map { DecisionSighting(observedAt: window.start + Millis($0) * 3_600_000, decision: .skip, reason: "3 games still In Progress") }
             + [DecisionSighting(observedAt: window.end, decision: .run, reason: nil)]  // at the end: outside [start, end)
         guard case .gap(let reason) = try rule().judge(window, decisions: decisions, partitionCount: nil) else { return XCTFail("expected a gap") }
         XCTAssertTrue(reason.contains("window 2027-01-15T08:00:00.000Z to 2027-01-15T14:00:00.000Z (2027-01-15) closed with no RUN"), reason)
@@ -151,7 +152,9 @@ final class NotificationDecisionTests: XCTestCase {
         Silence(id: 7, rule: rule, subject: subject, labels: labels, startsAt: from, endsAt: to, comment: "maintenance")
     }
 
-    func decide(event: String = "opened", feederAgent: String? = nil, feeder: FeederState = .unknown, notified: Bool = false, silences: [Silence] = []) -> NotificationDecision {
+    func decide(
+        event: String = "opened", feederAgent: String? = nil, feeder: FeederState = .unknown, notified: Bool = false, silences: [Silence] = []
+    ) -> NotificationDecision {
         decideNotification(
             event: event, rule: "heartbeat", subject: "check:nightly-export", labels: ["env": "prod", "team": "data"],
             feederAgent: feederAgent, feeder: feeder, openingNotified: notified, silences: silences, now: now)

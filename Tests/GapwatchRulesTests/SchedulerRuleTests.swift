@@ -5,7 +5,8 @@ import XCTest
 
 final class TargetHealthRuleTests: XCTestCase {
     func job(_ name: String, _ service: String?, enabled: Bool = true, failures: Int = 0, successes: Int = 0, byUs: Bool = false) -> JobHealth {
-        JobHealth(name: name, service: service, enabled: enabled, consecutiveFailures: failures, consecutiveSuccesses: successes, disabledByGapwatch: byUs)
+        JobHealth(
+            name: name, service: service, enabled: enabled, consecutiveFailures: failures, consecutiveSuccesses: successes, disabledByGapwatch: byUs)
     }
 
     func testNineJobsOnOneDeadServiceAreOneFindingAndHealthyJobsAreLeftAlone() {
@@ -56,7 +57,6 @@ final class TargetHealthRuleTests: XCTestCase {
         XCTAssertNil(TargetReplacement(target: "http://old", replacement: "http://new?q=1"))
     }
 }
-
 
 final class NoSuccessRuleTests: XCTestCase {
     let hourly = try! CronSchedule("5 * * * *", timeZone: "UTC")

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A real headless Chromium (`chromium-headless-shell`, Debian's package of the same name) driven
@@ -50,7 +50,8 @@ public final class ChromiumDriver {
     public init(executable: String, profileDir: String, logPath: String, width: Int = 1280, height: Int = 900) throws {
         self.logPath = logPath
         signal(SIGPIPE, SIG_IGN)  // a browser that died makes writes fail with EPIPE, not kill the tests
-        var commands: [Int32] = [-1, -1], output: [Int32] = [-1, -1]
+        var commands: [Int32] = [-1, -1]
+        var output: [Int32] = [-1, -1]
         guard pipe(&commands) == 0, pipe(&output) == 0 else { throw Failure("pipe: \(String(cString: strerror(errno)))") }
         // Our ends stay out of the child; fds 3 and 4 are the child's, so ours move above them.
         func high(_ fd: Int32) -> Int32 {
@@ -145,7 +146,9 @@ public final class ChromiumDriver {
 
     /// Waits (bounded) for an event `method` read since the last `clearEvents`, and returns its params.
     @discardableResult
-    public func waitForEvent(_ method: String, timeout: TimeInterval = 30, where match: ([String: Any]) -> Bool = { _ in true }) throws -> [String: Any] {
+    public func waitForEvent(_ method: String, timeout: TimeInterval = 30, where match: ([String: Any]) -> Bool = { _ in true }) throws -> [String:
+        Any]
+    {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             if let hit = events.first(where: { $0["method"] as? String == method && match($0["params"] as? [String: Any] ?? [:]) }) {
@@ -241,11 +244,14 @@ public final class ChromiumDriver {
         let metrics = try send("Page.getLayoutMetrics")
         let size = (metrics["cssContentSize"] ?? metrics["contentSize"]) as? [String: Any] ?? [:]
         func number(_ value: Any?) -> Double? { (value as? Double) ?? (value as? Int).map(Double.init) }
-        let width = number(size["width"]) ?? 1280, height = min(number(size["height"]) ?? 900, maxHeight)
+        let width = number(size["width"]) ?? 1280
+        let height = min(number(size["height"]) ?? 900, maxHeight)
         let shot = try send(
             "Page.captureScreenshot",
             ["format": "png", "captureBeyondViewport": true, "clip": ["x": 0, "y": 0, "width": width, "height": height, "scale": 1]])
-        guard let base64 = shot["data"] as? String, let png = Data(base64Encoded: base64) else { throw Failure("Page.captureScreenshot gave no data") }
+        guard let base64 = shot["data"] as? String, let png = Data(base64Encoded: base64) else {
+            throw Failure("Page.captureScreenshot gave no data")
+        }
         try png.write(to: URL(fileURLWithPath: path))
     }
 }

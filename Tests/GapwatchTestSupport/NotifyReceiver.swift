@@ -35,7 +35,12 @@ public final class NotifyReceiver: @unchecked Sendable {
         private var taken = false
         private var released = false
         /// true for the first caller only.
-        func take() -> Bool { lock.withLock { defer { taken = true }; return !taken } }
+        func take() -> Bool {
+            lock.withLock {
+                defer { taken = true }
+                return !taken
+            }
+        }
         func release() { lock.withLock { released = true } }
         var isReleased: Bool { lock.withLock { released } }
     }

@@ -140,7 +140,9 @@ public final class ActionRunner: @unchecked Sendable {
         } catch {
             logger.error("cannot record the action id durably; not running the command", metadata: meta.merging(["error": "\(error)"]) { $1 })
             record(
-                ActionResult(actionID: id, outcome: .failed, outputTail: "not run: the agent cannot record the action id durably: \(error)".truncatedUTF8(FieldLimits.outputTail)),
+                ActionResult(
+                    actionID: id, outcome: .failed,
+                    outputTail: "not run: the agent cannot record the action id durably: \(error)".truncatedUTF8(FieldLimits.outputTail)),
                 meta: meta)
             return
         }
@@ -148,7 +150,9 @@ public final class ActionRunner: @unchecked Sendable {
         logger.info("action accepted", metadata: meta.merging(["timeout": "\(Units.formatDuration(timeoutMs))", "queued": "\(queue.count)"]) { $1 })
         logger.debug(
             "action parameters",
-            metadata: meta.merging(["parameters": "\(command.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"]) { $1 })
+            metadata: meta.merging([
+                "parameters": "\(command.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
+            ]) { $1 })
         if workers < options.maxConcurrent {
             workers += 1
             AgentThread.detached(name: "gw-action") { [self] in work() }
@@ -183,7 +187,8 @@ public final class ActionRunner: @unchecked Sendable {
             try spool.append(.actionResult(result))
             return true
         } catch {
-            logger.error("cannot spool an action result", metadata: meta.merging(["error": "\(error)", "outcome": "\(result.outcome.rawValue)"]) { $1 })
+            logger.error(
+                "cannot spool an action result", metadata: meta.merging(["error": "\(error)", "outcome": "\(result.outcome.rawValue)"]) { $1 })
             return false
         }
     }
@@ -225,7 +230,9 @@ public final class ActionRunner: @unchecked Sendable {
         do {
             let r = try runner.run(job.argv, cancel: cancel)
             durationMs = r.durationMs
-            kept = Self.outputTail(stdout: r.stdout, stdoutTruncated: r.stdoutTruncated, maxStdout: runner.maxStdoutBytes, stderr: r.stderr, maxBytes: job.action.maxOutputBytes)
+            kept = Self.outputTail(
+                stdout: r.stdout, stdoutTruncated: r.stdoutTruncated, maxStdout: runner.maxStdoutBytes, stderr: r.stderr,
+                maxBytes: job.action.maxOutputBytes)
             let outcome: ActionResult.Outcome
             var note: String? = nil
             if r.timedOut {
@@ -242,7 +249,8 @@ public final class ActionRunner: @unchecked Sendable {
             }
             result = ActionResult(actionID: id, outcome: outcome, exitCode: r.exitCode, outputTail: Self.reportTail(kept, note: note))
         } catch {
-            result = ActionResult(actionID: id, outcome: .failed, outputTail: "cannot start the command: \(error.message)".truncatedUTF8(FieldLimits.outputTail))
+            result = ActionResult(
+                actionID: id, outcome: .failed, outputTail: "cannot start the command: \(error.message)".truncatedUTF8(FieldLimits.outputTail))
         }
         var info = meta.merging(["outcome": "\(result.outcome.rawValue)", "duration": "\(Units.formatDuration(durationMs))"]) { $1 }
         if let code = result.exitCode { info["exit_code"] = "\(code)" }

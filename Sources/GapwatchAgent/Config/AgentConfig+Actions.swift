@@ -231,7 +231,8 @@ extension AgentConfig {
                     let name = String(chars[(i + 1)..<close])
                     guard isParameterName(name) else {
                         throw ActionConfigError(
-                            key: "", "'{\(name)}' in '\(element)' is not a placeholder (1-64 of A-Z a-z 0-9 _ . -); write {{ and }} for literal braces")
+                            key: "",
+                            "'{\(name)}' in '\(element)' is not a placeholder (1-64 of A-Z a-z 0-9 _ . -); write {{ and }} for literal braces")
                     }
                     if !literal.isEmpty { pieces.append(.literal(literal)) }
                     literal = ""
@@ -261,16 +262,19 @@ extension AgentConfig {
             let r = try MapReader(item, path: path)
             guard let name = try r.string("name") else { throw ConfigError(line: item.line, key: path, "needs a name") }
             if let first = names[name] {
-                throw ConfigError(line: r.node("name")?.line, key: "\(path).name", "'\(name)' is already used by actions[\(first)]; action names must be unique")
+                throw ConfigError(
+                    line: r.node("name")?.line, key: "\(path).name", "'\(name)' is already used by actions[\(first)]; action names must be unique")
             }
             names[name] = i
             guard let argv = try r.stringList("argv") else {
-                throw ConfigError(line: item.line, key: "\(path).argv", "needs an argv list, e.g. [/usr/local/bin/run-backfill, --start, \"{start}\"]")
+                throw ConfigError(
+                    line: item.line, key: "\(path).argv", "needs an argv list, e.g. [/usr/local/bin/run-backfill, --start, \"{start}\"]")
             }
             var parameters: [String: ActionParameterType] = [:]
             if let node = r.node("parameters") {
                 guard let entries = node.entries else {
-                    throw ConfigError(line: node.line, key: "\(path).parameters", "expected a map of 'name: type' lines (types: date, int, identifier, text)")
+                    throw ConfigError(
+                        line: node.line, key: "\(path).parameters", "expected a map of 'name: type' lines (types: date, int, identifier, text)")
                 }
                 for entry in entries {
                     let key = "\(path).parameters.\(entry.key)"
@@ -278,7 +282,8 @@ extension AgentConfig {
                     guard let text = entry.value.scalar, let type = ActionParameterType(rawValue: text) else {
                         throw ConfigError(
                             line: entry.line, key: key,
-                            "'\(entry.value.scalar ?? "?")' is not a parameter type (\(ActionParameterType.allCases.map(\.rawValue).joined(separator: ", ")))")
+                            "'\(entry.value.scalar ?? "?")' is not a parameter type (\(ActionParameterType.allCases.map(\.rawValue).joined(separator: ", ")))"
+                        )
                     }
                     parameters[entry.key] = type
                 }

@@ -1,4 +1,5 @@
 import GapwatchProtocol
+
 extension AgentConfig {
     /// The effective config as YAML, defaults included, token redacted. `check-config` prints it.
     public func render() -> String {
@@ -128,7 +129,8 @@ extension AgentConfig {
     /// Quotes a scalar when plain YAML would read it differently.
     private func q(_ s: String, flow: Bool = false) -> String {
         let special: Set<Character> = ["#", "\"", "'", "\\", "\n", "\t", "[", "]", "{", "}", ",", "&", "*", "!", "|", ">", "%", "@", "`"]
-        let needs = s.isEmpty || s.contains(": ") || s.hasSuffix(":") || s.hasPrefix(" ") || s.hasSuffix(" ")
+        let needs =
+            s.isEmpty || s.contains(": ") || s.hasSuffix(":") || s.hasPrefix(" ") || s.hasSuffix(" ")
             || s.hasPrefix("- ") || s == "-" || s == "null" || s == "~" || s.contains(where: { special.contains($0) })
             || (flow && s.contains(":"))
         guard needs else { return s }

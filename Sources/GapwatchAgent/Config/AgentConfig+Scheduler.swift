@@ -80,7 +80,8 @@ extension AgentConfig {
         case (true, false):
             source = .jobs(try readStaticJobs(s, scheduler: name))
         case (false, true):
-            source = .command(try readListingCommand(s.node("jobs_command"), path: "scheduler.jobs_command", defaultTimeoutMs: Scheduler.defaultCommandTimeoutMs))
+            source = .command(
+                try readListingCommand(s.node("jobs_command"), path: "scheduler.jobs_command", defaultTimeoutMs: Scheduler.defaultCommandTimeoutMs))
         }
         var scheduler = Scheduler(name: name, source: source)
         if let v = try s.positiveDuration("inventory_interval") { scheduler.inventoryIntervalMs = v }
@@ -101,7 +102,8 @@ extension AgentConfig {
             guard let name = try r.string("name") else { throw ConfigError(line: item.line, key: "\(path).name", "required") }
             let nameLine = r.node("name")?.line
             if let first = names[name] {
-                throw ConfigError(line: nameLine, key: "\(path).name", "'\(name)' is already used by scheduler.jobs[\(first)]; job names must be unique")
+                throw ConfigError(
+                    line: nameLine, key: "\(path).name", "'\(name)' is already used by scheduler.jobs[\(first)]; job names must be unique")
             }
             names[name] = i
             var job = JobSighting(name: name, change: .added, enabled: true, scheduler: scheduler)
@@ -133,7 +135,9 @@ extension AgentConfig {
     ) throws(ConfigError) -> ListingCommand {
         let r = try MapReader(node, path: path)
         guard let argv = try r.stringList("argv"), let first = argv.first, !first.isEmpty else {
-            throw ConfigError(line: r.node("argv")?.line ?? node?.line, key: "\(path).argv", "needs a non-empty argv list, e.g. [gcloud, scheduler, jobs, list, --format=json]")
+            throw ConfigError(
+                line: r.node("argv")?.line ?? node?.line, key: "\(path).argv",
+                "needs a non-empty argv list, e.g. [gcloud, scheduler, jobs, list, --format=json]")
         }
         var command = ListingCommand(argv: argv, timeoutMs: try r.positiveDuration("timeout") ?? defaultTimeoutMs)
         if let zone = try r.string("timezone") {
@@ -160,7 +164,8 @@ extension AgentConfig {
 
     /// The scheduler and lock readers report heartbeats under fixed names; nothing else may use them.
     private static func reserveHeartbeat(_ name: String, for key: String, in config: AgentConfig) throws(ConfigError) {
-        let users = [("heartbeat.name", config.heartbeat.name)] + config.httpProbes.map { ("probes.http", $0.name) }
+        let users =
+            [("heartbeat.name", config.heartbeat.name)] + config.httpProbes.map { ("probes.http", $0.name) }
             + config.commandProbes.map { ("probes.commands", $0.name) }
         if let (user, _) = users.first(where: { $0.1 == name }) {
             throw ConfigError("\(user): '\(name)' is the heartbeat name of \(key); choose another name")

@@ -213,7 +213,8 @@ public struct AgentConfig: Sendable {
         if host == "localhost" { host = "127.0.0.1" }
         guard isLoopback(host) else {
             throw ConfigError(
-                "'\(host)' is not a loopback address; the local push endpoint is for this host's services, so it may only listen on 127.0.0.1, ::1 or localhost")
+                "'\(host)' is not a loopback address; the local push endpoint is for this host's services, so it may only listen on 127.0.0.1, ::1 or localhost"
+            )
         }
         return Listen(host: host, port: port)
     }
@@ -276,7 +277,8 @@ public struct AgentConfig: Sendable {
         let inlineToken = try c.string("token")
         let tokenFile = try c.string("token_file")
         if inlineToken != nil && tokenFile != nil {
-            throw ConfigError(line: c.node("token_file")?.line, key: "collector.token_file", "give either collector.token or collector.token_file, not both")
+            throw ConfigError(
+                line: c.node("token_file")?.line, key: "collector.token_file", "give either collector.token or collector.token_file, not both")
         }
         if let inlineToken {
             guard !inlineToken.trimmed.isEmpty else { throw ConfigError(line: c.node("token")?.line, key: "collector.token", "is empty") }
@@ -375,7 +377,8 @@ public struct AgentConfig: Sendable {
         if config.spool.maxBytes < 2 * config.spool.segmentBytes {
             throw ConfigError(
                 line: s.node("max_bytes")?.line ?? s.node("segment_bytes")?.line, key: "spool.max_bytes",
-                "\(Units.formatSize(config.spool.maxBytes)) must be at least twice spool.segment_bytes (\(Units.formatSize(config.spool.segmentBytes)))")
+                "\(Units.formatSize(config.spool.maxBytes)) must be at least twice spool.segment_bytes (\(Units.formatSize(config.spool.segmentBytes)))"
+            )
         }
         try s.finish()
     }
@@ -417,7 +420,8 @@ public struct AgentConfig: Sendable {
             guard let name = try r.string("name") else { throw ConfigError(line: item.line, key: path, "needs a name") }
             try claim(name, line: r.node("name")!.line, key: "\(path).name")
             guard let argv = try r.stringList("argv"), let first = argv.first, !first.isEmpty else {
-                throw ConfigError(line: r.node("argv")?.line ?? item.line, key: "\(path).argv", "needs a non-empty argv list, e.g. [psql, -At, -c, \"select 1\"]")
+                throw ConfigError(
+                    line: r.node("argv")?.line ?? item.line, key: "\(path).argv", "needs a non-empty argv list, e.g. [psql, -At, -c, \"select 1\"]")
             }
             _ = first
             var probe = CommandProbe(name: name, argv: argv)
@@ -465,7 +469,8 @@ public struct AgentConfig: Sendable {
             case (.count, let text?):
                 guard let covers = CountCoverage.parse(text) else {
                     throw ConfigError(
-                        line: r.node("covers")?.line, key: "\(path).covers", "'\(text)' is not all, none, or a window of whole days or hours (3d, 48h)")
+                        line: r.node("covers")?.line, key: "\(path).covers",
+                        "'\(text)' is not all, none, or a window of whole days or hours (3d, 48h)")
                 }
                 probe.covers = covers
             case (_, _?):

@@ -1,4 +1,5 @@
 import GapwatchProtocol
+
 /// A configuration problem, located by line when it comes from a file.
 public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String

@@ -64,7 +64,8 @@ public final class CommandProbeObserver: Observer, @unchecked Sendable {
         switch config.emit {
         case .count: parsed = ProbeOutput.counts(text, dataset: config.dataset ?? config.name)
         case .itemStatus:
-            parsed = ProbeOutput.itemStatuses(text, itemKind: config.itemKind ?? config.name, times: ProbeTimeReader(zone: config.timeZone, setting: setting))
+            parsed = ProbeOutput.itemStatuses(
+                text, itemKind: config.itemKind ?? config.name, times: ProbeTimeReader(zone: config.timeZone, setting: setting))
         case .none: parsed = ProbeOutput.Parsed()
         }
         var problem: String?
@@ -98,12 +99,16 @@ public final class CommandProbeObserver: Observer, @unchecked Sendable {
                 notes.append("\(zeroed.count) partition(s) no longer listed read as 0: \(listed)")
             }
         }
-        return bodies + [heartbeat(.ok, durationMs: result.durationMs, exitCode: result.exitCode, message: notes.isEmpty ? nil : notes.joined(separator: "; "))]
+        return bodies + [
+            heartbeat(.ok, durationMs: result.durationMs, exitCode: result.exitCode, message: notes.isEmpty ? nil : notes.joined(separator: "; "))
+        ]
     }
 
     private func heartbeat(_ status: Heartbeat.Status, durationMs: Int64, exitCode: Int?, message: String?) -> ObservationBody {
         .heartbeat(
-            Heartbeat(name: config.name, status: status, durationMs: durationMs, exitCode: exitCode, message: message?.truncatedUTF8(FieldLimits.text), probe: true))
+            Heartbeat(
+                name: config.name, status: status, durationMs: durationMs, exitCode: exitCode, message: message?.truncatedUTF8(FieldLimits.text),
+                probe: true))
     }
 
     static func firstDuplicatePartition(_ bodies: [ObservationBody]) -> String? {

@@ -128,7 +128,9 @@ public final class CountSnapshot: @unchecked Sendable {
         do {
             try FileIO.writeAtomically(statePath, ReportCodec.encode(Stored(version: 1, partitions: save)))
         } catch {
-            logger.error("cannot keep the last listing of counts; after a restart partitions it dropped are not zeroed", metadata: ["path": "\(statePath)", "error": "\(error)"])
+            logger.error(
+                "cannot keep the last listing of counts; after a restart partitions it dropped are not zeroed",
+                metadata: ["path": "\(statePath)", "error": "\(error)"])
         }
     }
 
@@ -148,13 +150,18 @@ public final class CountSnapshot: @unchecked Sendable {
         do {
             return try ReportCodec.decode(Stored.self, from: try FileIO.read(path, limit: 16 << 20)).partitions
         } catch {
-            logger.warning("cannot read the last listing of counts; partitions it held are not zeroed until listed again", metadata: ["path": "\(path)", "error": "\(error)"])
+            logger.warning(
+                "cannot read the last listing of counts; partitions it held are not zeroed until listed again",
+                metadata: ["path": "\(path)", "error": "\(error)"])
             return nil
         }
     }
 
     /// A file name part made of characters safe in a path.
     static func safeName(_ text: String) -> String {
-        String(text.unicodeScalars.prefix(100).map { $0.isASCII && ($0.properties.isAlphabetic || "0123456789._-".unicodeScalars.contains($0)) ? Character($0) : "_" })
+        String(
+            text.unicodeScalars.prefix(100).map {
+                $0.isASCII && ($0.properties.isAlphabetic || "0123456789._-".unicodeScalars.contains($0)) ? Character($0) : "_"
+            })
     }
 }

@@ -54,7 +54,8 @@ final class ObserverLoop: @unchecked Sendable {
                 do {
                     try body.validate(path: "observation")
                 } catch {
-                    logger.error("an observer produced an invalid observation; skipped", metadata: ["observer": "\(observer.name)", "error": "\(error)"])
+                    logger.error(
+                        "an observer produced an invalid observation; skipped", metadata: ["observer": "\(observer.name)", "error": "\(error)"])
                     continue
                 }
                 do {
@@ -157,4 +158,3 @@ extension Array where Element == UInt8 {
         return String(decoding: self[start...], as: UTF8.self).tailUTF8(bytes)
     }
 }
-

@@ -36,7 +36,9 @@ public enum ProbeOutput {
     /// `ID<sep>STATUS[<sep>REFERENCE_TIME]` lines → `item_status` observations of `itemKind`.
     /// The reference time is read by `times` (ms since 1970, RFC 3339, or a local time in the
     /// probe's time zone).
-    public static func itemStatuses(_ text: String, itemKind: String, times: ProbeTimeReader = ProbeTimeReader(zone: nil, setting: "timezone")) -> Parsed {
+    public static func itemStatuses(_ text: String, itemKind: String, times: ProbeTimeReader = ProbeTimeReader(zone: nil, setting: "timezone"))
+        -> Parsed
+    {
         parse(text, whitespaceJoin: true) { (fields) throws(ParseError) -> ObservationBody in
             guard fields.count == 2 || fields.count == 3, !fields[0].isEmpty, !fields[1].isEmpty else {
                 throw ParseError("expected ID<separator>STATUS[<separator>REFERENCE_TIME], got \(fields.count) field(s)")

@@ -1,12 +1,13 @@
 import GapwatchHTTPClient
 import GapwatchProtocol
 import GapwatchSubprocess
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// One HTTP request as the local server read it.
 public struct ServerRequest: Sendable {
@@ -119,9 +120,13 @@ public final class LocalHTTPServer: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         if v6 {
-            self.port = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) } }
+            self.port = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+            }
         } else {
-            self.port = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) } }
+            self.port = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+            }
         }
         // Non-blocking, so accept never waits after a poll that a vanished client woke.
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -261,7 +266,9 @@ public final class LocalHTTPServer: @unchecked Sendable {
                     case .closed: return
                     case .timeout:
                         if !buffer.isEmpty {
-                            send(status: 408, error: "request_timeout", message: "the request was not complete within \(server.idleTimeoutMs / 1000)s", close: true)
+                            send(
+                                status: 408, error: "request_timeout", message: "the request was not complete within \(server.idleTimeoutMs / 1000)s",
+                                close: true)
                         }
                         return
                     }
@@ -318,7 +325,9 @@ public final class LocalHTTPServer: @unchecked Sendable {
                     case .data: continue
                     case .closed: return
                     case .timeout:
-                        send(status: 408, error: "request_timeout", message: "the body did not arrive within \(server.idleTimeoutMs / 1000)s", close: true)
+                        send(
+                            status: 408, error: "request_timeout", message: "the body did not arrive within \(server.idleTimeoutMs / 1000)s",
+                            close: true)
                         return
                     }
                 }
@@ -335,12 +344,14 @@ public final class LocalHTTPServer: @unchecked Sendable {
                     let allowed = server.allowedHosts.sorted().joined(separator: ", ")
                     send(
                         status: 403, error: "forbidden",
-                        message: "Host '\(jsonSafe(headers["host"] ?? "none"))' is not this agent's loopback address (allowed: \(allowed))", close: true)
+                        message: "Host '\(jsonSafe(headers["host"] ?? "none"))' is not this agent's loopback address (allowed: \(allowed))",
+                        close: true)
                     return
                 }
                 server.setHandling(slotID, true)
                 let response = server.handler(ServerRequest(method: method, path: path, headers: headers, body: body))
-                let sent = send(status: response.status, body: response.body, contentType: response.contentType, headers: response.headers, close: wantsClose)
+                let sent = send(
+                    status: response.status, body: response.body, contentType: response.contentType, headers: response.headers, close: wantsClose)
                 server.setHandling(slotID, false)
                 guard sent else { return }
                 if wantsClose { return }

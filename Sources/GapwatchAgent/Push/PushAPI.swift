@@ -153,7 +153,8 @@ public struct PushAPI: Sendable {
         if let pushToken, request.path != "/healthz", !PushToken.matches(authorization: request.headers["authorization"], token: pushToken) {
             var response = error(
                 401, "unauthorized",
-                "this agent's push endpoint needs 'Authorization: Bearer <token>' with the token in its listen_token_file (gapwatch-agent --config reads it)")
+                "this agent's push endpoint needs 'Authorization: Bearer <token>' with the token in its listen_token_file (gapwatch-agent --config reads it)"
+            )
             response.headers.append(("WWW-Authenticate", "Bearer"))
             return response
         }
@@ -187,7 +188,9 @@ public struct PushAPI: Sendable {
         case (_, "/healthz"), (_, "/v1/status"):
             return error(405, "method_not_allowed", "\(request.method) is not allowed on \(request.path); allowed: GET")
         default:
-            return error(404, "not_found", "no route \(request.method) \(request.path); see POST /v1/observations, POST /v1/counts, GET /v1/status, GET /healthz")
+            return error(
+                404, "not_found",
+                "no route \(request.method) \(request.path); see POST /v1/observations, POST /v1/counts, GET /v1/status, GET /healthz")
         }
     }
 
@@ -234,7 +237,8 @@ public struct PushAPI: Sendable {
             var counts: [String: Int64] = [:]
             for row in batch.rows { counts[row.partition] = row.count }
             let zeroed = snapshot.record(counts, coverage: batch.coverage, now: now, zone: batch.zone)
-            let bodies = batch.rows.map { ObservationBody.count(Count(dataset: batch.dataset, partition: $0.partition, count: $0.count)) }
+            let bodies =
+                batch.rows.map { ObservationBody.count(Count(dataset: batch.dataset, partition: $0.partition, count: $0.count)) }
                 + zeroed.map { ObservationBody.count(Count(dataset: batch.dataset, partition: $0, count: 0)) }
             do throws(SpoolError) {
                 let written = try spool.appendAll(bodies, observedAt: batch.observedAt ?? now)
@@ -272,7 +276,9 @@ public struct PushAPI: Sendable {
                 return .failure(PushRejection(error: "bad_json", message: "kind: '\(kindText)' is not a kind; use one of \(kinds)", field: "kind"))
             }
             return .failure(
-                PushRejection(error: "invalid_observation", message: "kind: '\(kindText)' is reported by the agent itself; push one of \(kinds)", field: "kind"))
+                PushRejection(
+                    error: "invalid_observation", message: "kind: '\(kindText)' is reported by the agent itself; push one of \(kinds)", field: "kind")
+            )
         }
         // Unknown fields (a `seq`, say) are ignored, as everywhere in the protocol.
         let observation: ObservationBody
@@ -411,7 +417,9 @@ public struct CountBatch: Sendable {
     }
 
     public static func decode(_ body: [UInt8]) -> Result<CountBatch, PushRejection> {
-        if body.isEmpty { return .failure(PushRejection(error: "bad_json", message: "the body is empty; send {\"dataset\", \"covers\", \"counts\"}")) }
+        if body.isEmpty {
+            return .failure(PushRejection(error: "bad_json", message: "the body is empty; send {\"dataset\", \"covers\", \"counts\"}"))
+        }
         let wire: Wire
         do {
             wire = try ReportCodec.decodeJSON(Wire.self, from: body)
@@ -431,7 +439,9 @@ public struct CountBatch: Sendable {
         case nil:
             return invalid("covers", "required: which partitions the batch is complete for (3d, 48h, all, none, or {\"from\", \"to\"})")
         case .text(let text)?:
-            guard let parsed = CountCoverage.parse(text) else { return invalid("covers", "'\(excerpt(text))' is not all, none, a window (3d, 48h) or {\"from\", \"to\"}") }
+            guard let parsed = CountCoverage.parse(text) else {
+                return invalid("covers", "'\(excerpt(text))' is not all, none, a window (3d, 48h) or {\"from\", \"to\"}")
+            }
             coverage = parsed
         case .range(let from, let to)?:
             for (field, value) in [("covers.from", from), ("covers.to", to)] {

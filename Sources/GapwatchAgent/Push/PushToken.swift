@@ -1,8 +1,9 @@
 import GapwatchProtocol
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The optional token of the local push endpoint (`listen_token_file:`). With it, every push and
@@ -39,7 +40,8 @@ public enum PushToken {
         else {
             throw ConfigError(
                 line: nil, key: "listen_token_file",
-                "\(path) must hold one token alone on one line: \(minLength)-256 printable characters without spaces (e.g. from `openssl rand -hex 32`)")
+                "\(path) must hold one token alone on one line: \(minLength)-256 printable characters without spaces (e.g. from `openssl rand -hex 32`)"
+            )
         }
         return token
     }

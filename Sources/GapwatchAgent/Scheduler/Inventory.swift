@@ -51,7 +51,9 @@ public enum JobListing {
     public static func parse(
         _ bytes: [UInt8], scheduler: String?, times: ProbeTimeReader = ProbeTimeReader(zone: nil, setting: "scheduler.jobs_command.timezone")
     ) throws(ListingError) -> Listing<JobSighting> {
-        try Listing.parse(bytes, key: "jobs", name: \.name) { (item, path) throws(ListingError) in try job(item, path: path, scheduler: scheduler, times: times) }
+        try Listing.parse(bytes, key: "jobs", name: \.name) { (item, path) throws(ListingError) in
+            try job(item, path: path, scheduler: scheduler, times: times)
+        }
     }
 
     static func job(_ value: JSONValue, path: String, scheduler: String?, times: ProbeTimeReader) throws(ListingError) -> JobSighting {

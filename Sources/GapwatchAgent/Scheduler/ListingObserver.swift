@@ -64,7 +64,10 @@ public final class ListingObserver<Item: Codable & Sendable & Equatable>: Observ
         switch result {
         case .failure(let error):
             logger.warning("\(name): the listing could not be read; nothing reported from it", metadata: ["error": "\(error)"])
-            return [.heartbeat(Heartbeat(name: name, status: .fail, durationMs: durationMs, message: error.message.truncatedUTF8(FieldLimits.text), probe: true))]
+            return [
+                .heartbeat(
+                    Heartbeat(name: name, status: .fail, durationMs: durationMs, message: error.message.truncatedUTF8(FieldLimits.text), probe: true))
+            ]
         case .success(let listing):
             let bodies = lock.withLock {
                 // An invalid entry is not a removal: what was known of it stands (all of what was
@@ -82,13 +85,17 @@ public final class ListingObserver<Item: Codable & Sendable & Equatable>: Observ
                 message += "; skipped \(listing.skipped.count) invalid: \(listing.skipped[0])"
                 if listing.invalid > 0 { message += "; an invalid entry is kept as last read, never reported removed" }
                 logger.warning(
-                    "\(name): skipped invalid entries", metadata: ["count": "\(listing.skipped.count)", "first": "\(listing.skipped.prefix(5).joined(separator: " | "))"])
+                    "\(name): skipped invalid entries",
+                    metadata: ["count": "\(listing.skipped.count)", "first": "\(listing.skipped.prefix(5).joined(separator: " | "))"])
             }
             if !bodies.isEmpty { logger.info("\(name): changes reported", metadata: ["changes": "\(bodies.count)", noun: "\(listing.items.count)"]) }
             // Invalid entries make the read a failed one for the collector (an incident after a
             // few such runs); repeated names alone do not.
             let status: Heartbeat.Status = listing.invalid > 0 ? .fail : .ok
-            return bodies + [.heartbeat(Heartbeat(name: name, status: status, durationMs: durationMs, message: message.truncatedUTF8(FieldLimits.text), probe: true))]
+            return bodies + [
+                .heartbeat(
+                    Heartbeat(name: name, status: status, durationMs: durationMs, message: message.truncatedUTF8(FieldLimits.text), probe: true))
+            ]
         }
     }
 
@@ -168,11 +175,14 @@ extension ListingObserver where Item == JobSighting {
         case .jobs(let jobs): read = { _ in .success(Listing(items: jobs)) }
         case .command(let command):
             let times = command.times(setting: "scheduler.jobs_command.timezone")
-            read = { cancel in command.read(cancel: cancel) { (bytes) throws(ListingError) in try JobListing.parse(bytes, scheduler: scheduler, times: times) } }
+            read = { cancel in
+                command.read(cancel: cancel) { (bytes) throws(ListingError) in try JobListing.parse(bytes, scheduler: scheduler, times: times) }
+            }
         }
         return ListingObserver(
             name: AgentConfig.inventoryHeartbeat, noun: "jobs", intervalMs: config.inventoryIntervalMs, statePath: spoolDir + "/jobs-inventory.json",
-            logger: logger, key: { $0.name }, read: read, diff: { InventoryDiff.diff(previous: $0, current: $1).map { .job($0) } }, onRead: { catalog.update($0) })
+            logger: logger, key: { $0.name }, read: read, diff: { InventoryDiff.diff(previous: $0, current: $1).map { .job($0) } },
+            onRead: { catalog.update($0) })
     }
 }
 
@@ -182,8 +192,14 @@ extension ListingObserver where Item == LockSighting {
     public static func locks(_ config: AgentConfig.Locks, spoolDir: String, logger: Logger) -> ListingObserver {
         let command = config.command
         return ListingObserver(
-            name: AgentConfig.lockListingHeartbeat, noun: "locks", intervalMs: config.intervalMs, statePath: spoolDir + "/locks-seen.json", logger: logger,
-            key: { $0.name }, read: { cancel in command.read(cancel: cancel) { (bytes) throws(ListingError) in try LockListing.parse(bytes, times: command.times(setting: "locks.timezone")) } },
+            name: AgentConfig.lockListingHeartbeat, noun: "locks", intervalMs: config.intervalMs, statePath: spoolDir + "/locks-seen.json",
+            logger: logger,
+            key: { $0.name },
+            read: { cancel in
+                command.read(cancel: cancel) { (bytes) throws(ListingError) in
+                    try LockListing.parse(bytes, times: command.times(setting: "locks.timezone"))
+                }
+            },
             diff: { LockDiff.diff(previous: $0, current: $1).map { .lock($0) } })
     }
 }

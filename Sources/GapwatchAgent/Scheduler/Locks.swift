@@ -25,7 +25,9 @@ public enum LockDiff {
 /// `sqlite3 -json` prints for an empty table).
 public enum LockListing {
     /// The locks of one listing; an entry that is not a valid lock is skipped, with the reason.
-    public static func parse(_ bytes: [UInt8], times: ProbeTimeReader = ProbeTimeReader(zone: nil, setting: "locks.timezone")) throws(ListingError) -> Listing<LockSighting> {
+    public static func parse(_ bytes: [UInt8], times: ProbeTimeReader = ProbeTimeReader(zone: nil, setting: "locks.timezone")) throws(ListingError)
+        -> Listing<LockSighting>
+    {
         try Listing.parse(bytes, key: "locks", emptyIsNone: true, name: \.name) { (item, path) throws(ListingError) in
             let f = try JSONFields(item, path: path, times: times)
             guard let name = try f.string("name"), !name.isEmpty else { throw ListingError("\(path).name: required") }

@@ -63,7 +63,9 @@ public final class JobTargetProber: Observer, @unchecked Sendable {
             AgentThread(name: "gw-job-probe") {
                 let client = HTTPProbeObserver.client(timeoutMs: timeoutMs)
                 while !cancel.isStopped, let i = results.claim() {
-                    let probe = HTTPProbeObserver.probe(client, url: targets[i].url, job: targets[i].job) { Self.isHealthy(status: $0, expect: expect) }
+                    let probe = HTTPProbeObserver.probe(client, url: targets[i].url, job: targets[i].job) {
+                        Self.isHealthy(status: $0, expect: expect)
+                    }
                     results.set(i, probe)
                 }
             }

@@ -213,7 +213,9 @@ public final class Shipper: @unchecked Sendable {
                     commandHandler(answer.commands)
                 } else {
                     for command in answer.commands {
-                        logger.debug("collector sent a command; no command handler", metadata: ["action.id": "\(command.actionID)", "command.name": "\(command.name)"])
+                        logger.debug(
+                            "collector sent a command; no command handler",
+                            metadata: ["action.id": "\(command.actionID)", "command.name": "\(command.name)"])
                     }
                 }
             }
@@ -224,7 +226,8 @@ public final class Shipper: @unchecked Sendable {
                 // Seqs this spool never wrote: the next ones it writes would be taken for repeats.
                 return rotate(
                     keepingBelow: last.seq + 1,
-                    why: "the collector acknowledged seq \(answer.ackedSeq), above the highest this spool wrote (\(spool.lastWrittenSeq))", metadata: meta)
+                    why: "the collector acknowledged seq \(answer.ackedSeq), above the highest this spool wrote (\(spool.lastWrittenSeq))",
+                    metadata: meta)
             }
             if answer.ackedSeq < first.seq {
                 return fail("the collector acknowledged seq \(answer.ackedSeq), below the batch \(first.seq)...\(last.seq)", delay: backoff.next())
@@ -243,7 +246,9 @@ public final class Shipper: @unchecked Sendable {
                 $0.lastError = nil
             }
             logger.debug(
-                "report stored", metadata: meta.merging(["acked_seq": "\(answer.ackedSeq)", "stored": "\(answer.stored)", "duplicates": "\(answer.duplicates)"]) { $1 })
+                "report stored",
+                metadata: meta.merging(["acked_seq": "\(answer.ackedSeq)", "stored": "\(answer.stored)", "duplicates": "\(answer.duplicates)"]) { $1 }
+            )
             return .sent(ackedSeq: answer.ackedSeq)
         case 408, 429, 500, 502, 503, 504:
             // Retry-After: wait at least that long, then go on with the backoff.
@@ -253,7 +258,8 @@ public final class Shipper: @unchecked Sendable {
         case 413:
             if batch.count > 1 {
                 batchLimit = max(1, batch.count / 2)
-                logger.warning("the collector found the report too large; halving the batch", metadata: meta.merging(["batch.limit": "\(batchLimit)"]) { $1 })
+                logger.warning(
+                    "the collector found the report too large; halving the batch", metadata: meta.merging(["batch.limit": "\(batchLimit)"]) { $1 })
                 return .shrunk(to: batchLimit)
             }
             return reject(batch[0], response: response, metadata: meta)
@@ -360,7 +366,9 @@ public final class Shipper: @unchecked Sendable {
 
     private func fail(_ message: String, delay: Int64, level: Logger.Level = .warning, metadata: Logger.Metadata = [:]) -> Outcome {
         statusBox.withLock { $0.lastError = message }
-        logger.log(level: level, "shipping failed; will retry", metadata: metadata.merging(["error": "\(message)", "retry_in": "\(Units.formatDuration(delay))"]) { $1 })
+        logger.log(
+            level: level, "shipping failed; will retry",
+            metadata: metadata.merging(["error": "\(message)", "retry_in": "\(Units.formatDuration(delay))"]) { $1 })
         return .retry(afterMs: delay)
     }
 }

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import GapwatchProtocol
 import GapwatchSubprocess
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Why the spool could not do what was asked.
 public struct SpoolError: Error, Sendable, CustomStringConvertible {

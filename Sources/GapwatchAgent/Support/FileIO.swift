@@ -1,8 +1,9 @@
 import GapwatchProtocol
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A failed file operation: what was attempted, on which path, and the OS's reason.

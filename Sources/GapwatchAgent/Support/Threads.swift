@@ -1,9 +1,10 @@
 import GapwatchProtocol
 import GapwatchSubprocess
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A dedicated OS thread for one blocking loop (shipper, server, a probe).
@@ -15,9 +16,9 @@ public final class AgentThread: @unchecked Sendable {
     private var finished = false
     private var joined = false
     #if os(Linux)
-    private var tid = pthread_t()
+        private var tid = pthread_t()
     #else
-    private var tid: pthread_t?
+        private var tid: pthread_t?
     #endif
 
     private final class Box {
@@ -37,15 +38,17 @@ public final class AgentThread: @unchecked Sendable {
         pthread_attr_init(&attr)
         pthread_attr_setstacksize(&attr, stackBytes)
         defer { pthread_attr_destroy(&attr) }
-        let rc = pthread_create(&tid, &attr, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
-            box.thread.state.withLock {
-                box.thread.finished = true
-                box.thread.state.broadcast()
-            }
-            return nil
-        }, box.toOpaque())
+        let rc = pthread_create(
+            &tid, &attr,
+            { raw in
+                let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+                box.body()
+                box.thread.state.withLock {
+                    box.thread.finished = true
+                    box.thread.state.broadcast()
+                }
+                return nil
+            }, box.toOpaque())
         if rc != 0 {
             box.release()
             fatalError("pthread_create failed: \(Errno.describe(rc))")
@@ -67,9 +70,9 @@ public final class AgentThread: @unchecked Sendable {
         }
         guard first else { return done }
         #if os(Linux)
-        if done { pthread_join(tid, nil) } else { pthread_detach(tid) }
+            if done { pthread_join(tid, nil) } else { pthread_detach(tid) }
         #else
-        if let tid { if done { pthread_join(tid, nil) } else { pthread_detach(tid) } }
+            if let tid { if done { pthread_join(tid, nil) } else { pthread_detach(tid) } }
         #endif
         return done
     }
@@ -88,9 +91,9 @@ public final class AgentThread: @unchecked Sendable {
         }
         guard shouldDetach else { return }
         #if os(Linux)
-        pthread_detach(tid)
+            pthread_detach(tid)
         #else
-        if let tid { pthread_detach(tid) }
+            if let tid { pthread_detach(tid) }
         #endif
     }
 }

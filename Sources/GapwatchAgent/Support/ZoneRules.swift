@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import GapwatchProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// An IANA time zone's UTC offsets, read from the system's zoneinfo (TZif) files, for reading times
 /// that a probe prints without an offset (`2026-01-22 19:00:00` from SQLite's `datetime()`).
@@ -33,7 +34,8 @@ public struct ZoneRules: Sendable, Equatable {
     /// Loads the zone `name` (e.g. `America/New_York`); the error says what is wrong.
     public static func load(_ name: String) throws(ZoneError) -> ZoneRules {
         if name == "UTC" || name == "Etc/UTC" || name == "Z" { return .utc }
-        let valid = !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix("/") && !name.contains("..")
+        let valid =
+            !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix("/") && !name.contains("..")
             && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || "0123456789/_-+".unicodeScalars.contains($0)) }
         guard valid else { throw ZoneError("'\(name)' is not an IANA time zone name (e.g. UTC, America/New_York)") }
         let path = directory + "/" + name
@@ -320,7 +322,8 @@ public struct ProbeTimeReader: Sendable, Equatable {
         if TimeParsing.parseNaive(s) != nil {
             return .failure(
                 TimeReadError(
-                    "'\(s.truncatedUTF8(64))' has no UTC offset; set \(setting) to the IANA zone it is written in (e.g. UTC, America/New_York), or print RFC 3339 (2026-01-22T19:00:00Z)"))
+                    "'\(s.truncatedUTF8(64))' has no UTC offset; set \(setting) to the IANA zone it is written in (e.g. UTC, America/New_York), or print RFC 3339 (2026-01-22T19:00:00Z)"
+                ))
         }
         return .failure(TimeReadError("'\(s.truncatedUTF8(64))' is not a time (ms since 1970, RFC 3339, or a date-time in \(setting))"))
     }

@@ -43,8 +43,12 @@ struct GuardrailLoad {
     /// Why the rule's scope is full, nil when it is not.
     func why(rule: String, _ limits: GuardrailConfig) -> String? {
         let (perHour, concurrent) = limits.limits(limits.perRule)
-        if runningByRule[rule, default: 0] >= concurrent { return "rule \(rule) has \(concurrent) action(s) running (guardrails.per_rule.max_concurrent)" }
-        if hourByRule[rule, default: 0] >= perHour { return "rule \(rule) started \(perHour) action(s) in the last hour (guardrails.per_rule.max_per_hour)" }
+        if runningByRule[rule, default: 0] >= concurrent {
+            return "rule \(rule) has \(concurrent) action(s) running (guardrails.per_rule.max_concurrent)"
+        }
+        if hourByRule[rule, default: 0] >= perHour {
+            return "rule \(rule) started \(perHour) action(s) in the last hour (guardrails.per_rule.max_per_hour)"
+        }
         return nil
     }
 
@@ -61,7 +65,8 @@ struct GuardrailLoad {
 
     /// Every full rule and target scope, with why.
     func fullScopes(_ limits: GuardrailConfig) -> (rules: [String: String], targets: [String: String]) {
-        var rules: [String: String] = [:], targets: [String: String] = [:]
+        var rules: [String: String] = [:]
+        var targets: [String: String] = [:]
         for rule in Set(runningByRule.keys).union(hourByRule.keys) { rules[rule] = why(rule: rule, limits) }
         for target in Set(runningByTarget.keys).union(hourByTarget.keys) { targets[target] = why(target: target, limits) }
         return (rules, targets)
@@ -91,7 +96,9 @@ extension ActionRunner {
         try database.read { db in
             for (column, scopes) in [(ActionTable.ScopeColumn.rule, full.rules), (.target, full.targets)] {
                 for (scope, why) in scopes {
-                    if try ActionTable(db: db).dueInScopeSaysOtherwise(column, scope, detail: "waiting: \(why)", pending: ActionState.pending, now: now) {
+                    if try ActionTable(db: db).dueInScopeSaysOtherwise(
+                        column, scope, detail: "waiting: \(why)", pending: ActionState.pending, now: now)
+                    {
                         stale.append((column, scope, "waiting: \(why)"))
                     }
                 }
@@ -148,7 +155,8 @@ extension ActionRunner {
             guard let (agentID, scheduler) = try JobTable(db: db).reporter(ofJob: job) else { return nil }
             let total = try JobTable(db: db).presentCount(agentID: agentID, scheduler: scheduler)
             // Other jobs of the scheduler whose disable started within the window (a retry is the same job).
-            let disabled = try ActionTable(db: db).disablesStarted(after: now - breaker.windowMs, otherThan: action.key, agentID: agentID, scheduler: scheduler)
+            let disabled = try ActionTable(db: db).disablesStarted(
+                after: now - breaker.windowMs, otherThan: action.key, agentID: agentID, scheduler: scheduler)
             guard total > 0, Double(disabled + 1) > breaker.maxShare * Double(total) else { return nil }
             let percent = Int((breaker.maxShare * 100).rounded())
             return "breaker: disabling it would make \(disabled + 1) of the \(total) job(s) of scheduler \(scheduler ?? "-") on agent \(agentID) "

@@ -20,14 +20,16 @@ struct ActionQueue {
     ) throws -> (id: String?, reason: String) {
         // One in flight per key, and per action over overlapping date ranges (a manual backfill
         // and a rule's backfill of the same days would fight over the same rows).
-        let start = parameters["start"], end = parameters["end"]
+        let start = parameters["start"]
+        let end = parameters["end"]
         if let busy = try table.firstOverlapping(key: key, name: action.name, start: start, end: end, inFlight: ActionState.inFlight) {
             return (nil, "action \(busy.id) is already in flight for \(busy.key == key ? key : "an overlapping range (\(busy.key))")")
         }
         // A range that escalated waits for a person while its incident is open; other ranges of
         // the same incident keep healing.
-        if let incidentID, let escalated = try table.firstOverlapping(
-            key: key, name: action.name, start: start, end: end, incidentID: incidentID, state: ActionState.escalated)
+        if let incidentID,
+            let escalated = try table.firstOverlapping(
+                key: key, name: action.name, start: start, end: end, incidentID: incidentID, state: ActionState.escalated)
         {
             return (nil, "action \(escalated) escalated for \(key) under incident \(incidentID): it waits for a person")
         }
@@ -47,7 +49,13 @@ struct ActionQueue {
                 healsCheck: heals?.check),
             state: ActionState.pending)
         try CollectorTimeline.append(
-            db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: "queued \(action.name) for \(key)\(incidentID.map { " (incident \($0))" } ?? "")\(requestedBy.map { ", asked by token \($0)" } ?? "") with \(describe(parameters))")),
+            db,
+            body: .actionResult(
+                ActionResult(
+                    actionID: id, outcome: .ok,
+                    outputTail:
+                        "queued \(action.name) for \(key)\(incidentID.map { " (incident \($0))" } ?? "")\(requestedBy.map { ", asked by token \($0)" } ?? "") with \(describe(parameters))"
+                )),
             at: now)
         return (id, "queued")
     }
@@ -76,7 +84,8 @@ struct ActionQueue {
         guard try move(id, to: state, ActionChange(detail: detail, updatedAt: now, nextAttemptAt: .some(nil))) else { return false }
         try withdrawCommand(id)
         try CollectorTimeline.append(
-            db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: state == .cancelled ? "cancelled, " + detail : detail)), at: now)
+            db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: state == .cancelled ? "cancelled, " + detail : detail)),
+            at: now)
         return true
     }
 
@@ -90,9 +99,12 @@ struct ActionQueue {
 
     /// A person approves an action waiting for approval: it runs at the next pass. False if it was not waiting.
     func approve(_ id: String, by: String, now: Millis) throws -> Bool {
-        guard try move(id, from: [.awaitingApproval], to: .pending, ActionChange(detail: "approved", updatedAt: now, nextAttemptAt: now, approvedBy: by))
+        guard
+            try move(
+                id, from: [.awaitingApproval], to: .pending, ActionChange(detail: "approved", updatedAt: now, nextAttemptAt: now, approvedBy: by))
         else { return false }
-        try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: "approved by token \(by)")), at: now)
+        try CollectorTimeline.append(
+            db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: "approved by token \(by)")), at: now)
         return true
     }
 
@@ -122,7 +134,8 @@ struct ActionQueue {
         try withdrawCommand(id)
         guard try move(id, from: [.running, .verifying], to: .pending, ActionChange(detail: detail, updatedAt: now, nextAttemptAt: next))
         else { return false }
-        try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "\(failure); will retry")), at: now)
+        try CollectorTimeline.append(
+            db, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "\(failure); will retry")), at: now)
         return true
     }
 
@@ -145,7 +158,8 @@ struct ActionQueue {
                     id, from: [.running], to: .pending,
                     ActionChange(detail: detail, updatedAt: now, nextAttemptAt: now, returnAttempt: true, clearResult: true))
             else { continue }
-            try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "interrupted: \(detail)")), at: now)
+            try CollectorTimeline.append(
+                db, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "interrupted: \(detail)")), at: now)
         }
         return ids
     }

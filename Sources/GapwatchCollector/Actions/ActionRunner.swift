@@ -39,8 +39,15 @@ public final class ActionRunner: Sendable {
         let full = load.fullScopes(config.guardrails)
         try noteWaiting(full, now: now)
         let due = try await database.read { db in
-            try ActionTable(db: db).due(pending: ActionState.pending, now: now, skippingRules: full.rules.keys.sorted(), skippingTargets: full.targets.keys.sorted())
-                .map { (action: $0.action, ActionScopes(rule: $0.scopes.rule, target: $0.scopes.target), ActionHeals(rule: $0.healsRule, check: $0.healsCheck)) }
+            try ActionTable(db: db).due(
+                pending: ActionState.pending, now: now, skippingRules: full.rules.keys.sorted(), skippingTargets: full.targets.keys.sorted()
+            )
+            .map {
+                (
+                    action: $0.action, ActionScopes(rule: $0.scopes.rule, target: $0.scopes.target),
+                    ActionHeals(rule: $0.healsRule, check: $0.healsCheck)
+                )
+            }
         }
         var started = 0
         for (action, scopes, heals) in due {
@@ -77,7 +84,8 @@ public final class ActionRunner: Sendable {
         let started = try await database.write { db in
             guard
                 try ActionQueue(db: db).markRunning(
-                    action.id, attempt: attempt, giveUpAt: now + definition.timeoutMs + 60_000, detail: "attempt \(attempt) of \(action.maxAttempts) running",
+                    action.id, attempt: attempt, giveUpAt: now + definition.timeoutMs + 60_000,
+                    detail: "attempt \(attempt) of \(action.maxAttempts) running",
                     started: "attempt \(attempt) started: \(action.name) \(describe(action.parameters))", now: now)
             else { return false }
             if case .agent(let agentID, let command, let templates) = definition.target {
@@ -167,7 +175,9 @@ public final class ActionRunner: Sendable {
                     // A command's output usually ends in a newline: not part of the detail line.
                     let detail = (row.resultDetail ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
                     if outcome == "ok" {
-                        try succeeded(action.id, detail: "agent ran \(action.name): ok\(detail.isEmpty ? "" : ": " + detail)", verifyWithinMs: definition?.verifyWithinMs ?? 1_800_000, now: now)
+                        try succeeded(
+                            action.id, detail: "agent ran \(action.name): ok\(detail.isEmpty ? "" : ": " + detail)",
+                            verifyWithinMs: definition?.verifyWithinMs ?? 1_800_000, now: now)
                     } else {
                         // A refused command will be refused again: no point retrying it.
                         try fail(action, detail: "agent reported \(outcome): \(detail)", retry: outcome != "rejected", now: now)
@@ -193,7 +203,9 @@ public final class ActionRunner: Sendable {
             if action.incidentID == nil {
                 return try settle(action.id, as: .verified, detail: "succeeded; no rule covers this action, so nothing was checked", now: now)
             }
-            if incidentState == IncidentState.resolved.rawValue { return try settle(action.id, as: .verified, detail: "verified: the incident resolved", now: now) }
+            if incidentState == IncidentState.resolved.rawValue {
+                return try settle(action.id, as: .verified, detail: "verified: the incident resolved", now: now)
+            }
         }
         guard let due = action.nextAttemptAt, due <= now else { return }
         try fail(

@@ -56,7 +56,8 @@ extension CollectorRuntime {
         if jobs.isEmpty { lines.append("No scheduler inventory has been reported (agents: scheduler: in their config).") }
         let groups = Dictionary(grouping: jobs) { $0.service ?? "(no target)" }
         for service in groups.keys.sorted(by: { a, b in
-            let fa = groups[a]!.contains { !$0.flags.isEmpty }, fb = groups[b]!.contains { !$0.flags.isEmpty }
+            let fa = groups[a]!.contains { !$0.flags.isEmpty }
+            let fb = groups[b]!.contains { !$0.flags.isEmpty }
             return fa != fb ? fa : a < b
         }) {
             lines.append("")

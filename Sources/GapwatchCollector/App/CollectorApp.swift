@@ -21,7 +21,8 @@ struct CollectorApp: Sendable {
     func gaps(days: Int, check: String? = nil, now: Millis) throws -> GapReport {
         guard let report = try runtime.gaps(days: days, check: check, now: now) else {
             let names = runtime.config.remediation.completeness.map(\.name)
-            throw UseCaseError(.notFound, "no completeness rule named '\(check ?? "")'; configured: \(names.isEmpty ? "none" : names.joined(separator: ", "))")
+            throw UseCaseError(
+                .notFound, "no completeness rule named '\(check ?? "")'; configured: \(names.isEmpty ? "none" : names.joined(separator: ", "))")
         }
         return report
     }
@@ -111,7 +112,8 @@ struct CollectorApp: Sendable {
     func backfill(_ ask: BackfillRequest, requestedBy tokenID: String, now: Millis) async throws -> ActionInfo {
         let actions = runtime.config.remediation.actions
         guard let action = actions[ask.action] else {
-            throw UseCaseError(.invalid(field: "action"), "action: no action named '\(ask.action)'; configured: \(actions.keys.sorted().joined(separator: ", "))")
+            throw UseCaseError(
+                .invalid(field: "action"), "action: no action named '\(ask.action)'; configured: \(actions.keys.sorted().joined(separator: ", "))")
         }
         let check = runtime.config.remediation.completeness.first { $0.backfill == action.name || $0.scrape == action.name }
         let granularity = check?.rule.granularity ?? .day
@@ -126,7 +128,8 @@ struct CollectorApp: Sendable {
         let partitions = PartitionKey.keys(from: ask.start, through: ask.end, granularity, limit: maxPartitions + 1)
         guard partitions.count <= maxPartitions else {
             throw UseCaseError(
-                .invalid(field: "end"), "the range is larger than action '\(action.name)' allows: more than \(action.maxRangeDays) days (max_range_days)")
+                .invalid(field: "end"),
+                "the range is larger than action '\(action.name)' allows: more than \(action.maxRangeDays) days (max_range_days)")
         }
         // A period still filling can be neither healed nor verified: its rows are still arriving.
         if let rule = check?.rule, let last = partitions.last, let due = rule.dueAt(last), now < due {

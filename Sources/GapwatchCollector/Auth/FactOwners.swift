@@ -62,10 +62,14 @@ public enum ReassignError: Error, Equatable {
 
 extension AppDatabase {
     /// Owned facts matching the glob `fact` (all when nil) and refused claims, most recent first.
-    public func owners(fact: String? = nil, agentID: String? = nil, limit: Int = 1000) throws -> (owners: [FactOwnerInfo], refused: [RefusedClaimInfo]) {
+    public func owners(fact: String? = nil, agentID: String? = nil, limit: Int = 1000) throws -> (
+        owners: [FactOwnerInfo], refused: [RefusedClaimInfo]
+    ) {
         try read { db in
             let table = FactOwnerTable(db: db)
-            return (try table.owners(matching: fact, agentID: agentID, limit: limit), try table.refused(matching: fact, agentID: agentID, limit: limit))
+            return (
+                try table.owners(matching: fact, agentID: agentID, limit: limit), try table.refused(matching: fact, agentID: agentID, limit: limit)
+            )
         }
     }
 
@@ -78,12 +82,14 @@ extension AppDatabase {
             !fact.unicodeScalars.contains(where: { $0 == "*" || $0 == "?" || $0.value < 0x20 })
         else {
             throw ReassignError.badFact(
-                "'\(fact)' is not one fact: KIND:NAME with KIND one of \(OwnershipConfig.factKinds.joined(separator: ", ")), no glob or control character")
+                "'\(fact)' is not one fact: KIND:NAME with KIND one of \(OwnershipConfig.factKinds.joined(separator: ", ")), no glob or control character"
+            )
         }
         let covering = config.rules(covering: fact)
         guard covering.isEmpty else {
             throw ReassignError.boundByConfig(
-                "\(fact) is bound by the collector config's owners: to \(covering.map(\.described).joined(separator: " or ")); change the config instead")
+                "\(fact) is bound by the collector config's owners: to \(covering.map(\.described).joined(separator: " or ")); change the config instead"
+            )
         }
         return try write { db in
             try FactOwnerTable(db: db).assign(fact, to: agentID, by: tokenID, at: now)

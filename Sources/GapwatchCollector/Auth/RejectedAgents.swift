@@ -74,7 +74,8 @@ public final class RejectedAgents: Sendable {
                 try table.add(
                     batch.map { key, tally in
                         RejectedAgentRow(
-                            claimedAgentID: key.claimedAgentID, tokenID: key.tokenID, source: key.source, reason: key.reason.rawValue, count: tally.count,
+                            claimedAgentID: key.claimedAgentID, tokenID: key.tokenID, source: key.source, reason: key.reason.rawValue,
+                            count: tally.count,
                             firstSeen: tally.firstSeen, lastSeen: tally.lastSeen)
                     })
                 try table.trim(keeping: Self.maxRows)

@@ -4,7 +4,7 @@ import GapwatchProtocol
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The authenticated caller of a request.
@@ -81,7 +81,8 @@ public final class TokenStore: Sendable {
             cache.withLock { _ = $0.removeValue(forKey: hash) }
             return .revoked(tokenID: row.id)
         }
-        let identity = TokenIdentity(tokenID: row.id, kind: kind, agentID: row.agentID, service: row.service, labels: TokenTable.labels(row.labels) ?? [:])
+        let identity = TokenIdentity(
+            tokenID: row.id, kind: kind, agentID: row.agentID, service: row.service, labels: TokenTable.labels(row.labels) ?? [:])
         cache.withLock { cache in
             if cache.count > 10_000 { cache.removeAll() }  // bounded: a flood of distinct tokens cannot grow it
             cache[hash] = (identity, now)

@@ -120,7 +120,8 @@ public struct CollectorConfig: Sendable {
         let needed = config.remediation.completeness.map { Millis($0.rule.lookback) * $0.rule.granularity.seconds * 1000 + 86_400_000 }.max() ?? 0
         if let retention = config.retentionMs, retention < max(needed, 86_400_000) {
             throw ConfigError(
-                "storage.retention: \(Units.formatDuration(retention)) is shorter than \(Units.formatDuration(max(needed, 86_400_000))) (at least a day, and the longest completeness lookback plus a day)")
+                "storage.retention: \(Units.formatDuration(retention)) is shorter than \(Units.formatDuration(max(needed, 86_400_000))) (at least a day, and the longest completeness lookback plus a day)"
+            )
         }
         return config
     }
@@ -275,7 +276,11 @@ struct MapReader {
         guard let list = value as? [Any] else { throw ConfigError("\(name(key)): expected a list") }
         var out: [String] = []
         for item in list {
-            if let s = item as? String { out.append(s) } else if let i = item as? Int { out.append(String(i)) } else {
+            if let s = item as? String {
+                out.append(s)
+            } else if let i = item as? Int {
+                out.append(String(i))
+            } else {
                 throw ConfigError("\(name(key)): expected a list of strings")
             }
         }
@@ -300,7 +305,13 @@ struct MapReader {
         guard let m = value as? [String: Any] else { throw ConfigError("\(name(key)): expected a map of names to values") }
         var out: [String: String] = [:]
         for (k, v) in m {
-            if let s = v as? String { out[k] = s } else if let i = v as? Int { out[k] = String(i) } else if let b = v as? Bool { out[k] = String(b) } else {
+            if let s = v as? String {
+                out[k] = s
+            } else if let i = v as? Int {
+                out[k] = String(i)
+            } else if let b = v as? Bool {
+                out[k] = String(b)
+            } else {
                 throw ConfigError("\(name(key)).\(k): expected a string")
             }
         }

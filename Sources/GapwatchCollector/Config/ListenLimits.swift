@@ -1,7 +1,7 @@
 import GapwatchProtocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How long a client may take and how many connections it may hold (`listen_limits:` in the

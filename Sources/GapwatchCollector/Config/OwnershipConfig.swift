@@ -88,16 +88,19 @@ public struct OwnershipConfig: Sendable {
             for (i, item) in list.enumerated() {
                 var m = try MapReader.item(item, path: "owners[\(i)]")
                 guard let facts = try m.stringList("facts"), !facts.isEmpty else {
-                    throw ConfigError("owners[\(i)].facts: required, fact globs such as job:nightly-*, lock:workflow_*, dataset:nba_raw.*, ping:backup")
+                    throw ConfigError(
+                        "owners[\(i)].facts: required, fact globs such as job:nightly-*, lock:workflow_*, dataset:nba_raw.*, ping:backup")
                 }
                 for (j, fact) in facts.enumerated() {
                     let kind = fact.prefix { $0 != ":" }
                     guard Self.factKinds.contains(String(kind)), fact.count > kind.count + 1 else {
-                        throw ConfigError("owners[\(i)].facts[\(j)]: '\(fact)' is not KIND:NAME with KIND one of \(Self.factKinds.joined(separator: ", "))")
+                        throw ConfigError(
+                            "owners[\(i)].facts[\(j)]: '\(fact)' is not KIND:NAME with KIND one of \(Self.factKinds.joined(separator: ", "))")
                     }
                 }
                 let rule = OwnerRule(
-                    facts: facts, agents: try m.stringList("agents") ?? [], service: try m.string("service"), labels: try m.stringMap("labels") ?? [:])
+                    facts: facts, agents: try m.stringList("agents") ?? [], service: try m.string("service"), labels: try m.stringMap("labels") ?? [:]
+                )
                 for agent in rule.agents {
                     if let problem = AgentIdentity.problem(withID: agent) { throw ConfigError("owners[\(i)].agents: '\(agent)': \(problem)") }
                 }

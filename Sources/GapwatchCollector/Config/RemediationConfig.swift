@@ -189,7 +189,8 @@ extension RemediationConfig {
                 let lookback = try m.duration("lookback") ?? Millis(CompletenessRule.defaultLookback) * periodMs
                 guard lookback % periodMs == 0 else {
                     throw ConfigError(
-                        "completeness[\(i)].lookback: \(Units.formatDuration(lookback)) is not a whole number of \(granularity.noun)s (partition: \(granularity.rawValue))")
+                        "completeness[\(i)].lookback: \(Units.formatDuration(lookback)) is not a whole number of \(granularity.noun)s (partition: \(granularity.rawValue))"
+                    )
                 }
                 let settle = try m.duration("settle", allowZero: true) ?? CompletenessRule.defaultSettleMs
                 let dueAfter = try m.duration("due_after", allowZero: true) ?? CompletenessRule.defaultDueAfterMs
@@ -224,7 +225,8 @@ extension RemediationConfig {
                 let refresh = try actionRef(&m, "refresh")
                 try m.finish()
                 staleItems.append(
-                    StaleItemsConfig(name: name, rule: StaleItemRule(itemKind: kind, finalStatuses: Set(final), deadlineMs: deadline), refresh: refresh))
+                    StaleItemsConfig(
+                        name: name, rule: StaleItemRule(itemKind: kind, finalStatuses: Set(final), deadlineMs: deadline), refresh: refresh))
             }
         }
         if let list = try reader.list("freshness") {
@@ -256,7 +258,9 @@ extension RemediationConfig {
                 for (i, item) in list.enumerated() {
                     var r = try MapReader.item(item, path: "scheduler_targets.replacements[\(i)]")
                     guard let target = try r.string("target"), let url = try r.string("replacement") else {
-                        throw ConfigError("scheduler_targets.replacements[\(i)]: target and replacement are required (e.g. {target: http://old-svc, replacement: http://new-svc})")
+                        throw ConfigError(
+                            "scheduler_targets.replacements[\(i)]: target and replacement are required (e.g. {target: http://old-svc, replacement: http://new-svc})"
+                        )
                     }
                     guard let replacement = TargetReplacement(target: target, replacement: url) else {
                         throw ConfigError(
@@ -305,7 +309,8 @@ extension RemediationConfig {
                 let maxAge = try m.duration("max_age")
                 let release = try actionRef(&m, "release")
                 try m.finish()
-                stuckLocks.append(StuckLocksConfig(name: name, pattern: pattern, rule: StuckLockRule(slackMs: slack, maxAgeMs: maxAge), release: release))
+                stuckLocks.append(
+                    StuckLocksConfig(name: name, pattern: pattern, rule: StuckLockRule(slackMs: slack, maxAgeMs: maxAge), release: release))
             }
         }
         if var g = try reader.map("guardrails") {
@@ -384,7 +389,9 @@ extension RemediationConfig {
             target = .webhook(method: method, url: url, headers: headers, body: body)
         case "agent":
             guard let agent = try m.string("agent") else { throw ConfigError("\(m.path).agent: required, the agent id that runs the command") }
-            guard let command = try m.string("command") else { throw ConfigError("\(m.path).command: required, a command name in that agent's `actions:`") }
+            guard let command = try m.string("command") else {
+                throw ConfigError("\(m.path).command: required, a command name in that agent's `actions:`")
+            }
             let parameters = try m.stringMap("parameters") ?? [:]
             for (k, v) in parameters { try checkPlaceholders(v, path: "\(m.path).parameters.\(k)") }
             target = .agent(agentID: agent, command: command, parameters: parameters)
@@ -393,7 +400,9 @@ extension RemediationConfig {
         }
         var action = ActionConfig(name: name, target: target)
         if let mode = try m.string("mode") {
-            guard let parsed = ActionMode(rawValue: mode) else { throw ConfigError("\(m.path).mode: '\(mode)' is not one of auto, dry_run, approval") }
+            guard let parsed = ActionMode(rawValue: mode) else {
+                throw ConfigError("\(m.path).mode: '\(mode)' is not one of auto, dry_run, approval")
+            }
             action.mode = parsed
         }
         action.timeoutMs = try m.duration("timeout") ?? action.timeoutMs

@@ -25,12 +25,14 @@ extension Dashboard {
             ["check", "kind", "expects", "state", "since", "last signal", "next due", "reason"],
             sorted.prefix(Self.checkRows).map { c in
                 [
-                    storyLink(Self.checkSubject(c), text: c.name), esc(c.kind), esc(c.expects), badge(c.state) + (c.late ? " <span class=\"hint\">late</span>" : ""),
+                    storyLink(Self.checkSubject(c), text: c.name), esc(c.kind), esc(c.expects),
+                    badge(c.state) + (c.late ? " <span class=\"hint\">late</span>" : ""),
                     dashAgo(c.changedAt, now: now), dashAgo(c.lastPingAt, now: now), dashAgo(c.nextDue, now: now), esc(c.reason),
                 ]
             }, empty: "No checks: declare checks:, expectations: or rules in the collector config, or start an agent.")
         html += leftOut(shown: min(sorted.count, Self.checkRows), total: sorted.count, what: "checks", how: "down and late ones are listed first")
-        html += "<p class=\"hint\">States: new (no signal yet), up, down, paused; late: past due but within grace. "
+        html +=
+            "<p class=\"hint\">States: new (no signal yet), up, down, paused; late: past due but within grace. "
             + "Last signal: the last ping of a heartbeat check, or anything from the agent of a liveness check.</p>"
         return Page(title: "Checks", body: html)
     }

@@ -10,9 +10,11 @@ extension Dashboard {
     @Sendable func completeness(request: Request, context: CollectorContext, viewer: Viewer, now: Millis) async throws -> Page {
         let days = try intParameter(request, "days", default: 7, range: 1...31)
         let report = try app.gaps(days: days, now: now)
-        var html = "<p class=\"filters\">Last: " + [7, 14, 31].map { d in
-            d == days ? "<strong>\(d) days</strong>" : "<a href=\"\(DashboardHTML.link(["completeness"], [("days", String(d))]))\">\(d) days</a>"
-        }.joined(separator: " ") + "</p>"
+        var html =
+            "<p class=\"filters\">Last: "
+            + [7, 14, 31].map { d in
+                d == days ? "<strong>\(d) days</strong>" : "<a href=\"\(DashboardHTML.link(["completeness"], [("days", String(d))]))\">\(d) days</a>"
+            }.joined(separator: " ") + "</p>"
         html += """
             <p class="legend"><span class="c-ok">complete</span><span class="c-ok-part">at or above min ratio</span>\
             <span class="c-gap">gap</span><span class="c-healing">healing</span><span class="c-escalated">escalated</span>\
@@ -69,7 +71,8 @@ extension Dashboard {
                     gaps.map { check, day in
                         [
                             esc(check.name), "<a href=\"\(partitionStoryLink(check, date: day.date))\">\(esc(day.date))</a>",
-                            day.sourceCount.map { "\($0)" } ?? "–", day.derivedCount.map { "\($0)" } ?? "–", "\(day.gap)", esc(day.ratio.map(percent) ?? "–"),
+                            day.sourceCount.map { "\($0)" } ?? "–", day.derivedCount.map { "\($0)" } ?? "–", "\(day.gap)",
+                            esc(day.ratio.map(percent) ?? "–"),
                             badge(day.state), day.actionID.map(actionLink) ?? "",
                         ]
                     }, empty: "")
@@ -97,7 +100,8 @@ extension Dashboard {
     /// The first cell of a rule's row: its name, datasets and minimum ratio.
     func ruleCell(_ check: GapReport.Check, header: Bool = false) -> String {
         let tag = header ? "th" : "td"
-        return "<\(tag) class=\"name\"><strong>\(esc(check.name))</strong><br><span class=\"mono\">\(esc(check.derived)) ← \(esc(check.source))</span><br>"
+        return
+            "<\(tag) class=\"name\"><strong>\(esc(check.name))</strong><br><span class=\"mono\">\(esc(check.derived)) ← \(esc(check.source))</span><br>"
             + "<span class=\"hint\">min ratio \(esc(percent(check.minRatio)))\(check.partition == "hour" ? ", hourly" : "")</span></\(tag)>"
     }
 
@@ -118,7 +122,8 @@ extension Dashboard {
         case "no_rows": text = "no rows"
         default: text = day.ratio.map(percent) ?? (day.state == "gap" ? "missing" : "–")
         }
-        var tip = "\(check.name) \(day.date): source \(day.sourceCount.map(String.init) ?? "none"), derived \(day.derivedCount.map(String.init) ?? "none")"
+        var tip =
+            "\(check.name) \(day.date): source \(day.sourceCount.map(String.init) ?? "none"), derived \(day.derivedCount.map(String.init) ?? "none")"
         tip += ", \(day.gap) missing, \(day.state.replacingOccurrences(of: "_", with: " "))" + (day.actionID.map { ", action \($0)" } ?? "")
         if day.state == "not_due" { tip += " (due \(dashTime(day.dueAt)))" }
         return "<td class=\"\(cls)\"><a href=\"\(partitionStoryLink(check, date: day.date))\" title=\"\(esc(tip))\">\(esc(text))</a></td>"

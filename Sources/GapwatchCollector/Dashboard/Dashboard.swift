@@ -18,8 +18,15 @@ struct Dashboard {
 
     /// The pages, in the navigation's order.
     enum Section: String, CaseIterable {
-        case overview = "/", checks = "/checks", workflows = "/workflows", completeness = "/completeness", jobs = "/jobs", locks = "/locks"
-        case incidents = "/incidents", actions = "/actions", story = "/story"
+        case overview = "/"
+        case checks = "/checks"
+        case workflows = "/workflows"
+        case completeness = "/completeness"
+        case jobs = "/jobs"
+        case locks = "/locks"
+        case incidents = "/incidents"
+        case actions = "/actions"
+        case story = "/story"
 
         var title: String {
             switch self {
@@ -105,7 +112,9 @@ struct Dashboard {
                 page = Page(title: "Error", body: "<p class=\"error\">\(esc(refusal.message))</p>", status: refusal.status)
             } catch {
                 context.logger.error("dashboard page failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
-                page = Page(title: "Error", body: "<p class=\"error\">This page could not be rendered; the collector log says why.</p>", status: .internalServerError)
+                page = Page(
+                    title: "Error", body: "<p class=\"error\">This page could not be rendered; the collector log says why.</p>",
+                    status: .internalServerError)
             }
             return html(layout(page, section: section, viewer: viewer, startedNanos: started), status: page.status)
         }
@@ -181,7 +190,8 @@ struct Dashboard {
     var csrfRefusal: Page {
         Page(
             title: "Refused",
-            body: "<p class=\"error\">This form did not come from a page of this dashboard session (its CSRF field is missing or stale). Reload the page and try again.</p>",
+            body:
+                "<p class=\"error\">This form did not come from a page of this dashboard session (its CSRF field is missing or stale). Reload the page and try again.</p>",
             status: .forbidden)
     }
 
@@ -227,7 +237,8 @@ struct Dashboard {
                 .contentType: "text/html; charset=utf-8",
                 .cacheControl: "no-store",
                 // Inline styles only: no script, no image, font or stylesheet from anywhere.
-                .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                .contentSecurityPolicy:
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
                 .xContentTypeOptions: "nosniff",
                 // Not no-referrer: with it, browsers send `Origin: null` on form posts, and the posts' origin is checked.
                 HTTPFields.Element.Name("Referrer-Policy")!: "same-origin",

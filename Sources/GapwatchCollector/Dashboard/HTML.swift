@@ -72,7 +72,9 @@ public enum DashboardHTML {
     /// followed by the query items that are not nil.
     public static func link(_ segments: [String], _ query: [(String, String?)] = []) -> String {
         // A segment of only dots would be resolved away by the browser ("/locks/../release").
-        let path = "/" + segments.map { $0.allSatisfy { $0 == "." } ? String(repeating: "%2E", count: $0.count) : percentEncode($0) }
+        let path =
+            "/"
+            + segments.map { $0.allSatisfy { $0 == "." } ? String(repeating: "%2E", count: $0.count) : percentEncode($0) }
             .joined(separator: "/")
         let items = query.compactMap { key, value in value.map { "\(percentEncode(key))=\(percentEncode($0))" } }
         return escape(items.isEmpty ? path : path + "?" + items.joined(separator: "&"))

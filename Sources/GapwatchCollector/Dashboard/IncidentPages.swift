@@ -18,7 +18,8 @@ extension Dashboard {
             ["id", "state", "rule", "subject", "opened", "resolved", "reason"],
             incidents.map { i in
                 [
-                    "<a href=\"\(DashboardHTML.link(["incidents", String(i.id)]))\">\(i.id)</a>", badge(i.state) + (i.escalated ? " " + badge("escalated") : ""),
+                    "<a href=\"\(DashboardHTML.link(["incidents", String(i.id)]))\">\(i.id)</a>",
+                    badge(i.state) + (i.escalated ? " " + badge("escalated") : ""),
                     esc(i.rule), storyLink(i.subject), dashAgo(i.openedAt, now: now), dashAgo(i.resolvedAt, now: now), esc(i.reason),
                 ]
             }, empty: state.map { "No \($0) incident." } ?? "No incident has been opened.")
@@ -34,10 +35,14 @@ extension Dashboard {
         }
         var html = "<p>\(badge(incident.state))\(incident.escalated ? " " + badge("escalated") : "") <strong>\(esc(incident.rule))</strong> on "
         html += storyLink(incident.subject) + ", opened \(esc(dashTime(incident.openedAt)))"
-        if let resolved = incident.resolvedAt { html += ", resolved \(esc(dashTime(resolved))) after \(esc(Units.formatAge(resolved - incident.openedAt)))" }
+        if let resolved = incident.resolvedAt {
+            html += ", resolved \(esc(dashTime(resolved))) after \(esc(Units.formatAge(resolved - incident.openedAt)))"
+        }
         html += ".</p><p>\(esc(incident.reason))</p>"
         if !incident.labels.isEmpty {
-            html += "<p class=\"hint\">Labels: " + incident.labels.sorted { $0.key < $1.key }.map { "<code>\(esc($0.key))=\(esc($0.value))</code>" }.joined(separator: " ") + "</p>"
+            html +=
+                "<p class=\"hint\">Labels: "
+                + incident.labels.sorted { $0.key < $1.key }.map { "<code>\(esc($0.key))=\(esc($0.value))</code>" }.joined(separator: " ") + "</p>"
         }
         if let feeder = incident.feederAgentID { html += "<p class=\"hint\">Fed by agent \(storyLink("agent:\(feeder)", text: feeder)).</p>" }
         html += "<h2>Events</h2>"
@@ -84,7 +89,8 @@ extension Dashboard {
                 if let p = a.progress { detail += " (partitions verified \(p.verified) / \(p.total))" }
                 if let who = a.requestedBy { detail += " <span class=\"hint\">asked by \(esc(who))</span>" }
                 return [
-                    actionLink(a.id), badge(a.state), esc(a.name) + " <span class=\"hint\">\(esc(a.kind))</span>", esc(a.origin), "\(a.attempts) / \(a.maxAttempts)",
+                    actionLink(a.id), badge(a.state), esc(a.name) + " <span class=\"hint\">\(esc(a.kind))</span>", esc(a.origin),
+                    "\(a.attempts) / \(a.maxAttempts)",
                     a.incidentID.map { "<a href=\"\(DashboardHTML.link(["incidents", String($0)]))\">\($0)</a>" } ?? "–",
                     "<span class=\"mono\">\(esc(a.key))</span>", dashAgo(a.updatedAt, now: now), detail,
                 ]
@@ -102,9 +108,10 @@ extension Dashboard {
 
     func filterLinks(_ page: String, current: String?, states: [String], counts: [String: Int] = [:]) -> String {
         let items = [(nil as String?, "all")] + states.map { ($0 as String?, $0) }
-        return "<p class=\"filters\">" + items.map { state, label in
-            let text = esc(label) + (state.flatMap { counts[$0] }.map { " (\($0))" } ?? "")
-            return state == current ? "<strong>\(text)</strong>" : "<a href=\"\(DashboardHTML.link([page], [("state", state)]))\">\(text)</a>"
-        }.joined(separator: " ") + "</p>"
+        return "<p class=\"filters\">"
+            + items.map { state, label in
+                let text = esc(label) + (state.flatMap { counts[$0] }.map { " (\($0))" } ?? "")
+                return state == current ? "<strong>\(text)</strong>" : "<a href=\"\(DashboardHTML.link([page], [("state", state)]))\">\(text)</a>"
+            }.joined(separator: " ") + "</p>"
     }
 }

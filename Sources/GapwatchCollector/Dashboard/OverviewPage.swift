@@ -41,23 +41,32 @@ extension Dashboard {
                     dashAgo(i.openedAt, now: now), esc(i.reason),
                 ]
             }, empty: "No incident is open.")
-        html += leftOut(shown: o.openIncidents.count, total: openIncidents, what: "open incidents", how: "the newest are listed; all on the Incidents page")
+        html += leftOut(
+            shown: o.openIncidents.count, total: openIncidents, what: "open incidents", how: "the newest are listed; all on the Incidents page")
         if !o.openByRule.isEmpty {
-            html += "<p class=\"hint\">Open by rule: " + o.openByRule.sorted { $0.key < $1.key }.map { "\(esc($0.key)) \($0.value)" }.joined(separator: " · ") + "</p>"
+            html +=
+                "<p class=\"hint\">Open by rule: "
+                + o.openByRule.sorted { $0.key < $1.key }.map { "\(esc($0.key)) \($0.value)" }.joined(separator: " · ") + "</p>"
         }
 
         html += "<h2>Actions in flight</h2>"
         html += table(
             ["id", "state", "action", "key", "updated", "detail"],
             o.actionsInFlight.map { a in
-                [actionLink(a.id), badge(a.state), esc(a.name), "<span class=\"mono\">\(esc(a.key))</span>", dashAgo(a.updatedAt, now: now), esc(a.detail)]
+                [
+                    actionLink(a.id), badge(a.state), esc(a.name), "<span class=\"mono\">\(esc(a.key))</span>", dashAgo(a.updatedAt, now: now),
+                    esc(a.detail),
+                ]
             }, empty: "No action is pending, running or being verified.")
-        html += leftOut(shown: o.actionsInFlight.count, total: inFlight, what: "actions in flight", how: "the newest are listed; all on the Actions page")
+        html += leftOut(
+            shown: o.actionsInFlight.count, total: inFlight, what: "actions in flight", how: "the newest are listed; all on the Actions page")
 
         html += "<h2>Stuck locks</h2>"
         html += table(
             ["lock", "holder", "held for", "why"],
-            o.stuckLocks.map { l in [storyLink("lock:\(l.name)", text: l.name), esc(l.holder ?? "–"), esc(l.ageMs.map(Units.formatAge) ?? "–"), esc(l.reason ?? "")] },
+            o.stuckLocks.map { l in
+                [storyLink("lock:\(l.name)", text: l.name), esc(l.holder ?? "–"), esc(l.ageMs.map(Units.formatAge) ?? "–"), esc(l.reason ?? "")]
+            },
             empty: "No lock is stuck.")
 
         html += "<h2 id=\"agents\">Agents</h2>"
@@ -65,12 +74,15 @@ extension Dashboard {
         let agents = o.agents.sorted { a, b in isDown(a) != isDown(b) ? isDown(a) : a.id < b.id }
         html += table(
             ["agent", "service", "state", "last seen"],
-            agents.prefix(Self.overviewAgentRows).map { a in [storyLink("agent:\(a.id)", text: a.id), esc(a.service), badge(a.state), dashAgo(a.lastSeen, now: now)] },
+            agents.prefix(Self.overviewAgentRows).map { a in
+                [storyLink("agent:\(a.id)", text: a.id), esc(a.service), badge(a.state), dashAgo(a.lastSeen, now: now)]
+            },
             empty: "No agent has reported yet.")
         html += leftOut(shown: min(agents.count, Self.overviewAgentRows), total: agents.count, what: "agents", how: "down ones are listed first")
 
         html += "<h2 id=\"rejected\">Rejected agents</h2>"
-        html += "<p class=\"hint\">Reports refused with 401 (missing, unknown or revoked token) or 403 (a token for another agent id, or a read token). The claimed agent id is the caller's word.</p>"
+        html +=
+            "<p class=\"hint\">Reports refused with 401 (missing, unknown or revoked token) or 403 (a token for another agent id, or a read token). The claimed agent id is the caller's word.</p>"
         html += table(
             ["claimed agent", "token", "source", "reason", "count", "first seen", "last seen"],
             rejected.prefix(Self.overviewRejectedRows).map { r in
@@ -79,7 +91,9 @@ extension Dashboard {
                     badge(r.reason.rawValue), "\(r.count)", dashAgo(r.firstSeen, now: now), dashAgo(r.lastSeen, now: now),
                 ]
             }, empty: "No report was refused.")
-        html += leftOut(shown: min(rejected.count, Self.overviewRejectedRows), total: rejected.count, what: "rejected callers", how: "the most recently seen are listed; all in `gapwatch agents`")
+        html += leftOut(
+            shown: min(rejected.count, Self.overviewRejectedRows), total: rejected.count, what: "rejected callers",
+            how: "the most recently seen are listed; all in `gapwatch agents`")
         return Page(title: "Overview", body: html)
     }
 

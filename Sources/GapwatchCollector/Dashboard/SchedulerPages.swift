@@ -96,14 +96,20 @@ extension Dashboard {
         do {
             form = try await formBody(request)
         } catch let refusal as Refusal {
-            return html(layout(Page(title: "Refused", body: "<p class=\"error\">\(esc(refusal.message))</p>", status: refusal.status), section: .locks, viewer: viewer, startedNanos: started), status: refusal.status)
+            return html(
+                layout(
+                    Page(title: "Refused", body: "<p class=\"error\">\(esc(refusal.message))</p>", status: refusal.status), section: .locks,
+                    viewer: viewer, startedNanos: started), status: refusal.status)
         }
         guard sessions.csrfMatches(form["csrf"], session: viewer.sessionID) else {
             return html(layout(csrfRefusal, section: .locks, viewer: viewer, startedNanos: started), status: .forbidden)
         }
         guard viewer.identity.isAdmin else {
-            let page = try locksPage(viewer: viewer, now: now, released: nil, error: "Force release needs an admin token; this session has a read token.")
-            return html(layout(Page(title: page.title, body: page.body, status: .forbidden), section: .locks, viewer: viewer, startedNanos: started), status: .forbidden)
+            let page = try locksPage(
+                viewer: viewer, now: now, released: nil, error: "Force release needs an admin token; this session has a read token.")
+            return html(
+                layout(Page(title: page.title, body: page.body, status: .forbidden), section: .locks, viewer: viewer, startedNanos: started),
+                status: .forbidden)
         }
         // The route parameter arrives percent-encoded.
         let name = DashboardHTML.percentDecode(context.parameters.get("name").map { Substring($0) } ?? "") ?? ""
@@ -112,7 +118,9 @@ extension Dashboard {
         } catch let refusal as UseCaseError {
             let status = APIError(refusal).status
             let page = try locksPage(viewer: viewer, now: now, released: nil, error: "Lock \(name) was not released: \(refusal.message)")
-            return html(layout(Page(title: page.title, body: page.body, status: status), section: .locks, viewer: viewer, startedNanos: started), status: status)
+            return html(
+                layout(Page(title: page.title, body: page.body, status: status), section: .locks, viewer: viewer, startedNanos: started),
+                status: status)
         }
         context.logger.notice("dashboard lock release", metadata: ["lock": "\(name)", "token.id": "\(viewer.identity.tokenID)"])
         return redirect(to: "/locks?released=" + DashboardHTML.percentEncode(name))

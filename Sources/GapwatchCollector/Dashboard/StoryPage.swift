@@ -45,7 +45,8 @@ extension Dashboard {
             guard let text = query[Substring(key)], !text.isEmpty else { continue }
             // A duration means that long ago: from=24h is the last day.
             guard let t = Units.parseDuration(String(text)).map({ now - $0 }) ?? TimeParsing.parse(String(text)) else {
-                throw Refusal(status: .badRequest, message: "\(key): '\(text)' is not a time (RFC 3339, a date, ms since 1970) or a duration ago (24h).")
+                throw Refusal(
+                    status: .badRequest, message: "\(key): '\(text)' is not a time (RFC 3339, a date, ms since 1970) or a duration ago (24h).")
             }
             range[key] = t
         }
@@ -66,7 +67,10 @@ extension Dashboard {
         let to = range["to"] ?? now + 60_000
         guard from <= to else { throw Refusal(status: .badRequest, message: "The range is reversed: from is after to.") }
         let observationKinds = Set(chosenKinds.compactMap(ObservationKind.init(rawValue:)))
-        let sources: Set<String> = chosenKinds.isEmpty ? ["observation", "incident", "action"] : Set(chosenKinds.intersection(["incident", "action"])).union(observationKinds.isEmpty ? [] : ["observation"])
+        let sources: Set<String> =
+            chosenKinds.isEmpty
+            ? ["observation", "incident", "action"]
+            : Set(chosenKinds.intersection(["incident", "action"])).union(observationKinds.isEmpty ? [] : ["observation"])
         let perSubject = fold ? Self.storyObservations : Self.storyUnfoldedObservations
 
         var lines: [StoryLine] = []
@@ -85,13 +89,17 @@ extension Dashboard {
                             agent: observation.agentID, foldKeys: SubjectStory.foldKeys(observation)))
                 } else {
                     var detail = esc(entry.text ?? "")
-                    if let id = entry.incidentID { detail = "<a href=\"\(DashboardHTML.link(["incidents", String(id)]))\">incident \(id)</a>: " + detail }
+                    if let id = entry.incidentID {
+                        detail = "<a href=\"\(DashboardHTML.link(["incidents", String(id)]))\">incident \(id)</a>: " + detail
+                    }
                     if let id = entry.actionID { detail = actionLink(id) + ": " + detail }
                     lines.append(StoryLine(at: entry.at, source: entry.source, subject: subject, detail: detail, agent: ""))
                 }
             }
             if partition == nil && story.truncated {
-                notes.append("\(subject): more than \(perSubject) observations in the range; the oldest \(perSubject) are shown (narrow it with from and to, or by kind).")
+                notes.append(
+                    "\(subject): more than \(perSubject) observations in the range; the oldest \(perSubject) are shown (narrow it with from and to, or by kind)."
+                )
             }
             if let partition, sources.contains("observation") {
                 let counts = try partitionCounts(subject: subject, partition: partition, limit: Self.partitionCountRows + 1)
@@ -104,7 +112,8 @@ extension Dashboard {
         // An incident or action about several of the subjects is told once.
         var seen = Set<String>()
         lines = lines.sorted { $0.at < $1.at }.filter { $0.source == "observation" || seen.insert("\($0.at) \($0.detail)").inserted }
-        let rows = fold
+        let rows =
+            fold
             ? SubjectStory.foldRepeats(lines, at: \.at, keys: { line in line.foldKeys.map { ("\(line.subject)\u{1}\($0.series)", $0.value) } })
             : lines.map { ($0, 1, $0.at) }
         let folded = rows.filter { $0.count > 1 }.reduce(0) { $0 + $1.count - 1 }
@@ -142,14 +151,17 @@ extension Dashboard {
         for key in ["from", "to"] {
             let value = query[Substring(key)].map(String.init) ?? ""
             let placeholder = key == "from" ? "7d, 24h, 2026-01-22" : "2026-01-23T06:00:00Z"
-            html += " <label for=\"\(key)\">\(key)</label> <input id=\"\(key)\" type=\"text\" name=\"\(key)\" size=\"22\" "
+            html +=
+                " <label for=\"\(key)\">\(key)</label> <input id=\"\(key)\" type=\"text\" name=\"\(key)\" size=\"22\" "
                 + "value=\"\(esc(value))\" placeholder=\"\(placeholder)\">"
         }
         html += " <label for=\"repeats\">repeats</label> <select id=\"repeats\" name=\"repeats\">"
-        html += "<option value=\"fold\"\(fold ? " selected" : "")>fold</option><option value=\"all\"\(fold ? "" : " selected")>show all</option></select>"
+        html +=
+            "<option value=\"fold\"\(fold ? " selected" : "")>fold</option><option value=\"all\"\(fold ? "" : " selected")>show all</option></select>"
         html += " <button>Show</button></p><p class=\"kinds\">Kinds (none ticked: all):"
         for kind in Self.storyKinds {
-            html += " <label><input type=\"checkbox\" name=\"kind\" value=\"\(esc(kind))\"\(kinds.contains(kind) ? " checked" : "")> \(esc(kind))</label>"
+            html +=
+                " <label><input type=\"checkbox\" name=\"kind\" value=\"\(esc(kind))\"\(kinds.contains(kind) ? " checked" : "")> \(esc(kind))</label>"
         }
         return html + "</p></form>"
     }

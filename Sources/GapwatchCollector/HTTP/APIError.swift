@@ -117,7 +117,8 @@ struct ErrorBodyMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             let list = allowed.map(\.rawValue).joined(separator: ", ")
             throw APIError(
-                .methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed on \(excerpt(request.uri.path, max: 256)); allowed: \(list)",
+                .methodNotAllowed, "method_not_allowed",
+                "\(request.method) is not allowed on \(excerpt(request.uri.path, max: 256)); allowed: \(list)",
                 allow: list)
         } catch let error as HTTPError {
             let code: String =
@@ -128,7 +129,8 @@ struct ErrorBodyMiddleware<Context: RequestContext>: RouterMiddleware {
                 case .unauthorized: "unauthorized"
                 default: error.status.code < 500 ? "bad_request" : "internal"
                 }
-            let message = error.body ?? (error.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : error.status.reasonPhrase)
+            let message =
+                error.body ?? (error.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : error.status.reasonPhrase)
             throw APIError(status: error.status, body: ErrorBody(error: code, message: message))
         } catch {
             if let refusal = BodyReadFailure(error) {

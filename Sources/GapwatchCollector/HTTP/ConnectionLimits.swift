@@ -7,7 +7,7 @@ import NIOHTTPTypes
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The state every connection of one server shares: open connections per source address, and the

@@ -47,13 +47,17 @@ extension AppDatabase {
         if comment.utf8.count > 1024 { throw fail("comment: at most 1024 bytes", "comment") }
         var startsAt = now
         if let text = request.startsAt {
-            guard let t = TimeParsing.parse(text) else { throw fail("starts_at: '\(text)' is not a time (milliseconds since 1970, or RFC 3339)", "starts_at") }
+            guard let t = TimeParsing.parse(text) else {
+                throw fail("starts_at: '\(text)' is not a time (milliseconds since 1970, or RFC 3339)", "starts_at")
+            }
             startsAt = t
         }
         let endsAt: Millis
         switch (request.endsAt, request.duration) {
         case (let text?, nil):
-            guard let t = TimeParsing.parse(text) else { throw fail("ends_at: '\(text)' is not a time (milliseconds since 1970, or RFC 3339)", "ends_at") }
+            guard let t = TimeParsing.parse(text) else {
+                throw fail("ends_at: '\(text)' is not a time (milliseconds since 1970, or RFC 3339)", "ends_at")
+            }
             endsAt = t
         case (nil, let text?):
             guard let d = Units.parseDuration(text), d > 0 else { throw fail("duration: '\(text)' is not a duration (e.g. 30m, 2h)", "duration") }

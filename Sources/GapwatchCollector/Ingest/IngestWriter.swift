@@ -312,7 +312,8 @@ private struct BatchWriter {
             maxStoredAt = max(maxStoredAt ?? observation.observedAt, observation.observedAt)
             if case .dropped(let d) = body { dropped = d }
             // Effects only for what was stored: a repeat must not move a lock, a job or an action.
-            if try !applyEffects(observation, agentID: agent.id, binding: binding, streamID: streamID, holdsCommands: holdsCommands, now: receivedAt) {
+            if try !applyEffects(observation, agentID: agent.id, binding: binding, streamID: streamID, holdsCommands: holdsCommands, now: receivedAt)
+            {
                 refusedResults += 1
             }
         }
@@ -337,7 +338,8 @@ private struct BatchWriter {
             notices.append(
                 IngestNotice(
                     level: .warning,
-                    message: "a repeated seq holds other content than the stored one: the agent's spool was restored from a copy (a VM or disk snapshot) and reuses seqs; nothing from this seq on was stored, and the agent is told to rotate to a new spool id and send it again",
+                    message:
+                        "a repeated seq holds other content than the stored one: the agent's spool was restored from a copy (a VM or disk snapshot) and reuses seqs; nothing from this seq on was stored, and the agent is told to rotate to a new spool id and send it again",
                     metadata: ["agent.id": agent.id, "stream": "\(streamID)", "seq": "\(conflict)"]))
         }
         if refusedResults > 0 {
@@ -485,7 +487,8 @@ private struct BatchWriter {
         guard let subjectID,
             let stored = try observations.storedCopy(
                 subjectID: subjectID, observedFrom: ClampedTime.subtract(observation.observedAt, corrected ? Self.correctedSlackMs : 0),
-                through: ClampedTime.add(observation.observedAt, corrected ? Self.correctedSlackMs : 0), streamID: streamID, seq: Int64(observation.seq))
+                through: ClampedTime.add(observation.observedAt, corrected ? Self.correctedSlackMs : 0), streamID: streamID,
+                seq: Int64(observation.seq))
         else { return false }
         return stored.kind == Int64(body.kind.storageCode) && stored.columns == body.columns
     }
@@ -521,7 +524,8 @@ private struct BatchWriter {
 
     /// The position of `seq` in a report's observations (seqs strictly increase: validated).
     static func index(ofSeq seq: UInt64, in observations: [Observation]) -> Int {
-        var low = 0, high = observations.count
+        var low = 0
+        var high = observations.count
         while low < high {
             let middle = (low + high) / 2
             if observations[middle].seq < seq { low = middle + 1 } else { high = middle }
@@ -710,7 +714,8 @@ extension BatchWriter {
     /// agent rotated it); or, with a fleet token, once the bound stream has sent nothing for
     /// `fleet.rebind_after`. So a new stream that claims an agent id with a shared token never
     /// gets that agent's commands while the agent still reports.
-    fileprivate func bindCommands(_ report: Report, streamID: Int64, token: TokenIdentity?, now: Millis, notices: inout [IngestNotice]) throws -> Bool {
+    fileprivate func bindCommands(_ report: Report, streamID: Int64, token: TokenIdentity?, now: Millis, notices: inout [IngestNotice]) throws -> Bool
+    {
         let agentID = report.agent.id
         let bound = try AgentTable(db: db).boundStream(of: agentID)
         let boundID = bound?.id

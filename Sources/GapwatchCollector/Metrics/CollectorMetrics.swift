@@ -148,7 +148,8 @@ public final class CollectorMetrics: Sendable {
 
     private func deliveryCounter(channel: String, outcome: DeliveryAttemptOutcome) -> Metrics.Counter {
         // The registry returns the existing series for a known label set.
-        Metrics.Counter(label: MetricName.notificationDeliveries, dimensions: [("channel", channel), ("outcome", outcome.rawValue)], factory: factory)
+        Metrics.Counter(
+            label: MetricName.notificationDeliveries, dimensions: [("channel", channel), ("outcome", outcome.rawValue)], factory: factory)
     }
 
     private func failureCounter(channel: String) -> Metrics.Counter {

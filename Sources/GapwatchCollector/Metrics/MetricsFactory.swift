@@ -23,7 +23,8 @@ enum MetricName {
 
     static let help: [String: String] = [
         ingestRequests: "POST /v1/reports answers, by outcome (from the HTTP status)",
-        ingestRejected: "POST /v1/reports refused with 401, 403 or 429 (a new agent id over fleet.new_agents_per_hour), by reason (gapwatch agents lists who)",
+        ingestRejected:
+            "POST /v1/reports refused with 401, 403 or 429 (a new agent id over fleet.new_agents_per_hour), by reason (gapwatch agents lists who)",
         ingestDuration: "Time from a report request reaching the router to its transaction's commit (200 answers)",
         observationsStored: "Observations stored (new agent, spool and seq)",
         duplicates: "Observations received again and dropped as duplicates",

@@ -67,7 +67,8 @@ public struct HTTPDelivery: Sendable {
         do {
             response = try client.send(request)
         } catch {
-            let detail = error.isTimeout
+            let detail =
+                error.isTimeout
                 ? "timed out after \(Units.formatDuration(timeoutMs))"
                 : "transport error: \(DeliveryText.oneLine(DeliveryText.redact(error.message, secrets: secrets), limit: Self.responseSnippetChars))"
             return Self.outcome(HTTPRetryClassifier.classify(transportError: error), detail: detail)

@@ -128,7 +128,9 @@ public final class Notifier: Sendable {
         case .notNeeded(let why):
             try finish(p.eventID, notify: .notNeeded, detail: why)
         case .deferUntil(let t):
-            try release(p.eventID, nextAttemptAt: max(now + 100, t + evaluateIntervalMs + 500), attempts: p.attempts, detail: "waiting: the feeding agent is late")
+            try release(
+                p.eventID, nextAttemptAt: max(now + 100, t + evaluateIntervalMs + 500), attempts: p.attempts,
+                detail: "waiting: the feeding agent is late")
         case .send:
             return false
         }
@@ -178,7 +180,8 @@ public final class Notifier: Sendable {
                 let notify: NotifyState = failedChannels.isEmpty ? .sent : .failed
                 var detail = failedChannels.isEmpty ? "sent to \(sentCount) channel(s)" : "gave up on \(failedChannels.joined(separator: ", "))"
                 if events.count > 1 { detail += " in one message for \(events.count) incidents (event \(lead.eventID))" }
-                try finish(p.eventID, notify: notify, detail: detail, attempts: p.attempts + 1, markNotified: anyDelivered ? p.incidentID : nil, now: now)
+                try finish(
+                    p.eventID, notify: notify, detail: detail, attempts: p.attempts + 1, markNotified: anyDelivered ? p.incidentID : nil, now: now)
             } else {
                 try release(
                     p.eventID, nextAttemptAt: now + max(backoff, retryAfter ?? 0, Self.minRetryDelayMs), attempts: p.attempts + 1,
@@ -198,10 +201,13 @@ public final class Notifier: Sendable {
         try database.write { db in
             try DeliveryStore(db: db).recordAttempt(eventIDs: eventIDs, channel: channel, state: state, detail: detail, at: at)
             let what =
-                message.incidents.map { "incidents \($0.prefix(20).map { String($0.incidentID) }.joined(separator: ", "))\($0.count > 20 ? " and \($0.count - 20) more" : "") \(message.event) (\(message.rule), one message)" }
+                message.incidents.map {
+                    "incidents \($0.prefix(20).map { String($0.incidentID) }.joined(separator: ", "))\($0.count > 20 ? " and \($0.count - 20) more" : "") \(message.event) (\(message.rule), one message)"
+                }
                 ?? "incident \(message.incidentID) \(message.event) (\(message.rule) \(message.subject))"
             try CollectorTimeline.append(
-                db, body: .actionResult(ActionResult(actionID: "notify:\(channel)", outcome: ok ? .ok : .failed, outputTail: "\(what): \(detail)")), at: at)
+                db, body: .actionResult(ActionResult(actionID: "notify:\(channel)", outcome: ok ? .ok : .failed, outputTail: "\(what): \(detail)")),
+                at: at)
         }
         metrics?.notificationAttempt(channel: channel, delivered: ok)
         let events = message.incidents.map { "\(message.eventID) (+\($0.count - 1) grouped)" } ?? "\(message.eventID)"
@@ -212,7 +218,9 @@ public final class Notifier: Sendable {
         }
     }
 
-    private func finish(_ eventID: Int64, notify: NotifyState, detail: String, attempts: Int? = nil, markNotified: Int64? = nil, now: Millis = 0) throws {
+    private func finish(_ eventID: Int64, notify: NotifyState, detail: String, attempts: Int? = nil, markNotified: Int64? = nil, now: Millis = 0)
+        throws
+    {
         try database.write { db in
             let store = incidents(db)
             try store.finishEvent(eventID, claim: claim, notify: notify, detail: detail, attempts: attempts)
@@ -220,7 +228,9 @@ public final class Notifier: Sendable {
         }
     }
 
-    fileprivate func release(_ eventID: Int64, nextAttemptAt: Millis, attempts: Int, detail: String, markNotified: Int64? = nil, now: Millis = 0) throws {
+    fileprivate func release(_ eventID: Int64, nextAttemptAt: Millis, attempts: Int, detail: String, markNotified: Int64? = nil, now: Millis = 0)
+        throws
+    {
         try database.write { db in
             let store = incidents(db)
             try store.releaseEvent(eventID, claim: claim, nextAttemptAt: nextAttemptAt, attempts: attempts, detail: detail)
@@ -249,13 +259,16 @@ extension Notifier {
         let dueAt = ClampedTime.add(lead.at, config.waitMs)
         let fellDueBy = ClampedTime.subtract(now, config.waitMs)
         if lead.attempts == 0 {
-            let latest = try await database.read { db in try incidents(db).latestPendingAt(event: lead.event, rule: lead.rule, atOrBefore: fellDueBy) }
+            let latest = try await database.read { db in try incidents(db).latestPendingAt(event: lead.event, rule: lead.rule, atOrBefore: fellDueBy)
+            }
             let quietAt = ClampedTime.add(ClampedTime.add(max(lead.at, latest ?? lead.at), config.waitMs), config.groupWindowMs)
             let sendAt = min(quietAt, ClampedTime.add(dueAt, max(config.groupMaxWaitMs, config.groupWindowMs)))
             if now < sendAt {
                 try release(
                     lead.eventID, nextAttemptAt: sendAt, attempts: 0,
-                    detail: "held until no other \(lead.rule) event falls due for \(Units.formatDuration(config.groupWindowMs)) (notify.group), to send them as one message")
+                    detail:
+                        "held until no other \(lead.rule) event falls due for \(Units.formatDuration(config.groupWindowMs)) (notify.group), to send them as one message"
+                )
                 return
             }
         }
@@ -275,10 +288,13 @@ extension Notifier {
             eventID: lead.eventID, incidentID: lead.incidentID, rule: lead.rule, subject: lead.subject, event: lead.event,
             reason: lead.reason, at: lead.at, openedAt: lead.openedAt, labels: lead.labels, collector: collectorName)
         if members.count > 1 {
-            message.incidents = members.map { GroupedIncident(eventID: $0.eventID, incidentID: $0.incidentID, subject: $0.subject, reason: $0.reason, at: $0.at) }
+            message.incidents = members.map {
+                GroupedIncident(eventID: $0.eventID, incidentID: $0.incidentID, subject: $0.subject, reason: $0.reason, at: $0.at)
+            }
             message.subject = "\(lead.subject) and \(members.count - 1) more"
             let listed = members.prefix(50).map(\.subject).joined(separator: ", ")
-            message.reason = "\(members.count) \(lead.rule) incidents \(lead.event): \(listed)\(members.count > 50 ? " and \(members.count - 50) more" : "")"
+            message.reason =
+                "\(members.count) \(lead.rule) incidents \(lead.event): \(listed)\(members.count > 50 ? " and \(members.count - 50) more" : "")"
         }
         try await send(message, for: members, now: now)
     }

@@ -28,25 +28,25 @@ extension Detector {
 
     /// Pauses a check: no evaluation, and its open incident is resolved as paused.
     public func pause(name: String, now: Millis) throws -> CheckChange {
-            try database.write { db in
-                let checks = CheckStore(db: db)
-                guard let check = try checks.find(name: name) else { return .notFound }
-                if check.state == .paused { return .unchanged }
-                try checks.pause(id: check.id, now: now)
-                try RuleRegistry.kind(of: check.kind)?.resolveIncidents(db, check: name, reason: "the check was paused", self, now: now)
-                return .changed
-            }
+        try database.write { db in
+            let checks = CheckStore(db: db)
+            guard let check = try checks.find(name: name) else { return .notFound }
+            if check.state == .paused { return .unchanged }
+            try checks.pause(id: check.id, now: now)
+            try RuleRegistry.kind(of: check.kind)?.resolveIncidents(db, check: name, reason: "the check was paused", self, now: now)
+            return .changed
+        }
     }
 
     /// Resumes a paused check as `new`: it is due one period from now (expectations judge
     /// windows closing from now on).
     public func resume(name: String, now: Millis) throws -> CheckChange {
-            try database.write { db in
-                let checks = CheckStore(db: db)
-                guard let check = try checks.find(name: name) else { return .notFound }
-                if check.state != .paused { return .unchanged }
-                try checks.resume(id: check.id, judgesFromNow: RuleRegistry.kind(of: check.kind)?.judgesFromCreation ?? false, now: now)
-                return .changed
-            }
+        try database.write { db in
+            let checks = CheckStore(db: db)
+            guard let check = try checks.find(name: name) else { return .notFound }
+            if check.state != .paused { return .unchanged }
+            try checks.resume(id: check.id, judgesFromNow: RuleRegistry.kind(of: check.kind)?.judgesFromCreation ?? false, now: now)
+            return .changed
+        }
     }
 }

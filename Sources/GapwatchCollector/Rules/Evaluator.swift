@@ -67,7 +67,9 @@ extension Detector {
 
     /// Resolves this check's open incidents whose subject is no longer among the current gaps,
     /// and settles the actions that served them.
-    func resolveGone(_ db: Database, rule: IncidentRule, prefix: String, current: Set<String>, reason: String, now: Millis, check: String? = nil) throws {
+    func resolveGone(_ db: Database, rule: IncidentRule, prefix: String, current: Set<String>, reason: String, now: Millis, check: String? = nil)
+        throws
+    {
         // `check`: only the incidents that check opened (several may share a subject prefix).
         let open = try incidents(db).read.open(rule: rule.rawValue, subjectPrefix: prefix, check: check)
         for incident in open where !current.contains(incident.subject) {

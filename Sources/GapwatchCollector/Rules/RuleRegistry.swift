@@ -47,7 +47,8 @@ extension Detector {
                     ids[check.name] = check.id
                     continue
                 }
-                try RuleRegistry.kind(of: check.kind)?.resolveIncidents(db, check: check.name, reason: "the check was removed from the config", self, now: now)
+                try RuleRegistry.kind(of: check.kind)?.resolveIncidents(
+                    db, check: check.name, reason: "the check was removed from the config", self, now: now)
                 try checks.delete(id: check.id)
             }
             for (name, kind) in configuredKinds {

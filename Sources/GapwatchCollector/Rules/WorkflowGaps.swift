@@ -14,9 +14,10 @@ extension Detector {
                 var byHour: [Millis: WorkflowHour] = [:]
                 func bucket(_ t: Millis) -> Millis { t - ((t % 3_600_000) + 3_600_000) % 3_600_000 }
                 func row(_ hour: Millis) -> WorkflowHour {
-                    byHour[hour] ?? WorkflowHour(
-                        expectation: expectation.name, workflow: rule.workflow, hour: hour, expected: 0, gaps: 0, healed: 0, runs: 0, skips: 0,
-                        fails: 0, reasons: [])
+                    byHour[hour]
+                        ?? WorkflowHour(
+                            expectation: expectation.name, workflow: rule.workflow, hour: hour, expected: 0, gaps: 0, healed: 0, runs: 0, skips: 0,
+                            fails: 0, reasons: [])
                 }
                 let decisions = try self.decisions(db, workflow: rule.workflow, from: since, to: now)
                 for d in decisions {
@@ -43,7 +44,9 @@ extension Detector {
                     return (first, span.resolvedAt, span.hasAction)
                 }
                 func healed(_ window: RunWindow) -> Bool {
-                    guard let incident = covering.last(where: { $0.firstStart <= window.start }), let resolved = incident.resolvedAt else { return false }
+                    guard let incident = covering.last(where: { $0.firstStart <= window.start }), let resolved = incident.resolvedAt else {
+                        return false
+                    }
                     return incident.rerunVerified && window.end <= resolved
                 }
                 let windows = rule.windows.windowsClosing(after: max(since, created), through: now - rule.graceMs, limit: 50_000)

@@ -26,7 +26,8 @@ enum CollectorServices {
             actions(runtime, logger: logger),
         ]
         if let horizon = runtime.config.retentionMs {
-            services.append(retention(Retention(database: runtime.database, horizonMs: horizon, batch: runtime.config.retentionBatch), logger: logger))
+            services.append(
+                retention(Retention(database: runtime.database, horizonMs: horizon, batch: runtime.config.retentionBatch), logger: logger))
         }
         services.append(
             PeriodicService(

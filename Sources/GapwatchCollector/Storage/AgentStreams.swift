@@ -29,7 +29,10 @@ extension AppDatabase {
             try ActionTable(db: db).rehandCommands(agentID: agentID)
             try CollectorTimeline.append(
                 db,
-                body: .actionResult(ActionResult(actionID: "agent:\(agentID)", outcome: .ok, outputTail: "commands for agent \(agentID) now go to stream \(target), by token \(tokenID)")),
+                body: .actionResult(
+                    ActionResult(
+                        actionID: "agent:\(agentID)", outcome: .ok,
+                        outputTail: "commands for agent \(agentID) now go to stream \(target), by token \(tokenID)")),
                 at: now)
             return target
         }

@@ -3,7 +3,7 @@ import GapwatchProtocol
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How hard SQLite works to survive a power loss (`PRAGMA synchronous`).

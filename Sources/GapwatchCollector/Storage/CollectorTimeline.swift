@@ -10,9 +10,10 @@ enum CollectorTimeline {
     static func append(_ db: Database, body: ObservationBody, at: Millis) throws {
         // Seqs come from streams.last_seq, not stream_seq_runs: no report can name '@collector',
         // so nothing is ever deduplicated against this stream.
-        guard let stream = try Row.fetchOne(
-            db, sql: "UPDATE streams SET last_seq = last_seq + 1, last_seen = ? WHERE agent_id = ? RETURNING id, last_seq",
-            arguments: [at, agentID])
+        guard
+            let stream = try Row.fetchOne(
+                db, sql: "UPDATE streams SET last_seq = last_seq + 1, last_seen = ? WHERE agent_id = ? RETURNING id, last_seq",
+                arguments: [at, agentID])
         else { return }
         let name = body.subject(agentID: agentID)
         try db.execute(sql: "INSERT OR IGNORE INTO subjects (name) VALUES (?)", arguments: [name])

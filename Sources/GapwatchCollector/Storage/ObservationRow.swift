@@ -74,7 +74,9 @@ extension ObservationBody {
     var columns: ObservationColumns {
         switch self {
         case .heartbeat(let h):
-            ObservationColumns(status: h.status.rawValue, part: h.probe == true ? "probe" : nil, num: h.durationMs, code: h.exitCode.map(Int64.init), text: h.message)
+            ObservationColumns(
+                status: h.status.rawValue, part: h.probe == true ? "probe" : nil, num: h.durationMs, code: h.exitCode.map(Int64.init), text: h.message
+            )
         case .probe(let p):
             // Without a job the subject is target:<target>: the column would repeat it.
             ObservationColumns(
@@ -108,7 +110,9 @@ extension ObservationBody {
         case .heartbeat:
             guard let name = suffix("ping:"), let status = c.status.flatMap(Heartbeat.Status.init) else { return nil }
             self = .heartbeat(
-                Heartbeat(name: name, status: status, durationMs: c.num, exitCode: c.code.map { Int($0) }, message: c.text, probe: c.part == "probe" ? true : nil))
+                Heartbeat(
+                    name: name, status: status, durationMs: c.num, exitCode: c.code.map { Int($0) }, message: c.text,
+                    probe: c.part == "probe" ? true : nil))
         case .probe:
             guard let target = c.target ?? suffix("target:") else { return nil }
             self = .probe(

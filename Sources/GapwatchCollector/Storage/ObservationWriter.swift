@@ -21,7 +21,9 @@ struct ObservationWriter {
     }
 
     /// Stores one observation; false when the stream already holds its seq (nothing written).
-    func insert(streamID: Int64, seq: Int64, observedAt: Millis, receivedLagMs: Millis, kind: Int, subjectID: Int64, columns c: ObservationColumns) throws -> Bool {
+    func insert(streamID: Int64, seq: Int64, observedAt: Millis, receivedLagMs: Millis, kind: Int, subjectID: Int64, columns c: ObservationColumns)
+        throws -> Bool
+    {
         // Bound with the C API: GRDB's StatementArguments boxing cost a third of ingest's time.
         let s = insert.sqliteStatement
         sqlite3_reset(s)
@@ -60,7 +62,9 @@ struct ObservationWriter {
         var text = value
         text.withUTF8 { utf8 in
             // SQLITE_TRANSIENT: SQLite copies the bytes before this call returns.
-            _ = sqlite3_bind_text(s, index, utf8.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, Int32(utf8.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+            _ = sqlite3_bind_text(
+                s, index, utf8.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, Int32(utf8.count),
+                unsafeBitCast(-1, to: sqlite3_destructor_type.self))
         }
     }
 
@@ -80,14 +84,17 @@ struct ObservationWriter {
 
     /// The stored observation of a stream's seq, looked up by the table's full key (one index
     /// probe): its kind's storage code and columns; nil when none is stored within the times.
-    func storedCopy(subjectID: Int64, observedFrom: Millis, through: Millis, streamID: Int64, seq: Int64) throws -> (kind: Int64, columns: ObservationColumns)? {
-        guard let row = try Row.fetchOne(
-            db.cachedStatement(
-                sql: """
-                    SELECT kind, status, part, num, code, at1, at2, text, target FROM observations
-                    WHERE subject_id = ? AND observed_at BETWEEN ? AND ? AND stream_id = ? AND seq = ?
-                    """),
-            arguments: [subjectID, observedFrom, through, streamID, seq])
+    func storedCopy(subjectID: Int64, observedFrom: Millis, through: Millis, streamID: Int64, seq: Int64) throws -> (
+        kind: Int64, columns: ObservationColumns
+    )? {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT kind, status, part, num, code, at1, at2, text, target FROM observations
+                        WHERE subject_id = ? AND observed_at BETWEEN ? AND ? AND stream_id = ? AND seq = ?
+                        """),
+                arguments: [subjectID, observedFrom, through, streamID, seq])
         else { return nil }
         let columns = ObservationColumns(
             status: row["status"], part: row["part"], num: row["num"], code: row["code"], at1: row["at1"], at2: row["at2"],

@@ -60,7 +60,8 @@ public struct HeartbeatRule: Sendable {
         let base = facts.lastPingAt ?? facts.since
         guard let due = expectation.nextDue(after: base) else {
             // A cron that never fires again expects nothing more.
-            return HeartbeatVerdict(state: facts.lastPingAt == nil ? .new : .up, reason: "no further slot in the schedule", nextEvaluation: nil, dueAt: nil, late: false)
+            return HeartbeatVerdict(
+                state: facts.lastPingAt == nil ? .new : .up, reason: "no further slot in the schedule", nextEvaluation: nil, dueAt: nil, late: false)
         }
         let deadline = due + graceMs
         if now < deadline {
@@ -73,7 +74,8 @@ public struct HeartbeatRule: Sendable {
             // Past the deadline, but the collector only just started: give spools time to drain.
             return HeartbeatVerdict(state: current, reason: "collector start hold-off", nextEvaluation: holdOffUntil, dueAt: due, late: true)
         }
-        let what = facts.lastPingAt.map { "no ping since \(TimeParsing.format($0))" }
+        let what =
+            facts.lastPingAt.map { "no ping since \(TimeParsing.format($0))" }
             ?? "no ping since the check was created at \(TimeParsing.format(facts.since))"
         return HeartbeatVerdict(
             state: .down,

@@ -65,8 +65,12 @@ public struct Silence: Sendable, Equatable, Codable {
 
 /// `*` matches any run of characters (including none); every other character matches itself.
 public func globMatch(_ pattern: String, _ text: String) -> Bool {
-    let p = Array(pattern.utf8), t = Array(text.utf8)
-    var pi = 0, ti = 0, star = -1, mark = 0
+    let p = Array(pattern.utf8)
+    let t = Array(text.utf8)
+    var pi = 0
+    var ti = 0
+    var star = -1
+    var mark = 0
     while ti < t.count {
         if pi < p.count && p[pi] != UInt8(ascii: "*") && p[pi] == t[ti] {
             pi += 1

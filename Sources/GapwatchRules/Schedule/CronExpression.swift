@@ -114,8 +114,10 @@ private struct Field {
     static let month = Field(
         name: "month", min: 1, max: 12, starMax: 12,
         names: Dictionary(
-            uniqueKeysWithValues: ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP",
-                "OCT", "NOV", "DEC"].enumerated().map { ($1, $0 + 1) }),
+            uniqueKeysWithValues: [
+                "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP",
+                "OCT", "NOV", "DEC",
+            ].enumerated().map { ($1, $0 + 1) }),
         namesHint: "month name (JAN-DEC)")
     static let dayOfWeek = Field(
         name: "day-of-week", min: 0, max: 7, starMax: 6,

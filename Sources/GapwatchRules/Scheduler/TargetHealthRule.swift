@@ -91,7 +91,8 @@ public struct TargetReplacement: Sendable, Equatable {
     /// http(s) URL on another service.
     public init?(target: String, replacement: String) {
         guard let service = serviceOf(url: target), Self.hasNoPath(target),
-            let other = serviceOf(url: replacement), other != service, !replacement.contains(where: { $0 == " " || $0 == "?" || $0 == "#" || $0.isNewline })
+            let other = serviceOf(url: replacement), other != service,
+            !replacement.contains(where: { $0 == " " || $0 == "?" || $0 == "#" || $0.isNewline })
         else { return nil }
         self.service = service
         self.replacement = replacement.trimmingSuffix("/")

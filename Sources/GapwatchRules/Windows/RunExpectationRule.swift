@@ -51,14 +51,17 @@ public struct RunExpectationRule: Sendable {
             let count = partitionCount ?? 0
             if count < condition.minCount {
                 return .notExpected(
-                    reason: "\(condition.dataset) has \(partitionCount.map(String.init) ?? "no") rows for \(window.partition) (needs \(condition.minCount))")
+                    reason:
+                        "\(condition.dataset) has \(partitionCount.map(String.init) ?? "no") rows for \(window.partition) (needs \(condition.minCount))"
+                )
             }
         }
         return .gap(reason: gapReason(window, inWindow))
     }
 
     private func gapReason(_ window: RunWindow, _ seen: [DecisionSighting]) -> String {
-        let head = "workflow \(workflow): window \(TimeParsing.format(window.start)) to \(TimeParsing.format(window.end)) (\(window.partition)) closed with no RUN"
+        let head =
+            "workflow \(workflow): window \(TimeParsing.format(window.start)) to \(TimeParsing.format(window.end)) (\(window.partition)) closed with no RUN"
         if seen.isEmpty { return head + "; no decisions were seen in it" }
         // Group identical decisions so 30 SKIPs with one reason read as one line.
         var groups: [(String, Int)] = []

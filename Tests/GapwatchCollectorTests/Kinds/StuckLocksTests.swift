@@ -9,7 +9,8 @@ import XCTest
 /// endpoint on 127.0.0.1, with the clock in the test's hands.
 final class StuckLocksTests: SchedulerTestCase {
     func testAStuckLockIsReleasedOnceAndVerifiedAndALockInsideItsTTLIsNeverTouched() async throws {
-        try open("""
+        try open(
+            """
             stuck_locks:
               - {name: controller-locks, locks: 'workflow_*', slack: 1m, release: release-lock}
             actions:

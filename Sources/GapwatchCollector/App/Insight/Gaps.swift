@@ -16,7 +16,8 @@ extension CollectorRuntime {
                     window.lookback = days * (window.granularity == .day ? 1 : 24)
                     let verdicts = try detector.judge(db, check, partitions: window.partitions(at: now), now: now)
                     let actions = try ActionTable(db: db).rangesOverlapping(
-                        names: [check.backfill ?? "", check.scrape ?? ""], first: verdicts.first?.partition ?? "", last: verdicts.last?.partition ?? "",
+                        names: [check.backfill ?? "", check.scrape ?? ""], first: verdicts.first?.partition ?? "",
+                        last: verdicts.last?.partition ?? "",
                         inFlight: ActionState.inFlight, escalated: ActionState.escalated)
                     return GapReport.Check(
                         name: check.name, source: check.rule.source, derived: check.rule.derived, minRatio: check.rule.minRatio,
@@ -32,7 +33,8 @@ extension CollectorRuntime {
                             }
                             let covering = actions.first { ($0.start ?? "") <= p && p <= ($0.end ?? "") }
                             if short, let covering { state = covering.state == ActionState.escalated.rawValue ? "escalated" : "healing" }
-                            let s = verdict.sourceCount, d = verdict.derivedCount
+                            let s = verdict.sourceCount
+                            let d = verdict.derivedCount
                             return GapReport.Day(
                                 date: p, sourceCount: s, derivedCount: d, gap: max(0, (s ?? 0) &- (d ?? 0)), ratio: verdict.ratio, state: state,
                                 actionID: short ? covering?.id : nil, dueAt: verdict.dueAt)

@@ -30,7 +30,8 @@ extension CollectorRuntime {
             for event in incident.events ?? [] where event.at >= from && event.at < to {
                 entries.append(
                     SubjectStory.Entry(
-                        at: event.at, source: "incident", text: "incident \(id) (\(incident.rule) \(incident.subject)) \(event.event): \(event.reason)",
+                        at: event.at, source: "incident",
+                        text: "incident \(id) (\(incident.rule) \(incident.subject)) \(event.event): \(event.reason)",
                         incidentID: id))
             }
         }
@@ -45,7 +46,8 @@ extension CollectorRuntime {
                 let who = step.agentID == "@collector" ? "" : " (agent \(step.agentID): \(result.outcome.rawValue))"
                 entries.append(
                     SubjectStory.Entry(
-                        at: step.observation.observedAt, source: "action", text: "action \(id)\(who): \(result.outputTail ?? result.outcome.rawValue)",
+                        at: step.observation.observedAt, source: "action",
+                        text: "action \(id)\(who): \(result.outputTail ?? result.outcome.rawValue)",
                         actionID: id))
             }
         }

@@ -11,7 +11,10 @@ struct ClockSkewKind: AutomaticRuleKind {
     let rules: [IncidentRule] = [.clockSkew]
 
     func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)? {
-        ("the agent's clock within \(Units.formatDuration(detector.config.clockSkew.toleranceMs)) of the collector's, judged from its reports' sent_at", 0)
+        (
+            "the agent's clock within \(Units.formatDuration(detector.config.clockSkew.toleranceMs)) of the collector's, judged from its reports' sent_at",
+            0
+        )
     }
 
     /// With `clock_skew.incidents: false`, the clock checks go and their incidents resolve.
@@ -39,13 +42,15 @@ struct ClockSkewKind: AutomaticRuleKind {
             reason = Self.clockReason(agentID: agentID, skewMs: skew, toleranceMs: tolerance)
             var labels = ["agent": agentID]
             if let service = agent.service, !service.isEmpty { labels["service"] = service }
-            try detector.incidents(db).open(rule: IncidentRule.clockSkew.rawValue, subject: name, reason: reason, labels: labels, feederAgent: nil, at: now)
+            try detector.incidents(db).open(
+                rule: IncidentRule.clockSkew.rawValue, subject: name, reason: reason, labels: labels, feederAgent: nil, at: now)
             if current != .down { detector.logger.notice("agent clock off", metadata: ["agent.id": "\(agentID)", "clock_skew_ms": "\(skew)"]) }
             state = .down
         } else {
             reason = "agent \(agentID)'s clock is within \(Units.formatDuration(tolerance)) of the collector's (off by \(Self.clockAmount(skew)))"
             if current == .down {
-                try detector.incidents(db).resolve(rule: IncidentRule.clockSkew.rawValue, subject: name, reason: "the clock is right again: \(reason)", at: now)
+                try detector.incidents(db).resolve(
+                    rule: IncidentRule.clockSkew.rawValue, subject: name, reason: "the clock is right again: \(reason)", at: now)
             }
             state = .up
         }
@@ -56,7 +61,8 @@ struct ClockSkewKind: AutomaticRuleKind {
 extension ClockSkewKind {
     /// Why a clock incident is open, in one sentence; what the collector does with the agent's times.
     static func clockReason(agentID: String, skewMs: Millis, toleranceMs: Millis) -> String {
-        let what = "agent \(agentID)'s clock is \(clockAmount(skewMs)) \(skewMs < 0 ? "ahead of" : "behind") the collector's (tolerance \(Units.formatDuration(toleranceMs)))"
+        let what =
+            "agent \(agentID)'s clock is \(clockAmount(skewMs)) \(skewMs < 0 ? "ahead of" : "behind") the collector's (tolerance \(Units.formatDuration(toleranceMs)))"
         return skewMs < 0
             ? "\(what): its observations are stored moved back by that much, and any still dated after their receive time plus the tolerance are refused"
             : "\(what): its observations are stored as dated, so they look late to its checks"

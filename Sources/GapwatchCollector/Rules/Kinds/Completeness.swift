@@ -63,9 +63,10 @@ extension Detector {
             current.insert(subject)
             let dataset = heal == .backfill ? rule.derived : rule.source
             let described = healRanges.prefix(20).map { range in
-                "\(range.start)..\(range.end) (" + range.partitions.map { p in
-                    "\(p.partition) \(p.kind.rawValue), source \(p.sourceCount.map(String.init) ?? "none"), derived \(p.derivedCount.map(String.init) ?? "none")"
-                }.joined(separator: "; ") + ")"
+                "\(range.start)..\(range.end) ("
+                    + range.partitions.map { p in
+                        "\(p.partition) \(p.kind.rawValue), source \(p.sourceCount.map(String.init) ?? "none"), derived \(p.derivedCount.map(String.init) ?? "none")"
+                    }.joined(separator: "; ") + ")"
             }.joined(separator: ", ")
             let more = healRanges.count > 20 ? " and \(healRanges.count - 20) more range(s)" : ""
             let reason = "\(dataset) needs a \(heal.rawValue) over \(healRanges.count) range(s): \(described)\(more)"
@@ -76,7 +77,8 @@ extension Detector {
             guard let actionName, let action = remediation.actions[actionName] else { continue }
             for range in healRanges {
                 _ = try ActionQueue(db: db).enqueue(
-                    action, key: subject + ":\(range.start)..\(range.end)", heals: ActionHeals(.completeness, name), incidentID: incident, origin: "rule",
+                    action, key: subject + ":\(range.start)..\(range.end)", heals: ActionHeals(.completeness, name), incidentID: incident,
+                    origin: "rule",
                     parameters: ["start": range.start, "end": range.end, "dataset": dataset, "partition": range.start], now: now)
             }
         }
@@ -84,9 +86,11 @@ extension Detector {
         let state: CheckState = ranges.isEmpty ? .up : .down
         let judged = verdicts.filter { $0.state != .notDue }.map(\.partition)
         let reason =
-            !ranges.isEmpty ? "\(ranges.count) gap range(s)"
-            : judged.isEmpty ? "nothing due yet in \(partitions.first ?? "")..\(partitions.last ?? "")"
-            : "complete over \(judged.first ?? "")..\(judged.last ?? "")"
+            !ranges.isEmpty
+            ? "\(ranges.count) gap range(s)"
+            : judged.isEmpty
+                ? "nothing due yet in \(partitions.first ?? "")..\(partitions.last ?? "")"
+                : "complete over \(judged.first ?? "")..\(judged.last ?? "")"
         // Re-judge at the next recheck, or as soon as a partition of the window falls due.
         let nextDue = verdicts.map(\.dueAt).filter { $0 > now }.min()
         let next = min(now + remediation.recheckMs, nextDue ?? .max)
@@ -125,7 +129,8 @@ extension Detector {
         let end = String(last.prefix(10)) + "\u{10FFFF}"
         // The day prefix itself sorts before every hour of that day.
         cursor = String(cursor.dropLast()) + String(UnicodeScalar(UInt8(cursor.utf8.last ?? 0x30) - 1))
-        while keys.count < 10 * partitions.count + 100, let key = try observations.nextCountPartition(subjectID: subject, after: cursor, before: end) {
+        while keys.count < 10 * partitions.count + 100, let key = try observations.nextCountPartition(subjectID: subject, after: cursor, before: end)
+        {
             if let canonical = rule.canonical(key), wanted.contains(canonical) { keys.append(key) }
             cursor = key
         }
@@ -162,7 +167,8 @@ extension Detector {
             if let progress, progress.verified == progress.total {
                 try ActionQueue(db: db).finish(
                     action.id, as: action.attempts > 0 ? .verified : .cancelled,
-                    detail: action.attempts > 0 ? "verified: every partition in range is complete" : "no longer needed: every partition in range is complete",
+                    detail: action.attempts > 0
+                        ? "verified: every partition in range is complete" : "no longer needed: every partition in range is complete",
                     now: now)
             } else if action.attempts == 0 {
                 try ActionQueue(db: db).finish(

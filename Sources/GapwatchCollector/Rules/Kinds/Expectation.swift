@@ -57,7 +57,8 @@ struct ExpectationKind: ConfiguredRuleKind {
                 var labels = expectation.labels
                 labels["workflow"] = rule.workflow
                 labels["expectation"] = name
-                let incident = try detector.incidents(db).open(rule: gapRule, subject: subject, reason: why, labels: labels, feederAgent: nil, at: now)
+                let incident = try detector.incidents(db).open(
+                    rule: gapRule, subject: subject, reason: why, labels: labels, feederAgent: nil, at: now)
                 detector.logger.notice("workflow gap", metadata: ["expectation": "\(name)", "reason": "\(why)"])
                 // Run the missed window again; verified when its incident resolves (a RUN arrives).
                 if let rerun = expectation.rerun, let action = detector.remediation.actions[rerun] {

@@ -29,13 +29,15 @@ struct FreshnessKind: ConfiguredRuleKind {
         let subject = "freshness:\(name)"
         let stale = check.rule.isStale(lastUpdate: lastUpdate, since: since, now: now)
         if stale {
-            let reason = "\(check.rule.dataset) has not updated since \(lastUpdate.map(TimeParsing.format) ?? "it was first watched") (max age \(Units.formatDuration(check.rule.maxAgeMs)))"
+            let reason =
+                "\(check.rule.dataset) has not updated since \(lastUpdate.map(TimeParsing.format) ?? "it was first watched") (max age \(Units.formatDuration(check.rule.maxAgeMs)))"
             let incident = try detector.incidents(db).open(
                 rule: IncidentRule.freshness.rawValue, subject: subject, reason: reason, labels: ["check": name, "dataset": check.rule.dataset],
                 feederAgent: nil, at: now)
             if let actionName = check.refresh, let action = remediation.actions[actionName] {
                 _ = try ActionQueue(db: db).enqueue(
-                    action, key: subject, heals: ActionHeals(.freshness, name), incidentID: incident, origin: "rule", parameters: ["dataset": check.rule.dataset],
+                    action, key: subject, heals: ActionHeals(.freshness, name), incidentID: incident, origin: "rule",
+                    parameters: ["dataset": check.rule.dataset],
                     now: now)
             }
         } else {

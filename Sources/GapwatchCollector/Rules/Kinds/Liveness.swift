@@ -26,7 +26,9 @@ struct LivenessKind: AutomaticRuleKind {
 
     func evaluate(_ db: Database, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
         let name = check.name
-        return try HeartbeatKind.judge(db, check, rule: detector.config.liveness.rule, incident: (.liveness, name), feederAgent: nil, detector, now: now) { db in
+        return try HeartbeatKind.judge(
+            db, check, rule: detector.config.liveness.rule, incident: (.liveness, name), feederAgent: nil, detector, now: now
+        ) { db in
             let agentID = String(name.dropFirst("agent:".count))
             var labels = ["agent": agentID]
             if let service = try AgentTable(db: db).service(of: agentID) {

@@ -53,7 +53,9 @@ struct ProbeFailuresKind: AutomaticRuleKind {
                 labels["service"] = service
             }
             try detector.incidents(db).open(rule: rule, subject: name, reason: reason, labels: labels, feederAgent: agentID, at: now)
-            if current != .down { detector.logger.notice("probe failing", metadata: ["agent.id": "\(agentID)", "probe": "\(probe)", "reason": "\(last)"]) }
+            if current != .down {
+                detector.logger.notice("probe failing", metadata: ["agent.id": "\(agentID)", "probe": "\(probe)", "reason": "\(last)"])
+            }
             state = .down
         } else if streak == 0 && check.lastPingAt != nil {
             if current == .down {

@@ -20,9 +20,11 @@ struct SchedulerTargetsKind: ConfiguredRuleKind {
     }
 
     func expects(_ t: SchedulerTargetsConfig, _ detector: Detector) -> (text: String, graceMs: Millis) {
-        var text = "every scheduler job's target answers its probes (unhealthy after \(t.rule.failuresToOpen) failure\(t.rule.failuresToOpen == 1 ? "" : "s") in a row)"
+        var text =
+            "every scheduler job's target answers its probes (unhealthy after \(t.rule.failuresToOpen) failure\(t.rule.failuresToOpen == 1 ? "" : "s") in a row)"
         if t.noSuccess.periods > 0 {
-            text += "; every enabled job succeeds within \(t.noSuccess.periods) scheduled run\(t.noSuccess.periods == 1 ? "" : "s") + \(Units.formatDuration(t.noSuccess.graceMs))"
+            text +=
+                "; every enabled job succeeds within \(t.noSuccess.periods) scheduled run\(t.noSuccess.periods == 1 ? "" : "s") + \(Units.formatDuration(t.noSuccess.graceMs))"
         }
         return (text, t.noSuccess.graceMs)
     }
@@ -78,7 +80,8 @@ extension Detector {
             let members = (byService[service] ?? []).map(\.name)
             let last = byName[names[0]]?.lastProbeDetail ?? "no answer"
             let listed = members.prefix(100).joined(separator: ", ") + (members.count > 100 ? " and \(members.count - 100) more" : "")
-            let reason = "\(members.count) job(s) point at \(service), which failed \(config.rule.failuresToOpen)+ probes in a row (last: \(last)): "
+            let reason =
+                "\(members.count) job(s) point at \(service), which failed \(config.rule.failuresToOpen)+ probes in a row (last: \(last)): "
                 + listed
             let incident = try incidents(db).open(
                 rule: Self.targetRule, subject: subject, reason: reason, labels: ["check": config.name, "service": service], feederAgent: nil,
@@ -119,7 +122,8 @@ extension Detector {
         let disable = config.disable.flatMap { remediation.actions[$0] }
         for job in failing {
             // A re-point that failed for good falls back to disabling the job.
-            let repointGaveUp = try ActionTable(db: db).exists(key: Self.repointKey(job.name), incidentID: incident, in: [ActionState.escalated, .failed])
+            let repointGaveUp = try ActionTable(db: db).exists(
+                key: Self.repointKey(job.name), incidentID: incident, in: [ActionState.escalated, .failed])
             let parameters = ["job": job.name, "target": job.target ?? job.healthURL ?? "", "scheduler": job.scheduler ?? ""]
             if healthy, !repointGaveUp, let repoint, let replacement, job.enabled || job.disabledByGapwatch,
                 let url = job.target.flatMap(replacement.rewrite)
@@ -214,7 +218,8 @@ extension Detector {
             let stillPointing = jobs.contains { $0.service == service }
             let reason: String
             if stillPointing || members.isEmpty {
-                reason = "the target answers its probes again"
+                reason =
+                    "the target answers its probes again"
                     + (repointed + deleted > 0 ? " (meanwhile \(repointed) job(s) re-pointed, \(deleted) deleted)" : "")
             } else {
                 reason = "no job points at \(service) any more: \(repointed) re-pointed, \(deleted) deleted"
@@ -239,7 +244,8 @@ extension Detector {
         for job in jobs where job.enabled && job.lastAttemptAt != nil {
             let subject = "job:\(job.name)"
             if let service = job.service {
-                let held = failingServices.contains(service) || job.probeFailures > 0
+                let held =
+                    failingServices.contains(service) || job.probeFailures > 0
                     || (job.lastProbeAt == nil && now < job.firstSeenAt + config.noSuccess.graceMs)
                 if held {
                     // Keep an incident already open (its target was healthy when it opened).
@@ -251,8 +257,10 @@ extension Detector {
             let reference = max(job.lastSuccessAt ?? job.firstSeenAt, job.lastProbeFailureAt ?? .min, job.targetChangedAt ?? .min)
             guard config.noSuccess.overdueSince(schedule: schedule, reference: reference, now: now) != nil else { continue }
             current.insert(subject)
-            let since = job.lastSuccessAt.map { "since \(TimeParsing.format($0))" } ?? "since it was first seen \(TimeParsing.format(job.firstSeenAt))"
-            let reason = "job \(job.name) (\(text) \(job.timeZone ?? "UTC")) has had no successful run \(since)"
+            let since =
+                job.lastSuccessAt.map { "since \(TimeParsing.format($0))" } ?? "since it was first seen \(TimeParsing.format(job.firstSeenAt))"
+            let reason =
+                "job \(job.name) (\(text) \(job.timeZone ?? "UTC")) has had no successful run \(since)"
                 + (job.lastResult.map { "; last attempt: \($0)" } ?? "")
             _ = try incidents(db).open(
                 rule: Self.noSuccessRule, subject: subject, reason: reason, labels: ["check": config.name, "job": job.name], feederAgent: nil,

@@ -15,7 +15,9 @@ struct StaleItemsKind: ConfiguredRuleKind {
 
     func expects(_ s: StaleItemsConfig, _ detector: Detector) -> (text: String, graceMs: Millis) {
         let finals = s.rule.finalStatuses.sorted().joined(separator: ", ")
-        return ("every \(s.rule.itemKind) final (\(finals)) within \(Units.formatDuration(s.rule.deadlineMs)) of its reference time", s.rule.deadlineMs)
+        return (
+            "every \(s.rule.itemKind) final (\(finals)) within \(Units.formatDuration(s.rule.deadlineMs)) of its reference time", s.rule.deadlineMs
+        )
     }
 
     func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
@@ -29,33 +31,41 @@ struct StaleItemsKind: ConfiguredRuleKind {
         let stale = check.rule.staleItems(sightings, now: now)
         let subject = "stale:\(name)"
         if stale.isEmpty {
-            try detector.resolveGone(db, rule: .staleItems, prefix: subject, current: [], reason: "every \(check.rule.itemKind) is final or within its deadline", now: now)
+            try detector.resolveGone(
+                db, rule: .staleItems, prefix: subject, current: [], reason: "every \(check.rule.itemKind) is final or within its deadline", now: now)
         } else {
             let ids = stale.map(\.itemID)
-            let reason = "\(stale.count) \(check.rule.itemKind)(s) not final \(Units.formatDuration(check.rule.deadlineMs)) after their reference time: "
+            let reason =
+                "\(stale.count) \(check.rule.itemKind)(s) not final \(Units.formatDuration(check.rule.deadlineMs)) after their reference time: "
                 + stale.prefix(20).map { "\($0.itemID) (\($0.status))" }.joined(separator: ", ")
             let incident = try detector.incidents(db).open(
                 rule: IncidentRule.staleItems.rawValue, subject: subject, reason: reason, labels: ["check": name, "item_kind": check.rule.itemKind],
                 feederAgent: nil, at: now)
             if let actionName = check.refresh, let action = remediation.actions[actionName] {
                 _ = try ActionQueue(db: db).enqueue(
-                    action, key: subject, heals: ActionHeals(.staleItems, name), incidentID: incident, origin: "rule", parameters: ["items": ids.joined(separator: ","), "partition": ids.first ?? ""],
+                    action, key: subject, heals: ActionHeals(.staleItems, name), incidentID: incident, origin: "rule",
+                    parameters: ["items": ids.joined(separator: ","), "partition": ids.first ?? ""],
                     now: now)
             }
         }
         var next = now + remediation.recheckMs
         if let deadline = check.rule.nextDeadline(sightings, now: now) { next = min(next, deadline) }
         return .judged(
-            .remediation(stale.isEmpty ? .up : .down, reason: stale.isEmpty ? "nothing stale" : "\(stale.count) stale", detail: stale.map(\.itemID), next: next))
+            .remediation(
+                stale.isEmpty ? .up : .down, reason: stale.isEmpty ? "nothing stale" : "\(stale.count) stale", detail: stale.map(\.itemID), next: next
+            ))
     }
 
     /// A refresh is healed when every item it refreshed is final.
     func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
-        guard let heals = try ActionQueue(db: db).heals(of: action.id), heals.rule == .staleItems, let items = action.parameters["items"], !items.isEmpty,
+        guard let heals = try ActionQueue(db: db).heals(of: action.id), heals.rule == .staleItems, let items = action.parameters["items"],
+            !items.isEmpty,
             let check = detector.remediation.staleItems.first(where: { $0.name == heals.check })
         else { return nil }
         let ids = Set(items.split(separator: ",").map(String.init))
-        let latest = try detector.itemSightings(db, kind: check.rule.itemKind, since: action.createdAt - 14 * 86_400_000).filter { ids.contains($0.itemID) }
+        let latest = try detector.itemSightings(db, kind: check.rule.itemKind, since: action.createdAt - 14 * 86_400_000).filter {
+            ids.contains($0.itemID)
+        }
         return latest.count == ids.count && latest.allSatisfy { check.rule.isFinal($0.status) }
     }
 }

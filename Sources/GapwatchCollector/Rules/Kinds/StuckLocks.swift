@@ -43,14 +43,17 @@ struct StuckLocksKind: ConfiguredRuleKind {
                 labels: ["check": name, "lock": lock.name], feederAgent: nil, at: now)
             if let actionName = check.release, let action = remediation.actions[actionName] {
                 _ = try ActionQueue(db: db).enqueue(
-                    action, key: Detector.releaseKey(lock.name), heals: ActionHeals(.stuckLocks, lock.name), incidentID: incident, origin: "rule", parameters: detector.releaseParameters(lock),
+                    action, key: Detector.releaseKey(lock.name), heals: ActionHeals(.stuckLocks, lock.name), incidentID: incident, origin: "rule",
+                    parameters: detector.releaseParameters(lock),
                     now: now)
             }
         }
         try detector.resolveGone(
             db, rule: .stuckLock, prefix: "lock:", current: current, reason: "the lock was released or renewed", now: now, check: name)
         return .judged(
-            .remediation(current.isEmpty ? .up : .down, reason: current.isEmpty ? "no stuck lock" : "\(current.count) stuck", detail: current.sorted(), next: next))
+            .remediation(
+                current.isEmpty ? .up : .down, reason: current.isEmpty ? "no stuck lock" : "\(current.count) stuck", detail: current.sorted(),
+                next: next))
     }
 
     /// A release is healed when the lock is free, or held by someone else or anew.

@@ -47,7 +47,8 @@ extension AppDatabase {
                     ORDER BY o.observed_at DESC LIMIT ?
                     """, arguments: [ObservationKind.decision.storageCode, since, limit]
             ).map {
-                WorkflowDecisionLine(at: $0["observed_at"], subject: $0["subject"], decision: $0["status"] ?? "?", reason: $0["text"], agentID: $0["agent_id"])
+                WorkflowDecisionLine(
+                    at: $0["observed_at"], subject: $0["subject"], decision: $0["status"] ?? "?", reason: $0["text"], agentID: $0["agent_id"])
             }
         }
     }

@@ -90,7 +90,8 @@ struct ActionChange {
     var clearResult = false
 
     fileprivate var assignments: (sql: String, arguments: [(any DatabaseValueConvertible)?]) {
-        var set: [String] = [], arguments: [(any DatabaseValueConvertible)?] = []
+        var set: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
         // A nil value leaves its column out of the UPDATE.
         func assign(_ column: String, _ value: (any DatabaseValueConvertible)?) {
             guard let value else { return }
@@ -118,7 +119,9 @@ struct ActionTable {
 
     /// An action in one of `inFlight` states for `key`, or of the same `name` over a date range
     /// overlapping `start...end`.
-    func firstOverlapping<S: StateColumnValue>(key: String, name: String, start: String?, end: String?, inFlight: [S]) throws -> (id: String, key: String)? {
+    func firstOverlapping<S: StateColumnValue>(key: String, name: String, start: String?, end: String?, inFlight: [S]) throws -> (
+        id: String, key: String
+    )? {
         try Row.fetchOne(
             db.cachedStatement(
                 sql: """
@@ -132,7 +135,8 @@ struct ActionTable {
     }
 
     /// The id of an action of incident `incidentID` in `state` for `key` or an overlapping range of `name`.
-    func firstOverlapping<S: StateColumnValue>(key: String, name: String, start: String?, end: String?, incidentID: Int64, state: S) throws -> String? {
+    func firstOverlapping<S: StateColumnValue>(key: String, name: String, start: String?, end: String?, incidentID: Int64, state: S) throws -> String?
+    {
         try String.fetchOne(
             db.cachedStatement(
                 sql: """
@@ -146,7 +150,8 @@ struct ActionTable {
 
     /// When an action for `key` last changed, not counting those in `excluded`.
     func lastUpdate<S: StateColumnValue>(key: String, excluding excluded: S) throws -> Millis? {
-        try Millis.fetchOne(db.cachedStatement(sql: "SELECT MAX(updated_at) FROM actions WHERE key = ? AND state != \(excluded.sqlLiteral)"), arguments: [key])
+        try Millis.fetchOne(
+            db.cachedStatement(sql: "SELECT MAX(updated_at) FROM actions WHERE key = ? AND state != \(excluded.sqlLiteral)"), arguments: [key])
     }
 
     func count() throws -> Int64 {
@@ -204,7 +209,8 @@ struct ActionTable {
                 arguments: [key, incidentID]) ?? false
         }
         return try Bool.fetchOne(
-            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE key = ? AND state IN (\(S.sqlList(states))))"), arguments: [key]) ?? false
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE key = ? AND state IN (\(S.sqlList(states))))"), arguments: [key])
+            ?? false
     }
 
     /// The newest action for `key` in one of `states`: its id and incident.
@@ -249,13 +255,16 @@ struct ActionTable {
     /// Up to 20 of the agent's commands never handed out or last handed before `handedBefore`, as JSON.
     func commandsToHand(agentID: String, handedBefore: Millis) throws -> [(actionID: String, command: String)] {
         try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT action_id, command FROM agent_commands WHERE agent_id = ? AND (handed_at IS NULL OR handed_at < ?) LIMIT 20"),
+            db.cachedStatement(
+                sql: "SELECT action_id, command FROM agent_commands WHERE agent_id = ? AND (handed_at IS NULL OR handed_at < ?) LIMIT 20"),
             arguments: [agentID, handedBefore]
         ).map { ($0["action_id"], $0["command"]) }
     }
 
     func markHanded(_ actionID: String, at now: Millis, toStream streamID: Int64) throws {
-        try db.cachedStatement(sql: "UPDATE agent_commands SET handed_at = ?, handed_stream_id = ? WHERE action_id = ?").execute(arguments: [now, streamID, actionID])
+        try db.cachedStatement(sql: "UPDATE agent_commands SET handed_at = ?, handed_stream_id = ? WHERE action_id = ?").execute(arguments: [
+            now, streamID, actionID,
+        ])
     }
 
     /// Every command of the agent is handed out again (to whichever stream reports next).
@@ -301,13 +310,16 @@ struct ActionTable {
 
     private func countByState(condition: String) throws -> [String: Int] {
         Dictionary(
-            uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM actions \(condition) GROUP BY state").map { ($0[0] as String, $0[1] as Int) })
+            uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM actions \(condition) GROUP BY state").map {
+                ($0[0] as String, $0[1] as Int)
+            })
     }
 
     /// Actions in `states` whose key starts with `prefix`.
     func withKeyPrefix<S: StateColumnValue>(_ prefix: String, in states: [S]) throws -> [(id: String, key: String, state: String)] {
         try Row.fetchAll(
-            db, sql: "SELECT id, key, state FROM actions WHERE state IN (\(S.sqlList(states))) AND substr(key, 1, ?) = ?", arguments: [prefix.count, prefix]
+            db, sql: "SELECT id, key, state FROM actions WHERE state IN (\(S.sqlList(states))) AND substr(key, 1, ?) = ?",
+            arguments: [prefix.count, prefix]
         ).map { ($0["id"], $0["key"], $0["state"]) }
     }
 
@@ -366,7 +378,8 @@ struct ActionTable {
     /// The scopes of every start after `since` (a retry counts again).
     func scopesStarted(after since: Millis) throws -> [ActionScopeColumns] {
         try Row.fetchAll(
-            db, sql: "SELECT a.scope_rule, a.scope_target FROM action_starts s JOIN actions a ON a.id = s.action_id WHERE s.at > ?", arguments: [since]
+            db, sql: "SELECT a.scope_rule, a.scope_target FROM action_starts s JOIN actions a ON a.id = s.action_id WHERE s.at > ?",
+            arguments: [since]
         ).map { ActionScopeColumns(rule: $0[0] ?? "", target: $0[1] ?? "") }
     }
 
@@ -381,9 +394,11 @@ struct ActionTable {
     }
 
     /// Whether an action due by `now` in `pending` of scope `scope` says something other than `detail`.
-    func dueInScopeSaysOtherwise<S: StateColumnValue>(_ column: ScopeColumn, _ scope: String, detail: String, pending: S, now: Millis) throws -> Bool {
+    func dueInScopeSaysOtherwise<S: StateColumnValue>(_ column: ScopeColumn, _ scope: String, detail: String, pending: S, now: Millis) throws -> Bool
+    {
         try Bool.fetchOne(
-            db, sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE \(Self.dueInScope(column, pending: pending)))", arguments: [detail, now, scope]) == true
+            db, sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE \(Self.dueInScope(column, pending: pending)))", arguments: [detail, now, scope])
+            == true
     }
 
     /// Says `detail` on every action due by `now` in `pending` of scope `scope`.
@@ -409,7 +424,10 @@ struct ActionTable {
                 String(decoding: ReportCodec.encode(skippingTargets), as: UTF8.self),
             ]
         ).map {
-            (ActionInfo(row: $0), ActionScopeColumns(rule: $0["scope_rule"] ?? "", target: $0["scope_target"] ?? ""), $0["heals_rule"], $0["heals_check"])
+            (
+                ActionInfo(row: $0), ActionScopeColumns(rule: $0["scope_rule"] ?? "", target: $0["scope_target"] ?? ""), $0["heals_rule"],
+                $0["heals_check"]
+            )
         }
     }
 

@@ -62,7 +62,9 @@ struct AgentTable {
                     last_seen = MAX(last_seen, excluded.last_seen), clock_skew_ms = excluded.clock_skew_ms,
                     bound_service = excluded.bound_service, bound_labels = excluded.bound_labels
                 """
-        ).execute(arguments: [agent.id, agent.service, agent.host, agent.version, labels, bootID, seenAt, seenAt, clockSkewMs, boundService, boundLabels])
+        ).execute(arguments: [
+            agent.id, agent.service, agent.host, agent.version, labels, bootID, seenAt, seenAt, clockSkewMs, boundService, boundLabels,
+        ])
     }
 
     /// Counts observations refused because the agent does not own their fact.
@@ -78,13 +80,15 @@ struct AgentTable {
 
     /// How many agents token `tokenID` brought after `since`.
     func broughtCount(byToken tokenID: String, after since: Millis) throws -> Int {
-        try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM agents WHERE created_by_token = ? AND first_seen > ?"), arguments: [tokenID, since]) ?? 0
+        try Int.fetchOne(
+            db.cachedStatement(sql: "SELECT COUNT(*) FROM agents WHERE created_by_token = ? AND first_seen > ?"), arguments: [tokenID, since]) ?? 0
     }
 
     /// When the `offset`-th (from 0, oldest first) agent token `tokenID` brought after `since` first reported.
     func broughtFirstSeen(byToken tokenID: String, after since: Millis, offset: Int) throws -> Millis? {
         try Millis.fetchOne(
-            db.cachedStatement(sql: "SELECT first_seen FROM agents WHERE created_by_token = ? AND first_seen > ? ORDER BY first_seen LIMIT 1 OFFSET ?"),
+            db.cachedStatement(
+                sql: "SELECT first_seen FROM agents WHERE created_by_token = ? AND first_seen > ? ORDER BY first_seen LIMIT 1 OFFSET ?"),
             arguments: [tokenID, since, offset])
     }
 
@@ -161,7 +165,8 @@ struct StreamTable {
     /// The stream's highest run of stored seqs.
     func lastRun(_ streamID: Int64) throws -> (from: Int64, to: Int64)? {
         try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT from_seq, to_seq FROM stream_seq_runs WHERE stream_id = ? ORDER BY from_seq DESC LIMIT 1"), arguments: [streamID]
+            db.cachedStatement(sql: "SELECT from_seq, to_seq FROM stream_seq_runs WHERE stream_id = ? ORDER BY from_seq DESC LIMIT 1"),
+            arguments: [streamID]
         ).map { ($0["from_seq"], $0["to_seq"]) }
     }
 

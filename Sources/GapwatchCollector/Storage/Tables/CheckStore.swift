@@ -91,9 +91,10 @@ struct CheckStore {
 
     /// How many checks are in each state.
     func countByState() throws -> [String: Int] {
-        Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM checks GROUP BY state").map {
-            ($0[0] as String, $0[1] as Int)
-        })
+        Dictionary(
+            uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM checks GROUP BY state").map {
+                ($0[0] as String, $0[1] as Int)
+            })
     }
 
     /// A liveness check's state and last ping.
@@ -118,10 +119,12 @@ struct CheckStore {
 
     /// A check made from the config, due now.
     func create(name: String, kind: String, judgedThrough: Millis?, now: Millis) throws -> Int64 {
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(
+            sql: """
                 INSERT INTO checks (name, kind, state, created_at, changed_at, reason, next_due, judged_through)
                 VALUES (?, ?, \(CheckState.new.sqlLiteral), ?, ?, 'created from the config', ?, ?)
-                """).execute(arguments: [name, kind, now, now, now, judgedThrough])
+                """
+        ).execute(arguments: [name, kind, now, now, now, judgedThrough])
         return db.lastInsertedRowID
     }
 

@@ -30,22 +30,29 @@ struct DeliveryStore {
 
     /// Channels finished with the event: delivered, or failed for good.
     func doneChannels(eventID: Int64) throws -> Set<String> {
-        Set(try String.fetchAll(db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state IN (\(DeliveryState.sqlList(DeliveryState.finished)))", arguments: [eventID]))
+        Set(
+            try String.fetchAll(
+                db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state IN (\(DeliveryState.sqlList(DeliveryState.finished)))",
+                arguments: [eventID]))
     }
 
     func sentCount(eventID: Int64) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deliveries WHERE event_id = ? AND state = \(DeliveryState.sent.sqlLiteral)", arguments: [eventID]) ?? 0
+        try Int.fetchOne(
+            db, sql: "SELECT COUNT(*) FROM deliveries WHERE event_id = ? AND state = \(DeliveryState.sent.sqlLiteral)", arguments: [eventID]) ?? 0
     }
 
     /// Channels given up on for the event, by name.
     func failedChannels(eventID: Int64) throws -> [String] {
-        try String.fetchAll(db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state = \(DeliveryState.failed.sqlLiteral) ORDER BY channel", arguments: [eventID])
+        try String.fetchAll(
+            db, sql: "SELECT channel FROM deliveries WHERE event_id = ? AND state = \(DeliveryState.failed.sqlLiteral) ORDER BY channel",
+            arguments: [eventID])
     }
 
     /// Every delivery of an incident's events, by channel.
     func forIncident(_ incidentID: Int64) throws -> [Row] {
         try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT d.* FROM deliveries d JOIN incident_events e ON e.id = d.event_id WHERE e.incident_id = ? ORDER BY d.channel"),
+            db.cachedStatement(
+                sql: "SELECT d.* FROM deliveries d JOIN incident_events e ON e.id = d.event_id WHERE e.incident_id = ? ORDER BY d.channel"),
             arguments: [incidentID])
     }
 }

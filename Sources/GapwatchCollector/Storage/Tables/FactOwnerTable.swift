@@ -14,7 +14,9 @@ struct FactOwnerTable {
 
     /// Records `agentID` as the owner of `fact` unless someone already owns it.
     func claim(_ fact: String, by agentID: String, at now: Millis) throws {
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO fact_owners (fact, agent_id, since) VALUES (?, ?, ?)").execute(arguments: [fact, agentID, now])
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO fact_owners (fact, agent_id, since) VALUES (?, ?, ?)").execute(arguments: [
+            fact, agentID, now,
+        ])
     }
 
     /// An admin makes `agentID` the owner of `fact`.

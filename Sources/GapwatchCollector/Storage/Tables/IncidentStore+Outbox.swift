@@ -18,10 +18,13 @@ extension IncidentStore {
     /// A `reminder` event for every open, notified incident last notified at or before `notifiedBy`.
     func queueReminders(notifiedBy: Millis, now: Millis) throws {
         let rows = try Row.fetchAll(
-            db, sql: "SELECT id, reason FROM incidents WHERE state = \(IncidentState.open.sqlLiteral) AND notified = 1 AND last_notified_at <= ?", arguments: [notifiedBy])
+            db, sql: "SELECT id, reason FROM incidents WHERE state = \(IncidentState.open.sqlLiteral) AND notified = 1 AND last_notified_at <= ?",
+            arguments: [notifiedBy])
         for row in rows {
             let id: Int64 = row["id"]
-            try addEvent(id, event: "reminder", old: IncidentState.open.rawValue, new: IncidentState.open.rawValue, reason: row["reason"], at: now, notifyAt: now)
+            try addEvent(
+                id, event: "reminder", old: IncidentState.open.rawValue, new: IncidentState.open.rawValue, reason: row["reason"], at: now,
+                notifyAt: now)
             try db.execute(sql: "UPDATE incidents SET last_notified_at = ? WHERE id = ?", arguments: [now, id])
         }
     }

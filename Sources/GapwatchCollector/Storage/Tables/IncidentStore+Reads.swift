@@ -18,19 +18,23 @@ extension IncidentStore.Reader {
     func listOpen(rule: String, subjectPrefix prefix: String, check: String? = nil) throws -> [Row] {
         let owner = check == nil ? "" : " AND json_extract(labels, '$.check') = ?"
         return try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = \(IncidentState.open.sqlLiteral) AND subject >= ? AND subject < ?" + owner),
+            db.cachedStatement(
+                sql: "SELECT id, subject FROM incidents WHERE rule = ? AND state = \(IncidentState.open.sqlLiteral) AND subject >= ? AND subject < ?"
+                    + owner),
             arguments: StatementArguments([rule, prefix, prefix + "\u{10FFFF}"] + (check.map { [$0] } ?? [])))
     }
 
     /// When the open incident for (rule, subject) opened; nil when none is open.
     func openedAt(rule: String, subject: String) throws -> Millis? {
         try Millis.fetchOne(
-            db.cachedStatement(sql: "SELECT opened_at FROM incidents WHERE rule = ? AND subject = ? AND state = \(IncidentState.open.sqlLiteral)"), arguments: [rule, subject])
+            db.cachedStatement(sql: "SELECT opened_at FROM incidents WHERE rule = ? AND subject = ? AND state = \(IncidentState.open.sqlLiteral)"),
+            arguments: [rule, subject])
     }
 
     func isOpen(rule: String, subject: String) throws -> Bool {
         try Bool.fetchOne(
-            db, sql: "SELECT EXISTS (SELECT 1 FROM incidents WHERE rule = ? AND subject = ? AND state = \(IncidentState.open.sqlLiteral))", arguments: [rule, subject]) == true
+            db, sql: "SELECT EXISTS (SELECT 1 FROM incidents WHERE rule = ? AND subject = ? AND state = \(IncidentState.open.sqlLiteral))",
+            arguments: [rule, subject]) == true
     }
 
     func subject(id: Int64) throws -> String? {
@@ -39,9 +43,12 @@ extension IncidentStore.Reader {
 
     /// Open incidents per rule.
     func openCountByRule() throws -> [String: Int] {
-        Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT rule, COUNT(*) FROM incidents WHERE state = \(IncidentState.open.sqlLiteral) GROUP BY rule").map {
-            ($0[0] as String, $0[1] as Int)
-        })
+        Dictionary(
+            uniqueKeysWithValues: try Row.fetchAll(
+                db, sql: "SELECT rule, COUNT(*) FROM incidents WHERE state = \(IncidentState.open.sqlLiteral) GROUP BY rule"
+            ).map {
+                ($0[0] as String, $0[1] as Int)
+            })
     }
 
     /// The incidents of (rule, subject) open at any time since `since`, oldest first (columns

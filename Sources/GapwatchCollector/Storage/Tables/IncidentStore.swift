@@ -16,20 +16,26 @@ struct IncidentStore {
     /// event when the reason changed (not notified). Returns the incident id.
     @discardableResult
     func open(rule: String, subject: String, reason: String, labels: [String: String], feederAgent: String?, at: Millis) throws -> Int64 {
-        if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, reason FROM incidents WHERE rule = ? AND subject = ? AND state = \(IncidentState.open.sqlLiteral)"), arguments: [rule, subject])
+        if let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT id, reason FROM incidents WHERE rule = ? AND subject = ? AND state = \(IncidentState.open.sqlLiteral)"),
+            arguments: [rule, subject])
         {
             let id: Int64 = row["id"]
             if (row["reason"] as String) != reason {
                 try db.cachedStatement(sql: "UPDATE incidents SET reason = ? WHERE id = ?").execute(arguments: [reason, id])
-                try addEvent(id, event: "updated", old: IncidentState.open.rawValue, new: IncidentState.open.rawValue, reason: reason, at: at, notify: .notNeeded, detail: "updates are recorded, not sent")
+                try addEvent(
+                    id, event: "updated", old: IncidentState.open.rawValue, new: IncidentState.open.rawValue, reason: reason, at: at,
+                    notify: .notNeeded, detail: "updates are recorded, not sent")
             }
             return id
         }
         let labelsJSON = String(decoding: ReportCodec.encode(labels), as: UTF8.self)
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(
+            sql: """
                 INSERT INTO incidents (rule, subject, state, opened_at, reason, labels, feeder_agent_id)
                 VALUES (?, ?, \(IncidentState.open.sqlLiteral), ?, ?, ?, ?)
-                """).execute(arguments: [rule, subject, at, reason, labelsJSON, feederAgent])
+                """
+        ).execute(arguments: [rule, subject, at, reason, labelsJSON, feederAgent])
         let id = db.lastInsertedRowID
         try addEvent(id, event: "opened", old: nil, new: IncidentState.open.rawValue, reason: reason, at: at, notifyAt: at + notifyWaitMs)
         return id
@@ -38,10 +44,15 @@ struct IncidentStore {
     /// Resolves the open incident for (rule, subject), if any. Returns whether one was open.
     @discardableResult
     func resolve(rule: String, subject: String, reason: String, at: Millis) throws -> Bool {
-        guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM incidents WHERE rule = ? AND subject = ? AND state = \(IncidentState.open.sqlLiteral)"), arguments: [rule, subject])
+        guard
+            let id = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT id FROM incidents WHERE rule = ? AND subject = ? AND state = \(IncidentState.open.sqlLiteral)"),
+                arguments: [rule, subject])
         else { return false }
-        try db.cachedStatement(sql: "UPDATE incidents SET state = \(IncidentState.resolved.sqlLiteral), resolved_at = ?, reason = ? WHERE id = ?").execute(arguments: [at, reason, id])
-        try addEvent(id, event: "resolved", old: IncidentState.open.rawValue, new: IncidentState.resolved.rawValue, reason: reason, at: at, notifyAt: at)
+        try db.cachedStatement(sql: "UPDATE incidents SET state = \(IncidentState.resolved.sqlLiteral), resolved_at = ?, reason = ? WHERE id = ?")
+            .execute(arguments: [at, reason, id])
+        try addEvent(
+            id, event: "resolved", old: IncidentState.open.rawValue, new: IncidentState.resolved.rawValue, reason: reason, at: at, notifyAt: at)
         return true
     }
 
@@ -55,10 +66,12 @@ struct IncidentStore {
             state = .notNeeded
             detail = "no notification channels configured"
         }
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(
+            sql: """
                 INSERT INTO incident_events (incident_id, at, event, old_state, new_state, reason, notify, notify_detail, next_attempt_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [incidentID, at, event, old, new, reason, state.rawValue, detail, state == .pending ? (notifyAt ?? at) : nil])
+                """
+        ).execute(arguments: [incidentID, at, event, old, new, reason, state.rawValue, detail, state == .pending ? (notifyAt ?? at) : nil])
     }
 }
 
@@ -84,7 +97,9 @@ extension AppDatabase {
                 arguments.append(contentsOf: [since, since] as [Millis])
             }
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM incidents \(whereClause) ORDER BY opened_at DESC, id DESC LIMIT ?"), arguments: StatementArguments(arguments + [filter.limit])
+            return try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT * FROM incidents \(whereClause) ORDER BY opened_at DESC, id DESC LIMIT ?"),
+                arguments: StatementArguments(arguments + [filter.limit])
             ).map(Self.incident)
         }
     }
@@ -95,13 +110,17 @@ extension AppDatabase {
             guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM incidents WHERE id = ?"), arguments: [id]) else { return nil }
             var info = Self.incident(row)
             let deliveries = try DeliveryStore(db: db).forIncident(id)
-            info.events = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id"), arguments: [id]).map { e in
+            info.events = try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id"), arguments: [id]
+            ).map { e in
                 let eventID: Int64 = e["id"]
                 return IncidentEventInfo(
                     id: eventID, at: e["at"], event: e["event"], oldState: e["old_state"], newState: e["new_state"], reason: e["reason"],
                     notify: e["notify"], notifyDetail: e["notify_detail"], attempts: e["attempts"],
                     deliveries: deliveries.filter { ($0["event_id"] as Int64) == eventID }.map {
-                        DeliveryInfo(channel: $0["channel"], state: $0["state"], attempts: $0["attempts"], lastAttemptAt: $0["last_attempt_at"], detail: $0["detail"])
+                        DeliveryInfo(
+                            channel: $0["channel"], state: $0["state"], attempts: $0["attempts"], lastAttemptAt: $0["last_attempt_at"],
+                            detail: $0["detail"])
                     })
             }
             return info

@@ -182,7 +182,8 @@ struct JobTable {
 
     /// How many present jobs agent `agentID` reports under `scheduler`.
     func presentCount(agentID: String, scheduler: String?) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE agent_id = ? AND scheduler IS ? AND present = 1", arguments: [agentID, scheduler]) ?? 0
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE agent_id = ? AND scheduler IS ? AND present = 1", arguments: [agentID, scheduler])
+            ?? 0
     }
 
     /// The job is enabled again: no longer Gapwatch's to re-enable or announce.
@@ -197,8 +198,10 @@ struct JobTable {
 
     /// Disables waiting to be announced, by job name.
     func disablesToAnnounce() throws -> [(incident: Int64, job: String)] {
-        try Row.fetchAll(db, sql: "SELECT disable_announce_incident AS incident, name FROM jobs WHERE disable_announce_incident IS NOT NULL ORDER BY name")
-            .map { ($0["incident"], $0["name"]) }
+        try Row.fetchAll(
+            db, sql: "SELECT disable_announce_incident AS incident, name FROM jobs WHERE disable_announce_incident IS NOT NULL ORDER BY name"
+        )
+        .map { ($0["incident"], $0["name"]) }
     }
 
     func markAnnounced(incident: Int64) throws {
@@ -222,7 +225,9 @@ struct JobTable {
 
     /// The jobs marked as pointing at failing `service`, and whether each is still present.
     func failingServiceMembers(_ service: String) throws -> [(job: String, present: Bool)] {
-        try Row.fetchAll(db, sql: "SELECT name, present FROM jobs WHERE failing_service = ?", arguments: [service]).map { ($0["name"], $0["present"]) }
+        try Row.fetchAll(db, sql: "SELECT name, present FROM jobs WHERE failing_service = ?", arguments: [service]).map {
+            ($0["name"], $0["present"])
+        }
     }
 
     func clearFailingService(_ service: String) throws {
@@ -231,7 +236,9 @@ struct JobTable {
 
     /// Every lock seen, by name.
     func locks() throws -> [LockRow] {
-        try Row.fetchAll(db, sql: "SELECT * FROM locks ORDER BY name").map { LockRow(lock: LockState(row: $0), agentID: $0["agent_id"], seenAt: $0["seen_at"]) }
+        try Row.fetchAll(db, sql: "SELECT * FROM locks ORDER BY name").map {
+            LockRow(lock: LockState(row: $0), agentID: $0["agent_id"], seenAt: $0["seen_at"])
+        }
     }
 
     func lock(_ name: String) throws -> LockState? {

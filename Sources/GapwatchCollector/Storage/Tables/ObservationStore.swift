@@ -32,12 +32,13 @@ struct ObservationStore {
     /// observations_counts (subject_id, part, observed_at, num): a GROUP BY with MAX would read
     /// every count a busy partition ever received.
     func newestCount(subjectID: Int64, partition: String) throws -> (count: Int64, observedAt: Millis)? {
-        guard let row = try Row.fetchOne(
-            db.cachedStatement(
-                sql: """
-                    SELECT num, observed_at FROM observations WHERE subject_id = ? AND kind = \(ObservationKind.count.storageCode) AND part = ?
-                    ORDER BY observed_at DESC LIMIT 1
-                    """), arguments: [subjectID, partition])
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT num, observed_at FROM observations WHERE subject_id = ? AND kind = \(ObservationKind.count.storageCode) AND part = ?
+                        ORDER BY observed_at DESC LIMIT 1
+                        """), arguments: [subjectID, partition])
         else { return nil }
         return (row["num"], row["observed_at"])
     }
@@ -108,7 +109,9 @@ struct ObservationStore {
                 GROUP BY s.id
                 """, arguments: [since, prefix, prefix + "\u{10FFFF}"]
         ).map { row in
-            ItemSighting(itemID: String((row["name"] as String).dropFirst(prefix.count)), status: row["status"] ?? "", referenceTime: row["at1"], observedAt: row["at"])
+            ItemSighting(
+                itemID: String((row["name"] as String).dropFirst(prefix.count)), status: row["status"] ?? "", referenceTime: row["at1"],
+                observedAt: row["at"])
         }
     }
 
@@ -121,12 +124,13 @@ struct ObservationStore {
 
     /// The latest probe of a subject observed at or after `since`: when, and whether it was healthy.
     func latestProbe(subjectID: Int64, since: Millis) throws -> (observedAt: Millis, healthy: Bool)? {
-        guard let probe = try Row.fetchOne(
-            db.cachedStatement(
-                sql: """
-                    SELECT observed_at, status FROM observations WHERE subject_id = ? AND kind = \(ObservationKind.probe.storageCode) AND observed_at >= ?
-                    ORDER BY observed_at DESC LIMIT 1
-                    """), arguments: [subjectID, since])
+        guard
+            let probe = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT observed_at, status FROM observations WHERE subject_id = ? AND kind = \(ObservationKind.probe.storageCode) AND observed_at >= ?
+                        ORDER BY observed_at DESC LIMIT 1
+                        """), arguments: [subjectID, since])
         else { return nil }
         return (probe["observed_at"], (probe["status"] as String?) == "healthy")
     }

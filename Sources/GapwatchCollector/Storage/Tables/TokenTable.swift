@@ -44,7 +44,8 @@ struct TokenTable {
             .map(TokenRow.init(row:))
     }
 
-    func insert(id: String, kind: String, agentID: String?, name: String, hash: [UInt8], createdAt: Millis, service: String?, labels: String?) throws {
+    func insert(id: String, kind: String, agentID: String?, name: String, hash: [UInt8], createdAt: Millis, service: String?, labels: String?) throws
+    {
         try db.execute(
             sql: "INSERT INTO tokens (id, kind, agent_id, name, hash, created_at, service, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             arguments: [id, kind, agentID, name, Data(hash), createdAt, service, labels])
