@@ -87,12 +87,28 @@ run() {
     local status=0
     # --phases leaves out stateful: it chains operations by guessed links, and DELETE /v1/tokens/{id}
     # with an id from GET /v1/tokens would revoke the suite's own token and turn the rest into 401s.
-    timeout $((seconds + 60)) schemathesis --config-file faults/schemathesis.toml run protocol/openapi.yaml \
-        --url "http://127.0.0.1:$port" -H "Authorization: Bearer $bearer" \
-        --checks all --phases examples,coverage,fuzzing --max-examples "$max_examples" --seed "$seed" \
-        --max-time "$seconds" --request-timeout 20 --workers 2 --no-color \
-        --generation-database none --suppress-health-check all \
-        --report ndjson --report-ndjson-path "$out/events.ndjson" "$@" >"$out/output.txt" 2>&1 || status=$?
+    # A run that schemathesis itself aborted with CPython 3.11's AST race between threads
+    # ("SystemError: AST constructor recursion depth mismatch", python/cpython#106905, fixed in 3.13;
+    # hypothesis compiles sources while describing a strategy, and --workers 2 are threads) tested
+    # nothing wrong with the API: it runs again, once, from scratch, and that run's verdict counts.
+    local attempt
+    for attempt in 1 2; do
+        status=0
+        rm -f "$out/events.ndjson"
+        timeout $((seconds + 60)) schemathesis --config-file faults/schemathesis.toml run protocol/openapi.yaml \
+            --url "http://127.0.0.1:$port" -H "Authorization: Bearer $bearer" \
+            --checks all --phases examples,coverage,fuzzing --max-examples "$max_examples" --seed "$seed" \
+            --max-time "$seconds" --request-timeout 20 --workers 2 --no-color \
+            --generation-database none --suppress-health-check all \
+            --report ndjson --report-ndjson-path "$out/events.ndjson" "$@" >"$out/output.txt" 2>&1 || status=$?
+        if [ "$status" -ne 0 ] && [ "$attempt" -eq 1 ] && grep -q "AST constructor recursion depth mismatch" "$out/output.txt" \
+            && ! grep -q "=\+ FAILURES =\+" "$out/output.txt"; then
+            cp "$out/output.txt" "$out/output.attempt1.txt"
+            echo "note [$name]: schemathesis aborted on CPython's AST race (python/cpython#106905), not on the API; running it again once"
+            continue
+        fi
+        break
+    done
     python3 - "$out/events.ndjson" "$name" <<'PY'
 import json, sys
 path, name = sys.argv[1], sys.argv[2]
