@@ -6,15 +6,8 @@ import Logging
 /// `spool_id`, `boot_id`, `last_seq`, `acked_seq`, `pending`, `dropped`, `last_ship_at`,
 /// `last_error`) and a few more. Never holds the token.
 public struct AgentStatus: Codable, Sendable, Equatable {
-    public struct Dropped: Codable, Sendable, Equatable {
-        public var overflow: Int64
-        public var corrupt: Int64
-
-        public init(overflow: Int64, corrupt: Int64) {
-            self.overflow = overflow
-            self.corrupt = corrupt
-        }
-    }
+    /// The spool's losses, as the agent also reports them (`dropped` observations).
+    public typealias Dropped = DroppedRecords
 
     public var agentID: String
     public var service: String
@@ -66,20 +59,9 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         self.lastError = lastError
     }
 
-    enum CodingKeys: String, CodingKey {
-        case agentID = "agent_id"
-        case service, version, dropped, rejected, refused, pending
-        case bootID = "boot_id"
-        case spoolID = "spool_id"
-        case lastSeq = "last_seq"
-        case nextSeq = "next_seq"
-        case ackedSeq = "acked_seq"
-        case pendingBytes = "pending_bytes"
-        case spoolBytes = "spool_bytes"
-        case collectorURL = "collector_url"
-        case lastShipAt = "last_ship_at"
-        case lastShipOKAt = "last_ship_ok_at"
-        case lastError = "last_error"
+    enum CodingKeys: String, SnakeCaseKey {
+        case agentID, service, version, dropped, rejected, refused, pending, bootID, spoolID, lastSeq, nextSeq, ackedSeq, pendingBytes, spoolBytes,
+            collectorURL, lastShipAt, lastShipOKAt, lastError
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -116,9 +98,8 @@ public struct PushResponse: Codable, Sendable, Equatable {
         self.spoolID = spoolID
     }
 
-    enum CodingKeys: String, CodingKey {
-        case seq
-        case spoolID = "spool_id"
+    enum CodingKeys: String, SnakeCaseKey {
+        case seq, spoolID
     }
 }
 
@@ -358,11 +339,8 @@ public struct CountBatchResponse: Codable, Sendable, Equatable {
     public var zeroed: [String]
     public var spoolID: String
 
-    enum CodingKeys: String, CodingKey {
-        case stored, zeroed
-        case firstSeq = "first_seq"
-        case lastSeq = "last_seq"
-        case spoolID = "spool_id"
+    enum CodingKeys: String, SnakeCaseKey {
+        case stored, zeroed, firstSeq, lastSeq, spoolID
     }
 }
 
@@ -386,9 +364,8 @@ public struct CountBatch: Sendable {
         var counts: [Row]?
         var observedAt: Millis?
 
-        enum CodingKeys: String, CodingKey {
-            case dataset, covers, timezone, counts
-            case observedAt = "observed_at"
+        enum CodingKeys: String, SnakeCaseKey {
+            case dataset, covers, timezone, counts, observedAt
         }
 
         struct Row: Decodable {

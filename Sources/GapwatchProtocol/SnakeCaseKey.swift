@@ -1,0 +1,38 @@
+/// Coding keys whose wire name is the snake_case of the Swift name: `agentID` is `agent_id`,
+/// `lastShipOKAt` is `last_ship_ok_at`, `healthURL` is `health_url`. A case whose raw value is
+/// already a wire name (`case timeZone = "timezone"`) keeps it, so only the exceptions are spelled
+/// out; the protocol's and the API's key tables were all this rule written by hand.
+public protocol SnakeCaseKey: CodingKey, RawRepresentable<String>, CaseIterable {}
+
+extension SnakeCaseKey {
+    public var stringValue: String { snakeCase(rawValue) }
+
+    public init?(stringValue: String) {
+        guard let key = Self.allCases.first(where: { $0.stringValue == stringValue }) else { return nil }
+        self = key
+    }
+}
+
+/// `lastShipOKAt` → `last_ship_ok_at`: an underscore before an upper-case letter that follows a
+/// lower-case letter or digit, or that ends a run of capitals and starts a word (`OKAt`).
+func snakeCase(_ name: String) -> String {
+    let bytes = Array(name.utf8)
+    guard bytes.contains(where: isUpper) else { return name }
+    var out: [UInt8] = []
+    out.reserveCapacity(bytes.count + 4)
+    for (i, byte) in bytes.enumerated() {
+        if isUpper(byte) {
+            if i > 0 {
+                let previous = bytes[i - 1]
+                let startsWord = i + 1 < bytes.count && isUpper(previous) && !isUpper(bytes[i + 1]) && bytes[i + 1] != UInt8(ascii: "_")
+                if !isUpper(previous) && previous != UInt8(ascii: "_") || startsWord { out.append(UInt8(ascii: "_")) }
+            }
+            out.append(byte + 32)
+        } else {
+            out.append(byte)
+        }
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+private func isUpper(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") }
