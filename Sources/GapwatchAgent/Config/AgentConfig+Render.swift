@@ -7,12 +7,7 @@ extension AgentConfig {
         out.append("agent:")
         out.append("  id: \(q(agent.id))")
         out.append("  service: \(q(agent.service))")
-        if agent.labels.isEmpty {
-            out.append("  labels: {}")
-        } else {
-            out.append("  labels:")
-            for key in agent.labels.keys.sorted() { out.append("    \(q(key)): \(q(agent.labels[key]!))") }
-        }
+        appendMap("labels", agent.labels.mapValues { q($0) }, indent: "  ", to: &out)
         out.append("collector:")
         out.append("  url: \(q(collector.url))")
         if collector.token != nil {
@@ -73,12 +68,7 @@ extension AgentConfig {
             for a in actions {
                 out.append("  - name: \(q(a.name))")
                 out.append("    argv: [\(a.argv.map { q($0, flow: true) }.joined(separator: ", "))]")
-                if a.parameters.isEmpty {
-                    out.append("    parameters: {}")
-                } else {
-                    out.append("    parameters:")
-                    for name in a.parameters.keys.sorted() { out.append("      \(q(name)): \(a.parameters[name]!.rawValue)") }
-                }
+                appendMap("parameters", a.parameters.mapValues(\.rawValue), indent: "    ", to: &out)
                 out.append("    timeout: \(Units.formatDuration(a.timeoutMs))")
                 out.append("    max_output: \(Units.formatSize(Int64(a.maxOutputBytes)))")
             }
@@ -124,6 +114,13 @@ extension AgentConfig {
             command(l.command, indent: "  ")
             out.append("  interval: \(Units.formatDuration(l.intervalMs))")
         }
+    }
+
+    /// `name: {}`, or `name:` and one `key: value` line a key, sorted, indented one level deeper.
+    private func appendMap(_ name: String, _ map: [String: String], indent: String, to out: inout [String]) {
+        guard !map.isEmpty else { return out.append("\(indent)\(name): {}") }
+        out.append("\(indent)\(name):")
+        for (key, value) in map.sorted(by: { $0.key < $1.key }) { out.append("\(indent)  \(q(key)): \(value)") }
     }
 
     /// Quotes a scalar when plain YAML would read it differently.
