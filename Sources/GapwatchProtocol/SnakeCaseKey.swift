@@ -16,8 +16,8 @@ extension SnakeCaseKey {
 /// `lastShipOKAt` → `last_ship_ok_at`: an underscore before an upper-case letter that follows a
 /// lower-case letter or digit, or that ends a run of capitals and starts a word (`OKAt`).
 func snakeCase(_ name: String) -> String {
+    guard name.utf8.contains(where: isUpper) else { return name }
     let bytes = Array(name.utf8)
-    guard bytes.contains(where: isUpper) else { return name }
     var out: [UInt8] = []
     out.reserveCapacity(bytes.count + 4)
     for (i, byte) in bytes.enumerated() {
@@ -25,7 +25,7 @@ func snakeCase(_ name: String) -> String {
             if i > 0 {
                 let previous = bytes[i - 1]
                 let startsWord = i + 1 < bytes.count && isUpper(previous) && !isUpper(bytes[i + 1]) && bytes[i + 1] != UInt8(ascii: "_")
-                if !isUpper(previous) && previous != UInt8(ascii: "_") || startsWord { out.append(UInt8(ascii: "_")) }
+                if (!isUpper(previous) && previous != UInt8(ascii: "_")) || startsWord { out.append(UInt8(ascii: "_")) }
             }
             out.append(byte + 32)
         } else {
