@@ -242,11 +242,9 @@ public struct PushAPI: Sendable {
         if body.isEmpty { return .failure(PushRejection(error: "bad_json", message: "the body is empty; send an observation as JSON")) }
         let envelope: PushEnvelope
         do {
-            envelope = try ReportCodec.decodeJSON(PushEnvelope.self, from: body)
-        } catch let e as DecodingError {
-            return .failure(PushRejection(describe(e)))
+            envelope = try decodeBody(PushEnvelope.self, body, otherwise: "body is not valid JSON")
         } catch {
-            return .failure(PushRejection(error: "bad_json", message: "body is not valid JSON"))
+            return .failure(error)
         }
         guard let kindText = envelope.kind else {
             return .failure(PushRejection(error: "bad_json", message: "kind: required field is missing", field: "kind"))
@@ -264,11 +262,9 @@ public struct PushAPI: Sendable {
         // Unknown fields (a `seq`, say) are ignored, as everywhere in the protocol.
         let observation: ObservationBody
         do {
-            observation = try ReportCodec.decodeJSON(ObservationBody.self, from: body)
-        } catch let e as DecodingError {
-            return .failure(PushRejection(describe(e)))
+            observation = try decodeBody(ObservationBody.self, body)
         } catch {
-            return .failure(PushRejection(error: "bad_json", message: "\(error)"))
+            return .failure(error)
         }
         do {
             try observation.validate(path: "")
@@ -284,6 +280,18 @@ public struct PushAPI: Sendable {
                     field: "observed_at"))
         }
         return .success((observation, envelope.observedAt))
+    }
+
+    /// `body` as `T`. A decoding error names its field; any other error is `bad_json` with
+    /// `message`, or with the error's own text when there is none.
+    static func decodeBody<T: Decodable>(_ type: T.Type, _ body: [UInt8], otherwise message: String? = nil) throws(PushRejection) -> T {
+        do {
+            return try ReportCodec.decodeJSON(type, from: body)
+        } catch let e as DecodingError {
+            throw PushRejection(describe(e))
+        } catch {
+            throw PushRejection(error: "bad_json", message: message ?? "\(error)")
+        }
     }
 
     static func describe(_ error: DecodingError) -> ErrorBody {
@@ -399,11 +407,9 @@ public struct CountBatch: Sendable {
         }
         let wire: Wire
         do {
-            wire = try ReportCodec.decodeJSON(Wire.self, from: body)
-        } catch let e as DecodingError {
-            return .failure(PushRejection(PushAPI.describe(e)))
+            wire = try PushAPI.decodeBody(Wire.self, body, otherwise: "body is not valid JSON")
         } catch {
-            return .failure(PushRejection(error: "bad_json", message: "body is not valid JSON"))
+            return .failure(error)
         }
         func invalid(_ field: String, _ message: String) -> Result<CountBatch, PushRejection> {
             .failure(PushRejection(error: "invalid_observation", message: "\(field): \(message)", field: field))
