@@ -17,22 +17,30 @@ extension SnakeCaseKey {
 /// lower-case letter or digit, or that ends a run of capitals and starts a word (`OKAt`).
 func snakeCase(_ name: String) -> String {
     guard name.utf8.contains(where: isUpper) else { return name }
-    let bytes = Array(name.utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count + 4)
-    for (i, byte) in bytes.enumerated() {
-        if isUpper(byte) {
-            if i > 0 {
-                let previous = bytes[i - 1]
-                let startsWord = i + 1 < bytes.count && isUpper(previous) && !isUpper(bytes[i + 1]) && bytes[i + 1] != UInt8(ascii: "_")
-                if (!isUpper(previous) && previous != UInt8(ascii: "_")) || startsWord { out.append(UInt8(ascii: "_")) }
+    var name = name
+    // At most one underscore per byte: twice the bytes always fit. Short names stay small strings.
+    return name.withUTF8 { bytes in
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            var n = 0
+            for (i, byte) in bytes.enumerated() {
+                if isUpper(byte) {
+                    if i > 0 {
+                        let previous = bytes[i - 1]
+                        let startsWord = i + 1 < bytes.count && isUpper(previous) && !isUpper(bytes[i + 1]) && bytes[i + 1] != UInt8(ascii: "_")
+                        if (!isUpper(previous) && previous != UInt8(ascii: "_")) || startsWord {
+                            out[n] = UInt8(ascii: "_")
+                            n += 1
+                        }
+                    }
+                    out[n] = byte + 32
+                } else {
+                    out[n] = byte
+                }
+                n += 1
             }
-            out.append(byte + 32)
-        } else {
-            out.append(byte)
+            return n
         }
     }
-    return String(decoding: out, as: UTF8.self)
 }
 
 private func isUpper(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") }
