@@ -14,9 +14,8 @@ public struct BackfillRequest: Codable, Sendable {
         self.bypassChecks = bypassChecks
     }
 
-    enum CodingKeys: String, CodingKey {
-        case action, start, end
-        case bypassChecks = "bypass_checks"
+    enum CodingKeys: String, SnakeCaseKey {
+        case action, start, end, bypassChecks
     }
 }
 
@@ -42,15 +41,9 @@ public struct ActionInfo: Codable, Sendable, Equatable {
     /// For an action over a date range with a rule to judge it: partitions healed so far.
     public var progress: ActionProgress?
 
-    enum CodingKeys: String, CodingKey {
-        case id, name, kind, key, origin, parameters, state, attempts, detail, progress
-        case incidentID = "incident_id"
-        case maxAttempts = "max_attempts"
-        case createdAt = "created_at"
-        case updatedAt = "updated_at"
-        case nextAttemptAt = "next_attempt_at"
-        case approvedBy = "approved_by"
-        case requestedBy = "requested_by"
+    enum CodingKeys: String, SnakeCaseKey {
+        case id, name, kind, key, origin, parameters, state, attempts, detail, progress, incidentID, maxAttempts, createdAt, updatedAt, nextAttemptAt,
+            approvedBy, requestedBy
     }
 
     public init(
@@ -83,7 +76,7 @@ public struct ActionProgress: Codable, Sendable, Equatable {
     public var verified: Int
     public var total: Int
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, SnakeCaseKey {
         case verified = "partitions_verified"
         case total = "partitions_total"
     }

@@ -43,12 +43,8 @@ public struct RejectedAgentInfo: Codable, Sendable, Equatable {
         self.lastSeen = lastSeen
     }
 
-    enum CodingKeys: String, CodingKey {
-        case source, reason, count
-        case claimedAgentID = "claimed_agent_id"
-        case tokenID = "token_id"
-        case firstSeen = "first_seen"
-        case lastSeen = "last_seen"
+    enum CodingKeys: String, SnakeCaseKey {
+        case source, reason, count, claimedAgentID, tokenID, firstSeen, lastSeen
     }
 }
 
@@ -78,13 +74,8 @@ public struct AgentStreamInfo: Codable, Sendable, Equatable {
         self.bound = bound
     }
 
-    enum CodingKeys: String, CodingKey {
-        case stream, bound
-        case spoolPrefix = "spool_prefix"
-        case previousSpoolPrefix = "previous_spool_prefix"
-        case firstSeen = "first_seen"
-        case lastSeen = "last_seen"
-        case lastSeq = "last_seq"
+    enum CodingKeys: String, SnakeCaseKey {
+        case stream, bound, spoolPrefix, previousSpoolPrefix, firstSeen, lastSeen, lastSeq
     }
 }
 
@@ -139,18 +130,8 @@ public struct AgentInfo: Codable, Sendable, Equatable {
         self.refused = refused
     }
 
-    enum CodingKeys: String, CodingKey {
-        case id, service, host, version, labels, refused
-        case boundService = "bound_service"
-        case boundLabels = "bound_labels"
-        case bootID = "boot_id"
-        case firstSeen = "first_seen"
-        case lastSeen = "last_seen"
-        case lastSeq = "last_seq"
-        case droppedOverflow = "dropped_overflow"
-        case droppedCorrupt = "dropped_corrupt"
-        case clockSkewMs = "clock_skew_ms"
-        case clockCorrected = "clock_corrected"
-        case clockRefused = "clock_refused"
+    enum CodingKeys: String, SnakeCaseKey {
+        case id, service, host, version, labels, refused, boundService, boundLabels, bootID, firstSeen, lastSeen, lastSeq, droppedOverflow,
+            droppedCorrupt, clockSkewMs, clockCorrected, clockRefused
     }
 }

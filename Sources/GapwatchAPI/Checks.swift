@@ -41,16 +41,8 @@ public struct CheckInfo: Codable, Sendable, Equatable {
         self.changedAt = changedAt
     }
 
-    enum CodingKeys: String, CodingKey {
-        case name, kind, state, late, reason, expects
-        case graceMs = "grace_ms"
-        case lastPingAt = "last_ping_at"
-        case lastStartAt = "last_start_at"
-        case lastFailAt = "last_fail_at"
-        case lastDurationMs = "last_duration_ms"
-        case feederAgentID = "feeder_agent_id"
-        case nextDue = "next_due"
-        case changedAt = "changed_at"
+    enum CodingKeys: String, SnakeCaseKey {
+        case name, kind, state, late, reason, expects, graceMs, lastPingAt, lastStartAt, lastFailAt, lastDurationMs, feederAgentID, nextDue, changedAt
     }
 }
 
@@ -83,7 +75,7 @@ public struct WorkflowHour: Codable, Sendable, Equatable {
     /// Windows missed and not (yet) healed.
     public var unhealed: Int { max(0, gaps - healed) }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, SnakeCaseKey {
         case expectation, workflow, hour, expected, gaps, healed, runs, skips, fails, reasons
     }
 

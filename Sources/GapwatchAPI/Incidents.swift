@@ -34,11 +34,8 @@ public struct IncidentInfo: Codable, Sendable, Equatable {
         self.events = events
     }
 
-    enum CodingKeys: String, CodingKey {
-        case id, rule, subject, state, reason, labels, notified, escalated, events
-        case openedAt = "opened_at"
-        case resolvedAt = "resolved_at"
-        case feederAgentID = "feeder_agent_id"
+    enum CodingKeys: String, SnakeCaseKey {
+        case id, rule, subject, state, reason, labels, notified, escalated, events, openedAt, resolvedAt, feederAgentID
     }
 }
 
@@ -71,11 +68,8 @@ public struct IncidentEventInfo: Codable, Sendable, Equatable {
         self.deliveries = deliveries
     }
 
-    enum CodingKeys: String, CodingKey {
-        case id, at, event, reason, notify, attempts, deliveries
-        case oldState = "old_state"
-        case newState = "new_state"
-        case notifyDetail = "notify_detail"
+    enum CodingKeys: String, SnakeCaseKey {
+        case id, at, event, reason, notify, attempts, deliveries, oldState, newState, notifyDetail
     }
 }
 
@@ -94,9 +88,8 @@ public struct DeliveryInfo: Codable, Sendable, Equatable {
         self.detail = detail
     }
 
-    enum CodingKeys: String, CodingKey {
-        case channel, state, attempts, detail
-        case lastAttemptAt = "last_attempt_at"
+    enum CodingKeys: String, SnakeCaseKey {
+        case channel, state, attempts, detail, lastAttemptAt
     }
 }
 
@@ -130,12 +123,8 @@ public struct SilenceInfo: Codable, Sendable, Equatable {
         self.status = status
     }
 
-    enum CodingKeys: String, CodingKey {
-        case id, rule, subject, labels, comment, status
-        case startsAt = "starts_at"
-        case endsAt = "ends_at"
-        case createdBy = "created_by"
-        case createdAt = "created_at"
+    enum CodingKeys: String, SnakeCaseKey {
+        case id, rule, subject, labels, comment, status, startsAt, endsAt, createdBy, createdAt
     }
 }
 
@@ -162,9 +151,7 @@ public struct SilenceRequest: Codable, Sendable {
         self.comment = comment
     }
 
-    enum CodingKeys: String, CodingKey {
-        case rule, subject, labels, duration, comment
-        case startsAt = "starts_at"
-        case endsAt = "ends_at"
+    enum CodingKeys: String, SnakeCaseKey {
+        case rule, subject, labels, duration, comment, startsAt, endsAt
     }
 }

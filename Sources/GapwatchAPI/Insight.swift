@@ -36,12 +36,8 @@ public struct GapReport: Codable, Sendable, Equatable {
             self.dueAt = dueAt
         }
 
-        enum CodingKeys: String, CodingKey {
-            case date, gap, ratio, state
-            case sourceCount = "source_count"
-            case derivedCount = "derived_count"
-            case actionID = "action_id"
-            case dueAt = "due_at"
+        enum CodingKeys: String, SnakeCaseKey {
+            case date, gap, ratio, state, sourceCount, derivedCount, actionID, dueAt
         }
     }
 
@@ -64,9 +60,8 @@ public struct GapReport: Codable, Sendable, Equatable {
             self.days = days
         }
 
-        enum CodingKeys: String, CodingKey {
-            case name, source, derived, days, partition
-            case minRatio = "min_ratio"
+        enum CodingKeys: String, SnakeCaseKey {
+            case name, source, derived, days, partition, minRatio
         }
     }
 
@@ -93,9 +88,8 @@ public struct SystemOverview: Codable, Sendable, Equatable {
             self.state = state
         }
 
-        enum CodingKeys: String, CodingKey {
-            case id, service, state
-            case lastSeen = "last_seen"
+        enum CodingKeys: String, SnakeCaseKey {
+            case id, service, state, lastSeen
         }
     }
 
@@ -135,17 +129,9 @@ public struct SystemOverview: Codable, Sendable, Equatable {
         self.stuckLocks = stuckLocks
     }
 
-    enum CodingKeys: String, CodingKey {
-        case agents, checks, jobs
-        case generatedAt = "generated_at"
-        case openIncidents = "open_incidents"
-        case openByRule = "open_by_rule"
-        case actionsInFlight = "actions_in_flight"
-        case actionsByState = "actions_by_state"
-        case jobsDisabled = "jobs_disabled"
-        case jobsDisabledByGapwatch = "jobs_disabled_by_gapwatch"
-        case jobsTargetFailing = "jobs_target_failing"
-        case stuckLocks = "stuck_locks"
+    enum CodingKeys: String, SnakeCaseKey {
+        case agents, checks, jobs, generatedAt, openIncidents, openByRule, actionsInFlight, actionsByState, jobsDisabled, jobsDisabledByGapwatch,
+            jobsTargetFailing, stuckLocks
     }
 }
 
@@ -171,12 +157,8 @@ public struct StaleItemInfo: Codable, Sendable, Equatable {
         self.lastSeen = lastSeen
     }
 
-    enum CodingKeys: String, CodingKey {
-        case check, status, deadline
-        case itemKind = "item_kind"
-        case itemID = "item_id"
-        case referenceTime = "reference_time"
-        case lastSeen = "last_seen"
+    enum CodingKeys: String, SnakeCaseKey {
+        case check, status, deadline, itemKind, itemID, referenceTime, lastSeen
     }
 }
 
@@ -204,10 +186,8 @@ public struct SubjectStory: Codable, Sendable, Equatable {
             self.actionID = actionID
         }
 
-        enum CodingKeys: String, CodingKey {
-            case at, source, text, observation
-            case incidentID = "incident_id"
-            case actionID = "action_id"
+        enum CodingKeys: String, SnakeCaseKey {
+            case at, source, text, observation, incidentID, actionID
         }
     }
 

@@ -15,10 +15,8 @@ public struct FactOwnerInfo: Codable, Sendable, Equatable {
         self.assignedBy = assignedBy
     }
 
-    enum CodingKeys: String, CodingKey {
-        case fact, since
-        case agentID = "agent_id"
-        case assignedBy = "assigned_by"
+    enum CodingKeys: String, SnakeCaseKey {
+        case fact, since, agentID, assignedBy
     }
 }
 
@@ -44,12 +42,8 @@ public struct RefusedClaimInfo: Codable, Sendable, Equatable {
         self.lastSeq = lastSeq
     }
 
-    enum CodingKeys: String, CodingKey {
-        case fact, entitled, count
-        case agentID = "agent_id"
-        case firstAt = "first_at"
-        case lastAt = "last_at"
-        case lastSeq = "last_seq"
+    enum CodingKeys: String, SnakeCaseKey {
+        case fact, entitled, count, agentID, firstAt, lastAt, lastSeq
     }
 }
 

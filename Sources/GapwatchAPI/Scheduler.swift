@@ -56,20 +56,11 @@ public struct JobAudit: Codable, Sendable, Equatable {
         self.flags = flags
     }
 
-    enum CodingKeys: String, CodingKey {
-        case name, scheduler, schedule, target, service, enabled, present, flags
-        case agentID = "agent_id"
+    enum CodingKeys: String, SnakeCaseKey {
+        case name, scheduler, schedule, target, service, enabled, present, flags, agentID
         case timeZone = "timezone"
-        case healthURL = "health_url"
-        case targetHealth = "target_health"
-        case probeFailures = "probe_failures"
-        case lastProbeAt = "last_probe_at"
-        case lastProbeDetail = "last_probe_detail"
-        case lastAttemptAt = "last_attempt_at"
-        case lastResult = "last_result"
-        case lastSuccessAt = "last_success_at"
-        case disabledByGapwatch = "disabled_by_gapwatch"
-        case firstSeenAt = "first_seen_at"
+        case healthURL, targetHealth, probeFailures, lastProbeAt, lastProbeDetail, lastAttemptAt, lastResult, lastSuccessAt, disabledByGapwatch,
+            firstSeenAt
     }
 }
 
@@ -103,12 +94,7 @@ public struct LockInfo: Codable, Sendable, Equatable {
         self.reason = reason
     }
 
-    enum CodingKeys: String, CodingKey {
-        case name, holder, state, reason
-        case agentID = "agent_id"
-        case acquiredAt = "acquired_at"
-        case expiresAt = "expires_at"
-        case seenAt = "seen_at"
-        case ageMs = "age_ms"
+    enum CodingKeys: String, SnakeCaseKey {
+        case name, holder, state, reason, agentID, acquiredAt, expiresAt, seenAt, ageMs
     }
 }

@@ -9,11 +9,8 @@ public struct TimelineEntry: Codable, Sendable, Equatable {
     public var receivedAt: Millis
     public var observation: Observation
 
-    enum CodingKeys: String, CodingKey {
-        case agentID = "agent_id"
-        case spoolID = "spool_id"
-        case subject
-        case receivedAt = "received_at"
+    enum CodingKeys: String, SnakeCaseKey {
+        case agentID, spoolID, subject, receivedAt
     }
 
     public init(agentID: String, spoolID: String, subject: String, receivedAt: Millis, observation: Observation) {
@@ -48,9 +45,8 @@ public struct TimelinePage: Codable, Sendable {
     public var observations: [TimelineEntry]
     public var nextCursor: String?
 
-    enum CodingKeys: String, CodingKey {
-        case observations
-        case nextCursor = "next_cursor"
+    enum CodingKeys: String, SnakeCaseKey {
+        case observations, nextCursor
     }
 
     public init(observations: [TimelineEntry], nextCursor: String?) {
@@ -94,12 +90,7 @@ public struct DailyRollup: Codable, Sendable, Equatable {
         self.numSum = numSum
     }
 
-    enum CodingKeys: String, CodingKey {
-        case subject, kind, day, observations, failed
-        case firstAt = "first_at"
-        case lastAt = "last_at"
-        case numMin = "num_min"
-        case numMax = "num_max"
-        case numSum = "num_sum"
+    enum CodingKeys: String, SnakeCaseKey {
+        case subject, kind, day, observations, failed, firstAt, lastAt, numMin, numMax, numSum
     }
 }

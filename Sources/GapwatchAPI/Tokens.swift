@@ -39,11 +39,8 @@ public struct TokenInfo: Codable, Sendable, Equatable {
         self.revokedAt = revokedAt
     }
 
-    enum CodingKeys: String, CodingKey {
-        case id, kind, name, service, labels
-        case agentID = "agent_id"
-        case createdAt = "created_at"
-        case revokedAt = "revoked_at"
+    enum CodingKeys: String, SnakeCaseKey {
+        case id, kind, name, service, labels, agentID, createdAt, revokedAt
     }
 }
 

@@ -287,9 +287,8 @@ struct CountsCommand: ParsableCommand {
             var timezone: String?
             var counts: [Row]
             var observedAt: Millis?
-            enum CodingKeys: String, CodingKey {
-                case dataset, covers, timezone, counts
-                case observedAt = "observed_at"
+            enum CodingKeys: String, SnakeCaseKey {
+                case dataset, covers, timezone, counts, observedAt
             }
             func encode(to encoder: any Encoder) throws {
                 var c = encoder.container(keyedBy: CodingKeys.self)

@@ -36,12 +36,11 @@ struct IngestBench: AsyncParsableCommand {
             h.logLevel = .warning
             return h
         }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gapwatch-bench-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let scratch = try ScratchFolder("bench")
+        defer { scratch.remove() }
         var config = CollectorConfig()
         config.listenPort = 0
-        config.databasePath = dir + "/bench.db"
+        config.databasePath = scratch.database
         config.synchronous = SynchronousMode(rawValue: synchronous) ?? .normal
         let logger = Logger(label: "bench")
         let runtime = try Collector.open(config: config, logger: logger)
@@ -245,10 +244,9 @@ struct StoreBench: AsyncParsableCommand {
     @Option(help: "Observations per report.") var observations: Int = 20
 
     func run() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gapwatch-store-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let database = try AppDatabase(StorageOptions(path: dir + "/bench.db"))
+        let scratch = try ScratchFolder("store")
+        defer { scratch.remove() }
+        let database = try AppDatabase(StorageOptions(path: scratch.database))
         let writer = IngestWriter(database: database, logger: Logger(label: "bench"))
         let perCaller = reports / callers
         let prepared = (0..<callers).map { c in
@@ -269,9 +267,23 @@ struct StoreBench: AsyncParsableCommand {
                 format: "store: %.0f reports/s, %.0f observations/s (%d reports, %d callers)",
                 Double(perCaller * callers) / seconds, Double(perCaller * callers * observations) / seconds, perCaller * callers, callers))
         print(String(format: "reports per transaction: %.2f", Double(await writer.committedReports) / Double(max(1, await writer.transactions))))
-        let size = (try? FileManager.default.attributesOfItem(atPath: dir + "/bench.db")[.size] as? Int) ?? 0
+        let size = (try? FileManager.default.attributesOfItem(atPath: scratch.database)[.size] as? Int) ?? 0
         try database.checkpoint()
-        let after = (try? FileManager.default.attributesOfItem(atPath: dir + "/bench.db")[.size] as? Int) ?? size
+        let after = (try? FileManager.default.attributesOfItem(atPath: scratch.database)[.size] as? Int) ?? size
         print(String(format: "bytes on disk per observation: %.1f", Double(after) / Double(try database.observationCount())))
     }
+}
+
+/// A fresh folder for one bench run's files (`gapwatch-NAME-PID` in the temporary folder).
+struct ScratchFolder {
+    let path: String
+    /// The run's SQLite store in it.
+    var database: String { path + "/bench.db" }
+
+    init(_ name: String) throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("gapwatch-\(name)-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
 }

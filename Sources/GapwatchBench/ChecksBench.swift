@@ -17,10 +17,9 @@ struct ChecksBench: AsyncParsableCommand {
     @Option(help: "Longest sleep between passes, in ms (the collector's default is 250).") var interval: Int64 = 250
 
     func run() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gapwatch-checks-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let database = try AppDatabase(StorageOptions(path: dir + "/bench.db"))
+        let scratch = try ScratchFolder("checks")
+        defer { scratch.remove() }
+        let database = try AppDatabase(StorageOptions(path: scratch.database))
         var config = DetectionConfig()
         config.liveness.everyMs = 10_000
         config.liveness.graceMs = 5_000

@@ -37,14 +37,13 @@ struct QueryBench: AsyncParsableCommand {
         """
 
     func run() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gapwatch-query-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = reuse ?? keep ?? dir + "/bench.db"
+        let scratch = try ScratchFolder("query")
+        defer { scratch.remove() }
+        let path = reuse ?? keep ?? scratch.database
         if reuse == nil, FileManager.default.fileExists(atPath: path) { throw ValidationError("\(path) exists; give a new path to --keep") }
         var config = try CollectorConfig.parse(yaml: Self.yaml)
         config.databasePath = path
-        config.tokenFile = dir + "/bench.tokens"
+        config.tokenFile = scratch.path + "/bench.tokens"
         var logger = Logger(label: "bench")
         logger.logLevel = .critical
         let runtime = try Collector.open(config: config, logger: logger)

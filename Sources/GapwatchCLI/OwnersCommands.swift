@@ -87,9 +87,8 @@ struct OwnersCommand: ParsableCommand {
         struct Request: Encodable {
             var fact: String
             var agentID: String
-            enum CodingKeys: String, CodingKey {
-                case fact
-                case agentID = "agent_id"
+            enum CodingKeys: String, SnakeCaseKey {
+                case fact, agentID
             }
         }
 

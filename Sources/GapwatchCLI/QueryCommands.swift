@@ -65,9 +65,8 @@ struct AgentsCommand: ParsableCommand {
         var rejected: [RejectedAgentInfo]?
         var clockToleranceMs: Millis?
 
-        enum CodingKeys: String, CodingKey {
-            case agents, rejected
-            case clockToleranceMs = "clock_tolerance_ms"
+        enum CodingKeys: String, SnakeCaseKey {
+            case agents, rejected, clockToleranceMs
         }
     }
 
@@ -283,9 +282,8 @@ struct TokensCommand: ParsableCommand {
             var name: String?
             var service: String?
             var labels: [String: String]?
-            enum CodingKeys: String, CodingKey {
-                case kind, name, service, labels
-                case agentID = "agent_id"
+            enum CodingKeys: String, SnakeCaseKey {
+                case kind, name, service, labels, agentID
             }
         }
 

@@ -23,9 +23,8 @@ struct WorldState: Codable, Sendable {
         var healthURL: String
         var schedule: String
         var enabled: Bool
-        enum CodingKeys: String, CodingKey {
-            case name, target, schedule, enabled
-            case healthURL = "health_url"
+        enum CodingKeys: String, SnakeCaseKey {
+            case name, target, schedule, enabled, healthURL
         }
     }
 
@@ -34,10 +33,8 @@ struct WorldState: Codable, Sendable {
         var holder: String
         var acquiredAt: Millis
         var expiresAt: Millis?
-        enum CodingKeys: String, CodingKey {
-            case name, holder
-            case acquiredAt = "acquired_at"
-            case expiresAt = "expires_at"
+        enum CodingKeys: String, SnakeCaseKey {
+            case name, holder, acquiredAt, expiresAt
         }
     }
 
@@ -56,9 +53,8 @@ struct WorldState: Codable, Sendable {
     /// each window itself again, so the demo does not keep paging for windows it made pass.
     var orchestratorOnSchedule = false
 
-    enum CodingKeys: String, CodingKey {
-        case raw, analytics, games, jobs, locks, runs
-        case orchestratorOnSchedule = "orchestrator_on_schedule"
+    enum CodingKeys: String, SnakeCaseKey {
+        case raw, analytics, games, jobs, locks, runs, orchestratorOnSchedule
     }
 }
 

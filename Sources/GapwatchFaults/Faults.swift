@@ -61,3 +61,13 @@ func runSuite(_ name: String, common: CommonOptions, _ body: (SuiteReport, Works
     }
     report.finish(workspace: workspace, keep: common.keep)
 }
+
+/// `runSuite` with a fleet in the workspace whose collector is started; the fleet is stopped at the end.
+func runFleetSuite(_ name: String, common: CommonOptions, _ body: (SuiteReport, Fleet) throws -> Void) -> Never {
+    runSuite(name, common: common) { report, workspace in
+        let fleet = Fleet(workspace)
+        defer { fleet.stopAll() }
+        try fleet.startCollector()
+        try body(report, fleet)
+    }
+}

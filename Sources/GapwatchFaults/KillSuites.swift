@@ -15,10 +15,7 @@ struct CollectorKill: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() throws {
-        runSuite("collector-kill", common: common) { report, workspace in
-            let fleet = Fleet(workspace)
-            defer { fleet.stopAll() }
-            try fleet.startCollector()
+        runFleetSuite("collector-kill", common: common) { report, fleet in
             var pushers: [Pusher] = []
             for i in 0..<agents {
                 let agent = try fleet.addAgent(i)
@@ -89,10 +86,7 @@ struct AgentKill: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() throws {
-        runSuite("agent-kill", common: common) { report, workspace in
-            let fleet = Fleet(workspace)
-            defer { fleet.stopAll() }
-            try fleet.startCollector()
+        runFleetSuite("agent-kill", common: common) { report, fleet in
             let agent = try fleet.addAgent(0)
             try agent.start()
             let spoolID = try agentStatus(agent).spoolID

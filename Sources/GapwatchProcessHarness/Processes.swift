@@ -314,9 +314,8 @@ public final class AgentProcess {
     public struct Ack: Decodable, Sendable {
         public var seq: UInt64
         public var spoolID: String
-        enum CodingKeys: String, CodingKey {
-            case seq
-            case spoolID = "spool_id"
+        enum CodingKeys: String, SnakeCaseKey {
+            case seq, spoolID
         }
     }
 

@@ -22,9 +22,8 @@ public struct Observation: Codable, Sendable, Equatable {
         self.body = body
     }
 
-    enum CodingKeys: String, CodingKey {
-        case seq
-        case observedAt = "observed_at"
+    enum CodingKeys: String, SnakeCaseKey {
+        case seq, observedAt
     }
 
     public init(from decoder: any Decoder) throws {
@@ -154,10 +153,8 @@ public struct Heartbeat: Codable, Sendable, Equatable {
         self.probe = probe
     }
 
-    enum CodingKeys: String, CodingKey {
-        case name, status, message, probe
-        case durationMs = "duration_ms"
-        case exitCode = "exit_code"
+    enum CodingKeys: String, SnakeCaseKey {
+        case name, status, message, probe, durationMs, exitCode
     }
 }
 
@@ -183,10 +180,8 @@ public struct TargetProbe: Codable, Sendable, Equatable {
         self.healthy = healthy
     }
 
-    enum CodingKeys: String, CodingKey {
-        case job, target, error, healthy
-        case httpStatus = "http_status"
-        case latencyMs = "latency_ms"
+    enum CodingKeys: String, SnakeCaseKey {
+        case job, target, error, healthy, httpStatus, latencyMs
     }
 }
 
@@ -218,11 +213,8 @@ public struct ItemStatus: Codable, Sendable, Equatable {
         self.referenceTime = referenceTime
     }
 
-    enum CodingKeys: String, CodingKey {
-        case status
-        case itemKind = "item_kind"
-        case itemID = "item_id"
-        case referenceTime = "reference_time"
+    enum CodingKeys: String, SnakeCaseKey {
+        case status, itemKind, itemID, referenceTime
     }
 }
 
@@ -258,10 +250,8 @@ public struct LockSighting: Codable, Sendable, Equatable {
         self.expiresAt = expiresAt
     }
 
-    enum CodingKeys: String, CodingKey {
-        case name, holder
-        case acquiredAt = "acquired_at"
-        case expiresAt = "expires_at"
+    enum CodingKeys: String, SnakeCaseKey {
+        case name, holder, acquiredAt, expiresAt
     }
 }
 
@@ -305,13 +295,10 @@ public struct JobSighting: Codable, Sendable, Equatable {
         self.lastSuccessAt = lastSuccessAt
     }
 
-    enum CodingKeys: String, CodingKey {
-        case name, change, enabled, target, schedule, scheduler
-        case healthURL = "health_url"
+    enum CodingKeys: String, SnakeCaseKey {
+        case name, change, enabled, target, schedule, scheduler, healthURL
         case timeZone = "timezone"
-        case lastAttemptAt = "last_attempt_at"
-        case lastResult = "last_result"
-        case lastSuccessAt = "last_success_at"
+        case lastAttemptAt, lastResult, lastSuccessAt
     }
 }
 
@@ -333,11 +320,8 @@ public struct ActionResult: Codable, Sendable, Equatable {
         self.outputTail = outputTail
     }
 
-    enum CodingKeys: String, CodingKey {
-        case outcome
-        case actionID = "action_id"
-        case exitCode = "exit_code"
-        case outputTail = "output_tail"
+    enum CodingKeys: String, SnakeCaseKey {
+        case outcome, actionID, exitCode, outputTail
     }
 }
 

@@ -43,14 +43,9 @@ public struct Report: Codable, Sendable, Equatable {
         self.observations = observations
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, SnakeCaseKey {
         case protocolVersion = "protocol"
-        case agent
-        case bootID = "boot_id"
-        case spoolID = "spool_id"
-        case previousSpoolID = "previous_spool_id"
-        case sentAt = "sent_at"
-        case observations
+        case agent, bootID, spoolID, previousSpoolID, sentAt, observations
     }
 }
 
@@ -111,10 +106,8 @@ public struct ReportResponse: Codable, Sendable, Equatable {
         self.refused = refused
     }
 
-    enum CodingKeys: String, CodingKey {
-        case ackedSeq = "acked_seq"
-        case stored, duplicates, commands, refused
-        case conflictingSeq = "conflicting_seq"
+    enum CodingKeys: String, SnakeCaseKey {
+        case ackedSeq, stored, duplicates, commands, refused, conflictingSeq
     }
 
     public init(from decoder: any Decoder) throws {
@@ -167,10 +160,8 @@ public struct AgentCommand: Codable, Sendable, Equatable {
         self.timeoutSeconds = timeoutSeconds
     }
 
-    enum CodingKeys: String, CodingKey {
-        case actionID = "action_id"
-        case name, parameters
-        case timeoutSeconds = "timeout_seconds"
+    enum CodingKeys: String, SnakeCaseKey {
+        case actionID, name, parameters, timeoutSeconds
     }
 }
 

@@ -7,12 +7,7 @@ extension AgentConfig {
         out.append("agent:")
         out.append("  id: \(q(agent.id))")
         out.append("  service: \(q(agent.service))")
-        if agent.labels.isEmpty {
-            out.append("  labels: {}")
-        } else {
-            out.append("  labels:")
-            for key in agent.labels.keys.sorted() { out.append("    \(q(key)): \(q(agent.labels[key]!))") }
-        }
+        appendMap("labels", agent.labels.mapValues { q($0) }, indent: "  ", to: &out)
         out.append("collector:")
         out.append("  url: \(q(collector.url))")
         if collector.token != nil {
@@ -37,51 +32,37 @@ extension AgentConfig {
         out.append("listen: \(q(listen.description))")
         if let listenTokenFile { out.append("listen_token_file: \(q(listenTokenFile))") }
         out.append("probes:")
-        if httpProbes.isEmpty {
-            out.append("  http: []")
-        } else {
-            out.append("  http:")
-            for p in httpProbes {
-                out.append("    - name: \(q(p.name))")
-                out.append("      url: \(q(p.url))")
-                if let job = p.job { out.append("      job: \(q(job))") }
-                out.append("      expect_status: \(p.expectStatus)")
-                out.append("      timeout: \(Units.formatDuration(p.timeoutMs))")
-                out.append("      interval: \(Units.formatDuration(p.intervalMs))")
-            }
+        /// `name: []` (and `note`) when there are no items, else `name:` and each item's lines.
+        func appendList<Item>(_ name: String, _ items: [Item], note: String = "", _ appendItem: (Item) -> Void) {
+            guard !items.isEmpty else { return out.append("\(name): []\(note)") }
+            out.append("\(name):")
+            for item in items { appendItem(item) }
         }
-        if commandProbes.isEmpty {
-            out.append("  commands: []")
-        } else {
-            out.append("  commands:")
-            for p in commandProbes {
-                out.append("    - name: \(q(p.name))")
-                out.append("      argv: [\(p.argv.map { q($0, flow: true) }.joined(separator: ", "))]")
-                out.append("      interval: \(Units.formatDuration(p.intervalMs))")
-                out.append("      timeout: \(Units.formatDuration(p.timeoutMs))")
-                out.append("      emit: \(p.emit.rawValue)")
-                if let d = p.dataset { out.append("      dataset: \(q(d))") }
-                if let k = p.itemKind { out.append("      item_kind: \(q(k))") }
-                if p.emit == .count { out.append("      covers: \(p.covers)") }
-                if let zone = p.timeZone { out.append("      timezone: \(q(zone.name))") }
-            }
+        appendList("  http", httpProbes) { p in
+            out.append("    - name: \(q(p.name))")
+            out.append("      url: \(q(p.url))")
+            if let job = p.job { out.append("      job: \(q(job))") }
+            out.append("      expect_status: \(p.expectStatus)")
+            out.append("      timeout: \(Units.formatDuration(p.timeoutMs))")
+            out.append("      interval: \(Units.formatDuration(p.intervalMs))")
         }
-        if actions.isEmpty {
-            out.append("actions: []  # every command from the collector is rejected")
-        } else {
-            out.append("actions:")
-            for a in actions {
-                out.append("  - name: \(q(a.name))")
-                out.append("    argv: [\(a.argv.map { q($0, flow: true) }.joined(separator: ", "))]")
-                if a.parameters.isEmpty {
-                    out.append("    parameters: {}")
-                } else {
-                    out.append("    parameters:")
-                    for name in a.parameters.keys.sorted() { out.append("      \(q(name)): \(a.parameters[name]!.rawValue)") }
-                }
-                out.append("    timeout: \(Units.formatDuration(a.timeoutMs))")
-                out.append("    max_output: \(Units.formatSize(Int64(a.maxOutputBytes)))")
-            }
+        appendList("  commands", commandProbes) { p in
+            out.append("    - name: \(q(p.name))")
+            out.append("      argv: [\(p.argv.map { q($0, flow: true) }.joined(separator: ", "))]")
+            out.append("      interval: \(Units.formatDuration(p.intervalMs))")
+            out.append("      timeout: \(Units.formatDuration(p.timeoutMs))")
+            out.append("      emit: \(p.emit.rawValue)")
+            if let d = p.dataset { out.append("      dataset: \(q(d))") }
+            if let k = p.itemKind { out.append("      item_kind: \(q(k))") }
+            if p.emit == .count { out.append("      covers: \(p.covers)") }
+            if let zone = p.timeZone { out.append("      timezone: \(q(zone.name))") }
+        }
+        appendList("actions", actions, note: "  # every command from the collector is rejected") { a in
+            out.append("  - name: \(q(a.name))")
+            out.append("    argv: [\(a.argv.map { q($0, flow: true) }.joined(separator: ", "))]")
+            appendMap("parameters", a.parameters.mapValues(\.rawValue), indent: "    ", to: &out)
+            out.append("    timeout: \(Units.formatDuration(a.timeoutMs))")
+            out.append("    max_output: \(Units.formatSize(Int64(a.maxOutputBytes)))")
         }
         renderScheduler(into: &out)
         return out.joined(separator: "\n") + "\n"
@@ -124,6 +105,13 @@ extension AgentConfig {
             command(l.command, indent: "  ")
             out.append("  interval: \(Units.formatDuration(l.intervalMs))")
         }
+    }
+
+    /// `name: {}`, or `name:` and one `key: value` line a key, sorted, indented one level deeper.
+    private func appendMap(_ name: String, _ map: [String: String], indent: String, to out: inout [String]) {
+        guard !map.isEmpty else { return out.append("\(indent)\(name): {}") }
+        out.append("\(indent)\(name):")
+        for (key, value) in map.sorted(by: { $0.key < $1.key }) { out.append("\(indent)  \(q(key)): \(value)") }
     }
 
     /// Quotes a scalar when plain YAML would read it differently.

@@ -84,29 +84,28 @@ public final class LocalHTTPServer: @unchecked Sendable {
         guard fd >= 0 else { throw FileError("cannot create a socket for", host) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        func bindSocket<Address>(to addr: inout Address) -> Int32 {
+            withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
+            }
+        }
+        func notAnAddress(_ family: String) -> FileError {
+            close(fd)
+            return FileError(message: "'\(host)' is not an \(family) address")
+        }
         var bindResult: Int32
         if v6 {
             var addr = sockaddr_in6()
             addr.sin6_family = sa_family_t(AF_INET6)
             addr.sin6_port = port.bigEndian
-            guard inet_pton(AF_INET6, host, &addr.sin6_addr) == 1 else {
-                close(fd)
-                throw FileError(message: "'\(host)' is not an IPv6 address")
-            }
-            bindResult = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
+            guard inet_pton(AF_INET6, host, &addr.sin6_addr) == 1 else { throw notAnAddress("IPv6") }
+            bindResult = bindSocket(to: &addr)
         } else {
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = port.bigEndian
-            guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else {
-                close(fd)
-                throw FileError(message: "'\(host)' is not an IPv4 address")
-            }
-            bindResult = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+            guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { throw notAnAddress("IPv4") }
+            bindResult = bindSocket(to: &addr)
         }
         let address = v6 ? "[\(host)]:\(port)" : "\(host):\(port)"
         guard bindResult == 0, listen(fd, 128) == 0 else {

@@ -6,15 +6,8 @@ import Logging
 /// `spool_id`, `boot_id`, `last_seq`, `acked_seq`, `pending`, `dropped`, `last_ship_at`,
 /// `last_error`) and a few more. Never holds the token.
 public struct AgentStatus: Codable, Sendable, Equatable {
-    public struct Dropped: Codable, Sendable, Equatable {
-        public var overflow: Int64
-        public var corrupt: Int64
-
-        public init(overflow: Int64, corrupt: Int64) {
-            self.overflow = overflow
-            self.corrupt = corrupt
-        }
-    }
+    /// The spool's losses, as the agent also reports them (`dropped` observations).
+    public typealias Dropped = DroppedRecords
 
     public var agentID: String
     public var service: String
@@ -66,20 +59,9 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         self.lastError = lastError
     }
 
-    enum CodingKeys: String, CodingKey {
-        case agentID = "agent_id"
-        case service, version, dropped, rejected, refused, pending
-        case bootID = "boot_id"
-        case spoolID = "spool_id"
-        case lastSeq = "last_seq"
-        case nextSeq = "next_seq"
-        case ackedSeq = "acked_seq"
-        case pendingBytes = "pending_bytes"
-        case spoolBytes = "spool_bytes"
-        case collectorURL = "collector_url"
-        case lastShipAt = "last_ship_at"
-        case lastShipOKAt = "last_ship_ok_at"
-        case lastError = "last_error"
+    enum CodingKeys: String, SnakeCaseKey {
+        case agentID, service, version, dropped, rejected, refused, pending, bootID, spoolID, lastSeq, nextSeq, ackedSeq, pendingBytes, spoolBytes,
+            collectorURL, lastShipAt, lastShipOKAt, lastError
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -116,9 +98,8 @@ public struct PushResponse: Codable, Sendable, Equatable {
         self.spoolID = spoolID
     }
 
-    enum CodingKeys: String, CodingKey {
-        case seq
-        case spoolID = "spool_id"
+    enum CodingKeys: String, SnakeCaseKey {
+        case seq, spoolID
     }
 }
 
@@ -261,11 +242,9 @@ public struct PushAPI: Sendable {
         if body.isEmpty { return .failure(PushRejection(error: "bad_json", message: "the body is empty; send an observation as JSON")) }
         let envelope: PushEnvelope
         do {
-            envelope = try ReportCodec.decodeJSON(PushEnvelope.self, from: body)
-        } catch let e as DecodingError {
-            return .failure(PushRejection(describe(e)))
+            envelope = try decodeBody(PushEnvelope.self, body, otherwise: "body is not valid JSON")
         } catch {
-            return .failure(PushRejection(error: "bad_json", message: "body is not valid JSON"))
+            return .failure(error)
         }
         guard let kindText = envelope.kind else {
             return .failure(PushRejection(error: "bad_json", message: "kind: required field is missing", field: "kind"))
@@ -283,11 +262,9 @@ public struct PushAPI: Sendable {
         // Unknown fields (a `seq`, say) are ignored, as everywhere in the protocol.
         let observation: ObservationBody
         do {
-            observation = try ReportCodec.decodeJSON(ObservationBody.self, from: body)
-        } catch let e as DecodingError {
-            return .failure(PushRejection(describe(e)))
+            observation = try decodeBody(ObservationBody.self, body)
         } catch {
-            return .failure(PushRejection(error: "bad_json", message: "\(error)"))
+            return .failure(error)
         }
         do {
             try observation.validate(path: "")
@@ -303,6 +280,18 @@ public struct PushAPI: Sendable {
                     field: "observed_at"))
         }
         return .success((observation, envelope.observedAt))
+    }
+
+    /// `body` as `T`. A decoding error names its field; any other error is `bad_json` with
+    /// `message`, or with the error's own text when there is none.
+    static func decodeBody<T: Decodable>(_ type: T.Type, _ body: [UInt8], otherwise message: String? = nil) throws(PushRejection) -> T {
+        do {
+            return try ReportCodec.decodeJSON(type, from: body)
+        } catch let e as DecodingError {
+            throw PushRejection(describe(e))
+        } catch {
+            throw PushRejection(error: "bad_json", message: message ?? "\(error)")
+        }
     }
 
     static func describe(_ error: DecodingError) -> ErrorBody {
@@ -358,11 +347,8 @@ public struct CountBatchResponse: Codable, Sendable, Equatable {
     public var zeroed: [String]
     public var spoolID: String
 
-    enum CodingKeys: String, CodingKey {
-        case stored, zeroed
-        case firstSeq = "first_seq"
-        case lastSeq = "last_seq"
-        case spoolID = "spool_id"
+    enum CodingKeys: String, SnakeCaseKey {
+        case stored, zeroed, firstSeq, lastSeq, spoolID
     }
 }
 
@@ -386,9 +372,8 @@ public struct CountBatch: Sendable {
         var counts: [Row]?
         var observedAt: Millis?
 
-        enum CodingKeys: String, CodingKey {
-            case dataset, covers, timezone, counts
-            case observedAt = "observed_at"
+        enum CodingKeys: String, SnakeCaseKey {
+            case dataset, covers, timezone, counts, observedAt
         }
 
         struct Row: Decodable {
@@ -422,11 +407,9 @@ public struct CountBatch: Sendable {
         }
         let wire: Wire
         do {
-            wire = try ReportCodec.decodeJSON(Wire.self, from: body)
-        } catch let e as DecodingError {
-            return .failure(PushRejection(PushAPI.describe(e)))
+            wire = try PushAPI.decodeBody(Wire.self, body, otherwise: "body is not valid JSON")
         } catch {
-            return .failure(PushRejection(error: "bad_json", message: "body is not valid JSON"))
+            return .failure(error)
         }
         func invalid(_ field: String, _ message: String) -> Result<CountBatch, PushRejection> {
             .failure(PushRejection(error: "invalid_observation", message: "\(field): \(message)", field: field))

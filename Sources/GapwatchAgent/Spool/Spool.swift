@@ -243,24 +243,7 @@ public final class Spool: @unchecked Sendable {
     /// Appends one observation, durably, and returns it with its seq.
     @discardableResult
     public func append(_ body: ObservationBody, observedAt: Millis = WallClock.nowMillis()) throws(SpoolError) -> Observation {
-        let (observation, listeners) = try lock.withLock { () throws(SpoolError) -> (Observation, [@Sendable () -> Void]) in
-            guard !closed else { throw SpoolError("the spool is closed") }
-            let observation: Observation
-            do throws(SpoolError) {
-                observation = try appendLocked(body, observedAt: observedAt)
-                writeError = nil
-            } catch {
-                writeError = error.message
-                throw error
-            }
-            do {
-                try reportDropsLocked()
-            } catch {
-                logger.error("cannot spool the dropped-records count", metadata: ["error": "\(error)"])
-            }
-            return (observation, self.listeners)
-        }
-        for listener in listeners { listener() }
+        guard let observation = try appendAll([body], observedAt: observedAt).first else { throw SpoolError("the spool recorded nothing") }
         return observation
     }
 
@@ -281,7 +264,7 @@ public final class Spool: @unchecked Sendable {
             } catch {
                 if !written.isEmpty, activeFD >= 0 { _ = fdatasync(activeFD) }
                 writeError = error.message
-                throw SpoolError("\(error.message) (\(written.count) of \(bodies.count) recorded)")
+                throw bodies.count == 1 ? error : SpoolError("\(error.message) (\(written.count) of \(bodies.count) recorded)")
             }
             do {
                 try reportDropsLocked()

@@ -36,17 +36,6 @@ public struct PartitionGap: Sendable, Equatable, Codable {
     /// derived/source when both known (and the source count is above 0); 0 when the derived
     /// dataset reported a count of 0.
     public var ratio: Double?
-
-    public init(
-        partition: String, kind: PartitionGapKind, sourceCount: Int64? = nil, derivedCount: Int64? = nil,
-        ratio: Double? = nil
-    ) {
-        self.partition = partition
-        self.kind = kind
-        self.sourceCount = sourceCount
-        self.derivedCount = derivedCount
-        self.ratio = ratio
-    }
 }
 
 /// Where one partition stands at `now`, as the completeness rule judges it.
@@ -86,15 +75,6 @@ public struct PartitionVerdict: Sendable, Equatable, Codable {
     /// When the partition is (or was) due: its period's end in the rule's time zone plus `due_after`.
     public var dueAt: Millis
 
-    public init(partition: String, state: PartitionState, sourceCount: Int64?, derivedCount: Int64?, ratio: Double?, dueAt: Millis) {
-        self.partition = partition
-        self.state = state
-        self.sourceCount = sourceCount
-        self.derivedCount = derivedCount
-        self.ratio = ratio
-        self.dueAt = dueAt
-    }
-
     /// The gap this verdict is, if it is one.
     public var gap: PartitionGap? {
         state.gapKind.map { kind in
@@ -120,13 +100,6 @@ public struct GapRange: Sendable, Equatable, Codable {
         case backfill
         /// Fetch the source data again (source_missing).
         case scrape
-    }
-
-    public init(start: String, end: String, heal: Heal, partitions: [PartitionGap]) {
-        self.start = start
-        self.end = end
-        self.heal = heal
-        self.partitions = partitions
     }
 }
 

@@ -46,12 +46,6 @@ public struct RunWindow: Sendable, Equatable, Codable {
     public var end: Millis
     /// local date of `start` in the schedule's zone
     public var partition: String
-
-    public init(start: Millis, end: Millis, partition: String) {
-        self.start = start
-        self.end = end
-        self.partition = partition
-    }
 }
 
 extension Millis {

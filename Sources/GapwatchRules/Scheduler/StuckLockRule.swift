@@ -1,20 +1,7 @@
 import GapwatchProtocol
 
-/// A lock as last seen.
-public struct LockState: Sendable, Equatable {
-    public var name: String
-    /// nil: seen free.
-    public var holder: String?
-    public var acquiredAt: Millis?
-    public var expiresAt: Millis?
-
-    public init(name: String, holder: String?, acquiredAt: Millis?, expiresAt: Millis?) {
-        self.name = name
-        self.holder = holder
-        self.acquiredAt = acquiredAt
-        self.expiresAt = expiresAt
-    }
-}
+/// A lock as last seen: what an agent reported of it (`holder == nil`: seen free).
+public typealias LockState = LockSighting
 
 /// A held lock is stuck when it is held past its expiry plus `slackMs` (its holder died without
 /// releasing it, or stopped renewing), or, with `maxAgeMs`, when it was acquired longer ago than
