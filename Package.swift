@@ -137,6 +137,8 @@ let package = Package(
             dependencies: [
                 "GapwatchTestSupport", "GapwatchCollector", "GapwatchProtocol", "GapwatchHTTPClient", "GapwatchRules", "GapwatchSubprocess",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // TestCollector's default transport: requests straight into the router (`app.test(.router)`).
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),  // migration tests build old-schema files

@@ -7,7 +7,9 @@ final class IngestTests: XCTestCase {
     var collector: TestCollector!
 
     override func setUp() async throws {
-        collector = try await TestCollector.start()
+        // Over a socket: the surface's live test, and a 413 answered while libcurl is still sending.
+        collector = try await TestCollector.start(
+            transport: transport(socketFor: "testReportIsStoredAndAcknowledgedWithItsHighestSeq", "testOversizedBodiesAre413"))
     }
 
     override func tearDown() async throws {

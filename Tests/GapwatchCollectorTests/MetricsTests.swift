@@ -15,14 +15,16 @@ final class MetricsTests: XCTestCase {
         collectors = []
     }
 
-    func start(configure: (inout CollectorConfig) -> Void = { _ in }) async throws -> TestCollector {
-        let collector = try await TestCollector.start(configure: configure)
+    func start(
+        transport: TestCollector.Transport = .router, configure: (inout CollectorConfig) -> Void = { _ in }
+    ) async throws -> TestCollector {
+        let collector = try await TestCollector.start(transport: transport, configure: configure)
         collectors.append(collector)
         return collector
     }
 
     func testMetricsCountIngestOutcomesAndPassPromtool() async throws {
-        let collector = try await start { config in
+        let collector = try await start(transport: .socket) { config in  // /metrics' live test
             config.detection = try! CollectorConfig.parse(
                 yaml: """
                     checks:

@@ -10,7 +10,9 @@ final class RejectedAgentsTests: XCTestCase {
     var collector: TestCollector!
 
     override func setUp() async throws {
-        collector = try await TestCollector.start()
+        // Over a socket where the refusal's source address is asserted: the router has no peer.
+        collector = try await TestCollector.start(
+            transport: transport(socketFor: "testEachRefusalIsRecordedWithItsReasonAndNothingIsWrittenUntilTheFlush"))
     }
 
     override func tearDown() {

@@ -11,7 +11,8 @@ final class StoryPageTests: XCTestCase {
     let base = WallClock.nowMillis() - 26 * 3_600_000
 
     override func setUp() async throws {
-        collector = try await TestCollector.start()
+        // The dashboard's live-socket test: the login form, its cookie and a page over the wire.
+        collector = try await TestCollector.start(transport: transport(socketFor: "testADayOfRepeatedCountsFoldsIntoAFewRows"))
         let login = try await collector.send(
             "POST", "/login", token: nil, headers: [("Content-Type", "application/x-www-form-urlencoded")],
             body: Array("token=\(DashboardHTML.percentEncode(collector.adminToken))".utf8))
