@@ -97,23 +97,23 @@ public final class AppDatabase: Sendable {
         }
     }
 
-    /// Runs `body` in a read transaction, for code that composes stores (`CheckStore(db: db)`…);
-    /// outside `Storage/` nothing else reaches the pool.
-    func read<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.read(body)
+    /// Runs `body` in a read transaction, for code that composes stores (`tx.checks`, `tx.actions`…);
+    /// outside `Storage/` nothing else reaches the pool, and no engine type crosses (`StoreTransaction`).
+    func read<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
+        try pool.read { db in try body(SQLiteTransaction(db: db)) }
     }
 
-    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.read(body)
+    func read<T: Sendable>(_ body: @Sendable (StoreTransaction) throws -> T) async throws -> T {
+        try await pool.read { db in try body(SQLiteTransaction(db: db)) }
     }
 
     /// Runs `body` in a write transaction (one commit for everything the stores in it write).
-    func write<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.write(body)
+    func write<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
+        try pool.write { db in try body(SQLiteTransaction(db: db)) }
     }
 
-    func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.write(body)
+    func write<T: Sendable>(_ body: @Sendable (StoreTransaction) throws -> T) async throws -> T {
+        try await pool.write { db in try body(SQLiteTransaction(db: db)) }
     }
 
     /// The cheapest query: whether the database answers at all (`GET /healthz`).

@@ -63,7 +63,7 @@ extension AppDatabase {
                     bootID: row["boot_id"], firstSeen: row["first_seen"], lastSeen: row["last_seen"],
                     lastSeq: UInt64(clamping: row["last_seq"] as Int64), droppedOverflow: row["dropped_overflow"],
                     droppedCorrupt: row["dropped_corrupt"], clockSkewMs: row["clock_skew_ms"], clockCorrected: row["clock_corrected"],
-                    clockRefused: row["clock_refused"], boundService: row["bound_service"], boundLabels: TokenTable.labels(row["bound_labels"]),
+                    clockRefused: row["clock_refused"], boundService: row["bound_service"], boundLabels: TokenRow.labels(row["bound_labels"]),
                     refused: row["refused"])
             }
         }

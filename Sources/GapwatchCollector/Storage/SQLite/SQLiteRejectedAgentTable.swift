@@ -14,7 +14,7 @@ struct RejectedAgentRow {
 }
 
 /// The `rejected_agents` table, inside the caller's transaction.
-struct RejectedAgentTable {
+struct SQLiteRejectedAgentTable: RejectedAgentTable {
     let db: Database
 
     /// Adds each row's count to the stored one (saturating) and widens its first/last seen.

@@ -53,7 +53,7 @@ struct CheckRecord: Sendable, Equatable {
 /// The only owner of the `checks` table: config sync, evaluation, pause/resume and the ingest
 /// writer's pings all change a check through these methods, inside the caller's transaction.
 /// Statements are cached: the ingest path calls `markDue` and the ping methods per observation.
-struct CheckStore {
+struct SQLiteCheckStore: CheckStore {
     let db: Database
 
     // MARK: - Lookup

@@ -29,13 +29,7 @@ struct TokenRow {
 }
 
 /// The `tokens` table: API and agent credentials, stored as the SHA-256 of their secrets.
-struct TokenTable {
-    /// A token's labels column (JSON), nil when none.
-    static func labels(_ json: String?) -> [String: String]? {
-        guard let json else { return nil }
-        return try? ReportCodec.decode([String: String].self, from: Array(json.utf8))
-    }
-
+struct SQLiteTokenTable: TokenTable {
     let db: Database
 
     /// The token whose secret hashes to `hash`, revoked or not.

@@ -4,7 +4,7 @@ import GapwatchRules
 
 /// The only owner of `silences`. A silence is never removed: deleting one ends it (deleted_at),
 /// kept for the record.
-struct SilenceStore {
+struct SQLiteSilenceStore: SilenceStore {
     let db: Database
 
     /// Stores a validated silence; returns its id.

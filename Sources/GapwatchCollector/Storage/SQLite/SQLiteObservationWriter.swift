@@ -6,7 +6,7 @@ import GapwatchProtocol
 /// hot insert, subject ids, and the stored copy a repeated seq is compared with. Made once per
 /// report, so the insert is prepared (looked up in the statement cache) once per report, not
 /// once per observation.
-struct ObservationWriter {
+struct SQLiteObservationWriter: ObservationWriter {
     let db: Database
     private let insert: Statement
 

@@ -114,7 +114,7 @@ struct ActionChange {
 
 /// The `actions`, `action_starts` and `agent_commands` tables, inside the caller's transaction.
 /// `ActionQueue` (Actions/) decides every state change; this only reads and writes rows.
-struct ActionTable {
+struct SQLiteActionTable: ActionTable {
     let db: Database
 
     /// An action in one of `inFlight` states for `key`, or of the same `name` over a date range
@@ -383,18 +383,13 @@ struct ActionTable {
         ).map { ActionScopeColumns(rule: $0[0] ?? "", target: $0[1] ?? "") }
     }
 
-    /// Which guardrail scope column a note about a full scope is about.
-    enum ScopeColumn: String {
-        case rule = "scope_rule"
-        case target = "scope_target"
-    }
-
-    private static func dueInScope<S: StateColumnValue>(_ column: ScopeColumn, pending: S) -> String {
+    private static func dueInScope<S: StateColumnValue>(_ column: ActionScopeColumn, pending: S) -> String {
         "state = \(pending.sqlLiteral) AND next_attempt_at <= ?2 AND \(column.rawValue) = ?3 AND detail != ?1"
     }
 
     /// Whether an action due by `now` in `pending` of scope `scope` says something other than `detail`.
-    func dueInScopeSaysOtherwise<S: StateColumnValue>(_ column: ScopeColumn, _ scope: String, detail: String, pending: S, now: Millis) throws -> Bool
+    func dueInScopeSaysOtherwise<S: StateColumnValue>(_ column: ActionScopeColumn, _ scope: String, detail: String, pending: S, now: Millis) throws
+        -> Bool
     {
         try Bool.fetchOne(
             db, sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE \(Self.dueInScope(column, pending: pending)))", arguments: [detail, now, scope])
@@ -402,7 +397,7 @@ struct ActionTable {
     }
 
     /// Says `detail` on every action due by `now` in `pending` of scope `scope`.
-    func noteDueInScope<S: StateColumnValue>(_ column: ScopeColumn, _ scope: String, detail: String, pending: S, now: Millis) throws {
+    func noteDueInScope<S: StateColumnValue>(_ column: ActionScopeColumn, _ scope: String, detail: String, pending: S, now: Millis) throws {
         try db.execute(sql: "UPDATE actions SET detail = ?1 WHERE \(Self.dueInScope(column, pending: pending))", arguments: [detail, now, scope])
     }
 
@@ -462,10 +457,10 @@ struct ActionTable {
 
 extension AppDatabase {
     public func actions(_ filter: ActionFilter) throws -> [ActionInfo] {
-        try pool.read { db in try ActionTable(db: db).actions(filter) }
+        try read { tx in try tx.actions.actions(filter) }
     }
 
     public func action(id: String) throws -> ActionInfo? {
-        try pool.read { db in try ActionTable(db: db).action(id: id) }
+        try read { tx in try tx.actions.action(id: id) }
     }
 }

@@ -65,7 +65,7 @@ struct JobRow {
 }
 
 /// Keeps the `jobs` and `locks` tables current from observations, inside the ingest transaction.
-struct SchedulerFacts {
+struct SQLiteSchedulerFacts: SchedulerFacts {
     let db: Database
 
     /// An inventory change. A job seen again after being removed is present again. A job whose
@@ -155,7 +155,7 @@ struct LockRow {
 
 /// The `jobs` and `locks` tables outside ingest: what the scheduler_targets and stuck_locks rules,
 /// the guardrails and the audit read and mark. Inside the caller's transaction.
-struct JobTable {
+struct SQLiteJobTable: JobTable {
     let db: Database
 
     func jobs(presentOnly: Bool) throws -> [JobRow] { try JobRow.fetchAll(db, presentOnly: presentOnly) }

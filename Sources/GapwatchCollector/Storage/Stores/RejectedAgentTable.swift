@@ -1,0 +1,16 @@
+import Foundation
+import GapwatchProtocol
+import GapwatchRules
+
+/// The `rejected_agents` table.
+/// Reached through `StoreTransaction`; see `StoreTransaction` for the engine contract.
+protocol RejectedAgentTable {
+    /// Adds each row's count to the stored one (saturating) and widens its first/last seen.
+    func add(_ rows: [RejectedAgentRow]) throws
+
+    /// Keeps the `maxRows` most recently seen rows.
+    func trim(keeping maxRows: Int) throws
+
+    /// The `limit` most recently seen rows.
+    func recent(limit: Int) throws -> [RejectedAgentRow]
+}
