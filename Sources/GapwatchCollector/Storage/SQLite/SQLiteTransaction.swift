@@ -22,6 +22,8 @@ struct SQLiteTransaction: StoreTransaction {
     var rejectedAgents: RejectedAgentTable { SQLiteRejectedAgentTable(db: db) }
     var observations: ObservationStore { SQLiteObservationStore(db: db) }
     var datasetReads: DatasetReads { SQLiteDatasetReads(db: db) }
+    var timelineReads: TimelineReads { SQLiteTimelineReads(db: db) }
+    var retention: RetentionStore { SQLiteRetentionStore(db: db) }
     func observationWriter() throws -> ObservationWriter { try SQLiteObservationWriter(db: db) }
     func appendToCollectorTimeline(_ body: ObservationBody, at: Millis) throws {
         try CollectorTimeline.append(db, body: body, at: at)

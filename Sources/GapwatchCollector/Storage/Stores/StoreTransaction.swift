@@ -29,6 +29,8 @@ protocol StoreTransaction {
     var rejectedAgents: RejectedAgentTable { get }
     var observations: ObservationStore { get }
     var datasetReads: DatasetReads { get }
+    var timelineReads: TimelineReads { get }
+    var retention: RetentionStore { get }
     /// The ingest writer's insert; may prepare statements, hence throwing.
     func observationWriter() throws -> ObservationWriter
     /// Appends an observation to the collector's own timeline (`@collector`: action results,
