@@ -116,22 +116,3 @@ extension SQLiteIncidentStore {
                 """, arguments: [event, rule, attempts, fellDueBy, lead, now, limit])
     }
 }
-
-/// One outbox event with the incident it is about.
-struct OutboxEvent: Sendable {
-    var incidentID: Int64
-    var event: String
-    var reason: String
-    var at: Millis
-    /// Attempts so far (0 before the first send).
-    var attempts: Int
-    var rule: String
-    var subject: String
-    /// The incident's state now.
-    var incidentState: String
-    var openedAt: Millis
-    var labels: [String: String]
-    var feederAgentID: String?
-    /// Whether a notification about the incident reached a channel.
-    var notified: Bool
-}

@@ -75,13 +75,6 @@ struct SQLiteIncidentStore: IncidentStore {
     }
 }
 
-public struct IncidentFilter: Sendable {
-    public var state: String?
-    public var since: Millis?
-    public var limit = 100
-    public init() {}
-}
-
 extension AppDatabase {
     public func incidents(_ filter: IncidentFilter) throws -> [IncidentInfo] {
         try read { tx in try tx.incidentReads.incidents(filter) }

@@ -2,30 +2,7 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
-/// One row of the `jobs` table.
-struct JobRow {
-    var name: String
-    var agentID: String
-    var scheduler: String?
-    var schedule: String?
-    var timeZone: String?
-    var target: String?
-    var healthURL: String?
-    var enabled: Bool
-    var present: Bool
-    var lastAttemptAt: Millis?
-    var lastResult: String?
-    var lastSuccessAt: Millis?
-    var firstSeenAt: Millis
-    var probeTarget: String?
-    var probeFailures: Int
-    var probeSuccesses: Int
-    var lastProbeAt: Millis?
-    var lastProbeDetail: String?
-    var disabledByGapwatch: Bool
-    var targetChangedAt: Millis?
-    var lastProbeFailureAt: Millis?
-
+extension JobRow {
     init(row: Row) {
         name = row["name"]
         agentID = row["agent_id"]
@@ -48,15 +25,6 @@ struct JobRow {
         disabledByGapwatch = row["disabled_by_gapwatch"]
         targetChangedAt = row["target_changed_at"]
         lastProbeFailureAt = row["last_probe_failure_at"]
-    }
-
-    /// The service of the URL the agent probes (health_url, else target).
-    var service: String? { (probeTarget ?? healthURL ?? target).flatMap(serviceOf(url:)) }
-
-    var health: JobHealth {
-        JobHealth(
-            name: name, service: service, enabled: enabled, consecutiveFailures: probeFailures, consecutiveSuccesses: probeSuccesses,
-            disabledByGapwatch: disabledByGapwatch)
     }
 
     static func fetchAll(_ db: Database, presentOnly: Bool) throws -> [JobRow] {
@@ -144,13 +112,6 @@ extension LockState {
     init(row: Row) {
         self.init(name: row["name"], holder: row["holder"], acquiredAt: row["acquired_at"], expiresAt: row["expires_at"])
     }
-}
-
-/// A row of the `locks` table as the audit shows it.
-struct LockRow {
-    var lock: LockState
-    var agentID: String
-    var seenAt: Millis
 }
 
 /// The `jobs` and `locks` tables outside ingest: what the scheduler_targets and stuck_locks rules,

@@ -49,12 +49,3 @@ extension Silence {
             startsAt: row["starts_at"], endsAt: row["ends_at"], comment: row["comment"])
     }
 }
-
-/// A silence as stored: the rule's matcher and the record of who made and ended it.
-struct StoredSilence: Sendable {
-    var silence: Silence
-    var createdBy: String
-    var createdAt: Millis
-    /// When it was ended by hand; nil while it stands.
-    var deletedAt: Millis?
-}

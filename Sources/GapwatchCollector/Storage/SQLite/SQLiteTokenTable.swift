@@ -2,19 +2,7 @@ import Foundation
 import GRDB
 import GapwatchProtocol
 
-/// One row of the `tokens` table; `hash` is read only by the lookup (never by the listing).
-struct TokenRow {
-    var id: String
-    var kind: String
-    var agentID: String?
-    var service: String?
-    /// JSON object of the labels the token vouches for; nil when none.
-    var labels: String?
-    var name: String?
-    var createdAt: Millis?
-    var revokedAt: Millis?
-    var hash: Data?
-
+extension TokenRow {
     init(row: Row) {
         id = row["id"]
         kind = row["kind"]

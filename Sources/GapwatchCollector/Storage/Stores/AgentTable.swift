@@ -1,6 +1,4 @@
-import Foundation
 import GapwatchProtocol
-import GapwatchRules
 
 /// The `agents` table: identity, liveness columns, bindings and clock counts.
 /// Reached through `StoreTransaction`; see `StoreTransaction` for the engine contract.

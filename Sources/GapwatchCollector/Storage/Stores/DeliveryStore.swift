@@ -1,6 +1,4 @@
-import Foundation
 import GapwatchProtocol
-import GapwatchRules
 
 /// The `deliveries` table: one row per (incident event, channel) attempt.
 /// Reached through `StoreTransaction`; see `StoreTransaction` for the engine contract.

@@ -1,6 +1,4 @@
-import Foundation
 import GapwatchProtocol
-import GapwatchRules
 
 /// The `fact_owners` table and refused claims.
 /// Reached through `StoreTransaction`; see `StoreTransaction` for the engine contract.

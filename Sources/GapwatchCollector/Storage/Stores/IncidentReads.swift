@@ -1,6 +1,4 @@
-import Foundation
 import GapwatchProtocol
-import GapwatchRules
 
 /// Reads of `incidents` (no notification settings needed): rules, pages and metrics.
 /// Reached through `StoreTransaction`; see `StoreTransaction` for the engine contract.
@@ -53,4 +51,11 @@ struct IncidentSpan: Sendable, Equatable {
     var openedAt: Millis
     var resolvedAt: Millis?
     var hasAction: Bool
+}
+
+public struct IncidentFilter: Sendable {
+    public var state: String?
+    public var since: Millis?
+    public var limit = 100
+    public init() {}
 }

@@ -1,6 +1,4 @@
-import Foundation
 import GapwatchProtocol
-import GapwatchRules
 
 /// The only writer of `incidents` and `incident_events`: opening and resolving incidents inside
 /// the caller's write transaction, and the events' outbox the notifier claims and settles.
@@ -49,4 +47,23 @@ protocol IncidentStore {
     func addEvent(
         _ incidentID: Int64, event: String, old: String?, new: String, reason: String, at: Millis, notifyAt: Millis?, notify: NotifyState?,
         detail: String?) throws
+}
+
+/// One outbox event with the incident it is about.
+struct OutboxEvent: Sendable {
+    var incidentID: Int64
+    var event: String
+    var reason: String
+    var at: Millis
+    /// Attempts so far (0 before the first send).
+    var attempts: Int
+    var rule: String
+    var subject: String
+    /// The incident's state now.
+    var incidentState: String
+    var openedAt: Millis
+    var labels: [String: String]
+    var feederAgentID: String?
+    /// Whether a notification about the incident reached a channel.
+    var notified: Bool
 }

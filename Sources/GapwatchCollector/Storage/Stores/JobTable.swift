@@ -1,4 +1,3 @@
-import Foundation
 import GapwatchProtocol
 import GapwatchRules
 
@@ -47,4 +46,46 @@ protocol JobTable {
     func locks() throws -> [LockRow]
 
     func lock(_ name: String) throws -> LockState?
+}
+
+/// One row of the `jobs` table.
+struct JobRow {
+    var name: String
+    var agentID: String
+    var scheduler: String?
+    var schedule: String?
+    var timeZone: String?
+    var target: String?
+    var healthURL: String?
+    var enabled: Bool
+    var present: Bool
+    var lastAttemptAt: Millis?
+    var lastResult: String?
+    var lastSuccessAt: Millis?
+    var firstSeenAt: Millis
+    var probeTarget: String?
+    var probeFailures: Int
+    var probeSuccesses: Int
+    var lastProbeAt: Millis?
+    var lastProbeDetail: String?
+    var disabledByGapwatch: Bool
+    var targetChangedAt: Millis?
+    var lastProbeFailureAt: Millis?
+
+    /// The service of the URL the agent probes (health_url, else target).
+    var service: String? { (probeTarget ?? healthURL ?? target).flatMap(serviceOf(url:)) }
+
+    var health: JobHealth {
+        JobHealth(
+            name: name, service: service, enabled: enabled, consecutiveFailures: probeFailures, consecutiveSuccesses: probeSuccesses,
+            disabledByGapwatch: disabledByGapwatch)
+    }
+
+}
+
+/// A row of the `locks` table as the audit shows it.
+struct LockRow {
+    var lock: LockState
+    var agentID: String
+    var seenAt: Millis
 }

@@ -1,6 +1,4 @@
-import Foundation
 import GapwatchProtocol
-import GapwatchRules
 
 /// The ingest writer's insert of observations and subjects (the hot path: the SQLite
 /// implementation keeps its cached statements and C-API insert).

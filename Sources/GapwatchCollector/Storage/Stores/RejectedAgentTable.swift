@@ -1,6 +1,4 @@
-import Foundation
 import GapwatchProtocol
-import GapwatchRules
 
 /// The `rejected_agents` table.
 /// Reached through `StoreTransaction`; see `StoreTransaction` for the engine contract.
@@ -13,4 +11,16 @@ protocol RejectedAgentTable {
 
     /// The `limit` most recently seen rows.
     func recent(limit: Int) throws -> [RejectedAgentRow]
+}
+
+/// One row of `rejected_agents`: refused reports of one caller, token, source and reason.
+struct RejectedAgentRow {
+    var claimedAgentID: String
+    /// "" when the report presented no known token.
+    var tokenID: String
+    var source: String
+    var reason: String
+    var count: Int64
+    var firstSeen: Millis
+    var lastSeen: Millis
 }

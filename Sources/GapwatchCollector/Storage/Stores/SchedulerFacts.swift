@@ -1,6 +1,4 @@
-import Foundation
 import GapwatchProtocol
-import GapwatchRules
 
 /// What the ingest writer records about scheduler jobs, target probes and locks.
 /// Reached through `StoreTransaction`; see `StoreTransaction` for the engine contract.

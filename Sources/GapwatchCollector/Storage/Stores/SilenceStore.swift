@@ -1,4 +1,3 @@
-import Foundation
 import GapwatchProtocol
 import GapwatchRules
 
@@ -18,4 +17,13 @@ protocol SilenceStore {
 
     /// Ends a live silence now. False when no such live silence exists.
     func end(id: Int64, now: Millis) throws -> Bool
+}
+
+/// A silence as stored: the rule's matcher and the record of who made and ended it.
+struct StoredSilence: Sendable {
+    var silence: Silence
+    var createdBy: String
+    var createdAt: Millis
+    /// When it was ended by hand; nil while it stands.
+    var deletedAt: Millis?
 }

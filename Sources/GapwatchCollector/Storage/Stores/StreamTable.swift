@@ -1,6 +1,4 @@
-import Foundation
 import GapwatchProtocol
-import GapwatchRules
 
 /// The `agent_streams` and `stream_seq_runs` tables: one stream per (agent, spool) and its stored seqs.
 /// Reached through `StoreTransaction`; see `StoreTransaction` for the engine contract.

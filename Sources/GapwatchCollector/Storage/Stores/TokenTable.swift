@@ -1,6 +1,5 @@
 import Foundation
 import GapwatchProtocol
-import GapwatchRules
 
 /// The `tokens` table (hashes only; the secrets are never stored).
 /// Reached through `StoreTransaction`; see `StoreTransaction` for the engine contract.
@@ -25,4 +24,19 @@ extension TokenRow {
         guard let json else { return nil }
         return try? ReportCodec.decode([String: String].self, from: Array(json.utf8))
     }
+}
+
+/// One row of the `tokens` table; `hash` is read only by the lookup (never by the listing).
+struct TokenRow {
+    var id: String
+    var kind: String
+    var agentID: String?
+    var service: String?
+    /// JSON object of the labels the token vouches for; nil when none.
+    var labels: String?
+    var name: String?
+    var createdAt: Millis?
+    var revokedAt: Millis?
+    var hash: Data?
+
 }
