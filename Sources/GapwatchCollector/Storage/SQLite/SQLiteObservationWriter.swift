@@ -102,3 +102,13 @@ struct SQLiteObservationWriter: ObservationWriter {
         return (row["kind"], columns)
     }
 }
+
+extension ObservationColumns {
+    var arguments: [(any DatabaseValueConvertible)?] { [status, part, num, code, at1, at2, text, target] }
+
+    init(row: Row) {
+        self.init(
+            status: row["status"], part: row["part"], num: row["num"], code: row["code"], at1: row["at1"],
+            at2: row["at2"], text: row["text"], target: row["target"])
+    }
+}

@@ -37,9 +37,3 @@ protocol StoreTransaction {
     /// stream rebinds, notifications), in this transaction.
     func appendToCollectorTimeline(_ body: ObservationBody, at: Millis) throws
 }
-
-extension CollectorTimeline {
-    static func append(_ tx: StoreTransaction, body: ObservationBody, at: Millis) throws {
-        try tx.appendToCollectorTimeline(body, at: at)
-    }
-}
