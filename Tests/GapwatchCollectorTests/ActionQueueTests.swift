@@ -44,7 +44,7 @@ final class ActionQueueTests: XCTestCase {
     func testEachMoveHappensOnlyFromAStateThatAllowsIt() throws {
         let queue = try migratedDatabase()
         try queue.write { db in
-            let actions = ActionQueue(db: db)
+            let actions = ActionQueue(tx: SQLiteTransaction(db: db))
             let queued = try actions.enqueue(
                 action, key: "completeness:box:backfill:2026-01-01..2026-01-02", heals: ActionHeals(.completeness, "box"), incidentID: nil,
                 origin: "rule", parameters: ["start": "2026-01-01", "end": "2026-01-02"], now: now)
@@ -120,7 +120,8 @@ final class ActionQueueTests: XCTestCase {
                 XCTAssertEqual(stored["heals_rule"] as String?, row.rule, row.key)
                 XCTAssertEqual(stored["heals_check"] as String?, row.check, row.key)
                 XCTAssertEqual(
-                    try ActionQueue(db: db).heals(of: "act-\(n)"), row.rule.map { ActionHeals(rule: $0, check: row.check) } ?? nil, row.key)
+                    try ActionQueue(tx: SQLiteTransaction(db: db)).heals(of: "act-\(n)"),
+                    row.rule.map { ActionHeals(rule: $0, check: row.check) } ?? nil, row.key)
             }
         }
     }

@@ -10,10 +10,9 @@ final class ActionTableTests: XCTestCase {
     let now: Millis = 1_769_100_000_000
 
     func testAMoveSetsOnlyTheColumnsItsChangeNames() throws {
-        let queue = try DatabaseQueue()
-        try AppDatabase.migrator.migrate(queue)
-        try queue.write { db in
-            let table = ActionTable(db: db)
+        try SQLiteStores.inMemory().write { tx in
+            let table = tx.actions
+            let db = try SQLiteStores.sqlite(tx)
             try table.insert(
                 NewActionRow(
                     id: "act-1", name: "backfill", kind: "webhook", key: "manual:1", incidentID: nil, origin: "manual", parameters: ["a": "b"],

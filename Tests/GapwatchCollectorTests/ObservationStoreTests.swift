@@ -11,17 +11,11 @@ final class ObservationStoreTests: XCTestCase {
     let t0: Millis = 1_769_100_000_000
 
     /// Streams are not this test's subject: without foreign keys, observations need no agent and stream rows.
-    func migratedDatabase() throws -> DatabaseQueue {
-        var configuration = Configuration()
-        configuration.foreignKeysEnabled = false
-        let queue = try DatabaseQueue(configuration: configuration)
-        try AppDatabase.migrator.migrate(queue)
-        return queue
-    }
+    func migratedDatabase() throws -> SQLiteStores { try SQLiteStores.inMemory(foreignKeys: false) }
 
     func testWhatTheWriterStoresTheRulesReadBack() throws {
-        try migratedDatabase().write { db in
-            let writer = try ObservationWriter(db: db)
+        try migratedDatabase().write { tx in
+            let writer = try tx.observationWriter()
             let dataset = try writer.addSubject(named: "dataset:box")
             let workflow = try writer.addSubject(named: "workflow:nightly")
             XCTAssertEqual(try writer.subjectID(named: "dataset:box"), dataset)
@@ -48,7 +42,7 @@ final class ObservationStoreTests: XCTestCase {
             XCTAssertEqual(copy.columns, count("2026-01-22", 7).columns)
             XCTAssertNil(try writer.storedCopy(subjectID: dataset, observedFrom: t0 + 11, through: t0 + 20, streamID: 1, seq: 2), "outside its times")
 
-            let store = ObservationStore(db: db)
+            let store = tx.observations
             let newest = try XCTUnwrap(try store.newestCount(subjectID: dataset, partition: "2026-01-22"))
             XCTAssertEqual(newest.count, 7)
             XCTAssertEqual(newest.observedAt, t0 + 20)

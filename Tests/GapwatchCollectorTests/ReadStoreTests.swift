@@ -66,8 +66,8 @@ final class ReadStoreTests: XCTestCase {
 
     func testStoryMentionsAndCountsReadTheIncidentsAboutASubject() async throws {
         let opened = now - 1000
-        let ids = try await collector.database.pool.write { db in
-            let incidents = IncidentStore(db: db, notifyWaitMs: 0, hasChannels: false)
+        let ids = try await collector.database.write { tx in
+            let incidents = tx.incidents(notifyWaitMs: 0, hasChannels: false)
             let direct = try incidents.open(rule: "completeness", subject: "dataset:raw", reason: "r", labels: [:], feederAgent: nil, at: opened)
             let labelled = try incidents.open(
                 rule: "freshness", subject: "freshness:x", reason: "r", labels: ["dataset": "raw"], feederAgent: nil, at: opened)

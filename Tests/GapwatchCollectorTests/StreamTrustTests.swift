@@ -64,8 +64,8 @@ final class StreamTrustTests: XCTestCase {
         day += 1
         let action = try XCTUnwrap(runtime.config.remediation.actions["backfill"])
         let date = "2026-01-\(String(format: "%02d", day))"
-        let queued = try await runtime.database.pool.write { db in
-            try ActionQueue(db: db).enqueue(
+        let queued = try await runtime.database.write { tx in
+            try ActionQueue(tx: tx).enqueue(
                 action, key: "manual:backfill:\(date)", heals: nil, incidentID: nil, origin: "manual", parameters: ["start": date, "end": date],
                 now: now)
         }

@@ -4,20 +4,14 @@ import XCTest
 
 @testable import GapwatchCollector
 
-/// The stores under `Storage/Tables/` on an in-memory database: the methods that choose rows
+/// The stores (through their protocols, `Storage/Stores/`) on an in-memory database: the methods that choose rows
 /// (by kind, by subject prefix, by state) touch exactly the rows they name.
 final class TableStoreTests: XCTestCase {
     let now: Millis = 1_769_100_000_000
 
-    func migratedDatabase() throws -> DatabaseQueue {
-        let queue = try DatabaseQueue()
-        try AppDatabase.migrator.migrate(queue)
-        return queue
-    }
-
     func testMarkingKindsDueSkipsPausedChecksAndOtherKinds() throws {
-        try migratedDatabase().write { db in
-            let checks = CheckStore(db: db)
+        try SQLiteStores.inMemory().write { tx in
+            let checks = tx.checks
             let probe = try XCTUnwrap(try checks.createAutomatic(name: "probe:a/x", kind: "probe", reason: "first run", now: 1))
             let paused = try checks.create(name: "box", kind: "completeness", judgedThrough: nil, now: 1)
             try checks.pause(id: paused, now: 2)
@@ -35,8 +29,8 @@ final class TableStoreTests: XCTestCase {
     }
 
     func testListingOpenIncidentsKeepsToThePrefixAndTheOpeningCheck() throws {
-        try migratedDatabase().write { db in
-            let incidents = IncidentStore(db: db, notifyWaitMs: 0, hasChannels: false)
+        try SQLiteStores.inMemory().write { tx in
+            let incidents = tx.incidents(notifyWaitMs: 0, hasChannels: false)
             try incidents.open(rule: "completeness", subject: "box:1", reason: "r", labels: ["check": "box"], feederAgent: nil, at: now)
             try incidents.open(rule: "completeness", subject: "box:2", reason: "r", labels: ["check": "other"], feederAgent: nil, at: now)
             try incidents.open(rule: "completeness", subject: "boxes:1", reason: "r", labels: ["check": "box"], feederAgent: nil, at: now)
@@ -44,23 +38,23 @@ final class TableStoreTests: XCTestCase {
             try incidents.resolve(rule: "completeness", subject: "box:3", reason: "fixed", at: now + 1)
 
             func subjects(_ check: String?) throws -> [String] {
-                try incidents.read.listOpen(rule: "completeness", subjectPrefix: "box:", check: check).map { $0["subject"] as String }.sorted()
+                try tx.incidentReads.open(rule: "completeness", subjectPrefix: "box:", check: check).map(\.subject).sorted()
             }
             XCTAssertEqual(try subjects(nil), ["box:1", "box:2"])
             XCTAssertEqual(try subjects("box"), ["box:1"])
-            XCTAssertEqual(try incidents.read.openCountByRule(), ["completeness": 3])
-            XCTAssertEqual(try incidents.read.count(state: "resolved"), 1)
+            XCTAssertEqual(try tx.incidentReads.openCountByRule(), ["completeness": 3])
+            XCTAssertEqual(try tx.incidentReads.count(state: "resolved"), 1)
         }
     }
 
     func testGivingUpOnDeliveriesTouchesOnlyTheNamedEventsAndChannels() throws {
-        try migratedDatabase().write { db in
-            let incidents = IncidentStore(db: db, notifyWaitMs: 0, hasChannels: true)
+        try SQLiteStores.inMemory().write { tx in
+            let incidents = tx.incidents(notifyWaitMs: 0, hasChannels: true)
             try incidents.open(rule: "heartbeat", subject: "a", reason: "r", labels: [:], feederAgent: nil, at: now)
             try incidents.open(rule: "heartbeat", subject: "b", reason: "r", labels: [:], feederAgent: nil, at: now)
             let events = try incidents.dueEvents(now: now, limit: 10)
             XCTAssertEqual(events.count, 2)
-            let deliveries = DeliveryStore(db: db)
+            let deliveries = tx.deliveries
             for channel in ["slack", "hook"] {
                 try deliveries.recordAttempt(eventIDs: events, channel: channel, state: .retrying, detail: "503", at: now)
             }
@@ -72,13 +66,15 @@ final class TableStoreTests: XCTestCase {
             XCTAssertEqual(try deliveries.doneChannels(eventID: events[1]), ["slack"])
             XCTAssertEqual(try deliveries.sentCount(eventID: events[1]), 1)
             XCTAssertEqual(
-                try Int.fetchOne(db, sql: "SELECT attempts FROM deliveries WHERE event_id = ? AND channel = 'slack'", arguments: [events[1]]), 2)
+                try Int.fetchOne(
+                    SQLiteStores.sqlite(tx), sql: "SELECT attempts FROM deliveries WHERE event_id = ? AND channel = 'slack'", arguments: [events[1]]),
+                2)
         }
     }
 
     func testListingSilencesLeavesOutEndedOnesUnlessAsked() throws {
-        try migratedDatabase().write { db in
-            let silences = SilenceStore(db: db)
+        try SQLiteStores.inMemory().write { tx in
+            let silences = tx.silences
             let live = try silences.insert(
                 rule: "heartbeat", subject: nil, labelsJSON: "{}", startsAt: now, endsAt: now + 60_000, comment: "", createdBy: "t", now: now)
             let ended = try silences.insert(

@@ -76,9 +76,9 @@ struct GuardrailLoad {
 extension ActionRunner {
     /// What runs now and what started in the last hour. Both are few: the global limits bound them.
     func guardrailLoad(now: Millis) throws -> GuardrailLoad {
-        try database.read { db in
+        try database.read { tx in
             var load = GuardrailLoad()
-            let actions = ActionTable(db: db)
+            let actions = tx.actions
             for row in try actions.scopes(in: ActionState.running) {
                 load.add(ActionScopes(rule: row.rule, target: row.target), running: true)
             }
@@ -92,11 +92,11 @@ extension ActionRunner {
     /// Says on each due action of a full scope why it waits. Written only when it changes: a
     /// read finds whether any says something else, so a full scope costs no write per pass.
     func noteWaiting(_ full: (rules: [String: String], targets: [String: String]), now: Millis) throws {
-        var stale: [(column: ActionTable.ScopeColumn, scope: String, detail: String)] = []
-        try database.read { db in
-            for (column, scopes) in [(ActionTable.ScopeColumn.rule, full.rules), (.target, full.targets)] {
+        var stale: [(column: ActionScopeColumn, scope: String, detail: String)] = []
+        try database.read { tx in
+            for (column, scopes) in [(ActionScopeColumn.rule, full.rules), (.target, full.targets)] {
                 for (scope, why) in scopes {
-                    if try ActionTable(db: db).dueInScopeSaysOtherwise(
+                    if try tx.actions.dueInScopeSaysOtherwise(
                         column, scope, detail: "waiting: \(why)", pending: ActionState.pending, now: now)
                     {
                         stale.append((column, scope, "waiting: \(why)"))
@@ -105,9 +105,9 @@ extension ActionRunner {
             }
         }
         guard !stale.isEmpty else { return }
-        try database.write { db in
+        try database.write { tx in
             for (column, scope, detail) in stale {
-                try ActionTable(db: db).noteDueInScope(column, scope, detail: detail, pending: ActionState.pending, now: now)
+                try tx.actions.noteDueInScope(column, scope, detail: detail, pending: ActionState.pending, now: now)
             }
         }
     }
@@ -134,14 +134,14 @@ extension ActionRunner {
             return nil
         }
         let name = String(fact.drop { $0 != ":" }.dropFirst())
-        let (reporter, target) = try database.read { db in
+        let (reporter, target) = try database.read { tx in
             (
-                try isJob ? JobTable(db: db).reporter(ofJob: name)?.agentID : JobTable(db: db).reporter(ofLock: name),
-                try AgentTable(db: db).binding(of: agentID)
+                try isJob ? tx.jobs.reporter(ofJob: name)?.agentID : tx.jobs.reporter(ofLock: name),
+                try tx.agents.binding(of: agentID)
             )
         }
         guard let reporter, reporter != agentID else { return nil }
-        let binding = AgentBinding(service: target?.service, labels: TokenTable.labels(target?.labels) ?? [:])
+        let binding = AgentBinding(service: target?.service, labels: TokenRow.labels(target?.labels) ?? [:])
         if ownership.rules(covering: fact).contains(where: { $0.admits(agentID: agentID, binding: binding) }) { return nil }
         return "\(fact) is reported by agent \(reporter), but this command would run on agent \(agentID)"
     }
@@ -151,11 +151,11 @@ extension ActionRunner {
     private func disableBreaker(_ action: ActionInfo, now: Millis) throws -> String? {
         guard action.key.hasPrefix(JobActionKey.disable("")), let job = action.parameters["job"], let breaker = config.schedulerTargets?.breaker
         else { return nil }
-        return try database.read { db -> String? in
-            guard let (agentID, scheduler) = try JobTable(db: db).reporter(ofJob: job) else { return nil }
-            let total = try JobTable(db: db).presentCount(agentID: agentID, scheduler: scheduler)
+        return try database.read { tx -> String? in
+            guard let (agentID, scheduler) = try tx.jobs.reporter(ofJob: job) else { return nil }
+            let total = try tx.jobs.presentCount(agentID: agentID, scheduler: scheduler)
             // Other jobs of the scheduler whose disable started within the window (a retry is the same job).
-            let disabled = try ActionTable(db: db).disablesStarted(
+            let disabled = try tx.actions.disablesStarted(
                 after: now - breaker.windowMs, otherThan: action.key, agentID: agentID, scheduler: scheduler)
             guard total > 0, Double(disabled + 1) > breaker.maxShare * Double(total) else { return nil }
             let percent = Int((breaker.maxShare * 100).rounded())

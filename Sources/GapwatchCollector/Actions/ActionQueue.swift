@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -8,8 +7,8 @@ import GapwatchRules
 /// Enqueue keeps the per-key guardrails: one in flight per key, a cooldown after the last attempt,
 /// and nothing new once a key escalated to a person.
 struct ActionQueue {
-    let db: Database
-    private var table: ActionTable { ActionTable(db: db) }
+    let tx: StoreTransaction
+    private var table: ActionTable { tx.actions }
 
     /// Queues `action` for `key` unless the key is in flight, cooling down, or escalated.
     /// `heals`: the rule and check that judge it healed (nil for what no rule queued).
@@ -49,7 +48,7 @@ struct ActionQueue {
                 healsCheck: heals?.check),
             state: ActionState.pending)
         try CollectorTimeline.append(
-            db,
+            tx,
             body: .actionResult(
                 ActionResult(
                     actionID: id, outcome: .ok,
@@ -84,7 +83,7 @@ struct ActionQueue {
         guard try move(id, to: state, ActionChange(detail: detail, updatedAt: now, nextAttemptAt: .some(nil))) else { return false }
         try withdrawCommand(id)
         try CollectorTimeline.append(
-            db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: state == .cancelled ? "cancelled, " + detail : detail)),
+            tx, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: state == .cancelled ? "cancelled, " + detail : detail)),
             at: now)
         return true
     }
@@ -93,7 +92,7 @@ struct ActionQueue {
     @discardableResult
     func settle(_ id: String, as state: ActionState, detail: String, now: Millis) throws -> Bool {
         guard try move(id, to: state, ActionChange(detail: detail, updatedAt: now, nextAttemptAt: .some(nil))) else { return false }
-        try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: detail)), at: now)
+        try CollectorTimeline.append(tx, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: detail)), at: now)
         return true
     }
 
@@ -104,7 +103,7 @@ struct ActionQueue {
                 id, from: [.awaitingApproval], to: .pending, ActionChange(detail: "approved", updatedAt: now, nextAttemptAt: now, approvedBy: by))
         else { return false }
         try CollectorTimeline.append(
-            db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: "approved by token \(by)")), at: now)
+            tx, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: "approved by token \(by)")), at: now)
         return true
     }
 
@@ -116,7 +115,7 @@ struct ActionQueue {
                 id, to: .running, ActionChange(detail: detail, updatedAt: now, nextAttemptAt: giveUpAt, attempts: attempt, clearResult: true))
         else { return false }
         try table.recordStart(id, at: now)
-        try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: started)), at: now)
+        try CollectorTimeline.append(tx, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: started)), at: now)
         return true
     }
 
@@ -125,7 +124,7 @@ struct ActionQueue {
         guard try move(id, from: [.running], to: .verifying, ActionChange(detail: detail + "; verifying", updatedAt: now, nextAttemptAt: verifyBy))
         else { return }
         try withdrawCommand(id)
-        try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: detail + "; verifying")), at: now)
+        try CollectorTimeline.append(tx, body: .actionResult(ActionResult(actionID: id, outcome: .ok, outputTail: detail + "; verifying")), at: now)
     }
 
     /// A failed attempt to try again at `next`; `detail` says why and when.
@@ -135,7 +134,7 @@ struct ActionQueue {
         guard try move(id, from: [.running, .verifying], to: .pending, ActionChange(detail: detail, updatedAt: now, nextAttemptAt: next))
         else { return false }
         try CollectorTimeline.append(
-            db, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "\(failure); will retry")), at: now)
+            tx, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "\(failure); will retry")), at: now)
         return true
     }
 
@@ -144,7 +143,7 @@ struct ActionQueue {
     func escalate(_ id: String, why: String, now: Millis) throws -> Bool {
         try withdrawCommand(id)
         guard try move(id, to: .escalated, ActionChange(detail: why, updatedAt: now, nextAttemptAt: .some(nil))) else { return false }
-        try CollectorTimeline.append(db, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "escalated: \(why)")), at: now)
+        try CollectorTimeline.append(tx, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "escalated: \(why)")), at: now)
         return true
     }
 
@@ -159,7 +158,7 @@ struct ActionQueue {
                     ActionChange(detail: detail, updatedAt: now, nextAttemptAt: now, returnAttempt: true, clearResult: true))
             else { continue }
             try CollectorTimeline.append(
-                db, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "interrupted: \(detail)")), at: now)
+                tx, body: .actionResult(ActionResult(actionID: id, outcome: .failed, outputTail: "interrupted: \(detail)")), at: now)
         }
         return ids
     }

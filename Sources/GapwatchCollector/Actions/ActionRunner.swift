@@ -38,8 +38,8 @@ public final class ActionRunner: Sendable {
         var load = try guardrailLoad(now: now)
         let full = load.fullScopes(config.guardrails)
         try noteWaiting(full, now: now)
-        let due = try await database.read { db in
-            try ActionTable(db: db).due(
+        let due = try await database.read { tx in
+            try tx.actions.due(
                 pending: ActionState.pending, now: now, skippingRules: full.rules.keys.sorted(), skippingTargets: full.targets.keys.sorted()
             )
             .map {
@@ -81,9 +81,9 @@ public final class ActionRunner: Sendable {
     /// Starts a pending action; false if it is no longer pending (settled meanwhile).
     private func start(_ action: ActionInfo, _ definition: ActionConfig, now: Millis) async throws -> Bool {
         let attempt = action.attempts + 1
-        let started = try await database.write { db in
+        let started = try await database.write { tx in
             guard
-                try ActionQueue(db: db).markRunning(
+                try ActionQueue(tx: tx).markRunning(
                     action.id, attempt: attempt, giveUpAt: now + definition.timeoutMs + 60_000,
                     detail: "attempt \(attempt) of \(action.maxAttempts) running",
                     started: "attempt \(attempt) started: \(action.name) \(describe(action.parameters))", now: now)
@@ -92,7 +92,7 @@ public final class ActionRunner: Sendable {
                 let parameters = templates.mapValues { fill($0, action.parameters, json: false) }
                 let handOff = AgentCommand(
                     actionID: action.id, name: command, parameters: parameters, timeoutSeconds: Int(max(1, definition.timeoutMs / 1000)))
-                try ActionTable(db: db).queueCommand(actionID: action.id, agentID: agentID, command: handOff)
+                try tx.actions.queueCommand(actionID: action.id, agentID: agentID, command: handOff)
             }
             return true
         }
@@ -145,8 +145,8 @@ public final class ActionRunner: Sendable {
     /// Returns how many were settled.
     @discardableResult
     public func settleInterruptedCalls(now: Millis) throws -> Int {
-        let interrupted = try database.write { db in
-            try ActionQueue(db: db).requeueInterruptedCalls(
+        let interrupted = try database.write { tx in
+            try ActionQueue(tx: tx).requeueInterruptedCalls(
                 detail: "the collector stopped while the webhook call was in flight; calling again under the same Idempotency-Key", now: now)
         }
         for id in interrupted { logger.notice("webhook action interrupted by a restart; calling again", metadata: ["action": "\(id)"]) }
@@ -163,8 +163,8 @@ public final class ActionRunner: Sendable {
 
     /// Agent results that arrived, timeouts of running actions, verification deadlines.
     private func followUp(now: Millis) throws {
-        let rows = try database.read { db in
-            try ActionTable(db: db).toFollowUp(running: ActionState.running, verifying: ActionState.verifying, now: now)
+        let rows = try database.read { tx in
+            try tx.actions.toFollowUp(running: ActionState.running, verifying: ActionState.verifying, now: now)
         }
         for row in rows {
             let action = row.action
@@ -233,15 +233,15 @@ public final class ActionRunner: Sendable {
     let healVerifier = HealVerifierBox()
 
     private func succeeded(_ id: String, detail: String, verifyWithinMs: Millis, now: Millis) throws {
-        try database.write { db in try ActionQueue(db: db).markVerifying(id, verifyBy: now + verifyWithinMs, detail: detail, now: now) }
+        try database.write { tx in try ActionQueue(tx: tx).markVerifying(id, verifyBy: now + verifyWithinMs, detail: detail, now: now) }
     }
 
     /// A failed attempt: retried after cooldown and backoff, or escalated once attempts are spent.
     private func fail(_ action: ActionInfo, detail: String, retry: Bool, notBefore: Millis? = nil, now: Millis) throws {
         let definition = config.actions[action.name]
         let attempts = max(action.attempts, 1)
-        try database.write { db in
-            let queue = ActionQueue(db: db)
+        try database.write { tx in
+            let queue = ActionQueue(tx: tx)
             if retry && attempts < action.maxAttempts {
                 let backoff = min(3_600_000, (definition?.cooldownMs ?? 60_000) * Int64(1 << min(attempts - 1, 10)))
                 let next = max(now + max(backoff, 1_000), notBefore ?? 0)  // honours Retry-After
@@ -253,7 +253,7 @@ public final class ActionRunner: Sendable {
             let why = retry ? "\(detail); gave up after \(attempts) attempt(s)" : detail
             guard try queue.escalate(action.id, why: why, now: now) else { return }
             if let incident = action.incidentID {
-                try IncidentStore(db: db, notifyWaitMs: 0, hasChannels: hasChannels).escalate(
+                try tx.incidents(notifyWaitMs: 0, hasChannels: hasChannels).escalate(
                     incident, reason: "needs a person: \(action.name) \(why)", at: now)
             }
         }
@@ -261,7 +261,7 @@ public final class ActionRunner: Sendable {
     }
 
     private func settle(_ id: String, as state: ActionState, detail: String, now: Millis) throws {
-        try database.write { db in try ActionQueue(db: db).settle(id, as: state, detail: detail, now: now) }
+        try database.write { tx in try ActionQueue(tx: tx).settle(id, as: state, detail: detail, now: now) }
     }
 }
 

@@ -34,6 +34,6 @@ func describe(_ parameters: [String: String]) -> String {
 extension AppDatabase {
     /// Approves an action waiting for approval: it runs at the next pass. False if it was not waiting.
     public func approveAction(id: String, by: String, now: Millis) throws -> Bool {
-        try write { db in try ActionQueue(db: db).approve(id, by: by, now: now) }
+        try write { tx in try ActionQueue(tx: tx).approve(id, by: by, now: now) }
     }
 }

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -178,8 +177,8 @@ struct CollectorApp: Sendable {
     private func enqueue(
         _ action: ActionConfig, key: String, heals: ActionHeals?, parameters: [String: String], now: Millis, requestedBy tokenID: String
     ) async throws -> ActionInfo {
-        let queued = try await runtime.database.write { db in
-            try ActionQueue(db: db).enqueue(
+        let queued = try await runtime.database.write { tx in
+            try ActionQueue(tx: tx).enqueue(
                 action, key: key, heals: heals, incidentID: nil, origin: "manual", parameters: parameters, now: now, requestedBy: tokenID)
         }
         guard let id = queued.id, let info = try runtime.database.action(id: id) else { throw UseCaseError(.conflict, queued.reason) }

@@ -65,8 +65,8 @@ extension AppDatabase {
     public func owners(fact: String? = nil, agentID: String? = nil, limit: Int = 1000) throws -> (
         owners: [FactOwnerInfo], refused: [RefusedClaimInfo]
     ) {
-        try read { db in
-            let table = FactOwnerTable(db: db)
+        try read { tx in
+            let table = tx.factOwners
             return (
                 try table.owners(matching: fact, agentID: agentID, limit: limit), try table.refused(matching: fact, agentID: agentID, limit: limit)
             )
@@ -91,8 +91,8 @@ extension AppDatabase {
                 "\(fact) is bound by the collector config's owners: to \(covering.map(\.described).joined(separator: " or ")); change the config instead"
             )
         }
-        return try write { db in
-            try FactOwnerTable(db: db).assign(fact, to: agentID, by: tokenID, at: now)
+        return try write { tx in
+            try tx.factOwners.assign(fact, to: agentID, by: tokenID, at: now)
             return FactOwnerInfo(fact: fact, agentID: agentID, since: now, assignedBy: tokenID)
         }
     }

@@ -69,8 +69,8 @@ public final class RejectedAgents: Sendable {
         }
         guard !batch.isEmpty else { return 0 }
         do {
-            try database.write { db in
-                let table = RejectedAgentTable(db: db)
+            try database.write { tx in
+                let table = tx.rejectedAgents
                 try table.add(
                     batch.map { key, tally in
                         RejectedAgentRow(
@@ -100,8 +100,8 @@ public final class RejectedAgents: Sendable {
     public func list(limit: Int = RejectedAgents.maxRows) throws -> [RejectedAgentInfo] {
         let snapshot = pending.withLock { $0 }
         var byKey: [Key: Tally] = [:]
-        try database.read { db in
-            for row in try RejectedAgentTable(db: db).recent(limit: Self.maxRows) {
+        try database.read { tx in
+            for row in try tx.rejectedAgents.recent(limit: Self.maxRows) {
                 guard let reason = RejectionReason(rawValue: row.reason) else { continue }
                 let key = Key(claimedAgentID: row.claimedAgentID, tokenID: row.tokenID, source: row.source, reason: reason)
                 byKey[key] = Tally(count: row.count, firstSeen: row.firstSeen, lastSeen: row.lastSeen)

@@ -70,7 +70,7 @@ public final class TokenStore: Sendable {
         if let hit = cache.withLock({ $0[hash] }), now - hit.fetchedAt < cacheTTLMs {
             return .valid(hit.identity)
         }
-        let row = try database.read { db in try TokenTable(db: db).byHash(hash) }
+        let row = try database.read { tx in try tx.tokens.byHash(hash) }
         guard let row, let kind = TokenKind(rawValue: row.kind) else {
             cache.withLock { _ = $0.removeValue(forKey: hash) }
             return .unknown
@@ -82,7 +82,7 @@ public final class TokenStore: Sendable {
             return .revoked(tokenID: row.id)
         }
         let identity = TokenIdentity(
-            tokenID: row.id, kind: kind, agentID: row.agentID, service: row.service, labels: TokenTable.labels(row.labels) ?? [:])
+            tokenID: row.id, kind: kind, agentID: row.agentID, service: row.service, labels: TokenRow.labels(row.labels) ?? [:])
         cache.withLock { cache in
             if cache.count > 10_000 { cache.removeAll() }  // bounded: a flood of distinct tokens cannot grow it
             cache[hash] = (identity, now)
@@ -99,8 +99,8 @@ public final class TokenStore: Sendable {
         let id = "tok_" + randomToken(bytes: 6)
         let hash = tokenHash(secret)
         let labelsJSON = labels.isEmpty ? nil : String(decoding: ReportCodec.encode(labels), as: UTF8.self)
-        try database.write { db in
-            try TokenTable(db: db).insert(
+        try database.write { tx in
+            try tx.tokens.insert(
                 id: id, kind: kind.rawValue, agentID: agentID, name: name, hash: hash, createdAt: now, service: service, labels: labelsJSON)
         }
         return IssuedToken(
@@ -112,7 +112,7 @@ public final class TokenStore: Sendable {
 
     /// Revokes a token at once. Returns false when no such active token exists.
     public func revoke(id: String, now: Millis) throws -> Bool {
-        let changed = try database.write { db in try TokenTable(db: db).revoke(id: id, at: now) }
+        let changed = try database.write { tx in try tx.tokens.revoke(id: id, at: now) }
         if changed {
             cache.withLock { cache in cache = cache.filter { $0.value.identity.tokenID != id } }
         }
@@ -120,17 +120,17 @@ public final class TokenStore: Sendable {
     }
 
     public func list() throws -> [TokenInfo] {
-        try database.read { db in
-            try TokenTable(db: db).all().map { row in
+        try database.read { tx in
+            try tx.tokens.all().map { row in
                 TokenInfo(
                     id: row.id, kind: TokenKind(rawValue: row.kind) ?? .read, agentID: row.agentID, service: row.service,
-                    labels: TokenTable.labels(row.labels), name: row.name ?? "", createdAt: row.createdAt ?? 0, revokedAt: row.revokedAt)
+                    labels: TokenRow.labels(row.labels), name: row.name ?? "", createdAt: row.createdAt ?? 0, revokedAt: row.revokedAt)
             }
         }
     }
 
     public func isEmpty() throws -> Bool {
-        try database.read { db in try TokenTable(db: db).count() } == 0
+        try database.read { tx in try tx.tokens.count() } == 0
     }
 }
 

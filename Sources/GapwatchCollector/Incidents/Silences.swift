@@ -69,8 +69,8 @@ extension AppDatabase {
         if endsAt <= now { throw fail("ends_at is in the past: the silence would never apply", "ends_at") }
         if endsAt - startsAt > Self.maxSilenceMs { throw fail("a silence may last at most 366 days", "ends_at") }
         let labelsJSON = String(decoding: ReportCodec.encode(labels), as: UTF8.self)
-        let id = try write { db in
-            try SilenceStore(db: db).insert(
+        let id = try write { tx in
+            try tx.silences.insert(
                 rule: request.rule, subject: request.subject, labelsJSON: labelsJSON, startsAt: startsAt, endsAt: endsAt, comment: comment,
                 createdBy: createdBy, now: now)
         }
@@ -80,8 +80,8 @@ extension AppDatabase {
     }
 
     public func silences(includeEnded: Bool, now: Millis) throws -> [SilenceInfo] {
-        try read { db in
-            try SilenceStore(db: db).list(includeEnded: includeEnded, now: now).map { stored in
+        try read { tx in
+            try tx.silences.list(includeEnded: includeEnded, now: now).map { stored in
                 let silence = stored.silence
                 let status = SilenceStatus(startsAt: silence.startsAt, endsAt: silence.endsAt, deletedAt: stored.deletedAt, now: now)
                 return SilenceInfo(
@@ -94,6 +94,6 @@ extension AppDatabase {
 
     /// Ends a silence now (kept for the record). False when no such live silence exists.
     public func deleteSilence(id: Int64, now: Millis) throws -> Bool {
-        try write { db in try SilenceStore(db: db).end(id: id, now: now) }
+        try write { tx in try tx.silences.end(id: id, now: now) }
     }
 }

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import Logging
 
@@ -122,8 +121,8 @@ public actor IngestWriter {
             let fleet = self.fleet
             let ownership = self.ownership
             do {
-                let outcome = try await database.write { db in
-                    var batch = BatchWriter(db: db, cache: known, routing: routing, fleet: fleet, ownership: ownership)
+                let outcome = try await database.write { tx in
+                    var batch = BatchWriter(tx: tx, cache: known, routing: routing, fleet: fleet, ownership: ownership)
                     var results: [Result<IngestResult, NewAgentRefused>] = []
                     results.reserveCapacity(items.count)
                     for (report, receivedAt, token) in items {
@@ -213,7 +212,7 @@ struct StreamKey: Hashable, Sendable {
 
 /// Writes reports inside one open transaction.
 private struct BatchWriter {
-    let db: Database
+    let tx: StoreTransaction
     var cache: WriterCache
     let routing: CheckRouting
     let fleet: FleetConfig
@@ -222,8 +221,8 @@ private struct BatchWriter {
     /// transactions, so this never outlives what it read.
     var owners: [String: String?] = [:]
 
-    init(db: Database, cache: WriterCache, routing: CheckRouting, fleet: FleetConfig, ownership: OwnershipConfig) {
-        self.db = db
+    init(tx: StoreTransaction, cache: WriterCache, routing: CheckRouting, fleet: FleetConfig, ownership: OwnershipConfig) {
+        self.tx = tx
         self.cache = cache
         self.routing = routing
         self.fleet = fleet
@@ -239,7 +238,7 @@ private struct BatchWriter {
         let snapshot = AgentSnapshot(identity: agent, bootID: report.bootID, binding: binding)
         if cache.agents[agent.id] == snapshot {
             // Same identity as last time: only the liveness columns change (no label JSON to encode).
-            try AgentTable(db: db).touch(agent.id, seenAt: receivedAt, clockSkewMs: ClampedTime.subtract(receivedAt, report.sentAt))
+            try tx.agents.touch(agent.id, seenAt: receivedAt, clockSkewMs: ClampedTime.subtract(receivedAt, report.sentAt))
         } else {
             try upsertAgent(report, binding: binding, receivedAt: receivedAt)
             cache.agents[agent.id] = snapshot
@@ -249,7 +248,7 @@ private struct BatchWriter {
         var notices: [IngestNotice] = []
         let holdsCommands = try bindCommands(report, streamID: streamID, token: token, now: receivedAt, notices: &notices)
 
-        let observations = try ObservationWriter(db: db)
+        let observations = try tx.observationWriter()
         // Seqs above the last run are new (the usual case: the next records of the spool) and
         // extend it in memory; one at or below it is new only if it falls in no stored run.
         var run = try lastRun(streamID)
@@ -325,12 +324,12 @@ private struct BatchWriter {
             try recordLiveness(agentID: agent.id, observedAt: maxStoredAt, now: receivedAt)
         }
         try recordClock(agentID: agent.id, clock: clock, corrected: corrected, refused: refused.count, now: receivedAt)
-        let acked = try StreamTable(db: db).advance(streamID, toSeq: Int64(maxSeq), seenAt: receivedAt)
+        let acked = try tx.streams.advance(streamID, toSeq: Int64(maxSeq), seenAt: receivedAt)
         if ownerRefused > 0 {
-            try AgentTable(db: db).addRefused(agent.id, ownerRefused)
+            try tx.agents.addRefused(agent.id, ownerRefused)
         }
         if let dropped {
-            try StreamTable(db: db).recordDropped(streamID, overflow: dropped.overflow, corrupt: dropped.corrupt)
+            try tx.streams.recordDropped(streamID, overflow: dropped.overflow, corrupt: dropped.corrupt)
         }
         var ackedSeq = UInt64(max(0, acked))
         if let conflict {
@@ -371,7 +370,7 @@ private struct BatchWriter {
     /// the tolerance, and due whenever that changes.
     private mutating func recordClock(agentID: String, clock: ClockBound, corrected: Int, refused: Int, now: Millis) throws {
         if corrected > 0 || refused > 0 {
-            try AgentTable(db: db).addClockCounts(agentID, corrected: corrected, refused: refused)
+            try tx.agents.addClockCounts(agentID, corrected: corrected, refused: refused)
         }
         guard routing.clockChecks, cache.clockOff[agentID] != clock.clockOff else { return }
         cache.clockOff[agentID] = clock.clockOff
@@ -380,7 +379,7 @@ private struct BatchWriter {
         if clock.clockOff {
             checkID = try automaticCheck(name, kind: ClockSkewKind.kind, reason: "the agent's clock is off", now: now)
         } else {
-            checkID = try CheckStore(db: db).id(named: name)
+            checkID = try tx.checks.id(named: name)
         }
         try markDue(checkID.map { [$0] }, now: now)
     }
@@ -407,17 +406,17 @@ private struct BatchWriter {
         case .itemStatus(let item):
             try markDue(routing.checks(for: .itemStatus(itemKind: item.itemKind)), now: receivedAt)
         case .job(let job):
-            try SchedulerFacts(db: db).record(job, agentID: agentID, observedAt: observation.observedAt)
+            try tx.schedulerFacts.record(job, agentID: agentID, observedAt: observation.observedAt)
             try markDue(routing.checks(for: .jobs), now: receivedAt)
         case .probe(let probe) where probe.job != nil:
             // Re-judge only when a target's health crosses a threshold, not on every probe.
-            if let counts = try SchedulerFacts(db: db).record(probe, observedAt: observation.observedAt),
+            if let counts = try tx.schedulerFacts.record(probe, observedAt: observation.observedAt),
                 routing.crossesTargetThreshold(failures: counts.failures, successes: counts.successes)
             {
                 try markDue(routing.checks(for: .jobs), now: receivedAt)
             }
         case .lock(let lock):
-            try SchedulerFacts(db: db).record(lock, agentID: agentID, observedAt: observation.observedAt)
+            try tx.schedulerFacts.record(lock, agentID: agentID, observedAt: observation.observedAt)
             try markDue(routing.checks(for: .lock), now: receivedAt)
         case .actionResult(let result):
             return try recordActionResult(result, agentID: agentID, streamID: streamID, holdsCommands: holdsCommands)
@@ -454,10 +453,10 @@ private struct BatchWriter {
     /// agent's bound stream: anyone else's result (another agent's, a stream claiming the id with
     /// a shared token) is refused, so it cannot move the action on.
     private func recordActionResult(_ result: ActionResult, agentID: String, streamID: Int64, holdsCommands: Bool) throws -> Bool {
-        guard let command = try ActionTable(db: db).commandRecipient(of: result.actionID),
+        guard let command = try tx.actions.commandRecipient(of: result.actionID),
             command.agentID == agentID, holdsCommands || command.handedStreamID == streamID
         else { return false }
-        try ActionQueue(db: db).recordAgentResult(
+        try ActionQueue(tx: tx).recordAgentResult(
             result.actionID, outcome: result.outcome.rawValue,
             detail: [result.exitCode.map { "exit code \($0)" }, result.outputTail].compactMap { $0 }.joined(separator: ": "))
         return true
@@ -512,7 +511,7 @@ private struct BatchWriter {
         case .accept:
             return nil
         case .claim:
-            try FactOwnerTable(db: db).claim(stated.fact, by: agentID, at: now)
+            try tx.factOwners.claim(stated.fact, by: agentID, at: now)
             owners[stated.fact] = .some(agentID)
             return nil
         case .refuse(let entitled):
@@ -535,7 +534,7 @@ private struct BatchWriter {
 
     private mutating func owner(of fact: String) throws -> String? {
         if let known = owners[fact] { return known }
-        let owner = try FactOwnerTable(db: db).owner(of: fact)
+        let owner = try tx.factOwners.owner(of: fact)
         owners[fact] = .some(owner)
         return owner
     }
@@ -544,7 +543,7 @@ private struct BatchWriter {
     /// was refused keep a row each (a flood of invented names cannot grow the table); the agent's
     /// `refused` column counts them all.
     private func tallyRefusal(_ refusal: Refusal, agentID: String, now: Millis) throws {
-        try FactOwnerTable(db: db).tallyRefusal(
+        try tx.factOwners.tallyRefusal(
             agentID: agentID, fact: refusal.fact, entitled: refusal.entitled, seq: Int64(refusal.observation.seq), at: now,
             maxFactsPerAgent: FactOwners.maxRefusedFactsPerAgent)
     }
@@ -552,7 +551,7 @@ private struct BatchWriter {
     /// Commands for the agent: never handed, or handed a minute ago with no result yet (a lost
     /// response). The agent runs each action id at most once, so a repeat is harmless.
     private func waitingCommands(agentID: String, streamID: Int64, now: Millis) throws -> [AgentCommand] {
-        let table = ActionTable(db: db)
+        let table = tx.actions
         var commands: [AgentCommand] = []
         for row in try table.commandsToHand(agentID: agentID, handedBefore: now - 60_000) {
             guard let command = try? ReportCodec.decode(AgentCommand.self, from: Array(row.command.utf8)) else { continue }
@@ -563,7 +562,7 @@ private struct BatchWriter {
     }
 
     private func markDue(_ checkIDs: [Int64]?, now: Millis) throws {
-        let checks = CheckStore(db: db)
+        let checks = tx.checks
         for checkID in checkIDs ?? [] { try checks.markDue(id: checkID, now: now) }
     }
 
@@ -573,14 +572,14 @@ private struct BatchWriter {
         let name = "agent:\(agentID)"
         guard let checkID = try automaticCheck(name, kind: LivenessKind.kind, reason: "first report from the agent", now: now) else { return }
         // An up check needs no evaluation now: its deadline pass will see the newer ping.
-        try CheckStore(db: db).recordLiveness(id: checkID, observedAt: observedAt, feederAgent: agentID, now: now)
+        try tx.checks.recordLiveness(id: checkID, observedAt: observedAt, feederAgent: agentID, now: now)
     }
 
     /// The id of a check the collector makes itself (an agent's liveness, a probe's runs), made
     /// on first sight; remembered, so the hot path looks it up once.
     private mutating func automaticCheck(_ name: String, kind: String, reason: String, now: Millis) throws -> Int64? {
         if let id = cache.automaticCheckIDs[name] { return id }
-        guard let id = try CheckStore(db: db).createAutomatic(name: name, kind: kind, reason: reason, now: now) else { return nil }
+        guard let id = try tx.checks.createAutomatic(name: name, kind: kind, reason: reason, now: now) else { return nil }
         cache.automaticCheckIDs[name] = id
         return id
     }
@@ -594,7 +593,7 @@ private struct BatchWriter {
         guard failed || ping.status == .ok else { return }
         for _ in 0..<2 {
             guard let checkID = try automaticCheck(name, kind: ProbeFailuresKind.kind, reason: "first run of the probe", now: now) else { return }
-            let checks = CheckStore(db: db)
+            let checks = tx.checks
             let exists: Bool
             if failed {
                 let reason = ping.message.flatMap { $0.isEmpty ? nil : $0 } ?? ping.exitCode.map { "exit code \($0)" } ?? "failed"
@@ -612,7 +611,7 @@ private struct BatchWriter {
     /// start marks a run's beginning, fail or a non-zero exit code is down at the next pass.
     private func recordPing(_ ping: Heartbeat, observedAt: Millis, checkID: Int64, agentID: String, now: Millis) throws {
         let failed = ping.status == .fail || (ping.status == .ok && (ping.exitCode ?? 0) != 0)
-        let checks = CheckStore(db: db)
+        let checks = tx.checks
         if failed {
             var reason = ping.exitCode.map { "exit code \($0)" } ?? "fail ping"
             if let message = ping.message, !message.isEmpty { reason += ": \(message)" }
@@ -628,25 +627,25 @@ private struct BatchWriter {
         let agent = report.agent
         let labels = String(decoding: ReportCodec.encode(agent.labels), as: UTF8.self)
         let boundLabels = binding.labels.isEmpty ? nil : String(decoding: ReportCodec.encode(binding.labels), as: UTF8.self)
-        try AgentTable(db: db).upsert(
+        try tx.agents.upsert(
             agent, labels: labels, bootID: report.bootID, seenAt: receivedAt, clockSkewMs: ClampedTime.subtract(receivedAt, report.sentAt),
             boundService: binding.service, boundLabels: boundLabels)
     }
 
     private mutating func stream(_ key: StreamKey, at now: Millis, previousSpoolID: String?) throws -> Int64 {
         if let id = cache.streamIDs[key] { return id }
-        if let id = try StreamTable(db: db).id(agentID: key.agentID, spoolID: key.spoolID) {
+        if let id = try tx.streams.id(agentID: key.agentID, spoolID: key.spoolID) {
             cache.streamIDs[key] = id
             return id
         }
-        let id = try StreamTable(db: db).insert(agentID: key.agentID, spoolID: key.spoolID, previousSpoolID: previousSpoolID, at: now)
+        let id = try tx.streams.insert(agentID: key.agentID, spoolID: key.spoolID, previousSpoolID: previousSpoolID, at: now)
         cache.streamIDs[key] = id
         return id
     }
 
     private mutating func lastRun(_ streamID: Int64) throws -> SeqRun? {
         if let known = cache.lastRuns[streamID] { return known }
-        let run = try StreamTable(db: db).lastRun(streamID).map { SeqRun(from: $0.from, to: $0.to) }
+        let run = try tx.streams.lastRun(streamID).map { SeqRun(from: $0.from, to: $0.to) }
         cache.lastRuns[streamID] = .some(run)
         return run
     }
@@ -656,12 +655,12 @@ private struct BatchWriter {
     /// dropping it as a duplicate.
     private func isGapBelow(_ streamID: Int64, seq: Int64, lastRun: SeqRun) throws -> Bool {
         if seq >= lastRun.from { return false }
-        let end = try StreamTable(db: db).runEnd(streamID, startingAtOrBelow: seq)
+        let end = try tx.streams.runEnd(streamID, startingAtOrBelow: seq)
         return end.map { $0 < seq } ?? true
     }
 
     private func saveRun(_ streamID: Int64, _ run: SeqRun) throws {
-        try StreamTable(db: db).saveRun(streamID, from: run.from, to: run.to)
+        try tx.streams.saveRun(streamID, from: run.from, to: run.to)
     }
 
     private mutating func subject(_ name: String, in observations: ObservationWriter) throws -> Int64 {
@@ -682,7 +681,7 @@ extension BatchWriter {
     /// Whether no agent with this id has reported before.
     fileprivate func isNewAgent(_ agentID: String) throws -> Bool {
         if cache.agents[agentID] != nil { return false }
-        return try !AgentTable(db: db).isKnown(agentID)
+        return try !tx.agents.isKnown(agentID)
     }
 
     /// A fleet token may bring at most `fleet.new_agents_per_hour` new agent ids in any hour, so a
@@ -691,11 +690,11 @@ extension BatchWriter {
     fileprivate func admitNewAgent(_ agentID: String, token: TokenIdentity?, now: Millis) throws {
         guard let token, token.kind == .fleet else { return }
         let hourAgo = now - 3_600_000
-        let brought = try AgentTable(db: db).broughtCount(byToken: token.tokenID, after: hourAgo)
+        let brought = try tx.agents.broughtCount(byToken: token.tokenID, after: hourAgo)
         let limit = fleet.newAgentsPerHour
         guard brought >= limit else { return }
         var retryAfterMs: Millis = 3_600_000
-        if limit > 0, let leaving = try AgentTable(db: db).broughtFirstSeen(byToken: token.tokenID, after: hourAgo, offset: brought - limit) {
+        if limit > 0, let leaving = try tx.agents.broughtFirstSeen(byToken: token.tokenID, after: hourAgo, offset: brought - limit) {
             // When enough of them have left the hour for one more.
             retryAfterMs = min(3_600_000, max(1_000, leaving - hourAgo + 1))
         }
@@ -705,7 +704,7 @@ extension BatchWriter {
     /// Notes the fleet token that brought a new agent id (what `admitNewAgent` counts).
     fileprivate func recordBringer(_ agentID: String, token: TokenIdentity?) throws {
         guard let token, token.kind == .fleet else { return }
-        try AgentTable(db: db).recordBringer(agentID, tokenID: token.tokenID)
+        try tx.agents.recordBringer(agentID, tokenID: token.tokenID)
     }
 
     /// Whether this report's stream is the one its agent's commands go to, binding it when it may
@@ -717,7 +716,7 @@ extension BatchWriter {
     fileprivate func bindCommands(_ report: Report, streamID: Int64, token: TokenIdentity?, now: Millis, notices: inout [IngestNotice]) throws -> Bool
     {
         let agentID = report.agent.id
-        let bound = try AgentTable(db: db).boundStream(of: agentID)
+        let bound = try tx.agents.boundStream(of: agentID)
         let boundID = bound?.id
         if boundID == streamID { return true }
         let boundSpool = bound?.spoolID
@@ -734,7 +733,7 @@ extension BatchWriter {
         } else {
             return false
         }
-        try AgentTable(db: db).bindCommands(agentID, to: streamID)
+        try tx.agents.bindCommands(agentID, to: streamID)
         if let boundID {
             notices.append(
                 IngestNotice(

@@ -165,9 +165,9 @@ public final class CollectorMetrics: Sendable {
 
     /// Updates the scrape-time gauges from `database` and returns the exposition text.
     func scrape(database: AppDatabase) async throws -> [UInt8] {
-        let (openByRule, actionsByState) = try await database.read { db in
-            let open = try IncidentStore.Reader(db: db).openCountByRule()
-            let actions = try ActionTable(db: db).countByState()
+        let (openByRule, actionsByState) = try await database.read { tx in
+            let open = try tx.incidentReads.openCountByRule()
+            let actions = try tx.actions.countByState()
             return (open, actions)
         }
         let rules = incidentRules.withLock { rules in

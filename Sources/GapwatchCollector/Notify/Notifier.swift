@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 import Logging
@@ -40,7 +39,7 @@ public final class Notifier: Sendable {
     @discardableResult
     public func runPass(now: Millis) async throws -> Int {
         if let reminder = config.reminderMs { try queueReminders(now: now, every: reminder) }
-        let due = try await database.read { db in try incidents(db).dueEvents(now: now, limit: 50) }
+        let due = try await database.read { tx in try incidents(tx).dueEvents(now: now, limit: 50) }
         var handled = 0
         for eventID in due where try claimEvent(eventID, now: now) {
             try await handle(eventID, now: now)
@@ -56,10 +55,10 @@ public final class Notifier: Sendable {
     private var leaseMs: Millis { config.channels.reduce(30_000) { $0 + $1.timeoutMs } }
 
     /// The incident log and its outbox. Events the notifier adds (reminders) are due at once.
-    private func incidents(_ db: Database) -> IncidentStore { IncidentStore(db: db, notifyWaitMs: 0, hasChannels: !config.channels.isEmpty) }
+    private func incidents(_ tx: StoreTransaction) -> IncidentStore { tx.incidents(notifyWaitMs: 0, hasChannels: !config.channels.isEmpty) }
 
     fileprivate func claimEvent(_ id: Int64, now: Millis) throws -> Bool {
-        try database.write { db in try incidents(db).claimEvent(id, claim: claim, until: now + leaseMs, now: now) }
+        try database.write { tx in try incidents(tx).claimEvent(id, claim: claim, until: now + leaseMs, now: now) }
     }
 
     /// A claimed event with what deciding about it needs: its feeder, the silences in force and
@@ -76,11 +75,11 @@ public final class Notifier: Sendable {
     }
 
     fileprivate func load(_ eventID: Int64, now: Millis) throws -> Pending? {
-        try database.read { db in
-            guard let entry = try incidents(db).eventWithIncident(eventID) else { return nil }
+        try database.read { tx in
+            guard let entry = try incidents(tx).eventWithIncident(eventID) else { return nil }
             let feederAgent = entry.feederAgentID
             var feeder = FeederState.unknown
-            if let agent = feederAgent, let check = try CheckStore(db: db).liveness(name: "agent:\(agent)") {
+            if let agent = feederAgent, let check = try tx.checks.liveness(name: "agent:\(agent)") {
                 let lastPing = check.lastPingAt
                 if check.state == .down {
                     feeder = .down
@@ -91,9 +90,9 @@ public final class Notifier: Sendable {
                     feeder = .up
                 }
             }
-            let silences = try SilenceStore(db: db).active(now: now)
+            let silences = try tx.silences.active(now: now)
             // Channels finished with this event: delivered, or failed for good.
-            let done = try DeliveryStore(db: db).doneChannels(eventID: eventID)
+            let done = try tx.deliveries.doneChannels(eventID: eventID)
             return Pending(eventID: eventID, outbox: entry, feeder: feeder, silences: silences, done: done)
         }
     }
@@ -164,15 +163,15 @@ public final class Notifier: Sendable {
         if !failedFinal.isEmpty {
             // Given up: a retryable failure on the last allowed attempt is final too.
             let failedFinal = failedFinal
-            try await database.write { db in try DeliveryStore(db: db).markFailed(eventIDs: eventIDs, channels: failedFinal) }
+            try await database.write { tx in try tx.deliveries.markFailed(eventIDs: eventIDs, channels: failedFinal) }
             for channel in failedFinal { metrics?.notificationGaveUp(channel: channel) }
         }
         // One backoff for the whole group, so its events stay together for the retry.
         let backoff = notificationBackoff(
             attempt: lead.attempts + 1, initialMs: config.retryInitialMs, maxMs: config.retryMaxMs, random: { Double.random(in: $0) })
         for p in events {
-            let (sentCount, failedChannels) = try await database.read { db in
-                let deliveries = DeliveryStore(db: db)
+            let (sentCount, failedChannels) = try await database.read { tx in
+                let deliveries = tx.deliveries
                 return (try deliveries.sentCount(eventID: p.eventID), try deliveries.failedChannels(eventID: p.eventID))
             }
             let anyDelivered = sentCount > 0
@@ -198,15 +197,15 @@ public final class Notifier: Sendable {
             case .delivered(let d): (.sent, d, true)
             case .failed(let d, let retryable, _): (retryable ? .retrying : .failed, d, false)
             }
-        try database.write { db in
-            try DeliveryStore(db: db).recordAttempt(eventIDs: eventIDs, channel: channel, state: state, detail: detail, at: at)
+        try database.write { tx in
+            try tx.deliveries.recordAttempt(eventIDs: eventIDs, channel: channel, state: state, detail: detail, at: at)
             let what =
                 message.incidents.map {
                     "incidents \($0.prefix(20).map { String($0.incidentID) }.joined(separator: ", "))\($0.count > 20 ? " and \($0.count - 20) more" : "") \(message.event) (\(message.rule), one message)"
                 }
                 ?? "incident \(message.incidentID) \(message.event) (\(message.rule) \(message.subject))"
             try CollectorTimeline.append(
-                db, body: .actionResult(ActionResult(actionID: "notify:\(channel)", outcome: ok ? .ok : .failed, outputTail: "\(what): \(detail)")),
+                tx, body: .actionResult(ActionResult(actionID: "notify:\(channel)", outcome: ok ? .ok : .failed, outputTail: "\(what): \(detail)")),
                 at: at)
         }
         metrics?.notificationAttempt(channel: channel, delivered: ok)
@@ -221,8 +220,8 @@ public final class Notifier: Sendable {
     private func finish(_ eventID: Int64, notify: NotifyState, detail: String, attempts: Int? = nil, markNotified: Int64? = nil, now: Millis = 0)
         throws
     {
-        try database.write { db in
-            let store = incidents(db)
+        try database.write { tx in
+            let store = incidents(tx)
             try store.finishEvent(eventID, claim: claim, notify: notify, detail: detail, attempts: attempts)
             if let incident = markNotified { try store.markNotified(incident, at: now) }
         }
@@ -231,8 +230,8 @@ public final class Notifier: Sendable {
     fileprivate func release(_ eventID: Int64, nextAttemptAt: Millis, attempts: Int, detail: String, markNotified: Int64? = nil, now: Millis = 0)
         throws
     {
-        try database.write { db in
-            let store = incidents(db)
+        try database.write { tx in
+            let store = incidents(tx)
             try store.releaseEvent(eventID, claim: claim, nextAttemptAt: nextAttemptAt, attempts: attempts, detail: detail)
             if let incident = markNotified { try store.markNotified(incident, at: now) }
         }
@@ -240,7 +239,7 @@ public final class Notifier: Sendable {
 
     /// While an incident stays open, its notification repeats every `every`.
     private func queueReminders(now: Millis, every: Millis) throws {
-        try database.write { db in try incidents(db).queueReminders(notifiedBy: now - every, now: now) }
+        try database.write { tx in try incidents(tx).queueReminders(notifiedBy: now - every, now: now) }
     }
 }
 
@@ -259,7 +258,7 @@ extension Notifier {
         let dueAt = ClampedTime.add(lead.at, config.waitMs)
         let fellDueBy = ClampedTime.subtract(now, config.waitMs)
         if lead.attempts == 0 {
-            let latest = try await database.read { db in try incidents(db).latestPendingAt(event: lead.event, rule: lead.rule, atOrBefore: fellDueBy)
+            let latest = try await database.read { tx in try incidents(tx).latestPendingAt(event: lead.event, rule: lead.rule, atOrBefore: fellDueBy)
             }
             let quietAt = ClampedTime.add(ClampedTime.add(max(lead.at, latest ?? lead.at), config.waitMs), config.groupWindowMs)
             let sendAt = min(quietAt, ClampedTime.add(dueAt, max(config.groupMaxWaitMs, config.groupWindowMs)))
@@ -273,8 +272,8 @@ extension Notifier {
             }
         }
         var members = [lead]
-        let candidates = try await database.read { db in
-            try incidents(db).groupCandidates(
+        let candidates = try await database.read { tx in
+            try incidents(tx).groupCandidates(
                 event: lead.event, rule: lead.rule, attempts: lead.attempts, atOrBefore: fellDueBy, excluding: lead.eventID, now: now,
                 limit: Self.maxGroup - 1)
         }

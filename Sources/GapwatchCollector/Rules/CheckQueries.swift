@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -11,8 +10,8 @@ public enum CheckChange: Sendable, Equatable {
 
 extension Detector {
     public func checks(now: Millis) throws -> [CheckInfo] {
-        try database.read { db in
-            try CheckStore(db: db).all().map { check in
+        try database.read { tx in
+            try tx.checks.all().map { check in
                 let name = check.name
                 let kind = check.kind
                 let (expects, grace) = describeExpectation(kind: kind, name: name)
@@ -28,12 +27,12 @@ extension Detector {
 
     /// Pauses a check: no evaluation, and its open incident is resolved as paused.
     public func pause(name: String, now: Millis) throws -> CheckChange {
-        try database.write { db in
-            let checks = CheckStore(db: db)
+        try database.write { tx in
+            let checks = tx.checks
             guard let check = try checks.find(name: name) else { return .notFound }
             if check.state == .paused { return .unchanged }
             try checks.pause(id: check.id, now: now)
-            try RuleRegistry.kind(of: check.kind)?.resolveIncidents(db, check: name, reason: "the check was paused", self, now: now)
+            try RuleRegistry.kind(of: check.kind)?.resolveIncidents(tx, check: name, reason: "the check was paused", self, now: now)
             return .changed
         }
     }
@@ -41,8 +40,8 @@ extension Detector {
     /// Resumes a paused check as `new`: it is due one period from now (expectations judge
     /// windows closing from now on).
     public func resume(name: String, now: Millis) throws -> CheckChange {
-        try database.write { db in
-            let checks = CheckStore(db: db)
+        try database.write { tx in
+            let checks = tx.checks
             guard let check = try checks.find(name: name) else { return .notFound }
             if check.state != .paused { return .unchanged }
             try checks.resume(id: check.id, judgesFromNow: RuleRegistry.kind(of: check.kind)?.judgesFromCreation ?? false, now: now)

@@ -3,8 +3,8 @@ import GapwatchProtocol
 extension Detector {
     /// Marks every completeness and stale-item check due now; returns how many.
     public func scheduleCatchUp(now: Millis) async throws -> Int {
-        try await database.write { db in
-            try CheckStore(db: db).markDue(kinds: ["completeness", "stale_items"], now: now)
+        try await database.write { tx in
+            try tx.checks.markDue(kinds: ["completeness", "stale_items"], now: now)
         }
     }
 }

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 import Logging
@@ -33,7 +32,7 @@ public final class Detector: Sendable {
 
     var incidentWriterWait: Millis { config.notify.waitMs }
 
-    func incidents(_ db: Database) -> IncidentStore {
-        IncidentStore(db: db, notifyWaitMs: config.notify.waitMs, hasChannels: !config.notify.channels.isEmpty)
+    func incidents(_ tx: StoreTransaction) -> IncidentStore {
+        tx.incidents(notifyWaitMs: config.notify.waitMs, hasChannels: !config.notify.channels.isEmpty)
     }
 }

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -8,17 +7,17 @@ import GapwatchRules
 struct Evaluator {
     let detector: Detector
 
-    func pass(_ db: Database, now: Millis, limit: Int) throws -> Detector.PassResult {
-        let rows = try CheckStore(db: db).due(now: now, limit: limit)
+    func pass(_ tx: StoreTransaction, now: Millis, limit: Int) throws -> Detector.PassResult {
+        let rows = try tx.checks.due(now: now, limit: limit)
         var result = Detector.PassResult()
         for check in rows {
             result.evaluated += 1
             guard let kind = RuleRegistry.kind(of: check.kind) else {
-                try apply(.unjudgeable, to: check.id, db, now: now)
+                try apply(.unjudgeable, to: check.id, tx, now: now)
                 continue
             }
-            let verdict = try kind.evaluate(db, check: check, detector, now: now)
-            try apply(verdict, to: check.id, db, now: now)
+            let verdict = try kind.evaluate(tx, check: check, detector, now: now)
+            try apply(verdict, to: check.id, tx, now: now)
             if case .judged(let judgement) = verdict, let lateness = judgement.latenessMs {
                 result.changed += 1
                 result.latenessMs.append(lateness)
@@ -27,8 +26,8 @@ struct Evaluator {
         return result
     }
 
-    private func apply(_ verdict: Verdict, to id: Int64, _ db: Database, now: Millis) throws {
-        let checks = CheckStore(db: db)
+    private func apply(_ verdict: Verdict, to id: Int64, _ tx: StoreTransaction, now: Millis) throws {
+        let checks = tx.checks
         switch verdict {
         case .judged(let j):
             try checks.applyJudgement(
@@ -55,26 +54,28 @@ extension Detector {
     /// Evaluates every check due at `now` (at most `limit`), in one transaction.
     public func evaluateDue(now: Millis, limit: Int = 2000) throws -> PassResult {
         let began = WallClock.monotonicNanos()
-        let pass = try database.write { db in try Evaluator(detector: self).pass(db, now: now, limit: limit) }
+        let pass = try database.write { tx in try Evaluator(detector: self).pass(tx, now: now, limit: limit) }
         metrics?.evaluationPass(evaluated: pass.evaluated, began: began)
         return pass
     }
 
     /// The earliest next_due, for the loop's sleep.
     func earliestDue() throws -> Millis? {
-        try database.read { db in try CheckStore(db: db).earliestDue() }
+        try database.read { tx in try tx.checks.earliestDue() }
     }
 
     /// Resolves this check's open incidents whose subject is no longer among the current gaps,
     /// and settles the actions that served them.
-    func resolveGone(_ db: Database, rule: IncidentRule, prefix: String, current: Set<String>, reason: String, now: Millis, check: String? = nil)
+    func resolveGone(
+        _ tx: StoreTransaction, rule: IncidentRule, prefix: String, current: Set<String>, reason: String, now: Millis, check: String? = nil
+    )
         throws
     {
         // `check`: only the incidents that check opened (several may share a subject prefix).
-        let open = try incidents(db).read.open(rule: rule.rawValue, subjectPrefix: prefix, check: check)
+        let open = try tx.incidentReads.open(rule: rule.rawValue, subjectPrefix: prefix, check: check)
         for incident in open where !current.contains(incident.subject) {
-            try incidents(db).resolve(rule: rule.rawValue, subject: incident.subject, reason: reason, at: now)
-            try ActionQueue(db: db).incidentResolved(incident.id, reason: reason, now: now)
+            try incidents(tx).resolve(rule: rule.rawValue, subject: incident.subject, reason: reason, at: now)
+            try ActionQueue(tx: tx).incidentResolved(incident.id, reason: reason, now: now)
         }
     }
 }

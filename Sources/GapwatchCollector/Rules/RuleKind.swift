@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -20,14 +19,14 @@ protocol RuleKind: Sendable {
     var judgesFromCreation: Bool { get }
     /// Brings the checks the collector made itself in line with the config (a kind turned off:
     /// its incidents resolved and its checks deleted).
-    func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws
+    func syncAutomaticChecks(_ tx: StoreTransaction, _ detector: Detector, now: Millis) throws
     /// Adds which observations make its configured checks (`ids`: name → check id) due.
     func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector)
     /// Judges one due check at `now`.
-    func evaluate(_ db: Database, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict
+    func evaluate(_ tx: StoreTransaction, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict
     /// Resolves the open incidents of a check removed from the config or paused, and settles the
     /// actions that served them.
-    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws
+    func resolveIncidents(_ tx: StoreTransaction, check name: String, reason: String, _ detector: Detector, now: Millis) throws
     /// What its check `name` expects, in words, and its grace (`GET /v1/checks`' `expects`, the
     /// dashboard's Checks page); nil: the config no longer defines the check.
     func expects(check name: String, _ detector: Detector) -> (text: String, graceMs: Millis)?
@@ -36,17 +35,17 @@ protocol RuleKind: Sendable {
     func isLate(_ check: CheckRecord, _ detector: Detector, now: Millis) -> Bool
     /// Whether the subject an action of this kind healed is fixed; nil: not this kind's action, or
     /// nothing to judge it by (the incident resolving decides).
-    func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool?
+    func actionHealed(_ tx: StoreTransaction, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool?
 }
 
 extension RuleKind {
     var checksFromConfig: Bool { false }
     func configuredChecks(_ detector: Detector) -> [String] { [] }
     var judgesFromCreation: Bool { false }
-    func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws {}
+    func syncAutomaticChecks(_ tx: StoreTransaction, _ detector: Detector, now: Millis) throws {}
     func route(_ routing: inout CheckRouting, ids: [String: Int64], _ detector: Detector) {}
-    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {}
-    func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? { nil }
+    func resolveIncidents(_ tx: StoreTransaction, check name: String, reason: String, _ detector: Detector, now: Millis) throws {}
+    func actionHealed(_ tx: StoreTransaction, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? { nil }
     func isLate(_ check: CheckRecord, _ detector: Detector, now: Millis) -> Bool { false }
 }
 
@@ -61,11 +60,11 @@ extension AutomaticRuleKind {
     var checkKind: String { Self.kind }
 
     /// Resolves every check's incident and deletes the checks (the kind was turned off in the config).
-    func retireChecks(_ db: Database, reason: String, _ detector: Detector, now: Millis) throws {
-        let checks = CheckStore(db: db)
+    func retireChecks(_ tx: StoreTransaction, reason: String, _ detector: Detector, now: Millis) throws {
+        let checks = tx.checks
         for rule in rules {
             for name in try checks.names(kind: checkKind) {
-                try detector.incidents(db).resolve(rule: rule.rawValue, subject: name, reason: reason, at: now)
+                try detector.incidents(tx).resolve(rule: rule.rawValue, subject: name, reason: reason, at: now)
             }
         }
         try checks.deleteAll(kind: checkKind)
@@ -97,7 +96,7 @@ protocol ConfiguredRuleKind: RuleKind {
     /// The observations that make an entry's check due once stored.
     func triggers(_ config: Config) -> [CheckRouting.Trigger]
     /// Judges the due check of an entry at `now`.
-    func evaluate(_ db: Database, _ config: Config, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict
+    func evaluate(_ tx: StoreTransaction, _ config: Config, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict
     /// What an entry's check expects, in words, and its grace.
     func expects(_ config: Config, _ detector: Detector) -> (text: String, graceMs: Millis)
 }
@@ -123,9 +122,9 @@ extension ConfiguredRuleKind {
     }
 
     /// A check whose entry left the config has nothing to be judged by.
-    func evaluate(_ db: Database, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+    func evaluate(_ tx: StoreTransaction, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
         guard let config = config(named: check.name, detector) else { return .unjudgeable }
-        return try evaluate(db, config, check: check, detector, now: now)
+        return try evaluate(tx, config, check: check, detector, now: now)
     }
 }
 

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -34,10 +33,10 @@ extension Detector {
     /// configured check is re-evaluated now, and checks removed from the config are deleted
     /// (their open incidents resolved). Returns the routing for the ingest writer.
     func syncConfig(now: Millis) throws -> CheckRouting {
-        try database.write { db in
-            for kind in RuleRegistry.kinds { try kind.syncAutomaticChecks(db, self, now: now) }
+        try database.write { tx in
+            for kind in RuleRegistry.kinds { try kind.syncAutomaticChecks(tx, self, now: now) }
             let configured = RuleRegistry.kinds.filter { $0.checksFromConfig }
-            let checks = CheckStore(db: db)
+            let checks = tx.checks
             let existing = try checks.existing(kinds: configured.map(\.checkKind))
             let configuredKinds: [String: any RuleKind] = Dictionary(
                 uniqueKeysWithValues: configured.flatMap { kind in kind.configuredChecks(self).map { ($0, kind) } })
@@ -48,7 +47,7 @@ extension Detector {
                     continue
                 }
                 try RuleRegistry.kind(of: check.kind)?.resolveIncidents(
-                    db, check: check.name, reason: "the check was removed from the config", self, now: now)
+                    tx, check: check.name, reason: "the check was removed from the config", self, now: now)
                 try checks.delete(id: check.id)
             }
             for (name, kind) in configuredKinds {
@@ -75,9 +74,9 @@ extension Detector {
     /// partitions (completeness), the refreshed items being final (stale items), the inventory or
     /// lock showing the change (scheduler). nil: no kind can judge it (the incident resolving decides).
     public func actionHealed(_ action: ActionInfo, now: Millis = WallClock.nowMillis()) throws -> Bool? {
-        try database.read { db in
+        try database.read { tx in
             for kind in RuleRegistry.kinds {
-                if let healed = try kind.actionHealed(db, action, self, now: now) { return healed }
+                if let healed = try kind.actionHealed(tx, action, self, now: now) { return healed }
             }
             return nil
         }

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -7,7 +6,7 @@ extension Detector {
     public static let maxGapsRangeMs: Millis = 31 * 86_400_000
 
     public func workflowGaps(since: Millis, now: Millis) throws -> WorkflowGapsReport {
-        try database.read { db in
+        try database.read { tx in
             var hours: [WorkflowHour] = []
             for expectation in config.expectations.sorted(by: { $0.name < $1.name }) {
                 let rule = expectation.rule
@@ -19,7 +18,7 @@ extension Detector {
                             expectation: expectation.name, workflow: rule.workflow, hour: hour, expected: 0, gaps: 0, healed: 0, runs: 0, skips: 0,
                             fails: 0, reasons: [])
                 }
-                let decisions = try self.decisions(db, workflow: rule.workflow, from: since, to: now)
+                let decisions = try self.decisions(tx, workflow: rule.workflow, from: since, to: now)
                 for d in decisions {
                     var h = row(bucket(d.observedAt))
                     switch d.decision {
@@ -32,10 +31,10 @@ extension Detector {
                 }
                 // The windows the detector judges: closed at least `grace` ago, and closing after
                 // the expectation was created (or last resumed), as its incidents are decided.
-                let created = try CheckStore(db: db).createdAt(name: expectation.name, kind: ExpectationKind().checkKind) ?? now
+                let created = try tx.checks.createdAt(name: expectation.name, kind: ExpectationKind().checkKind) ?? now
                 // The expectation's gap incidents: each covers the missed windows from the one that
                 // opened it until it resolved, and healed them if its rerun was verified.
-                let covering = try IncidentStore.Reader(db: db).spans(
+                let covering = try tx.incidentReads.spans(
                     withActionIn: ActionState.verified.rawValue, rule: IncidentRule.workflowGap.rawValue, subject: "expectation:\(expectation.name)",
                     openSince: since, limit: 50_000
                 ).map { span -> (firstStart: Millis, resolvedAt: Millis?, rerunVerified: Bool) in
@@ -53,7 +52,7 @@ extension Detector {
                     .filter { $0.start >= since }
                 for window in windows {
                     let inWindow = decisions.filter { $0.observedAt >= window.start && $0.observedAt < window.end }
-                    let count = try rule.condition.map { try partitionCount(db, dataset: $0.dataset, partition: window.partition) } ?? nil
+                    let count = try rule.condition.map { try partitionCount(tx, dataset: $0.dataset, partition: window.partition) } ?? nil
                     var h = row(bucket(window.start))
                     switch rule.judge(window, decisions: inWindow, partitionCount: count) {
                     case .ran: h.expected += 1

@@ -25,44 +25,21 @@ public struct StorageOptions: Sendable {
     public init(path: String) { self.path = path }
 }
 
-/// Owns the single `DatabasePool` (WAL) of a collector process. Open the file once per process.
+/// The collector's storage: one engine (SQLite today, `SQLiteEngine`), opened once per process.
+/// Code outside `Storage/` reaches it only through `read { tx in … }` / `write { tx in … }`.
 public final class AppDatabase: Sendable {
+    /// The engine every transaction goes through.
+    let engine: any StorageEngine
     /// Not public: outside this package the database is reached through its stores and use cases.
-    /// Still `package` for the benchmark's seeding and the end-to-end tests' assertions.
+    /// Still `package` for the benchmark's seeding and the end-to-end tests' assertions (SQLite only).
     package let pool: DatabasePool
     public let path: String
 
     public init(_ options: StorageOptions) throws {
-        var config = Configuration()
-        config.busyMode = .timeout(options.busyTimeoutSeconds)
-        let synchronous = options.synchronous.rawValue.uppercased()
-        let journalLimit = options.journalSizeLimitBytes
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-            try db.execute(sql: "PRAGMA journal_size_limit = \(journalLimit)")
-            // Checkpoint every ~40 MB of WAL instead of SQLite's 4 MB: each checkpoint fsyncs and
-            // stalls the writer, and at ingest rates the default ran one a second (bench store:
-            // 1,838 -> 2,324 reports/s). The wal-checkpoint service still truncates the WAL on its interval.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
-        }
-        Self.createPrivately(options.path)
-        pool = try DatabasePool(path: options.path, configuration: config)
+        let sqlite = try SQLiteEngine(options)
+        engine = sqlite
+        pool = sqlite.pool
         path = options.path
-        // The writer inserts at each subject's end of the table, so its hot pages are one leaf
-        // per busy subject plus their parents: more than SQLite's default 2 MB page cache holds.
-        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = -65536") }
-        let applied = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
-        try Self.migrator.migrate(pool)
-        if applied.contains("v7-count-index-with-value") && !applied.contains(Self.observationsRewrite) {
-            // The v8 rewrite left the old table's pages free: the file would stay twice its size
-            // until new observations refill them. One VACUUM (seconds per 10 million rows) gives
-            // them back and packs the new table. Not fatal: the store works either way.
-            do {
-                try pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM") }
-            } catch {
-                Logger(label: "gapwatch.storage").warning("VACUUM after the v8 migration failed", metadata: ["error": "\(error)"])
-            }
-        }
     }
 
     /// Creates a missing database file with mode 0600 before SQLite opens it: SQLite gives its WAL,
@@ -87,42 +64,40 @@ public final class AppDatabase: Sendable {
 
     /// Closes the database's connections (a start that never served gives its files back).
     public func closeConnections() throws {
-        try pool.close()
+        try engine.close()
     }
 
     /// Forces a checkpoint so the WAL stays bounded even while readers keep it from resetting.
     public func checkpoint() throws {
-        try pool.writeWithoutTransaction { db in
-            _ = try db.checkpoint(.truncate)
-        }
+        try engine.checkpoint()
     }
 
-    /// Runs `body` in a read transaction, for code that composes stores (`CheckStore(db: db)`…);
-    /// outside `Storage/` nothing else reaches the pool.
-    func read<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.read(body)
+    /// Runs `body` in a read transaction, for code that composes stores (`tx.checks`, `tx.actions`…);
+    /// outside `Storage/` nothing else reaches the engine, and no engine type crosses (`StoreTransaction`).
+    func read<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
+        try engine.read(body)
     }
 
-    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.read(body)
+    func read<T: Sendable>(_ body: @Sendable (StoreTransaction) throws -> T) async throws -> T {
+        try await engine.read(body)
     }
 
     /// Runs `body` in a write transaction (one commit for everything the stores in it write).
-    func write<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.write(body)
+    func write<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
+        try engine.write(body)
     }
 
-    func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.write(body)
+    func write<T: Sendable>(_ body: @Sendable (StoreTransaction) throws -> T) async throws -> T {
+        try await engine.write(body)
     }
 
     /// The cheapest query: whether the database answers at all (`GET /healthz`).
     func integrityQuickCheck() throws -> Int {
-        try pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") ?? 0 }
+        try engine.quickCheck()
     }
 
     /// `PRAGMA integrity_check`; "ok" when the file is sound.
     public func integrityCheck() throws -> String {
-        try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer" }
+        try engine.integrityCheck()
     }
 }

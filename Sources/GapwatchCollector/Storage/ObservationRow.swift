@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 
 /// Storage codes of observation kinds (the `observations.kind` column). Append only.
@@ -47,8 +46,6 @@ struct ObservationColumns: Equatable {
     var text: String?
     var target: String?
 
-    var arguments: [(any DatabaseValueConvertible)?] { [status, part, num, code, at1, at2, text, target] }
-
     init(
         status: String? = nil, part: String? = nil, num: Int64? = nil, code: Int64? = nil, at1: Int64? = nil,
         at2: Int64? = nil, text: String? = nil, target: String? = nil
@@ -61,12 +58,6 @@ struct ObservationColumns: Equatable {
         self.at2 = at2
         self.text = text
         self.target = target
-    }
-
-    init(row: Row) {
-        self.init(
-            status: row["status"], part: row["part"], num: row["num"], code: row["code"], at1: row["at1"],
-            at2: row["at2"], text: row["text"], target: row["target"])
     }
 }
 

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -9,13 +8,13 @@ extension CollectorRuntime {
     public func gaps(days: Int, check name: String? = nil, now: Millis) throws -> GapReport? {
         let rules = config.remediation.completeness.filter { name == nil || $0.name == name }
         if name != nil && rules.isEmpty { return nil }
-        return try database.read { db in
+        return try database.read { tx in
             GapReport(
                 checks: try rules.map { check in
                     var window = check.rule
                     window.lookback = days * (window.granularity == .day ? 1 : 24)
-                    let verdicts = try detector.judge(db, check, partitions: window.partitions(at: now), now: now)
-                    let actions = try ActionTable(db: db).rangesOverlapping(
+                    let verdicts = try detector.judge(tx, check, partitions: window.partitions(at: now), now: now)
+                    let actions = try tx.actions.rangesOverlapping(
                         names: [check.backfill ?? "", check.scrape ?? ""], first: verdicts.first?.partition ?? "",
                         last: verdicts.last?.partition ?? "",
                         inFlight: ActionState.inFlight, escalated: ActionState.escalated)

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -7,11 +6,11 @@ extension CollectorRuntime {
     /// deadline, oldest deadline first.
     public func staleItems(days: Int, now: Millis) throws -> [StaleItemInfo] {
         let since = now - Millis(days) * 86_400_000
-        let items: [StaleItemInfo] = try database.read { db in
+        let items: [StaleItemInfo] = try database.read { tx in
             var out: [StaleItemInfo] = []
             for check in config.remediation.staleItems {
                 let rule = check.rule
-                let sightings = try detector.itemSightings(db, kind: rule.itemKind, since: since - rule.deadlineMs)
+                let sightings = try detector.itemSightings(tx, kind: rule.itemKind, since: since - rule.deadlineMs)
                 for item in rule.staleItems(sightings, now: now) where (item.referenceTime ?? 0) >= since {
                     let deadline: Millis? = item.referenceTime.map { $0 + rule.deadlineMs }
                     out.append(

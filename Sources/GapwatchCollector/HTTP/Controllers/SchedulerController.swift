@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 import Hummingbird

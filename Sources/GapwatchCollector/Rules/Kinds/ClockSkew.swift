@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -18,21 +17,21 @@ struct ClockSkewKind: AutomaticRuleKind {
     }
 
     /// With `clock_skew.incidents: false`, the clock checks go and their incidents resolve.
-    func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws {
+    func syncAutomaticChecks(_ tx: StoreTransaction, _ detector: Detector, now: Millis) throws {
         if detector.config.clockSkew.incidents {
             // The tolerance may have changed: judge every clock again.
-            try CheckStore(db: db).markDue(kinds: [checkKind], now: now)
+            try tx.checks.markDue(kinds: [checkKind], now: now)
             return
         }
-        try retireChecks(db, reason: "clock checks were turned off in the config", detector, now: now)
+        try retireChecks(tx, reason: "clock checks were turned off in the config", detector, now: now)
     }
 
-    func evaluate(_ db: Database, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+    func evaluate(_ tx: StoreTransaction, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
         let name = check.name
         let agentID = String(name.dropFirst("clock:".count))
         let config = detector.config.clockSkew
         guard config.incidents, let current = check.state, current != .paused,
-            let agent = try AgentTable(db: db).clock(of: agentID)
+            let agent = try tx.agents.clock(of: agentID)
         else { return .unjudgeable }
         let skew = agent.skewMs
         let tolerance = config.toleranceMs
@@ -42,14 +41,14 @@ struct ClockSkewKind: AutomaticRuleKind {
             reason = Self.clockReason(agentID: agentID, skewMs: skew, toleranceMs: tolerance)
             var labels = ["agent": agentID]
             if let service = agent.service, !service.isEmpty { labels["service"] = service }
-            try detector.incidents(db).open(
+            try detector.incidents(tx).open(
                 rule: IncidentRule.clockSkew.rawValue, subject: name, reason: reason, labels: labels, feederAgent: nil, at: now)
             if current != .down { detector.logger.notice("agent clock off", metadata: ["agent.id": "\(agentID)", "clock_skew_ms": "\(skew)"]) }
             state = .down
         } else {
             reason = "agent \(agentID)'s clock is within \(Units.formatDuration(tolerance)) of the collector's (off by \(Self.clockAmount(skew)))"
             if current == .down {
-                try detector.incidents(db).resolve(
+                try detector.incidents(tx).resolve(
                     rule: IncidentRule.clockSkew.rawValue, subject: name, reason: "the clock is right again: \(reason)", at: now)
             }
             state = .up

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -28,25 +27,25 @@ struct CompletenessKind: ConfiguredRuleKind {
         return (text, r.settleMs)
     }
 
-    func evaluate(_ db: Database, _ check: CompletenessConfig, check _: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
-        try detector.evaluateCompleteness(db, check, now: now)
+    func evaluate(_ tx: StoreTransaction, _ check: CompletenessConfig, check _: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+        try detector.evaluateCompleteness(tx, check, now: now)
     }
 
-    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
-        try detector.resolveGone(db, rule: .completeness, prefix: "completeness:\(name):", current: [], reason: reason, now: now)
+    func resolveIncidents(_ tx: StoreTransaction, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.resolveGone(tx, rule: .completeness, prefix: "completeness:\(name):", current: [], reason: reason, now: now)
     }
 
     /// A range action's partitions are all healed.
-    func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
-        try detector.rangeProgress(db, action, now: now).map { $0.verified == $0.total }
+    func actionHealed(_ tx: StoreTransaction, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
+        try detector.rangeProgress(tx, action, now: now).map { $0.verified == $0.total }
     }
 }
 
 extension Detector {
-    func evaluateCompleteness(_ db: Database, _ check: CompletenessConfig, now: Millis) throws -> Verdict {
+    func evaluateCompleteness(_ tx: StoreTransaction, _ check: CompletenessConfig, now: Millis) throws -> Verdict {
         let name = check.name
         let rule = check.rule
-        let verdicts = try judge(db, check, partitions: rule.partitions(at: now), now: now)
+        let verdicts = try judge(tx, check, partitions: rule.partitions(at: now), now: now)
         let partitions = verdicts.map(\.partition)
         let ranges = CompletenessRule.ranges(of: verdicts, granularity: rule.granularity)
         // One incident per check and heal, whose reason lists the current ranges: a range that
@@ -54,7 +53,7 @@ extension Detector {
         // resolving it. Each range gets its own action, verified by its own partitions.
         let prefix = "completeness:\(name):"
         let actionKeys = Set(ranges.map { prefix + "\($0.heal.rawValue):\($0.start)..\($0.end)" })
-        try retireReshapedActions(db, keyPrefix: prefix, current: actionKeys, now: now)
+        try retireReshapedActions(tx, keyPrefix: prefix, current: actionKeys, now: now)
         var current: Set<String> = []
         for heal in [GapRange.Heal.backfill, .scrape] {
             let healRanges = ranges.filter { $0.heal == heal }
@@ -70,19 +69,19 @@ extension Detector {
             }.joined(separator: ", ")
             let more = healRanges.count > 20 ? " and \(healRanges.count - 20) more range(s)" : ""
             let reason = "\(dataset) needs a \(heal.rawValue) over \(healRanges.count) range(s): \(described)\(more)"
-            let incident = try incidents(db).open(
+            let incident = try incidents(tx).open(
                 rule: IncidentRule.completeness.rawValue, subject: subject, reason: reason,
                 labels: ["check": name, "dataset": dataset, "heal": heal.rawValue], feederAgent: nil, at: now)
             let actionName = heal == .backfill ? check.backfill : check.scrape
             guard let actionName, let action = remediation.actions[actionName] else { continue }
             for range in healRanges {
-                _ = try ActionQueue(db: db).enqueue(
+                _ = try ActionQueue(tx: tx).enqueue(
                     action, key: subject + ":\(range.start)..\(range.end)", heals: ActionHeals(.completeness, name), incidentID: incident,
                     origin: "rule",
                     parameters: ["start": range.start, "end": range.end, "dataset": dataset, "partition": range.start], now: now)
             }
         }
-        try resolveGone(db, rule: .completeness, prefix: prefix, current: current, reason: "every partition in range is complete", now: now)
+        try resolveGone(tx, rule: .completeness, prefix: prefix, current: current, reason: "every partition in range is complete", now: now)
         let state: CheckState = ranges.isEmpty ? .up : .down
         let judged = verdicts.filter { $0.state != .notDue }.map(\.partition)
         let reason =
@@ -98,17 +97,17 @@ extension Detector {
     }
 
     /// The partitions of a completeness check, judged at `now` from the stored counts.
-    func judge(_ db: Database, _ check: CompletenessConfig, partitions: [String], now: Millis) throws -> [PartitionVerdict] {
+    func judge(_ tx: StoreTransaction, _ check: CompletenessConfig, partitions: [String], now: Millis) throws -> [PartitionVerdict] {
         var rule = check.rule
         if let first = partitions.first, let last = partitions.last, let a = PartitionKey.period(of: first, rule.granularity),
             let b = PartitionKey.period(of: last, rule.granularity), b >= a
         {
             rule.lookback = Int(clamping: b - a + 1)
         }
-        let source = try windowCounts(db, dataset: rule.source, rule: rule, partitions: partitions)
-        let derived = try windowCounts(db, dataset: rule.derived, rule: rule, partitions: partitions)
+        let source = try windowCounts(tx, dataset: rule.source, rule: rule, partitions: partitions)
+        let derived = try windowCounts(tx, dataset: rule.derived, rule: rule, partitions: partitions)
         let expected = try check.expectedFrom.map { dataset in
-            Set(try windowCounts(db, dataset: dataset, rule: rule, partitions: partitions).filter { $0.count > 0 }.map(\.partition))
+            Set(try windowCounts(tx, dataset: dataset, rule: rule, partitions: partitions).filter { $0.count > 0 }.map(\.partition))
         }
         return rule.judge(source: source, derived: derived, expected: expected, now: now)
     }
@@ -117,11 +116,11 @@ extension Detector {
     /// Daily keys are looked up as they are; hourly keys may be printed several ways
     /// (`2026-01-22T13`, `2026-01-22 13:00:00`), so the keys stored within the window's dates are
     /// listed and read in the rule's form.
-    func windowCounts(_ db: Database, dataset: String, rule: CompletenessRule, partitions: [String]) throws -> [PartitionCount] {
+    func windowCounts(_ tx: StoreTransaction, dataset: String, rule: CompletenessRule, partitions: [String]) throws -> [PartitionCount] {
         guard rule.granularity == .hour, let first = partitions.first, let last = partitions.last else {
-            return try latestCounts(db, dataset: dataset, partitions: partitions)
+            return try latestCounts(tx, dataset: dataset, partitions: partitions)
         }
-        let observations = ObservationStore(db: db)
+        let observations = tx.observations
         guard let subject = try observations.subjectID(named: "dataset:\(dataset)") else { return [] }
         let wanted = Set(partitions)
         var keys: [String] = []
@@ -135,7 +134,7 @@ extension Detector {
             cursor = key
         }
         var byKey: [String: PartitionCount] = [:]
-        for count in try latestCounts(db, dataset: dataset, partitions: keys) {
+        for count in try latestCounts(tx, dataset: dataset, partitions: keys) {
             guard let canonical = rule.canonical(count.partition) else { continue }
             // Two spellings of one hour: the one updated last wins.
             if let seen = byKey[canonical], seen.updatedAt >= count.updatedAt { continue }
@@ -147,8 +146,8 @@ extension Detector {
     /// The latest count per partition of `dataset`, for the given partitions, with the time it
     /// took that value: probes re-report an unchanged count, and that must not keep a partition
     /// from settling.
-    func latestCounts(_ db: Database, dataset: String, partitions: [String]) throws -> [PartitionCount] {
-        let observations = ObservationStore(db: db)
+    func latestCounts(_ tx: StoreTransaction, dataset: String, partitions: [String]) throws -> [PartitionCount] {
+        let observations = tx.observations
         guard let subject = try observations.subjectID(named: "dataset:\(dataset)"), !partitions.isEmpty else { return [] }
         return try Set(partitions).sorted().compactMap { partition in
             guard let newest = try observations.newestCount(subjectID: subject, partition: partition) else { return nil }
@@ -160,18 +159,18 @@ extension Detector {
     /// Rule actions not yet started whose range is no longer a current gap: the gap changed shape
     /// (the current ranges are queued instead) or healed on its own. A pending retry whose range
     /// is now complete counts as verified: an earlier attempt ran.
-    private func retireReshapedActions(_ db: Database, keyPrefix: String, current: Set<String>, now: Millis) throws {
-        let rows = try ActionTable(db: db).ruleActions(keyPrefix: keyPrefix, in: [ActionState.pending, .awaitingApproval])
+    private func retireReshapedActions(_ tx: StoreTransaction, keyPrefix: String, current: Set<String>, now: Millis) throws {
+        let rows = try tx.actions.ruleActions(keyPrefix: keyPrefix, in: [ActionState.pending, .awaitingApproval])
         for action in rows where !current.contains(action.key) {
-            let progress = try rangeProgress(db, action, now: now)
+            let progress = try rangeProgress(tx, action, now: now)
             if let progress, progress.verified == progress.total {
-                try ActionQueue(db: db).finish(
+                try ActionQueue(tx: tx).finish(
                     action.id, as: action.attempts > 0 ? .verified : .cancelled,
                     detail: action.attempts > 0
                         ? "verified: every partition in range is complete" : "no longer needed: every partition in range is complete",
                     now: now)
             } else if action.attempts == 0 {
-                try ActionQueue(db: db).finish(
+                try ActionQueue(tx: tx).finish(
                     action.id, as: .cancelled, detail: "no longer needed: the gap changed shape; its current ranges are queued instead", now: now)
             }
         }
@@ -179,7 +178,7 @@ extension Detector {
 
     /// How many of a range action's partitions are healed: for backfill and scrape actions of a
     /// completeness check (found by action name and dataset). nil: no rule can judge this action.
-    func rangeProgress(_ db: Database, _ action: ActionInfo, now: Millis) throws -> ActionProgress? {
+    func rangeProgress(_ tx: StoreTransaction, _ action: ActionInfo, now: Millis) throws -> ActionProgress? {
         guard let start = action.parameters["start"], let end = action.parameters["end"] else { return nil }
         let dataset = action.parameters["dataset"]
         let match = remediation.completeness.lazy.compactMap { check -> (CompletenessConfig, GapRange.Heal)? in
@@ -190,14 +189,14 @@ extension Detector {
         guard let (check, heal) = match else { return nil }
         let partitions = check.rule.partitions(from: start, through: end, limit: 3660)
         guard !partitions.isEmpty else { return nil }
-        let source = try windowCounts(db, dataset: check.rule.source, rule: check.rule, partitions: partitions)
-        let derived = heal == .backfill ? try windowCounts(db, dataset: check.rule.derived, rule: check.rule, partitions: partitions) : []
+        let source = try windowCounts(tx, dataset: check.rule.source, rule: check.rule, partitions: partitions)
+        let derived = heal == .backfill ? try windowCounts(tx, dataset: check.rule.derived, rule: check.rule, partitions: partitions) : []
         let healed = check.rule.healed(partitions, heal: heal, source: source, derived: derived, now: now)
         return ActionProgress(verified: healed.count, total: partitions.count)
     }
 
     /// Progress of a range action, for `GET /v1/actions/{id}` and `backfill --wait`.
     public func actionProgress(_ action: ActionInfo, now: Millis = WallClock.nowMillis()) throws -> ActionProgress? {
-        try database.read { db in try rangeProgress(db, action, now: now) }
+        try database.read { tx in try rangeProgress(tx, action, now: now) }
     }
 }

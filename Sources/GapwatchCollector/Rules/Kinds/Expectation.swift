@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -26,11 +25,13 @@ struct ExpectationKind: ConfiguredRuleKind {
         return (text + " (\(Detector.grace(e.rule.graceMs)))", e.rule.graceMs)
     }
 
-    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
-        try detector.incidents(db).resolve(rule: IncidentRule.workflowGap.rawValue, subject: "expectation:\(name)", reason: reason, at: now)
+    func resolveIncidents(_ tx: StoreTransaction, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.incidents(tx).resolve(rule: IncidentRule.workflowGap.rawValue, subject: "expectation:\(name)", reason: reason, at: now)
     }
 
-    func evaluate(_ db: Database, _ expectation: RunExpectationConfig, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+    func evaluate(_ tx: StoreTransaction, _ expectation: RunExpectationConfig, check: CheckRecord, _ detector: Detector, now: Millis) throws
+        -> Verdict
+    {
         let name = expectation.name
         if check.state == .paused { return .unchanged }
         let rule = expectation.rule
@@ -42,13 +43,13 @@ struct ExpectationKind: ConfiguredRuleKind {
         var reason = check.reason
         var through = judgedThrough
         for window in windows {
-            let decisions = try detector.decisions(db, workflow: rule.workflow, from: window.start, to: window.end)
-            let count = try rule.condition.map { try detector.partitionCount(db, dataset: $0.dataset, partition: window.partition) } ?? nil
+            let decisions = try detector.decisions(tx, workflow: rule.workflow, from: window.start, to: window.end)
+            let count = try rule.condition.map { try detector.partitionCount(tx, dataset: $0.dataset, partition: window.partition) } ?? nil
             switch rule.judge(window, decisions: decisions, partitionCount: count) {
             case .ran(let at):
                 reason = "window \(window.partition) ran at \(TimeParsing.format(at))"
                 state = .up
-                try detector.incidents(db).resolve(rule: gapRule, subject: subject, reason: "a later window ran: \(reason)", at: now)
+                try detector.incidents(tx).resolve(rule: gapRule, subject: subject, reason: "a later window ran: \(reason)", at: now)
             case .notExpected(let why):
                 reason = "window \(window.partition) not expected: \(why)"
             case .gap(let why):
@@ -57,12 +58,12 @@ struct ExpectationKind: ConfiguredRuleKind {
                 var labels = expectation.labels
                 labels["workflow"] = rule.workflow
                 labels["expectation"] = name
-                let incident = try detector.incidents(db).open(
+                let incident = try detector.incidents(tx).open(
                     rule: gapRule, subject: subject, reason: why, labels: labels, feederAgent: nil, at: now)
                 detector.logger.notice("workflow gap", metadata: ["expectation": "\(name)", "reason": "\(why)"])
                 // Run the missed window again; verified when its incident resolves (a RUN arrives).
                 if let rerun = expectation.rerun, let action = detector.remediation.actions[rerun] {
-                    _ = try ActionQueue(db: db).enqueue(
+                    _ = try ActionQueue(tx: tx).enqueue(
                         action, key: "\(subject):rerun", heals: ActionHeals(.expectation, name), incidentID: incident, origin: "rule",
                         parameters: ["workflow": rule.workflow, "partition": window.partition], now: now)
                 }
@@ -70,13 +71,13 @@ struct ExpectationKind: ConfiguredRuleKind {
             through = window.end
         }
         // A RUN after a gap (a catch-up run) resolves it, judged by observed time.
-        if state == .down, let opened = try detector.incidents(db).read.openedAt(rule: gapRule, subject: subject),
+        if state == .down, let opened = try tx.incidentReads.openedAt(rule: gapRule, subject: subject),
             let gapStart = rule.windows.opens.previous(atOrBefore: opened - rule.graceMs - rule.windows.durationMs),
-            let run = try detector.decisions(db, workflow: rule.workflow, from: gapStart, to: .max).first(where: { $0.decision == .run })
+            let run = try detector.decisions(tx, workflow: rule.workflow, from: gapStart, to: .max).first(where: { $0.decision == .run })
         {
             state = .up
             reason = "caught up: RUN at \(TimeParsing.format(run.observedAt))"
-            try detector.incidents(db).resolve(rule: gapRule, subject: subject, reason: reason, at: now)
+            try detector.incidents(tx).resolve(rule: gapRule, subject: subject, reason: reason, at: now)
         }
         let nextClose = rule.windows.nextClose(after: through).map { $0 + rule.graceMs }
         return .judged(CheckJudgement(state: state, reason: reason, nextDue: nextClose, judgedThrough: through))
@@ -85,12 +86,12 @@ struct ExpectationKind: ConfiguredRuleKind {
 
 extension Detector {
     /// A workflow's decisions observed in [from, to), oldest first.
-    func decisions(_ db: Database, workflow: String, from: Millis, to: Millis) throws -> [DecisionSighting] {
-        try ObservationStore(db: db).decisions(workflow: workflow, from: from, to: to)
+    func decisions(_ tx: StoreTransaction, workflow: String, from: Millis, to: Millis) throws -> [DecisionSighting] {
+        try tx.observations.decisions(workflow: workflow, from: from, to: to)
     }
 
     /// The latest count of a dataset's partition (a window's run condition).
-    func partitionCount(_ db: Database, dataset: String, partition: String) throws -> Int64? {
-        try ObservationStore(db: db).latestCount(dataset: dataset, partition: partition)
+    func partitionCount(_ tx: StoreTransaction, dataset: String, partition: String) throws -> Int64? {
+        try tx.observations.latestCount(dataset: dataset, partition: partition)
     }
 }

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -17,31 +16,31 @@ struct FreshnessKind: ConfiguredRuleKind {
         ("a count of \(f.rule.dataset) at least every \(Units.formatDuration(f.rule.maxAgeMs))", 0)
     }
 
-    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
-        try detector.resolveGone(db, rule: .freshness, prefix: "freshness:\(name)", current: [], reason: reason, now: now)
+    func resolveIncidents(_ tx: StoreTransaction, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.resolveGone(tx, rule: .freshness, prefix: "freshness:\(name)", current: [], reason: reason, now: now)
     }
 
-    func evaluate(_ db: Database, _ check: FreshnessConfig, check stored: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+    func evaluate(_ tx: StoreTransaction, _ check: FreshnessConfig, check stored: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
         let name = check.name
         let remediation = detector.remediation
-        let lastUpdate = try ObservationStore(db: db).lastCountAt(dataset: check.rule.dataset)
+        let lastUpdate = try tx.observations.lastCountAt(dataset: check.rule.dataset)
         let since = stored.createdAt
         let subject = "freshness:\(name)"
         let stale = check.rule.isStale(lastUpdate: lastUpdate, since: since, now: now)
         if stale {
             let reason =
                 "\(check.rule.dataset) has not updated since \(lastUpdate.map(TimeParsing.format) ?? "it was first watched") (max age \(Units.formatDuration(check.rule.maxAgeMs)))"
-            let incident = try detector.incidents(db).open(
+            let incident = try detector.incidents(tx).open(
                 rule: IncidentRule.freshness.rawValue, subject: subject, reason: reason, labels: ["check": name, "dataset": check.rule.dataset],
                 feederAgent: nil, at: now)
             if let actionName = check.refresh, let action = remediation.actions[actionName] {
-                _ = try ActionQueue(db: db).enqueue(
+                _ = try ActionQueue(tx: tx).enqueue(
                     action, key: subject, heals: ActionHeals(.freshness, name), incidentID: incident, origin: "rule",
                     parameters: ["dataset": check.rule.dataset],
                     now: now)
             }
         } else {
-            try detector.resolveGone(db, rule: .freshness, prefix: subject, current: [], reason: "\(check.rule.dataset) updated", now: now)
+            try detector.resolveGone(tx, rule: .freshness, prefix: subject, current: [], reason: "\(check.rule.dataset) updated", now: now)
         }
         let next = stale ? now + remediation.recheckMs : min(now + remediation.recheckMs, check.rule.staleAt(lastUpdate: lastUpdate, since: since))
         return .judged(.remediation(stale ? .down : .up, reason: stale ? "stale" : "fresh", detail: lastUpdate, next: max(next, now + 1)))

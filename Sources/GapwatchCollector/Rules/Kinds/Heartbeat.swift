@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -28,11 +27,13 @@ struct HeartbeatKind: ConfiguredRuleKind {
         }
     }
 
-    func evaluate(_ db: Database, _ check: HeartbeatCheckConfig, check stored: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+    func evaluate(_ tx: StoreTransaction, _ check: HeartbeatCheckConfig, check stored: CheckRecord, _ detector: Detector, now: Millis) throws
+        -> Verdict
+    {
         let name = check.name
         let feeder = stored.feederAgentID.flatMap { $0 == "*" ? nil : $0 }
         return try Self.judge(
-            db, stored, rule: check.rule, incident: (.heartbeat, "check:\(name)"), feederAgent: feeder, detector, now: now
+            tx, stored, rule: check.rule, incident: (.heartbeat, "check:\(name)"), feederAgent: feeder, detector, now: now
         ) { _ in
             var labels = check.labels
             labels["check"] = name
@@ -41,8 +42,8 @@ struct HeartbeatKind: ConfiguredRuleKind {
         }
     }
 
-    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
-        try detector.incidents(db).resolve(rule: IncidentRule.heartbeat.rawValue, subject: "check:\(name)", reason: reason, at: now)
+    func resolveIncidents(_ tx: StoreTransaction, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.incidents(tx).resolve(rule: IncidentRule.heartbeat.rawValue, subject: "check:\(name)", reason: reason, at: now)
     }
 
     func isLate(_ check: CheckRecord, _ detector: Detector, now: Millis) -> Bool {
@@ -58,8 +59,8 @@ struct HeartbeatKind: ConfiguredRuleKind {
     /// Judges a heartbeat-shaped check (a configured heartbeat, an agent's liveness) by `rule`:
     /// opens its incident (with `labels`) when it goes down, resolves it when it comes back.
     static func judge(
-        _ db: Database, _ check: CheckRecord, rule: HeartbeatRule, incident: (rule: IncidentRule, subject: String), feederAgent: String?,
-        _ detector: Detector, now: Millis, labels: (Database) throws -> [String: String]
+        _ tx: StoreTransaction, _ check: CheckRecord, rule: HeartbeatRule, incident: (rule: IncidentRule, subject: String), feederAgent: String?,
+        _ detector: Detector, now: Millis, labels: (StoreTransaction) throws -> [String: String]
     ) throws -> Verdict {
         let name = check.name
         let dueBefore = check.nextDue
@@ -79,13 +80,13 @@ struct HeartbeatKind: ConfiguredRuleKind {
         guard verdict.state != current else { return .judged(judgement) }
 
         if verdict.state == .down {
-            try detector.incidents(db).open(
-                rule: incident.rule.rawValue, subject: incident.subject, reason: verdict.reason, labels: try labels(db), feederAgent: feederAgent,
+            try detector.incidents(tx).open(
+                rule: incident.rule.rawValue, subject: incident.subject, reason: verdict.reason, labels: try labels(tx), feederAgent: feederAgent,
                 at: now)
             detector.logger.notice("check down", metadata: ["check": "\(name)", "reason": "\(verdict.reason)"])
             judgement.latenessMs = dueBefore.map { max(0, now - $0) }
         } else if current == .down {
-            try detector.incidents(db).resolve(rule: incident.rule.rawValue, subject: incident.subject, reason: verdict.reason, at: now)
+            try detector.incidents(tx).resolve(rule: incident.rule.rawValue, subject: incident.subject, reason: verdict.reason, at: now)
             detector.logger.notice("check up", metadata: ["check": "\(name)", "reason": "\(verdict.reason)"])
         }
         return .judged(judgement)

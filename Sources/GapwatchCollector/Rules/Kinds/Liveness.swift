@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -14,31 +13,31 @@ struct LivenessKind: AutomaticRuleKind {
         return ("anything from the agent \(Detector.cadence(rule.expectation)) (\(Detector.grace(rule.graceMs)))", rule.graceMs)
     }
 
-    func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws {
+    func syncAutomaticChecks(_ tx: StoreTransaction, _ detector: Detector, now: Millis) throws {
         guard !detector.config.liveness.enabled else { return }
         // Nothing feeds them any more: left alone they would go down and never resolve.
-        try retireChecks(db, reason: "liveness checks were turned off in the config", detector, now: now)
+        try retireChecks(tx, reason: "liveness checks were turned off in the config", detector, now: now)
     }
 
     func isLate(_ check: CheckRecord, _ detector: Detector, now: Millis) -> Bool {
         HeartbeatKind.isLate(check, rule: detector.config.liveness.rule, now: now)
     }
 
-    func evaluate(_ db: Database, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+    func evaluate(_ tx: StoreTransaction, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
         let name = check.name
         return try HeartbeatKind.judge(
-            db, check, rule: detector.config.liveness.rule, incident: (.liveness, name), feederAgent: nil, detector, now: now
-        ) { db in
+            tx, check, rule: detector.config.liveness.rule, incident: (.liveness, name), feederAgent: nil, detector, now: now
+        ) { tx in
             let agentID = String(name.dropFirst("agent:".count))
             var labels = ["agent": agentID]
-            if let service = try AgentTable(db: db).service(of: agentID) {
+            if let service = try tx.agents.service(of: agentID) {
                 labels["service"] = service
             }
             return labels
         }
     }
 
-    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
-        try detector.incidents(db).resolve(rule: IncidentRule.liveness.rawValue, subject: name, reason: reason, at: now)
+    func resolveIncidents(_ tx: StoreTransaction, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.incidents(tx).resolve(rule: IncidentRule.liveness.rawValue, subject: name, reason: reason, at: now)
     }
 }

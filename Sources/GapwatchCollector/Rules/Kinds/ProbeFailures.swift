@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -16,16 +15,16 @@ struct ProbeFailuresKind: AutomaticRuleKind {
         return ("the agent's probe runs without failing (an incident after \(after) failed run\(after == 1 ? "" : "s") in a row)", 0)
     }
 
-    func syncAutomaticChecks(_ db: Database, _ detector: Detector, now: Millis) throws {
+    func syncAutomaticChecks(_ tx: StoreTransaction, _ detector: Detector, now: Millis) throws {
         if detector.config.probeFailures.after == 0 {
-            try retireChecks(db, reason: "probe checks were turned off in the config", detector, now: now)
+            try retireChecks(tx, reason: "probe checks were turned off in the config", detector, now: now)
         } else {
             // The threshold may have changed: judge every probe again.
-            try CheckStore(db: db).markDue(kinds: [checkKind], now: now)
+            try tx.checks.markDue(kinds: [checkKind], now: now)
         }
     }
 
-    func evaluate(_ db: Database, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+    func evaluate(_ tx: StoreTransaction, check: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
         let name = check.name
         let config = detector.config.probeFailures
         let after = config.after
@@ -38,7 +37,7 @@ struct ProbeFailuresKind: AutomaticRuleKind {
         let agentID = String(rest.prefix(while: { $0 != "/" }))
         let probe = String(rest.dropFirst(agentID.count + 1))
         if ClampedTime.subtract(now, lastSignal) >= config.forgetAfterMs {
-            try detector.incidents(db).resolve(
+            try detector.incidents(tx).resolve(
                 rule: rule, subject: name, reason: "the probe has not reported for \(Units.formatDuration(config.forgetAfterMs)); forgotten", at: now)
             return .forgotten
         }
@@ -49,17 +48,17 @@ struct ProbeFailuresKind: AutomaticRuleKind {
             // Stable while the failure says the same thing: a longer streak is no news.
             reason = "probe '\(probe)' on agent \(agentID) failed \(after)+ runs in a row; last: \(last)"
             var labels = ["agent": agentID, "probe": probe]
-            if let service = try AgentTable(db: db).service(of: agentID), !service.isEmpty {
+            if let service = try tx.agents.service(of: agentID), !service.isEmpty {
                 labels["service"] = service
             }
-            try detector.incidents(db).open(rule: rule, subject: name, reason: reason, labels: labels, feederAgent: agentID, at: now)
+            try detector.incidents(tx).open(rule: rule, subject: name, reason: reason, labels: labels, feederAgent: agentID, at: now)
             if current != .down {
                 detector.logger.notice("probe failing", metadata: ["agent.id": "\(agentID)", "probe": "\(probe)", "reason": "\(last)"])
             }
             state = .down
         } else if streak == 0 && check.lastPingAt != nil {
             if current == .down {
-                try detector.incidents(db).resolve(rule: rule, subject: name, reason: "probe '\(probe)' ran successfully again", at: now)
+                try detector.incidents(tx).resolve(rule: rule, subject: name, reason: "probe '\(probe)' ran successfully again", at: now)
             }
             state = .up
             reason = "last run ok"

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -29,23 +28,24 @@ struct SchedulerTargetsKind: ConfiguredRuleKind {
         return (text, t.noSuccess.graceMs)
     }
 
-    func evaluate(_ db: Database, _ config: SchedulerTargetsConfig, check _: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
-        try detector.evaluateJobTargets(db, config, now: now)
+    func evaluate(_ tx: StoreTransaction, _ config: SchedulerTargetsConfig, check _: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict
+    {
+        try detector.evaluateJobTargets(tx, config, now: now)
     }
 
-    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
-        try detector.resolveGone(db, rule: .targetUnhealthy, prefix: "target:", current: [], reason: reason, now: now)
-        try detector.resolveGone(db, rule: .jobNoSuccess, prefix: "job:", current: [], reason: reason, now: now)
+    func resolveIncidents(_ tx: StoreTransaction, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.resolveGone(tx, rule: .targetUnhealthy, prefix: "target:", current: [], reason: reason, now: now)
+        try detector.resolveGone(tx, rule: .jobNoSuccess, prefix: "job:", current: [], reason: reason, now: now)
     }
 
     /// Disable and enable actions are healed when the inventory shows the job in the asked state;
     /// a re-point when it shows the job's target at the replacement.
-    func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
+    func actionHealed(_ tx: StoreTransaction, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
         if let job = action.parameters["job"], let replacement = action.parameters["replacement"], action.key == Detector.repointKey(job) {
-            return try JobTable(db: db).targetOfPresent(job) == replacement
+            return try tx.jobs.targetOfPresent(job) == replacement
         }
         if let job = action.parameters["job"], action.key == Detector.disableKey(job) || action.key == Detector.enableKey(job) {
-            guard let enabled = try JobTable(db: db).enabled(job) else { return false }
+            guard let enabled = try tx.jobs.enabled(job) else { return false }
             return enabled == (action.key == Detector.enableKey(job))
         }
         return nil
@@ -63,11 +63,11 @@ extension Detector {
     /// One incident per dead target: it lists every job on the target, its disables are announced
     /// on it in batches, and it resolves when the target answers again or no job points at it.
     /// A job on a failing target never has an incident of its own (see `evaluateNoSuccess`).
-    func evaluateJobTargets(_ db: Database, _ config: SchedulerTargetsConfig, now: Millis) throws -> Verdict {
-        let jobs = try JobTable(db: db).jobs(presentOnly: true)
+    func evaluateJobTargets(_ tx: StoreTransaction, _ config: SchedulerTargetsConfig, now: Millis) throws -> Verdict {
+        let jobs = try tx.jobs.jobs(presentOnly: true)
         for job in jobs where job.enabled && job.disabledByGapwatch {
             // Enabled again, by Gapwatch or a person: no longer Gapwatch's to re-enable.
-            try JobTable(db: db).forgetGapwatchDisable(job.name)
+            try tx.jobs.forgetGapwatchDisable(job.name)
         }
         let verdict = config.rule.evaluate(jobs.map(\.health))
         let byName = Dictionary(uniqueKeysWithValues: jobs.map { ($0.name, $0) })
@@ -83,26 +83,26 @@ extension Detector {
             let reason =
                 "\(members.count) job(s) point at \(service), which failed \(config.rule.failuresToOpen)+ probes in a row (last: \(last)): "
                 + listed
-            let incident = try incidents(db).open(
+            let incident = try incidents(tx).open(
                 rule: Self.targetRule, subject: subject, reason: reason, labels: ["check": config.name, "service": service], feederAgent: nil,
                 at: now)
             for name in members {
-                try JobTable(db: db).markFailingService(name, service: service)
-                try foldNoSuccess(db, job: name, into: incident, service: service, now: now)
+                try tx.jobs.markFailingService(name, service: service)
+                try foldNoSuccess(tx, job: name, into: incident, service: service, now: now)
             }
-            try healJobs(db, config, names.compactMap { byName[$0] }, service: service, incident: incident, jobs: jobs, now: now)
+            try healJobs(tx, config, names.compactMap { byName[$0] }, service: service, incident: incident, jobs: jobs, now: now)
         }
-        try announceDisabledJobs(db, jobs, now: now)
-        try resolveTargets(db, current: current, jobs: jobs, now: now)
+        try announceDisabledJobs(tx, jobs, now: now)
+        try resolveTargets(tx, current: current, jobs: jobs, now: now)
         if let actionName = config.reenable, let action = remediation.actions[actionName] {
             for name in verdict.toReenable {
                 guard let job = byName[name] else { continue }
-                _ = try ActionQueue(db: db).enqueue(
+                _ = try ActionQueue(tx: tx).enqueue(
                     action, key: Self.enableKey(name), heals: ActionHeals(.schedulerTargets, name), incidentID: nil, origin: "rule",
                     parameters: ["job": name, "target": job.target ?? job.healthURL ?? "", "scheduler": job.scheduler ?? ""], now: now)
             }
         }
-        try evaluateNoSuccess(db, config, jobs, failingServices: Set(verdict.failingServices.keys), now: now)
+        try evaluateNoSuccess(tx, config, jobs, failingServices: Set(verdict.failingServices.keys), now: now)
         let failing = verdict.failingServices.values.reduce(0) { $0 + $1.count }
         return .judged(
             .remediation(
@@ -114,39 +114,39 @@ extension Detector {
     /// Each failing job that is enabled, or that Gapwatch disabled, is re-pointed when its target
     /// has a healthy replacement; otherwise an enabled one is disabled.
     private func healJobs(
-        _ db: Database, _ config: SchedulerTargetsConfig, _ failing: [JobRow], service: String, incident: Int64, jobs: [JobRow], now: Millis
+        _ tx: StoreTransaction, _ config: SchedulerTargetsConfig, _ failing: [JobRow], service: String, incident: Int64, jobs: [JobRow], now: Millis
     ) throws {
         let repoint = config.repoint.flatMap { remediation.actions[$0] }
         let replacement = repoint == nil ? nil : config.replacement(for: service)
-        let healthy = try replacement.map { try replacementHealthy(db, $0, jobs: jobs, maxAgeMs: config.replacementMaxAgeMs, now: now) } ?? false
+        let healthy = try replacement.map { try replacementHealthy(tx, $0, jobs: jobs, maxAgeMs: config.replacementMaxAgeMs, now: now) } ?? false
         let disable = config.disable.flatMap { remediation.actions[$0] }
         for job in failing {
             // A re-point that failed for good falls back to disabling the job.
-            let repointGaveUp = try ActionTable(db: db).exists(
+            let repointGaveUp = try tx.actions.exists(
                 key: Self.repointKey(job.name), incidentID: incident, in: [ActionState.escalated, .failed])
             let parameters = ["job": job.name, "target": job.target ?? job.healthURL ?? "", "scheduler": job.scheduler ?? ""]
             if healthy, !repointGaveUp, let repoint, let replacement, job.enabled || job.disabledByGapwatch,
                 let url = job.target.flatMap(replacement.rewrite)
             {
-                _ = try ActionQueue(db: db).enqueue(
+                _ = try ActionQueue(tx: tx).enqueue(
                     repoint, key: Self.repointKey(job.name), heals: ActionHeals(.schedulerTargets, job.name), incidentID: incident, origin: "rule",
                     parameters: parameters.merging(["replacement": url]) { $1 }, now: now)
-            } else if job.enabled, let disable, try !actionInFlight(db, key: Self.repointKey(job.name)) {
-                _ = try ActionQueue(db: db).enqueue(
+            } else if job.enabled, let disable, try !actionInFlight(tx, key: Self.repointKey(job.name)) {
+                _ = try ActionQueue(tx: tx).enqueue(
                     disable, key: Self.disableKey(job.name), heals: ActionHeals(.schedulerTargets, job.name), incidentID: incident, origin: "rule",
                     parameters: parameters, now: now)
             }
         }
     }
 
-    private func actionInFlight(_ db: Database, key: String) throws -> Bool {
-        try ActionTable(db: db).exists(key: key, in: ActionState.inFlight)
+    private func actionInFlight(_ tx: StoreTransaction, key: String) throws -> Bool {
+        try tx.actions.exists(key: key, in: ActionState.inFlight)
     }
 
     /// Whether a dead service's replacement is healthy: the latest probe of a URL on it, no older
     /// than `maxAgeMs`, passed. Probes count from the jobs already pointing at it and from agents'
     /// http probes (`probes.http`); with neither, it is not known to be healthy.
-    func replacementHealthy(_ db: Database, _ replacement: TargetReplacement, jobs: [JobRow], maxAgeMs: Millis, now: Millis) throws -> Bool {
+    func replacementHealthy(_ tx: StoreTransaction, _ replacement: TargetReplacement, jobs: [JobRow], maxAgeMs: Millis, now: Millis) throws -> Bool {
         guard let service = serviceOf(url: replacement.replacement) else { return false }
         var latest: (at: Millis, healthy: Bool)?
         func consider(_ at: Millis, _ healthy: Bool) {
@@ -156,7 +156,7 @@ extension Detector {
             if let at = job.lastProbeAt { consider(at, job.probeFailures == 0) }
         }
         // An agent's http probe is filed under `target:URL`; probed URLs are few.
-        let observations = ObservationStore(db: db)
+        let observations = tx.observations
         for target in try observations.probedTargets() where serviceOf(url: target.url) == service {
             if let probe = try observations.latestProbe(subjectID: target.subjectID, since: now - maxAgeMs) {
                 consider(probe.observedAt, probe.healthy)
@@ -167,52 +167,53 @@ extension Detector {
 
     /// A job's open no-success incident is folded into its target's incident: resolved, and (if
     /// its opening was never sent) never sent.
-    private func foldNoSuccess(_ db: Database, job: String, into incident: Int64, service: String, now: Millis) throws {
-        try incidents(db).resolve(
+    private func foldNoSuccess(_ tx: StoreTransaction, job: String, into incident: Int64, service: String, now: Millis) throws {
+        try incidents(tx).resolve(
             rule: Self.noSuccessRule, subject: "job:\(job)", reason: "folded into incident \(incident): its target \(service) is failing", at: now)
     }
 
     /// Jobs the disable action turned off are marked, and announced on their incident: one event
     /// (one message) per batch, sent once no disable of that incident is still on its way, so
     /// nine jobs disabled together are one update, not nine pages.
-    private func announceDisabledJobs(_ db: Database, _ jobs: [JobRow], now: Millis) throws {
+    private func announceDisabledJobs(_ tx: StoreTransaction, _ jobs: [JobRow], now: Millis) throws {
         for job in jobs where !job.enabled && !job.disabledByGapwatch {
             guard
-                let action = try ActionTable(db: db).latest(key: Self.disableKey(job.name), in: [ActionState.running, .verifying, .verified])
+                let action = try tx.actions.latest(key: Self.disableKey(job.name), in: [ActionState.running, .verifying, .verified])
             else { continue }
-            try JobTable(db: db).markDisabledByGapwatch(job.name, announceOn: action.incidentID)
+            try tx.jobs.markDisabledByGapwatch(job.name, announceOn: action.incidentID)
         }
-        try announcePendingDisables(db, now: now)
+        try announcePendingDisables(tx, now: now)
     }
 
     /// Sends each incident's waiting batch of disables; `force`: these incidents' batches go now,
     /// even with disables still on their way (the incident is about to resolve).
-    private func announcePendingDisables(_ db: Database, now: Millis, force: Set<Int64> = []) throws {
-        let jobTable = JobTable(db: db)
+    private func announcePendingDisables(_ tx: StoreTransaction, now: Millis, force: Set<Int64> = []) throws {
+        let jobTable = tx.jobs
         let waiting = try jobTable.disablesToAnnounce()
         for (incident, rows) in Dictionary(grouping: waiting, by: \.incident).sorted(by: { $0.key < $1.key }) {
             let unsettled = try jobTable.disablesUnsettled(incident: incident, in: [ActionState.pending, .running, .verifying])
             guard unsettled == 0 || force.contains(incident) else { continue }
             let names = rows.map(\.job)
-            let service = try incidents(db).read.subject(id: incident).map { String($0.dropFirst("target:".count)) }
+            let service = try tx.incidentReads.subject(id: incident).map { String($0.dropFirst("target:".count)) }
             let listed = names.prefix(100).joined(separator: ", ") + (names.count > 100 ? " and \(names.count - 100) more" : "")
-            try incidents(db).addEvent(
+            try incidents(tx).addEvent(
                 incident, event: "job_disabled", old: "open", new: "open",
-                reason: "Gapwatch disabled \(names.count) job(s) pointing at \(service ?? "a failing target"): \(listed)", at: now, notifyAt: now)
+                reason: "Gapwatch disabled \(names.count) job(s) pointing at \(service ?? "a failing target"): \(listed)", at: now, notifyAt: now,
+                notify: nil, detail: nil)
             try jobTable.markAnnounced(incident: incident)
         }
     }
 
     /// Resolves the target incidents whose service has no failing job any more, saying why: its
     /// jobs' probes pass again, or no job points at it (re-pointed elsewhere or deleted).
-    private func resolveTargets(_ db: Database, current: Set<String>, jobs: [JobRow], now: Millis) throws {
-        let open = try incidents(db).read.open(rule: Self.targetRule, subjectPrefix: "target:")
+    private func resolveTargets(_ tx: StoreTransaction, current: Set<String>, jobs: [JobRow], now: Millis) throws {
+        let open = try tx.incidentReads.open(rule: Self.targetRule, subjectPrefix: "target:")
         let byName = Dictionary(uniqueKeysWithValues: jobs.map { ($0.name, $0) })
         for target in open where !current.contains(target.subject) {
             let incident = target.id
             let service = String(target.subject.dropFirst("target:".count))
-            try announcePendingDisables(db, now: now, force: [incident])
-            let members = try JobTable(db: db).failingServiceMembers(service)
+            try announcePendingDisables(tx, now: now, force: [incident])
+            let members = try tx.jobs.failingServiceMembers(service)
             let deleted = members.filter { !$0.present }.count
             let repointed = members.filter { $0.present && byName[$0.job]?.service != service }.count
             let stillPointing = jobs.contains { $0.service == service }
@@ -224,9 +225,9 @@ extension Detector {
             } else {
                 reason = "no job points at \(service) any more: \(repointed) re-pointed, \(deleted) deleted"
             }
-            try incidents(db).resolve(rule: Self.targetRule, subject: "target:\(service)", reason: reason, at: now)
-            try ActionQueue(db: db).incidentResolved(incident, reason: reason, now: now)
-            try JobTable(db: db).clearFailingService(service)
+            try incidents(tx).resolve(rule: Self.targetRule, subject: "target:\(service)", reason: reason, at: now)
+            try ActionQueue(tx: tx).incidentResolved(incident, reason: reason, now: now)
+            try tx.jobs.clearFailingService(service)
         }
     }
 
@@ -238,7 +239,7 @@ extension Detector {
     /// the target last failed a probe or was changed (re-pointed), so a job back on a healthy
     /// target is not paged for runs its dead target failed.
     private func evaluateNoSuccess(
-        _ db: Database, _ config: SchedulerTargetsConfig, _ jobs: [JobRow], failingServices: Set<String>, now: Millis
+        _ tx: StoreTransaction, _ config: SchedulerTargetsConfig, _ jobs: [JobRow], failingServices: Set<String>, now: Millis
     ) throws {
         var current: Set<String> = []
         for job in jobs where job.enabled && job.lastAttemptAt != nil {
@@ -249,7 +250,7 @@ extension Detector {
                     || (job.lastProbeAt == nil && now < job.firstSeenAt + config.noSuccess.graceMs)
                 if held {
                     // Keep an incident already open (its target was healthy when it opened).
-                    if try incidents(db).read.isOpen(rule: Self.noSuccessRule, subject: subject) { current.insert(subject) }
+                    if try tx.incidentReads.isOpen(rule: Self.noSuccessRule, subject: subject) { current.insert(subject) }
                     continue
                 }
             }
@@ -262,10 +263,10 @@ extension Detector {
             let reason =
                 "job \(job.name) (\(text) \(job.timeZone ?? "UTC")) has had no successful run \(since)"
                 + (job.lastResult.map { "; last attempt: \($0)" } ?? "")
-            _ = try incidents(db).open(
+            _ = try incidents(tx).open(
                 rule: Self.noSuccessRule, subject: subject, reason: reason, labels: ["check": config.name, "job": job.name], feederAgent: nil,
                 at: now)
         }
-        try resolveGone(db, rule: .jobNoSuccess, prefix: "job:", current: current, reason: "the job succeeded again, or is disabled", now: now)
+        try resolveGone(tx, rule: .jobNoSuccess, prefix: "job:", current: current, reason: "the job succeeded again, or is disabled", now: now)
     }
 }

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -20,29 +19,29 @@ struct StaleItemsKind: ConfiguredRuleKind {
         )
     }
 
-    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
-        try detector.resolveGone(db, rule: .staleItems, prefix: "stale:\(name)", current: [], reason: reason, now: now)
+    func resolveIncidents(_ tx: StoreTransaction, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.resolveGone(tx, rule: .staleItems, prefix: "stale:\(name)", current: [], reason: reason, now: now)
     }
 
-    func evaluate(_ db: Database, _ check: StaleItemsConfig, check _: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+    func evaluate(_ tx: StoreTransaction, _ check: StaleItemsConfig, check _: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
         let name = check.name
         let remediation = detector.remediation
-        let sightings = try detector.itemSightings(db, kind: check.rule.itemKind, since: now - 14 * 86_400_000)
+        let sightings = try detector.itemSightings(tx, kind: check.rule.itemKind, since: now - 14 * 86_400_000)
         let stale = check.rule.staleItems(sightings, now: now)
         let subject = "stale:\(name)"
         if stale.isEmpty {
             try detector.resolveGone(
-                db, rule: .staleItems, prefix: subject, current: [], reason: "every \(check.rule.itemKind) is final or within its deadline", now: now)
+                tx, rule: .staleItems, prefix: subject, current: [], reason: "every \(check.rule.itemKind) is final or within its deadline", now: now)
         } else {
             let ids = stale.map(\.itemID)
             let reason =
                 "\(stale.count) \(check.rule.itemKind)(s) not final \(Units.formatDuration(check.rule.deadlineMs)) after their reference time: "
                 + stale.prefix(20).map { "\($0.itemID) (\($0.status))" }.joined(separator: ", ")
-            let incident = try detector.incidents(db).open(
+            let incident = try detector.incidents(tx).open(
                 rule: IncidentRule.staleItems.rawValue, subject: subject, reason: reason, labels: ["check": name, "item_kind": check.rule.itemKind],
                 feederAgent: nil, at: now)
             if let actionName = check.refresh, let action = remediation.actions[actionName] {
-                _ = try ActionQueue(db: db).enqueue(
+                _ = try ActionQueue(tx: tx).enqueue(
                     action, key: subject, heals: ActionHeals(.staleItems, name), incidentID: incident, origin: "rule",
                     parameters: ["items": ids.joined(separator: ","), "partition": ids.first ?? ""],
                     now: now)
@@ -57,13 +56,13 @@ struct StaleItemsKind: ConfiguredRuleKind {
     }
 
     /// A refresh is healed when every item it refreshed is final.
-    func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
-        guard let heals = try ActionQueue(db: db).heals(of: action.id), heals.rule == .staleItems, let items = action.parameters["items"],
+    func actionHealed(_ tx: StoreTransaction, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
+        guard let heals = try ActionQueue(tx: tx).heals(of: action.id), heals.rule == .staleItems, let items = action.parameters["items"],
             !items.isEmpty,
             let check = detector.remediation.staleItems.first(where: { $0.name == heals.check })
         else { return nil }
         let ids = Set(items.split(separator: ",").map(String.init))
-        let latest = try detector.itemSightings(db, kind: check.rule.itemKind, since: action.createdAt - 14 * 86_400_000).filter {
+        let latest = try detector.itemSightings(tx, kind: check.rule.itemKind, since: action.createdAt - 14 * 86_400_000).filter {
             ids.contains($0.itemID)
         }
         return latest.count == ids.count && latest.allSatisfy { check.rule.isFinal($0.status) }
@@ -72,7 +71,7 @@ struct StaleItemsKind: ConfiguredRuleKind {
 
 extension Detector {
     /// The latest status of every item of `kind` seen since `since`.
-    func itemSightings(_ db: Database, kind: String, since: Millis) throws -> [ItemSighting] {
-        try ObservationStore(db: db).itemSightings(kind: kind, since: since)
+    func itemSightings(_ tx: StoreTransaction, kind: String, since: Millis) throws -> [ItemSighting] {
+        try tx.observations.itemSightings(kind: kind, since: since)
     }
 }

@@ -1,4 +1,3 @@
-import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
@@ -20,14 +19,14 @@ struct StuckLocksKind: ConfiguredRuleKind {
         return (text, l.rule.slackMs)
     }
 
-    func resolveIncidents(_ db: Database, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
-        try detector.resolveGone(db, rule: .stuckLock, prefix: "lock:", current: [], reason: reason, now: now, check: name)
+    func resolveIncidents(_ tx: StoreTransaction, check name: String, reason: String, _ detector: Detector, now: Millis) throws {
+        try detector.resolveGone(tx, rule: .stuckLock, prefix: "lock:", current: [], reason: reason, now: now, check: name)
     }
 
-    func evaluate(_ db: Database, _ check: StuckLocksConfig, check _: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
+    func evaluate(_ tx: StoreTransaction, _ check: StuckLocksConfig, check _: CheckRecord, _ detector: Detector, now: Millis) throws -> Verdict {
         let name = check.name
         let remediation = detector.remediation
-        let locks = try JobTable(db: db).locks().map(\.lock)
+        let locks = try tx.jobs.locks().map(\.lock)
             .filter { globMatch(check.pattern, $0.name) }
         var current: Set<String> = []
         var next = now + remediation.recheckMs
@@ -38,18 +37,18 @@ struct StuckLocksKind: ConfiguredRuleKind {
             }
             let subject = "lock:\(lock.name)"
             current.insert(subject)
-            let incident = try detector.incidents(db).open(
+            let incident = try detector.incidents(tx).open(
                 rule: IncidentRule.stuckLock.rawValue, subject: subject, reason: "lock \(lock.name) is stuck: \(why)",
                 labels: ["check": name, "lock": lock.name], feederAgent: nil, at: now)
             if let actionName = check.release, let action = remediation.actions[actionName] {
-                _ = try ActionQueue(db: db).enqueue(
+                _ = try ActionQueue(tx: tx).enqueue(
                     action, key: Detector.releaseKey(lock.name), heals: ActionHeals(.stuckLocks, lock.name), incidentID: incident, origin: "rule",
                     parameters: detector.releaseParameters(lock),
                     now: now)
             }
         }
         try detector.resolveGone(
-            db, rule: .stuckLock, prefix: "lock:", current: current, reason: "the lock was released or renewed", now: now, check: name)
+            tx, rule: .stuckLock, prefix: "lock:", current: current, reason: "the lock was released or renewed", now: now, check: name)
         return .judged(
             .remediation(
                 current.isEmpty ? .up : .down, reason: current.isEmpty ? "no stuck lock" : "\(current.count) stuck", detail: current.sorted(),
@@ -57,9 +56,9 @@ struct StuckLocksKind: ConfiguredRuleKind {
     }
 
     /// A release is healed when the lock is free, or held by someone else or anew.
-    func actionHealed(_ db: Database, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
+    func actionHealed(_ tx: StoreTransaction, _ action: ActionInfo, _ detector: Detector, now: Millis) throws -> Bool? {
         guard let name = action.parameters["lock"], action.key == Detector.releaseKey(name) else { return nil }
-        guard let lock = try JobTable(db: db).lock(name) else { return false }
+        guard let lock = try tx.jobs.lock(name) else { return false }
         guard let holder = lock.holder else { return true }
         return holder != action.parameters["holder"] || lock.acquiredAt.map(String.init) != action.parameters["acquired_at"]
     }

@@ -4,7 +4,7 @@ import GapwatchRules
 
 /// The only owner of `silences`. A silence is never removed: deleting one ends it (deleted_at),
 /// kept for the record.
-struct SilenceStore {
+struct SQLiteSilenceStore: SilenceStore {
     let db: Database
 
     /// Stores a validated silence; returns its id.
@@ -48,13 +48,4 @@ extension Silence {
             labels: (try? ReportCodec.decode([String: String].self, from: Array(labelsJSON.utf8))) ?? [:],
             startsAt: row["starts_at"], endsAt: row["ends_at"], comment: row["comment"])
     }
-}
-
-/// A silence as stored: the rule's matcher and the record of who made and ended it.
-struct StoredSilence: Sendable {
-    var silence: Silence
-    var createdBy: String
-    var createdAt: Millis
-    /// When it was ended by hand; nil while it stands.
-    var deletedAt: Millis?
 }

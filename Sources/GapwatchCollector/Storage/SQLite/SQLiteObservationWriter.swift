@@ -6,7 +6,7 @@ import GapwatchProtocol
 /// hot insert, subject ids, and the stored copy a repeated seq is compared with. Made once per
 /// report, so the insert is prepared (looked up in the statement cache) once per report, not
 /// once per observation.
-struct ObservationWriter {
+struct SQLiteObservationWriter: ObservationWriter {
     let db: Database
     private let insert: Statement
 
@@ -100,5 +100,15 @@ struct ObservationWriter {
             status: row["status"], part: row["part"], num: row["num"], code: row["code"], at1: row["at1"], at2: row["at2"],
             text: row["text"], target: row["target"])
         return (row["kind"], columns)
+    }
+}
+
+extension ObservationColumns {
+    var arguments: [(any DatabaseValueConvertible)?] { [status, part, num, code, at1, at2, text, target] }
+
+    init(row: Row) {
+        self.init(
+            status: row["status"], part: row["part"], num: row["num"], code: row["code"], at1: row["at1"],
+            at2: row["at2"], text: row["text"], target: row["target"])
     }
 }

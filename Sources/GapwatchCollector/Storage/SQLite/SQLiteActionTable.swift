@@ -2,31 +2,6 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
-/// The keys of the actions a scheduler's jobs get (`job:disable:<job>`…): the rule that enqueues
-/// them, the breaker that counts them and the queries below (which spell the prefix in SQL) share them.
-enum JobActionKey {
-    static func disable(_ job: String) -> String { "job:disable:\(job)" }
-    static func enable(_ job: String) -> String { "job:enable:\(job)" }
-    static func repoint(_ job: String) -> String { "job:repoint:\(job)" }
-}
-
-/// A value of a state column. The tables name states only as their callers' enums hand them in
-/// (`ActionState` for `actions.state`), so the state machine stays with its owner and no state
-/// string is spelled here. Interpolated as constants, never bound: SQLite uses a partial index
-/// (`actions_in_flight`, `actions_due`) only for a query whose WHERE names its states literally.
-protocol StateColumnValue: RawRepresentable<String>, Sendable {}
-
-extension StateColumnValue {
-    /// `'pending', 'running'`: a list for a SQL `IN (...)`. The values are the enum's own
-    /// constants, never input.
-    static func sqlList(_ states: [Self]) -> String {
-        states.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-    }
-
-    /// `'pending'`: one state as a SQL constant.
-    var sqlLiteral: String { "'\(rawValue)'" }
-}
-
 /// `text` with LIKE's wildcards escaped (ESCAPE '\').
 func likeEscaped(_ text: String) -> String {
     text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
@@ -43,52 +18,7 @@ extension ActionInfo {
     }
 }
 
-public struct ActionFilter: Sendable {
-    public var incidentID: Int64?
-    public var state: String?
-    public var limit = 100
-    public init() {}
-}
-
-/// The guardrail scopes of one action row (`scope_rule`, `scope_target`).
-struct ActionScopeColumns: Sendable {
-    var rule: String
-    var target: String
-}
-
-/// One row to insert into `actions`.
-struct NewActionRow {
-    var id: String
-    var name: String
-    var kind: String
-    var key: String
-    var incidentID: Int64?
-    var origin: String
-    var parameters: [String: String]
-    var maxAttempts: Int
-    var createdAt: Millis
-    var nextAttemptAt: Millis
-    var detail: String
-    var requestedBy: String?
-    var scopeRule: String
-    var scopeTarget: String
-    var healsRule: String?
-    var healsCheck: String?
-}
-
-/// The columns a state change sets besides `state`; nil leaves a column as it is.
-struct ActionChange {
-    var detail: String?
-    var updatedAt: Millis?
-    /// `.some(nil)` clears it.
-    var nextAttemptAt: Millis??
-    var attempts: Int?
-    /// Gives back the attempt a call cut off by a restart had counted.
-    var returnAttempt = false
-    var approvedBy: String?
-    /// Forgets an agent's result of an earlier attempt.
-    var clearResult = false
-
+extension ActionChange {
     fileprivate var assignments: (sql: String, arguments: [(any DatabaseValueConvertible)?]) {
         var set: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
@@ -114,7 +44,7 @@ struct ActionChange {
 
 /// The `actions`, `action_starts` and `agent_commands` tables, inside the caller's transaction.
 /// `ActionQueue` (Actions/) decides every state change; this only reads and writes rows.
-struct ActionTable {
+struct SQLiteActionTable: ActionTable {
     let db: Database
 
     /// An action in one of `inFlight` states for `key`, or of the same `name` over a date range
@@ -383,18 +313,13 @@ struct ActionTable {
         ).map { ActionScopeColumns(rule: $0[0] ?? "", target: $0[1] ?? "") }
     }
 
-    /// Which guardrail scope column a note about a full scope is about.
-    enum ScopeColumn: String {
-        case rule = "scope_rule"
-        case target = "scope_target"
-    }
-
-    private static func dueInScope<S: StateColumnValue>(_ column: ScopeColumn, pending: S) -> String {
+    private static func dueInScope<S: StateColumnValue>(_ column: ActionScopeColumn, pending: S) -> String {
         "state = \(pending.sqlLiteral) AND next_attempt_at <= ?2 AND \(column.rawValue) = ?3 AND detail != ?1"
     }
 
     /// Whether an action due by `now` in `pending` of scope `scope` says something other than `detail`.
-    func dueInScopeSaysOtherwise<S: StateColumnValue>(_ column: ScopeColumn, _ scope: String, detail: String, pending: S, now: Millis) throws -> Bool
+    func dueInScopeSaysOtherwise<S: StateColumnValue>(_ column: ActionScopeColumn, _ scope: String, detail: String, pending: S, now: Millis) throws
+        -> Bool
     {
         try Bool.fetchOne(
             db, sql: "SELECT EXISTS (SELECT 1 FROM actions WHERE \(Self.dueInScope(column, pending: pending)))", arguments: [detail, now, scope])
@@ -402,7 +327,7 @@ struct ActionTable {
     }
 
     /// Says `detail` on every action due by `now` in `pending` of scope `scope`.
-    func noteDueInScope<S: StateColumnValue>(_ column: ScopeColumn, _ scope: String, detail: String, pending: S, now: Millis) throws {
+    func noteDueInScope<S: StateColumnValue>(_ column: ActionScopeColumn, _ scope: String, detail: String, pending: S, now: Millis) throws {
         try db.execute(sql: "UPDATE actions SET detail = ?1 WHERE \(Self.dueInScope(column, pending: pending))", arguments: [detail, now, scope])
     }
 
@@ -462,10 +387,10 @@ struct ActionTable {
 
 extension AppDatabase {
     public func actions(_ filter: ActionFilter) throws -> [ActionInfo] {
-        try pool.read { db in try ActionTable(db: db).actions(filter) }
+        try read { tx in try tx.actions.actions(filter) }
     }
 
     public func action(id: String) throws -> ActionInfo? {
-        try pool.read { db in try ActionTable(db: db).action(id: id) }
+        try read { tx in try tx.actions.action(id: id) }
     }
 }

@@ -1,20 +1,8 @@
 import GRDB
 import GapwatchProtocol
 
-/// One row of `rejected_agents`: refused reports of one caller, token, source and reason.
-struct RejectedAgentRow {
-    var claimedAgentID: String
-    /// "" when the report presented no known token.
-    var tokenID: String
-    var source: String
-    var reason: String
-    var count: Int64
-    var firstSeen: Millis
-    var lastSeen: Millis
-}
-
 /// The `rejected_agents` table, inside the caller's transaction.
-struct RejectedAgentTable {
+struct SQLiteRejectedAgentTable: RejectedAgentTable {
     let db: Database
 
     /// Adds each row's count to the stored one (saturating) and widens its first/last seen.

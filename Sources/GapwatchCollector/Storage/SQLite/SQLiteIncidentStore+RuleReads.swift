@@ -3,24 +3,11 @@ import GapwatchProtocol
 
 /// The incidents the rule kinds read back, as records rather than rows (the rule kinds sit
 /// outside Storage/). Built on the owner's queries in IncidentStore+Reads.
-extension IncidentStore.Reader {
-    /// An open incident: its id and subject.
-    struct OpenIncident: Sendable, Equatable {
-        var id: Int64
-        var subject: String
-    }
-
+extension SQLiteIncidentReads {
     /// The open incidents of `rule` whose subject starts with `prefix` (only those check `check`
     /// opened, when given).
     func open(rule: String, subjectPrefix prefix: String, check: String? = nil) throws -> [OpenIncident] {
         try listOpen(rule: rule, subjectPrefix: prefix, check: check).map { OpenIncident(id: $0["id"], subject: $0["subject"]) }
-    }
-
-    /// An incident of a subject and whether an action of it reached the asked state.
-    struct IncidentSpan: Sendable, Equatable {
-        var openedAt: Millis
-        var resolvedAt: Millis?
-        var hasAction: Bool
     }
 
     /// The incidents of `rule` on `subject` open at or after `since` (see `withActionIn`).

@@ -2,34 +2,7 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
-/// `checks.state` holds a `CheckState`'s raw value (new, up, down, paused); the statements below
-/// name states only through the enum.
-extension CheckState: StateColumnValue {}
-
-/// One row of `checks`, as the evaluator, the rule kinds and the listings read it.
-struct CheckRecord: Sendable, Equatable {
-    var id: Int64
-    var name: String
-    /// A rule kind's `checkKind`.
-    var kind: String
-    /// The stored state as written; `state` is nil for one this version does not know.
-    var storedState: String
-    var state: CheckState? { CheckState(rawValue: storedState) }
-    var reason: String
-    /// When it was made (or last resumed).
-    var createdAt: Millis
-    var changedAt: Millis
-    var lastPingAt: Millis?
-    var lastStartAt: Millis?
-    var lastFailAt: Millis?
-    var lastFailReason: String?
-    var lastDurationMs: Millis?
-    /// The only agent that fed it; `*` once several have.
-    var feederAgentID: String?
-    var nextDue: Millis?
-    var judgedThrough: Millis?
-    var failStreak: Int64
-
+extension CheckRecord {
     init(row: Row) {
         id = row["id"]
         name = row["name"]
@@ -53,7 +26,7 @@ struct CheckRecord: Sendable, Equatable {
 /// The only owner of the `checks` table: config sync, evaluation, pause/resume and the ingest
 /// writer's pings all change a check through these methods, inside the caller's transaction.
 /// Statements are cached: the ingest path calls `markDue` and the ping methods per observation.
-struct CheckStore {
+struct SQLiteCheckStore: CheckStore {
     let db: Database
 
     // MARK: - Lookup

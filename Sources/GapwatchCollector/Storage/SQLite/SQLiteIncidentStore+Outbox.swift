@@ -3,7 +3,7 @@ import GapwatchProtocol
 
 // MARK: - Escalation and notification bookkeeping
 
-extension IncidentStore {
+extension SQLiteIncidentStore {
     /// An action for the incident gave up: it needs a person (an `escalated` event, notified now).
     func escalate(_ id: Int64, reason: String, at: Millis) throws {
         try db.execute(sql: "UPDATE incidents SET escalated = 1 WHERE id = ?", arguments: [id])
@@ -32,7 +32,7 @@ extension IncidentStore {
 
 // MARK: - The outbox (incident_events waiting to be notified)
 
-extension IncidentStore {
+extension SQLiteIncidentStore {
     /// Events due to be notified and not claimed by a live lease, oldest first.
     func dueEvents(now: Millis, limit: Int) throws -> [Int64] {
         try Int64.fetchAll(
@@ -115,23 +115,4 @@ extension IncidentStore {
                 ORDER BY e.id LIMIT ?
                 """, arguments: [event, rule, attempts, fellDueBy, lead, now, limit])
     }
-}
-
-/// One outbox event with the incident it is about.
-struct OutboxEvent: Sendable {
-    var incidentID: Int64
-    var event: String
-    var reason: String
-    var at: Millis
-    /// Attempts so far (0 before the first send).
-    var attempts: Int
-    var rule: String
-    var subject: String
-    /// The incident's state now.
-    var incidentState: String
-    var openedAt: Millis
-    var labels: [String: String]
-    var feederAgentID: String?
-    /// Whether a notification about the incident reached a channel.
-    var notified: Bool
 }

@@ -2,30 +2,7 @@ import GRDB
 import GapwatchProtocol
 import GapwatchRules
 
-/// One row of the `jobs` table.
-struct JobRow {
-    var name: String
-    var agentID: String
-    var scheduler: String?
-    var schedule: String?
-    var timeZone: String?
-    var target: String?
-    var healthURL: String?
-    var enabled: Bool
-    var present: Bool
-    var lastAttemptAt: Millis?
-    var lastResult: String?
-    var lastSuccessAt: Millis?
-    var firstSeenAt: Millis
-    var probeTarget: String?
-    var probeFailures: Int
-    var probeSuccesses: Int
-    var lastProbeAt: Millis?
-    var lastProbeDetail: String?
-    var disabledByGapwatch: Bool
-    var targetChangedAt: Millis?
-    var lastProbeFailureAt: Millis?
-
+extension JobRow {
     init(row: Row) {
         name = row["name"]
         agentID = row["agent_id"]
@@ -50,22 +27,13 @@ struct JobRow {
         lastProbeFailureAt = row["last_probe_failure_at"]
     }
 
-    /// The service of the URL the agent probes (health_url, else target).
-    var service: String? { (probeTarget ?? healthURL ?? target).flatMap(serviceOf(url:)) }
-
-    var health: JobHealth {
-        JobHealth(
-            name: name, service: service, enabled: enabled, consecutiveFailures: probeFailures, consecutiveSuccesses: probeSuccesses,
-            disabledByGapwatch: disabledByGapwatch)
-    }
-
     static func fetchAll(_ db: Database, presentOnly: Bool) throws -> [JobRow] {
         try Row.fetchAll(db, sql: "SELECT * FROM jobs \(presentOnly ? "WHERE present = 1" : "") ORDER BY name").map(JobRow.init(row:))
     }
 }
 
 /// Keeps the `jobs` and `locks` tables current from observations, inside the ingest transaction.
-struct SchedulerFacts {
+struct SQLiteSchedulerFacts: SchedulerFacts {
     let db: Database
 
     /// An inventory change. A job seen again after being removed is present again. A job whose
@@ -146,16 +114,9 @@ extension LockState {
     }
 }
 
-/// A row of the `locks` table as the audit shows it.
-struct LockRow {
-    var lock: LockState
-    var agentID: String
-    var seenAt: Millis
-}
-
 /// The `jobs` and `locks` tables outside ingest: what the scheduler_targets and stuck_locks rules,
 /// the guardrails and the audit read and mark. Inside the caller's transaction.
-struct JobTable {
+struct SQLiteJobTable: JobTable {
     let db: Database
 
     func jobs(presentOnly: Bool) throws -> [JobRow] { try JobRow.fetchAll(db, presentOnly: presentOnly) }

@@ -5,7 +5,7 @@ import GapwatchProtocol
 /// the caller's write transaction, so a check's state change and its incident change commit
 /// together. Each change is a row in `incident_events`, which is also the notifier's outbox
 /// (claimed, finished and released below).
-struct IncidentStore {
+struct SQLiteIncidentStore: IncidentStore {
     let db: Database
     /// Delay before an opening may be notified (`notify.wait`).
     let notifyWaitMs: Millis
@@ -75,56 +75,56 @@ struct IncidentStore {
     }
 }
 
-public struct IncidentFilter: Sendable {
-    public var state: String?
-    public var since: Millis?
-    public var limit = 100
-    public init() {}
-}
-
 extension AppDatabase {
     public func incidents(_ filter: IncidentFilter) throws -> [IncidentInfo] {
-        try pool.read { db in
-            var conditions: [String] = []
-            var arguments: [(any DatabaseValueConvertible)?] = []
-            if let state = filter.state {
-                conditions.append("state = ?")
-                arguments.append(state)
-            }
-            if let since = filter.since {
-                // Incidents open at any time since `since`: opened after it, or still open, or resolved after it.
-                conditions.append("(opened_at >= ? OR resolved_at IS NULL OR resolved_at >= ?)")
-                arguments.append(contentsOf: [since, since] as [Millis])
-            }
-            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            return try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT * FROM incidents \(whereClause) ORDER BY opened_at DESC, id DESC LIMIT ?"),
-                arguments: StatementArguments(arguments + [filter.limit])
-            ).map(Self.incident)
-        }
+        try read { tx in try tx.incidentReads.incidents(filter) }
     }
 
     /// One incident with its full history and every delivery.
     public func incident(id: Int64) throws -> IncidentInfo? {
-        try pool.read { db in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM incidents WHERE id = ?"), arguments: [id]) else { return nil }
-            var info = Self.incident(row)
-            let deliveries = try DeliveryStore(db: db).forIncident(id)
-            info.events = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id"), arguments: [id]
-            ).map { e in
-                let eventID: Int64 = e["id"]
-                return IncidentEventInfo(
-                    id: eventID, at: e["at"], event: e["event"], oldState: e["old_state"], newState: e["new_state"], reason: e["reason"],
-                    notify: e["notify"], notifyDetail: e["notify_detail"], attempts: e["attempts"],
-                    deliveries: deliveries.filter { ($0["event_id"] as Int64) == eventID }.map {
-                        DeliveryInfo(
-                            channel: $0["channel"], state: $0["state"], attempts: $0["attempts"], lastAttemptAt: $0["last_attempt_at"],
-                            detail: $0["detail"])
-                    })
-            }
-            return info
+        try read { tx in try tx.incidentReads.incident(id: id) }
+    }
+}
+
+extension SQLiteIncidentReads {
+    func incidents(_ filter: IncidentFilter) throws -> [IncidentInfo] {
+        var conditions: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        if let state = filter.state {
+            conditions.append("state = ?")
+            arguments.append(state)
         }
+        if let since = filter.since {
+            // Incidents open at any time since `since`: opened after it, or still open, or resolved after it.
+            conditions.append("(opened_at >= ? OR resolved_at IS NULL OR resolved_at >= ?)")
+            arguments.append(contentsOf: [since, since] as [Millis])
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        return try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM incidents \(whereClause) ORDER BY opened_at DESC, id DESC LIMIT ?"),
+            arguments: StatementArguments(arguments + [filter.limit])
+        ).map(Self.incident)
+    }
+
+    /// One incident with its full history and every delivery.
+    func incident(id: Int64) throws -> IncidentInfo? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM incidents WHERE id = ?"), arguments: [id]) else { return nil }
+        var info = Self.incident(row)
+        let deliveries = try SQLiteDeliveryStore(db: db).forIncident(id)
+        info.events = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id"), arguments: [id]
+        ).map { e in
+            let eventID: Int64 = e["id"]
+            return IncidentEventInfo(
+                id: eventID, at: e["at"], event: e["event"], oldState: e["old_state"], newState: e["new_state"], reason: e["reason"],
+                notify: e["notify"], notifyDetail: e["notify_detail"], attempts: e["attempts"],
+                deliveries: deliveries.filter { ($0["event_id"] as Int64) == eventID }.map {
+                    DeliveryInfo(
+                        channel: $0["channel"], state: $0["state"], attempts: $0["attempts"], lastAttemptAt: $0["last_attempt_at"],
+                        detail: $0["detail"])
+                })
+        }
+        return info
     }
 
     static func incident(_ row: Row) -> IncidentInfo {

@@ -4,7 +4,7 @@ import GapwatchProtocol
 /// The `fact_owners` and `refused_claims` tables: who owns a fact (first reporter or an admin's
 /// reassignment) and which agents were refused which facts. Inside the caller's transaction; the
 /// ingest path's statements are cached.
-struct FactOwnerTable {
+struct SQLiteFactOwnerTable: FactOwnerTable {
     let db: Database
 
     /// The agent that owns `fact`; nil when nobody does yet.

@@ -6,7 +6,7 @@ import GapwatchRules
 /// (counts, decisions, item statuses, probes), inside the caller's transaction. The ingest
 /// writer's side of these tables is `ObservationWriter`. Statements are cached: evaluation
 /// passes read them per check.
-struct ObservationStore {
+struct SQLiteObservationStore: ObservationStore {
     let db: Database
 
     /// The id of the subject `name` (`dataset:NAME`, `workflow:NAME`…), if anything was ever stored under it.

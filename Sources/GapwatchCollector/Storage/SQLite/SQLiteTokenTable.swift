@@ -2,19 +2,7 @@ import Foundation
 import GRDB
 import GapwatchProtocol
 
-/// One row of the `tokens` table; `hash` is read only by the lookup (never by the listing).
-struct TokenRow {
-    var id: String
-    var kind: String
-    var agentID: String?
-    var service: String?
-    /// JSON object of the labels the token vouches for; nil when none.
-    var labels: String?
-    var name: String?
-    var createdAt: Millis?
-    var revokedAt: Millis?
-    var hash: Data?
-
+extension TokenRow {
     init(row: Row) {
         id = row["id"]
         kind = row["kind"]
@@ -29,13 +17,7 @@ struct TokenRow {
 }
 
 /// The `tokens` table: API and agent credentials, stored as the SHA-256 of their secrets.
-struct TokenTable {
-    /// A token's labels column (JSON), nil when none.
-    static func labels(_ json: String?) -> [String: String]? {
-        guard let json else { return nil }
-        return try? ReportCodec.decode([String: String].self, from: Array(json.utf8))
-    }
-
+struct SQLiteTokenTable: TokenTable {
     let db: Database
 
     /// The token whose secret hashes to `hash`, revoked or not.

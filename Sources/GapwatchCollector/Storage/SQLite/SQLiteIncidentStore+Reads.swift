@@ -3,16 +3,12 @@ import GapwatchProtocol
 
 // MARK: - Reads
 
-extension IncidentStore {
-    /// Reads need no notification settings; pages and metrics use them directly.
-    struct Reader {
-        let db: Database
-    }
-
-    var read: Reader { Reader(db: db) }
+/// Reads need no notification settings; pages and metrics use them directly.
+struct SQLiteIncidentReads: IncidentReads {
+    let db: Database
 }
 
-extension IncidentStore.Reader {
+extension SQLiteIncidentReads {
     /// The open incidents of `rule` whose subject starts with `prefix` (columns id, subject);
     /// with `check`, only those that check opened (several may share a subject prefix).
     func listOpen(rule: String, subjectPrefix prefix: String, check: String? = nil) throws -> [Row] {

@@ -3,7 +3,7 @@ import GapwatchProtocol
 
 /// The `agents` table, inside the caller's transaction. The ingest path's statements are cached:
 /// it runs them for every report.
-struct AgentTable {
+struct SQLiteAgentTable: AgentTable {
     let db: Database
 
     /// The service the agent last reported; nil for an unknown agent.
@@ -115,7 +115,7 @@ struct AgentTable {
 
 /// The `streams` and `stream_seq_runs` tables: each agent's spools and which seqs of them are
 /// stored. Inside the caller's transaction; statements cached (the ingest path runs them per report).
-struct StreamTable {
+struct SQLiteStreamTable: StreamTable {
     let db: Database
 
     func id(agentID: String, spoolID: String) throws -> Int64? {
@@ -147,9 +147,16 @@ struct StreamTable {
         ).execute(arguments: [overflow, corrupt, streamID])
     }
 
-    /// The agent's 100 most recently seen streams, newest first.
-    func streams(of agentID: String) throws -> [Row] {
-        try Row.fetchAll(db, sql: "SELECT * FROM streams WHERE agent_id = ? ORDER BY last_seen DESC, id DESC LIMIT 100", arguments: [agentID])
+    /// The agent's 100 most recently seen streams, newest first; `bound` marks the one its commands go to.
+    func streams(of agentID: String, bound boundID: Int64?) throws -> [AgentStreamInfo] {
+        try Row.fetchAll(db, sql: "SELECT * FROM streams WHERE agent_id = ? ORDER BY last_seen DESC, id DESC LIMIT 100", arguments: [agentID]).map {
+            row in
+            let id: Int64 = row["id"]
+            return AgentStreamInfo(
+                stream: id, spoolPrefix: String((row["spool_id"] as String).prefix(8)),
+                previousSpoolPrefix: (row["previous_spool_id"] as String?).map { String($0.prefix(8)) },
+                firstSeen: row["first_seen"], lastSeen: row["last_seen"], lastSeq: row["last_seq"], bound: id == boundID)
+        }
     }
 
     /// `streamID` if it is one of the agent's streams.

@@ -3,7 +3,7 @@ import GapwatchProtocol
 
 /// The only owner of `deliveries`: one row per (incident event, channel), the outcome of the
 /// latest attempt to notify that channel about that event.
-struct DeliveryStore {
+struct SQLiteDeliveryStore: DeliveryStore {
     let db: Database
 
     /// Records one attempt per event, counting attempts.
